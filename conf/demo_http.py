@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""fdsup's demo worker: an HTTP server that takes its listening socket from the
+supervisor through systemd's LISTEN_FDS protocol (as sd_listen_fds() does) and answers
+every request with its worker name, instance and pid.
+
+It never binds anything itself: the socket belongs to fdsupd, which keeps it open
+across crashes and restarts of this process.
+"""
+import http.server
+import os
+import socket
+import sys
+
+SD_LISTEN_FDS_START = 3
+
+
+def listen_fds():
+    """The sockets passed by the supervisor (the sd_listen_fds() checks, in Python)."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        sys.exit("demo_http: LISTEN_PID is not this process; start me from fdsupd")
+    count = int(os.environ.get("LISTEN_FDS", "0"))
+    names = os.environ.get("LISTEN_FDNAMES", "").split(":")
+    for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(var, None)  # our own children must not think these are theirs
+    return {names[i] if i < len(names) else str(i): SD_LISTEN_FDS_START + i for i in range(count)}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = "{}[{}] pid {}\n".format(os.environ.get("FDSUP_WORKER", "?"),
+                                       os.environ.get("FDSUP_INSTANCE", "?"), os.getpid()).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, fmt, *args):
+        # One line per request on stdout: fdsupd captures it as "web[0]: ...".
+        print("%s %s" % (self.address_string(), fmt % args), flush=True)
+
+
+def main():
+    fds = listen_fds()
+    fd = fds.get("http")
+    if fd is None:
+        sys.exit("demo_http: no socket named 'http' in LISTEN_FDNAMES")
+    server = http.server.ThreadingHTTPServer(("", 0), Handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = socket.socket(fileno=fd)
+    print("demo_http: serving on fd {} ({})".format(fd, server.socket.getsockname()), flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# fdsup's developer entry point (the README's two commands):
+#   ./dev.sh demo   install what is needed, build, run the demo (conf/fdsup.toml)
+#   ./dev.sh test   install what is needed, build, run every test (also under ASan+UBSan)
+#   ./dev.sh build  install and build only
+#   ./dev.sh bench  build and run the benchmarks in tests/bench
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev)
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+install_packages() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "dev.sh: installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# build DIR [cmake options...]
+build() {
+    local dir=$1; shift
+    cmake -S . -B "$dir" -DFDSUP_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+}
+
+case "${1:-}" in
+    demo)
+        install_packages
+        build build
+        echo "dev.sh: demo on http://127.0.0.1:8080/ (Ctrl-C stops it)"
+        exec build/supervisord/fdsupd -c conf/fdsup.toml
+        ;;
+    build)
+        install_packages
+        build build
+        ;;
+    test)
+        install_packages
+        build build
+        (cd build && ctest --output-on-failure -j "$JOBS")
+        # The same tests with AddressSanitizer and UndefinedBehaviorSanitizer.
+        build build-asan -DFDSUP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+        (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j "$JOBS")
+        ;;
+    bench)
+        install_packages
+        build build
+        python3 tests/bench/run.py build
+        ;;
+    *)
+        echo "usage: ./dev.sh demo|test|build|bench" >&2
+        exit 2
+        ;;
+esac

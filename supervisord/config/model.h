@@ -1,0 +1,141 @@
+// The configuration as plain data: what config/loader.cpp produces from TOML and
+// everything else consumes. Defaults here are the SPEC's defaults.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <csignal>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sockets/listen_address.h"
+
+namespace fdsup::config {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// Where a table was written, for messages that point back into the file. Never part
+// of a value's identity: two configs that differ only in layout are equal.
+struct SourcePos {
+    int line = 0;
+    int column = 0;
+    bool operator==(const SourcePos&) const { return true; }
+};
+
+struct SupervisorConfig {
+    std::string control_socket;            // resolved default applied by the loader
+    mode_t control_mode = 0600;
+    std::optional<std::string> control_group;
+    std::string runtime_dir;               // default: dirname(control_socket)
+    std::string log_level = "info";        // trace|debug|info|warn|error
+    std::optional<std::string> metrics_listen;
+    Duration shutdown_timeout = 30s;
+
+    bool operator==(const SupervisorConfig&) const = default;
+};
+
+struct SocketConfig {
+    std::string name;
+    std::string listen;                    // as written
+    ListenAddress address;                 // parsed
+    int backlog = SOMAXCONN;
+    bool reuse_port = false;
+    bool free_bind = false;
+    bool ipv6_only = false;
+    bool nodelay = false;
+    bool keepalive = false;
+    int receive_buffer = 0;                // 0 = kernel default
+    int send_buffer = 0;
+    std::optional<mode_t> mode;            // unix path sockets only
+    std::optional<std::string> owner;
+    std::optional<std::string> group;
+    SourcePos pos;
+
+    bool operator==(const SocketConfig&) const = default;
+};
+
+enum class RestartPolicy { always, on_failure, never };
+enum class ReadyMode { exec, notify, delay };
+enum class NotifyAccess { main, all };
+enum class KillMode { process, group, cgroup };
+enum class RestartStrategy { rolling, stop_start };
+enum class OutputKind { log, inherit, null, file };
+
+struct OutputTarget {
+    OutputKind kind = OutputKind::log;
+    std::string path;                      // for OutputKind::file
+    bool operator==(const OutputTarget&) const = default;
+};
+
+struct RlimitSetting {
+    int resource = 0;                      // RLIMIT_*
+    std::string name;                      // "nofile"
+    rlim_t value = 0;                      // soft = hard = value; RLIM_INFINITY for "infinity"
+    bool operator==(const RlimitSetting&) const = default;
+};
+
+struct WorkerConfig {
+    std::string name;
+    std::vector<std::string> command;      // may contain {fd:NAME}, {instance}, {name}
+    int instances = 1;
+    std::map<int, std::string> fds;        // fd number -> socket name (inherited)
+    std::vector<std::string> scm_rights;
+    std::map<std::string, std::string> env;
+    bool clear_env = false;
+    std::string working_dir;               // empty: the supervisor's
+    std::optional<std::string> user;
+    std::optional<std::string> group;
+    std::optional<mode_t> umask;           // unset: the supervisor's
+    std::vector<RlimitSetting> rlimits;    // nofile absent: the supervisor's starting soft limit
+    RestartPolicy restart = RestartPolicy::always;
+    std::vector<int> success_exit_codes{0};
+    Duration backoff = 100ms;
+    Duration backoff_max = 30s;
+    Duration healthy_after = 10s;
+    int start_limit_burst = 10;
+    Duration start_limit_interval = 60s;
+    ReadyMode ready = ReadyMode::exec;
+    Duration ready_delay = 1s;
+    Duration ready_timeout = 60s;
+    Duration watchdog = 0s;
+    NotifyAccess notify_access = NotifyAccess::main;
+    int stop_signal = SIGTERM;
+    Duration stop_timeout = 10s;
+    KillMode kill_mode = KillMode::group;
+    std::vector<std::string> after;
+    int reload_signal = SIGHUP;
+    RestartStrategy restart_strategy = RestartStrategy::rolling;
+    int max_surge = 1;
+    int fd_store_max = 0;
+    OutputTarget stdout_target;
+    OutputTarget stderr_target;
+    SourcePos pos;
+
+    bool operator==(const WorkerConfig&) const = default;
+};
+
+struct Config {
+    std::string path;                      // the file it was read from
+    SupervisorConfig supervisor;
+    std::vector<SocketConfig> sockets;     // sorted by name
+    std::vector<WorkerConfig> workers;     // sorted by name
+
+    const SocketConfig* find_socket(const std::string& name) const {
+        for (const auto& s : sockets)
+            if (s.name == name) return &s;
+        return nullptr;
+    }
+    const WorkerConfig* find_worker(const std::string& name) const {
+        for (const auto& w : workers)
+            if (w.name == name) return &w;
+        return nullptr;
+    }
+};
+
+}  // namespace fdsup::config

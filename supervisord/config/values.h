@@ -1,0 +1,27 @@
+// Parsers for the scalar value formats used in the config: durations, octal modes,
+// signal names. Each returns std::nullopt for anything it does not accept.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/model.h"
+
+namespace fdsup::config {
+
+// "250ms", "10s", "5m", "1h" (a non-negative integer and exactly one unit).
+std::optional<Duration> parse_duration(std::string_view text);
+
+// "0600", "660", "0o755": octal digits, at most 07777.
+std::optional<mode_t> parse_mode(std::string_view text);
+
+// "TERM", "SIGTERM", "15" -> SIGTERM. Real-time signals as "RTMIN+3".
+std::optional<int> parse_signal(std::string_view text);
+
+// SIGTERM -> "TERM" (for messages).
+std::string signal_name(int signal);
+
+}  // namespace fdsup::config

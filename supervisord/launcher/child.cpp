@@ -1,0 +1,142 @@
+// The only code that runs between clone(CLONE_VM|CLONE_VFORK) and execve.
+//
+// This child shares the supervisor's memory, and the supervisor is suspended until the
+// child execs or exits. So: no allocation, no locks, no logging, no C++ objects with
+// destructors, no libc calls that touch shared state. Every kernel call is made through
+// syscall(2) directly: that skips glibc's multi-thread broadcasting for set*id, and the
+// sanitizer interceptors (this file is built without instrumentation for that reason).
+// A failure is written to plan->failure and the child exits with 127.
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "launcher/spawn_plan.h"
+
+namespace fdsup {
+namespace {
+
+// The kernel's struct sigaction for rt_sigaction (not glibc's, which differs in layout).
+struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+};
+constexpr unsigned long kKernelSigsetSize = sizeof(unsigned long);
+
+[[noreturn]] void die(const SpawnPlan& plan, ChildStage stage, int err) {
+    plan.failure->stage = stage;
+    plan.failure->err = err;
+    syscall(SYS_exit_group, 127);
+    __builtin_unreachable();
+}
+
+// The parent blocked every signal before clone. A handler inherited from libuv would
+// run on memory shared with the suspended parent, so every disposition goes back to
+// the default before anything can unblock them. SIGKILL/SIGSTOP cannot be changed and
+// glibc's internal signals (32, 33) may refuse: both are ignored on purpose.
+void reset_signal_dispositions() {
+    KernelSigaction dfl{};
+    dfl.handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        syscall(SYS_rt_sigaction, sig, &dfl, nullptr, kKernelSigsetSize);
+    }
+}
+
+struct RawFdOps {
+    int close_fallback_limit;
+    int dup_above(int fd, int floor) {
+        return static_cast<int>(syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, floor));
+    }
+    int dup_to(int from, int to) { return static_cast<int>(syscall(SYS_dup3, from, to, 0)); }
+    int close_between(int first, int last) {
+        if (syscall(SYS_close_range, first, last, 0) == 0) return 0;
+        if (errno != ENOSYS && errno != EPERM) return -1;
+        for (int fd = first; fd <= last; ++fd) syscall(SYS_close, fd);  // EBADF is fine
+        return 0;
+    }
+    int close_from(int first) {
+        if (syscall(SYS_close_range, first, ~0U, 0) == 0) return 0;
+        if (errno != ENOSYS && errno != EPERM) return -1;
+        for (int fd = first; fd < close_fallback_limit; ++fd) syscall(SYS_close, fd);
+        return 0;
+    }
+};
+
+// Writes `value` as decimal digits followed by NUL into `out` (room for 20 + 1).
+void format_pid(long value, char* out) {
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value > 0 && n < 20);
+    for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+}
+
+}  // namespace
+
+int run_spawn_child(void* arg) {
+    const SpawnPlan& plan = *static_cast<const SpawnPlan*>(arg);
+
+    reset_signal_dispositions();
+
+    // Its own session and process group: kill_mode = "group" signals the whole group,
+    // and a terminal's signals aimed at the supervisor do not reach workers.
+    if (syscall(SYS_setsid) < 0) die(plan, ChildStage::setsid, errno);
+
+    RawFdOps ops{plan.close_fallback_limit};
+    switch (apply_fd_map(plan.fd_map, ops)) {
+        case 0: break;
+        case 1:
+        case 2: die(plan, ChildStage::dup_fds, errno);
+        default: die(plan, ChildStage::close_fds, errno);
+    }
+
+    if (plan.umask_value >= 0) syscall(SYS_umask, plan.umask_value);
+
+    // Limits before dropping privileges: raising a hard limit needs root.
+    for (size_t i = 0; i < plan.rlimit_count; ++i) {
+        struct rlimit limit{plan.rlimits[i].soft, plan.rlimits[i].hard};
+        if (syscall(SYS_prlimit64, 0, plan.rlimits[i].resource, &limit, nullptr) < 0)
+            die(plan, ChildStage::setrlimit, errno);
+    }
+
+    // Groups, then gid, then uid: each later step removes the right to do the earlier.
+    if (plan.change_ids) {
+        if (syscall(SYS_setgroups, plan.group_count, plan.groups) < 0)
+            die(plan, ChildStage::setgroups, errno);
+        if (syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) < 0)
+            die(plan, ChildStage::setresgid, errno);
+        if (syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) < 0)
+            die(plan, ChildStage::setresuid, errno);
+    }
+
+    // After the uid change, which clears the parent-death signal.
+    if (plan.pdeathsig != 0) {
+        if (syscall(SYS_prctl, PR_SET_PDEATHSIG, plan.pdeathsig, 0, 0, 0) < 0)
+            die(plan, ChildStage::pdeathsig, errno);
+        // The supervisor died before the request took effect: nobody would supervise us.
+        if (syscall(SYS_getppid) != plan.parent_pid) die(plan, ChildStage::pdeathsig, ESRCH);
+    }
+
+    // As the worker's user, so a directory it may not enter is refused like a shell would.
+    if (plan.cwd != nullptr && syscall(SYS_chdir, plan.cwd) < 0) die(plan, ChildStage::chdir, errno);
+
+    if (plan.listen_pid_digits != nullptr) format_pid(syscall(SYS_getpid), plan.listen_pid_digits);
+
+    if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &plan.exec_sigmask, nullptr, kKernelSigsetSize) < 0)
+        die(plan, ChildStage::sigmask, errno);
+
+    syscall(SYS_execve, plan.path, plan.argv, plan.envp);
+    die(plan, ChildStage::execve, errno);
+}
+
+}  // namespace fdsup

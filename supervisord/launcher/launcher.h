@@ -1,0 +1,38 @@
+// The parent side of spawning: clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) into
+// run_spawn_child with every signal blocked, then either a running worker with its
+// pidfd or the child's {stage, errno} turned into a message.
+#pragma once
+
+#include <sys/types.h>
+
+#include "launcher/spawn_plan.h"
+#include "sys/result.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup {
+
+struct LaunchedProcess {
+    pid_t pid = -1;
+    UniqueFd pidfd;  // CLOEXEC; readable when the process exits
+};
+
+class Launcher {
+public:
+    Launcher();
+    ~Launcher();
+    Launcher(const Launcher&) = delete;
+    Launcher& operator=(const Launcher&) = delete;
+
+    // Runs `plan`. On success the program has been exec'd (CLONE_VFORK returns only
+    // after execve or _exit). On failure the child has been reaped and the error says
+    // "exec /usr/bin/x: No such file or directory (stage: execve)".
+    Result<LaunchedProcess> launch(SpawnPlan& plan);
+
+private:
+    // The child runs on its own stack (CLONE_VM): it cannot clobber the parent's frames.
+    // One stack serves every launch: the parent is suspended while a child uses it.
+    void* stack_ = nullptr;
+    size_t stack_size_ = 0;
+};
+
+}  // namespace fdsup

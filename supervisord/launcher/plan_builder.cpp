@@ -1,0 +1,308 @@
+#include "launcher/plan_builder.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+
+extern char** environ;
+
+namespace fdsup {
+namespace {
+
+constexpr const char* kListenPidPrefix = "LISTEN_PID=";
+constexpr size_t kPidDigitsRoom = 21;  // 20 digits + NUL
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+std::string env_key(const std::string& entry) { return entry.substr(0, entry.find('=')); }
+
+// The first (lowest) fd a worker maps `socket` to, or -1.
+int fd_of_socket(const config::WorkerConfig& worker, const std::string& socket) {
+    for (const auto& [fd, name] : worker.fds)
+        if (name == socket) return fd;
+    return -1;
+}
+
+bool is_number(const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+struct Passwd {
+    uid_t uid;
+    gid_t gid;
+    std::string name, home, shell;
+};
+
+std::optional<Passwd> lookup_user(const std::string& user) {
+    struct passwd pw{}, *found = nullptr;
+    std::vector<char> buf(16384);
+    if (is_number(user))
+        getpwuid_r(static_cast<uid_t>(std::stoul(user)), &pw, buf.data(), buf.size(), &found);
+    else
+        getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (found == nullptr) return std::nullopt;
+    return Passwd{pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir, pw.pw_shell};
+}
+
+std::optional<gid_t> lookup_group(const std::string& group) {
+    if (is_number(group)) return static_cast<gid_t>(std::stoul(group));
+    struct group gr{}, *found = nullptr;
+    std::vector<char> buf(16384);
+    getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &found);
+    if (found == nullptr) return std::nullopt;
+    return gr.gr_gid;
+}
+
+}  // namespace
+
+std::vector<std::string> filter_inherited_env(const std::vector<std::string>& env) {
+    static const char* const kDropped[] = {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
+                                           "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=",
+                                           "FDSUP_"};
+    std::vector<std::string> kept;
+    for (const auto& entry : env) {
+        bool drop = std::any_of(std::begin(kDropped), std::end(kDropped),
+                                [&](const char* prefix) { return starts_with(entry, prefix); });
+        if (!drop) kept.push_back(entry);
+    }
+    return kept;
+}
+
+SpawnContext SpawnContext::capture(rlim_t nofile_soft_at_start) {
+    SpawnContext context;
+    std::vector<std::string> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
+    context.base_env = filter_inherited_env(env);
+    context.nofile_soft_at_start = nofile_soft_at_start;
+    context.supervisor_pid = getpid();
+    context.is_root = geteuid() == 0;
+    struct rlimit nofile{};
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    // The fallback close loop runs only where close_range is refused; bound it by the
+    // hard limit (no fd can be higher), capped so a huge limit cannot make it crawl.
+    rlim_t bound = nofile.rlim_max == RLIM_INFINITY ? (1u << 20) : nofile.rlim_max;
+    context.close_fallback_limit = static_cast<int>(std::min<rlim_t>(bound, 1u << 20));
+    return context;
+}
+
+std::string expand_placeholders(const std::string& arg, const config::WorkerConfig& worker,
+                                int instance) {
+    std::string out;
+    size_t i = 0;
+    while (i < arg.size()) {
+        size_t open = arg.find('{', i);
+        if (open == std::string::npos) break;
+        size_t close = arg.find('}', open);
+        if (close == std::string::npos) break;
+        std::string key = arg.substr(open + 1, close - open - 1);
+        std::string value;
+        bool known = true;
+        if (key == "instance") value = std::to_string(instance);
+        else if (key == "name") value = worker.name;
+        else if (key.rfind("fd:", 0) == 0) value = std::to_string(fd_of_socket(worker, key.substr(3)));
+        else known = false;
+        out.append(arg, i, open - i);
+        if (known) {
+            out += value;
+            i = close + 1;
+        } else {
+            out += '{';  // not a placeholder: keep the brace literally and go on after it
+            i = open + 1;
+        }
+    }
+    out.append(arg, i, std::string::npos);
+    return out;
+}
+
+std::string socket_env_name(const std::string& socket) {
+    std::string name = "FDSUP_FD_";
+    for (unsigned char c : socket) name += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    return name;
+}
+
+Result<std::unique_ptr<PreparedSpawn>> PreparedSpawn::make(const SpawnContext& context,
+                                                           const config::WorkerConfig& worker,
+                                                           int instance,
+                                                           const std::map<std::string, int>& socket_fds,
+                                                           StdioFds stdio) {
+    std::unique_ptr<PreparedSpawn> spawn(new PreparedSpawn());
+    if (worker.command.empty()) return fail("worker " + worker.name + ": empty command");
+
+    for (const auto& arg : worker.command) spawn->argv_strings_.push_back(expand_placeholders(arg, worker, instance));
+
+    // The fd map: stdio first, then the worker's sockets, which win on 0-2.
+    std::map<int, int> moves{{0, stdio.in}, {1, stdio.out}, {2, stdio.err}};
+    for (const auto& [target, socket] : worker.fds) {
+        auto it = socket_fds.find(socket);
+        if (it == socket_fds.end()) return fail("worker " + worker.name + ": socket " + socket + " is not open");
+        moves[target] = it->second;
+    }
+    std::vector<FdMapEntry> entries;
+    for (const auto& [target, source] : moves) entries.push_back({source, target});
+    auto fd_map = FdMapPlan::make(std::move(entries));
+    if (!fd_map) return std::unexpected(fd_map.error());
+    spawn->fd_map_ = std::move(*fd_map);
+
+    if (auto ids = spawn->resolve_ids(context, worker); !ids) return std::unexpected(ids.error());
+    spawn->build_env(context, worker, instance);
+    spawn->resolve_path();
+
+    // RLIMIT_NOFILE goes back to what the supervisor was started with: the supervisor
+    // raised its own soft limit for itself, not for its workers (select() users break).
+    bool nofile_set = false;
+    for (const auto& limit : worker.rlimits) {
+        spawn->rlimits_.push_back({limit.resource, limit.value, limit.value});
+        nofile_set |= limit.resource == RLIMIT_NOFILE;
+    }
+    if (!nofile_set) {
+        struct rlimit current{};
+        getrlimit(RLIMIT_NOFILE, &current);
+        spawn->rlimits_.push_back({RLIMIT_NOFILE, std::min(context.nofile_soft_at_start, current.rlim_max),
+                                   current.rlim_max});
+    }
+
+    spawn->link_plan(context, worker);
+    return spawn;
+}
+
+Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const config::WorkerConfig& worker) {
+    if (!worker.user && !worker.group) return {};
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    if (worker.user) {
+        auto pw = lookup_user(*worker.user);
+        if (!pw) return fail("worker " + worker.name + ": unknown user \"" + *worker.user + "\"");
+        uid = pw->uid;
+        gid = pw->gid;
+        user_name_ = pw->name;
+        user_home_ = pw->home;
+        user_shell_ = pw->shell;
+    }
+    if (worker.group) {
+        auto g = lookup_group(*worker.group);
+        if (!g) return fail("worker " + worker.name + ": unknown group \"" + *worker.group + "\"");
+        gid = *g;
+    }
+    if (!context.is_root) {
+        if (uid == geteuid() && gid == getegid()) return {};  // already who the worker wants
+        return fail("worker " + worker.name + ": cannot switch to user/group: fdsupd is not running as root");
+    }
+    // Supplementary groups: the user's from the group database, or just the gid.
+    groups_.assign(1, gid);
+    if (!user_name_.empty()) {
+        int count = 64;
+        std::vector<gid_t> list(count);
+        while (getgrouplist(user_name_.c_str(), gid, list.data(), &count) < 0) list.resize(count);
+        list.resize(count);
+        groups_ = list;
+    }
+    change_ids_ = true;
+    uid_ = uid;
+    gid_ = gid;
+    return {};
+}
+
+void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerConfig& worker, int instance) {
+    std::map<std::string, std::string> env;  // key -> "KEY=value"; later entries override
+    auto set = [&](const std::string& key, const std::string& value) { env[key] = key + "=" + value; };
+    if (!worker.clear_env)
+        for (const auto& entry : context.base_env) env[env_key(entry)] = entry;
+    if (!user_name_.empty()) {
+        set("USER", user_name_);
+        set("LOGNAME", user_name_);
+        set("HOME", user_home_);
+        set("SHELL", user_shell_);
+    }
+    for (const auto& [key, value] : worker.env) set(key, value);
+
+    set("FDSUP_WORKER", worker.name);
+    set("FDSUP_INSTANCE", std::to_string(instance));
+    for (const auto& [fd, socket] : worker.fds) {
+        std::string key = socket_env_name(socket);
+        if (!env.contains(key)) set(key, std::to_string(fd));  // the lowest fd of a socket mapped twice
+    }
+
+    // systemd's protocol only when the inherited sockets are exactly 3..3+n-1.
+    std::vector<std::string> names;
+    int expected = 3;
+    bool contiguous = true;
+    for (const auto& [fd, socket] : worker.fds) {
+        if (fd < 3) continue;
+        contiguous &= fd == expected++;
+        names.push_back(socket);
+    }
+    if (!names.empty() && contiguous) {
+        set("LISTEN_FDS", std::to_string(names.size()));
+        std::string joined;
+        for (const auto& n : names) joined += (joined.empty() ? "" : ":") + n;
+        set("LISTEN_FDNAMES", joined);
+        env["LISTEN_PID"] = std::string(kListenPidPrefix) + std::string(kPidDigitsRoom - 1, '0');
+    }
+
+    for (auto& [key, entry] : env) {
+        if (key == "LISTEN_PID") listen_pid_index_ = static_cast<int>(env_strings_.size());
+        env_strings_.push_back(std::move(entry));
+    }
+}
+
+void PreparedSpawn::resolve_path() {
+    const std::string& name = argv_strings_.front();
+    path_ = name;
+    if (name.find('/') != std::string::npos) return;  // relative to working_dir, or absolute
+    std::string search = kDefaultPath;
+    for (const auto& entry : env_strings_)
+        if (starts_with(entry, "PATH=")) search = entry.substr(5);
+    size_t start = 0;
+    while (start <= search.size()) {
+        size_t end = search.find(':', start);
+        if (end == std::string::npos) end = search.size();
+        std::string dir = search.substr(start, end - start);
+        std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+        struct stat st{};
+        if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(candidate.c_str(), X_OK) == 0) {
+            path_ = candidate;
+            return;
+        }
+        start = end + 1;
+    }
+    // Not found: execve(name) fails with ENOENT, which is the message the operator needs.
+}
+
+void PreparedSpawn::link_plan(const SpawnContext& context, const config::WorkerConfig& worker) {
+    for (auto& s : argv_strings_) argv_.push_back(s.data());
+    argv_.push_back(nullptr);
+    for (auto& s : env_strings_) envp_.push_back(s.data());
+    envp_.push_back(nullptr);
+
+    plan_.path = path_.c_str();
+    plan_.argv = argv_.data();
+    plan_.envp = envp_.data();
+    plan_.listen_pid_digits =
+        listen_pid_index_ < 0 ? nullptr : env_strings_[listen_pid_index_].data() + std::char_traits<char>::length(kListenPidPrefix);
+    plan_.fd_map = fd_map_->view();
+    plan_.umask_value = worker.umask ? static_cast<int>(*worker.umask) : -1;
+    plan_.rlimits = rlimits_.data();
+    plan_.rlimit_count = rlimits_.size();
+    plan_.change_ids = change_ids_;
+    plan_.uid = uid_;
+    plan_.gid = gid_;
+    plan_.groups = groups_.data();
+    plan_.group_count = groups_.size();
+    // A worker must not outlive its supervisor unsupervised (and keep a port busy that a
+    // restarted supervisor needs). The same thread stays alive across our own re-exec.
+    plan_.pdeathsig = SIGKILL;
+    plan_.parent_pid = context.supervisor_pid;
+    cwd_ = worker.working_dir;
+    plan_.cwd = cwd_.empty() ? nullptr : cwd_.c_str();
+    sigemptyset(&plan_.exec_sigmask);
+    plan_.close_fallback_limit = context.close_fallback_limit;
+    plan_.failure = nullptr;
+}
+
+}  // namespace fdsup

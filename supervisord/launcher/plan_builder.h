@@ -1,0 +1,95 @@
+// Turns a worker's config into a ready-to-run SpawnPlan: expanded argv, the worker's
+// environment (with the LISTEN_FDS protocol), its fd map, ids, limits and directory.
+// Everything that may allocate, look up users or search PATH happens here, in the
+// parent, before vfork.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/model.h"
+#include "launcher/fd_map.h"
+#include "launcher/spawn_plan.h"
+#include "sys/result.h"
+
+namespace fdsup {
+
+// What every spawn shares, fixed when the supervisor starts.
+struct SpawnContext {
+    std::vector<std::string> base_env;  // the supervisor's env without its own protocol vars
+    rlim_t nofile_soft_at_start = 1024;  // the default RLIMIT_NOFILE soft limit for workers
+    pid_t supervisor_pid = 0;
+    bool is_root = false;
+    int close_fallback_limit = 1024;     // bound for the close loop without close_range
+
+    // Captures the current process: environment (filtered by filter_inherited_env),
+    // pid, euid. `nofile_soft_at_start` must be read before the supervisor raises it.
+    static SpawnContext capture(rlim_t nofile_soft_at_start);
+};
+
+// Drops what belongs to the supervisor's own manager and must never reach a worker:
+// LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, NOTIFY_SOCKET, WATCHDOG_*, FDSUP_*.
+std::vector<std::string> filter_inherited_env(const std::vector<std::string>& env);
+
+// The stdio a spawn uses (supervisor fds); fds the worker maps to 0-2 take precedence.
+struct StdioFds {
+    int in = -1;
+    int out = -1;
+    int err = -1;
+};
+
+// Replaces {fd:NAME}, {instance} and {name} in one command argument.
+std::string expand_placeholders(const std::string& arg, const config::WorkerConfig& worker,
+                                int instance);
+
+// "FDSUP_FD_HTTP_ADMIN" for socket "http-admin".
+std::string socket_env_name(const std::string& socket);
+
+class PreparedSpawn {
+public:
+    // `socket_fds` maps socket names to the supervisor's fds for them.
+    static Result<std::unique_ptr<PreparedSpawn>> make(const SpawnContext& context,
+                                                       const config::WorkerConfig& worker,
+                                                       int instance,
+                                                       const std::map<std::string, int>& socket_fds,
+                                                       StdioFds stdio);
+
+    SpawnPlan& plan() { return plan_; }
+    const std::string& path() const { return path_; }
+    const std::vector<std::string>& argv() const { return argv_strings_; }
+    const std::vector<std::string>& env() const { return env_strings_; }
+
+    PreparedSpawn(const PreparedSpawn&) = delete;
+    PreparedSpawn& operator=(const PreparedSpawn&) = delete;
+
+private:
+    PreparedSpawn() = default;
+    Result<void> resolve_ids(const SpawnContext& context, const config::WorkerConfig& worker);
+    void build_env(const SpawnContext& context, const config::WorkerConfig& worker, int instance);
+    void resolve_path();
+    void link_plan(const SpawnContext& context, const config::WorkerConfig& worker);
+
+    std::string path_;
+    std::vector<std::string> argv_strings_;
+    std::vector<std::string> env_strings_;
+    std::vector<char*> argv_;
+    std::vector<char*> envp_;
+    int listen_pid_index_ = -1;  // index in env_strings_ of "LISTEN_PID=..."
+    std::optional<FdMapPlan> fd_map_;
+    std::vector<RlimitValue> rlimits_;
+    bool change_ids_ = false;
+    uid_t uid_ = 0;
+    gid_t gid_ = 0;
+    std::vector<gid_t> groups_;
+    std::string user_name_, user_home_, user_shell_;
+    std::string cwd_;
+    SpawnPlan plan_{};
+};
+
+}  // namespace fdsup

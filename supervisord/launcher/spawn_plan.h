@@ -1,0 +1,74 @@
+// SpawnPlan: everything the vfork child needs, flattened by the parent before vfork
+// into plain pointers and integers. The child must not allocate, lock, log or run a
+// destructor, so nothing here owns memory: the parent's PreparedSpawn (plan_builder.h)
+// owns the storage and outlives the child's use of it.
+#pragma once
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <type_traits>
+
+#include "launcher/fd_map.h"
+
+namespace fdsup {
+
+// Where the child failed. Reported through ChildFailure in memory shared with the
+// parent (CLONE_VM), then the child _exits with 127.
+enum class ChildStage : int {
+    none = 0,
+    reset_signals,
+    setsid,
+    dup_fds,       // fd map step 1-2
+    close_fds,     // fd map step 3-4
+    setrlimit,
+    setgroups,
+    setresgid,
+    setresuid,
+    pdeathsig,
+    chdir,
+    sigmask,
+    execve,
+};
+const char* child_stage_name(ChildStage stage);
+
+struct ChildFailure {
+    ChildStage stage = ChildStage::none;
+    int err = 0;
+};
+
+struct RlimitValue {
+    int resource;
+    rlim_t soft;
+    rlim_t hard;
+};
+
+struct SpawnPlan {
+    const char* path;              // what execve runs
+    char* const* argv;
+    char* const* envp;
+    char* listen_pid_digits;       // null, or the env slot the child writes its pid into
+    FdMapView fd_map;
+    int umask_value;               // -1: keep the supervisor's
+    const RlimitValue* rlimits;
+    size_t rlimit_count;
+    bool change_ids;               // setgroups/setresgid/setresuid (only as root)
+    uid_t uid;
+    gid_t gid;
+    const gid_t* groups;
+    size_t group_count;
+    int pdeathsig;                 // 0: none
+    pid_t parent_pid;              // the supervisor, to detect dying before PR_SET_PDEATHSIG
+    const char* cwd;               // null: keep the supervisor's
+    sigset_t exec_sigmask;         // the signal mask the program starts with
+    int close_fallback_limit;      // close loop bound when close_range is unavailable
+    ChildFailure* failure;         // written by the child on failure
+};
+static_assert(std::is_trivially_destructible_v<SpawnPlan>,
+              "the vfork child must never run a destructor");
+
+// The child's entry point (clone's fn). Never returns on success.
+int run_spawn_child(void* plan);
+
+}  // namespace fdsup

@@ -1,0 +1,166 @@
+// fdsupd: argv, config, sockets, the loop. Everything else lives in fdsup_core.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "sockets/bind.h"
+#include "supervisor/logging.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/uv_handles.h"
+#include "version.h"
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/fdsup/fdsup.toml";
+
+constexpr const char* kUsage =
+    "usage: fdsupd [-c FILE] [--log-level LEVEL]\n"
+    "       fdsupd --check-config [-c FILE]\n"
+    "       fdsupd --version\n"
+    "\n"
+    "  -c, --config FILE   configuration (default: $FDSUP_CONFIG, else /etc/fdsup/fdsup.toml)\n"
+    "  --log-level LEVEL   trace|debug|info|warn|error (overrides [supervisor] log_level)\n"
+    "  --check-config      validate the configuration and exit: 0 valid, 1 invalid\n"
+    "  --version           print the version and the upgrade state format\n";
+
+struct Options {
+    std::string config_path;
+    std::optional<std::string> log_level;
+    bool check_config = false;
+    bool version = false;
+};
+
+// Exits 2 with the usage on bad arguments.
+Options parse_args(int argc, char** argv) {
+    Options options;
+    auto usage_error = [](const std::string& message) {
+        std::fprintf(stderr, "fdsupd: %s\n%s", message.c_str(), kUsage);
+        std::exit(2);
+    };
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        auto value = [&](const char* name) -> std::string {
+            if (i + 1 >= argc) usage_error(std::string(name) + " needs a value");
+            return argv[++i];
+        };
+        if (arg == "-c" || arg == "--config") options.config_path = value("--config");
+        else if (arg.rfind("--config=", 0) == 0) options.config_path = arg.substr(9);
+        else if (arg == "--log-level") options.log_level = value("--log-level");
+        else if (arg.rfind("--log-level=", 0) == 0) options.log_level = arg.substr(12);
+        else if (arg == "--check-config") options.check_config = true;
+        else if (arg == "--version") options.version = true;
+        else if (arg == "-h" || arg == "--help") {
+            std::fputs(kUsage, stdout);
+            std::exit(0);
+        } else usage_error("unknown argument: " + arg);
+    }
+    if (options.config_path.empty()) {
+        const char* env = std::getenv("FDSUP_CONFIG");
+        options.config_path = env != nullptr && *env != '\0' ? env : kDefaultConfig;
+    }
+    return options;
+}
+
+std::optional<fdsup::config::Config> load_or_report(const std::string& path) {
+    auto loaded = fdsup::config::load_config_file(path);
+    for (const auto& error : loaded.errors) std::fprintf(stderr, "%s\n", error.text().c_str());
+    return std::move(loaded.config);
+}
+
+// Workers get the limit the supervisor was started with (see plan_builder); the
+// supervisor itself, which holds an fd per socket, pidfd and pipe, takes the hard limit.
+rlim_t raise_nofile_limit() {
+    struct rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    rlim_t starting_soft = limit.rlim_cur;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &limit) < 0)
+            spdlog::warn("cannot raise RLIMIT_NOFILE to {}: {}", limit.rlim_max, std::strerror(errno));
+    }
+    return starting_soft;
+}
+
+std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Config& config) {
+    std::vector<fdsup::OwnedSocket> sockets;
+    for (const auto& socket_config : config.sockets) {
+        auto bound = fdsup::bind_socket(socket_config);
+        if (!bound) {
+            spdlog::critical("{}", bound.error().text());
+            return std::nullopt;
+        }
+        spdlog::info("socket {}: listening on {} ({})", socket_config.name, bound->bound, socket_config.listen);
+        sockets.push_back({socket_config, std::move(bound->fd), bound->bound});
+    }
+    return sockets;
+}
+
+int run(const Options& options) {
+    auto config = load_or_report(options.config_path);
+    if (!config) return 1;
+    fdsup::init_logging(options.log_level.value_or(config->supervisor.log_level));
+    if (options.log_level && !fdsup::set_log_level(*options.log_level)) {
+        std::fprintf(stderr, "fdsupd: unknown log level \"%s\"\n", options.log_level->c_str());
+        return 2;
+    }
+
+    rlim_t starting_nofile = raise_nofile_limit();
+    // Writes to a vanished reader (a closed client) must fail with EPIPE, not kill us.
+    signal(SIGPIPE, SIG_IGN);
+
+    auto sockets = bind_all(*config);
+    if (!sockets) return 1;
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int exit_code = 0;
+    {
+        spdlog::info("fdsupd {} starting (pid {}, config {})", fdsup::kVersion, getpid(), options.config_path);
+        fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(*sockets),
+                                     fdsup::SpawnContext::capture(starting_nofile));
+        auto stop = [&](int sig) {
+            spdlog::info("received SIG{}: graceful shutdown", sig == SIGINT ? "INT" : "TERM");
+            supervisor.shutdown([&] { uv_stop(&loop); });
+        };
+        fdsup::SignalWatch on_term(&loop, SIGTERM, stop);
+        fdsup::SignalWatch on_int(&loop, SIGINT, stop);
+        fdsup::SignalWatch on_hup(&loop, SIGHUP, [](int) {
+            spdlog::warn("received SIGHUP: configuration reload is not supported by this version yet");
+        });
+        fdsup::SignalWatch on_usr2(&loop, SIGUSR2, [](int) {
+            spdlog::warn("received SIGUSR2: in-place upgrade is not supported by this version yet");
+        });
+        supervisor.start_all();
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    // The handles closed by the destructors above finish closing here.
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0) spdlog::debug("loop closed with handles still open");
+    spdlog::info("fdsupd exiting with status {}", exit_code);
+    return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options = parse_args(argc, argv);
+    if (options.version) {
+        std::printf("fdsupd %s (state format %d)\n", fdsup::kVersion, fdsup::kStateVersion);
+        return 0;
+    }
+    if (options.check_config) {
+        if (!load_or_report(options.config_path)) return 1;
+        std::printf("%s: configuration is valid\n", options.config_path.c_str());
+        return 0;
+    }
+    return run(options);
+}

@@ -1,0 +1,351 @@
+#include "sockets/bind.h"
+
+#include <arpa/inet.h>
+#include <grp.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+
+namespace fdsup {
+
+namespace {
+
+struct SockAddr {
+    sockaddr_storage storage{};
+    socklen_t len = 0;
+
+    const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+    int family() const { return storage.ss_family; }
+};
+
+// The listen string as written, or rebuilt from the parsed address when the config was
+// made by hand (tests, defaults).
+std::string listen_text(const config::SocketConfig& cfg) {
+    if (!cfg.listen.empty()) return cfg.listen;
+    const ListenAddress& a = cfg.address;
+    std::string kind = socket_kind_name(a.kind);
+    if (a.is_inet()) {
+        bool v6 = a.host.find(':') != std::string::npos;
+        return kind + "://" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
+    }
+    return kind + ":" + (a.abstract ? "@" : "") + a.path;
+}
+
+int socket_type(SocketKind kind) {
+    switch (kind) {
+        case SocketKind::tcp:
+        case SocketKind::unix_stream: return SOCK_STREAM;
+        case SocketKind::udp:
+        case SocketKind::unix_dgram: return SOCK_DGRAM;
+        case SocketKind::unix_seqpacket: return SOCK_SEQPACKET;
+    }
+    return SOCK_STREAM;
+}
+
+// HOST:PORT -> the first usable address. A host with ':' came from brackets: IPv6 only.
+Result<SockAddr> resolve_inet(const ListenAddress& a, int type, const std::string& what) {
+    addrinfo hints{};
+    hints.ai_family = a.host.find(':') != std::string::npos ? AF_INET6 : AF_UNSPEC;
+    hints.ai_socktype = type;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* list = nullptr;
+    std::string service = std::to_string(a.port);
+    int rc = getaddrinfo(a.host.c_str(), service.c_str(), &hints, &list);
+    if (rc == EAI_SYSTEM) return fail_errno(what);
+    if (rc != 0) return fail(what + ": " + gai_strerror(rc));
+    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(list, &freeaddrinfo);
+    for (const addrinfo* ai = list; ai; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+        SockAddr out;
+        std::memcpy(&out.storage, ai->ai_addr, ai->ai_addrlen);
+        out.len = ai->ai_addrlen;
+        return out;
+    }
+    return fail(what + ": no IPv4 or IPv6 address");
+}
+
+// sockaddr_un for a path (NUL-terminated) or an abstract name (exact length).
+Result<SockAddr> unix_address(const ListenAddress& a, const std::string& what) {
+    SockAddr out;
+    auto* un = reinterpret_cast<sockaddr_un*>(&out.storage);
+    un->sun_family = AF_UNIX;
+    constexpr size_t room = sizeof(un->sun_path);
+    if (a.abstract) {
+        if (a.path.empty() || a.path.size() > room - 1) return fail(what + ": bad abstract name");
+        un->sun_path[0] = '\0';
+        std::memcpy(un->sun_path + 1, a.path.data(), a.path.size());
+        out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + a.path.size());
+    } else {
+        if (a.path.empty() || a.path.size() > room - 1) return fail(what + ": bad path");
+        std::memcpy(un->sun_path, a.path.data(), a.path.size());
+        out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + a.path.size() + 1);
+    }
+    return out;
+}
+
+Result<void> set_option(int fd, int level, int option, int value, const std::string& what) {
+    if (setsockopt(fd, level, option, &value, sizeof value) < 0) return fail_errno(what);
+    return {};
+}
+
+std::optional<unsigned long> parse_id(const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    for (char c : text)
+        if (c < '0' || c > '9') return std::nullopt;
+    unsigned long value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+
+// getpwnam_r / getgrnam_r with a buffer that grows on ERANGE. `lookup` returns the
+// function's result code and sets `found` (nullptr: no such name).
+template <class Entry, class Lookup>
+Result<std::optional<Entry>> lookup_entry(Lookup lookup, int size_hint, const std::string& what) {
+    long hint = sysconf(size_hint);
+    std::vector<char> buffer(hint > 0 ? static_cast<size_t>(hint) : 16384);
+    for (;;) {
+        Entry entry{};
+        Entry* found = nullptr;
+        int rc = lookup(&entry, buffer.data(), buffer.size(), &found);
+        if (rc == ERANGE && buffer.size() < (1u << 20)) {
+            buffer.resize(buffer.size() * 2);
+            continue;
+        }
+        if (rc != 0) return fail(what, rc);
+        if (!found) return std::optional<Entry>{};
+        return std::optional<Entry>{entry};
+    }
+}
+
+constexpr unsigned long kMaxId = std::numeric_limits<uid_t>::max() - 1;  // -1 means "unchanged"
+
+Result<uid_t> resolve_user(const std::string& name, const std::string& prefix) {
+    if (auto id = parse_id(name)) {
+        if (*id > kMaxId) return fail(prefix + "user id " + name + " out of range");
+        return static_cast<uid_t>(*id);
+    }
+    auto entry = lookup_entry<passwd>(
+        [&](passwd* pw, char* buf, size_t len, passwd** found) {
+            return getpwnam_r(name.c_str(), pw, buf, len, found);
+        },
+        _SC_GETPW_R_SIZE_MAX, prefix + "look up user \"" + name + "\"");
+    if (!entry) return std::unexpected(entry.error());
+    if (!*entry) return fail(prefix + "unknown user \"" + name + "\"");
+    return (*entry)->pw_uid;
+}
+
+Result<gid_t> resolve_group(const std::string& name, const std::string& prefix) {
+    if (auto id = parse_id(name)) {
+        if (*id > kMaxId) return fail(prefix + "group id " + name + " out of range");
+        return static_cast<gid_t>(*id);
+    }
+    auto entry = lookup_entry<group>(
+        [&](group* gr, char* buf, size_t len, group** found) {
+            return getgrnam_r(name.c_str(), gr, buf, len, found);
+        },
+        _SC_GETGR_R_SIZE_MAX, prefix + "look up group \"" + name + "\"");
+    if (!entry) return std::unexpected(entry.error());
+    if (!*entry) return fail(prefix + "unknown group \"" + name + "\"");
+    return (*entry)->gr_gid;
+}
+
+// Replaces a stale socket file at `path`; refuses to touch anything else.
+Result<void> clear_path(const std::string& path, const std::string& prefix) {
+    struct stat st{};
+    if (lstat(path.c_str(), &st) < 0) return {};  // absent (or unreachable: bind will say why)
+    if (!S_ISSOCK(st.st_mode)) return fail(prefix + path + " exists and is not a socket");
+    if (unlink(path.c_str()) < 0 && errno != ENOENT)
+        return fail_errno(prefix + "remove stale socket " + path);
+    return {};
+}
+
+// Unlinks the socket file this call created unless the bind as a whole succeeded.
+class PathCleanup {
+public:
+    PathCleanup() = default;
+    PathCleanup(const PathCleanup&) = delete;
+    PathCleanup& operator=(const PathCleanup&) = delete;
+    ~PathCleanup() {
+        if (!path_.empty()) unlink(path_.c_str());
+    }
+    void arm(std::string path) { path_ = std::move(path); }
+    void disarm() { path_.clear(); }
+
+private:
+    std::string path_;
+};
+
+Result<void> configure_inet(int fd, const config::SocketConfig& cfg, int family,
+                            const std::string& prefix, const std::string& listen) {
+    auto what = [&](const char* step) { return prefix + "setsockopt " + step + " " + listen; };
+    bool tcp = cfg.address.kind == SocketKind::tcp;
+    Result<void> ok;
+    if (tcp) ok = set_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, what("SO_REUSEADDR"));
+    if (ok && cfg.reuse_port) ok = set_option(fd, SOL_SOCKET, SO_REUSEPORT, 1, what("SO_REUSEPORT"));
+    if (ok && cfg.free_bind) {
+        ok = family == AF_INET6
+                 ? set_option(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1, what("IPV6_FREEBIND"))
+                 : set_option(fd, IPPROTO_IP, IP_FREEBIND, 1, what("IP_FREEBIND"));
+    }
+    if (ok && family == AF_INET6)
+        ok = set_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, cfg.ipv6_only ? 1 : 0, what("IPV6_V6ONLY"));
+    if (ok && tcp && cfg.nodelay)
+        ok = set_option(fd, IPPROTO_TCP, TCP_NODELAY, 1, what("TCP_NODELAY"));
+    if (ok && tcp && cfg.keepalive)
+        ok = set_option(fd, SOL_SOCKET, SO_KEEPALIVE, 1, what("SO_KEEPALIVE"));
+    return ok;
+}
+
+Result<void> configure_buffers(int fd, const config::SocketConfig& cfg, const std::string& prefix,
+                               const std::string& listen) {
+    if (cfg.receive_buffer > 0) {
+        auto ok = set_option(fd, SOL_SOCKET, SO_RCVBUF, cfg.receive_buffer,
+                             prefix + "setsockopt SO_RCVBUF " + listen);
+        if (!ok) return ok;
+    }
+    if (cfg.send_buffer > 0) {
+        auto ok = set_option(fd, SOL_SOCKET, SO_SNDBUF, cfg.send_buffer,
+                             prefix + "setsockopt SO_SNDBUF " + listen);
+        if (!ok) return ok;
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<BoundSocket> bind_socket(const config::SocketConfig& cfg) {
+    const ListenAddress& a = cfg.address;
+    const std::string prefix = "socket " + cfg.name + ": ";
+    const std::string listen = listen_text(cfg);
+    const int type = socket_type(a.kind);
+    const bool path_socket = a.is_unix() && !a.abstract;
+
+    auto addr = a.is_inet() ? resolve_inet(a, type, prefix + "resolve " + listen)
+                            : unix_address(a, prefix + listen);
+    if (!addr) return std::unexpected(addr.error());
+
+    // Owner and group are resolved before anything is created, so a typo leaves no file.
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    if (path_socket && cfg.owner) {
+        auto id = resolve_user(*cfg.owner, prefix + "chown " + a.path + ": ");
+        if (!id) return std::unexpected(id.error());
+        uid = *id;
+    }
+    if (path_socket && cfg.group) {
+        auto id = resolve_group(*cfg.group, prefix + "chown " + a.path + ": ");
+        if (!id) return std::unexpected(id.error());
+        gid = *id;
+    }
+
+    UniqueFd fd(socket(addr->family(), type | SOCK_CLOEXEC, 0));
+    if (!fd) return fail_errno(prefix + "socket " + listen);
+
+    if (a.is_inet()) {
+        auto ok = configure_inet(fd.get(), cfg, addr->family(), prefix, listen);
+        if (!ok) return std::unexpected(ok.error());
+    }
+    if (auto ok = configure_buffers(fd.get(), cfg, prefix, listen); !ok)
+        return std::unexpected(ok.error());
+
+    PathCleanup cleanup;
+    if (path_socket) {
+        auto ok = clear_path(a.path, prefix);
+        if (!ok) return std::unexpected(ok.error());
+    }
+
+    // With a mode configured the file starts with no permissions, so nobody can connect
+    // before chown and chmod below have run. (One thread: the umask is ours alone.)
+    const bool restrict_mode = path_socket && cfg.mode.has_value();
+    mode_t old_umask = restrict_mode ? umask(0777) : 0;
+    int rc = ::bind(fd.get(), addr->get(), addr->len);
+    int bind_errno = errno;
+    if (restrict_mode) umask(old_umask);
+    if (rc < 0) return fail(prefix + "bind " + listen, bind_errno);
+    if (path_socket) cleanup.arm(a.path);
+
+    if (uid || gid) {
+        if (chown(a.path.c_str(), uid.value_or(static_cast<uid_t>(-1)),
+                  gid.value_or(static_cast<gid_t>(-1))) < 0)
+            return fail_errno(prefix + "chown " + a.path);
+    }
+    if (restrict_mode) {
+        if (chmod(a.path.c_str(), *cfg.mode) < 0) return fail_errno(prefix + "chmod " + a.path);
+    }
+
+    if (a.listens() && ::listen(fd.get(), cfg.backlog) < 0)
+        return fail_errno(prefix + "listen " + listen);
+
+    auto bound = describe_local_address(fd.get());
+    if (!bound) return fail(prefix + bound.error().message + " " + listen, bound.error().err);
+
+    cleanup.disarm();
+    return BoundSocket{std::move(fd), std::move(*bound)};
+}
+
+Result<std::string> describe_local_address(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return fail_errno("getsockname");
+    char text[INET6_ADDRSTRLEN] = {};
+    switch (ss.ss_family) {
+        case AF_INET: {
+            const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+            if (!inet_ntop(AF_INET, &in->sin_addr, text, sizeof text)) return fail_errno("inet_ntop");
+            return std::string(text) + ":" + std::to_string(ntohs(in->sin_port));
+        }
+        case AF_INET6: {
+            const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+            if (!inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text)) return fail_errno("inet_ntop");
+            std::string host = text;
+            if (in6->sin6_scope_id != 0) {
+                char ifname[IF_NAMESIZE] = {};
+                if (if_indextoname(in6->sin6_scope_id, ifname))
+                    host += std::string("%") + ifname;
+                else
+                    host += "%" + std::to_string(in6->sin6_scope_id);
+            }
+            return "[" + host + "]:" + std::to_string(ntohs(in6->sin6_port));
+        }
+        case AF_UNIX: {
+            const auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
+            constexpr size_t base = offsetof(sockaddr_un, sun_path);
+            size_t n = len > base ? len - base : 0;
+            if (n > sizeof(un->sun_path)) n = sizeof(un->sun_path);
+            if (n == 0) return std::string();  // unnamed
+            if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+            return std::string(un->sun_path, strnlen(un->sun_path, n));
+        }
+        default:
+            return fail("getsockname: address family " + std::to_string(ss.ss_family) +
+                        " not supported");
+    }
+}
+
+void remove_socket_file(const config::SocketConfig& cfg) {
+    const ListenAddress& a = cfg.address;
+    if (!a.is_unix() || a.abstract || a.path.empty()) return;
+    struct stat st{};
+    if (lstat(a.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(a.path.c_str());
+}
+
+}  // namespace fdsup

@@ -1,0 +1,62 @@
+// Binding the sockets the supervisor owns ([sockets.NAME] in the config).
+//
+// Every fd created here is SOCK_CLOEXEC: the launcher's fd map is the only way one
+// reaches a worker. Listeners stay blocking (workers expect blocking listeners; the
+// supervisor itself never accepts on them).
+//
+// Options are applied where they mean something and ignored elsewhere (the config
+// loader rejects misplaced ones):
+//   tcp         SO_REUSEADDR (always), SO_REUSEPORT, IP(V6)_FREEBIND, IPV6_V6ONLY,
+//               TCP_NODELAY, SO_KEEPALIVE, SO_RCVBUF, SO_SNDBUF, listen(backlog)
+//   udp         SO_REUSEPORT, IP(V6)_FREEBIND, IPV6_V6ONLY, SO_RCVBUF, SO_SNDBUF
+//   unix*       SO_RCVBUF, SO_SNDBUF; listen(backlog) for unix and unixpacket;
+//               path sockets: mode, owner, group
+// IPV6_V6ONLY is set explicitly on every AF_INET6 socket (to `ipv6_only`), never left
+// to the net.ipv6.bindv6only sysctl.
+#pragma once
+
+#include <sys/socket.h>  // SOMAXCONN, used by config/model.h
+
+#include <string>
+
+#include "config/model.h"
+#include "sys/result.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup {
+
+struct BoundSocket {
+    UniqueFd fd;        // CLOEXEC; O_NONBLOCK is NOT set (workers expect blocking listeners)
+    std::string bound;  // the actual local address: "127.0.0.1:41234", "[::1]:8080",
+                        // "/run/x.sock", "@name" (see describe_local_address)
+};
+
+// Creates, configures, binds (and listen()s for stream kinds) the socket `cfg` describes.
+//
+// tcp/udp: HOST is resolved with getaddrinfo (numeric or a name); a bracketed host is
+// AF_INET6 only, otherwise the first IPv4 or IPv6 result is taken.
+// unix path: an existing socket file at the path is a stale one and is replaced; anything
+// else there is an error ("socket NAME: /path exists and is not a socket"). When `mode`
+// is set the file is created with no permissions at all, then chown'ed (owner/group:
+// names or numeric ids) and chmod'ed, so nobody else can connect before it has its final
+// owner and mode. If any step after bind fails, the file is removed again.
+// unix abstract (@name): bound with the exact address length (no trailing NULs).
+//
+// Errors name the socket, the step and the cause:
+//   "socket http: bind tcp://127.0.0.1:80: Address already in use"
+//   "socket http: setsockopt SO_REUSEPORT tcp://[::]:80: Protocol not available"
+//   "socket app: chown /run/app.sock: unknown user \"www\""
+// On error nothing is left open.
+Result<BoundSocket> bind_socket(const config::SocketConfig& cfg);
+
+// The local address of a bound socket fd in the `bound` format above: "IPv4:PORT",
+// "[IPv6]:PORT" (with "%zone" for scoped addresses), "/path", "@name"; "" for an
+// unbound (unnamed) unix socket.
+Result<std::string> describe_local_address(int fd);
+
+// Removes the filesystem entry of a unix path socket (at shutdown), only if what is at
+// the path is a socket; a no-op for other kinds and abstract names. Errors are ignored.
+// Not for upgrade: the re-exec'd supervisor keeps the sockets and their files.
+void remove_socket_file(const config::SocketConfig& cfg);
+
+}  // namespace fdsup

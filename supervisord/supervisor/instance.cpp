@@ -1,0 +1,32 @@
+#include "supervisor/instance.h"
+
+namespace fdsup {
+
+const char* state_name(InstanceState state) {
+    switch (state) {
+        case InstanceState::starting: return "starting";
+        case InstanceState::running: return "running";
+        case InstanceState::stopping: return "stopping";
+        case InstanceState::backoff: return "backoff";
+        case InstanceState::exited: return "exited";
+        case InstanceState::failed: return "failed";
+        case InstanceState::stopped: return "stopped";
+    }
+    return "unknown";
+}
+
+std::string Instance::label() const { return worker->config.name + "[" + std::to_string(index) + "]"; }
+
+bool Worker::all_ready() const {
+    for (const auto& instance : instances)
+        if (instance->state != InstanceState::running || !instance->ready) return false;
+    return true;
+}
+
+bool Worker::any_process() const {
+    for (const auto& instance : instances)
+        if (instance->has_process()) return true;
+    return false;
+}
+
+}  // namespace fdsup

@@ -1,0 +1,75 @@
+#include "supervisor/output_capture.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+
+namespace fdsup {
+
+OutputCapture::OutputCapture(uv_loop_t* loop, UniqueFd read_end, std::string label,
+                             std::function<void(OutputCapture*)> on_closed)
+    : fd_(std::move(read_end)), watch_(loop, fd_.get()), label_(std::move(label)),
+      on_closed_(std::move(on_closed)) {
+    watch_.start(UV_READABLE | UV_DISCONNECT, [this](int status, int) {
+        if (status < 0 || read_once() == ReadResult::closed) close();
+    });
+}
+
+OutputCapture::ReadResult OutputCapture::read_once() {
+    static std::array<char, kReadChunk> buffer;  // one loop thread: one shared buffer
+    ssize_t n = ::read(fd_.get(), buffer.data(), buffer.size());
+    if (n < 0) return errno == EAGAIN || errno == EINTR ? ReadResult::empty : ReadResult::closed;
+    if (n == 0) return ReadResult::closed;
+    std::string_view data(buffer.data(), static_cast<size_t>(n));
+    while (!data.empty()) {
+        size_t newline = data.find('\n');
+        if (newline == std::string_view::npos) {
+            size_t room = kMaxLine - partial_.size();
+            partial_.append(data.substr(0, room));
+            data.remove_prefix(std::min(room, data.size()));
+            if (partial_.size() >= kMaxLine) {
+                emit(partial_);
+                partial_.clear();
+            }
+            continue;
+        }
+        if (partial_.empty()) {
+            emit(data.substr(0, newline));
+        } else {
+            partial_.append(data.substr(0, newline));
+            emit(partial_);
+            partial_.clear();
+        }
+        data.remove_prefix(newline + 1);
+    }
+    return ReadResult::data;
+}
+
+void OutputCapture::emit(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    spdlog::info("{}: {}", label_, line);
+}
+
+void OutputCapture::drain_now() {
+    // Bounded: a writer still going strong cannot hold up shutdown.
+    for (int i = 0; i < 64 && read_once() == ReadResult::data; ++i) {
+    }
+    if (!partial_.empty()) {
+        emit(partial_);
+        partial_.clear();
+    }
+}
+
+void OutputCapture::close() {
+    if (!partial_.empty()) {
+        emit(partial_);
+        partial_.clear();
+    }
+    watch_.stop();
+    auto on_closed = std::move(on_closed_);
+    if (on_closed) on_closed(this);  // may destroy *this: nothing after it
+}
+
+}  // namespace fdsup

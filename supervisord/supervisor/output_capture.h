@@ -1,0 +1,47 @@
+// Reads a worker's stdout or stderr pipe and logs it line by line as "web[2]: line".
+//
+// Bounded by construction: one read of at most kReadChunk bytes per wakeup (a flooding
+// worker cannot starve the loop), and a partial line is held up to kMaxLine bytes, then
+// logged as is (a worker that never writes a newline cannot grow memory). When the
+// supervisor falls behind, the pipe fills and the worker blocks in write(): back
+// pressure, not buffering.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <string>
+
+#include "supervisor/uv_handles.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup {
+
+class OutputCapture {
+public:
+    static constexpr size_t kReadChunk = 64 * 1024;
+    static constexpr size_t kMaxLine = 16 * 1024;
+
+    // `read_end` must be non-blocking. `on_closed` runs once, at EOF or error, as the
+    // capture's last action (the owner may destroy the capture in it).
+    OutputCapture(uv_loop_t* loop, UniqueFd read_end, std::string label,
+                  std::function<void(OutputCapture*)> on_closed);
+
+    // Logs whatever is readable now, then the pending partial line; used at shutdown.
+    void drain_now();
+
+private:
+    enum class ReadResult { data, empty, closed };
+    // One read(); `closed` at EOF or on a read error.
+    ReadResult read_once();
+    void emit(std::string_view line);
+    void close();
+
+    UniqueFd fd_;
+    FdWatch watch_;  // declared after fd_: destroyed (unregistered) before fd_ closes
+    std::string label_;
+    std::string partial_;
+    std::function<void(OutputCapture*)> on_closed_;
+};
+
+}  // namespace fdsup

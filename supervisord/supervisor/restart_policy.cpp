@@ -1,0 +1,36 @@
+#include "supervisor/restart_policy.h"
+
+#include <algorithm>
+
+namespace fdsup {
+
+bool should_restart(const config::WorkerConfig& worker, const ExitStatus& status) {
+    switch (worker.restart) {
+        case config::RestartPolicy::always: return true;
+        case config::RestartPolicy::never: return false;
+        case config::RestartPolicy::on_failure:
+            if (status.signaled) return true;
+            return std::find(worker.success_exit_codes.begin(), worker.success_exit_codes.end(),
+                             status.code) == worker.success_exit_codes.end();
+    }
+    return false;
+}
+
+config::Duration Backoff::next_delay(const config::WorkerConfig& worker, config::Duration run_time) {
+    if (run_time >= worker.healthy_after) {
+        last_ = config::Duration::zero();
+        return last_;
+    }
+    last_ = last_ == config::Duration::zero() ? worker.backoff : std::min(last_ * 2, worker.backoff_max);
+    last_ = std::min(last_, worker.backoff_max);
+    return last_;
+}
+
+bool StartLimiter::try_start(const config::WorkerConfig& worker, Clock::time_point now) {
+    while (!starts_.empty() && now - starts_.front() >= worker.start_limit_interval) starts_.pop_front();
+    if (starts_.size() >= static_cast<size_t>(worker.start_limit_burst)) return false;
+    starts_.push_back(now);
+    return true;
+}
+
+}  // namespace fdsup

@@ -1,0 +1,45 @@
+// Pure restart policy: whether an exit is restarted, how long to wait first, and the
+// start limit. No clocks are read here: callers pass `now`, so tests drive time.
+#pragma once
+
+#include <chrono>
+#include <deque>
+
+#include "config/model.h"
+#include "sys/process.h"
+
+namespace fdsup {
+
+using Clock = std::chrono::steady_clock;
+
+// restart = always | on-failure (with success_exit_codes) | never.
+bool should_restart(const config::WorkerConfig& worker, const ExitStatus& status);
+
+// Exponential backoff for runs shorter than healthy_after: the first quick exit waits
+// `backoff`, each further one twice the last, up to `backoff_max`. A run that lasted
+// healthy_after or more resets it, and its restart is immediate.
+class Backoff {
+public:
+    // The delay before restarting after a run that lasted `run_time`.
+    config::Duration next_delay(const config::WorkerConfig& worker, config::Duration run_time);
+    void reset() { last_ = config::Duration::zero(); }
+    config::Duration last() const { return last_; }
+
+private:
+    config::Duration last_ = config::Duration::zero();  // 0: no quick exit in a row yet
+};
+
+// More than start_limit_burst starts within start_limit_interval -> refuse (the worker
+// goes to "failed" until an operator starts it again).
+class StartLimiter {
+public:
+    // Records a start at `now` if allowed; false if it would exceed the limit.
+    bool try_start(const config::WorkerConfig& worker, Clock::time_point now);
+    void reset() { starts_.clear(); }
+    size_t recent_starts() const { return starts_.size(); }
+
+private:
+    std::deque<Clock::time_point> starts_;
+};
+
+}  // namespace fdsup

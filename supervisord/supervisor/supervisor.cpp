@@ -1,0 +1,339 @@
+#include "supervisor/supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "config/values.h"
+#include "sockets/bind.h"
+
+namespace fdsup {
+namespace {
+
+std::string format_duration(Clock::duration d) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    if (ms < 1000) return std::to_string(ms) + "ms";
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1fs", static_cast<double>(ms) / 1000.0);
+    return text;
+}
+
+}  // namespace
+
+Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
+                       SpawnContext context)
+    : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)),
+      context_(std::move(context)), shutdown_timer_(loop) {
+    for (const auto& socket : sockets_) socket_fds_[socket.config.name] = socket.fd.get();
+    null_fd_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!null_fd_) {
+        std::perror("fdsupd: open /dev/null");
+        std::abort();
+    }
+    for (const auto& worker_config : config_.workers) {
+        auto worker = std::make_unique<Worker>();
+        worker->config = worker_config;
+        for (int i = 0; i < worker_config.instances; ++i)
+            worker->instances.push_back(std::make_unique<Instance>(loop_, worker.get(), i));
+        workers_.push_back(std::move(worker));
+    }
+}
+
+Supervisor::~Supervisor() = default;
+
+// ---- starting ---------------------------------------------------------------------
+
+void Supervisor::start_all() {
+    for (auto& worker : workers_) start_worker(*worker);
+}
+
+bool Supervisor::dependencies_ready(const Worker& worker) const {
+    for (const auto& name : worker.config.after)
+        for (const auto& other : workers_)
+            if (other->config.name == name && !other->all_ready()) return false;
+    return true;
+}
+
+void Supervisor::start_worker(Worker& worker) {
+    if (shutting_down_) return;
+    if (!dependencies_ready(worker)) {
+        if (!worker.waiting_for_dependencies) {
+            std::string names;
+            for (const auto& n : worker.config.after) names += (names.empty() ? "" : ", ") + n;
+            spdlog::info("worker {}: waiting for {} to be ready", worker.config.name, names);
+        }
+        worker.waiting_for_dependencies = true;
+        return;
+    }
+    worker.waiting_for_dependencies = false;
+    for (auto& instance : worker.instances)
+        if (!instance->has_process() && instance->state != InstanceState::backoff) spawn(*instance);
+}
+
+void Supervisor::start_waiting_dependents() {
+    for (auto& worker : workers_)
+        if (worker->waiting_for_dependencies) start_worker(*worker);
+}
+
+// ---- spawning ---------------------------------------------------------------------
+
+void Supervisor::spawn(Instance& instance) {
+    const auto& cfg = instance.worker->config;
+    if (!instance.start_limiter.try_start(cfg, Clock::now())) {
+        instance.state = InstanceState::failed;
+        spdlog::error("worker {}: start limit hit ({} starts within {}); state failed until "
+                      "`fdsupctl start {}`",
+                      instance.label(), cfg.start_limit_burst, format_duration(cfg.start_limit_interval),
+                      cfg.name);
+        return;
+    }
+    if (auto launched = launch(instance); !launched) {
+        handle_spawn_failure(instance, launched.error());
+        return;
+    }
+    instance.last_error.clear();
+    if (cfg.ready == config::ReadyMode::exec) {
+        instance.state = InstanceState::running;
+        mark_ready(instance);
+    } else {  // ready = "delay": ready once it has survived ready_delay
+        instance.state = InstanceState::starting;
+        instance.timer.start(cfg.ready_delay, [this, &instance] {
+            if (instance.state == InstanceState::starting) {
+                instance.state = InstanceState::running;
+                mark_ready(instance);
+            }
+        });
+    }
+}
+
+Result<void> Supervisor::launch(Instance& instance) {
+    const auto& cfg = instance.worker->config;
+
+    // stdout/stderr: a pipe per stream for "log" (read by an OutputCapture), else the
+    // file, /dev/null or the supervisor's own stream.
+    UniqueFd out_read, out_write, err_read, err_write;
+    auto make_stream = [&](const config::OutputTarget& target, UniqueFd& read_end, UniqueFd& write_end,
+                           const char* what) -> Result<void> {
+        if (target.kind != config::OutputKind::log) {
+            auto fd = open_output(target, what);
+            if (!fd) return std::unexpected(fd.error());
+            write_end = std::move(*fd);
+            return {};
+        }
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno(std::string("pipe for ") + what);
+        read_end.reset(fds[0]);
+        write_end.reset(fds[1]);
+        if (::fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(std::string("pipe for ") + what);
+        return {};
+    };
+    if (auto r = make_stream(cfg.stdout_target, out_read, out_write, "stdout"); !r) return r;
+    if (auto r = make_stream(cfg.stderr_target, err_read, err_write, "stderr"); !r) return r;
+
+    auto prepared = PreparedSpawn::make(context_, cfg, instance.index, socket_fds_,
+                                        StdioFds{null_fd_.get(), out_write.get(), err_write.get()});
+    if (!prepared) return std::unexpected(prepared.error());
+    auto process = launcher_.launch((*prepared)->plan());
+    if (!process) return std::unexpected(process.error());
+
+    instance.pid = process->pid;
+    instance.pidfd = std::move(process->pidfd);
+    instance.started_at = Clock::now();
+    instance.ready = false;
+    instance.exit_watch = std::make_unique<FdWatch>(loop_, instance.pidfd.get());
+    instance.exit_watch->start(UV_READABLE, [this, &instance](int, int) { on_exit_event(instance); });
+
+    if (out_read) add_capture(std::move(out_read), instance.label());
+    if (err_read) add_capture(std::move(err_read), instance.label() + " stderr");
+    spdlog::info("worker {}: started pid {}", instance.label(), instance.pid);
+    return {};  // the write ends close here: the worker holds the only copies
+}
+
+Result<UniqueFd> Supervisor::open_output(const config::OutputTarget& target, const std::string& what) {
+    switch (target.kind) {
+        case config::OutputKind::inherit:
+            return UniqueFd(::fcntl(what == "stdout" ? 1 : 2, F_DUPFD_CLOEXEC, 3));
+        case config::OutputKind::null: return UniqueFd(::fcntl(null_fd_.get(), F_DUPFD_CLOEXEC, 3));
+        case config::OutputKind::file: {
+            int fd = ::open(target.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            if (fd < 0) return fail_errno("open " + what + " file " + target.path);
+            return UniqueFd(fd);
+        }
+        case config::OutputKind::log: break;
+    }
+    return fail("open_output: not a file target");
+}
+
+void Supervisor::add_capture(UniqueFd read_end, std::string label) {
+    auto capture = std::make_unique<OutputCapture>(loop_, std::move(read_end), std::move(label),
+                                                   [this](OutputCapture* done) { captures_.erase(done); });
+    OutputCapture* key = capture.get();
+    captures_.emplace(key, std::move(capture));
+}
+
+void Supervisor::mark_ready(Instance& instance) {
+    instance.ready = true;
+    if (instance.worker->all_ready()) start_waiting_dependents();
+}
+
+// ---- exits and restarts -----------------------------------------------------------
+
+void Supervisor::on_exit_event(Instance& instance) {
+    // kill_mode = "group": whatever the worker left in its process group goes with it.
+    // Done before reaping, while the zombie still pins the group id against reuse.
+    if (instance.worker->config.kill_mode == config::KillMode::group) ::kill(-instance.pid, SIGKILL);
+
+    auto reaped = pidfd_try_reap(instance.pidfd.get());
+    if (!reaped) {
+        spdlog::error("worker {}: {}", instance.label(), reaped.error().text());
+        return;
+    }
+    if (!reaped->has_value()) return;  // spurious wakeup: still running
+    instance.exit_watch.reset();
+    instance.pidfd.reset();
+    handle_exit(instance, **reaped);
+}
+
+void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
+    const auto& cfg = instance.worker->config;
+    auto run_time = Clock::now() - instance.started_at;
+    pid_t pid = instance.pid;
+    instance.pid = -1;
+    instance.ready = false;
+    instance.last_exit = status;
+    instance.timer.stop();
+
+    if (instance.state == InstanceState::stopping) {
+        instance.state = InstanceState::stopped;
+        spdlog::info("worker {}: pid {} {} after {}; stopped", instance.label(), pid, status.describe(),
+                     format_duration(run_time));
+        if (shutting_down_) advance_shutdown();
+        return;
+    }
+    if (shutting_down_ || !should_restart(cfg, status)) {
+        instance.state = InstanceState::exited;
+        spdlog::info("worker {}: pid {} {} after {}; not restarted (restart = {})", instance.label(), pid,
+                     status.describe(), format_duration(run_time),
+                     cfg.restart == config::RestartPolicy::never ? "never" : "on-failure");
+        if (shutting_down_) advance_shutdown();
+        return;
+    }
+    auto delay = instance.backoff.next_delay(cfg, std::chrono::duration_cast<config::Duration>(run_time));
+    schedule_restart(instance, delay,
+                     "pid " + std::to_string(pid) + " " + status.describe() + " after " + format_duration(run_time));
+}
+
+void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
+    const auto& cfg = instance.worker->config;
+    instance.last_error = error.text();
+    if (cfg.restart == config::RestartPolicy::never) {
+        instance.state = InstanceState::failed;
+        spdlog::error("worker {}: {}; not retried (restart = never)", instance.label(), error.text());
+        return;
+    }
+    schedule_restart(instance, instance.backoff.next_delay(cfg, config::Duration::zero()), error.text());
+}
+
+void Supervisor::schedule_restart(Instance& instance, config::Duration delay, const std::string& why) {
+    ++instance.restarts;
+    if (delay == config::Duration::zero()) {
+        spdlog::warn("worker {}: {}; restart #{} now", instance.label(), why, instance.restarts);
+        spawn(instance);
+        return;
+    }
+    spdlog::warn("worker {}: {}; restart #{} in {}", instance.label(), why, instance.restarts,
+                 format_duration(delay));
+    instance.state = InstanceState::backoff;
+    instance.timer.start(delay, [this, &instance] {
+        if (instance.state == InstanceState::backoff) spawn(instance);
+    });
+}
+
+// ---- stopping ---------------------------------------------------------------------
+
+void Supervisor::signal_instance(Instance& instance, int signal) {
+    if (!instance.has_process()) return;
+    if (instance.worker->config.kill_mode == config::KillMode::group) {
+        ::kill(-instance.pid, signal);
+        // A worker that left its process group (setpgid/setsid) is not reached by the
+        // group signal: signal it directly too.
+        if (::getpgid(instance.pid) == instance.pid) return;
+    }
+    if (auto sent = pidfd_signal(instance.pidfd.get(), signal); !sent && sent.error().err != ESRCH)
+        spdlog::error("worker {}: {}", instance.label(), sent.error().text());
+}
+
+void Supervisor::stop_instance(Instance& instance) {
+    const auto& cfg = instance.worker->config;
+    if (!instance.has_process()) {
+        instance.timer.stop();  // a pending restart (backoff) or nothing
+        if (instance.state != InstanceState::failed && instance.state != InstanceState::exited)
+            instance.state = InstanceState::stopped;
+        return;
+    }
+    if (instance.state == InstanceState::stopping) return;
+    instance.state = InstanceState::stopping;
+    instance.ready = false;
+    spdlog::info("worker {}: stopping pid {} with SIG{} (timeout {})", instance.label(), instance.pid,
+                 config::signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
+    signal_instance(instance, cfg.stop_signal);
+    instance.timer.start(cfg.stop_timeout, [this, &instance] {
+        if (instance.state != InstanceState::stopping || !instance.has_process()) return;
+        spdlog::warn("worker {}: pid {} still running after stop_timeout; sending SIGKILL", instance.label(),
+                     instance.pid);
+        signal_instance(instance, SIGKILL);
+    });
+}
+
+// ---- shutdown ---------------------------------------------------------------------
+
+void Supervisor::shutdown(std::function<void()> on_done) {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    on_shutdown_done_ = std::move(on_done);
+    spdlog::info("shutting down: stopping all workers (timeout {})",
+                 format_duration(config_.supervisor.shutdown_timeout));
+    shutdown_timer_.start(config_.supervisor.shutdown_timeout, [this] {
+        spdlog::warn("shutdown_timeout reached: sending SIGKILL to every remaining worker");
+        for (auto& worker : workers_)
+            for (auto& instance : worker->instances) signal_instance(*instance, SIGKILL);
+    });
+    advance_shutdown();
+}
+
+// A worker is stopped only once no live worker still lists it in `after`.
+bool Supervisor::is_needed_by_live_worker(const Worker& dependency) const {
+    for (const auto& worker : workers_) {
+        if (!worker->any_process()) continue;
+        for (const auto& name : worker->config.after)
+            if (name == dependency.config.name) return true;
+    }
+    return false;
+}
+
+void Supervisor::advance_shutdown() {
+    bool anything_left = false;
+    for (auto& worker : workers_) {
+        if (!is_needed_by_live_worker(*worker))
+            for (auto& instance : worker->instances) stop_instance(*instance);
+        anything_left |= worker->any_process();
+    }
+    if (!anything_left) finish_shutdown();
+}
+
+void Supervisor::finish_shutdown() {
+    if (shutdown_finished_) return;
+    shutdown_finished_ = true;
+    shutdown_timer_.stop();
+    for (auto& [key, capture] : captures_) capture->drain_now();
+    captures_.clear();
+    for (const auto& socket : sockets_) remove_socket_file(socket.config);
+    spdlog::info("all workers stopped");
+    if (auto done = std::move(on_shutdown_done_)) done();
+}
+
+}  // namespace fdsup

@@ -1,0 +1,56 @@
+#include "sys/process.h"
+
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config/values.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace fdsup {
+
+std::string ExitStatus::describe() const {
+    if (signaled) return "killed by signal " + config::signal_name(signal);
+    return "exited with code " + std::to_string(code);
+}
+
+Result<void> pidfd_signal(int pidfd, int signal) {
+    if (syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0)
+        return fail_errno("pidfd_send_signal " + config::signal_name(signal));
+    return {};
+}
+
+namespace {
+
+Result<std::optional<ExitStatus>> wait_pidfd(int pidfd, int options) {
+    siginfo_t info{};
+    int rc;
+    do {
+        rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED | options);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return fail_errno("waitid");
+    if (info.si_pid == 0) return std::optional<ExitStatus>{};  // WNOHANG: still running
+    ExitStatus status;
+    if (info.si_code == CLD_EXITED) {
+        status.code = info.si_status;
+    } else {
+        status.signaled = true;
+        status.signal = info.si_status;
+    }
+    return std::optional<ExitStatus>{status};
+}
+
+}  // namespace
+
+Result<std::optional<ExitStatus>> pidfd_try_reap(int pidfd) { return wait_pidfd(pidfd, WNOHANG); }
+
+Result<ExitStatus> pidfd_reap(int pidfd) {
+    auto status = wait_pidfd(pidfd, 0);
+    if (!status) return std::unexpected(status.error());
+    return **status;
+}
+
+}  // namespace fdsup

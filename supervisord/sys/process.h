@@ -1,0 +1,34 @@
+// Process handles by pidfd: signalling and reaping without pid-reuse races.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "sys/result.h"
+
+namespace fdsup {
+
+struct ExitStatus {
+    bool signaled = false;  // killed by `signal`; otherwise exited with `code`
+    int code = 0;
+    int signal = 0;
+
+    // "exited with code 3", "killed by signal KILL"
+    std::string describe() const;
+    bool operator==(const ExitStatus&) const = default;
+};
+
+// pidfd_send_signal(2).
+Result<void> pidfd_signal(int pidfd, int signal);
+
+// waitid(P_PIDFD, WEXITED|WNOHANG): the status if the process has exited (and it is
+// now reaped), nullopt while it runs.
+Result<std::optional<ExitStatus>> pidfd_try_reap(int pidfd);
+
+// waitid(P_PIDFD, WEXITED): blocks until the process exits; for children known to be
+// exiting already (a launch that failed after clone).
+Result<ExitStatus> pidfd_reap(int pidfd);
+
+}  // namespace fdsup

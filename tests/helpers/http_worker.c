@@ -1,0 +1,260 @@
+/*
+ * http_worker - fdsup test helper: a minimal, single-threaded HTTP/1.0 server.
+ *
+ * Takes its listening socket exactly like systemd's sd_listen_fds(1):
+ *   - LISTEN_PID must equal getpid(), else exit 3
+ *   - LISTEN_FDS must be a positive integer, else exit 3
+ *   - the listening socket is fd 3 (SD_LISTEN_FDS_START)
+ *   - FD_CLOEXEC is set on fds 3..3+n-1
+ *   - LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES are removed from the environment
+ *
+ * Every request gets
+ *   HTTP/1.0 200 OK ... body "<FDSUP_WORKER>[<FDSUP_INSTANCE>] pid <pid>\n"
+ *
+ * Usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]
+ *
+ * Build: gcc -std=gnu11 -Wall -Wextra -Werror -O2 -o http_worker http_worker.c
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SD_LISTEN_FDS_START 3
+#define REQ_MAX 8192
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]\n");
+    exit(2);
+}
+
+static int parse_nonneg_long(const char *s, long *out)
+{
+    char *end;
+    if (!s || !*s)
+        return -1;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end != '\0' || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* sd_listen_fds(1) semantics; returns n (>= 1) or exits 3. */
+static int listen_fds(void)
+{
+    const char *e = getenv("LISTEN_PID");
+    long v;
+    if (!e || parse_nonneg_long(e, &v) != 0 || v != (long)getpid()) {
+        fprintf(stderr, "http_worker: LISTEN_PID mismatch\n");
+        fprintf(stderr, "http_worker: LISTEN_PID=%s getpid()=%ld\n",
+                e ? e : "(unset)", (long)getpid());
+        exit(3);
+    }
+
+    e = getenv("LISTEN_FDS");
+    if (!e || parse_nonneg_long(e, &v) != 0 || v <= 0 ||
+        v > INT_MAX - SD_LISTEN_FDS_START) {
+        fprintf(stderr, "http_worker: LISTEN_FDS is not a positive integer: %s\n",
+                e ? e : "(unset)");
+        exit(3);
+    }
+    int n = (int)v;
+
+    for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl < 0) {
+            fprintf(stderr, "http_worker: LISTEN_FDS=%d but fd %d: %s\n",
+                    n, fd, strerror(errno));
+            exit(3);
+        }
+        if (!(fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0) {
+            fprintf(stderr, "http_worker: F_SETFD fd %d: %s\n", fd, strerror(errno));
+            exit(3);
+        }
+    }
+
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return n;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Handle one connection.  Returns 1 if a response was sent. */
+static int handle(int c, const char *body, size_t body_len)
+{
+    struct timeval tv = {5, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+    char req[REQ_MAX + 1];
+    size_t len = 0;
+    for (;;) {
+        if (len >= REQ_MAX)
+            break;
+        ssize_t r = recv(c, req + len, REQ_MAX - len, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;                  /* 5 s timeout: answer anyway */
+            return 0;                   /* reset etc.: nobody to answer */
+        }
+        if (r == 0)
+            break;
+        size_t from = len >= 3 ? len - 3 : 0;
+        len += (size_t)r;
+        req[len] = '\0';
+        if (memmem(req + from, len - from, "\r\n\r\n", 4))
+            break;
+    }
+
+    char hdr[256];
+    int hl = snprintf(hdr, sizeof hdr,
+                      "HTTP/1.0 200 OK\r\n"
+                      "Content-Type: text/plain\r\n"
+                      "Connection: close\r\n"
+                      "Content-Length: %zu\r\n"
+                      "\r\n",
+                      body_len);
+    int ok = send_all(c, hdr, (size_t)hl) == 0 && send_all(c, body, body_len) == 0;
+
+    /* Drain unread request bytes, so close() sends FIN rather than RST. */
+    if (ok) {
+        shutdown(c, SHUT_WR);
+        char junk[4096];
+        while (recv(c, junk, sizeof junk, MSG_DONTWAIT) > 0)
+            ;
+    }
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    int ignore_term = 0;
+    long startup_delay_ms = 0;
+    long exit_after = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--ignore-term") == 0) {
+            ignore_term = 1;
+        } else if (strcmp(argv[i], "--startup-delay-ms") == 0) {
+            if (++i >= argc || parse_nonneg_long(argv[i], &startup_delay_ms) != 0)
+                usage();
+        } else if (strcmp(argv[i], "--exit-after") == 0) {
+            if (++i >= argc || parse_nonneg_long(argv[i], &exit_after) != 0 ||
+                exit_after == 0)
+                usage();
+        } else {
+            usage();
+        }
+    }
+
+    if (ignore_term)
+        signal(SIGTERM, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+
+    listen_fds();
+    int lfd = SD_LISTEN_FDS_START;
+
+    int acc = 0;
+    socklen_t al = sizeof acc;
+    if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc) {
+        fprintf(stderr, "http_worker: fd 3 is not a listening socket\n");
+        exit(3);
+    }
+
+    const char *w = getenv("FDSUP_WORKER");
+    const char *inst = getenv("FDSUP_INSTANCE");
+    char body[512];
+    int bl = snprintf(body, sizeof body, "%s[%s] pid %ld\n",
+                      w ? w : "", inst ? inst : "", (long)getpid());
+    if (bl < 0)
+        bl = 0;
+    if ((size_t)bl >= sizeof body)
+        bl = (int)sizeof body - 1;
+
+    printf("http_worker: serving on fd 3 pid %ld\n", (long)getpid());
+    fflush(stdout);
+
+    if (startup_delay_ms > 0)
+        sleep_ms(startup_delay_ms);
+
+    long served = 0;
+    for (;;) {
+        int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            switch (errno) {
+            case EINTR:
+            case ECONNABORTED:
+            case EPROTO:
+            case ENETDOWN:
+            case ENOPROTOOPT:
+            case EHOSTDOWN:
+            case ENONET:
+            case EHOSTUNREACH:
+            case EOPNOTSUPP:
+            case ENETUNREACH:
+                continue;
+            case EAGAIN: {
+#if EWOULDBLOCK != EAGAIN
+            case EWOULDBLOCK:
+#endif
+                /* inherited O_NONBLOCK listening socket: wait for a client */
+                struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+                poll(&pfd, 1, -1);
+                continue;
+            }
+            case EMFILE:
+            case ENFILE:
+            case ENOBUFS:
+            case ENOMEM:
+                sleep_ms(10);
+                continue;
+            default:
+                fprintf(stderr, "http_worker: accept: %s\n", strerror(errno));
+                exit(1);
+            }
+        }
+        handle(c, body, (size_t)bl);
+        close(c);
+        served++;
+        if (exit_after > 0 && served >= exit_after)
+            exit(0);
+    }
+}

@@ -1,0 +1,216 @@
+"""Runs the real fdsupd for integration tests: a temp dir, a config, its log, and
+clean-up of every process it started.
+
+Tests wait on events (a log line, a file appearing, a process exiting) with generous
+deadlines; they never sleep and hope.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+FDSUPD = os.environ.get("FDSUPD", "")
+HELPERS = os.environ.get("FDSUP_HELPERS", "")
+SOURCE_DIR = os.environ.get("FDSUP_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+DEADLINE = 20.0  # seconds: generous, because a loaded CI machine is slow, not wrong
+
+
+def helper(name):
+    return os.path.join(HELPERS, name)
+
+
+def wait_until(predicate, timeout=DEADLINE, interval=0.01, what="condition"):
+    """Polls `predicate` until it returns a truthy value; fails the test after `timeout`."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    """True if `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def process_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def children_of(pid):
+    """Direct children of `pid` (any state, zombies included)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                kids.append(int(entry))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return kids
+
+
+def open_fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def http_get(host, port, timeout=5.0):
+    """One HTTP/1.0 request; returns the body text."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.0 200") and not head.startswith(b"HTTP/1.1 200"):
+        raise AssertionError(f"bad response: {data[:200]!r}")
+    return body.decode()
+
+
+class Fdsupd:
+    """One fdsupd process with its own temp dir, config file and log file."""
+
+    def __init__(self, config_text, tmpdir=None, extra_args=(), env=None):
+        self.tmp = tmpdir or tempfile.mkdtemp(prefix="fdsup-test-")
+        self.config_path = os.path.join(self.tmp, "fdsup.toml")
+        self.log_path = os.path.join(self.tmp, "fdsupd.log")
+        with open(self.config_path, "w") as f:
+            f.write(config_text.replace("@TMP@", self.tmp).replace("@HELPERS@", HELPERS))
+        self.extra_args = list(extra_args)
+        self.log_level = "debug"
+        self.env = dict(os.environ if env is None else env)
+        self.proc = None
+        self._log = None
+
+    def start(self, wait_for_workers=(), preexec_fn=None):
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [FDSUPD, "-c", self.config_path, "--log-level", self.log_level, *self.extra_args],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            env=self.env, start_new_session=True, preexec_fn=preexec_fn)
+        for name in wait_for_workers:
+            self.wait_log(rf"worker {re.escape(name)}: started pid \d+")
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, pattern, count=1, timeout=DEADLINE):
+        """Waits until `pattern` matches at least `count` times; returns the matches."""
+        regex = re.compile(pattern)
+
+        def found():
+            matches = list(regex.finditer(self.log()))
+            if len(matches) >= count:
+                return matches
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fdsupd exited ({self.proc.returncode}) while waiting for "
+                                     f"{pattern!r}; log:\n{self.log()}")
+            return None
+
+        try:
+            return wait_until(found, timeout=timeout, what=repr(pattern))
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- fdsupd log ---\n{self.log()}") from None
+
+    def address(self, socket_name):
+        """(host, port) of a tcp socket, from its 'listening on' log line."""
+        m = self.wait_log(rf"socket {re.escape(socket_name)}: listening on (\S+)")[0]
+        host, _, port = m.group(1).rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def worker_pids(self, label):
+        """Pids ever started for `label` ("web[0]"), oldest first."""
+        return [int(m.group(1)) for m in re.finditer(rf"worker {re.escape(label)}: started pid (\d+)", self.log())]
+
+    def current_pid(self, label, after=None):
+        """Waits for a pid for `label` different from `after`, and returns it."""
+        def newest():
+            pids = self.worker_pids(label)
+            return pids[-1] if pids and pids[-1] != after else None
+        return wait_until(newest, what=f"a new pid for {label}")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=DEADLINE):
+        """SIGTERM, then the exit code (fails the test if it does not exit in time)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"fdsupd did not exit within {timeout}s; log:\n{self.log()}") from None
+
+    def cleanup(self):
+        """Kills whatever is left (SIGKILL to fdsupd; its workers die by PDEATHSIG)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self._log:
+            self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+
+class FdsupTestCase(unittest.TestCase):
+    """Tracks every Fdsupd a test creates and cleans them up even when it fails."""
+
+    def setUp(self):
+        if not FDSUPD or not os.path.exists(FDSUPD):
+            self.fail("FDSUPD is not set to the fdsupd binary (run through ctest)")
+        self._daemons = []
+
+    def tearDown(self):
+        for d in self._daemons:
+            d.cleanup()
+
+    def fdsupd(self, config_text, **kwargs):
+        d = Fdsupd(config_text, **kwargs)
+        self._daemons.append(d)
+        return d
+
+
+def read_json_file(path, timeout=DEADLINE):
+    """Waits for `path` to exist and parse as JSON."""
+    def load():
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+    return wait_until(load, timeout=timeout, what=f"{path}")

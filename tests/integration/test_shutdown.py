@@ -1,0 +1,57 @@
+"""Graceful shutdown: stop_signal first, SIGKILL after stop_timeout for a worker that
+ignores it, the rest of each worker's process group killed too, exit 0, nothing left."""
+import os
+import re
+import signal
+import unittest
+
+from fdsup_harness import FdsupTestCase, pid_alive, wait_until
+
+CONFIG = """
+[supervisor]
+shutdown_timeout = "30s"
+
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+
+[workers.stubborn]
+command = ["@HELPERS@/http_worker", "--ignore-term"]
+sockets = ["http"]
+stop_timeout = "300ms"
+
+[workers.polite]
+command = ["/bin/sh", "-c", "sleep 1000 & echo helper $!; exec @HELPERS@/http_worker"]
+sockets = ["http"]
+instances = 2
+"""
+
+
+class Shutdown(FdsupTestCase):
+    def check_shutdown(self, sig):
+        d = self.fdsupd(CONFIG).start()
+        d.wait_log(r"http_worker: serving on fd 3", count=3)
+        stubborn = d.current_pid("stubborn[0]")
+        polite = [d.current_pid("polite[0]"), d.current_pid("polite[1]")]
+        helpers = [int(m.group(1)) for m in d.wait_log(r"polite\[\d\]: helper (\d+)", count=2)]
+
+        d.signal(sig)
+        d.wait_log(r"worker stubborn\[0\]: pid \d+ still running after stop_timeout; sending SIGKILL")
+        self.assertEqual(d.stop(), 0)
+        log = d.log()
+        self.assertRegex(log, rf"worker stubborn\[0\]: pid {stubborn} killed by signal KILL after .*; stopped")
+        for pid in polite:
+            self.assertRegex(log, rf"worker polite\[\d\]: pid {pid} killed by signal TERM after .*; stopped")
+        self.assertIn("all workers stopped", log)
+        # Nothing survives: not the workers, not the helpers they left in their groups.
+        for pid in [stubborn, *polite, *helpers]:
+            wait_until(lambda: not pid_alive(pid), what=f"pid {pid} gone")
+
+    def test_sigterm(self):
+        self.check_shutdown(signal.SIGTERM)
+
+    def test_sigint(self):
+        self.check_shutdown(signal.SIGINT)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,1023 @@
+// The config loader and its value parsers: exact values for valid configs, and for
+// invalid ones every error, each at its exact FILE:LINE:COL.
+#include <doctest/doctest.h>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "config/values.h"
+
+// Failed comparisons of error lists print every error, one per line.
+namespace doctest {
+template <>
+struct StringMaker<std::vector<std::string>> {
+    static String convert(const std::vector<std::string>& lines) {
+        std::string text = "{";
+        for (const auto& line : lines) text += "\n    " + line;
+        return String((text + "\n}").c_str());
+    }
+};
+}  // namespace doctest
+
+using namespace std::chrono_literals;
+using namespace fdsup::config;
+
+namespace {
+
+// Configs are written as raw strings starting on the line after R"( so that the
+// line numbers in the assertions are the ones you count in the test.
+LoadResult load(std::string_view text) {
+    if (text.starts_with('\n')) text.remove_prefix(1);
+    return load_config_string(text, "t.toml");
+}
+
+std::vector<std::string> errors_of(std::string_view text) {
+    std::vector<std::string> out;
+    for (const auto& e : load(text).errors) out.push_back(e.text());
+    return out;
+}
+
+// The single error of a config that must have exactly one.
+std::string one_error(std::string_view text) {
+    auto errors = errors_of(text);
+    REQUIRE_MESSAGE(errors.size() == 1, doctest::toString(errors.size()) << " errors");
+    return errors[0];
+}
+
+// Loads a config that must be valid.
+Config valid(std::string_view text) {
+    auto r = load(text);
+    for (const auto& e : r.errors) FAIL_CHECK(e.text());
+    REQUIRE(r.config.has_value());
+    return *r.config;
+}
+
+// Restores an environment variable when the test ends.
+struct EnvGuard {
+    std::string name;
+    std::optional<std::string> old;
+    explicit EnvGuard(std::string n) : name(std::move(n)) {
+        if (const char* v = std::getenv(name.c_str())) old = v;
+    }
+    ~EnvGuard() {
+        if (old) setenv(name.c_str(), old->c_str(), 1);
+        else unsetenv(name.c_str());
+    }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------
+// Value parsers
+
+TEST_CASE("parse_duration: an integer and exactly one unit") {
+    CHECK(parse_duration("0ms") == 0ms);
+    CHECK(parse_duration("250ms") == 250ms);
+    CHECK(parse_duration("10s") == 10s);
+    CHECK(parse_duration("5m") == 5min);
+    CHECK(parse_duration("1h") == 1h);
+    CHECK(parse_duration("0s") == 0ms);
+    CHECK(parse_duration("007s") == 7s);
+    CHECK(parse_duration("86400s") == 24h);
+
+    for (const char* bad : {"", "10", "s", "ms", "10x", "10 s", " 10s", "10s ", "1.5s", "-1s",
+                            "+1s", "10S", "10sec", "1h30m", "10ms5", "1e3ms", "0x10s", "10us"})
+        CHECK_MESSAGE(!parse_duration(bad), bad);
+    // Far too large to be meant (and would overflow milliseconds): rejected, not wrapped.
+    CHECK(!parse_duration("99999999999999999999s"));
+    CHECK(!parse_duration("9223372036854775807h"));
+}
+
+TEST_CASE("parse_mode: 1-4 octal digits, optional 0o, at most 07777") {
+    CHECK(parse_mode("0600") == 0600u);
+    CHECK(parse_mode("660") == 0660u);
+    CHECK(parse_mode("0o755") == 0755u);
+    CHECK(parse_mode("0o0755") == 0755u);
+    CHECK(parse_mode("0") == 0u);
+    CHECK(parse_mode("7777") == 07777u);
+    CHECK(parse_mode("0o7") == 07u);
+    for (const char* bad : {"", "0o", "0800", "0609", "17777", "00755", "0x755", "rw-r--r--",
+                            " 0600", "0600 ", "-600", "0O755", "0o", "0o17777"})
+        CHECK_MESSAGE(!parse_mode(bad), bad);
+}
+
+TEST_CASE("parse_signal: names with or without SIG, numbers 1..64, real-time") {
+    CHECK(parse_signal("TERM") == SIGTERM);
+    CHECK(parse_signal("SIGTERM") == SIGTERM);
+    CHECK(parse_signal("HUP") == SIGHUP);
+    CHECK(parse_signal("SIGUSR2") == SIGUSR2);
+    CHECK(parse_signal("KILL") == SIGKILL);
+    CHECK(parse_signal("STOP") == SIGSTOP);
+    CHECK(parse_signal("WINCH") == SIGWINCH);
+    CHECK(parse_signal("IOT") == SIGABRT);  // alias
+    CHECK(parse_signal("15") == 15);
+    CHECK(parse_signal("1") == 1);
+    CHECK(parse_signal("64") == 64);
+    CHECK(parse_signal("RTMIN") == SIGRTMIN);
+    CHECK(parse_signal("RTMIN+3") == SIGRTMIN + 3);
+    CHECK(parse_signal("SIGRTMIN+3") == SIGRTMIN + 3);
+    CHECK(parse_signal("RTMAX") == SIGRTMAX);
+    CHECK(parse_signal("RTMAX-1") == SIGRTMAX - 1);
+    CHECK(parse_signal(std::string("RTMIN+") + std::to_string(SIGRTMAX - SIGRTMIN)) == SIGRTMAX);
+
+    for (const char* bad : {"", "0", "65", "-15", "+15", "term", "Term", "sigterm", "SIG",
+                            "TERMX", "SIGSIGTERM", " TERM", "RTMIN+", "RTMIN-1", "RTMAX+1",
+                            "RTMIN+99", "15x", "1.5"})
+        CHECK_MESSAGE(!parse_signal(bad), bad);
+}
+
+TEST_CASE("signal_name is the inverse of parse_signal") {
+    CHECK(signal_name(SIGTERM) == "TERM");
+    CHECK(signal_name(SIGHUP) == "HUP");
+    CHECK(signal_name(SIGKILL) == "KILL");
+    CHECK(signal_name(SIGABRT) == "ABRT");
+    CHECK(signal_name(SIGRTMIN) == "RTMIN");
+    CHECK(signal_name(SIGRTMIN + 3) == "RTMIN+3");
+    for (int s = 1; s <= SIGRTMAX; ++s) {
+        if (s > SIGSYS && s < SIGRTMIN) continue;  // glibc-internal: no name, shown as a number
+        CHECK_MESSAGE(parse_signal(signal_name(s)) == s, s);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Valid configs
+
+TEST_CASE("config: a minimal config takes every default") {
+    EnvGuard guard("RUNTIME_DIRECTORY");
+    unsetenv("RUNTIME_DIRECTORY");
+    Config c = valid(R"(
+[workers.web]
+command = ["/bin/true"]
+)");
+    CHECK(c.path == "t.toml");
+    CHECK(c.supervisor.control_socket == "/run/fdsup/control.sock");
+    CHECK(c.supervisor.runtime_dir == "/run/fdsup");
+    CHECK(c.supervisor.control_mode == 0600u);
+    CHECK(!c.supervisor.control_group);
+    CHECK(c.supervisor.log_level == "info");
+    CHECK(!c.supervisor.metrics_listen);
+    CHECK(c.supervisor.shutdown_timeout == 30s);
+    CHECK(c.sockets.empty());
+    REQUIRE(c.workers.size() == 1);
+
+    WorkerConfig expected;  // model.h's defaults are the SPEC's
+    expected.name = "web";
+    expected.command = {"/bin/true"};
+    CHECK(c.workers[0] == expected);
+    const WorkerConfig& w = c.workers[0];
+    CHECK(w.instances == 1);
+    CHECK(w.restart == RestartPolicy::always);
+    CHECK(w.success_exit_codes == std::vector<int>{0});
+    CHECK(w.backoff == 100ms);
+    CHECK(w.backoff_max == 30s);
+    CHECK(w.stop_signal == SIGTERM);
+    CHECK(w.reload_signal == SIGHUP);
+    CHECK(w.kill_mode == KillMode::group);
+    CHECK(w.stdout_target.kind == OutputKind::log);
+    CHECK(w.stderr_target.kind == OutputKind::log);
+    CHECK(w.pos.line == 1);
+}
+
+TEST_CASE("config: an empty file is a valid config with nothing to run") {
+    Config c = valid("");
+    CHECK(c.sockets.empty());
+    CHECK(c.workers.empty());
+}
+
+TEST_CASE("config: control_socket defaults to the first $RUNTIME_DIRECTORY entry") {
+    EnvGuard guard("RUNTIME_DIRECTORY");
+    setenv("RUNTIME_DIRECTORY", "/run/app:/run/other", 1);
+    Config c = valid("");
+    CHECK(c.supervisor.control_socket == "/run/app/control.sock");
+    CHECK(c.supervisor.runtime_dir == "/run/app");
+
+    setenv("RUNTIME_DIRECTORY", "", 1);
+    CHECK(valid("").supervisor.control_socket == "/run/fdsup/control.sock");
+}
+
+TEST_CASE("config: runtime_dir defaults to the control socket's directory") {
+    CHECK(valid("[supervisor]\ncontrol_socket = \"/tmp/x/ctl.sock\"").supervisor.runtime_dir ==
+          "/tmp/x");
+    CHECK(valid("[supervisor]\ncontrol_socket = \"/ctl.sock\"").supervisor.runtime_dir == "/");
+    CHECK(valid("[supervisor]\ncontrol_socket = \"ctl.sock\"").supervisor.runtime_dir == ".");
+    auto c = valid("[supervisor]\ncontrol_socket = \"/a/ctl.sock\"\nruntime_dir = \"/b\"");
+    CHECK(c.supervisor.runtime_dir == "/b");
+}
+
+TEST_CASE("config: a full config gives exactly the values written") {
+    Config c = valid(R"(
+[supervisor]
+control_socket = "/run/test/ctl.sock"
+control_mode = "0660"
+control_group = "ops"
+runtime_dir = "/run/test-rt"
+log_level = "debug"
+shutdown_timeout = "45s"
+
+[sockets.http]
+listen = "tcp://0.0.0.0:8080"
+backlog = 4096
+reuse_port = true
+free_bind = true
+ipv6_only = false
+nodelay = true
+keepalive = true
+receive_buffer = 65536
+send_buffer = 131072
+
+[sockets.admin]
+listen = "unix:/run/test/admin.sock"
+mode = "0o660"
+owner = "www-data"
+group = 33
+
+[sockets.dns]
+listen = "udp://[::]:5353"
+ipv6_only = true
+
+[workers.web]
+command = ["/usr/bin/app", "--fd", "{fd:http}", "--id", "{instance}", "{name}", "{literal}"]
+instances = 4
+sockets = ["http", "admin"]
+env = { APP_ENV = "prod", EMPTY = "" }
+clear_env = true
+working_dir = "/srv/app"
+user = "www-data"
+group = 1000
+umask = "0022"
+rlimits = { nofile = 65536, core = "infinity", stack = "unlimited" }
+restart = "on-failure"
+success_exit_codes = [0, 3, 255]
+backoff = "250ms"
+backoff_max = "5m"
+healthy_after = "1h"
+start_limit_burst = 3
+start_limit_interval = "2m"
+ready = "delay"
+ready_delay = "2s"
+ready_timeout = "90s"
+watchdog = "0s"
+notify_access = "all"
+stop_signal = "SIGQUIT"
+stop_timeout = "20s"
+kill_mode = "process"
+after = ["db"]
+reload_signal = "USR1"
+restart_strategy = "stop-start"
+max_surge = 2
+fd_store_max = 0
+stdout = "file:/var/log/web.log"
+stderr = "null"
+
+[workers.db]
+command = ["/usr/bin/db"]
+fds = { 0 = "dns", 7 = "http" }
+stop_signal = 2
+stdout = "inherit"
+)");
+    CHECK(c.supervisor.control_socket == "/run/test/ctl.sock");
+    CHECK(c.supervisor.control_mode == 0660u);
+    CHECK(c.supervisor.control_group == "ops");
+    CHECK(c.supervisor.runtime_dir == "/run/test-rt");
+    CHECK(c.supervisor.log_level == "debug");
+    CHECK(c.supervisor.shutdown_timeout == 45s);
+
+    // sorted by name, whatever the file order
+    REQUIRE(c.sockets.size() == 3);
+    CHECK(c.sockets[0].name == "admin");
+    CHECK(c.sockets[1].name == "dns");
+    CHECK(c.sockets[2].name == "http");
+
+    const SocketConfig& http = *c.find_socket("http");
+    CHECK(http.listen == "tcp://0.0.0.0:8080");
+    CHECK(http.address.kind == fdsup::SocketKind::tcp);
+    CHECK(http.address.port == 8080);
+    CHECK(http.backlog == 4096);
+    CHECK(http.reuse_port);
+    CHECK(http.free_bind);
+    CHECK(!http.ipv6_only);
+    CHECK(http.nodelay);
+    CHECK(http.keepalive);
+    CHECK(http.receive_buffer == 65536);
+    CHECK(http.send_buffer == 131072);
+    CHECK(!http.mode);
+    CHECK(http.pos.line == 9);
+    CHECK(http.pos.column == 1);
+
+    const SocketConfig& admin = *c.find_socket("admin");
+    CHECK(admin.address.kind == fdsup::SocketKind::unix_stream);
+    CHECK(admin.address.path == "/run/test/admin.sock");
+    CHECK(admin.backlog == SOMAXCONN);
+    CHECK(admin.mode == 0660u);
+    CHECK(admin.owner == "www-data");
+    CHECK(admin.group == "33");
+
+    const SocketConfig& dns = *c.find_socket("dns");
+    CHECK(dns.address.kind == fdsup::SocketKind::udp);
+    CHECK(dns.ipv6_only);
+
+    REQUIRE(c.workers.size() == 2);
+    CHECK(c.workers[0].name == "db");
+    CHECK(c.workers[1].name == "web");
+
+    const WorkerConfig& web = *c.find_worker("web");
+    CHECK(web.command == std::vector<std::string>{"/usr/bin/app", "--fd", "{fd:http}", "--id",
+                                                  "{instance}", "{name}", "{literal}"});
+    CHECK(web.instances == 4);
+    CHECK(web.fds == std::map<int, std::string>{{3, "http"}, {4, "admin"}});  // shorthand
+    CHECK(web.scm_rights.empty());
+    CHECK(web.env == std::map<std::string, std::string>{{"APP_ENV", "prod"}, {"EMPTY", ""}});
+    CHECK(web.clear_env);
+    CHECK(web.working_dir == "/srv/app");
+    CHECK(web.user == "www-data");
+    CHECK(web.group == "1000");
+    CHECK(web.umask == 0022u);
+    REQUIRE(web.rlimits.size() == 3);
+    CHECK(web.rlimits[0] == RlimitSetting{RLIMIT_CORE, "core", RLIM_INFINITY});
+    CHECK(web.rlimits[1] == RlimitSetting{RLIMIT_NOFILE, "nofile", 65536});
+    CHECK(web.rlimits[2] == RlimitSetting{RLIMIT_STACK, "stack", RLIM_INFINITY});
+    CHECK(web.restart == RestartPolicy::on_failure);
+    CHECK(web.success_exit_codes == std::vector<int>{0, 3, 255});
+    CHECK(web.backoff == 250ms);
+    CHECK(web.backoff_max == 5min);
+    CHECK(web.healthy_after == 1h);
+    CHECK(web.start_limit_burst == 3);
+    CHECK(web.start_limit_interval == 2min);
+    CHECK(web.ready == ReadyMode::delay);
+    CHECK(web.ready_delay == 2s);
+    CHECK(web.ready_timeout == 90s);
+    CHECK(web.watchdog == 0s);
+    CHECK(web.notify_access == NotifyAccess::all);
+    CHECK(web.stop_signal == SIGQUIT);
+    CHECK(web.stop_timeout == 20s);
+    CHECK(web.kill_mode == KillMode::process);
+    CHECK(web.after == std::vector<std::string>{"db"});
+    CHECK(web.reload_signal == SIGUSR1);
+    CHECK(web.restart_strategy == RestartStrategy::stop_start);
+    CHECK(web.max_surge == 2);
+    CHECK(web.fd_store_max == 0);
+    CHECK(web.stdout_target == OutputTarget{OutputKind::file, "/var/log/web.log"});
+    CHECK(web.stderr_target == OutputTarget{OutputKind::null, ""});
+    CHECK(web.pos.line == 30);
+
+    const WorkerConfig& db = *c.find_worker("db");
+    CHECK(db.fds == std::map<int, std::string>{{0, "dns"}, {7, "http"}});
+    CHECK(db.stop_signal == SIGINT);
+    CHECK(db.stdout_target.kind == OutputKind::inherit);
+    CHECK(db.stderr_target.kind == OutputKind::log);
+    CHECK(db.rlimits.empty());
+}
+
+TEST_CASE("config: names with the allowed characters, dotted keys and inline tables") {
+    Config c = valid(R"(
+sockets.my-sock_1 = { listen = "tcp://127.0.0.1:0" }
+[workers."web.v2-x_1"]
+command = ["/bin/x", "{fd:my-sock_1}"]
+sockets = ["my-sock_1"]
+)");
+    CHECK(c.sockets[0].name == "my-sock_1");
+    CHECK(c.workers[0].name == "web.v2-x_1");
+    CHECK(c.workers[0].fds.at(3) == "my-sock_1");
+}
+
+TEST_CASE("config: two sockets may both ask for port 0, and tcp and udp may share a port") {
+    Config c = valid(R"(
+[sockets.a]
+listen = "tcp://127.0.0.1:0"
+[sockets.b]
+listen = "tcp://127.0.0.1:0"
+[sockets.c]
+listen = "tcp://127.0.0.1:53"
+[sockets.d]
+listen = "udp://127.0.0.1:53"
+)");
+    CHECK(c.sockets.size() == 4);
+}
+
+// ---------------------------------------------------------------------------------
+// Errors: where and what
+
+TEST_CASE("errors: ConfigError::text is FILE:LINE:COL: message, or FILE: message") {
+    CHECK(ConfigError{"a.toml", 3, 7, "boom"}.text() == "a.toml:3:7: boom");
+    CHECK(ConfigError{"a.toml", 0, 0, "cannot read: x"}.text() == "a.toml: cannot read: x");
+}
+
+TEST_CASE("errors: a syntax error is one error at its position, and no config") {
+    auto r = load(R"(
+[workers.web]
+command = ["/bin/x",
+instances = 2
+)");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(!r.config);
+    CHECK(r.errors[0].file == "t.toml");
+    // toml++ stops at `instances`, which cannot start a value ("inf"?).
+    CHECK(r.errors[0].line == 3);
+    CHECK(r.errors[0].column == 3);
+    CHECK(!r.errors[0].message.empty());
+
+    auto dup = load("[workers.web]\ncommand = [\"a\"]\ncommand = [\"b\"]\n");
+    REQUIRE(dup.errors.size() == 1);
+    CHECK(dup.errors[0].line == 3);
+}
+
+TEST_CASE("errors: every mistake is reported, in file order, and the config is empty") {
+    auto r = load(R"(
+[supervisor]
+log_level = "loud"
+[sockets.http]
+listen = "tcp://127.0.0.1:8080"
+[workers.web]
+command = ["/bin/app"]
+instances = "4"
+backoff = "10x"
+fds = { 3 = "htp" }
+)");
+    CHECK(!r.config);
+    std::vector<std::string> texts;
+    for (const auto& e : r.errors) texts.push_back(e.text());
+    CHECK(texts == std::vector<std::string>{
+                       "t.toml:2:13: supervisor.log_level: invalid value \"loud\" (expected "
+                       "trace, debug, info, warn or error)",
+                       "t.toml:7:13: workers.web.instances: expected an integer, got a string",
+                       "t.toml:8:11: workers.web.backoff: invalid duration \"10x\" (use e.g. "
+                       "\"250ms\", \"10s\", \"5m\", \"1h\")",
+                       "t.toml:9:13: workers.web.fds.3: unknown socket \"htp\" (did you mean "
+                       "\"http\"?)",
+                   });
+}
+
+TEST_CASE("errors: unknown keys at every level, at the key") {
+    auto errors = errors_of(R"(
+[supervisor]
+log_levl = "info"
+[sockets.http]
+listen = "tcp://127.0.0.1:1"
+bakclog = 5
+[workers.web]
+comand = ["/bin/x"]
+[wokers.db]
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:2:1: unknown key \"log_levl\" in [supervisor] (did you mean "
+                        "\"log_level\"?)",
+                        "t.toml:5:1: unknown key \"bakclog\" in [sockets.http] (did you mean "
+                        "\"backlog\"?)",
+                        "t.toml:6:1: workers.web: missing required key \"command\"",
+                        "t.toml:7:1: unknown key \"comand\" in [workers.web] (did you mean "
+                        "\"command\"?)",
+                        "t.toml:8:2: unknown key \"wokers\" (the tables are [supervisor], "
+                        "[sockets.NAME] and [workers.NAME]) (did you mean \"workers\"?)",
+                    });
+    // No suggestion when nothing is close.
+    CHECK(one_error("zzz = 1") ==
+          "t.toml:1:1: unknown key \"zzz\" (the tables are [supervisor], [sockets.NAME] and "
+          "[workers.NAME])");
+}
+
+TEST_CASE("errors: missing required keys point at the table header") {
+    auto errors = errors_of(R"(
+[sockets.http]
+backlog = 5
+
+[workers.web]
+instances = 1
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:1:1: sockets.http: missing required key \"listen\"",
+                        "t.toml:4:1: workers.web: missing required key \"command\"",
+                    });
+}
+
+TEST_CASE("errors: wrong types name what was expected and what was found") {
+    auto errors = errors_of(R"(
+supervisor = 5
+[sockets.http]
+listen = 8080
+backlog = "big"
+nodelay = "yes"
+[workers.web]
+command = "/bin/app --serve"
+instances = 1.5
+env = { A = 1 }
+clear_env = 1
+success_exit_codes = [0, "1"]
+after = "db"
+user = true
+[workers.db]
+command = ["/bin/db", 7]
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:1:14: supervisor: expected a table, got an integer",
+                        "t.toml:3:10: sockets.http.listen: expected a string, got an integer",
+                        "t.toml:4:11: sockets.http.backlog: expected an integer, got a string",
+                        "t.toml:5:11: sockets.http.nodelay: expected a boolean, got a string",
+                        "t.toml:7:11: workers.web.command: expected an array, got a string",
+                        "t.toml:8:13: workers.web.instances: expected an integer, got a float",
+                        "t.toml:9:13: workers.web.env.A: expected a string, got an integer",
+                        "t.toml:10:13: workers.web.clear_env: expected a boolean, got an integer",
+                        "t.toml:11:26: workers.web.success_exit_codes[1]: expected an integer, "
+                        "got a string",
+                        "t.toml:12:9: workers.web.after: expected an array, got a string",
+                        "t.toml:13:8: workers.web.user: expected a name or a numeric id, got a "
+                        "boolean",
+                        "t.toml:15:23: workers.db.command[1]: expected a string, got an integer",
+                    });
+}
+
+TEST_CASE("errors: sockets and workers must be tables of tables") {
+    CHECK(one_error("sockets = 1") == "t.toml:1:11: sockets: expected a table, got an integer");
+    CHECK(one_error("workers = []") == "t.toml:1:11: workers: expected a table, got an array");
+    CHECK(one_error("[workers]\nweb = \"x\"") ==
+          "t.toml:2:7: workers.web: expected a table, got a string");
+}
+
+TEST_CASE("errors: bad durations") {
+    auto errors = errors_of(R"(
+[supervisor]
+shutdown_timeout = 30
+[workers.web]
+command = ["/bin/x"]
+backoff = "1.5s"
+healthy_after = "10 s"
+stop_timeout = ""
+watchdog = "-1s"
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:2:20: supervisor.shutdown_timeout: expected a duration string "
+                        "like \"10s\", got an integer",
+                        "t.toml:5:11: workers.web.backoff: invalid duration \"1.5s\" (use e.g. "
+                        "\"250ms\", \"10s\", \"5m\", \"1h\")",
+                        "t.toml:6:17: workers.web.healthy_after: invalid duration \"10 s\" (use "
+                        "e.g. \"250ms\", \"10s\", \"5m\", \"1h\")",
+                        "t.toml:7:16: workers.web.stop_timeout: invalid duration \"\" (use e.g. "
+                        "\"250ms\", \"10s\", \"5m\", \"1h\")",
+                        "t.toml:8:12: workers.web.watchdog: invalid duration \"-1s\" (use e.g. "
+                        "\"250ms\", \"10s\", \"5m\", \"1h\")",
+                    });
+}
+
+TEST_CASE("errors: duration relations: backoff_max >= backoff, ready_timeout > 0") {
+    CHECK(one_error(R"(
+[workers.web]
+command = ["/bin/x"]
+backoff = "10s"
+backoff_max = "5s"
+)") == "t.toml:4:15: workers.web.backoff_max: 5s is less than backoff (10s)");
+    // Without backoff_max the default cap applies; the error goes where the fix is.
+    CHECK(one_error(R"(
+[workers.web]
+command = ["/bin/x"]
+backoff = "1m"
+)") == "t.toml:3:11: workers.web.backoff: 1m is more than backoff_max (30s by default); set "
+       "backoff_max too");
+    CHECK(one_error(R"(
+[workers.web]
+command = ["/bin/x"]
+ready_timeout = "0ms"
+)") == "t.toml:3:17: workers.web.ready_timeout: must be greater than 0");
+}
+
+TEST_CASE("errors: bad modes") {
+    auto errors = errors_of(R"(
+[supervisor]
+control_mode = 600
+[sockets.u]
+listen = "unix:/run/u.sock"
+mode = "0800"
+[workers.web]
+command = ["/bin/x"]
+umask = "1022"
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:2:16: supervisor.control_mode: expected an octal string like "
+                        "\"0600\", got an integer",
+                        "t.toml:5:8: sockets.u.mode: invalid mode \"0800\" (use octal digits, "
+                        "e.g. \"0660\")",
+                        "t.toml:8:9: workers.web.umask: a umask has at most the permission bits "
+                        "(0777)",
+                    });
+}
+
+TEST_CASE("errors: bad signals") {
+    auto errors = errors_of(R"(
+[workers.web]
+command = ["/bin/x"]
+stop_signal = "TERMX"
+reload_signal = "hup"
+[workers.db]
+command = ["/bin/x"]
+stop_signal = 99
+reload_signal = ["HUP"]
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:3:15: workers.web.stop_signal: unknown signal \"TERMX\"",
+                        "t.toml:4:17: workers.web.reload_signal: unknown signal \"hup\"",
+                        "t.toml:7:15: workers.db.stop_signal: unknown signal 99",
+                        "t.toml:8:17: workers.db.reload_signal: expected a signal name like "
+                        "\"TERM\", got an array",
+                    });
+}
+
+TEST_CASE("errors: invalid choices list what is allowed") {
+    auto errors = errors_of(R"(
+[workers.web]
+command = ["/bin/x"]
+restart = "sometimes"
+ready = "ready"
+kill_mode = "all"
+restart_strategy = "blue-green"
+notify_access = "none"
+stdout = "syslog"
+stderr = "file:logs/err.log"
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:3:11: workers.web.restart: invalid value \"sometimes\" (expected "
+                        "always, on-failure or never)",
+                        "t.toml:4:9: workers.web.ready: invalid value \"ready\" (expected exec, "
+                        "notify or delay)",
+                        "t.toml:5:13: workers.web.kill_mode: invalid value \"all\" (expected "
+                        "process, group or cgroup)",
+                        "t.toml:6:20: workers.web.restart_strategy: invalid value \"blue-green\" "
+                        "(expected rolling or stop-start)",
+                        "t.toml:7:17: workers.web.notify_access: invalid value \"none\" (expected "
+                        "main or all)",
+                        "t.toml:8:10: workers.web.stdout: invalid value \"syslog\" (expected log, "
+                        "inherit, null or \"file:/path\")",
+                        "t.toml:9:10: workers.web.stderr: \"file:logs/err.log\": the file must be "
+                        "an absolute path",
+                    });
+}
+
+TEST_CASE("errors: integer ranges") {
+    auto errors = errors_of(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:1"
+backlog = 0
+receive_buffer = -1
+[workers.web]
+command = ["/bin/x"]
+instances = 100001
+success_exit_codes = [0, 256]
+start_limit_burst = 0
+max_surge = 0
+fd_store_max = -1
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:3:11: sockets.http.backlog: must be at least 1, got 0",
+                        "t.toml:4:18: sockets.http.receive_buffer: must be at least 0, got -1",
+                        "t.toml:7:13: workers.web.instances: must be between 0 and 100000, got "
+                        "100001",
+                        "t.toml:8:26: workers.web.success_exit_codes[1]: must be between 0 and "
+                        "255, got 256",
+                        "t.toml:9:21: workers.web.start_limit_burst: must be at least 1, got 0",
+                        "t.toml:10:13: workers.web.max_surge: must be at least 1, got 0",
+                        "t.toml:11:16: workers.web.fd_store_max: must be at least 0, got -1",
+                    });
+    CHECK(valid("[workers.w]\ncommand = [\"/x\"]\ninstances = 0").workers[0].instances == 0);
+}
+
+TEST_CASE("errors: command must name a program") {
+    CHECK(one_error("[workers.web]\ncommand = []") ==
+          "t.toml:2:11: workers.web.command: must not be empty (it names the program to run)");
+    CHECK(one_error("[workers.web]\ncommand = [\"\", \"x\"]") ==
+          "t.toml:2:12: workers.web.command[0]: must not be empty");
+    // Later arguments may be empty strings.
+    CHECK(valid("[workers.web]\ncommand = [\"/x\", \"\"]").workers[0].command.size() == 2);
+}
+
+TEST_CASE("errors: dangling socket names in fds, sockets, scm_rights and {fd:NAME}") {
+    auto errors = errors_of(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:8080"
+[sockets.admin]
+listen = "tcp://127.0.0.1:8081"
+[workers.a]
+command = ["/bin/x", "--fd={fd:http}", "{fd:admin}", "{fd:nope}"]
+fds = { 3 = "http", 4 = "htp" }
+[workers.b]
+command = ["/bin/x"]
+sockets = ["http", "amdin"]
+[workers.c]
+command = ["/bin/x"]
+scm_rights = ["metrics"]
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:6:40: workers.a.command[2]: {fd:admin}: socket \"admin\" is not "
+                        "in this worker's fds",
+                        "t.toml:6:54: workers.a.command[3]: {fd:nope}: unknown socket \"nope\"",
+                        "t.toml:7:25: workers.a.fds.4: unknown socket \"htp\" (did you mean "
+                        "\"http\"?)",
+                        "t.toml:10:20: workers.b.sockets[1]: unknown socket \"amdin\" (did you "
+                        "mean \"admin\"?)",
+                        // both: fixing the name alone would not make it load
+                        "t.toml:13:14: workers.c.scm_rights: passing sockets over SCM_RIGHTS is "
+                        "not supported yet by this fdsupd version",
+                        "t.toml:13:15: workers.c.scm_rights[0]: unknown socket \"metrics\"",
+                    });
+}
+
+TEST_CASE("errors: {fd:NAME} is checked after the sockets shorthand is expanded") {
+    Config c = valid(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:8080"
+[workers.a]
+command = ["/bin/x", "{fd:http}", "{fd:", "{fd:http", "{}", "{{fd}}"]
+sockets = ["http"]
+)");
+    CHECK(c.workers[0].fds.at(3) == "http");
+}
+
+TEST_CASE("errors: fds keys must be fd numbers, each given once") {
+    auto errors = errors_of(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:8080"
+[workers.web]
+command = ["/bin/x"]
+fds = { x = "http", 65536 = "http", -1 = "http", 3 = "http", 03 = "http" }
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:5:9: workers.web.fds: \"x\" is not an fd number (0..65535)",
+                        "t.toml:5:21: workers.web.fds: \"65536\" is not an fd number (0..65535)",
+                        "t.toml:5:37: workers.web.fds: \"-1\" is not an fd number (0..65535)",
+                        "t.toml:5:62: workers.web.fds.03: fd 3 is given twice",
+                    });
+}
+
+TEST_CASE("errors: sockets and fds together") {
+    CHECK(one_error(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:8080"
+[workers.web]
+command = ["/bin/x"]
+fds = { 3 = "http" }
+sockets = ["http"]
+)") == "t.toml:6:11: workers.web.sockets: give either sockets or fds, not both");
+}
+
+TEST_CASE("errors: after names an unknown worker or itself") {
+    auto errors = errors_of(R"(
+[workers.web]
+command = ["/bin/x"]
+after = ["db", "web", "cache"]
+[workers.db]
+command = ["/bin/x"]
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:3:16: workers.web.after[1]: a worker cannot start after itself",
+                        "t.toml:3:23: workers.web.after[2]: unknown worker \"cache\"",
+                    });
+}
+
+TEST_CASE("errors: an after cycle is reported once, with its path") {
+    CHECK(one_error(R"(
+[workers.a]
+command = ["/bin/x"]
+after = ["b"]
+[workers.b]
+command = ["/bin/x"]
+after = ["a"]
+)") == "t.toml:3:10: workers.a.after: dependency cycle a -> b -> a");
+
+    // Three workers, found from outside the cycle, still named from its first member.
+    CHECK(one_error(R"(
+[workers.z]
+command = ["/bin/x"]
+after = ["d", "c"]
+[workers.c]
+command = ["/bin/x"]
+after = ["e"]
+[workers.e]
+command = ["/bin/x"]
+after = ["d"]
+[workers.d]
+command = ["/bin/x"]
+after = ["c"]
+)") == "t.toml:6:10: workers.c.after: dependency cycle c -> e -> d -> c");
+
+    // A diamond is not a cycle.
+    valid(R"(
+[workers.a]
+command = ["/bin/x"]
+after = ["b", "c"]
+[workers.b]
+command = ["/bin/x"]
+after = ["d"]
+[workers.c]
+command = ["/bin/x"]
+after = ["d"]
+[workers.d]
+command = ["/bin/x"]
+)");
+}
+
+TEST_CASE("errors: two sockets on one address") {
+    auto errors = errors_of(R"(
+[sockets.web]
+listen = "tcp://127.0.0.1:8080"
+[sockets.a-copy]
+listen = "tcp://127.0.0.1:8080"
+[sockets.u1]
+listen = "unix:/run/app.sock"
+[sockets.u2]
+listen = "unixpacket:/run/app.sock"
+[sockets.x1]
+listen = "unix:@name"
+[sockets.x2]
+listen = "unix:@name"
+[sockets.x3]
+listen = "unix:/name"
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:4:10: sockets.a-copy.listen: same address as sockets.web (line 2)",
+                        "t.toml:8:10: sockets.u2.listen: same address as sockets.u1 (line 6)",
+                        "t.toml:12:10: sockets.x2.listen: same address as sockets.x1 (line 10)",
+                    });
+}
+
+TEST_CASE("errors: a listen address that does not parse") {
+    auto r = load(R"(
+[sockets.http]
+listen = "http://127.0.0.1:80"
+)");
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].line == 2);
+    CHECK(r.errors[0].column == 10);
+    CHECK(r.errors[0].message.starts_with("sockets.http.listen: "));
+    CHECK(r.errors[0].message.size() > std::string("sockets.http.listen: ").size());
+}
+
+TEST_CASE("errors: options on the wrong kind of socket") {
+    auto errors = errors_of(R"(
+[sockets.tcp]
+listen = "tcp://127.0.0.1:1"
+mode = "0660"
+[sockets.udp]
+listen = "udp://127.0.0.1:2"
+nodelay = true
+reuse_port = true
+[sockets.abs]
+listen = "unix:@abs"
+owner = "www-data"
+[sockets.unix]
+listen = "unixgram:/run/g.sock"
+keepalive = false
+free_bind = true
+group = "www-data"
+mode = "0600"
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:3:8: sockets.tcp.mode: only for unix sockets with a filesystem "
+                        "path (this is a tcp socket)",
+                        "t.toml:6:11: sockets.udp.nodelay: only for tcp sockets (this is a udp "
+                        "socket)",
+                        "t.toml:10:9: sockets.abs.owner: only for unix sockets with a filesystem "
+                        "path (this is an abstract unix socket)",
+                        "t.toml:13:13: sockets.unix.keepalive: only for tcp sockets (this is a "
+                        "unixgram socket)",
+                        "t.toml:14:13: sockets.unix.free_bind: only for tcp and udp sockets "
+                        "(this is a unixgram socket)",
+                    });
+}
+
+TEST_CASE("errors: not-yet-supported features, each at its value") {
+    auto errors = errors_of(R"(
+[supervisor]
+metrics_listen = "127.0.0.1:9187"
+[sockets.http]
+listen = "tcp://127.0.0.1:1"
+[workers.web]
+command = ["/bin/x"]
+ready = "notify"
+watchdog = "5s"
+fd_store_max = 4
+scm_rights = ["http"]
+kill_mode = "cgroup"
+)");
+    const std::string later = " is not supported yet by this fdsupd version";
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:2:18: supervisor.metrics_listen: a metrics endpoint" + later,
+                        "t.toml:7:9: workers.web.ready: \"notify\"" + later,
+                        "t.toml:8:12: workers.web.watchdog: a watchdog (> 0)" + later,
+                        "t.toml:9:16: workers.web.fd_store_max: an fd store (> 0)" + later,
+                        "t.toml:10:14: workers.web.scm_rights: passing sockets over SCM_RIGHTS" +
+                            later,
+                        "t.toml:11:13: workers.web.kill_mode: \"cgroup\"" + later,
+                    });
+    // Their "off" values are fine.
+    valid(R"(
+[workers.web]
+command = ["/bin/x"]
+ready = "exec"
+watchdog = "0s"
+fd_store_max = 0
+scm_rights = []
+kill_mode = "group"
+)");
+}
+
+TEST_CASE("errors: names of sockets and workers") {
+    auto errors = errors_of(R"(
+[sockets."a.b"]
+listen = "tcp://127.0.0.1:1"
+[workers."w x"]
+command = ["/bin/x"]
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:1:10: sockets.\"a.b\": invalid socket name (use letters, digits, "
+                        "'_' and '-')",
+                        "t.toml:3:10: workers.\"w x\": invalid worker name (use letters, digits, "
+                        "'_', '.' and '-')",
+                    });
+}
+
+TEST_CASE("errors: socket names that would share one FDSUP_FD_<NAME> variable") {
+    CHECK(one_error(R"(
+[sockets.admin-api]
+listen = "tcp://127.0.0.1:1"
+[sockets.Admin_API]
+listen = "tcp://127.0.0.1:2"
+)") == "t.toml:3:10: sockets.Admin_API: its variable FDSUP_FD_ADMIN_API would be the same as "
+       "socket \"admin-api\"'s");
+}
+
+TEST_CASE("errors: env, rlimits, user") {
+    auto errors = errors_of(R"(
+[workers.web]
+command = ["/bin/x"]
+env = { "A=B" = "x", "" = "y", OK = "z" }
+rlimits = { nofiles = 1, core = -1, nproc = "lots", nofile = 1024 }
+user = ""
+group = -5
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:3:9: workers.web.env: invalid variable name \"A=B\" (must be "
+                        "non-empty, without '=')",
+                        "t.toml:3:22: workers.web.env: invalid variable name \"\" (must be "
+                        "non-empty, without '=')",
+                        "t.toml:4:13: workers.web.rlimits: unknown limit \"nofiles\" (did you mean "
+                        "\"nofile\"?)",
+                        "t.toml:4:33: workers.web.rlimits.core: must not be negative, got -1",
+                        "t.toml:4:45: workers.web.rlimits.nproc: expected a non-negative integer "
+                        "or \"infinity\", got a string",
+                        "t.toml:5:8: workers.web.user: must not be empty",
+                        "t.toml:6:9: workers.web.group: invalid id -5",
+                    });
+}
+
+TEST_CASE("errors: supervisor values") {
+    auto errors = errors_of(R"(
+[supervisor]
+control_socket = ""
+control_group = ""
+)");
+    CHECK(errors == std::vector<std::string>{
+                        "t.toml:2:18: supervisor.control_socket: must not be empty",
+                        "t.toml:3:17: supervisor.control_group: must not be empty",
+                    });
+    std::string long_path = "/" + std::string(120, 'x');
+    CHECK(one_error("[supervisor]\ncontrol_socket = \"" + long_path + "\"") ==
+          "t.toml:2:18: supervisor.control_socket: path is too long for a unix socket (121 "
+          "bytes, at most 107)");
+}
+
+// ---------------------------------------------------------------------------------
+// Files
+
+TEST_CASE("load_config_file: reads the file, and names it in errors") {
+    char dir_template[] = "/tmp/fdsup-test-config-XXXXXX";
+    REQUIRE(mkdtemp(dir_template) != nullptr);
+    std::string dir = dir_template, path = dir + "/fdsup.toml";
+
+    auto missing = load_config_file(path);
+    REQUIRE(missing.errors.size() == 1);
+    CHECK(missing.errors[0].text() == path + ": cannot read: No such file or directory");
+    CHECK(!missing.config);
+
+    auto directory = load_config_file(dir);
+    REQUIRE(directory.errors.size() == 1);
+    CHECK(directory.errors[0].text() == dir + ": cannot read: Is a directory");
+
+    std::ofstream(path) << "[workers.web]\ncommand = [\"/bin/true\"]\nbackoff = \"x\"\n";
+    auto bad = load_config_file(path);
+    REQUIRE(bad.errors.size() == 1);
+    CHECK(bad.errors[0].text().starts_with(path + ":3:11: workers.web.backoff: "));
+
+    std::ofstream(path) << "[workers.web]\ncommand = [\"/bin/true\"]\n";
+    auto good = load_config_file(path);
+    CHECK(good.errors.empty());
+    REQUIRE(good.config);
+    CHECK(good.config->path == path);
+    CHECK(good.config->workers[0].command[0] == "/bin/true");
+
+    std::remove(path.c_str());
+    rmdir(dir.c_str());
+}

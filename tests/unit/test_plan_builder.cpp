@@ -1,0 +1,127 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "launcher/plan_builder.h"
+
+using fdsup::PreparedSpawn;
+using fdsup::SpawnContext;
+using fdsup::config::WorkerConfig;
+
+namespace {
+
+bool has(const std::vector<std::string>& env, const std::string& entry) {
+    return std::find(env.begin(), env.end(), entry) != env.end();
+}
+bool has_key(const std::vector<std::string>& env, const std::string& key) {
+    return std::any_of(env.begin(), env.end(), [&](const std::string& e) { return e.rfind(key + "=", 0) == 0; });
+}
+
+SpawnContext test_context() {
+    SpawnContext c;
+    c.base_env = fdsup::filter_inherited_env(
+        {"PATH=/usr/bin:/bin", "HOME=/root", "LISTEN_FDS=2", "LISTEN_PID=1", "LISTEN_FDNAMES=a:b",
+         "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=1", "FDSUP_WORKER=outer", "KEEP=1"});
+    c.supervisor_pid = getpid();
+    c.nofile_soft_at_start = 1024;
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("inherited env: the supervisor's own protocol variables never reach workers") {
+    auto env = test_context().base_env;
+    CHECK(env == std::vector<std::string>{"PATH=/usr/bin:/bin", "HOME=/root", "KEEP=1"});
+}
+
+TEST_CASE("placeholders: {fd:NAME}, {instance}, {name}; other braces are literal") {
+    WorkerConfig w;
+    w.name = "web";
+    w.fds = {{3, "http"}, {4, "admin"}, {7, "http"}};
+    CHECK(fdsup::expand_placeholders("--fd={fd:http}", w, 2) == "--fd=3");
+    CHECK(fdsup::expand_placeholders("{fd:admin}", w, 0) == "4");
+    CHECK(fdsup::expand_placeholders("{name}-{instance}", w, 5) == "web-5");
+    CHECK(fdsup::expand_placeholders("{\"json\": {instance}}", w, 1) == "{\"json\": 1}");
+    CHECK(fdsup::expand_placeholders("{", w, 1) == "{");
+    CHECK(fdsup::expand_placeholders("}{}", w, 1) == "}{}");
+    CHECK(fdsup::socket_env_name("http-admin") == "FDSUP_FD_HTTP_ADMIN");
+}
+
+TEST_CASE("env: LISTEN_FDS protocol when sockets sit at 3..3+n-1, FDSUP_* always") {
+    WorkerConfig w;
+    w.name = "web";
+    w.command = {"true"};
+    w.fds = {{3, "http"}, {4, "admin"}};
+    w.env = {{"APP_ENV", "prod"}, {"KEEP", "overridden"}};
+    std::map<std::string, int> sockets{{"http", 0}, {"admin", 0}};
+    auto spawn = PreparedSpawn::make(test_context(), w, 1, sockets, {0, 1, 2});
+    REQUIRE(spawn.has_value());
+    const auto& env = (*spawn)->env();
+    CHECK(has(env, "LISTEN_FDS=2"));
+    CHECK(has(env, "LISTEN_FDNAMES=http:admin"));
+    CHECK(has_key(env, "LISTEN_PID"));
+    CHECK(has(env, "FDSUP_FD_HTTP=3"));
+    CHECK(has(env, "FDSUP_FD_ADMIN=4"));
+    CHECK(has(env, "FDSUP_WORKER=web"));
+    CHECK(has(env, "FDSUP_INSTANCE=1"));
+    CHECK(has(env, "APP_ENV=prod"));
+    CHECK(has(env, "KEEP=overridden"));
+    CHECK_FALSE(has_key(env, "NOTIFY_SOCKET"));
+    CHECK((*spawn)->path() == "/usr/bin/true");  // found through the worker's PATH
+    CHECK((*spawn)->plan().listen_pid_digits != nullptr);
+}
+
+TEST_CASE("env: no LISTEN_FDS when the sockets are not contiguous from 3, or only on stdin") {
+    WorkerConfig w;
+    w.name = "w";
+    w.command = {"/bin/true"};
+    std::map<std::string, int> sockets{{"a", 0}, {"b", 0}};
+    w.fds = {{3, "a"}, {5, "b"}};
+    auto gap = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
+    REQUIRE(gap.has_value());
+    CHECK_FALSE(has_key((*gap)->env(), "LISTEN_FDS"));
+    CHECK_FALSE(has_key((*gap)->env(), "LISTEN_PID"));
+    CHECK(has((*gap)->env(), "FDSUP_FD_B=5"));
+    CHECK((*gap)->plan().listen_pid_digits == nullptr);
+
+    w.fds = {{0, "a"}};
+    auto inetd = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
+    REQUIRE(inetd.has_value());
+    CHECK_FALSE(has_key((*inetd)->env(), "LISTEN_FDS"));
+    CHECK(has((*inetd)->env(), "FDSUP_FD_A=0"));
+    // The socket replaces stdin in the fd map.
+    const auto& map = (*inetd)->plan().fd_map;
+    REQUIRE(map.count == 3);
+    CHECK(map.entries[0].target == 0);
+}
+
+TEST_CASE("env: clear_env starts from nothing but the worker's own variables") {
+    WorkerConfig w;
+    w.name = "w";
+    w.command = {"/bin/true"};
+    w.clear_env = true;
+    w.env = {{"ONLY", "this"}};
+    auto spawn = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
+    REQUIRE(spawn.has_value());
+    CHECK((*spawn)->env() == std::vector<std::string>{"FDSUP_INSTANCE=0", "FDSUP_WORKER=w", "ONLY=this"});
+}
+
+TEST_CASE("plan: an unknown user is an error naming it; nofile defaults to the starting soft limit") {
+    WorkerConfig w;
+    w.name = "w";
+    w.command = {"/bin/true"};
+    w.user = "no-such-user-fdsup";
+    auto spawn = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
+    REQUIRE_FALSE(spawn.has_value());
+    CHECK(spawn.error().text() == "worker w: unknown user \"no-such-user-fdsup\"");
+
+    w.user.reset();
+    auto plain = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
+    REQUIRE(plain.has_value());
+    const auto& plan = (*plain)->plan();
+    REQUIRE(plan.rlimit_count == 1);
+    CHECK(plan.rlimits[0].resource == RLIMIT_NOFILE);
+    CHECK(plan.rlimits[0].soft == 1024);
+}

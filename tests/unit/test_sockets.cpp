@@ -1,0 +1,572 @@
+// Listen-address parsing, and binding real sockets: loopback addresses, ephemeral
+// ports, unix sockets in a temp dir and abstract names unique to this process.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "sockets/bind.h"
+#include "sockets/listen_address.h"
+
+using fdsup::ListenAddress;
+using fdsup::parse_listen_address;
+using fdsup::SocketKind;
+
+namespace {
+
+std::string parse_error(const std::string& text) {
+    auto r = parse_listen_address(text);
+    REQUIRE_MESSAGE(!r, "expected an error for " << text);
+    return r.error().message;
+}
+
+fdsup::config::SocketConfig make_socket(const std::string& name, const std::string& listen) {
+    fdsup::config::SocketConfig cfg;
+    cfg.name = name;
+    cfg.listen = listen;
+    auto parsed = parse_listen_address(listen);
+    REQUIRE_MESSAGE(parsed, parsed.error().message);
+    cfg.address = *parsed;
+    return cfg;
+}
+
+fdsup::BoundSocket bind_ok(const fdsup::config::SocketConfig& cfg) {
+    auto r = fdsup::bind_socket(cfg);
+    REQUIRE_MESSAGE(r, (r ? std::string() : r.error().text()));
+    return std::move(*r);
+}
+
+std::string bind_error(const fdsup::config::SocketConfig& cfg) {
+    auto r = fdsup::bind_socket(cfg);
+    REQUIRE_MESSAGE(!r, "expected bind to fail for " << cfg.listen);
+    return r.error().text();
+}
+
+int get_int_option(int fd, int level, int option) {
+    int value = -1;
+    socklen_t len = sizeof value;
+    REQUIRE(getsockopt(fd, level, option, &value, &len) == 0);
+    return value;
+}
+
+int port_of(const std::string& bound) {
+    auto colon = bound.rfind(':');
+    REQUIRE(colon != std::string::npos);
+    return std::stoi(bound.substr(colon + 1));
+}
+
+// A directory under /tmp, removed with everything in it at the end of the test.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/fdsup-test-sockets-XXXXXX";
+        REQUIRE(mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+std::string unique_abstract(const std::string& tag) {
+    static int counter = 0;
+    return "fdsup-test-" + std::to_string(getpid()) + "-" + tag + "-" + std::to_string(counter++);
+}
+
+bool ipv6_loopback_available() {
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_addr = in6addr_loopback;
+    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+// Connects a fresh client to 127.0.0.1:port (or [::1]:port); true on success.
+bool tcp_connects(int family, int port) {
+    fdsup::UniqueFd client(socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(client);
+    if (family == AF_INET) {
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons(static_cast<uint16_t>(port));
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return connect(client.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    }
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(static_cast<uint16_t>(port));
+    sa.sin6_addr = in6addr_loopback;
+    return connect(client.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- parse_listen_address
+
+TEST_CASE("parse: tcp and udp with IPv4 hosts and names") {
+    auto a = parse_listen_address("tcp://127.0.0.1:8080");
+    REQUIRE(a);
+    CHECK(a->kind == SocketKind::tcp);
+    CHECK(a->host == "127.0.0.1");
+    CHECK(a->port == 8080);
+    CHECK(a->is_inet());
+    CHECK(a->listens());
+
+    auto b = parse_listen_address("udp://localhost:0");
+    REQUIRE(b);
+    CHECK(b->kind == SocketKind::udp);
+    CHECK(b->host == "localhost");
+    CHECK(b->port == 0);
+    CHECK(!b->listens());
+
+    auto c = parse_listen_address("tcp://0.0.0.0:65535");
+    REQUIRE(c);
+    CHECK(c->port == 65535);
+}
+
+TEST_CASE("parse: bracketed IPv6 hosts") {
+    auto a = parse_listen_address("tcp://[::]:80");
+    REQUIRE(a);
+    CHECK(a->host == "::");
+    CHECK(a->port == 80);
+
+    auto b = parse_listen_address("udp://[::1]:5353");
+    REQUIRE(b);
+    CHECK(b->kind == SocketKind::udp);
+    CHECK(b->host == "::1");
+
+    auto c = parse_listen_address("tcp://[fe80::1%lo]:80");
+    REQUIRE(c);
+    CHECK(c->host == "fe80::1%lo");
+}
+
+TEST_CASE("parse: unix path and abstract forms") {
+    auto a = parse_listen_address("unix:/run/app.sock");
+    REQUIRE(a);
+    CHECK(a->kind == SocketKind::unix_stream);
+    CHECK(a->path == "/run/app.sock");
+    CHECK(!a->abstract);
+    CHECK(a->is_unix());
+    CHECK(a->listens());
+
+    auto b = parse_listen_address("unix:@app");
+    REQUIRE(b);
+    CHECK(b->kind == SocketKind::unix_stream);
+    CHECK(b->path == "app");
+    CHECK(b->abstract);
+
+    auto c = parse_listen_address("unixgram:/run/log.sock");
+    REQUIRE(c);
+    CHECK(c->kind == SocketKind::unix_dgram);
+    CHECK(!c->listens());
+
+    auto d = parse_listen_address("unixgram:@log");
+    REQUIRE(d);
+    CHECK(d->kind == SocketKind::unix_dgram);
+    CHECK(d->abstract);
+
+    auto e = parse_listen_address("unixpacket:/run/p.sock");
+    REQUIRE(e);
+    CHECK(e->kind == SocketKind::unix_seqpacket);
+    CHECK(e->listens());
+
+    auto f = parse_listen_address("unixpacket:@p");
+    REQUIRE(f);
+    CHECK(f->kind == SocketKind::unix_seqpacket);
+    CHECK(f->abstract);
+    CHECK(f->path == "p");
+}
+
+TEST_CASE("parse: longest allowed unix path and abstract name") {
+    std::string path = "/" + std::string(106, 'a');  // 107 bytes
+    auto a = parse_listen_address("unix:" + path);
+    REQUIRE(a);
+    CHECK(a->path == path);
+    auto b = parse_listen_address("unix:@" + std::string(106, 'n'));
+    REQUIRE(b);
+    CHECK(b->path.size() == 106);
+}
+
+TEST_CASE("parse: errors say what is wrong") {
+    CHECK(parse_error("tcp://x") == "invalid listen address \"tcp://x\": expected HOST:PORT");
+    CHECK(parse_error("http://x:80") ==
+          "unknown scheme \"http\" (use tcp://, udp://, unix:, unixgram:, unixpacket:)");
+    CHECK(parse_error("tcp://127.0.0.1:70000") == "port 70000 out of range");
+    CHECK(parse_error("tcp://127.0.0.1:99999999999999999999") ==
+          "port 99999999999999999999 out of range");
+    CHECK(parse_error("unix:/" + std::string(119, 'a')) ==
+          "unix socket path too long (120 bytes, max 107)");
+    CHECK(parse_error("unix:@" + std::string(107, 'a')) ==
+          "abstract socket name too long (107 bytes, max 106)");
+
+    CHECK(parse_error("").find("empty") != std::string::npos);
+    CHECK(parse_error("127.0.0.1:80").find("missing scheme") != std::string::npos);
+    CHECK(parse_error("/run/x.sock").find("missing scheme") != std::string::npos);
+    CHECK(parse_error("tcp:127.0.0.1:80").find("expected tcp://HOST:PORT") != std::string::npos);
+    CHECK(parse_error("tcp://127.0.0.1:").find("missing port") != std::string::npos);
+    CHECK(parse_error("tcp://127.0.0.1:http").find("invalid port \"http\"") != std::string::npos);
+    CHECK(parse_error("tcp://127.0.0.1:-1").find("invalid port") != std::string::npos);
+    CHECK(parse_error("tcp://:80").find("missing host") != std::string::npos);
+    CHECK(parse_error("tcp://[]:80").find("missing host") != std::string::npos);
+    CHECK(parse_error("tcp://::1:80").find("must be in brackets") != std::string::npos);
+    CHECK(parse_error("tcp://[::1]").find("expected [V6ADDR]:PORT") != std::string::npos);
+    CHECK(parse_error("tcp://[::1:80").find("missing ']'") != std::string::npos);
+    CHECK(parse_error("tcp://[127.0.0.1]:80").find("invalid IPv6 address") != std::string::npos);
+    CHECK(parse_error("tcp://a b:80").find("invalid host") != std::string::npos);
+    CHECK(parse_error("udp://x").find("expected HOST:PORT") != std::string::npos);
+    CHECK(parse_error("unix:").find("expected unix:/path or unix:@name") != std::string::npos);
+    CHECK(parse_error("unix:run/x.sock").find("must be absolute") != std::string::npos);
+    CHECK(parse_error("unix:@").find("abstract socket name is empty") != std::string::npos);
+    CHECK(parse_error("unixgram:").find("unixgram:/path") != std::string::npos);
+    CHECK(parse_error(std::string("unix:/a\0b", 9)).find("NUL") != std::string::npos);
+}
+
+TEST_CASE("socket_kind_name") {
+    CHECK(std::string(fdsup::socket_kind_name(SocketKind::tcp)) == "tcp");
+    CHECK(std::string(fdsup::socket_kind_name(SocketKind::udp)) == "udp");
+    CHECK(std::string(fdsup::socket_kind_name(SocketKind::unix_stream)) == "unix");
+    CHECK(std::string(fdsup::socket_kind_name(SocketKind::unix_dgram)) == "unixgram");
+    CHECK(std::string(fdsup::socket_kind_name(SocketKind::unix_seqpacket)) == "unixpacket");
+}
+
+// ---------------------------------------------------------------- bind_socket: inet
+
+TEST_CASE("bind: tcp 127.0.0.1 port 0 gets a real port that accepts connections") {
+    auto s = bind_ok(make_socket("http", "tcp://127.0.0.1:0"));
+    CHECK(s.bound.starts_with("127.0.0.1:"));
+    int port = port_of(s.bound);
+    CHECK(port > 0);
+
+    auto described = fdsup::describe_local_address(s.fd.get());
+    REQUIRE(described);
+    CHECK(*described == s.bound);
+
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_STREAM);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_ACCEPTCONN) == 1);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_REUSEADDR) != 0);
+    CHECK(tcp_connects(AF_INET, port));
+}
+
+TEST_CASE("bind: the fd is CLOEXEC and blocking") {
+    auto s = bind_ok(make_socket("http", "tcp://127.0.0.1:0"));
+    CHECK((fcntl(s.fd.get(), F_GETFD) & FD_CLOEXEC) != 0);
+    CHECK((fcntl(s.fd.get(), F_GETFL) & O_NONBLOCK) == 0);
+
+    TempDir dir;
+    auto u = bind_ok(make_socket("u", "unix:" + dir.file("a.sock")));
+    CHECK((fcntl(u.fd.get(), F_GETFD) & FD_CLOEXEC) != 0);
+    CHECK((fcntl(u.fd.get(), F_GETFL) & O_NONBLOCK) == 0);
+}
+
+TEST_CASE("bind: tcp host given as a name") {
+    auto s = bind_ok(make_socket("named", "tcp://localhost:0"));
+    CHECK((s.bound.starts_with("127.0.0.1:") || s.bound.starts_with("[::1]:")));
+    CHECK(port_of(s.bound) > 0);
+}
+
+TEST_CASE("bind: tcp [::1] and IPV6_V6ONLY set explicitly both ways") {
+    if (!ipv6_loopback_available()) {
+        MESSAGE("IPv6 loopback unavailable: skipped");
+        return;
+    }
+    auto cfg = make_socket("v6", "tcp://[::1]:0");
+    cfg.ipv6_only = true;
+    auto s = bind_ok(cfg);
+    CHECK(s.bound.starts_with("[::1]:"));
+    CHECK(port_of(s.bound) > 0);
+    CHECK(get_int_option(s.fd.get(), IPPROTO_IPV6, IPV6_V6ONLY) == 1);
+    CHECK(tcp_connects(AF_INET6, port_of(s.bound)));
+
+    // The kernel reports V6ONLY=1 for any socket bound to a specific IPv6 address, so
+    // "off" is checked where it matters: a v4-mapped loopback address can only be bound
+    // with IPV6_V6ONLY=0, and then IPv4 clients reach it.
+    auto mapped = make_socket("mapped", "tcp://[::ffff:127.0.0.1]:0");
+    mapped.ipv6_only = false;
+    auto m = bind_ok(mapped);
+    CHECK(m.bound.starts_with("[::ffff:127.0.0.1]:"));
+    CHECK(get_int_option(m.fd.get(), IPPROTO_IPV6, IPV6_V6ONLY) == 0);
+    CHECK(tcp_connects(AF_INET, port_of(m.bound)));
+
+    mapped.ipv6_only = true;
+    std::string err = bind_error(mapped);
+    CHECK(err.find("socket mapped: bind tcp://[::ffff:127.0.0.1]:0") == 0);
+
+    auto u = make_socket("v6udp", "udp://[::1]:0");
+    u.ipv6_only = true;
+    auto us = bind_ok(u);
+    CHECK(get_int_option(us.fd.get(), IPPROTO_IPV6, IPV6_V6ONLY) == 1);
+}
+
+TEST_CASE("bind: udp gets a port and receives datagrams") {
+    auto s = bind_ok(make_socket("dns", "udp://127.0.0.1:0"));
+    CHECK(s.bound.starts_with("127.0.0.1:"));
+    int port = port_of(s.bound);
+    CHECK(port > 0);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_DGRAM);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_REUSEADDR) == 0);
+
+    fdsup::UniqueFd client(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    REQUIRE(client);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<uint16_t>(port));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(sendto(client.get(), "ping", 4, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 4);
+    char buf[8] = {};
+    CHECK(recv(s.fd.get(), buf, sizeof buf, 0) == 4);
+    CHECK(std::string(buf, 4) == "ping");
+}
+
+TEST_CASE("bind: tcp options are set on the listener") {
+    auto cfg = make_socket("opts", "tcp://127.0.0.1:0");
+    cfg.reuse_port = true;
+    cfg.nodelay = true;
+    cfg.keepalive = true;
+    cfg.receive_buffer = 65536;
+    cfg.send_buffer = 65536;
+    cfg.backlog = 16;  // cannot be read back; only accepted
+    auto s = bind_ok(cfg);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_REUSEPORT) == 1);
+    CHECK(get_int_option(s.fd.get(), IPPROTO_TCP, TCP_NODELAY) == 1);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_KEEPALIVE) == 1);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_RCVBUF) >= 65536);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_SNDBUF) >= 65536);
+
+    // reuse_port lets a second socket share the port.
+    auto again = make_socket("opts2", "tcp://127.0.0.1:" + std::to_string(port_of(s.bound)));
+    again.reuse_port = true;
+    auto t = bind_ok(again);
+    CHECK(t.bound == s.bound);
+}
+
+TEST_CASE("bind: options are off unless asked for") {
+    auto s = bind_ok(make_socket("plain", "tcp://127.0.0.1:0"));
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_REUSEPORT) == 0);
+    CHECK(get_int_option(s.fd.get(), IPPROTO_TCP, TCP_NODELAY) == 0);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_KEEPALIVE) == 0);
+    CHECK(get_int_option(s.fd.get(), IPPROTO_IP, IP_FREEBIND) == 0);
+}
+
+TEST_CASE("bind: free_bind allows a non-local address") {
+    auto cfg = make_socket("free", "tcp://192.0.2.1:0");  // TEST-NET-1, never local
+    cfg.free_bind = true;
+    auto s = bind_ok(cfg);
+    CHECK(get_int_option(s.fd.get(), IPPROTO_IP, IP_FREEBIND) == 1);
+    CHECK(s.bound.starts_with("192.0.2.1:"));
+}
+
+TEST_CASE("bind: an address already in use is an error naming socket and address") {
+    auto first = bind_ok(make_socket("http", "tcp://127.0.0.1:0"));
+    std::string listen = "tcp://127.0.0.1:" + std::to_string(port_of(first.bound));
+    std::string err = bind_error(make_socket("dup", listen));
+    CHECK(err == "socket dup: bind " + listen + ": Address already in use");
+
+    std::string name = unique_abstract("dup");
+    auto abs = bind_ok(make_socket("a", "unix:@" + name));
+    std::string err2 = bind_error(make_socket("b", "unix:@" + name));
+    CHECK(err2.find("socket b") != std::string::npos);
+    CHECK(err2.find("unix:@" + name) != std::string::npos);
+    CHECK(err2.find("Address already in use") != std::string::npos);
+}
+
+TEST_CASE("bind: error text is built from the parsed address when listen is empty") {
+    auto first = bind_ok(make_socket("http", "tcp://127.0.0.1:0"));
+    auto cfg = make_socket("dup", "tcp://127.0.0.1:" + std::to_string(port_of(first.bound)));
+    cfg.listen.clear();
+    std::string err = bind_error(cfg);
+    CHECK(err.find("socket dup: bind tcp://127.0.0.1:" + std::to_string(port_of(first.bound))) == 0);
+}
+
+// ---------------------------------------------------------------- bind_socket: unix
+
+TEST_CASE("bind: unix path socket with mode, listening") {
+    TempDir dir;
+    std::string path = dir.file("app.sock");
+    auto cfg = make_socket("app", "unix:" + path);
+    cfg.mode = 0640;
+    mode_t saved_umask = umask(022);
+    auto s = bind_ok(cfg);
+    CHECK(umask(saved_umask) == 022);  // bind_socket restored the umask it narrowed
+    CHECK(s.bound == path);
+    struct stat st{};
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK((st.st_mode & 07777) == 0640);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_STREAM);
+    CHECK(get_int_option(s.fd.get(), SOL_SOCKET, SO_ACCEPTCONN) == 1);
+
+    fdsup::UniqueFd client(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    CHECK(connect(client.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+
+    fdsup::remove_socket_file(cfg);
+    CHECK(lstat(path.c_str(), &st) < 0);
+}
+
+TEST_CASE("bind: unix owner and group, by name and by number") {
+    TempDir dir;
+    std::string path = dir.file("owned.sock");
+    auto cfg = make_socket("owned", "unix:" + path);
+    cfg.owner = std::to_string(getuid());
+    cfg.group = std::to_string(getgid());
+    cfg.mode = 0660;
+    auto s = bind_ok(cfg);
+    struct stat st{};
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK(st.st_uid == getuid());
+    CHECK(st.st_gid == getgid());
+    CHECK((st.st_mode & 07777) == 0660);
+
+    passwd* pw = getpwuid(getuid());
+    if (pw) {
+        auto by_name = make_socket("named", "unix:" + dir.file("named.sock"));
+        by_name.owner = pw->pw_name;
+        auto t = bind_ok(by_name);
+        REQUIRE(lstat(dir.file("named.sock").c_str(), &st) == 0);
+        CHECK(st.st_uid == getuid());
+    }
+}
+
+TEST_CASE("bind: unknown owner or group is an error and leaves no file") {
+    TempDir dir;
+    std::string path = dir.file("x.sock");
+    auto cfg = make_socket("x", "unix:" + path);
+    cfg.owner = "fdsup-no-such-user-zz";
+    std::string err = bind_error(cfg);
+    CHECK(err.find("socket x") != std::string::npos);
+    CHECK(err.find("unknown user \"fdsup-no-such-user-zz\"") != std::string::npos);
+    struct stat st{};
+    CHECK(lstat(path.c_str(), &st) < 0);
+
+    cfg.owner.reset();
+    cfg.group = "fdsup-no-such-group-zz";
+    err = bind_error(cfg);
+    CHECK(err.find("unknown group \"fdsup-no-such-group-zz\"") != std::string::npos);
+    CHECK(lstat(path.c_str(), &st) < 0);
+}
+
+TEST_CASE("bind: a stale socket file is replaced") {
+    TempDir dir;
+    std::string path = dir.file("stale.sock");
+    {
+        fdsup::UniqueFd old(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+        REQUIRE(bind(old.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    }  // closed; the file stays behind
+    struct stat st{};
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    {
+        fdsup::UniqueFd client(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        REQUIRE(connect(client.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0);
+        CHECK(errno == ECONNREFUSED);  // nobody behind the stale file
+    }
+
+    auto s = bind_ok(make_socket("stale", "unix:" + path));
+    CHECK(s.bound == path);
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    fdsup::UniqueFd client(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    CHECK(connect(client.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+}
+
+TEST_CASE("bind: a regular file at the path is an error and is left alone") {
+    TempDir dir;
+    std::string path = dir.file("data");
+    { std::ofstream(path) << "keep me"; }
+    std::string err = bind_error(make_socket("app", "unix:" + path));
+    CHECK(err == "socket app: " + path + " exists and is not a socket");
+
+    auto cfg = make_socket("app", "unix:" + path);
+    fdsup::remove_socket_file(cfg);  // not a socket: untouched
+    struct stat st{};
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK(S_ISREG(st.st_mode));
+}
+
+TEST_CASE("bind: a missing parent directory is a bind error") {
+    TempDir dir;
+    std::string path = dir.file("no/such/dir.sock");
+    std::string err = bind_error(make_socket("app", "unix:" + path));
+    CHECK(err == "socket app: bind unix:" + path + ": No such file or directory");
+}
+
+TEST_CASE("bind: abstract name") {
+    std::string name = unique_abstract("abs");
+    auto s = bind_ok(make_socket("abs", "unix:@" + name));
+    CHECK(s.bound == "@" + name);
+
+    // The exact length: no trailing NULs in the kernel's copy of the name.
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    REQUIRE(getsockname(s.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) == 0);
+    CHECK(len == offsetof(sockaddr_un, sun_path) + 1 + name.size());
+
+    fdsup::UniqueFd client(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path + 1, name.data(), name.size());
+    CHECK(connect(client.get(), reinterpret_cast<sockaddr*>(&sa),
+                  static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())) == 0);
+
+    fdsup::remove_socket_file(make_socket("abs", "unix:@" + name));  // no-op
+}
+
+TEST_CASE("bind: unixgram and unixpacket socket types") {
+    TempDir dir;
+    auto g = bind_ok(make_socket("g", "unixgram:" + dir.file("g.sock")));
+    CHECK(get_int_option(g.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_DGRAM);
+    CHECK(g.bound == dir.file("g.sock"));
+
+    auto p = bind_ok(make_socket("p", "unixpacket:" + dir.file("p.sock")));
+    CHECK(get_int_option(p.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_SEQPACKET);
+    CHECK(get_int_option(p.fd.get(), SOL_SOCKET, SO_ACCEPTCONN) == 1);
+
+    auto ga = bind_ok(make_socket("ga", "unixgram:@" + unique_abstract("g")));
+    CHECK(get_int_option(ga.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_DGRAM);
+    CHECK(ga.bound.starts_with("@fdsup-test-"));
+
+    auto pa = bind_ok(make_socket("pa", "unixpacket:@" + unique_abstract("p")));
+    CHECK(get_int_option(pa.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_SEQPACKET);
+
+    auto cfg = make_socket("gbuf", "unixgram:" + dir.file("gbuf.sock"));
+    cfg.receive_buffer = 100000;
+    auto gb = bind_ok(cfg);
+    CHECK(get_int_option(gb.fd.get(), SOL_SOCKET, SO_RCVBUF) >= 100000);
+}
+
+TEST_CASE("describe_local_address: unnamed unix socket and a bad fd") {
+    fdsup::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    auto d = fdsup::describe_local_address(fd.get());
+    REQUIRE(d);
+    CHECK(d->empty());
+
+    auto bad = fdsup::describe_local_address(-1);
+    REQUIRE(!bad);
+    CHECK(bad.error().err == EBADF);
+}
