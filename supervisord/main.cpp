@@ -141,6 +141,12 @@ int run(const Options& options) {
         });
         supervisor.start_all();
         uv_run(&loop, UV_RUN_DEFAULT);
+        // Closing the signal handles restores the default dispositions: a late SIGTERM
+        // would then kill us with a misleading status. Block them for the last steps.
+        sigset_t late;
+        sigemptyset(&late);
+        for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&late, sig);
+        sigprocmask(SIG_BLOCK, &late, nullptr);
     }
     // The handles closed by the destructors above finish closing here.
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -177,6 +177,7 @@ void Supervisor::add_capture(UniqueFd read_end, std::string label) {
 
 void Supervisor::mark_ready(Instance& instance) {
     instance.ready = true;
+    spdlog::debug("worker {}: ready", instance.label());
     if (instance.worker->all_ready()) start_waiting_dependents();
 }
 

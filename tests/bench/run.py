@@ -2,18 +2,22 @@
 """fdsup benchmarks (run by hand: ./dev.sh bench). Prints figures; asserts nothing.
 
 1. Respawn latency: SIGKILL of a worker -> its replacement's main() running, measured
-   with CLOCK_MONOTONIC on both sides (the kill here, the stamp in the new process).
+   with CLOCK_MONOTONIC on both sides (the kill here, the stamp in the new process),
+   for fdsupd and for bare_respawner (the floor: pidfd wait + posix_spawn, nothing else)
+   in interleaved rounds of one run.
 2. Spawn cost vs supervisor RSS (spawn_cost): the launcher vs fork+exec vs posix_spawn.
 
 usage: run.py BUILD_DIR [--kills N] [--large-rss-mib M]
 """
 import argparse
 import os
-import re
+import shutil
+import socket
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,40 +25,79 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 CONFIG = """
 [workers.stamp]
-command = ["{stamp}"]
+command = ["{stamp}", "{sink}"]
 healthy_after = "0ms"
 start_limit_burst = 100000
 """
+
+
+def measure_respawns(start_supervisor, sink, kills):
+    """Kills the worker `kills` times; returns the kill -> replacement main() delays in us."""
+    def next_stamp():
+        stamp_ns, pid = sink.recv(64).split()
+        return int(stamp_ns), int(pid)
+
+    stop = start_supervisor()
+    try:
+        _, pid = next_stamp()
+        samples = []
+        for _ in range(kills):
+            t_kill = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            os.kill(pid, signal.SIGKILL)
+            stamp_ns, pid = next_stamp()
+            samples.append((stamp_ns - t_kill) / 1000.0)
+    finally:
+        stop()
+    return sorted(samples)
+
+
+def summary(samples):
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return statistics.median(samples), p99, samples[-1]
 
 
 def respawn_latency(build, kills):
     os.environ["FDSUPD"] = os.path.join(build, "supervisord", "fdsupd")
     import fdsup_harness
     stamp = os.path.join(build, "tests", "bench", "stamp_worker")
-    d = fdsup_harness.Fdsupd(CONFIG.format(stamp=stamp))
-    d.extra_args = []
-    d.start()
-    regex = re.compile(r"stamp\[0\]: stamp (\d+) (\d+)")
+    tmp = tempfile.mkdtemp(prefix="fdsup-bench-")
+    sink_path = os.path.join(tmp, "stamps.sock")
+    sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sink.bind(sink_path)
+    sink.settimeout(30)
+
+    def start_fdsupd():
+        d = fdsup_harness.Fdsupd(CONFIG.format(stamp=stamp, sink=sink_path), tmpdir=tmp)
+        d.log_level = "warn"  # the log is not what is measured; keep its writes off the path
+        d.start()
+        return lambda: (d.stop(), d.cleanup())
+
+    def start_bare():
+        p = subprocess.Popen([os.path.join(build, "tests", "bench", "bare_respawner"), stamp, sink_path])
+
+        def stop():
+            p.kill()
+            p.wait()
+            for line in subprocess.run(["pgrep", "-f", f"{stamp} {sink_path}"], capture_output=True,
+                                       text=True).stdout.split():
+                os.kill(int(line), signal.SIGKILL)
+        return stop
+
     try:
-        def latest():
-            m = regex.findall(d.log())
-            return (int(m[-1][0]), int(m[-1][1])) if m else None
-        _, pid = fdsup_harness.wait_until(latest, what="first stamp")
-        samples = []
-        for _ in range(kills):
-            t_kill = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-            os.kill(pid, signal.SIGKILL)
-            stamp_ns, new_pid = fdsup_harness.wait_until(
-                lambda: (lambda s: s if s and s[1] != pid else None)(latest()), what="respawn", interval=0.001)
-            samples.append((stamp_ns - t_kill) / 1000.0)
-            pid = new_pid
-        d.stop()
+        results = {}
+        # Interleaved rounds, so drift in the machine's load hits both alike.
+        for _ in range(2):
+            for name, start in (("fdsupd", start_fdsupd), ("bare", start_bare)):
+                results.setdefault(name, []).extend(measure_respawns(start, sink, kills // 2))
     finally:
-        d.cleanup()
-    samples.sort()
-    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    print(f"respawn latency over {kills} kills (SIGKILL -> replacement main()): "
-          f"median {statistics.median(samples):.0f} us, p99 {p99:.0f} us, max {samples[-1]:.0f} us")
+        sink.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    fd_med, fd_p99, fd_max = summary(sorted(results["fdsupd"]))
+    bare_med, bare_p99, bare_max = summary(sorted(results["bare"]))
+    print(f"respawn latency, SIGKILL -> replacement main(), {kills} kills each:")
+    print(f"  fdsupd           median {fd_med:7.0f} us   p99 {fd_p99:7.0f} us   max {fd_max:7.0f} us")
+    print(f"  bare respawner   median {bare_med:7.0f} us   p99 {bare_p99:7.0f} us   max {bare_max:7.0f} us")
+    print(f"  fdsupd / bare (median): {fd_med / bare_med:.2f}x   fdsupd's own share: {fd_med - bare_med:.0f} us")
 
 
 def main():

@@ -171,6 +171,13 @@ class Fdsupd:
         except subprocess.TimeoutExpired:
             raise AssertionError(f"fdsupd did not exit within {timeout}s; log:\n{self.log()}") from None
 
+    def wait_exit(self, timeout=DEADLINE):
+        """The exit code of a supervisor that was asked to stop (fails the test if it hangs)."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"fdsupd did not exit within {timeout}s; log:\n{self.log()}") from None
+
     def cleanup(self):
         """Kills whatever is left (SIGKILL to fdsupd; its workers die by PDEATHSIG)."""
         if self.proc is not None and self.proc.poll() is None:

@@ -78,7 +78,13 @@ class PoliciesAndOutput(FdsupTestCase):
         self.assertRegex(log, r"never\[0\] stderr: oops\n")
         # stdout to a file, stderr discarded.
         path = os.path.join(d.tmp, "tofile.log")
-        wait_until(lambda: os.path.exists(path) and open(path).read() == "to the file\n", what="tofile.log")
+        def file_text():
+            try:
+                with open(path) as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
+        wait_until(lambda: file_text() == "to the file\n", what="tofile.log")
         self.assertNotIn("dropped", d.log())
         self.assertEqual(d.stop(), 0)
 
@@ -96,7 +102,8 @@ class PoliciesAndOutput(FdsupTestCase):
             peak = max(peak, rss_kib(d.pid))
         d.wait_log(r"flood\[0\]: flood done", timeout=120)
         peak = max(peak, rss_kib(d.pid))
-        self.assertLess(peak, 64 * 1024, "fdsupd's RSS grew with the flood")
+        if os.environ.get("FDSUP_SANITIZED") != "1":  # ASan's quarantine keeps freed memory
+            self.assertLess(peak, 64 * 1024, "fdsupd's RSS grew with the flood")
         # Long lines are cut at 16 KiB, never held whole.
         longest = max(len(l) for l in d.log().splitlines())
         self.assertLess(longest, 17 * 1024)
