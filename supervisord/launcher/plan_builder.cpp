@@ -1,7 +1,8 @@
 #include "launcher/plan_builder.h"
 
+#include "sys/users.h"
+
 #include <grp.h>
-#include <pwd.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -27,36 +28,6 @@ int fd_of_socket(const config::WorkerConfig& worker, const std::string& socket) 
     for (const auto& [fd, name] : worker.fds)
         if (name == socket) return fd;
     return -1;
-}
-
-bool is_number(const std::string& s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
-}
-
-struct Passwd {
-    uid_t uid;
-    gid_t gid;
-    std::string name, home, shell;
-};
-
-std::optional<Passwd> lookup_user(const std::string& user) {
-    struct passwd pw{}, *found = nullptr;
-    std::vector<char> buf(16384);
-    if (is_number(user))
-        getpwuid_r(static_cast<uid_t>(std::stoul(user)), &pw, buf.data(), buf.size(), &found);
-    else
-        getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
-    if (found == nullptr) return std::nullopt;
-    return Passwd{pw.pw_uid, pw.pw_gid, pw.pw_name, pw.pw_dir, pw.pw_shell};
-}
-
-std::optional<gid_t> lookup_group(const std::string& group) {
-    if (is_number(group)) return static_cast<gid_t>(std::stoul(group));
-    struct group gr{}, *found = nullptr;
-    std::vector<char> buf(16384);
-    getgrnam_r(group.c_str(), &gr, buf.data(), buf.size(), &found);
-    if (found == nullptr) return std::nullopt;
-    return gr.gr_gid;
 }
 
 }  // namespace
@@ -175,19 +146,24 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
     if (!worker.user && !worker.group) return {};
     uid_t uid = geteuid();
     gid_t gid = getegid();
+    const std::string prefix = "worker " + worker.name + ": ";
     if (worker.user) {
-        auto pw = lookup_user(*worker.user);
-        if (!pw) return fail("worker " + worker.name + ": unknown user \"" + *worker.user + "\"");
-        uid = pw->uid;
-        gid = pw->gid;
-        user_name_ = pw->name;
-        user_home_ = pw->home;
-        user_shell_ = pw->shell;
+        auto user = find_user(*worker.user);
+        if (!user) return fail(prefix + user.error().message, user.error().err);
+        if (!*user) return fail(prefix + "unknown user \"" + *worker.user + "\"");
+        if (!(*user)->has_passwd_entry && !worker.group)
+            return fail(prefix + "user " + *worker.user + " has no passwd entry: set `group` too");
+        uid = (*user)->uid;
+        gid = (*user)->gid;
+        user_name_ = (*user)->name;
+        user_home_ = (*user)->home;
+        user_shell_ = (*user)->shell;
     }
     if (worker.group) {
-        auto g = lookup_group(*worker.group);
-        if (!g) return fail("worker " + worker.name + ": unknown group \"" + *worker.group + "\"");
-        gid = *g;
+        auto group = find_group(*worker.group);
+        if (!group) return fail(prefix + group.error().message, group.error().err);
+        if (!*group) return fail(prefix + "unknown group \"" + *worker.group + "\"");
+        gid = **group;
     }
     if (!context.is_root) {
         if (uid == geteuid() && gid == getegid()) return {};  // already who the worker wants

@@ -1,23 +1,21 @@
 #include "sockets/bind.h"
 
 #include <arpa/inet.h>
-#include <grp.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <cstddef>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <vector>
+
+#include "sys/users.h"
 
 #ifndef IPV6_FREEBIND
 #define IPV6_FREEBIND 78
@@ -106,68 +104,6 @@ Result<void> set_option(int fd, int level, int option, int value, const std::str
     return {};
 }
 
-std::optional<unsigned long> parse_id(const std::string& text) {
-    if (text.empty()) return std::nullopt;
-    for (char c : text)
-        if (c < '0' || c > '9') return std::nullopt;
-    unsigned long value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-    return value;
-}
-
-// getpwnam_r / getgrnam_r with a buffer that grows on ERANGE. `lookup` returns the
-// function's result code and sets `found` (nullptr: no such name).
-template <class Entry, class Lookup>
-Result<std::optional<Entry>> lookup_entry(Lookup lookup, int size_hint, const std::string& what) {
-    long hint = sysconf(size_hint);
-    std::vector<char> buffer(hint > 0 ? static_cast<size_t>(hint) : 16384);
-    for (;;) {
-        Entry entry{};
-        Entry* found = nullptr;
-        int rc = lookup(&entry, buffer.data(), buffer.size(), &found);
-        if (rc == ERANGE && buffer.size() < (1u << 20)) {
-            buffer.resize(buffer.size() * 2);
-            continue;
-        }
-        if (rc != 0) return fail(what, rc);
-        if (!found) return std::optional<Entry>{};
-        return std::optional<Entry>{entry};
-    }
-}
-
-constexpr unsigned long kMaxId = std::numeric_limits<uid_t>::max() - 1;  // -1 means "unchanged"
-
-Result<uid_t> resolve_user(const std::string& name, const std::string& prefix) {
-    if (auto id = parse_id(name)) {
-        if (*id > kMaxId) return fail(prefix + "user id " + name + " out of range");
-        return static_cast<uid_t>(*id);
-    }
-    auto entry = lookup_entry<passwd>(
-        [&](passwd* pw, char* buf, size_t len, passwd** found) {
-            return getpwnam_r(name.c_str(), pw, buf, len, found);
-        },
-        _SC_GETPW_R_SIZE_MAX, prefix + "look up user \"" + name + "\"");
-    if (!entry) return std::unexpected(entry.error());
-    if (!*entry) return fail(prefix + "unknown user \"" + name + "\"");
-    return (*entry)->pw_uid;
-}
-
-Result<gid_t> resolve_group(const std::string& name, const std::string& prefix) {
-    if (auto id = parse_id(name)) {
-        if (*id > kMaxId) return fail(prefix + "group id " + name + " out of range");
-        return static_cast<gid_t>(*id);
-    }
-    auto entry = lookup_entry<group>(
-        [&](group* gr, char* buf, size_t len, group** found) {
-            return getgrnam_r(name.c_str(), gr, buf, len, found);
-        },
-        _SC_GETGR_R_SIZE_MAX, prefix + "look up group \"" + name + "\"");
-    if (!entry) return std::unexpected(entry.error());
-    if (!*entry) return fail(prefix + "unknown group \"" + name + "\"");
-    return (*entry)->gr_gid;
-}
-
 // Replaces a stale socket file at `path`; refuses to touch anything else.
 Result<void> clear_path(const std::string& path, const std::string& prefix) {
     struct stat st{};
@@ -246,15 +182,18 @@ Result<BoundSocket> bind_socket(const config::SocketConfig& cfg) {
     // Owner and group are resolved before anything is created, so a typo leaves no file.
     std::optional<uid_t> uid;
     std::optional<gid_t> gid;
+    const std::string chown_prefix = prefix + "chown " + a.path + ": ";
     if (path_socket && cfg.owner) {
-        auto id = resolve_user(*cfg.owner, prefix + "chown " + a.path + ": ");
-        if (!id) return std::unexpected(id.error());
-        uid = *id;
+        auto user = find_user(*cfg.owner);
+        if (!user) return fail(chown_prefix + user.error().message, user.error().err);
+        if (!*user) return fail(chown_prefix + "unknown user \"" + *cfg.owner + "\"");
+        uid = (*user)->uid;
     }
     if (path_socket && cfg.group) {
-        auto id = resolve_group(*cfg.group, prefix + "chown " + a.path + ": ");
-        if (!id) return std::unexpected(id.error());
-        gid = *id;
+        auto group = find_group(*cfg.group);
+        if (!group) return fail(chown_prefix + group.error().message, group.error().err);
+        if (!*group) return fail(chown_prefix + "unknown group \"" + *cfg.group + "\"");
+        gid = **group;
     }
 
     UniqueFd fd(socket(addr->family(), type | SOCK_CLOEXEC, 0));

@@ -14,7 +14,7 @@ shutdown_timeout = "30s"
 [sockets.http]
 listen = "tcp://127.0.0.1:0"
 
-[workers.stubborn]
+[workers.deaf]
 command = ["@HELPERS@/http_worker", "--ignore-term"]
 sockets = ["http"]
 stop_timeout = "300ms"
@@ -30,22 +30,22 @@ class Shutdown(FdsupTestCase):
     def check_shutdown(self, sig):
         d = self.fdsupd(CONFIG).start()
         d.wait_log(r"http_worker: serving on fd 3", count=3)
-        stubborn = d.current_pid("stubborn[0]")
+        deaf = d.current_pid("deaf[0]")
         polite = [d.current_pid("polite[0]"), d.current_pid("polite[1]")]
         helpers = [int(m.group(1)) for m in d.wait_log(r"polite\[\d\]: helper (\d+)", count=2)]
 
         d.signal(sig)
-        d.wait_log(r"worker stubborn\[0\]: pid \d+ still running after stop_timeout; sending SIGKILL")
+        d.wait_log(r"worker deaf\[0\]: pid \d+ still running after stop_timeout; sending SIGKILL")
         # A second signal during the shutdown changes nothing.
         d.signal(signal.SIGTERM)
         self.assertEqual(d.wait_exit(), 0)
         log = d.log()
-        self.assertRegex(log, rf"worker stubborn\[0\]: pid {stubborn} killed by signal KILL after .*; stopped")
+        self.assertRegex(log, rf"worker deaf\[0\]: pid {deaf} killed by signal KILL after .*; stopped")
         for pid in polite:
             self.assertRegex(log, rf"worker polite\[\d\]: pid {pid} killed by signal TERM after .*; stopped")
         self.assertIn("all workers stopped", log)
         # Nothing survives: not the workers, not the helpers they left in their groups.
-        for pid in [stubborn, *polite, *helpers]:
+        for pid in [deaf, *polite, *helpers]:
             wait_until(lambda: not pid_alive(pid), what=f"pid {pid} gone")
 
     def test_sigterm(self):

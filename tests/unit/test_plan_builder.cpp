@@ -117,6 +117,12 @@ TEST_CASE("plan: an unknown user is an error naming it; nofile defaults to the s
     REQUIRE_FALSE(spawn.has_value());
     CHECK(spawn.error().text() == "worker w: unknown user \"no-such-user-fdsup\"");
 
+    // A numeric uid without a passwd entry has no primary group to take.
+    w.user = "54321";
+    auto numeric = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
+    REQUIRE_FALSE(numeric.has_value());
+    CHECK(numeric.error().text() == "worker w: user 54321 has no passwd entry: set `group` too");
+
     w.user.reset();
     auto plain = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
     REQUIRE(plain.has_value());

@@ -1,0 +1,29 @@
+// User and group lookups (getpwnam_r/getgrnam_r and friends), by name or numeric id,
+// with copies of the strings (never pointers into a lookup buffer).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "sys/result.h"
+
+namespace fdsup {
+
+struct UserEntry {
+    uid_t uid = 0;
+    gid_t gid = 0;             // primary group; meaningful only with has_passwd_entry
+    bool has_passwd_entry = false;
+    std::string name, home, shell;
+};
+
+// `name_or_id` is a user name or a decimal uid. nullopt: no such user name. A numeric
+// uid is a user even without a passwd entry (has_passwd_entry = false), as chown(1) has it.
+// An error only when the lookup itself fails (NSS trouble, out-of-range id).
+Result<std::optional<UserEntry>> find_user(const std::string& name_or_id);
+
+// `name_or_id` is a group name or a decimal gid; nullopt: no such group name.
+Result<std::optional<gid_t>> find_group(const std::string& name_or_id);
+
+}  // namespace fdsup
