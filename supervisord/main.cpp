@@ -1,4 +1,5 @@
 // fdsupd: argv, config, sockets, the loop. Everything else lives in fdsup_core.
+#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -90,6 +91,29 @@ rlim_t raise_nofile_limit() {
     return starting_soft;
 }
 
+// Whatever our parent left us must not change how we work: a SIGCHLD set to SIG_IGN
+// makes the kernel reap workers behind our back (waitid fails with ECHILD), and a
+// blocked signal would never reach libuv's handlers.
+void reset_inherited_signal_state() {
+    signal(SIGCHLD, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+// Started with fd 0, 1 or 2 closed, the first socket we bind would land there: our log
+// (and any worker with stdout = "inherit") would write into a listening socket.
+void ensure_stdio_open() {
+    for (;;) {
+        int fd = ::open("/dev/null", O_RDWR);  // inheritable: it stands in for stdio
+        if (fd < 0) return;
+        if (fd > 2) {
+            ::close(fd);
+            return;
+        }
+    }
+}
+
 std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Config& config) {
     std::vector<fdsup::OwnedSocket> sockets;
     for (const auto& socket_config : config.sockets) {
@@ -105,6 +129,8 @@ std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Con
 }
 
 int run(const Options& options) {
+    ensure_stdio_open();
+    reset_inherited_signal_state();
     auto config = load_or_report(options.config_path);
     if (!config) return 1;
     fdsup::init_logging(options.log_level.value_or(config->supervisor.log_level));

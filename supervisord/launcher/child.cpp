@@ -25,9 +25,9 @@ struct KernelSigaction {
     void (*handler)(int);
     unsigned long flags;
     void (*restorer)();
-    unsigned long mask;
+    unsigned long mask[_NSIG / (8 * sizeof(unsigned long))];
 };
-constexpr unsigned long kKernelSigsetSize = sizeof(unsigned long);
+constexpr unsigned long kKernelSigsetSize = _NSIG / 8;  // the kernel's sigset_t, not glibc's
 
 [[noreturn]] void die(const SpawnPlan& plan, ChildStage stage, int err) {
     plan.failure->stage = stage;

@@ -12,9 +12,9 @@ OutputCapture::OutputCapture(uv_loop_t* loop, UniqueFd read_end, std::string lab
                              std::function<void(OutputCapture*)> on_closed)
     : fd_(std::move(read_end)), watch_(loop, fd_.get()), label_(std::move(label)),
       on_closed_(std::move(on_closed)) {
-    watch_.start(UV_READABLE | UV_DISCONNECT, [this](int status, int) {
+    watching_ = watch_.ok() && watch_.start(UV_READABLE | UV_DISCONNECT, [this](int status, int) {
         if (status < 0 || read_once() == ReadResult::closed) close();
-    });
+    }) == 0;
 }
 
 OutputCapture::ReadResult OutputCapture::read_once() {
@@ -25,20 +25,24 @@ OutputCapture::ReadResult OutputCapture::read_once() {
     std::string_view data(buffer.data(), static_cast<size_t>(n));
     while (!data.empty()) {
         size_t newline = data.find('\n');
-        if (newline == std::string_view::npos) {
+        std::string_view segment = data.substr(0, newline);  // up to the newline, or all
+        // Whatever the line's length so far, no more than kMaxLine is ever held: full
+        // chunks go out as they fill.
+        while (partial_.size() + segment.size() > kMaxLine) {
             size_t room = kMaxLine - partial_.size();
-            partial_.append(data.substr(0, room));
-            data.remove_prefix(std::min(room, data.size()));
-            if (partial_.size() >= kMaxLine) {
-                emit(partial_);
-                partial_.clear();
-            }
-            continue;
+            partial_.append(segment.substr(0, room));
+            emit(partial_);
+            partial_.clear();
+            segment.remove_prefix(room);
+        }
+        if (newline == std::string_view::npos) {
+            partial_.append(segment);
+            break;
         }
         if (partial_.empty()) {
-            emit(data.substr(0, newline));
+            emit(segment);
         } else {
-            partial_.append(data.substr(0, newline));
+            partial_.append(segment);
             emit(partial_);
             partial_.clear();
         }

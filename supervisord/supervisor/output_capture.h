@@ -27,6 +27,9 @@ public:
     OutputCapture(uv_loop_t* loop, UniqueFd read_end, std::string label,
                   std::function<void(OutputCapture*)> on_closed);
 
+    // False if the pipe could not be watched (the capture is then inert).
+    bool ok() const { return watching_; }
+
     // Logs whatever is readable now, then the pending partial line; used at shutdown.
     void drain_now();
 
@@ -42,6 +45,7 @@ private:
     std::string label_;
     std::string partial_;
     std::function<void(OutputCapture*)> on_closed_;
+    bool watching_ = false;
 };
 
 }  // namespace fdsup

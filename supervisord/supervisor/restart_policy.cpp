@@ -21,6 +21,10 @@ config::Duration Backoff::next_delay(const config::WorkerConfig& worker, config:
         last_ = config::Duration::zero();
         return last_;
     }
+    return next_failure_delay(worker);
+}
+
+config::Duration Backoff::next_failure_delay(const config::WorkerConfig& worker) {
     last_ = last_ == config::Duration::zero() ? worker.backoff : std::min(last_ * 2, worker.backoff_max);
     last_ = std::min(last_, worker.backoff_max);
     return last_;

@@ -22,6 +22,9 @@ class Backoff {
 public:
     // The delay before restarting after a run that lasted `run_time`.
     config::Duration next_delay(const config::WorkerConfig& worker, config::Duration run_time);
+    // The delay after a start that never ran (exec failed): always a quick failure,
+    // whatever healthy_after says.
+    config::Duration next_failure_delay(const config::WorkerConfig& worker);
     void reset() { last_ = config::Duration::zero(); }
     config::Duration last() const { return last_; }
 

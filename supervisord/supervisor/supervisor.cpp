@@ -83,6 +83,10 @@ void Supervisor::start_waiting_dependents() {
 
 void Supervisor::spawn(Instance& instance) {
     const auto& cfg = instance.worker->config;
+    if (shutting_down_) {  // a backoff timer that fired after shutdown began
+        instance.state = InstanceState::stopped;
+        return;
+    }
     if (!instance.start_limiter.try_start(cfg, Clock::now())) {
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: start limit hit ({} starts within {}); state failed until "
@@ -144,8 +148,17 @@ Result<void> Supervisor::launch(Instance& instance) {
     instance.pidfd = std::move(process->pidfd);
     instance.started_at = Clock::now();
     instance.ready = false;
-    instance.exit_watch = std::make_unique<FdWatch>(loop_, instance.pidfd.get());
-    instance.exit_watch->start(UV_READABLE, [this, &instance](int, int) { on_exit_event(instance); });
+    auto watch = std::make_unique<FdWatch>(loop_, instance.pidfd.get());
+    if (!watch->ok() || watch->start(UV_READABLE, [this, &instance](int, int) { on_exit_event(instance); }) != 0) {
+        // Unwatched, it would become a zombie nobody restarts: take it back now.
+        watch.reset();
+        (void)pidfd_signal(instance.pidfd.get(), SIGKILL);
+        (void)pidfd_reap(instance.pidfd.get());
+        instance.pidfd.reset();
+        instance.pid = -1;
+        return fail("worker " + instance.label() + ": cannot watch pidfd");
+    }
+    instance.exit_watch = std::move(watch);
 
     if (out_read) add_capture(std::move(out_read), instance.label());
     if (err_read) add_capture(std::move(err_read), instance.label() + " stderr");
@@ -169,8 +182,12 @@ Result<UniqueFd> Supervisor::open_output(const config::OutputTarget& target, con
 }
 
 void Supervisor::add_capture(UniqueFd read_end, std::string label) {
-    auto capture = std::make_unique<OutputCapture>(loop_, std::move(read_end), std::move(label),
+    auto capture = std::make_unique<OutputCapture>(loop_, std::move(read_end), label,
                                                    [this](OutputCapture* done) { captures_.erase(done); });
+    if (!capture->ok()) {
+        spdlog::error("{}: cannot watch the output pipe; this output is lost", label);
+        return;
+    }
     OutputCapture* key = capture.get();
     captures_.emplace(key, std::move(capture));
 }
@@ -184,19 +201,27 @@ void Supervisor::mark_ready(Instance& instance) {
 // ---- exits and restarts -----------------------------------------------------------
 
 void Supervisor::on_exit_event(Instance& instance) {
-    // kill_mode = "group": whatever the worker left in its process group goes with it.
-    // Done before reaping, while the zombie still pins the group id against reuse.
-    if (instance.worker->config.kill_mode == config::KillMode::group) ::kill(-instance.pid, SIGKILL);
-
-    auto reaped = pidfd_try_reap(instance.pidfd.get());
-    if (!reaped) {
-        spdlog::error("worker {}: {}", instance.label(), reaped.error().text());
-        return;
+    auto exited = pidfd_has_exited(instance.pidfd.get());
+    if (exited && !*exited) return;  // spurious wakeup: still running
+    std::optional<ExitStatus> status;
+    if (exited) {
+        // kill_mode = "group": whatever the worker left in its process group goes with
+        // it. Done before reaping, while the zombie still pins the group id.
+        if (instance.worker->config.kill_mode == config::KillMode::group) ::kill(-instance.pid, SIGKILL);
+        auto reaped = pidfd_try_reap(instance.pidfd.get());
+        if (reaped && reaped->has_value()) status = **reaped;
+        else if (!reaped) exited = std::unexpected(reaped.error());
     }
-    if (!reaped->has_value()) return;  // spurious wakeup: still running
+    if (!status) {
+        // The process is gone but its status is not ours to read (someone else reaped
+        // it). Never leave the watch armed on it: that would spin the loop forever.
+        spdlog::error("worker {}: pid {}: {}; exit status unknown", instance.label(), instance.pid,
+                      exited ? "already reaped" : exited.error().text());
+        status = ExitStatus{false, 255, 0};
+    }
     instance.exit_watch.reset();
     instance.pidfd.reset();
-    handle_exit(instance, **reaped);
+    handle_exit(instance, *status);
 }
 
 void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
@@ -217,9 +242,10 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     }
     if (shutting_down_ || !should_restart(cfg, status)) {
         instance.state = InstanceState::exited;
-        spdlog::info("worker {}: pid {} {} after {}; not restarted (restart = {})", instance.label(), pid,
+        spdlog::info("worker {}: pid {} {} after {}; not restarted ({})", instance.label(), pid,
                      status.describe(), format_duration(run_time),
-                     cfg.restart == config::RestartPolicy::never ? "never" : "on-failure");
+                     shutting_down_ ? "shutting down"
+                     : cfg.restart == config::RestartPolicy::never ? "restart = never" : "restart = on-failure");
         if (shutting_down_) advance_shutdown();
         return;
     }
@@ -236,18 +262,18 @@ void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
         spdlog::error("worker {}: {}; not retried (restart = never)", instance.label(), error.text());
         return;
     }
-    schedule_restart(instance, instance.backoff.next_delay(cfg, config::Duration::zero()), error.text());
+    schedule_restart(instance, instance.backoff.next_failure_delay(cfg), error.text());
 }
 
+// Always through the timer, even with no delay: a spawn that fails at once must not
+// recurse into the next one (a 0 s backoff would otherwise overflow the stack).
 void Supervisor::schedule_restart(Instance& instance, config::Duration delay, const std::string& why) {
     ++instance.restarts;
-    if (delay == config::Duration::zero()) {
+    if (delay == config::Duration::zero())
         spdlog::warn("worker {}: {}; restart #{} now", instance.label(), why, instance.restarts);
-        spawn(instance);
-        return;
-    }
-    spdlog::warn("worker {}: {}; restart #{} in {}", instance.label(), why, instance.restarts,
-                 format_duration(delay));
+    else
+        spdlog::warn("worker {}: {}; restart #{} in {}", instance.label(), why, instance.restarts,
+                     format_duration(delay));
     instance.state = InstanceState::backoff;
     instance.timer.start(delay, [this, &instance] {
         if (instance.state == InstanceState::backoff) spawn(instance);

@@ -73,10 +73,13 @@ public:
     }
     bool ok() const { return box_->initialised; }
     int start(int events, std::function<void(int status, int events)> callback) {
+        if (!box_->initialised) return UV_EBADF;
         box_->callback = std::move(callback);
         return uv_poll_start(&box_->handle, events, &FdWatch::fire);
     }
-    void stop() { uv_poll_stop(&box_->handle); }
+    void stop() {
+        if (box_->initialised) uv_poll_stop(&box_->handle);
+    }
 
 private:
     static void fire(uv_poll_t* h, int status, int events) {

@@ -47,6 +47,12 @@ Result<std::optional<ExitStatus>> wait_pidfd(int pidfd, int options) {
 
 Result<std::optional<ExitStatus>> pidfd_try_reap(int pidfd) { return wait_pidfd(pidfd, WNOHANG); }
 
+Result<bool> pidfd_has_exited(int pidfd) {
+    auto status = wait_pidfd(pidfd, WNOHANG | WNOWAIT);
+    if (!status) return std::unexpected(status.error());
+    return status->has_value();
+}
+
 Result<ExitStatus> pidfd_reap(int pidfd) {
     auto status = wait_pidfd(pidfd, 0);
     if (!status) return std::unexpected(status.error());

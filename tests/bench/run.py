@@ -67,7 +67,7 @@ def respawn_latency(build, kills):
     sink.settimeout(30)
 
     def start_fdsupd():
-        d = fdsup_harness.Fdsupd(CONFIG.format(stamp=stamp, sink=sink_path), tmpdir=tmp)
+        d = fdsup_harness.Fdsupd(CONFIG.format(stamp=stamp, sink=sink_path))
         d.log_level = "warn"  # the log is not what is measured; keep its writes off the path
         d.start()
         return lambda: (d.stop(), d.cleanup())

@@ -7,6 +7,7 @@ deadlines; they never sleep and hope.
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -185,6 +186,10 @@ class Fdsupd:
             self.proc.wait()
         if self._log:
             self._log.close()
+            self._log = None
+        # Temp dirs go with the test; FDSUP_KEEP_TMP=1 keeps them (and their logs) to debug.
+        if os.environ.get("FDSUP_KEEP_TMP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
         return self

@@ -74,3 +74,17 @@ TEST_CASE("start limit: more than burst starts within the interval are refused")
     limiter.reset();  // `fdsupctl start` clears it
     CHECK(limiter.try_start(w, t0 + 10s));
 }
+
+TEST_CASE("backoff: a start that never ran (exec failed) is never a healthy run") {
+    WorkerConfig w;
+    w.backoff = 100ms;
+    w.backoff_max = 400ms;
+    w.healthy_after = 0ms;  // every run is healthy ...
+    Backoff b;
+    CHECK(b.next_delay(w, 0ms) == 0ms);
+    // ... but an exec failure is not a run at all.
+    CHECK(b.next_failure_delay(w) == 100ms);
+    CHECK(b.next_failure_delay(w) == 200ms);
+    CHECK(b.next_failure_delay(w) == 400ms);
+    CHECK(b.next_failure_delay(w) == 400ms);
+}
