@@ -42,7 +42,8 @@ Launcher::Launcher() {
         std::perror("fdsupd: mmap launcher stack");
         std::abort();
     }
-    mprotect(mem, guard, PROT_NONE);
+    // Without the guard the launcher still works; it only loses the overflow check.
+    if (mprotect(mem, guard, PROT_NONE) != 0) std::perror("fdsupd: launcher stack guard page");
     stack_ = mem;
     stack_size_ += guard;
 }

@@ -149,21 +149,19 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
     const std::string prefix = "worker " + worker.name + ": ";
     if (worker.user) {
         auto user = find_user(*worker.user);
-        if (!user) return fail(prefix + user.error().message, user.error().err);
-        if (!*user) return fail(prefix + "unknown user \"" + *worker.user + "\"");
-        if (!(*user)->has_passwd_entry && !worker.group)
+        if (!user) return fail_with_prefix(prefix, user.error());
+        if (!user->has_passwd_entry && !worker.group)
             return fail(prefix + "user " + *worker.user + " has no passwd entry: set `group` too");
-        uid = (*user)->uid;
-        gid = (*user)->gid;
-        user_name_ = (*user)->name;
-        user_home_ = (*user)->home;
-        user_shell_ = (*user)->shell;
+        uid = user->uid;
+        gid = user->gid;
+        user_name_ = user->name;
+        user_home_ = user->home;
+        user_shell_ = user->shell;
     }
     if (worker.group) {
         auto group = find_group(*worker.group);
-        if (!group) return fail(prefix + group.error().message, group.error().err);
-        if (!*group) return fail(prefix + "unknown group \"" + *worker.group + "\"");
-        gid = **group;
+        if (!group) return fail_with_prefix(prefix, group.error());
+        gid = *group;
     }
     if (!context.is_root) {
         if (uid == geteuid() && gid == getegid()) return {};  // already who the worker wants

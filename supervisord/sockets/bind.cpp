@@ -185,15 +185,13 @@ Result<BoundSocket> bind_socket(const config::SocketConfig& cfg) {
     const std::string chown_prefix = prefix + "chown " + a.path + ": ";
     if (path_socket && cfg.owner) {
         auto user = find_user(*cfg.owner);
-        if (!user) return fail(chown_prefix + user.error().message, user.error().err);
-        if (!*user) return fail(chown_prefix + "unknown user \"" + *cfg.owner + "\"");
-        uid = (*user)->uid;
+        if (!user) return fail_with_prefix(chown_prefix, user.error());
+        uid = user->uid;
     }
     if (path_socket && cfg.group) {
         auto group = find_group(*cfg.group);
-        if (!group) return fail(chown_prefix + group.error().message, group.error().err);
-        if (!*group) return fail(chown_prefix + "unknown group \"" + *cfg.group + "\"");
-        gid = **group;
+        if (!group) return fail_with_prefix(chown_prefix, group.error());
+        gid = *group;
     }
 
     UniqueFd fd(socket(addr->family(), type | SOCK_CLOEXEC, 0));

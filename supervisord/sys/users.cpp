@@ -47,7 +47,7 @@ Result<bool> lookup(Lookup call, int size_hint, const std::string& what, Copy co
 
 }  // namespace
 
-Result<std::optional<UserEntry>> find_user(const std::string& name_or_id) {
+Result<UserEntry> find_user(const std::string& name_or_id) {
     UserEntry user;
     auto copy = [&](const passwd& pw) {
         user = UserEntry{pw.pw_uid, pw.pw_gid, true, pw.pw_name, pw.pw_dir, pw.pw_shell};
@@ -61,23 +61,23 @@ Result<std::optional<UserEntry>> find_user(const std::string& name_or_id) {
                           return getpwnam_r(name_or_id.c_str(), pw, buf, len, out);
                       }, _SC_GETPW_R_SIZE_MAX, "look up user \"" + name_or_id + "\"", copy);
     if (!found) return std::unexpected(found.error());
-    if (*found) return std::optional<UserEntry>{user};
-    if (id) return std::optional<UserEntry>{UserEntry{static_cast<uid_t>(*id), 0, false, {}, {}, {}}};
-    return std::optional<UserEntry>{};
+    if (*found) return user;
+    if (id) return UserEntry{static_cast<uid_t>(*id), 0, false, {}, {}, {}};
+    return fail("unknown user \"" + name_or_id + "\"");
 }
 
-Result<std::optional<gid_t>> find_group(const std::string& name_or_id) {
+Result<gid_t> find_group(const std::string& name_or_id) {
     if (auto id = parse_id(name_or_id)) {
         if (*id > kMaxId) return fail("group id " + name_or_id + " out of range");
-        return std::optional<gid_t>{static_cast<gid_t>(*id)};
+        return static_cast<gid_t>(*id);
     }
     gid_t gid = 0;
     auto found = lookup<group>([&](group* gr, char* buf, size_t len, group** out) {
         return getgrnam_r(name_or_id.c_str(), gr, buf, len, out);
     }, _SC_GETGR_R_SIZE_MAX, "look up group \"" + name_or_id + "\"", [&](const group& gr) { gid = gr.gr_gid; });
     if (!found) return std::unexpected(found.error());
-    if (!*found) return std::optional<gid_t>{};
-    return std::optional<gid_t>{gid};
+    if (!*found) return fail("unknown group \"" + name_or_id + "\"");
+    return gid;
 }
 
 }  // namespace fdsup

@@ -18,12 +18,17 @@ struct UserEntry {
     std::string name, home, shell;
 };
 
-// `name_or_id` is a user name or a decimal uid. nullopt: no such user name. A numeric
-// uid is a user even without a passwd entry (has_passwd_entry = false), as chown(1) has it.
-// An error only when the lookup itself fails (NSS trouble, out-of-range id).
-Result<std::optional<UserEntry>> find_user(const std::string& name_or_id);
+// `name_or_id` is a user name or a decimal uid. A numeric uid is a user even without a
+// passwd entry (has_passwd_entry = false), as chown(1) has it. Errors: `unknown user "x"`,
+// an out-of-range id, or a failed lookup (NSS trouble, with its errno).
+Result<UserEntry> find_user(const std::string& name_or_id);
 
-// `name_or_id` is a group name or a decimal gid; nullopt: no such group name.
-Result<std::optional<gid_t>> find_group(const std::string& name_or_id);
+// `name_or_id` is a group name or a decimal gid; errors as find_user's.
+Result<gid_t> find_group(const std::string& name_or_id);
+
+// `prefix` + the error's message, keeping its errno: "worker web: unknown user \"x\"".
+inline std::unexpected<Error> fail_with_prefix(const std::string& prefix, const Error& error) {
+    return fail(prefix + error.message, error.err);
+}
 
 }  // namespace fdsup
