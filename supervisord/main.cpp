@@ -1,5 +1,6 @@
 // fdsupd: argv, config, sockets, the loop. Everything else lives in fdsup_core.
 #include <fcntl.h>
+#include <unistd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -8,11 +9,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "config/loader.h"
+#include "control/commands.h"
+#include "control/control_server.h"
 #include "sockets/bind.h"
 #include "supervisor/logging.h"
 #include "supervisor/supervisor.h"
@@ -67,6 +71,11 @@ Options parse_args(int argc, char** argv) {
     if (options.config_path.empty()) {
         const char* env = std::getenv("FDSUP_CONFIG");
         options.config_path = env != nullptr && *env != '\0' ? env : kDefaultConfig;
+    }
+    // Absolute, so that reload reads the same file whatever happens to the cwd.
+    if (options.config_path[0] != '/') {
+        char cwd[4096];
+        if (getcwd(cwd, sizeof cwd) != nullptr) options.config_path = std::string(cwd) + "/" + options.config_path;
     }
     return options;
 }
@@ -153,14 +162,44 @@ int run(const Options& options) {
         spdlog::info("fdsupd {} starting (pid {}, config {})", fdsup::kVersion, getpid(), options.config_path);
         fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(*sockets),
                                      fdsup::SpawnContext::capture(starting_nofile));
+
+        // Every way to shut down (SIGTERM, SIGINT, `fdsupctl shutdown`) ends here; the
+        // callbacks run once all workers have stopped, before the loop ends.
+        std::vector<std::function<void()>> on_stopped;
+        auto begin_shutdown = [&](std::function<void()> then) {
+            if (then) on_stopped.push_back(std::move(then));
+            supervisor.shutdown([&] {
+                for (auto& callback : on_stopped) callback();
+                uv_stop(&loop);
+            });
+        };
+
+        fdsup::control::CommandContext commands{supervisor, begin_shutdown};
+        fdsup::control::ControlSettings settings{
+            [&] { return supervisor.config().supervisor.control_idle_timeout; },
+            [&] { return supervisor.config().supervisor.control_max_clients; }};
+        auto control = fdsup::control::ControlServer::open(
+            &loop, supervisor.config().supervisor, settings,
+            [&](const fdsup::control::Json& request, fdsup::control::Responder responder) {
+                fdsup::control::handle_request(commands, request, responder);
+            });
+        if (!control) {
+            spdlog::critical("{}", control.error().text());
+            return 1;
+        }
+        spdlog::info("control socket: {}", (*control)->path());
+
         auto stop = [&](int sig) {
             spdlog::info("received SIG{}: graceful shutdown", sig == SIGINT ? "INT" : "TERM");
-            supervisor.shutdown([&] { uv_stop(&loop); });
+            begin_shutdown(nullptr);
         };
         fdsup::SignalWatch on_term(&loop, SIGTERM, stop);
         fdsup::SignalWatch on_int(&loop, SIGINT, stop);
-        fdsup::SignalWatch on_hup(&loop, SIGHUP, [](int) {
-            spdlog::warn("received SIGHUP: configuration reload is not supported by this version yet");
+        fdsup::SignalWatch on_hup(&loop, SIGHUP, [&](int) {
+            spdlog::info("received SIGHUP: reloading the configuration");
+            supervisor.reload(nullptr, [](const fdsup::ReloadResult& result) {
+                if (!result.ok) spdlog::error("SIGHUP reload: {}", result.error);
+            });
         });
         fdsup::SignalWatch on_usr2(&loop, SIGUSR2, [](int) {
             spdlog::warn("received SIGUSR2: in-place upgrade is not supported by this version yet");

@@ -141,7 +141,8 @@ constexpr std::string_view kTopLevelKeys[] = {"supervisor", "sockets", "workers"
 
 constexpr std::string_view kSupervisorKeys[] = {
     "control_socket", "control_mode",   "control_group",    "runtime_dir",
-    "log_level",      "metrics_listen", "shutdown_timeout",
+    "log_level",      "metrics_listen", "shutdown_timeout", "control_idle_timeout",
+    "control_max_clients",
 };
 
 constexpr std::string_view kSocketKeys[] = {
@@ -518,6 +519,10 @@ void Loader::read_supervisor(const toml::node& node, SupervisorConfig& out) {
     read_choice(s, "log_level", out.log_level, kLogLevels);
     read_string(s, "metrics_listen", out.metrics_listen);
     read_duration(s, "shutdown_timeout", out.shutdown_timeout);
+    read_duration(s, "control_idle_timeout", out.control_idle_timeout);
+    if (const toml::node* n = s.get("control_idle_timeout"); n && out.control_idle_timeout == 0ms)
+        error(*n, s.at("control_idle_timeout"), "must be more than 0s");
+    read_int(s, "control_max_clients", out.control_max_clients, 1, 100000);
 }
 
 // ---------------------------------------------------------------------------------

@@ -36,6 +36,11 @@ struct SupervisorConfig {
     std::string log_level = "info";        // trace|debug|info|warn|error
     std::optional<std::string> metrics_listen;
     Duration shutdown_timeout = 30s;
+    // Control socket limits (extensions to the SPEC, which fixes only the 30 s default):
+    // a client with no request in flight for this long is closed ...
+    Duration control_idle_timeout = 30s;
+    // ... and no more than this many clients are served at once.
+    int control_max_clients = 64;
 
     bool operator==(const SupervisorConfig&) const = default;
 };

@@ -239,6 +239,41 @@ Result<BoundSocket> bind_socket(const config::SocketConfig& cfg) {
     return BoundSocket{std::move(fd), std::move(*bound)};
 }
 
+Result<void> update_socket_options(int fd, const config::SocketConfig& cfg) {
+    const ListenAddress& a = cfg.address;
+    const std::string prefix = "socket " + cfg.name + ": ";
+    const std::string listen = listen_text(cfg);
+    auto what = [&](const char* step) { return prefix + "setsockopt " + step + " " + listen; };
+    if (a.kind == SocketKind::tcp) {
+        if (auto ok = set_option(fd, IPPROTO_TCP, TCP_NODELAY, cfg.nodelay ? 1 : 0, what("TCP_NODELAY")); !ok)
+            return ok;
+        if (auto ok = set_option(fd, SOL_SOCKET, SO_KEEPALIVE, cfg.keepalive ? 1 : 0, what("SO_KEEPALIVE")); !ok)
+            return ok;
+    }
+    if (auto ok = configure_buffers(fd, cfg, prefix, listen); !ok) return ok;
+    if (a.is_unix() && !a.abstract) {
+        std::optional<uid_t> uid;
+        std::optional<gid_t> gid;
+        const std::string chown_prefix = prefix + "chown " + a.path + ": ";
+        if (cfg.owner) {
+            auto user = find_user(*cfg.owner);
+            if (!user) return fail_with_prefix(chown_prefix, user.error());
+            uid = user->uid;
+        }
+        if (cfg.group) {
+            auto group = find_group(*cfg.group);
+            if (!group) return fail_with_prefix(chown_prefix, group.error());
+            gid = *group;
+        }
+        if ((uid || gid) && chown(a.path.c_str(), uid.value_or(static_cast<uid_t>(-1)),
+                                  gid.value_or(static_cast<gid_t>(-1))) < 0)
+            return fail_errno(prefix + "chown " + a.path);
+        if (cfg.mode && chmod(a.path.c_str(), *cfg.mode) < 0) return fail_errno(prefix + "chmod " + a.path);
+    }
+    if (a.listens() && ::listen(fd, cfg.backlog) < 0) return fail_errno(prefix + "listen " + listen);
+    return {};
+}
+
 Result<std::string> describe_local_address(int fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;

@@ -49,6 +49,13 @@ struct BoundSocket {
 // On error nothing is left open.
 Result<BoundSocket> bind_socket(const config::SocketConfig& cfg);
 
+// Applies `cfg` to a socket bound earlier at the same address (reload): backlog
+// (listen again), TCP_NODELAY and SO_KEEPALIVE (on or off), SO_RCVBUF/SO_SNDBUF when
+// > 0 (0 cannot bring back the kernel default: the last value stays), and for unix path
+// sockets the file's owner, group and mode. The options fixed at bind time (reuse_port,
+// free_bind, ipv6_only) are not touched: see supervisor/config_diff.h.
+Result<void> update_socket_options(int fd, const config::SocketConfig& cfg);
+
 // The local address of a bound socket fd in the `bound` format above: "IPv4:PORT",
 // "[IPv6]:PORT" (with "%zone" for scoped addresses), "/path", "@name"; "" for an
 // unbound (unnamed) unix socket.

@@ -19,7 +19,7 @@ std::string Instance::label() const { return worker->config.name + "[" + std::to
 
 bool Worker::all_ready() const {
     for (const auto& instance : instances)
-        if (instance->state != InstanceState::running || !instance->ready) return false;
+        if (!instance->retiring && (instance->state != InstanceState::running || !instance->ready)) return false;
     return true;
 }
 
@@ -27,6 +27,17 @@ bool Worker::any_process() const {
     for (const auto& instance : instances)
         if (instance->has_process()) return true;
     return false;
+}
+
+InstanceState Worker::summary_state() const {
+    // Most attention first.
+    constexpr InstanceState order[] = {InstanceState::failed,  InstanceState::backoff, InstanceState::stopping,
+                                       InstanceState::starting, InstanceState::running, InstanceState::exited,
+                                       InstanceState::stopped};
+    for (InstanceState state : order)
+        for (const auto& instance : instances)
+            if (instance->state == state) return state;
+    return InstanceState::stopped;  // no instances
 }
 
 }  // namespace fdsup

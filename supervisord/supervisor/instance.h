@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,10 +25,13 @@ const char* state_name(InstanceState state);
 struct Worker;
 
 struct Instance {
-    Instance(uv_loop_t* loop, Worker* worker, int index) : worker(worker), index(index), timer(loop) {}
+    Instance(uv_loop_t* loop, Worker* worker, int index, uint64_t id)
+        : worker(worker), index(index), id(id), timer(loop) {}
 
     Worker* worker;
     int index;
+    uint64_t id;  // unique for the supervisor's life: operations find instances by it
+    bool retiring = false;  // being scaled away: erased once it has no process
     InstanceState state = InstanceState::stopped;
     bool ready = false;
 
@@ -36,6 +40,10 @@ struct Instance {
     UniqueFd pidfd;
     std::unique_ptr<FdWatch> exit_watch;  // on pidfd; reset before pidfd closes
     Clock::time_point started_at{};
+    bool stop_escalated = false;  // the current stop needed SIGKILL after stop_timeout
+    // The serial numbers of the owned sockets this process was given: a socket replaced
+    // by reload is closed only once no process holds the old one.
+    std::vector<uint64_t> sockets_used;
 
     // One timer at a time is enough: backoff (backoff), ready delay (starting),
     // stop escalation (stopping) never overlap.
@@ -53,13 +61,24 @@ struct Instance {
 };
 
 struct Worker {
-    config::WorkerConfig config;
+    config::WorkerConfig config;  // in effect (instances may differ from the file: scale)
     std::vector<std::unique_ptr<Instance>> instances;
     bool waiting_for_dependencies = false;  // started, but some `after` worker is not ready
+    bool stopped_by_operator = false;       // `stop`: stays down until start/restart
+    bool removing = false;                  // dropped by reload: erased once no process is left
+    // A changed spec from reload, applied once every old instance has stopped.
+    std::optional<config::WorkerConfig> pending_config;
+    // Bumped by every lifecycle command: a command that waits (restart's stop phase)
+    // does not continue once a later command took the worker over.
+    uint64_t generation = 0;
 
-    // Every instance is running and ready (a worker with no instances is trivially ready).
+    // Every instance is running and ready (a worker with no instances is trivially
+    // ready; instances being scaled away do not count).
     bool all_ready() const;
     bool any_process() const;
+    // The state shown for the worker as a whole: the instances' state when they agree,
+    // else the one that most needs attention.
+    InstanceState summary_state() const;
 };
 
 }  // namespace fdsup

@@ -9,9 +9,10 @@
 namespace fdsup {
 
 OutputCapture::OutputCapture(uv_loop_t* loop, UniqueFd read_end, std::string label,
+                             std::function<void(std::string_view)> on_line,
                              std::function<void(OutputCapture*)> on_closed)
     : fd_(std::move(read_end)), watch_(loop, fd_.get()), label_(std::move(label)),
-      on_closed_(std::move(on_closed)) {
+      on_line_(std::move(on_line)), on_closed_(std::move(on_closed)) {
     watching_ = watch_.ok() && watch_.start(UV_READABLE | UV_DISCONNECT, [this](int status, int) {
         if (status < 0 || read_once() == ReadResult::closed) close();
     }) == 0;
@@ -54,6 +55,7 @@ OutputCapture::ReadResult OutputCapture::read_once() {
 void OutputCapture::emit(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     spdlog::info("{}: {}", label_, line);
+    if (on_line_) on_line_(line);
 }
 
 void OutputCapture::drain_now() {

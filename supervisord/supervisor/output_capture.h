@@ -22,9 +22,11 @@ public:
     static constexpr size_t kReadChunk = 64 * 1024;
     static constexpr size_t kMaxLine = 16 * 1024;
 
-    // `read_end` must be non-blocking. `on_closed` runs once, at EOF or error, as the
-    // capture's last action (the owner may destroy the capture in it).
+    // `read_end` must be non-blocking. Each line is logged as "LABEL: line" and handed
+    // to `on_line` (if set; for the logs ring). `on_closed` runs once, at EOF or error,
+    // as the capture's last action (the owner may destroy the capture in it).
     OutputCapture(uv_loop_t* loop, UniqueFd read_end, std::string label,
+                  std::function<void(std::string_view line)> on_line,
                   std::function<void(OutputCapture*)> on_closed);
 
     // False if the pipe could not be watched (the capture is then inert).
@@ -44,6 +46,7 @@ private:
     FdWatch watch_;  // declared after fd_: destroyed (unregistered) before fd_ closes
     std::string label_;
     std::string partial_;
+    std::function<void(std::string_view)> on_line_;
     std::function<void(OutputCapture*)> on_closed_;
     bool watching_ = false;
 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 
 #include "config/values.h"
@@ -26,24 +27,60 @@ std::string format_duration(Clock::duration d) {
 
 Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
                        SpawnContext context)
-    : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)),
-      context_(std::move(context)), shutdown_timer_(loop) {
-    for (const auto& socket : sockets_) socket_fds_[socket.config.name] = socket.fd.get();
+    : loop_(loop), config_(std::move(config)), context_(std::move(context)), shutdown_timer_(loop) {
+    for (auto& socket : sockets) adopt_socket(std::move(socket));
+    rebuild_socket_maps();
     null_fd_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (!null_fd_) {
         std::perror("fdsupd: open /dev/null");
         std::abort();
     }
-    for (const auto& worker_config : config_.workers) {
-        auto worker = std::make_unique<Worker>();
-        worker->config = worker_config;
-        for (int i = 0; i < worker_config.instances; ++i)
-            worker->instances.push_back(std::make_unique<Instance>(loop_, worker.get(), i));
-        workers_.push_back(std::move(worker));
-    }
+    for (const auto& worker_config : config_.workers) add_worker(worker_config);
 }
 
 Supervisor::~Supervisor() = default;
+
+void Supervisor::adopt_socket(OwnedSocket socket) {
+    socket.serial = next_socket_serial_++;
+    sockets_.push_back(std::move(socket));
+}
+
+void Supervisor::rebuild_socket_maps() {
+    socket_fds_.clear();
+    socket_serials_.clear();
+    for (const auto& socket : sockets_) {
+        socket_fds_[socket.config.name] = socket.fd.get();
+        socket_serials_[socket.config.name] = socket.serial;
+    }
+}
+
+Worker& Supervisor::add_worker(const config::WorkerConfig& worker_config) {
+    auto worker = std::make_unique<Worker>();
+    worker->config = worker_config;
+    Worker& added = *worker;
+    workers_.push_back(std::move(worker));
+    for (int i = 0; i < worker_config.instances; ++i) add_instance(added);
+    return added;
+}
+
+Instance& Supervisor::add_instance(Worker& worker) {
+    uint64_t id = next_instance_id_++;
+    int index = static_cast<int>(worker.instances.size());
+    worker.instances.push_back(std::make_unique<Instance>(loop_, &worker, index, id));
+    instances_by_id_[id] = worker.instances.back().get();
+    return *worker.instances.back();
+}
+
+Worker* Supervisor::find_worker(const std::string& name) const {
+    for (const auto& worker : workers_)
+        if (worker->config.name == name && !worker->removing) return worker.get();
+    return nullptr;
+}
+
+Instance* Supervisor::find_instance(uint64_t id) const {
+    auto it = instances_by_id_.find(id);
+    return it == instances_by_id_.end() ? nullptr : it->second;
+}
 
 // ---- starting ---------------------------------------------------------------------
 
@@ -53,13 +90,12 @@ void Supervisor::start_all() {
 
 bool Supervisor::dependencies_ready(const Worker& worker) const {
     for (const auto& name : worker.config.after)
-        for (const auto& other : workers_)
-            if (other->config.name == name && !other->all_ready()) return false;
+        if (const Worker* other = find_worker(name); other && !other->all_ready()) return false;
     return true;
 }
 
 void Supervisor::start_worker(Worker& worker) {
-    if (shutting_down_) return;
+    if (shutting_down_ || worker.stopped_by_operator || worker.removing) return;
     if (!dependencies_ready(worker)) {
         if (!worker.waiting_for_dependencies) {
             std::string names;
@@ -71,7 +107,9 @@ void Supervisor::start_worker(Worker& worker) {
     }
     worker.waiting_for_dependencies = false;
     for (auto& instance : worker.instances)
-        if (!instance->has_process() && instance->state != InstanceState::backoff) spawn(*instance);
+        if (!instance->has_process() && !instance->retiring && instance->state != InstanceState::backoff &&
+            instance->state != InstanceState::failed)
+            spawn(*instance);
 }
 
 void Supervisor::start_waiting_dependents() {
@@ -110,6 +148,7 @@ void Supervisor::spawn(Instance& instance) {
                 instance.state = InstanceState::running;
                 mark_ready(instance);
             }
+            state_changed();
         });
     }
 }
@@ -148,6 +187,14 @@ Result<void> Supervisor::launch(Instance& instance) {
     instance.pidfd = std::move(process->pidfd);
     instance.started_at = Clock::now();
     instance.ready = false;
+    instance.stop_escalated = false;
+    instance.sockets_used.clear();
+    auto note_socket = [&](const std::string& name) {
+        if (auto it = socket_serials_.find(name); it != socket_serials_.end())
+            instance.sockets_used.push_back(it->second);
+    };
+    for (const auto& [fd, name] : cfg.fds) note_socket(name);
+    for (const auto& name : cfg.scm_rights) note_socket(name);
     auto watch = std::make_unique<FdWatch>(loop_, instance.pidfd.get());
     if (!watch->ok() || watch->start(UV_READABLE, [this, &instance](int, int) { on_exit_event(instance); }) != 0) {
         // Unwatched, it would become a zombie nobody restarts: take it back now.
@@ -160,8 +207,8 @@ Result<void> Supervisor::launch(Instance& instance) {
     }
     instance.exit_watch = std::move(watch);
 
-    if (out_read) add_capture(std::move(out_read), instance.label());
-    if (err_read) add_capture(std::move(err_read), instance.label() + " stderr");
+    if (out_read) add_capture(std::move(out_read), instance.label(), cfg.name, instance.index, false);
+    if (err_read) add_capture(std::move(err_read), instance.label() + " stderr", cfg.name, instance.index, true);
     spdlog::info("worker {}: started pid {}", instance.label(), instance.pid);
     return {};  // the write ends close here: the worker holds the only copies
 }
@@ -181,8 +228,14 @@ Result<UniqueFd> Supervisor::open_output(const config::OutputTarget& target, con
     return fail("open_output: not a file target");
 }
 
-void Supervisor::add_capture(UniqueFd read_end, std::string label) {
-    auto capture = std::make_unique<OutputCapture>(loop_, std::move(read_end), label,
+void Supervisor::add_capture(UniqueFd read_end, std::string label, std::string worker, int index,
+                             bool from_stderr) {
+    // The capture outlives a removed worker (its pipe drains after the process exits):
+    // it names the worker instead of pointing at it.
+    auto keep_line = [this, worker = std::move(worker), index, from_stderr](std::string_view line) {
+        logs_.add(LogLine{std::chrono::system_clock::now(), worker, index, from_stderr, std::string(line)});
+    };
+    auto capture = std::make_unique<OutputCapture>(loop_, std::move(read_end), label, std::move(keep_line),
                                                    [this](OutputCapture* done) { captures_.erase(done); });
     if (!capture->ok()) {
         spdlog::error("{}: cannot watch the output pipe; this output is lost", label);
@@ -222,6 +275,7 @@ void Supervisor::on_exit_event(Instance& instance) {
     instance.exit_watch.reset();
     instance.pidfd.reset();
     handle_exit(instance, *status);
+    state_changed();
 }
 
 void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
@@ -277,6 +331,7 @@ void Supervisor::schedule_restart(Instance& instance, config::Duration delay, co
     instance.state = InstanceState::backoff;
     instance.timer.start(delay, [this, &instance] {
         if (instance.state == InstanceState::backoff) spawn(instance);
+        state_changed();
     });
 }
 
@@ -312,6 +367,7 @@ void Supervisor::stop_instance(Instance& instance) {
         if (instance.state != InstanceState::stopping || !instance.has_process()) return;
         spdlog::warn("worker {}: pid {} still running after stop_timeout; sending SIGKILL", instance.label(),
                      instance.pid);
+        instance.stop_escalated = true;
         signal_instance(instance, SIGKILL);
     });
 }
@@ -330,6 +386,7 @@ void Supervisor::shutdown(std::function<void()> on_done) {
             for (auto& instance : worker->instances) signal_instance(*instance, SIGKILL);
     });
     advance_shutdown();
+    state_changed();  // commands waiting for a start finish now: nothing starts any more
 }
 
 // A worker is stopped only once no live worker still lists it in `after`.
@@ -350,6 +407,80 @@ void Supervisor::advance_shutdown() {
         anything_left |= worker->any_process();
     }
     if (!anything_left) finish_shutdown();
+}
+
+// ---- waiters ------------------------------------------------------------------------
+
+void Supervisor::add_waiter(std::function<bool()> waiter) {
+    waiters_.push_back(std::move(waiter));
+    state_changed();  // it may be finished already
+}
+
+void Supervisor::state_changed() {
+    // A waiter's callback may change state again (restart's start phase) or add
+    // waiters: run to a fixed point, never recursively.
+    if (checking_waiters_) {
+        check_again_ = true;
+        return;
+    }
+    checking_waiters_ = true;
+    do {
+        check_again_ = false;
+        sweep();
+        auto current = std::move(waiters_);
+        waiters_.clear();
+        std::vector<std::function<bool()>> unfinished;
+        for (auto& waiter : current)
+            if (!waiter()) unfinished.push_back(std::move(waiter));
+        if (!waiters_.empty()) check_again_ = true;  // added meanwhile: not checked yet
+        for (auto& waiter : waiters_) unfinished.push_back(std::move(waiter));
+        waiters_ = std::move(unfinished);
+    } while (check_again_);
+    checking_waiters_ = false;
+}
+
+void Supervisor::sweep() {
+    for (auto& worker : workers_) {
+        auto& list = worker->instances;
+        // Retiring instances are always the last ones (scale down takes the newest).
+        while (!list.empty() && list.back()->retiring && !list.back()->has_process()) {
+            instances_by_id_.erase(list.back()->id);
+            list.pop_back();
+        }
+    }
+    for (auto it = workers_.begin(); it != workers_.end();) {
+        Worker& worker = **it;
+        if (!worker.removing || worker.any_process()) {
+            ++it;
+            continue;
+        }
+        spdlog::info("worker {}: removed", worker.config.name);
+        for (const auto& instance : worker.instances) instances_by_id_.erase(instance->id);
+        if (find_worker(worker.config.name) == nullptr) logs_.forget(worker.config.name);
+        it = workers_.erase(it);
+    }
+    for (auto it = retired_sockets_.begin(); it != retired_sockets_.end();) {
+        bool held = false;
+        for (const auto& worker : workers_)
+            for (const auto& instance : worker->instances)
+                if (instance->has_process() &&
+                    std::find(instance->sockets_used.begin(), instance->sockets_used.end(), it->serial) !=
+                        instance->sockets_used.end())
+                    held = true;
+        if (held) {
+            ++it;
+            continue;
+        }
+        spdlog::info("socket {}: closed ({})", it->config.name, it->bound);
+        // Its file goes too, unless a current socket has been bound at the same path.
+        bool path_reused = false;
+        for (const auto& socket : sockets_)
+            if (socket.config.address.is_unix() && socket.config.address.path == it->config.address.path &&
+                socket.config.address.abstract == it->config.address.abstract)
+                path_reused = true;
+        if (!path_reused) remove_socket_file(it->config);
+        it = retired_sockets_.erase(it);
+    }
 }
 
 void Supervisor::finish_shutdown() {

@@ -1,6 +1,11 @@
 // The supervisor: owns the listening sockets, spawns every worker instance through the
 // launcher, watches their pidfds, restarts them by policy, and stops them gracefully.
 // Everything runs on one libuv loop; nothing here blocks.
+//
+// The operator's commands (lifecycle.cpp, reload.cpp) are asynchronous: they act at
+// once and report through callbacks when the processes have done what was asked.
+// They wait with *waiters*: predicates re-checked after every state change, so no
+// timer ever polls.
 #pragma once
 
 #include <uv.h>
@@ -8,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -16,16 +22,20 @@
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
 #include "supervisor/instance.h"
+#include "supervisor/log_book.h"
+#include "supervisor/operation.h"
 #include "supervisor/output_capture.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
 
-// A listening socket the supervisor keeps open for its whole life.
+// A listening socket the supervisor keeps open for its whole life (or, after a reload
+// replaced or removed it, until no process holds it).
 struct OwnedSocket {
     config::SocketConfig config;
     UniqueFd fd;
     std::string bound;  // the real local address ("127.0.0.1:41234")
+    uint64_t serial = 0;  // unique per bound socket; set by the supervisor
 };
 
 class Supervisor {
@@ -42,12 +52,53 @@ public:
     // Graceful stop of every worker (dependents before their dependencies), SIGKILL for
     // what remains after shutdown_timeout; then `on_done`. Idempotent.
     void shutdown(std::function<void()> on_done);
+    bool shutting_down() const { return shutting_down_; }
 
-    const config::Config& config() const { return config_; }
+    // ---- operator commands (lifecycle.cpp) ----
+    // Each refuses unknown worker names before doing anything. `done` is called exactly
+    // once, possibly before the call returns.
+    //
+    // start: every instance without a process is started (a failed one has its start
+    // limit cleared); done once each is ready, failed, or waiting for a dependency.
+    void start_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done);
+    // stop: graceful stop of every instance (a pending restart is cancelled); the
+    // worker stays down until start or restart. Done once every process has exited.
+    void stop_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done);
+    // restart: per the worker's restart_strategy. stop-start: stop every instance, then
+    // start them again (the listening sockets stay open in the supervisor, so clients
+    // wait in the backlog meanwhile). Rolling restarts arrive with readiness (next
+    // milestone); until then "rolling" restarts stop-start too.
+    void restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done);
+    // scale: more instances start; fewer stop the newest (highest index) first.
+    void scale_worker(const std::string& name, int count, ProgressFn progress, OperationDoneFn done);
+
+    struct SignalSent {
+        int signal = 0;
+        std::vector<pid_t> pids;
+    };
+    // Sends `signal` (a name or number; default: the worker's reload_signal) to every
+    // instance that has a process, honouring kill_mode.
+    Result<SignalSent> signal_worker(const std::string& name, const std::optional<std::string>& signal);
+
+    // ---- reload (reload.cpp) ----
+    // Re-reads the config file and applies the difference (see config_diff.h). An
+    // invalid config, a socket that cannot be bound, or a change that cannot be made
+    // live changes nothing. Done once every change has been carried out.
+    void reload(ProgressFn progress, ReloadDoneFn done);
+    bool reloading() const { return reloading_; }
+
+    // ---- state, for status and the control server ----
+    const config::Config& config() const { return config_; }  // as last loaded
     const std::vector<OwnedSocket>& sockets() const { return sockets_; }
     const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+    Worker* find_worker(const std::string& name) const;
+    LogBook& logs() { return logs_; }
+    Clock::time_point started_at() const { return started_at_; }
 
 private:
+    // supervisor.cpp: the process table
+    Worker& add_worker(const config::WorkerConfig& config);
+    Instance& add_instance(Worker& worker);
     void start_worker(Worker& worker);
     void start_waiting_dependents();
     bool dependencies_ready(const Worker& worker) const;
@@ -68,22 +119,72 @@ private:
     void finish_shutdown();
 
     Result<UniqueFd> open_output(const config::OutputTarget& target, const std::string& what);
-    void add_capture(UniqueFd read_end, std::string label);
+    void add_capture(UniqueFd read_end, std::string label, std::string worker, int index, bool from_stderr);
+
+    // Waiters: re-checked after every state change; a waiter returns true once it is
+    // finished (it has called its callback) and is then dropped. Also erases what is
+    // due to go: retiring instances, removed workers, sockets no process holds.
+    void add_waiter(std::function<bool()> waiter);
+    void state_changed();
+    void sweep();
+
+    // lifecycle.cpp: the steps commands are made of
+    struct Tracked {
+        uint64_t id;
+        std::string worker;
+        int index;
+        pid_t previous_pid;
+    };
+    enum class Goal { gone, started };
+    // Calls `then` once every tracked instance has reached `goal`, with one report each.
+    void await(std::vector<Tracked> tracked, Goal goal, ProgressFn progress,
+               std::function<void(std::vector<InstanceReport>)> then);
+    std::vector<Tracked> track(Worker& worker, bool only_with_process) const;
+    InstanceReport report_gone(const Tracked& t) const;
+    std::optional<InstanceReport> report_started(const Tracked& t) const;
+    Instance* find_instance(uint64_t id) const;
+    // Starts the worker's idle instances on the operator's behalf: clears the start
+    // limit of failed ones, cancels pending restarts, honours `after`.
+    std::vector<Tracked> start_now(Worker& worker);
+    std::vector<Tracked> stop_now(Worker& worker);
+    // Stop, then (if no later command took the worker over) apply a pending config and
+    // start again; `then` gets the start reports with previous pids filled in.
+    void stop_then_start(Worker& worker, ProgressFn progress,
+                         std::function<void(std::vector<InstanceReport>)> then);
+    void apply_pending_config(Worker& worker);
+    void scale_now(Worker& worker, int count, ProgressFn progress,
+                   std::function<void(std::vector<InstanceReport>)> then);
+    Result<std::vector<Worker*>> resolve(const std::vector<std::string>& names) const;
 
     uv_loop_t* loop_;
     config::Config config_;
     std::vector<OwnedSocket> sockets_;
+    std::vector<OwnedSocket> retired_sockets_;  // replaced/removed by reload, still held
     std::map<std::string, int> socket_fds_;  // name -> fd, for the plan builder
+    std::map<std::string, uint64_t> socket_serials_;  // name -> serial of the current socket
+    uint64_t next_socket_serial_ = 1;
     SpawnContext context_;
     Launcher launcher_;
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
     std::vector<std::unique_ptr<Worker>> workers_;
+    std::unordered_map<uint64_t, Instance*> instances_by_id_;
+    uint64_t next_instance_id_ = 1;
     std::unordered_map<OutputCapture*, std::unique_ptr<OutputCapture>> captures_;
+    LogBook logs_;
+    Clock::time_point started_at_ = Clock::now();
 
+    std::vector<std::function<bool()>> waiters_;
+    bool checking_waiters_ = false;
+    bool check_again_ = false;
+
+    bool reloading_ = false;
     bool shutting_down_ = false;
     bool shutdown_finished_ = false;
     Timer shutdown_timer_;
     std::function<void()> on_shutdown_done_;
+
+    void adopt_socket(OwnedSocket socket);
+    void rebuild_socket_maps();
 };
 
 }  // namespace fdsup

@@ -6,6 +6,8 @@
    for fdsupd and for bare_respawner (the floor: pidfd wait + posix_spawn, nothing else)
    in interleaved rounds of one run.
 2. Spawn cost vs supervisor RSS (spawn_cost): the launcher vs fork+exec vs posix_spawn.
+3. Control round trip: `fdsupctl --json status` with N worker instances (default 1000),
+   and the same request over a raw socket (without fdsupctl's own start-up).
 
 usage: run.py BUILD_DIR [--kills N] [--large-rss-mib M]
 """
@@ -100,17 +102,70 @@ def respawn_latency(build, kills):
     print(f"  fdsupd / bare (median): {fd_med / bare_med:.2f}x   fdsupd's own share: {fd_med - bare_med:.0f} us")
 
 
+def status_round_trip(build, instances, rounds):
+    os.environ["FDSUPD"] = os.path.join(build, "supervisord", "fdsupd")
+    import fdsup_harness
+    ctl = os.path.join(build, "ctl", "fdsupctl")
+    d = fdsup_harness.Fdsupd(f'''
+[workers.sleeper]
+command = ["/bin/sleep", "100000"]
+instances = {instances}
+stdout = "null"
+stderr = "null"
+''')
+    d.log_level = "warn"
+    d.start()
+    try:
+        def all_running():
+            r = subprocess.run([ctl, "-s", d.control_socket, "--json", "status"], capture_output=True, text=True)
+            if r.returncode != 0:
+                return False
+            import json
+            inst = json.loads(r.stdout)["workers"][0]["instances"]
+            return all(i["state"] == "running" for i in inst)
+        fdsup_harness.wait_until(all_running, timeout=120, interval=0.2, what="all instances running")
+        ctl_ms, raw_ms, size = [], [], 0
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            r = subprocess.run([ctl, "-s", d.control_socket, "--json", "status"], capture_output=True, text=True,
+                               check=True)
+            ctl_ms.append((time.perf_counter() - t0) * 1000)
+            size = len(r.stdout)
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(d.control_socket)
+            t0 = time.perf_counter()
+            s.sendall(b'{"cmd":"status"}\n')
+            data = b""
+            while not data.endswith(b"\n"):
+                data += s.recv(1 << 20)
+            raw_ms.append((time.perf_counter() - t0) * 1000)
+            s.close()
+    finally:
+        d.stop(timeout=120)
+        d.cleanup()
+    print(f"control round trip, status --json with {instances} instances ({size} bytes), {rounds} rounds:")
+    print(f"  fdsupctl --json status   median {statistics.median(ctl_ms):6.1f} ms   max {max(ctl_ms):6.1f} ms")
+    print(f"  raw socket request       median {statistics.median(raw_ms):6.1f} ms   max {max(raw_ms):6.1f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("build")
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--large-rss-mib", type=int, default=2048)
     parser.add_argument("--spawns", type=int, default=200)
+    parser.add_argument("--status-instances", type=int, default=1000)
+    parser.add_argument("--status-rounds", type=int, default=30)
+    parser.add_argument("--only", choices=["respawn", "spawn", "status"])
     args = parser.parse_args()
     build = os.path.abspath(args.build)
-    respawn_latency(build, args.kills)
-    subprocess.run([os.path.join(build, "tests", "bench", "spawn_cost"), str(args.spawns),
-                    str(args.large_rss_mib)], check=True)
+    if args.only in (None, "respawn"):
+        respawn_latency(build, args.kills)
+    if args.only in (None, "spawn"):
+        subprocess.run([os.path.join(build, "tests", "bench", "spawn_cost"), str(args.spawns),
+                        str(args.large_rss_mib)], check=True)
+    if args.only in (None, "status"):
+        status_round_trip(build, args.status_instances, args.status_rounds)
 
 
 if __name__ == "__main__":

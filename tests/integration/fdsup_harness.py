@@ -16,6 +16,7 @@ import time
 import unittest
 
 FDSUPD = os.environ.get("FDSUPD", "")
+FDSUPCTL = os.environ.get("FDSUPCTL", "")
 HELPERS = os.environ.get("FDSUP_HELPERS", "")
 SOURCE_DIR = os.environ.get("FDSUP_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
@@ -99,13 +100,59 @@ class Fdsupd:
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="fdsup-test-")
         self.config_path = os.path.join(self.tmp, "fdsup.toml")
         self.log_path = os.path.join(self.tmp, "fdsupd.log")
-        with open(self.config_path, "w") as f:
-            f.write(config_text.replace("@TMP@", self.tmp).replace("@HELPERS@", HELPERS))
+        # Every test supervisor gets its own control socket, unless the config names one.
+        self.control_socket = os.path.join(self.tmp, "run", "control.sock")
+        m = re.search(r'^control_socket\s*=\s*"([^"]*)"', config_text, re.M)
+        if m:
+            self.control_socket = m.group(1).replace("@TMP@", self.tmp)
+        elif re.search(r"^\[supervisor\]", config_text, re.M):
+            config_text = re.sub(r"^\[supervisor\]\n", '[supervisor]\ncontrol_socket = "@TMP@/run/control.sock"\n',
+                                 config_text, count=1, flags=re.M)
+        else:
+            config_text = '[supervisor]\ncontrol_socket = "@TMP@/run/control.sock"\n' + config_text
+        self.write_config(config_text)
         self.extra_args = list(extra_args)
         self.log_level = "debug"
         self.env = dict(os.environ if env is None else env)
         self.proc = None
         self._log = None
+
+    def write_config(self, config_text):
+        """(Re)writes the config file; @TMP@ and @HELPERS@ are replaced."""
+        with open(self.config_path, "w") as f:
+            f.write(config_text.replace("@TMP@", self.tmp).replace("@HELPERS@", HELPERS))
+
+    def ctl(self, *args, timeout=DEADLINE, env=None, preexec_fn=None, stdin=subprocess.DEVNULL):
+        """Runs fdsupctl against this supervisor: (exit code, stdout, stderr)."""
+        proc = subprocess.run([FDSUPCTL, "-s", self.control_socket, *args], stdin=stdin,
+                              capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=preexec_fn)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def ctl_ok(self, *args, **kwargs):
+        """fdsupctl that must succeed: its stdout (fails the test with everything otherwise)."""
+        code, out, err = self.ctl(*args, **kwargs)
+        if code != 0:
+            raise AssertionError(f"fdsupctl {' '.join(args)} exited {code}\nstdout:\n{out}\nstderr:\n{err}"
+                                 f"\n--- fdsupd log ---\n{self.log()}")
+        return out
+
+    def ctl_json(self, *args, **kwargs):
+        """fdsupctl --json that must succeed: the reply object."""
+        return json.loads(self.ctl_ok("--json", *args, **kwargs))
+
+    def wait_control(self):
+        """Waits until the control socket answers."""
+        def answers():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fdsupd exited ({self.proc.returncode}); log:\n{self.log()}")
+            return self.ctl("version")[0] == 0
+        wait_until(answers, what="the control socket")
+        return self
+
+    def instance_pids(self, worker):
+        """{index: pid} of a worker's instances, from status."""
+        status = self.ctl_json("status", worker)
+        return {i["index"]: i["pid"] for i in status["workers"][0]["instances"]}
 
     def start(self, wait_for_workers=(), preexec_fn=None):
         self._log = open(self.log_path, "wb")
@@ -205,6 +252,8 @@ class FdsupTestCase(unittest.TestCase):
     def setUp(self):
         if not FDSUPD or not os.path.exists(FDSUPD):
             self.fail("FDSUPD is not set to the fdsupd binary (run through ctest)")
+        if not FDSUPCTL or not os.path.exists(FDSUPCTL):
+            self.fail("FDSUPCTL is not set to the fdsupctl binary (run through ctest)")
         self._daemons = []
 
     def tearDown(self):

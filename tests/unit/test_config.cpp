@@ -221,6 +221,8 @@ control_group = "ops"
 runtime_dir = "/run/test-rt"
 log_level = "debug"
 shutdown_timeout = "45s"
+control_idle_timeout = "5s"
+control_max_clients = 8
 
 [sockets.http]
 listen = "tcp://0.0.0.0:8080"
@@ -289,6 +291,8 @@ stdout = "inherit"
     CHECK(c.supervisor.runtime_dir == "/run/test-rt");
     CHECK(c.supervisor.log_level == "debug");
     CHECK(c.supervisor.shutdown_timeout == 45s);
+    CHECK(c.supervisor.control_idle_timeout == 5s);
+    CHECK(c.supervisor.control_max_clients == 8);
 
     // sorted by name, whatever the file order
     REQUIRE(c.sockets.size() == 3);
@@ -309,7 +313,7 @@ stdout = "inherit"
     CHECK(http.receive_buffer == 65536);
     CHECK(http.send_buffer == 131072);
     CHECK(!http.mode);
-    CHECK(http.pos.line == 9);
+    CHECK(http.pos.line == 11);
     CHECK(http.pos.column == 1);
 
     const SocketConfig& admin = *c.find_socket("admin");
@@ -366,7 +370,7 @@ stdout = "inherit"
     CHECK(web.fd_store_max == 0);
     CHECK(web.stdout_target == OutputTarget{OutputKind::file, "/var/log/web.log"});
     CHECK(web.stderr_target == OutputTarget{OutputKind::null, ""});
-    CHECK(web.pos.line == 30);
+    CHECK(web.pos.line == 32);
 
     const WorkerConfig& db = *c.find_worker("db");
     CHECK(db.fds == std::map<int, std::string>{{0, "dns"}, {7, "http"}});
@@ -978,10 +982,14 @@ TEST_CASE("errors: supervisor values") {
 [supervisor]
 control_socket = ""
 control_group = ""
+control_idle_timeout = "0s"
+control_max_clients = 0
 )");
     CHECK(errors == std::vector<std::string>{
                         "t.toml:2:18: supervisor.control_socket: must not be empty",
                         "t.toml:3:17: supervisor.control_group: must not be empty",
+                        "t.toml:4:24: supervisor.control_idle_timeout: must be more than 0s",
+                        "t.toml:5:23: supervisor.control_max_clients: must be between 1 and 100000, got 0",
                     });
     std::string long_path = "/" + std::string(120, 'x');
     CHECK(one_error("[supervisor]\ncontrol_socket = \"" + long_path + "\"") ==

@@ -24,6 +24,7 @@ struct Harness {
     std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
     int write_end = -1;
     bool closed = false;
+    std::vector<std::string> sunk;  // what the on_line callback was given
     std::unique_ptr<OutputCapture> capture;
 
     Harness() {
@@ -36,8 +37,10 @@ struct Harness {
         REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
         REQUIRE(fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0);
         write_end = fds[1];
-        capture = std::make_unique<OutputCapture>(&loop, fdsup::UniqueFd(fds[0]), "t[0]",
-                                                  [this](OutputCapture*) { closed = true; });
+        capture = std::make_unique<OutputCapture>(
+            &loop, fdsup::UniqueFd(fds[0]), "t[0]",
+            [this](std::string_view line) { sunk.emplace_back(line); },
+            [this](OutputCapture*) { closed = true; });
         REQUIRE(capture->ok());
     }
     ~Harness() {
@@ -79,6 +82,7 @@ TEST_CASE("capture: lines, \\r\\n, and a partial line flushed at EOF") {
     h.write_all("ee\nlast without newline");
     h.finish();
     CHECK(h.lines() == std::vector<std::string>{"one", "two", "three", "last without newline"});
+    CHECK(h.sunk == h.lines());  // the logs ring gets exactly what is logged
 }
 
 TEST_CASE("capture: a long line is cut at kMaxLine even when its end arrives in a big chunk") {

@@ -1,0 +1,468 @@
+#include "ctl/arguments.h"
+
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <expected>
+
+namespace fdsup::ctl {
+
+using control::Json;
+
+namespace {
+
+constexpr std::string_view kUsagePrefix = "usage: fdsupctl [-s SOCKET] [--json] ";
+
+// What a verb's arguments turned into.
+struct VerbRequest {
+    Json request;
+    bool follow = false;
+};
+
+struct VerbError {
+    std::string message;
+    bool show_synopsis = true;  // false for "not supported yet": the synopsis would not help
+};
+
+using Built = std::expected<VerbRequest, VerbError>;
+// `args` are the verb's own arguments: global options removed, "--" kept (after it,
+// nothing is an option).
+using BuildRequest = Built (*)(std::string_view verb, const std::vector<std::string>& args);
+
+struct Verb {
+    std::string_view name;
+    std::string_view synopsis;     // after "fdsupctl [-s SOCKET] [--json] "
+    std::string_view summary;      // one line in the verb list
+    std::string_view description;  // wrapped at 80 columns
+    std::string_view options;      // "  -x, --long  what\n" lines, or empty
+    BuildRequest build;            // nullptr for help, which parse_arguments handles itself
+};
+
+// "-x", "--long"; "-" alone and negative numbers ("-1") are arguments, so that `scale
+// web -1` complains about the number rather than about an unknown option.
+bool looks_like_option(std::string_view arg) {
+    return arg.size() > 1 && arg[0] == '-' && !std::isdigit(static_cast<unsigned char>(arg[1]));
+}
+
+std::optional<long long> parse_non_negative(std::string_view text) {
+    if (text.empty() || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    long long value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+
+// The verb's arguments when it takes no options.
+std::expected<std::vector<std::string>, VerbError> positionals_only(std::string_view verb,
+                                                                    const std::vector<std::string>& args) {
+    std::vector<std::string> positionals;
+    bool options_ended = false;
+    for (const auto& arg : args) {
+        if (!options_ended && arg == "--") {
+            options_ended = true;
+        } else if (!options_ended && looks_like_option(arg)) {
+            return std::unexpected(VerbError{"unknown option " + arg + " for " + std::string(verb)});
+        } else {
+            positionals.push_back(arg);
+        }
+    }
+    return positionals;
+}
+
+Json request_for(std::string_view verb) {
+    return Json{{"cmd", std::string(verb)}};
+}
+
+std::string in_quotes(std::string_view text) {
+    return "\"" + std::string(text) + "\"";
+}
+
+// status [NAME...]
+Built build_status(std::string_view verb, const std::vector<std::string>& args) {
+    auto names = positionals_only(verb, args);
+    if (!names) return std::unexpected(names.error());
+    Json request = request_for(verb);
+    if (!names->empty()) request["names"] = *names;
+    return VerbRequest{std::move(request)};
+}
+
+// start|stop|restart NAME...
+Built build_names(std::string_view verb, const std::vector<std::string>& args) {
+    auto names = positionals_only(verb, args);
+    if (!names) return std::unexpected(names.error());
+    if (names->empty()) return std::unexpected(VerbError{std::string(verb) + " needs at least one worker name"});
+    Json request = request_for(verb);
+    request["names"] = *names;
+    return VerbRequest{std::move(request)};
+}
+
+// reload, shutdown, version
+Built build_no_arguments(std::string_view verb, const std::vector<std::string>& args) {
+    auto extra = positionals_only(verb, args);
+    if (!extra) return std::unexpected(extra.error());
+    if (!extra->empty())
+        return std::unexpected(VerbError{std::string(verb) + " takes no arguments, got " + in_quotes(extra->front())});
+    return VerbRequest{request_for(verb)};
+}
+
+// "HUP", "SIGHUP", "hup" -> "HUP"; "9" -> 9. Whether the name exists is the server's
+// call (it reports unknown signals); here only the shape is checked.
+std::expected<Json, std::string> parse_signal(std::string_view text) {
+    if (auto number = parse_non_negative(text)) {
+        if (*number < 1 || *number > 64) return std::unexpected("no signal number " + std::string(text));
+        return Json(*number);
+    }
+    std::string name;
+    for (char c : text) name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (name.starts_with("SIG")) name.erase(0, 3);
+    bool shaped = !name.empty() && std::isalpha(static_cast<unsigned char>(name[0])) &&
+                  std::all_of(name.begin(), name.end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-';
+                  });
+    if (!shaped) return std::unexpected("bad signal " + in_quotes(text) + " (a name like HUP or SIGHUP, or a number)");
+    return Json(name);
+}
+
+// signal NAME [SIG]
+Built build_signal(std::string_view verb, const std::vector<std::string>& args) {
+    auto positionals = positionals_only(verb, args);
+    if (!positionals) return std::unexpected(positionals.error());
+    if (positionals->empty()) return std::unexpected(VerbError{"signal needs a worker name"});
+    if (positionals->size() > 2) return std::unexpected(VerbError{"signal takes a worker name and at most one signal"});
+    Json request = request_for(verb);
+    request["name"] = (*positionals)[0];
+    if (positionals->size() == 2) {
+        auto signal = parse_signal((*positionals)[1]);
+        if (!signal) return std::unexpected(VerbError{signal.error()});
+        request["signal"] = *signal;
+    }
+    return VerbRequest{std::move(request)};
+}
+
+// scale NAME N
+Built build_scale(std::string_view verb, const std::vector<std::string>& args) {
+    auto positionals = positionals_only(verb, args);
+    if (!positionals) return std::unexpected(positionals.error());
+    if (positionals->size() != 2) return std::unexpected(VerbError{"scale needs a worker name and an instance count"});
+    auto count = parse_non_negative((*positionals)[1]);
+    if (!count)
+        return std::unexpected(VerbError{"the instance count must be a non-negative integer, not " + in_quotes((*positionals)[1])});
+    Json request = request_for(verb);
+    request["name"] = (*positionals)[0];
+    request["instances"] = *count;
+    return VerbRequest{std::move(request)};
+}
+
+// logs NAME [-n N] [-f]
+Built build_logs(std::string_view verb, const std::vector<std::string>& args) {
+    std::vector<std::string> positionals;
+    long long lines = kDefaultLogLines;
+    bool follow = false;
+    bool options_ended = false;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        std::optional<std::string> count_text;
+        if (options_ended || !looks_like_option(arg)) {
+            positionals.push_back(arg);
+        } else if (arg == "--") {
+            options_ended = true;
+        } else if (arg == "-f" || arg == "--follow") {
+            follow = true;
+        } else if (arg == "-n" || arg == "--lines") {
+            if (i + 1 >= args.size()) return std::unexpected(VerbError{arg + " needs a number of lines"});
+            count_text = args[++i];
+        } else if (arg.starts_with("--lines=")) {
+            count_text = arg.substr(8);
+        } else if (arg.starts_with("-n")) {
+            count_text = arg.substr(2);  // -n20
+        } else {
+            return std::unexpected(VerbError{"unknown option " + arg + " for logs"});
+        }
+        if (count_text) {
+            auto count = parse_non_negative(*count_text);
+            if (!count)
+                return std::unexpected(VerbError{"the number of lines must be a non-negative integer, not " + in_quotes(*count_text)});
+            lines = *count;
+        }
+    }
+    if (positionals.empty()) return std::unexpected(VerbError{"logs needs a worker name"});
+    if (positionals.size() > 1) return std::unexpected(VerbError{"logs takes one worker name, got " + in_quotes(positionals[1]) + " too"});
+    Json request = request_for(verb);
+    request["name"] = positionals[0];
+    request["lines"] = lines;
+    request["follow"] = follow;
+    return VerbRequest{std::move(request), follow};
+}
+
+// In the SPEC, not in this version: one table entry each, replaced when they land.
+Built build_not_supported_yet(std::string_view verb, const std::vector<std::string>&) {
+    return std::unexpected(VerbError{std::string(verb) + " is not supported by this version yet", false});
+}
+
+constexpr std::string_view kNoOptions = "";
+
+constexpr Verb kVerbs[] = {
+    {"status", "status [NAME...]", "show the workers, their instances and the sockets",
+     "Show the supervisor (version, pid, uptime, configuration file), one row per\n"
+     "worker instance (state, pid, uptime, restarts, last exit, readiness, the fds it\n"
+     "inherits) and the sockets with the addresses they are bound to. With NAMEs, only\n"
+     "those workers.\n",
+     kNoOptions, build_status},
+    {"start", "start NAME...", "start stopped, exited or failed workers",
+     "Start the instances of each named worker that are not running (stopped, exited\n"
+     "or failed; a failed worker's start limit is cleared) and wait until they have\n"
+     "started.\n",
+     kNoOptions, build_names},
+    {"stop", "stop NAME...", "stop workers gracefully and wait for them",
+     "Stop every instance of each named worker gracefully (its stop_signal, then\n"
+     "SIGKILL after stop_timeout) and wait until they have exited. They stay stopped\n"
+     "until `fdsupctl start`.\n",
+     kNoOptions, build_names},
+    {"restart", "restart NAME...", "restart workers per their restart_strategy",
+     "Restart each named worker per its restart_strategy. rolling: start a new\n"
+     "instance, wait until it is ready, then stop an old one, one at a time; if a new\n"
+     "instance fails, the rollout stops, the old instances keep serving and the exit\n"
+     "status is 1. stop-start: stop all instances, then start them again.\n",
+     kNoOptions, build_names},
+    {"signal", "signal NAME [SIG]", "send a signal to every instance of a worker",
+     "Send SIG to every running instance of NAME. SIG is a name (HUP, SIGHUP) or a\n"
+     "number; without it, the worker's reload_signal is sent.\n",
+     kNoOptions, build_signal},
+    {"scale", "scale NAME N", "change the number of instances of a worker",
+     "Change the number of instances of NAME to N at run time: new instances are\n"
+     "started, surplus ones are stopped gracefully. Waits until done.\n",
+     kNoOptions, build_scale},
+    {"reload", "reload", "re-read the configuration and apply the difference",
+     "Re-read the configuration file and apply the difference: added sockets are\n"
+     "opened, removed ones closed once no worker maps them; added workers start,\n"
+     "removed ones stop, changed ones are restarted per their restart_strategy, and\n"
+     "unchanged ones are not touched. An invalid configuration changes nothing: its\n"
+     "errors are printed as FILE:LINE:COL: message and the exit status is 1.\n",
+     kNoOptions, build_no_arguments},
+    {"logs", "logs NAME [-n N] [-f]", "print the recent output of a worker",
+     "Print the most recent captured output (stdout and stderr) of NAME's instances,\n"
+     "each line with its time and instance. With -f, keep printing new lines as they\n"
+     "arrive until fdsupd closes the connection or Ctrl-C.\n",
+     "  -n, --lines N        print the last N lines (default 50)\n"
+     "  -f, --follow         then print new lines as they arrive\n",
+     build_logs},
+    {"shutdown", "shutdown", "stop every worker, then fdsupd",
+     "Stop every worker gracefully (dependents before what they depend on), then the\n"
+     "supervisor itself. Returns once all workers have stopped.\n",
+     kNoOptions, build_no_arguments},
+    {"version", "version", "print the versions of fdsupctl and fdsupd",
+     "Print the version of fdsupctl and of the running fdsupd, with their control\n"
+     "protocol versions and fdsupd's upgrade state format and pid. If fdsupd cannot\n"
+     "be reached, fdsupctl's version is still printed (exit status 3).\n",
+     kNoOptions, build_no_arguments},
+    {"exec", "exec --fd N=SOCKET... -- CMD ARGS...", "run a command with sockets fetched from fdsupd",
+     "Fetch sockets from fdsupd over SCM_RIGHTS and exec CMD with them at the given fd\n"
+     "numbers. Not supported by this version yet.\n",
+     kNoOptions, build_not_supported_yet},
+    {"upgrade", "upgrade [--binary PATH]", "re-exec fdsupd in place from a new binary",
+     "Re-exec the supervisor in place (same pid, sockets and workers kept) from PATH,\n"
+     "default its own executable. Not supported by this version yet.\n",
+     kNoOptions, build_not_supported_yet},
+    {"metrics", "metrics", "print the Prometheus metrics",
+     "Print the supervisor's metrics in the Prometheus text exposition format. Not\n"
+     "supported by this version yet.\n",
+     kNoOptions, build_not_supported_yet},
+    {"help", "help [VERB]", "print this help, or a verb's",
+     "Print the usage of fdsupctl, or of VERB.\n",
+     kNoOptions, nullptr},
+};
+
+const Verb* find_verb(std::string_view name) {
+    for (const auto& verb : kVerbs)
+        if (verb.name == name) return &verb;
+    return nullptr;
+}
+
+std::string synopsis_line(const Verb* verb) {
+    if (verb == nullptr) return std::string(kUsagePrefix) + "VERB [ARGS...]";
+    return std::string(kUsagePrefix) + std::string(verb->synopsis);
+}
+
+constexpr std::string_view kCommonOptions =
+    "  -s, --socket SOCKET  the control socket (see `fdsupctl help`)\n"
+    "  --json               print fdsupd's reply as received, one JSON object\n"
+    "  -h, --help           print this help\n";
+
+std::string general_help() {
+    std::string text = std::string(kUsagePrefix) + "VERB [ARGS...]\n\n";
+    text += "Control a running fdsupd over its control socket.\n\nverbs:\n";
+    // A synopsis too long for the column (exec's) puts its summary on the next line.
+    constexpr size_t kColumn = 24;
+    for (const auto& verb : kVerbs) {
+        text += "  " + std::string(verb.synopsis);
+        if (verb.synopsis.size() > kColumn) text += "\n  ";
+        text += std::string(kColumn + 2 - (verb.synopsis.size() > kColumn ? 0 : verb.synopsis.size()), ' ');
+        text += std::string(verb.summary) + "\n";
+    }
+    text +=
+        "\noptions (before or after the verb):\n"
+        "  -s, --socket SOCKET  the control socket; default: $FDSUP_CONTROL, else\n"
+        "                       $RUNTIME_DIRECTORY/control.sock, else " + std::string(kDefaultSocket) + "\n"
+        "  --json               print fdsupd's reply as received, one JSON object\n"
+        "  -h, --help           print this help; `fdsupctl help VERB` for a verb's\n"
+        "\nexit status: 0 done, 1 fdsupd refused or the operation failed, 2 usage error,\n"
+        "3 cannot reach fdsupd.\n";
+    return text;
+}
+
+std::string verb_help(const Verb& verb) {
+    std::string text = synopsis_line(&verb) + "\n\n" + std::string(verb.description);
+    text += "\noptions:\n" + std::string(verb.options) + std::string(kCommonOptions);
+    return text;
+}
+
+// Options fdsupctl takes before or after the verb.
+struct GlobalOptions {
+    std::optional<std::string> socket;
+    bool json = false;
+    bool help = false;
+};
+
+enum class Taken { no, yes, error };
+
+// Consumes args[i] (and its value) if it is a global option.
+Taken take_global_option(std::span<const std::string> args, size_t& i, GlobalOptions& options,
+                         std::string& error) {
+    const std::string& arg = args[i];
+    if (arg == "-s" || arg == "--socket") {
+        if (i + 1 >= args.size()) {
+            error = arg + " needs a socket path";
+            return Taken::error;
+        }
+        options.socket = args[++i];
+    } else if (arg.starts_with("--socket=")) {
+        options.socket = arg.substr(9);
+    } else if (arg.starts_with("-s") && !arg.starts_with("--")) {
+        options.socket = arg.substr(2);  // -s/path
+    } else if (arg == "--json") {
+        options.json = true;
+    } else if (arg == "-h" || arg == "--help") {
+        options.help = true;
+    } else {
+        return Taken::no;
+    }
+    return Taken::yes;
+}
+
+std::optional<std::string> non_empty_env(const char* name) {
+    const char* value = std::getenv(name);
+    if (value == nullptr || *value == '\0') return std::nullopt;
+    return std::string(value);
+}
+
+}  // namespace
+
+Environment Environment::from_process() {
+    return Environment{non_empty_env("FDSUP_CONTROL"), non_empty_env("RUNTIME_DIRECTORY")};
+}
+
+std::string resolve_socket_path(const std::optional<std::string>& from_option, const Environment& env) {
+    if (from_option) return *from_option;
+    if (env.fdsup_control && !env.fdsup_control->empty()) return *env.fdsup_control;
+    if (env.runtime_directory) {
+        // systemd sets RUNTIME_DIRECTORY=a:b when RuntimeDirectory= names several.
+        std::string directory = env.runtime_directory->substr(0, env.runtime_directory->find(':'));
+        while (directory.size() > 1 && directory.ends_with('/')) directory.pop_back();
+        if (!directory.empty()) return directory + (directory == "/" ? "" : "/") + "control.sock";
+    }
+    return kDefaultSocket;
+}
+
+ParseOutcome parse_arguments(std::span<const std::string> args, const Environment& env) {
+    GlobalOptions options;
+    std::string error;
+    size_t i = 0;
+    // Global options up to the verb.
+    for (; i < args.size(); ++i) {
+        if (args[i] == "--") {
+            ++i;
+            break;
+        }
+        if (!looks_like_option(args[i])) break;
+        Taken taken = take_global_option(args, i, options, error);
+        if (taken == Taken::error) return UsageError{error, synopsis_line(nullptr)};
+        if (taken == Taken::no) return UsageError{"unknown option " + args[i], synopsis_line(nullptr)};
+    }
+    if (i >= args.size()) {
+        if (options.help) return Help{general_help()};
+        return UsageError{"no verb given (`fdsupctl help` lists them)", synopsis_line(nullptr)};
+    }
+    const std::string& verb_name = args[i++];
+    const Verb* verb = find_verb(verb_name);
+    if (verb == nullptr) return UsageError{"unknown verb " + in_quotes(verb_name), synopsis_line(nullptr)};
+
+    // The verb's own arguments; global options may follow the verb too, up to "--".
+    std::vector<std::string> verb_args;
+    bool options_ended = false;
+    for (; i < args.size(); ++i) {
+        if (options_ended) {
+            verb_args.push_back(args[i]);
+            continue;
+        }
+        if (args[i] == "--") {
+            options_ended = true;
+            verb_args.push_back(args[i]);
+            continue;
+        }
+        Taken taken = take_global_option(args, i, options, error);
+        if (taken == Taken::error) return UsageError{error, synopsis_line(verb)};
+        if (taken == Taken::no) verb_args.push_back(args[i]);
+    }
+    if (options.help) return Help{verb_help(*verb)};
+
+    if (verb->build == nullptr) {  // help [VERB]
+        auto positionals = positionals_only(verb->name, verb_args);
+        if (!positionals) return UsageError{positionals.error().message, synopsis_line(verb)};
+        if (positionals->empty()) return Help{general_help()};
+        if (positionals->size() > 1) return UsageError{"help takes at most one verb", synopsis_line(verb)};
+        const Verb* about = find_verb(positionals->front());
+        if (about == nullptr) return UsageError{"unknown verb " + in_quotes(positionals->front()), synopsis_line(verb)};
+        return Help{verb_help(*about)};
+    }
+
+    auto built = verb->build(verb->name, verb_args);
+    if (!built) {
+        return UsageError{built.error().message, built.error().show_synopsis ? synopsis_line(verb) : std::string()};
+    }
+
+    std::string socket_path = resolve_socket_path(options.socket, env);
+    if (socket_path.empty()) return UsageError{"the socket path is empty", synopsis_line(verb)};
+    constexpr size_t kMaxPath = sizeof(sockaddr_un::sun_path) - 1;  // room for the NUL
+    if (socket_path.size() > kMaxPath) {
+        return UsageError{"socket path too long for a unix socket (" + std::to_string(socket_path.size()) +
+                              " bytes, at most " + std::to_string(kMaxPath) + "): " + socket_path,
+                          synopsis_line(verb)};
+    }
+    return Command{std::move(socket_path), options.json, std::string(verb->name), std::move(built->request),
+                   built->follow};
+}
+
+ParseOutcome parse_arguments(int argc, const char* const* argv, const Environment& env) {
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+    return parse_arguments(std::span<const std::string>(args), env);
+}
+
+std::vector<std::string_view> verb_names() {
+    std::vector<std::string_view> names;
+    for (const auto& verb : kVerbs) names.push_back(verb.name);
+    return names;
+}
+
+std::optional<std::string> help_text(std::string_view verb) {
+    if (verb.empty()) return general_help();
+    const Verb* found = find_verb(verb);
+    if (found == nullptr) return std::nullopt;
+    return verb_help(*found);
+}
+
+}  // namespace fdsup::ctl

@@ -1,0 +1,65 @@
+// fdsupctl's command line: the verb table and argv -> the request to send.
+//
+// Pure: no syscalls, no output. The environment the socket path depends on is passed
+// in (Environment::from_process() reads it), so every rule is testable.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "control/protocol.h"
+
+namespace fdsup::ctl {
+
+inline constexpr const char* kDefaultSocket = "/run/fdsup/control.sock";
+inline constexpr long long kDefaultLogLines = 50;
+
+// The variables the control socket's default depends on; unset and empty are the same.
+struct Environment {
+    std::optional<std::string> fdsup_control;      // $FDSUP_CONTROL
+    std::optional<std::string> runtime_directory;  // $RUNTIME_DIRECTORY (systemd: a:b:c)
+
+    static Environment from_process();
+};
+
+// `-s SOCKET`, else $FDSUP_CONTROL, else the first entry of $RUNTIME_DIRECTORY +
+// "/control.sock", else kDefaultSocket.
+std::string resolve_socket_path(const std::optional<std::string>& from_option, const Environment& env);
+
+// What to do: send `request` to the supervisor at `socket_path`.
+struct Command {
+    std::string socket_path;
+    bool json = false;          // print the reply line as received
+    std::string verb;
+    control::Json request;
+    bool follow = false;        // logs -f: after the reply, print log lines until closed
+};
+
+// Print `text` on stdout, exit 0.
+struct Help {
+    std::string text;
+};
+
+// Print "fdsupctl: message" (and the synopsis line, when there is one) on stderr, exit 2.
+struct UsageError {
+    std::string message;
+    std::string synopsis;  // "usage: fdsupctl [-s SOCKET] [--json] logs NAME [-n N] [-f]", or empty
+};
+
+using ParseOutcome = std::variant<Command, Help, UsageError>;
+
+// `args` is argv without argv[0].
+ParseOutcome parse_arguments(std::span<const std::string> args, const Environment& env);
+ParseOutcome parse_arguments(int argc, const char* const* argv, const Environment& env);
+
+// The verbs, in the order help lists them.
+std::vector<std::string_view> verb_names();
+
+// The usage of fdsupctl (no verb) or of one verb; nullopt for an unknown verb.
+std::optional<std::string> help_text(std::string_view verb = {});
+
+}  // namespace fdsup::ctl

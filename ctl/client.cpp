@@ -1,0 +1,129 @@
+#include "ctl/client.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace fdsup::ctl {
+
+namespace {
+
+constexpr size_t kReadChunk = 256 * 1024;
+
+// connect() interrupted by a signal goes on in the background; its outcome is reported
+// once the socket is writable.
+int wait_for_interrupted_connect(int fd) {
+    pollfd waiting{fd, POLLOUT, 0};
+    while (::poll(&waiting, 1, -1) < 0) {
+        if (errno != EINTR) return errno;
+    }
+    int error = 0;
+    socklen_t length = sizeof error;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return errno;
+    return error;
+}
+
+}  // namespace
+
+Client::Client(UniqueFd fd, std::string socket_path)
+    : fd_(std::move(fd)), socket_path_(std::move(socket_path)), read_buffer_(kReadChunk) {}
+
+Result<Client> Client::connect(std::string socket_path) {
+    std::string unreachable = "cannot reach fdsupd at " + socket_path;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (socket_path.empty() || socket_path.size() >= sizeof address.sun_path)
+        return fail(unreachable + ": the path does not fit in a unix socket address");
+    std::memcpy(address.sun_path, socket_path.data(), socket_path.size());
+
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return fail_errno(unreachable + ": socket");
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) < 0) {
+        if (errno != EINTR) return fail_errno(unreachable);
+        if (int error = wait_for_interrupted_connect(fd.get()); error != 0) return fail(unreachable, error);
+    }
+    return Client(std::move(fd), std::move(socket_path));
+}
+
+Result<void> Client::send(const Json& request) {
+    std::string line = control::encode_line(request);
+    size_t sent = 0;
+    while (sent < line.size()) {
+        // MSG_NOSIGNAL: a closed peer is an EPIPE to report, not a SIGPIPE that kills us.
+        ssize_t n = ::send(fd_.get(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("cannot send the request to fdsupd at " + socket_path_);
+        }
+        sent += static_cast<size_t>(n);
+    }
+    return {};
+}
+
+Result<std::optional<Reply>> Client::next_line() {
+    for (;;) {
+        if (auto line = splitter_.next()) {
+            if (line->too_long) return fail("a reply line from fdsupd at " + socket_path_ + " is over 256 MiB");
+            auto value = control::decode_line(line->text);
+            if (!value) {
+                std::string shown = line->text.size() > 80 ? line->text.substr(0, 80) + "..." : line->text;
+                return fail("fdsupd at " + socket_path_ + " sent a line that is not a JSON object: " + shown);
+            }
+            return std::optional<Reply>(Reply{std::move(*value), std::move(line->text)});
+        }
+        if (closed_) return std::optional<Reply>{};
+
+        ssize_t n = ::read(fd_.get(), read_buffer_.data(), read_buffer_.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("read from fdsupd at " + socket_path_);
+        }
+        if (n == 0) {
+            closed_ = true;
+            // A last line without its newline still counts.
+            if (!partial_.empty() || splitter_.pending() > 0) splitter_.feed(partial_ + "\n");
+            partial_.clear();
+            continue;
+        }
+        // LineSplitter searches its whole buffer on every feed, so a line of many
+        // megabytes fed in read-sized pieces costs quadratic time. Holding back pieces
+        // until one completes a line keeps reading linear.
+        std::string_view chunk(read_buffer_.data(), static_cast<size_t>(n));
+        partial_.append(chunk);
+        if (chunk.find('\n') == std::string_view::npos) {
+            if (partial_.size() > kMaxReplyLine)
+                return fail("a reply line from fdsupd at " + socket_path_ + " is over 256 MiB");
+            continue;
+        }
+        splitter_.feed(partial_);
+        partial_.clear();
+    }
+}
+
+Result<Reply> Client::read_reply(const std::function<void(const Json& progress_line)>& on_progress) {
+    for (;;) {
+        auto line = next_line();
+        if (!line) return std::unexpected(line.error());
+        if (!*line) return fail("connection to fdsupd at " + socket_path_ + " closed before the reply");
+        Reply& reply = **line;
+        if (reply.value.contains("ok")) return std::move(reply);
+        if (reply.value.contains("progress") && on_progress) on_progress(reply.value);
+    }
+}
+
+Result<void> Client::follow_logs(const std::function<bool(const Json& log_line, std::string_view raw)>& on_log) {
+    for (;;) {
+        auto line = next_line();
+        if (!line) return std::unexpected(line.error());
+        if (!*line) return {};  // fdsupd closed the connection: the stream is over
+        if (!(*line)->value.contains("log")) continue;
+        if (!on_log((*line)->value, (*line)->line)) return {};
+    }
+}
+
+}  // namespace fdsup::ctl

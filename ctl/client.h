@@ -1,0 +1,68 @@
+// fdsupctl's end of the control socket: connect, send one request, read the lines that
+// answer it (wire format in control/protocol.h).
+//
+// Blocking I/O on one socket, no timeouts: connecting to a unix socket fails at once
+// when nobody listens, and a reply may legitimately take long (stop waits for the
+// workers). Every error names the socket path, since "which supervisor?" is the first
+// question when one cannot be reached.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/protocol.h"
+#include "sys/result.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup::ctl {
+
+using control::Json;
+
+// Far above any request limit: a status of thousands of instances is one long line.
+inline constexpr size_t kMaxReplyLine = 256 * 1024 * 1024;
+
+struct Reply {
+    Json value;
+    std::string line;  // as received, without its "\n" (what --json prints)
+};
+
+class Client {
+public:
+    // Connects to the control socket at `socket_path`. The error reads
+    // "cannot reach fdsupd at PATH: No such file or directory".
+    static Result<Client> connect(std::string socket_path);
+
+    // Sends `request` as one line.
+    Result<void> send(const Json& request);
+
+    // Reads up to the final reply: the first line with an "ok" key. Progress lines before
+    // it go to `on_progress`; lines of other kinds are skipped (a newer fdsupd may send
+    // more). The connection closing first is an error.
+    Result<Reply> read_reply(const std::function<void(const Json& progress_line)>& on_progress);
+
+    // After the reply to `logs` with follow: each {"log": LOGLINE} line goes to `on_log`,
+    // until fdsupd closes the connection (success) or on_log returns false.
+    Result<void> follow_logs(const std::function<bool(const Json& log_line, std::string_view raw)>& on_log);
+
+    const std::string& socket_path() const { return socket_path_; }
+
+private:
+    Client(UniqueFd fd, std::string socket_path);
+
+    // The next complete line, decoded; nullopt once fdsupd has closed the connection.
+    Result<std::optional<Reply>> next_line();
+
+    UniqueFd fd_;
+    std::string socket_path_;
+    control::LineSplitter splitter_{kMaxReplyLine};
+    // Bytes of a line still incomplete, held back from splitter_ (see next_line).
+    std::string partial_;
+    std::vector<char> read_buffer_;
+    bool closed_ = false;
+};
+
+}  // namespace fdsup::ctl

@@ -1,0 +1,415 @@
+#include "ctl/render.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include "version.h"
+
+namespace fdsup::ctl {
+
+namespace {
+
+// The field `key` of `object`, or nullptr when `object` is not an object or lacks it.
+const Json* field(const Json& object, const char* key) {
+    if (!object.is_object()) return nullptr;
+    auto it = object.find(key);
+    return it == object.end() ? nullptr : &*it;
+}
+
+const Json& field_or_null(const Json& object, const char* key) {
+    static const Json null_value;
+    const Json* value = field(object, key);
+    return value != nullptr ? *value : null_value;
+}
+
+std::string text(const Json& object, const char* key) {
+    return printable(field_or_null(object, key));
+}
+
+bool is_empty_value(const Json& value) {
+    return value.is_null() || ((value.is_array() || value.is_object() || value.is_string()) && value.empty());
+}
+
+// ["db", "cache"] -> "db, cache"; a non-list as its printable text; null -> "".
+std::string join_list(const Json& list, std::string_view separator = ", ") {
+    if (list.is_null()) return "";
+    if (!list.is_array()) return printable(list);
+    std::string joined;
+    for (const auto& item : list) {
+        if (!joined.empty()) joined += separator;
+        joined += printable(item);
+    }
+    return joined;
+}
+
+// "web[0]"; just "web" when the instance is not known.
+std::string instance_label(const Json& worker_name, const Json& index) {
+    std::string label = printable(worker_name);
+    if (!index.is_null()) label += "[" + printable(index) + "]";
+    return label;
+}
+
+std::string format_uptime(const Json& value) {
+    if (value.is_number()) return format_duration(value.get<double>());
+    return printable(value);
+}
+
+std::string format_ready(const Json& value) {
+    if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
+    return printable(value);
+}
+
+// "KILL" -> "SIGKILL", 9 -> "signal 9".
+std::string signal_name(const Json& value) {
+    if (value.is_string()) {
+        const auto& name = value.get_ref<const std::string&>();
+        return name.starts_with("SIG") ? name : "SIG" + name;
+    }
+    if (value.is_number_integer()) return "signal " + printable(value);
+    return printable(value);
+}
+
+// {"4": "admin", "3": "http"} -> "3=http 4=admin" (by fd number, not as strings sort).
+std::string format_fds(const Json& fds) {
+    if (is_empty_value(fds)) return "-";
+    if (!fds.is_object()) return printable(fds);
+    std::vector<std::pair<long long, std::string>> entries;
+    for (const auto& [key, name] : fds.items()) {
+        long long number = -1;
+        auto [end, error] = std::from_chars(key.data(), key.data() + key.size(), number);
+        if (error != std::errc{} || end != key.data() + key.size()) number = -1;  // odd keys sort first
+        entries.emplace_back(number, key + "=" + printable(name));
+    }
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string joined;
+    for (const auto& [number, entry] : entries) {
+        if (!joined.empty()) joined += ' ';
+        joined += entry;
+    }
+    return joined;
+}
+
+// Columns are as wide as their widest cell, in characters (UTF-8 code points, so a
+// worker named in another script does not skew the table).
+size_t display_width(std::string_view text) {
+    return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
+}
+
+using Row = std::vector<std::string>;
+
+std::string format_table(const std::vector<Row>& rows) {
+    std::vector<size_t> widths;
+    for (const auto& row : rows) {
+        if (widths.size() < row.size()) widths.resize(row.size(), 0);
+        for (size_t column = 0; column < row.size(); ++column)
+            widths[column] = std::max(widths[column], display_width(row[column]));
+    }
+    std::string table;
+    for (const auto& row : rows) {
+        std::string line;
+        for (size_t column = 0; column < row.size(); ++column) {
+            line += row[column];
+            if (column + 1 < row.size()) line += std::string(widths[column] - display_width(row[column]) + 2, ' ');
+        }
+        while (line.ends_with(' ')) line.pop_back();
+        table += line + "\n";
+    }
+    return table;
+}
+
+std::string status_header(const Json& supervisor) {
+    return "fdsupd " + text(supervisor, "version") + ", pid " + text(supervisor, "pid") + ", up " +
+           format_uptime(field_or_null(supervisor, "uptime_s")) + ", config " + text(supervisor, "config") + "\n";
+}
+
+// One row per instance of every worker, and the notes to print under the table.
+void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::string>& notes) {
+    for (const auto& worker : workers) {
+        const Json& name = field_or_null(worker, "name");
+        std::string fds = format_fds(field_or_null(worker, "fds"));
+        const Json& instances = field_or_null(worker, "instances");
+        if (instances.is_array() && !instances.empty()) {
+            for (const auto& instance : instances) {
+                rows.push_back({printable(name), text(instance, "index"), text(instance, "state"),
+                                text(instance, "pid"), format_uptime(field_or_null(instance, "uptime_s")),
+                                text(instance, "restarts"), format_last_exit(field_or_null(instance, "last_exit")),
+                                format_ready(field_or_null(instance, "ready")), fds});
+            }
+        } else {
+            // Scaled to 0 (or an odd reply): the worker still gets a row, with its state.
+            rows.push_back({printable(name), "-", text(worker, "state"), "-", "-", "-", "-", "-", fds});
+        }
+        const Json& waiting_for = field_or_null(worker, "waiting_for");
+        if (!is_empty_value(waiting_for))
+            notes.push_back(printable(name) + ": waiting for " + join_list(waiting_for) + " to be ready");
+        if (!instances.is_array()) continue;
+        for (const auto& instance : instances) {
+            const Json& last_error = field_or_null(instance, "last_error");
+            if (!last_error.is_null())
+                notes.push_back(instance_label(name, field_or_null(instance, "index")) + ": " + printable(last_error));
+        }
+    }
+}
+
+// "added api" for a non-empty group, nothing for an empty one.
+void add_group(std::vector<std::string>& groups, const char* label, const Json& names) {
+    if (is_empty_value(names)) return;
+    groups.push_back(std::string(label) + " " + join_list(names));
+}
+
+std::string join_groups(const std::vector<std::string>& groups) {
+    std::string joined;
+    for (const auto& group : groups) {
+        if (!joined.empty()) joined += "; ";
+        joined += group;
+    }
+    return joined;
+}
+
+std::string error_text(const Json& reply) {
+    std::string err = "fdsupctl: ";
+    const Json& error = field_or_null(reply, "error");
+    err += error.is_null() ? "fdsupd reported a failure without saying why" : printable(error);
+    err += "\n";
+    const Json& errors = field_or_null(reply, "errors");
+    if (errors.is_array()) {
+        for (const auto& line : errors) err += printable(line) + "\n";
+    } else if (!errors.is_null()) {
+        err += printable(errors) + "\n";
+    }
+    return err;
+}
+
+Rendered render_verb(std::string_view verb, const Json& request, const Json& reply) {
+    bool ok = reply_ok(reply);
+    Rendered rendered;
+    if (verb == "start" || verb == "stop" || verb == "restart" || verb == "scale") {
+        rendered.out = render_instances(reply);  // also on failure: what was done before it
+    } else if (!ok) {
+        // Other verbs report nothing useful besides the error when they fail.
+    } else if (verb == "status") {
+        rendered.out = render_status(reply);
+    } else if (verb == "signal") {
+        rendered.out = render_signal(request, reply);
+    } else if (verb == "reload") {
+        rendered = render_reload(reply);
+    } else if (verb == "logs") {
+        rendered.out = render_logs(reply);
+    } else if (verb == "version") {
+        rendered.out = render_version(reply);
+    } else if (verb == "shutdown") {
+        const Json& message = field_or_null(reply, "message");
+        if (!message.is_null()) rendered.out = printable(message) + "\n";
+    } else {
+        rendered.out = printable(reply) + "\n";
+    }
+    if (verb == "reload" && !ok) {
+        // An invalid config may still come with warnings about the parts that parsed.
+        rendered.err = render_reload(reply).err;
+    }
+    if (!ok) rendered.err += error_text(reply);
+    return rendered;
+}
+
+}  // namespace
+
+std::string printable(const Json& value) {
+    switch (value.type()) {
+        case Json::value_t::null: return "-";
+        case Json::value_t::discarded: return "-";
+        case Json::value_t::string: return value.get<std::string>();
+        default: return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+}
+
+bool reply_ok(const Json& reply) {
+    const Json* ok = field(reply, "ok");
+    return ok != nullptr && ok->is_boolean() && ok->get<bool>();
+}
+
+std::string client_version_line() {
+    return std::string("fdsupctl ") + kVersion + " (protocol " + std::to_string(control::kProtocolVersion) + ")";
+}
+
+std::string format_duration(double seconds) {
+    if (std::isnan(seconds)) return "-";
+    seconds = std::clamp(seconds, 0.0, 1e12);  // keeps the conversions below defined
+    if (seconds < 1) {
+        // The epsilon keeps 0.29 (289.999... in binary) at 290ms.
+        return std::to_string(static_cast<long long>(std::floor(seconds * 1000 + 1e-6))) + "ms";
+    }
+    auto whole = static_cast<long long>(seconds);
+    char buffer[64];
+    if (whole < 60) {
+        std::snprintf(buffer, sizeof buffer, "%llds", whole);
+    } else if (whole < 3600) {
+        std::snprintf(buffer, sizeof buffer, "%lldm%02llds", whole / 60, whole % 60);
+    } else if (whole < 86400) {
+        std::snprintf(buffer, sizeof buffer, "%lldh%02lldm", whole / 3600, whole % 3600 / 60);
+    } else {
+        std::snprintf(buffer, sizeof buffer, "%lldd%02lldh", whole / 86400, whole % 86400 / 3600);
+    }
+    return buffer;
+}
+
+std::string format_last_exit(const Json& last_exit) {
+    if (!last_exit.is_object()) return printable(last_exit);
+    const Json& signal = field_or_null(last_exit, "signal");
+    if (!signal.is_null()) return signal_name(signal);
+    const Json& code = field_or_null(last_exit, "code");
+    if (code.is_number_integer()) return "exit " + printable(code);
+    return printable(code);
+}
+
+std::string format_log_time(double unix_seconds) {
+    // Outside years 1..9999 (or NaN) there is no sensible calendar time to print.
+    if (!(unix_seconds > -6e10 && unix_seconds < 2.5e11)) return printable(Json(unix_seconds));
+    double whole = std::floor(unix_seconds);
+    // Rounded: 1763900000.123 is 1763900000.12299990... as a double.
+    long long millis = std::llround((unix_seconds - whole) * 1000);
+    if (millis >= 1000) {
+        whole += 1;
+        millis -= 1000;
+    }
+    auto seconds = static_cast<std::time_t>(whole);
+    std::tm local{};
+    if (localtime_r(&seconds, &local) == nullptr) return printable(Json(unix_seconds));
+    char date[64];
+    std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &local);
+    char buffer[96];
+    std::snprintf(buffer, sizeof buffer, "%s.%03lld", date, millis);
+    return buffer;
+}
+
+std::string render_log_line(const Json& logline) {
+    const Json& time = field_or_null(logline, "time");
+    std::string line = time.is_number() ? format_log_time(time.get<double>()) : printable(time);
+    line += " " + instance_label(field_or_null(logline, "worker"), field_or_null(logline, "instance"));
+    const Json& stream = field_or_null(logline, "stream");
+    if (stream.is_string() && stream.get_ref<const std::string&>() == "stderr") line += " stderr";
+    line += ": ";
+    const Json& text_value = field_or_null(logline, "text");
+    if (!text_value.is_null()) line += printable(text_value);  // an empty line stays empty
+    return line + "\n";
+}
+
+std::string render_progress(const Json& progress_line) {
+    return "  " + text(progress_line, "progress") + "\n";
+}
+
+std::string render_status(const Json& reply) {
+    std::string out = status_header(field_or_null(reply, "supervisor")) + "\n";
+
+    const Json& workers = field_or_null(reply, "workers");
+    std::vector<Row> rows{{"WORKER", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", "READY", "FDS"}};
+    std::vector<std::string> notes;
+    if (workers.is_array()) worker_rows(workers, rows, notes);
+    if (rows.size() == 1) {
+        out += "no workers\n";
+    } else {
+        out += format_table(rows);
+    }
+    for (const auto& note : notes) out += note + "\n";
+
+    const Json& sockets = field_or_null(reply, "sockets");
+    if (sockets.is_array() && !sockets.empty()) {
+        std::vector<Row> socket_rows{{"SOCKET", "LISTEN", "BOUND", "USED-BY"}};
+        for (const auto& socket : sockets) {
+            const Json& used_by = field_or_null(socket, "used_by");
+            socket_rows.push_back({text(socket, "name"), text(socket, "listen"), text(socket, "bound"),
+                                   is_empty_value(used_by) ? "-" : join_list(used_by)});
+        }
+        out += "\n" + format_table(socket_rows);
+    }
+    return out;
+}
+
+std::string render_instances(const Json& reply) {
+    std::string out;
+    const Json& instances = field_or_null(reply, "instances");
+    if (!instances.is_array()) return out;
+    for (const auto& instance : instances) {
+        const Json& message = field_or_null(instance, "message");
+        if (!message.is_null()) {
+            out += printable(message) + "\n";
+        } else {
+            out += instance_label(field_or_null(instance, "worker"), field_or_null(instance, "index")) + ": " +
+                   text(instance, "state") + "\n";
+        }
+    }
+    return out;
+}
+
+std::string render_signal(const Json& request, const Json& reply) {
+    const Json* worker = field(reply, "worker");
+    std::string name = printable(worker != nullptr ? *worker : field_or_null(request, "name"));
+    const Json& pids = field_or_null(reply, "pids");
+    if (is_empty_value(pids)) return name + ": no running instance to signal\n";
+    const Json* signal = field(reply, "signal");
+    if (signal == nullptr || signal->is_null()) signal = field(request, "signal");
+    std::string sent = signal != nullptr && !signal->is_null() ? signal_name(*signal) : "its reload signal";
+    return "sent " + sent + " to " + name + ": pids " + join_list(pids) + "\n";
+}
+
+Rendered render_reload(const Json& reply) {
+    Rendered rendered;
+    const Json& workers = field_or_null(reply, "workers");
+    std::vector<std::string> groups;
+    for (const char* group : {"added", "removed", "changed", "scaled", "unchanged"})
+        add_group(groups, group, field_or_null(workers, group));
+    const Json& sockets = field_or_null(reply, "sockets");
+    std::vector<std::string> socket_groups;
+    for (const char* group : {"added", "removed", "replaced"})
+        add_group(socket_groups, group, field_or_null(sockets, group));
+
+    std::string reloaded = "reloaded " + text(reply, "config");
+    if (groups.empty() && socket_groups.empty()) {
+        rendered.out = reloaded + ": no changes\n";
+    } else {
+        rendered.out = reloaded + (groups.empty() ? "" : ": " + join_groups(groups)) + "\n";
+        if (!socket_groups.empty()) rendered.out += "sockets: " + join_groups(socket_groups) + "\n";
+    }
+
+    const Json& warnings = field_or_null(reply, "warnings");
+    if (warnings.is_array()) {
+        for (const auto& warning : warnings) rendered.err += "warning: " + printable(warning) + "\n";
+    } else if (!warnings.is_null()) {
+        rendered.err += "warning: " + printable(warnings) + "\n";
+    }
+    return rendered;
+}
+
+std::string render_logs(const Json& reply) {
+    std::string out;
+    const Json& lines = field_or_null(reply, "lines");
+    if (!lines.is_array()) return out;
+    for (const auto& line : lines) out += render_log_line(line);
+    return out;
+}
+
+std::string render_version(const Json& reply) {
+    return "fdsupd " + text(reply, "version") + " (protocol " + text(reply, "protocol") + ", state format " +
+           text(reply, "state_format") + ", pid " + text(reply, "pid") + ")\n";
+}
+
+Rendered render_reply(std::string_view verb, const Json& request, const Json& reply) {
+    try {
+        return render_verb(verb, request, reply);
+    } catch (const std::exception&) {
+        // A bug here must not hide the answer: print the reply as it came.
+        Rendered raw{printable(reply) + "\n", {}};
+        if (!reply_ok(reply)) raw.err = "fdsupctl: fdsupd refused the request\n";
+        return raw;
+    }
+}
+
+}  // namespace fdsup::ctl

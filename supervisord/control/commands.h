@@ -1,0 +1,20 @@
+// The control commands: one request (control/protocol.h) -> the supervisor -> replies.
+#pragma once
+
+#include <functional>
+
+#include "control/control_server.h"
+#include "supervisor/supervisor.h"
+
+namespace fdsup::control {
+
+struct CommandContext {
+    Supervisor& supervisor;
+    // Starts the supervisor's shutdown; `on_stopped` runs once every worker has stopped,
+    // just before fdsupd exits.
+    std::function<void(std::function<void()> on_stopped)> shutdown;
+};
+
+void handle_request(CommandContext& context, const Json& request, const Responder& responder);
+
+}  // namespace fdsup::control

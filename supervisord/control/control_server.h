@@ -1,0 +1,119 @@
+// The control socket: accepts fdsupctl connections, checks who is connecting, splits
+// requests into lines and hands each to a handler; writes replies without ever
+// blocking the loop. Wire format: control/protocol.h.
+//
+// Limits (each protects the supervisor, never another client):
+//   - peers: SO_PEERCRED uid 0, the supervisor's uid, or a member of control_group
+//     (primary or supplementary, SO_PEERGROUPS); others get an error and are closed
+//   - at most control_max_clients connections; the next one gets an error and is closed
+//   - request lines up to kMaxRequestLine; a longer one gets an error and is skipped
+//   - one request at a time per connection; while it runs the connection is not read
+//   - a connection with no request in flight for control_idle_timeout is closed
+//   - a client that does not read is closed once kMaxPendingOutput bytes wait for it
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/model.h"
+#include "control/protocol.h"
+#include "supervisor/uv_handles.h"
+#include "sys/result.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup::control {
+
+class ControlServer;
+
+// Where a request's answer goes. Copyable and safe to keep after the client has gone
+// (or the server itself): then everything sent is dropped.
+class Responder {
+public:
+    Responder() = default;
+    // A progress line before the final reply.
+    void progress(const std::string& message) const;
+    // The final reply: the connection takes its next request after it.
+    void finish(const Json& reply) const;
+    // After finish: a line of a stream (logs -f); the connection stays busy until the
+    // client goes. `on_gone` runs when it does (or at once if it already has).
+    void stream(const Json& line) const;
+    void on_gone(std::function<void()> callback) const;
+    bool connected() const;
+
+private:
+    friend class ControlServer;
+    Responder(std::weak_ptr<ControlServer*> server, uint64_t client) : server_(std::move(server)), client_(client) {}
+    ControlServer* server() const;
+    std::weak_ptr<ControlServer*> server_;
+    uint64_t client_ = 0;
+};
+
+using RequestHandler = std::function<void(const Json& request, Responder responder)>;
+
+// The settings the server reads live (reload may change the limits).
+struct ControlSettings {
+    std::function<config::Duration()> idle_timeout;
+    std::function<int()> max_clients;
+};
+
+class ControlServer {
+public:
+    ~ControlServer();
+    ControlServer(const ControlServer&) = delete;
+    ControlServer& operator=(const ControlServer&) = delete;
+
+    // Creates the runtime directory if needed, refuses a path where a live supervisor
+    // answers, replaces a stale socket file, and binds with the configured mode and group
+    // (group members get read/write: the socket becomes at least 0660).
+    static Result<std::unique_ptr<ControlServer>> open(uv_loop_t* loop, const config::SupervisorConfig& config,
+                                                       ControlSettings settings, RequestHandler handler);
+
+    const std::string& path() const { return path_; }
+    size_t client_count() const { return clients_.size(); }
+
+private:
+    friend class Responder;
+    struct Client;
+
+    ControlServer(uv_loop_t* loop, std::string path, UniqueFd fd, std::optional<gid_t> group,
+                  ControlSettings settings, RequestHandler handler);
+
+    void on_accept();
+    bool peer_allowed(int fd, std::string& why) const;
+    void on_client_event(uint64_t id, int status, int events);
+    // Reads once; false if the client is gone.
+    bool read_from(Client& client);
+    void take_requests(Client& client);
+    void send(uint64_t id, std::string line, bool final, bool stream);
+    // Writes what is pending; false if the client was closed.
+    bool flush(Client& client);
+    void update_watch(Client& client);
+    void arm_idle_timer(Client& client);
+    void close_client(uint64_t id, const std::string& why);
+    // Best effort, for refusals: one non-blocking write, then close.
+    static void refuse(UniqueFd fd, const std::string& message);
+
+    uv_loop_t* loop_;
+    std::string path_;
+    UniqueFd fd_;
+    FdWatch watch_;
+    Timer accept_pause_;  // after EMFILE: accepting again a moment later
+    std::optional<gid_t> group_;
+    dev_t socket_dev_ = 0;  // to remove the socket file at exit only if it is still ours
+    ino_t socket_ino_ = 0;
+    ControlSettings settings_;
+    RequestHandler handler_;
+    std::map<uint64_t, std::unique_ptr<Client>> clients_;
+    uint64_t next_client_ = 1;
+    std::shared_ptr<ControlServer*> alive_;  // Responders hold it weakly
+};
+
+}  // namespace fdsup::control

@@ -1,0 +1,33 @@
+// What a reload changes: the running config against the newly read one. Pure.
+//
+// Sockets are matched by name. A socket whose `listen` changed is a new socket
+// (replaced: bound anew, the old one closed once no process holds it). A socket whose
+// other options changed keeps its fd and is updated in place (backlog, TCP_NODELAY,
+// SO_KEEPALIVE, buffers, file mode and owner); the options fixed at bind time
+// (reuse_port, free_bind, ipv6_only) can only change together with `listen`.
+//
+// Workers are matched by name. A worker is changed when anything in its spec other than
+// `instances` differs, or when it maps a replaced socket; a worker whose only change
+// is `instances` is scaled, not restarted.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/model.h"
+
+namespace fdsup {
+
+struct ConfigDiff {
+    std::vector<std::string> sockets_added, sockets_removed, sockets_replaced, sockets_updated;
+    std::vector<std::string> workers_added, workers_removed, workers_changed, workers_scaled,
+        workers_unchanged;
+    // [supervisor] keys whose value changed ("log_level", "control_socket", ...).
+    std::vector<std::string> supervisor_keys_changed;
+    // Changes a running supervisor cannot make; a reload with any is refused.
+    std::vector<std::string> errors;
+};
+
+ConfigDiff diff_configs(const config::Config& running, const config::Config& next);
+
+}  // namespace fdsup

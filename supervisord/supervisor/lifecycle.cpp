@@ -1,0 +1,410 @@
+// The operator's lifecycle commands: start, stop, restart, scale, signal.
+//
+// Each command is made of two steps that work on any instance state: stop_now (graceful
+// stop; a pending restart is cancelled) and start_now (spawn what has no process; a
+// failed instance gets its start limit cleared). `await` then waits, through a waiter,
+// until every instance involved got where it was asked to go, and builds one report per
+// instance. A command bumps the worker's generation: a restart whose stop phase ends
+// after a later command took the worker over does not start it again.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "config/values.h"
+#include "supervisor/supervisor.h"
+
+namespace fdsup {
+namespace {
+
+std::string instance_label(const std::string& worker, int index) {
+    return worker + "[" + std::to_string(index) + "]";
+}
+
+bool all_ok(const std::vector<InstanceReport>& reports) {
+    return std::all_of(reports.begin(), reports.end(), [](const InstanceReport& r) { return r.ok; });
+}
+
+OperationResult result_of(std::vector<InstanceReport> reports, const std::string& what) {
+    OperationResult result;
+    result.instances = std::move(reports);
+    result.ok = all_ok(result.instances);
+    if (!result.ok) {
+        size_t failed = std::count_if(result.instances.begin(), result.instances.end(),
+                                      [](const InstanceReport& r) { return !r.ok; });
+        result.error = what + " failed for " + std::to_string(failed) + " of " +
+                       std::to_string(result.instances.size()) + " instance" +
+                       (result.instances.size() == 1 ? "" : "s");
+    }
+    return result;
+}
+
+// Runs `then` once `count` parts have finished, with every part's reports in the order
+// the parts were started.
+struct Gather {
+    std::vector<std::vector<InstanceReport>> parts;
+    size_t remaining;
+    std::function<void(std::vector<InstanceReport>)> then;
+
+    static std::shared_ptr<Gather> make(size_t count, std::function<void(std::vector<InstanceReport>)> then) {
+        auto g = std::make_shared<Gather>();
+        g->parts.resize(count);
+        g->remaining = count;
+        g->then = std::move(then);
+        return g;
+    }
+    static std::function<void(std::vector<InstanceReport>)> part(const std::shared_ptr<Gather>& g, size_t i) {
+        return [g, i](std::vector<InstanceReport> reports) {
+            g->parts[i] = std::move(reports);
+            if (--g->remaining > 0) return;
+            std::vector<InstanceReport> all;
+            for (auto& p : g->parts) std::move(p.begin(), p.end(), std::back_inserter(all));
+            g->then(std::move(all));
+        };
+    }
+};
+
+}  // namespace
+
+// ---- the steps --------------------------------------------------------------------
+
+Result<std::vector<Worker*>> Supervisor::resolve(const std::vector<std::string>& names) const {
+    std::vector<Worker*> found;
+    for (const auto& name : names) {
+        Worker* worker = find_worker(name);
+        if (worker == nullptr) {
+            std::string known;
+            for (const auto& w : workers_)
+                if (!w->removing) known += (known.empty() ? "" : ", ") + w->config.name;
+            return fail("unknown worker \"" + name + "\" (workers: " + (known.empty() ? "none" : known) + ")");
+        }
+        if (std::find(found.begin(), found.end(), worker) == found.end()) found.push_back(worker);
+    }
+    return found;
+}
+
+std::vector<Supervisor::Tracked> Supervisor::track(Worker& worker, bool only_with_process) const {
+    std::vector<Tracked> tracked;
+    for (const auto& instance : worker.instances)
+        if (!only_with_process || instance->has_process())
+            tracked.push_back({instance->id, worker.config.name, instance->index, instance->pid});
+    return tracked;
+}
+
+std::vector<Supervisor::Tracked> Supervisor::stop_now(Worker& worker) {
+    auto tracked = track(worker, false);
+    worker.waiting_for_dependencies = false;
+    for (auto& instance : worker.instances) stop_instance(*instance);
+    return tracked;
+}
+
+std::vector<Supervisor::Tracked> Supervisor::start_now(Worker& worker) {
+    auto tracked = track(worker, false);  // before: the pids the command found
+    worker.stopped_by_operator = false;
+    for (auto& instance : worker.instances) {
+        if (instance->has_process() || instance->retiring) continue;
+        instance->timer.stop();  // a pending restart happens now instead
+        if (instance->state == InstanceState::failed) {
+            instance->start_limiter.reset();
+            instance->backoff.reset();
+        }
+        instance->state = InstanceState::stopped;  // start_worker spawns stopped instances
+    }
+    start_worker(worker);
+    return tracked;
+}
+
+InstanceReport Supervisor::report_gone(const Tracked& t) const {
+    InstanceReport r{t.worker, t.index, InstanceState::stopped, -1, t.previous_pid, true, {}};
+    std::string label = instance_label(t.worker, t.index);
+    const Instance* instance = find_instance(t.id);
+    if (instance == nullptr) {
+        r.message = label + (t.previous_pid > 0 ? ": pid " + std::to_string(t.previous_pid) + " stopped; removed"
+                                                : ": removed");
+        return r;
+    }
+    r.state = instance->state;
+    if (t.previous_pid <= 0) {
+        r.message = label + ": not running (" + state_name(instance->state) + ")";
+    } else {
+        r.message = label + ": pid " + std::to_string(t.previous_pid) + " " +
+                    (instance->last_exit ? instance->last_exit->describe() : std::string("exited")) +
+                    (instance->stop_escalated ? " (SIGKILL after stop_timeout)" : "") + "; " +
+                    state_name(instance->state);
+    }
+    return r;
+}
+
+std::optional<InstanceReport> Supervisor::report_started(const Tracked& t) const {
+    InstanceReport r{t.worker, t.index, InstanceState::stopped, -1, t.previous_pid, true, {}};
+    std::string label = instance_label(t.worker, t.index);
+    const Instance* instance = find_instance(t.id);
+    if (instance == nullptr) {
+        r.ok = false;
+        r.message = label + ": removed before it was ready";
+        return r;
+    }
+    r.state = instance->state;
+    r.pid = instance->pid;
+    const Worker& worker = *instance->worker;
+    if (instance->has_process()) {
+        if (instance->state == InstanceState::starting) return std::nullopt;  // not ready yet
+        if (instance->state == InstanceState::stopping) {
+            r.ok = false;
+            r.message = label + ": stopping again (a later command)";
+            return r;
+        }
+        if (t.previous_pid == instance->pid)
+            r.message = label + ": already running, pid " + std::to_string(instance->pid);
+        else if (t.previous_pid > 0)
+            r.message = label + ": pid " + std::to_string(t.previous_pid) + " replaced by pid " +
+                        std::to_string(instance->pid);
+        else
+            r.message = label + ": started pid " + std::to_string(instance->pid);
+        return r;
+    }
+    if (worker.waiting_for_dependencies) {
+        std::string names;
+        for (const auto& n : worker.config.after) names += (names.empty() ? "" : ", ") + n;
+        r.message = label + ": waiting for " + names + " to be ready";
+        return r;
+    }
+    r.ok = false;
+    std::string why = !instance->last_error.empty() ? instance->last_error
+                      : instance->last_exit         ? instance->last_exit->describe()
+                                                    : std::string();
+    switch (instance->state) {
+        case InstanceState::backoff:
+            r.message = label + ": did not start" + (why.empty() ? "" : ": " + why) + "; retrying";
+            break;
+        case InstanceState::failed:
+            r.message = label + ": failed" + (why.empty() ? "" : ": " + why);
+            break;
+        case InstanceState::exited:  // restart = never / on-failure: fine if it succeeded
+            r.ok = instance->last_exit && !instance->last_exit->signaled &&
+                   std::find(worker.config.success_exit_codes.begin(), worker.config.success_exit_codes.end(),
+                             instance->last_exit->code) != worker.config.success_exit_codes.end();
+            r.message = label + ": ran and " + why;
+            break;
+        default:
+            r.message = label + ": not started (" +
+                        (shutting_down_ ? std::string("fdsupd is shutting down") : state_name(instance->state)) + ")";
+            break;
+    }
+    return r;
+}
+
+void Supervisor::await(std::vector<Tracked> tracked, Goal goal, ProgressFn progress,
+                       std::function<void(std::vector<InstanceReport>)> then) {
+    struct State {
+        std::vector<Tracked> tracked;
+        std::vector<std::optional<InstanceReport>> reports;
+    };
+    auto state = std::make_shared<State>();
+    state->reports.resize(tracked.size());
+    state->tracked = std::move(tracked);
+    add_waiter([this, state, goal, progress = std::move(progress), then = std::move(then)]() -> bool {
+        bool all_done = true;
+        for (size_t i = 0; i < state->tracked.size(); ++i) {
+            if (state->reports[i]) continue;
+            const Tracked& t = state->tracked[i];
+            std::optional<InstanceReport> report;
+            if (goal == Goal::gone) {
+                const Instance* instance = find_instance(t.id);
+                // Gone once the process the command saw has exited (a later start may
+                // already have replaced it: that is another command's business).
+                if (instance == nullptr || !instance->has_process() || instance->pid != t.previous_pid)
+                    report = report_gone(t);
+            } else {
+                report = report_started(t);
+            }
+            if (!report) {
+                all_done = false;
+                continue;
+            }
+            if (progress) progress(report->message);
+            state->reports[i] = std::move(report);
+        }
+        if (!all_done) return false;
+        std::vector<InstanceReport> reports;
+        for (auto& r : state->reports) reports.push_back(std::move(*r));
+        then(std::move(reports));
+        return true;
+    });
+}
+
+void Supervisor::apply_pending_config(Worker& worker) {
+    if (!worker.pending_config || worker.any_process()) return;
+    spdlog::info("worker {}: new configuration in effect", worker.config.name);
+    for (const auto& instance : worker.instances) instances_by_id_.erase(instance->id);
+    worker.instances.clear();
+    worker.config = std::move(*worker.pending_config);
+    worker.pending_config.reset();
+    for (int i = 0; i < worker.config.instances; ++i) add_instance(worker);
+}
+
+void Supervisor::stop_then_start(Worker& worker, ProgressFn progress,
+                                 std::function<void(std::vector<InstanceReport>)> then) {
+    uint64_t generation = ++worker.generation;
+    auto stopped = stop_now(worker);
+    std::map<int, pid_t> old_pids;
+    for (const auto& t : stopped) old_pids[t.index] = t.previous_pid;
+    std::string name = worker.config.name;
+    await(std::move(stopped), Goal::gone, progress,
+          [this, name, generation, progress, old_pids, then = std::move(then)](std::vector<InstanceReport> reports) {
+              Worker* current = find_worker(name);
+              if (current == nullptr || current->generation != generation || shutting_down_) {
+                  if (current != nullptr) apply_pending_config(*current);
+                  for (auto& r : reports) {
+                      r.ok = false;
+                      r.message += shutting_down_ ? "; not started again: fdsupd is shutting down"
+                                                  : "; not started again: a later command took over";
+                  }
+                  then(std::move(reports));
+                  return;
+              }
+              apply_pending_config(*current);
+              auto started = start_now(*current);
+              for (auto& t : started)
+                  if (auto it = old_pids.find(t.index); it != old_pids.end()) t.previous_pid = it->second;
+              await(std::move(started), Goal::started, progress, then);
+          });
+}
+
+void Supervisor::scale_now(Worker& worker, int count, ProgressFn progress,
+                           std::function<void(std::vector<InstanceReport>)> then) {
+    int live = static_cast<int>(std::count_if(worker.instances.begin(), worker.instances.end(),
+                                              [](const auto& i) { return !i->retiring; }));
+    worker.config.instances = count;
+    if (count < live) {
+        std::vector<Tracked> leaving;
+        for (int i = count; i < live; ++i) {
+            Instance& instance = *worker.instances[static_cast<size_t>(i)];
+            instance.retiring = true;
+            leaving.push_back({instance.id, worker.config.name, instance.index, instance.pid});
+            stop_instance(instance);
+        }
+        spdlog::info("worker {}: scaling from {} to {} instances", worker.config.name, live, count);
+        await(std::move(leaving), Goal::gone, std::move(progress), std::move(then));
+        return;
+    }
+    std::vector<Tracked> added;
+    spdlog::info("worker {}: scaling from {} to {} instances", worker.config.name, live, count);
+    for (int i = live; i < count; ++i) {
+        Instance& instance = add_instance(worker);
+        added.push_back({instance.id, worker.config.name, instance.index, -1});
+    }
+    if (worker.stopped_by_operator || shutting_down_) {
+        std::vector<InstanceReport> reports;
+        for (const auto& t : added)
+            reports.push_back({t.worker, t.index, InstanceState::stopped, -1, -1, true,
+                               instance_label(t.worker, t.index) + ": added, stopped (the worker is stopped)"});
+        then(std::move(reports));
+        return;
+    }
+    start_worker(worker);
+    await(std::move(added), Goal::started, std::move(progress), std::move(then));
+}
+
+// ---- the commands -----------------------------------------------------------------
+
+void Supervisor::start_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done) {
+    auto workers = resolve(names);
+    if (!workers) return done({false, workers.error().text(), {}});
+    if (shutting_down_) return done({false, "fdsupd is shutting down", {}});
+    auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
+        done(result_of(std::move(reports), "start"));
+    });
+    for (size_t i = 0; i < workers->size(); ++i) {
+        Worker& worker = *(*workers)[i];
+        spdlog::info("worker {}: start requested", worker.config.name);
+        if (worker.any_process() && std::any_of(worker.instances.begin(), worker.instances.end(), [](const auto& in) {
+                return in->state == InstanceState::stopping && !in->retiring;
+            })) {
+            // Still stopping from an earlier command: start once that is over.
+            stop_then_start(worker, progress, Gather::part(gather, i));
+            continue;
+        }
+        ++worker.generation;
+        apply_pending_config(worker);
+        await(start_now(worker), Goal::started, progress, Gather::part(gather, i));
+    }
+}
+
+void Supervisor::stop_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done) {
+    auto workers = resolve(names);
+    if (!workers) return done({false, workers.error().text(), {}});
+    auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
+        done(result_of(std::move(reports), "stop"));
+    });
+    for (size_t i = 0; i < workers->size(); ++i) {
+        Worker& worker = *(*workers)[i];
+        spdlog::info("worker {}: stop requested", worker.config.name);
+        ++worker.generation;
+        worker.stopped_by_operator = true;
+        await(stop_now(worker), Goal::gone, progress, Gather::part(gather, i));
+    }
+}
+
+void Supervisor::restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done) {
+    auto workers = resolve(names);
+    if (!workers) return done({false, workers.error().text(), {}});
+    if (shutting_down_) return done({false, "fdsupd is shutting down", {}});
+    auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
+        done(result_of(std::move(reports), "restart"));
+    });
+    for (size_t i = 0; i < workers->size(); ++i) {
+        Worker& worker = *(*workers)[i];
+        spdlog::info("worker {}: restart requested (stop-start)", worker.config.name);
+        // restart_strategy: the seam for rolling restarts. Until readiness lands both
+        // strategies stop every instance and start them again.
+        switch (worker.config.restart_strategy) {
+            case config::RestartStrategy::rolling:
+            case config::RestartStrategy::stop_start:
+                stop_then_start(worker, progress, Gather::part(gather, i));
+                break;
+        }
+    }
+}
+
+void Supervisor::scale_worker(const std::string& name, int count, ProgressFn progress, OperationDoneFn done) {
+    auto workers = resolve({name});
+    if (!workers) return done({false, workers.error().text(), {}});
+    if (count < 0 || count > 100000) return done({false, "instances must be between 0 and 100000", {}});
+    Worker& worker = *workers->front();
+    if (std::any_of(worker.instances.begin(), worker.instances.end(), [](const auto& i) { return i->retiring; }))
+        return done({false, "worker " + name + " is still scaling down; try again when it is done", {}});
+    if (worker.pending_config)
+        return done({false, "worker " + name + " is being restarted with a new configuration; try again when it is done", {}});
+    int from = static_cast<int>(worker.instances.size());
+    if (from == count) {
+        OperationResult result;
+        return done(result);
+    }
+    scale_now(worker, count, std::move(progress), [done](std::vector<InstanceReport> reports) {
+        done(result_of(std::move(reports), "scale"));
+    });
+}
+
+Result<Supervisor::SignalSent> Supervisor::signal_worker(const std::string& name,
+                                                        const std::optional<std::string>& signal) {
+    auto workers = resolve({name});
+    if (!workers) return std::unexpected(workers.error());
+    Worker& worker = *workers->front();
+    int sig = worker.config.reload_signal;
+    if (signal) {
+        auto parsed = config::parse_signal(*signal);
+        if (!parsed) return fail("unknown signal \"" + *signal + "\" (use a name like HUP or a number 1-64)");
+        sig = *parsed;
+    }
+    SignalSent sent{sig, {}};
+    for (auto& instance : worker.instances) {
+        if (!instance->has_process()) continue;
+        sent.pids.push_back(instance->pid);
+        signal_instance(*instance, sig);
+    }
+    spdlog::info("worker {}: sent SIG{} to {} instance(s)", name, config::signal_name(sig), sent.pids.size());
+    return sent;
+}
+
+}  // namespace fdsup

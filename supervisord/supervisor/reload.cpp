@@ -1,0 +1,179 @@
+// reload: re-read the config file and apply the difference (SPEC "reload semantics").
+//
+// Order matters for "no connection refused": new sockets are bound first (a bind that
+// fails changes nothing), then workers move; a socket that was replaced or removed is
+// closed only once no process holds it any more (see Supervisor::sweep).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "config/loader.h"
+#include "sockets/bind.h"
+#include "supervisor/config_diff.h"
+#include "supervisor/logging.h"
+#include "supervisor/supervisor.h"
+
+namespace fdsup {
+namespace {
+
+std::string join(const std::vector<std::string>& items) {
+    std::string text;
+    for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
+    return text.empty() ? "-" : text;
+}
+
+// [supervisor] keys that only a restart (or upgrade) of fdsupd applies.
+bool needs_restart(const std::string& key) {
+    return key == "control_socket" || key == "control_mode" || key == "control_group" ||
+           key == "runtime_dir" || key == "metrics_listen";
+}
+
+}  // namespace
+
+void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
+    ReloadResult result;
+    result.config_path = config_.path;
+    auto refuse = [&](std::string error) {
+        result.ok = false;
+        result.error = std::move(error);
+        spdlog::error("reload refused: {}", result.error);
+        for (const auto& e : result.config_errors) spdlog::error("  {}", e);
+        done(std::move(result));
+    };
+    if (shutting_down_) return refuse("fdsupd is shutting down");
+    if (reloading_) return refuse("a reload is already in progress");
+
+    spdlog::info("reload: reading {}", config_.path);
+    auto loaded = config::load_config_file(config_.path);
+    if (!loaded.config) {
+        for (const auto& e : loaded.errors) result.config_errors.push_back(e.text());
+        return refuse(config_.path + " is invalid (" + std::to_string(loaded.errors.size()) + " error" +
+                      (loaded.errors.size() == 1 ? "" : "s") + "); nothing changed");
+    }
+    config::Config next = std::move(*loaded.config);
+    ConfigDiff diff = diff_configs(config_, next);
+    result.config_errors = diff.errors;
+    for (const auto& name : diff.workers_scaled)
+        if (Worker* w = find_worker(name); w && std::any_of(w->instances.begin(), w->instances.end(),
+                                                             [](const auto& i) { return i->retiring; }))
+            result.config_errors.push_back("worker " + name + ": still scaling down from an earlier command");
+    if (!result.config_errors.empty()) return refuse("the new configuration cannot be applied live; nothing changed");
+
+    // 1. Bind what is new. Nothing has changed yet, so a failure just closes these.
+    std::vector<OwnedSocket> bound;
+    for (const auto* names : {&diff.sockets_added, &diff.sockets_replaced}) {
+        for (const auto& name : *names) {
+            const config::SocketConfig& socket_config = *next.find_socket(name);
+            auto socket = bind_socket(socket_config);
+            if (!socket) {
+                for (const auto& b : bound) remove_socket_file(b.config);
+                result.config_errors.push_back(socket.error().text());
+                return refuse("a new socket cannot be bound; nothing changed");
+            }
+            spdlog::info("socket {}: listening on {} ({})", name, socket->bound, socket_config.listen);
+            bound.push_back({socket_config, std::move(socket->fd), std::move(socket->bound), 0});
+        }
+    }
+
+    // 2. The socket table: kept (and updated), new, and retired (closed once unheld).
+    for (auto& socket : sockets_) {
+        const std::string& name = socket.config.name;
+        bool gone = std::find(diff.sockets_removed.begin(), diff.sockets_removed.end(), name) != diff.sockets_removed.end() ||
+                    std::find(diff.sockets_replaced.begin(), diff.sockets_replaced.end(), name) != diff.sockets_replaced.end();
+        if (gone) {
+            retired_sockets_.push_back(std::move(socket));
+            continue;
+        }
+        if (std::find(diff.sockets_updated.begin(), diff.sockets_updated.end(), name) != diff.sockets_updated.end()) {
+            socket.config = *next.find_socket(name);
+            if (auto ok = update_socket_options(socket.fd.get(), socket.config); !ok)
+                result.warnings.push_back(ok.error().text());
+            else
+                spdlog::info("socket {}: options updated", name);
+        }
+    }
+    std::erase_if(sockets_, [](const OwnedSocket& s) { return !s.fd; });
+    for (auto& socket : bound) adopt_socket(std::move(socket));
+    std::sort(sockets_.begin(), sockets_.end(),
+              [](const OwnedSocket& a, const OwnedSocket& b) { return a.config.name < b.config.name; });
+    rebuild_socket_maps();
+
+    // 3. [supervisor] settings.
+    for (const auto& key : diff.supervisor_keys_changed) {
+        if (needs_restart(key))
+            result.warnings.push_back("supervisor." + key + " changed: takes effect when fdsupd restarts");
+    }
+    if (next.supervisor.log_level != config_.supervisor.log_level) set_log_level(next.supervisor.log_level);
+    config_ = next;
+
+    result.sockets_added = diff.sockets_added;
+    result.sockets_removed = diff.sockets_removed;
+    result.sockets_replaced = diff.sockets_replaced;
+    result.sockets_updated = diff.sockets_updated;
+    result.workers_added = diff.workers_added;
+    result.workers_removed = diff.workers_removed;
+    result.workers_changed = diff.workers_changed;
+    result.workers_scaled = diff.workers_scaled;
+    result.workers_unchanged = diff.workers_unchanged;
+    for (const auto& w : result.warnings) spdlog::warn("reload: {}", w);
+    spdlog::info("reload: workers added {}; removed {}; changed {}; scaled {}; unchanged {}", join(diff.workers_added),
+                 join(diff.workers_removed), join(diff.workers_changed), join(diff.workers_scaled),
+                 join(diff.workers_unchanged));
+
+    // 4. Workers. Each part reports when its processes have done what it asked.
+    reloading_ = true;
+    size_t parts = diff.workers_removed.size() + diff.workers_changed.size() + diff.workers_scaled.size() +
+                   diff.workers_added.size();
+    auto shared = std::make_shared<ReloadResult>(std::move(result));
+    auto remaining = std::make_shared<size_t>(parts + 1);  // +1: released below, after every part began
+    auto finish_part = [this, shared, remaining, done](std::vector<InstanceReport> reports) {
+        std::move(reports.begin(), reports.end(), std::back_inserter(shared->instances));
+        if (--*remaining > 0) return;
+        reloading_ = false;
+        shared->ok = std::all_of(shared->instances.begin(), shared->instances.end(),
+                                 [](const InstanceReport& r) { return r.ok; });
+        if (!shared->ok) shared->error = "the new configuration is in effect, but some instances did not start";
+        spdlog::info("reload: done{}", shared->ok ? "" : " (some instances did not start)");
+        done(std::move(*shared));
+    };
+
+    for (const auto& name : diff.workers_removed) {
+        Worker& worker = *find_worker(name);
+        spdlog::info("worker {}: removed from the configuration; stopping", name);
+        ++worker.generation;
+        worker.removing = true;
+        await(stop_now(worker), Goal::gone, progress, finish_part);
+    }
+    for (const auto& name : diff.workers_changed) {
+        Worker& worker = *find_worker(name);
+        worker.pending_config = *next.find_worker(name);
+        if (worker.stopped_by_operator) {
+            spdlog::info("worker {}: configuration changed; stays stopped (stopped by the operator)", name);
+            stop_now(worker);  // a pending restart, if any
+            apply_pending_config(worker);
+            finish_part({});
+            continue;
+        }
+        spdlog::info("worker {}: configuration changed; restarting", name);
+        // The seam for rolling restarts (next milestone): restart_strategy decides.
+        stop_then_start(worker, progress, finish_part);
+    }
+    for (const auto& name : diff.workers_scaled)
+        scale_now(*find_worker(name), next.find_worker(name)->instances, progress, finish_part);
+    std::vector<Worker*> added;
+    for (const auto& name : diff.workers_added) {
+        spdlog::info("worker {}: added", name);
+        added.push_back(&add_worker(*next.find_worker(name)));
+    }
+    std::stable_sort(workers_.begin(), workers_.end(),
+                     [](const auto& a, const auto& b) { return a->config.name < b->config.name; });
+    for (Worker* worker : added) {
+        start_worker(*worker);
+        await(track(*worker, false), Goal::started, progress, finish_part);
+    }
+    finish_part({});
+    state_changed();  // sockets nobody holds close now
+}
+
+}  // namespace fdsup

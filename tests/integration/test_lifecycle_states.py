@@ -1,0 +1,90 @@
+"""Lifecycle verbs act on instances in every state: stop during backoff, start after
+failed (the start limit is cleared), restart while still starting."""
+import re
+import time
+import unittest
+
+from fdsup_harness import FdsupTestCase, pid_alive, wait_until
+
+
+class States(FdsupTestCase):
+    def test_stop_during_backoff_cancels_the_restart(self):
+        d = self.fdsupd("""
+[workers.flaky]
+command = ["/bin/sh", "-c", "exit 3"]
+backoff = "30s"
+backoff_max = "30s"
+""").start()
+        d.wait_control()
+        d.wait_log(r"worker flaky\[0\]: pid \d+ exited with code 3 after \S+; restart #1 in 30\.0s")
+        self.assertEqual(d.ctl_json("status")["workers"][0]["instances"][0]["state"], "backoff")
+        out = d.ctl_ok("stop", "flaky")
+        self.assertEqual(out, "flaky[0]: not running (stopped)\n")
+        status = d.ctl_json("status")["workers"][0]
+        self.assertEqual((status["state"], status["instances"][0]["pid"]), ("stopped", None))
+        started = len(d.worker_pids("flaky[0]"))
+        # start brings it back at once, not after the 30 s backoff
+        code, out, _ = d.ctl("start", "flaky")
+        self.assertEqual(len(d.worker_pids("flaky[0]")), started + 1)
+        self.assertRegex(out, r"flaky\[0\]: started pid \d+")
+
+    def test_start_after_failed_clears_the_start_limit(self):
+        d = self.fdsupd("""
+[workers.broken]
+command = ["/bin/sh", "-c", "exit 1"]
+backoff = "10ms"
+start_limit_burst = 2
+start_limit_interval = "1h"
+""").start()
+        d.wait_control()
+        d.wait_log(r"worker broken\[0\]: start limit hit")
+        wait_until(lambda: d.ctl_json("status")["workers"][0]["instances"][0]["state"] == "failed")
+        before = len(d.worker_pids("broken[0]"))
+        d.ctl("start", "broken")
+        self.assertGreater(len(d.worker_pids("broken[0]")), before)
+        # and it fails again by the same limit, reported as such
+        d.wait_log(r"worker broken\[0\]: start limit hit", count=2)
+
+    def test_restart_while_starting_starts_it_again(self):
+        d = self.fdsupd("""
+[workers.slow]
+command = ["/bin/sleep", "1000"]
+ready = "delay"
+ready_delay = "2s"
+""").start(wait_for_workers=["slow[0]"])
+        d.wait_control()
+        first = d.instance_pids("slow")[0]
+        instance = d.ctl_json("status")["workers"][0]["instances"][0]
+        self.assertEqual((instance["state"], instance["ready"]), ("starting", False))
+        out = d.ctl_ok("restart", "slow")  # waits for the new one to be ready
+        second = d.instance_pids("slow")[0]
+        self.assertNotEqual(first, second)
+        self.assertFalse(pid_alive(first))
+        self.assertEqual(out, f"slow[0]: pid {first} replaced by pid {second}\n")
+        instance = d.ctl_json("status")["workers"][0]["instances"][0]
+        self.assertEqual((instance["state"], instance["ready"]), ("running", True))
+
+    def test_stop_wins_over_a_restart_in_progress(self):
+        d = self.fdsupd("""
+[workers.stubborn]
+command = ["@HELPERS@/http_worker", "--ignore-term"]
+fds = { 3 = "http" }
+stop_timeout = "2s"
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+""").start(wait_for_workers=["stubborn[0]"])
+        d.wait_control()
+        import subprocess
+        from fdsup_harness import FDSUPCTL
+        restart = subprocess.Popen([FDSUPCTL, "-s", d.control_socket, "restart", "stubborn"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        d.wait_log(r"worker stubborn\[0\]: stopping pid")
+        d.ctl_ok("stop", "stubborn")
+        out, err = restart.communicate(timeout=20)
+        self.assertEqual(restart.returncode, 1, out + err)
+        self.assertIn("not started again: a later command took over", out)
+        self.assertEqual(d.ctl_json("status")["workers"][0]["state"], "stopped")
+
+
+if __name__ == "__main__":
+    unittest.main()

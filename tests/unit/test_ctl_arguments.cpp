@@ -1,0 +1,199 @@
+// fdsupctl's command line: the request each verb sends, usage errors, help, and where
+// the control socket is looked for.
+#include <doctest/doctest.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "ctl/arguments.h"
+
+using fdsup::ctl::Command;
+using fdsup::ctl::Environment;
+using fdsup::ctl::Help;
+using fdsup::control::Json;
+using fdsup::ctl::ParseOutcome;
+using fdsup::ctl::UsageError;
+
+namespace {
+
+ParseOutcome parse(std::initializer_list<std::string> args, const Environment& env = {}) {
+    std::vector<std::string> list(args);
+    return fdsup::ctl::parse_arguments(std::span<const std::string>(list), env);
+}
+
+Command command(std::initializer_list<std::string> args, const Environment& env = {}) {
+    ParseOutcome outcome = parse(args, env);
+    if (const auto* usage = std::get_if<UsageError>(&outcome)) FAIL("usage error: " << usage->message);
+    REQUIRE(std::holds_alternative<Command>(outcome));
+    return std::get<Command>(outcome);
+}
+
+UsageError usage_error(std::initializer_list<std::string> args) {
+    ParseOutcome outcome = parse(args);
+    if (const auto* parsed = std::get_if<Command>(&outcome)) FAIL("parsed: " << parsed->request.dump());
+    REQUIRE(std::holds_alternative<UsageError>(outcome));
+    return std::get<UsageError>(outcome);
+}
+
+std::string help(std::initializer_list<std::string> args) {
+    ParseOutcome outcome = parse(args);
+    REQUIRE(std::holds_alternative<Help>(outcome));
+    return std::get<Help>(outcome).text;
+}
+
+Json request(std::initializer_list<std::string> args) {
+    return command(args).request;
+}
+
+}  // namespace
+
+TEST_CASE("ctl arguments: the request each verb sends") {
+    CHECK(request({"status"}) == Json::parse(R"({"cmd":"status"})"));
+    CHECK(request({"status", "web", "db"}) == Json::parse(R"({"cmd":"status","names":["web","db"]})"));
+    CHECK(request({"start", "web"}) == Json::parse(R"({"cmd":"start","names":["web"]})"));
+    CHECK(request({"stop", "web", "api"}) == Json::parse(R"({"cmd":"stop","names":["web","api"]})"));
+    CHECK(request({"restart", "web"}) == Json::parse(R"({"cmd":"restart","names":["web"]})"));
+    CHECK(request({"signal", "web"}) == Json::parse(R"({"cmd":"signal","name":"web"})"));
+    CHECK(request({"signal", "web", "HUP"}) == Json::parse(R"({"cmd":"signal","name":"web","signal":"HUP"})"));
+    CHECK(request({"signal", "web", "sigusr2"}) == Json::parse(R"({"cmd":"signal","name":"web","signal":"USR2"})"));
+    CHECK(request({"signal", "web", "9"}) == Json::parse(R"({"cmd":"signal","name":"web","signal":9})"));
+    CHECK(request({"scale", "web", "3"}) == Json::parse(R"({"cmd":"scale","name":"web","instances":3})"));
+    CHECK(request({"scale", "web", "0"}) == Json::parse(R"({"cmd":"scale","name":"web","instances":0})"));
+    CHECK(request({"reload"}) == Json::parse(R"({"cmd":"reload"})"));
+    CHECK(request({"shutdown"}) == Json::parse(R"({"cmd":"shutdown"})"));
+    CHECK(request({"version"}) == Json::parse(R"({"cmd":"version"})"));
+    CHECK(request({"logs", "web"}) == Json::parse(R"({"cmd":"logs","name":"web","lines":50,"follow":false})"));
+}
+
+TEST_CASE("ctl arguments: logs options in every spelling") {
+    Command follow = command({"logs", "web", "-n", "5", "-f"});
+    CHECK(follow.request == Json::parse(R"({"cmd":"logs","name":"web","lines":5,"follow":true})"));
+    CHECK(follow.follow);
+    CHECK(request({"logs", "--follow", "--lines", "0", "web"}) ==
+          Json::parse(R"({"cmd":"logs","name":"web","lines":0,"follow":true})"));
+    CHECK(request({"logs", "web", "--lines=7"})["lines"] == 7);
+    CHECK(request({"logs", "web", "-n20"})["lines"] == 20);
+    CHECK_FALSE(command({"logs", "web"}).follow);
+}
+
+TEST_CASE("ctl arguments: global options before or after the verb") {
+    Command plain = command({"status"});
+    CHECK_FALSE(plain.json);
+    CHECK(plain.verb == "status");
+    CHECK(command({"--json", "status"}).json);
+    CHECK(command({"status", "--json"}).json);
+    CHECK(command({"status", "web", "--json"}).request["names"] == Json::parse(R"(["web"])"));
+    CHECK(command({"-s", "/tmp/a.sock", "status"}).socket_path == "/tmp/a.sock");
+    CHECK(command({"--socket", "/tmp/b.sock", "status"}).socket_path == "/tmp/b.sock");
+    CHECK(command({"--socket=/tmp/c.sock", "status"}).socket_path == "/tmp/c.sock");
+    CHECK(command({"status", "-s", "/tmp/d.sock"}).socket_path == "/tmp/d.sock");
+    // After "--" nothing is an option, not even a global one.
+    CHECK(request({"status", "--", "--json"})["names"] == Json::parse(R"(["--json"])"));
+    CHECK_FALSE(command({"status", "--", "--json"}).json);
+}
+
+TEST_CASE("ctl arguments: usage errors say what is wrong and show the verb's synopsis") {
+    auto missing_names = usage_error({"start"});
+    CHECK(missing_names.message == "start needs at least one worker name");
+    CHECK(missing_names.synopsis == "usage: fdsupctl [-s SOCKET] [--json] start NAME...");
+    CHECK(usage_error({"stop"}).message == "stop needs at least one worker name");
+    CHECK(usage_error({"restart"}).synopsis.ends_with("restart NAME..."));
+
+    auto bad_count = usage_error({"scale", "web", "many"});
+    CHECK(bad_count.message == "the instance count must be a non-negative integer, not \"many\"");
+    CHECK(bad_count.synopsis.ends_with("scale NAME N"));
+    CHECK(usage_error({"scale", "web", "-1"}).message.find("non-negative integer, not \"-1\"") != std::string::npos);
+    CHECK(usage_error({"scale", "web", "1.5"}).message.find("non-negative") != std::string::npos);
+    CHECK(usage_error({"scale", "web", "99999999999999999999999"}).message.find("non-negative") != std::string::npos);
+    CHECK(usage_error({"scale", "web"}).message == "scale needs a worker name and an instance count");
+    CHECK(usage_error({"scale", "web", "1", "2"}).message == "scale needs a worker name and an instance count");
+
+    CHECK(usage_error({"logs"}).message == "logs needs a worker name");
+    CHECK(usage_error({"logs", "web", "-n"}).message == "-n needs a number of lines");
+    CHECK(usage_error({"logs", "web", "-n", "all"}).message.find("not \"all\"") != std::string::npos);
+    CHECK(usage_error({"logs", "web", "db"}).message.find("one worker name") != std::string::npos);
+    auto bad_option = usage_error({"logs", "web", "--tail"});
+    CHECK(bad_option.message == "unknown option --tail for logs");
+    CHECK(bad_option.synopsis.ends_with("logs NAME [-n N] [-f]"));
+
+    CHECK(usage_error({"signal"}).message == "signal needs a worker name");
+    CHECK(usage_error({"signal", "web", "HUP", "TERM"}).message.find("at most one signal") != std::string::npos);
+    CHECK(usage_error({"signal", "web", "0"}).message == "no signal number 0");
+    CHECK(usage_error({"signal", "web", "H U P"}).message.find("bad signal") != std::string::npos);
+    CHECK(usage_error({"reload", "now"}).message == "reload takes no arguments, got \"now\"");
+    CHECK(usage_error({"status", "-x"}).message == "unknown option -x for status");
+
+    auto unknown_verb = usage_error({"frobnicate"});
+    CHECK(unknown_verb.message == "unknown verb \"frobnicate\"");
+    CHECK(unknown_verb.synopsis == "usage: fdsupctl [-s SOCKET] [--json] VERB [ARGS...]");
+    CHECK(usage_error({"--verbose", "status"}).message == "unknown option --verbose");
+    CHECK(usage_error({"-s"}).message == "-s needs a socket path");
+    CHECK(usage_error({}).message.starts_with("no verb given"));
+    CHECK(usage_error({"-s", "", "status"}).message == "the socket path is empty");
+}
+
+TEST_CASE("ctl arguments: verbs of later versions are one clear error each") {
+    for (std::string verb : {"exec", "upgrade", "metrics"}) {
+        CAPTURE(verb);
+        auto error = usage_error({verb});
+        CHECK(error.message == verb + " is not supported by this version yet");
+        CHECK(error.synopsis.empty());
+    }
+}
+
+TEST_CASE("ctl arguments: help for fdsupctl and per verb") {
+    std::string general = help({"--help"});
+    CHECK(general.starts_with("usage: fdsupctl [-s SOCKET] [--json] VERB"));
+    for (auto verb : fdsup::ctl::verb_names()) {
+        CAPTURE(verb);
+        CHECK(general.find("\n  " + std::string(verb)) != std::string::npos);
+    }
+    CHECK(general.find("$FDSUP_CONTROL") != std::string::npos);
+    CHECK(help({"-h"}) == general);
+    CHECK(help({"help"}) == general);
+
+    std::string logs = help({"help", "logs"});
+    CHECK(logs.starts_with("usage: fdsupctl [-s SOCKET] [--json] logs NAME [-n N] [-f]\n\n"));
+    CHECK(logs.find("captured output") != std::string::npos);  // the description
+    CHECK(logs.find("-n, --lines N") != std::string::npos);
+    CHECK(logs.find("-f, --follow") != std::string::npos);
+    CHECK(help({"logs", "--help"}) == logs);
+    CHECK(help({"--help", "logs"}) == logs);
+    CHECK(help({"logs", "web", "-n", "bogus", "-h"}) == logs);  // help wins over bad arguments
+
+    std::string scale = help({"scale", "-h"});
+    CHECK(scale.starts_with("usage: fdsupctl [-s SOCKET] [--json] scale NAME N\n"));
+    CHECK(scale.find("--lines") == std::string::npos);
+    CHECK(help({"help", "exec"}).find("Not supported by this version yet") != std::string::npos);
+
+    CHECK(usage_error({"help", "bogus"}).message == "unknown verb \"bogus\"");
+    CHECK(usage_error({"help", "logs", "status"}).message == "help takes at most one verb");
+    CHECK(fdsup::ctl::help_text("bogus") == std::nullopt);
+    CHECK(fdsup::ctl::help_text("status").value().find("status [NAME...]") != std::string::npos);
+}
+
+TEST_CASE("ctl arguments: the socket is -s, else $FDSUP_CONTROL, else $RUNTIME_DIRECTORY, else the default") {
+    using fdsup::ctl::resolve_socket_path;
+    Environment both{"/env/control.sock", "/run/unit:/run/other"};
+    CHECK(resolve_socket_path(std::string("/opt/s.sock"), both) == "/opt/s.sock");
+    CHECK(resolve_socket_path(std::nullopt, both) == "/env/control.sock");
+    Environment runtime_only{std::nullopt, "/run/unit:/run/other"};
+    CHECK(resolve_socket_path(std::nullopt, runtime_only) == "/run/unit/control.sock");
+    CHECK(resolve_socket_path(std::nullopt, Environment{std::nullopt, "/run/unit/"}) == "/run/unit/control.sock");
+    CHECK(resolve_socket_path(std::nullopt, Environment{"", ":/run/x"}) == "/run/fdsup/control.sock");
+    CHECK(resolve_socket_path(std::nullopt, Environment{}) == "/run/fdsup/control.sock");
+
+    CHECK(command({"status"}, both).socket_path == "/env/control.sock");
+    CHECK(command({"-s", "/opt/s.sock", "status"}, both).socket_path == "/opt/s.sock");
+    CHECK(command({"status"}, runtime_only).socket_path == "/run/unit/control.sock");
+    CHECK(command({"status"}).socket_path == "/run/fdsup/control.sock");
+}
+
+TEST_CASE("ctl arguments: a socket path too long for sun_path is a usage error") {
+    std::string longest = "/" + std::string(106, 'x');  // 107 bytes + NUL = sizeof sun_path
+    CHECK(command({"-s", longest, "status"}).socket_path == longest);
+    auto error = usage_error({"-s", longest + "x", "status"});
+    CHECK(error.message.starts_with("socket path too long for a unix socket (108 bytes, at most 107)"));
+    CHECK(error.synopsis.ends_with("status [NAME...]"));
+}
