@@ -1,10 +1,9 @@
 """Lifecycle verbs act on instances in every state: stop during backoff, start after
 failed (the start limit is cleared), restart while still starting."""
-import re
-import time
+import subprocess
 import unittest
 
-from fdsup_harness import FdsupTestCase, pid_alive, wait_until
+from fdsup_harness import FDSUPCTL, FdsupTestCase, pid_alive, wait_until
 
 
 class States(FdsupTestCase):
@@ -24,7 +23,7 @@ backoff_max = "30s"
         self.assertEqual((status["state"], status["instances"][0]["pid"]), ("stopped", None))
         started = len(d.worker_pids("flaky[0]"))
         # start brings it back at once, not after the 30 s backoff
-        code, out, _ = d.ctl("start", "flaky")
+        _, out, _ = d.ctl("start", "flaky")
         self.assertEqual(len(d.worker_pids("flaky[0]")), started + 1)
         self.assertRegex(out, r"flaky\[0\]: started pid \d+")
 
@@ -74,8 +73,6 @@ stop_timeout = "2s"
 listen = "tcp://127.0.0.1:0"
 """).start(wait_for_workers=["stubborn[0]"])
         d.wait_control()
-        import subprocess
-        from fdsup_harness import FDSUPCTL
         restart = subprocess.Popen([FDSUPCTL, "-s", d.control_socket, "restart", "stubborn"],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         d.wait_log(r"worker stubborn\[0\]: stopping pid")
