@@ -139,7 +139,11 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
         const Json& instances = field_or_null(worker, "instances");
         if (instances.is_array() && !instances.empty()) {
             for (const auto& instance : instances) {
-                rows.push_back({printable(name), text(instance, "index"), text(instance, "state"),
+                // A rollout shows two rows for one index: the old process and its replacement.
+                std::string state = text(instance, "state");
+                if (field_or_null(instance, "replacement") == Json(true)) state += " (new)";
+                else if (field_or_null(instance, "retiring") == Json(true)) state += " (old)";
+                rows.push_back({printable(name), text(instance, "index"), state,
                                 text(instance, "pid"), format_uptime(field_or_null(instance, "uptime_s")),
                                 text(instance, "restarts"), format_last_exit(field_or_null(instance, "last_exit")),
                                 format_ready(field_or_null(instance, "ready")), fds});
@@ -151,11 +155,17 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
         const Json& waiting_for = field_or_null(worker, "waiting_for");
         if (!is_empty_value(waiting_for))
             notes.push_back(printable(name) + ": waiting for " + join_list(waiting_for) + " to be ready");
+        const Json& rollout = field_or_null(worker, "rollout");
+        if (rollout.is_object())
+            notes.push_back(printable(name) + ": rolling restart in progress, " + text(rollout, "replaced") + " of " +
+                            text(rollout, "total") + " replaced");
         if (!instances.is_array()) continue;
         for (const auto& instance : instances) {
+            std::string label = instance_label(name, field_or_null(instance, "index"));
+            const Json& status = field_or_null(instance, "status");
+            if (status.is_string()) notes.push_back(label + ": status: " + printable(status));
             const Json& last_error = field_or_null(instance, "last_error");
-            if (!last_error.is_null())
-                notes.push_back(instance_label(name, field_or_null(instance, "index")) + ": " + printable(last_error));
+            if (!last_error.is_null()) notes.push_back(label + ": " + printable(last_error));
         }
     }
 }

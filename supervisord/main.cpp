@@ -160,8 +160,9 @@ int run(const Options& options) {
     int exit_code = 0;
     {
         spdlog::info("fdsupd {} starting (pid {}, config {})", fdsup::kVersion, getpid(), options.config_path);
-        fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(*sockets),
-                                     fdsup::SpawnContext::capture(starting_nofile));
+        auto spawn_context = fdsup::SpawnContext::capture(starting_nofile);
+        spawn_context.notify_socket = config->supervisor.runtime_dir + "/notify.sock";
+        fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(*sockets), std::move(spawn_context));
 
         // Every way to shut down (SIGTERM, SIGINT, `fdsupctl shutdown`) ends here; the
         // callbacks run once all workers have stopped, before the loop ends.
@@ -188,6 +189,14 @@ int run(const Options& options) {
             return 1;
         }
         spdlog::info("control socket: {}", (*control)->path());
+        auto notify = fdsup::notify::NotifySocket::open(
+            &loop, supervisor.config().supervisor.runtime_dir + "/notify.sock",
+            [&](fdsup::notify::Datagram datagram) { supervisor.handle_notify(std::move(datagram)); });
+        if (!notify) {
+            spdlog::critical("{}", notify.error().text());
+            return 1;
+        }
+        spdlog::info("notify socket: {}", (*notify)->path());
 
         auto stop = [&](int sig) {
             spdlog::info("received SIG{}: graceful shutdown", sig == SIGINT ? "INT" : "TERM");

@@ -998,8 +998,6 @@ void Loader::reject_not_yet_supported(const toml::table& root, const Config& con
     if (const auto* supervisor = root["supervisor"].as_table(); config.supervisor.metrics_listen)
         reject(*supervisor, "supervisor", "metrics_listen", "a metrics endpoint");
     for (const auto& [w, table, path] : workers) {
-        if (w.ready == ReadyMode::notify) reject(*table, path, "ready", "\"notify\"");
-        if (w.watchdog > 0ms) reject(*table, path, "watchdog", "a watchdog (> 0)");
         if (w.fd_store_max > 0) reject(*table, path, "fd_store_max", "an fd store (> 0)");
         // Asked for even when a name in it is wrong: fixing the name would not help.
         if (const auto* names = table->get_as<toml::array>("scm_rights"); names && !names->empty())

@@ -1,5 +1,7 @@
 #include "config/values.h"
 
+#include <cstdio>
+
 #include <csignal>
 #include <cstdint>
 #include <limits>
@@ -110,6 +112,14 @@ std::string signal_name(int signal) {
     if (signal > SIGRTMIN && signal <= SIGRTMAX)
         return "RTMIN+" + std::to_string(signal - SIGRTMIN);
     return std::to_string(signal);
+}
+
+std::string format_duration(std::chrono::steady_clock::duration d) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+    if (ms < 1000) return std::to_string(ms) + "ms";
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1fs", static_cast<double>(ms) / 1000.0);
+    return text;
 }
 
 }  // namespace fdsup::config

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include <chrono>
+
 #include "config/model.h"
 
 namespace fdsup::config {
@@ -23,5 +25,8 @@ std::optional<int> parse_signal(std::string_view text);
 
 // SIGTERM -> "TERM" (for messages).
 std::string signal_name(int signal);
+
+// For messages: "250ms" below a second, else "1.5s".
+std::string format_duration(std::chrono::steady_clock::duration d);
 
 }  // namespace fdsup::config

@@ -12,6 +12,7 @@
 
 #include "sockets/bind.h"
 #include "sockets/listen_address.h"
+#include "sys/paths.h"
 #include "sys/users.h"
 
 #ifndef SO_PEERGROUPS
@@ -25,27 +26,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Requests a client may queue while one of its requests runs.
 constexpr size_t kMaxBufferedInput = 1024 * 1024;
 constexpr int kAcceptsPerWakeup = 64;
-
-// mkdir -p, mode 0755 for what it creates (workers of other users must reach the
-// notify and fd sockets that live beside the control socket).
-Result<void> make_directories(const std::string& dir) {
-    if (dir.empty()) return {};
-    std::string path;
-    size_t pos = 0;
-    while (pos != std::string::npos) {
-        pos = dir.find('/', pos + 1);
-        path = dir.substr(0, pos);
-        if (path.empty()) continue;
-        if (::mkdir(path.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + path);
-    }
-    return {};
-}
-
-std::string directory_of(const std::string& path) {
-    auto slash = path.find_last_of('/');
-    if (slash == std::string::npos) return "";
-    return slash == 0 ? "/" : path.substr(0, slash);
-}
 
 // True if a process accepts connections on the unix socket at `path`.
 bool someone_listens(const std::string& path) {
@@ -121,22 +101,13 @@ void Responder::on_gone(std::function<void()> callback) const {
 
 ControlServer::ControlServer(uv_loop_t* loop, std::string path, UniqueFd fd, std::optional<gid_t> group,
                              ControlSettings settings, RequestHandler handler)
-    : loop_(loop), path_(std::move(path)), fd_(std::move(fd)), watch_(loop, fd_.get()), accept_pause_(loop),
+    : loop_(loop), socket_file_(std::move(path)), fd_(std::move(fd)), watch_(loop, fd_.get()), accept_pause_(loop),
       group_(group), settings_(std::move(settings)), handler_(std::move(handler)),
-      alive_(std::make_shared<ControlServer*>(this)) {
-    struct stat st{};
-    if (::stat(path_.c_str(), &st) == 0) {
-        socket_dev_ = st.st_dev;
-        socket_ino_ = st.st_ino;
-    }
-}
+      alive_(std::make_shared<ControlServer*>(this)) {}
 
 ControlServer::~ControlServer() {
     *alive_ = nullptr;
     while (!clients_.empty()) close_client(clients_.begin()->first, "fdsupd is exiting");
-    struct stat st{};
-    if (::stat(path_.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_)
-        ::unlink(path_.c_str());
 }
 
 Result<std::unique_ptr<ControlServer>> ControlServer::open(uv_loop_t* loop, const config::SupervisorConfig& config,

@@ -26,6 +26,7 @@
 #include "config/model.h"
 #include "control/protocol.h"
 #include "supervisor/uv_handles.h"
+#include "sys/paths.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"
 
@@ -76,7 +77,7 @@ public:
     static Result<std::unique_ptr<ControlServer>> open(uv_loop_t* loop, const config::SupervisorConfig& config,
                                                        ControlSettings settings, RequestHandler handler);
 
-    const std::string& path() const { return path_; }
+    const std::string& path() const { return socket_file_.path(); }
     size_t client_count() const { return clients_.size(); }
 
 private:
@@ -102,13 +103,11 @@ private:
     static void refuse(UniqueFd fd, const std::string& message);
 
     uv_loop_t* loop_;
-    std::string path_;
+    OwnedPath socket_file_;  // removed at exit only if it is still ours
     UniqueFd fd_;
     FdWatch watch_;
     Timer accept_pause_;  // after EMFILE: accepting again a moment later
     std::optional<gid_t> group_;
-    dev_t socket_dev_ = 0;  // to remove the socket file at exit only if it is still ours
-    ino_t socket_ino_ = 0;
     ControlSettings settings_;
     RequestHandler handler_;
     std::map<uint64_t, std::unique_ptr<Client>> clients_;

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "config/values.h"
+#include "supervisor/rolling_restart.h"
 #include "version.h"
 
 namespace fdsup::control {
@@ -34,8 +35,24 @@ Json instance_json(const Instance& instance, Clock::time_point now) {
         {"last_exit", last_exit_json(instance.last_exit)},
         {"last_error", instance.last_error.empty() ? Json(nullptr) : Json(instance.last_error)},
     };
+    // What the worker said over sd_notify.
+    j["status"] = instance.status_text.empty() ? Json(nullptr) : Json(instance.status_text);
+    if (instance.reloading) j["reloading"] = true;
+    if (instance.stopping_notified) j["stopping_notified"] = true;
+    if (instance.watchdog_timeout > config::Duration::zero())
+        j["watchdog_s"] = std::chrono::duration<double>(instance.watchdog_timeout).count();
     if (instance.retiring) j["retiring"] = true;
+    if (instance.replacement) j["replacement"] = true;  // a rollout's new process, not yet in service
     return j;
+}
+
+// A rolling restart in progress: how far it got.
+Json rollout_json(const Worker& worker) {
+    if (!worker.rollout) return nullptr;
+    const RolloutPlan& plan = worker.rollout->plan;
+    return Json{{"total", plan.size()},
+                {"replaced", plan.count(RolloutPlan::SlotState::done) + plan.count(RolloutPlan::SlotState::draining)},
+                {"replacing", plan.count(RolloutPlan::SlotState::replacing)}};
 }
 
 Json worker_json(const Supervisor& supervisor, const Worker& worker, Clock::time_point now) {
@@ -57,6 +74,7 @@ Json worker_json(const Supervisor& supervisor, const Worker& worker, Clock::time
         {"restart_strategy",
          worker.config.restart_strategy == config::RestartStrategy::rolling ? "rolling" : "stop-start"},
         {"instances", std::move(instances)},
+        {"rollout", rollout_json(worker)},
     };
 }
 
@@ -96,6 +114,7 @@ Result<Json> status_reply(const Supervisor& supervisor, const std::vector<std::s
               {"uptime_s", seconds_since(supervisor.started_at(), now)},
               {"config", config.path},
               {"reloading", supervisor.reloading()},
+              {"notify_dropped", supervisor.notify_dropped()},
               {"shutting_down", supervisor.shutting_down()}}},
         {"sockets", std::move(sockets)},
         {"workers", std::move(workers)},

@@ -130,7 +130,8 @@ int run_spawn_child(void* arg) {
     // As the worker's user, so a directory it may not enter is refused like a shell would.
     if (plan.cwd != nullptr && syscall(SYS_chdir, plan.cwd) < 0) die(plan, ChildStage::chdir, errno);
 
-    if (plan.listen_pid_digits != nullptr) format_pid(syscall(SYS_getpid), plan.listen_pid_digits);
+    for (char* slot : plan.pid_slots)
+        if (slot != nullptr) format_pid(syscall(SYS_getpid), slot);
 
     if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &plan.exec_sigmask, nullptr, kKernelSigsetSize) < 0)
         die(plan, ChildStage::sigmask, errno);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <climits>
 
 extern char** environ;
@@ -15,7 +16,8 @@ extern char** environ;
 namespace fdsup {
 namespace {
 
-constexpr const char* kListenPidPrefix = "LISTEN_PID=";
+// Env keys whose value the vfork child fills with its own pid.
+constexpr const char* kPidKeys[] = {"LISTEN_PID", "WATCHDOG_PID"};
 constexpr size_t kPidDigitsRoom = 21;  // 20 digits + NUL
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -216,11 +218,21 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         std::string joined;
         for (const auto& n : names) joined += (joined.empty() ? "" : ":") + n;
         set("LISTEN_FDNAMES", joined);
-        env["LISTEN_PID"] = std::string(kListenPidPrefix) + std::string(kPidDigitsRoom - 1, '0');
+        set("LISTEN_PID", std::string(kPidDigitsRoom - 1, '0'));
+    }
+
+    // sd_notify: readiness, the watchdog and (later) the fd store all speak it.
+    bool speaks_notify = worker.ready == config::ReadyMode::notify || worker.watchdog > config::Duration::zero() ||
+                         worker.fd_store_max > 0;
+    if (speaks_notify && !context.notify_socket.empty()) set("NOTIFY_SOCKET", context.notify_socket);
+    if (worker.watchdog > config::Duration::zero()) {
+        set("WATCHDOG_USEC", std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(worker.watchdog).count()));
+        set("WATCHDOG_PID", std::string(kPidDigitsRoom - 1, '0'));
     }
 
     for (auto& [key, entry] : env) {
-        if (key == "LISTEN_PID") listen_pid_index_ = static_cast<int>(env_strings_.size());
+        for (size_t slot = 0; slot < std::size(kPidKeys); ++slot)
+            if (key == kPidKeys[slot]) pid_slot_index_[slot] = static_cast<int>(env_strings_.size());
         env_strings_.push_back(std::move(entry));
     }
 }
@@ -257,8 +269,12 @@ void PreparedSpawn::link_plan(const SpawnContext& context, const config::WorkerC
     plan_.path = path_.c_str();
     plan_.argv = argv_.data();
     plan_.envp = envp_.data();
-    plan_.listen_pid_digits =
-        listen_pid_index_ < 0 ? nullptr : env_strings_[listen_pid_index_].data() + std::char_traits<char>::length(kListenPidPrefix);
+    static_assert(std::size(kPidKeys) == std::size(SpawnPlan{}.pid_slots));
+    for (size_t slot = 0; slot < std::size(kPidKeys); ++slot) {
+        int index = pid_slot_index_[slot];
+        plan_.pid_slots[slot] = index < 0 ? nullptr : env_strings_[static_cast<size_t>(index)].data() +
+                                                          std::char_traits<char>::length(kPidKeys[slot]) + 1;
+    }
     plan_.fd_map = fd_map_->view();
     plan_.umask_value = worker.umask ? static_cast<int>(*worker.umask) : -1;
     plan_.rlimits = rlimits_.data();

@@ -27,6 +27,7 @@ struct SpawnContext {
     pid_t supervisor_pid = 0;
     bool is_root = false;
     int close_fallback_limit = 1024;     // bound for the close loop without close_range
+    std::string notify_socket;           // NOTIFY_SOCKET for workers that speak sd_notify
 
     // Captures the current process: environment (filtered by filter_inherited_env),
     // pid, euid. `nofile_soft_at_start` must be read before the supervisor raises it.
@@ -80,7 +81,7 @@ private:
     std::vector<std::string> env_strings_;
     std::vector<char*> argv_;
     std::vector<char*> envp_;
-    int listen_pid_index_ = -1;  // index in env_strings_ of "LISTEN_PID=..."
+    int pid_slot_index_[2] = {-1, -1};  // index in env_strings_ of "LISTEN_PID=...", "WATCHDOG_PID=..."
     std::optional<FdMapPlan> fd_map_;
     std::vector<RlimitValue> rlimits_;
     bool change_ids_ = false;

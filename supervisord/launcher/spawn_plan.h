@@ -48,7 +48,9 @@ struct SpawnPlan {
     const char* path;              // what execve runs
     char* const* argv;
     char* const* envp;
-    char* listen_pid_digits;       // null, or the env slot the child writes its pid into
+    // Env values the child fills with its own pid (LISTEN_PID, WATCHDOG_PID): only the
+    // child knows it before execve. Unused slots are null.
+    char* pid_slots[2];
     FdMapView fd_map;
     int umask_value;               // -1: keep the supervisor's
     const RlimitValue* rlimits;

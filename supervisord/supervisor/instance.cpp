@@ -19,7 +19,7 @@ std::string Instance::label() const { return worker->config.name + "[" + std::to
 
 bool Worker::all_ready() const {
     for (const auto& instance : instances)
-        if (!instance->retiring && (instance->state != InstanceState::running || !instance->ready)) return false;
+        if (!instance->retiring && !instance->replacement && (instance->state != InstanceState::running || !instance->ready)) return false;
     return true;
 }
 

@@ -23,15 +23,23 @@ enum class InstanceState { starting, running, stopping, backoff, exited, failed,
 const char* state_name(InstanceState state);
 
 struct Worker;
+struct RollingRestart;
+
+// Why the supervisor itself is stopping a process (not the operator, not shutdown):
+// the exit that follows is a failure, restarted by policy.
+enum class KillReason { none, ready_timeout, watchdog };
 
 struct Instance {
     Instance(uv_loop_t* loop, Worker* worker, int index, uint64_t id)
-        : worker(worker), index(index), id(id), timer(loop) {}
+        : worker(worker), index(index), id(id), timer(loop), watchdog_timer(loop) {}
 
     Worker* worker;
     int index;
     uint64_t id;  // unique for the supervisor's life: operations find instances by it
-    bool retiring = false;  // being scaled away: erased once it has no process
+    bool retiring = false;  // scaled away or replaced: erased once it has no process
+    // A rolling restart's new process for this index, not yet in service: it never
+    // restarts on its own (a failure ends the rollout) and does not count for readiness.
+    bool replacement = false;
     InstanceState state = InstanceState::stopped;
     bool ready = false;
 
@@ -45,13 +53,24 @@ struct Instance {
     // by reload is closed only once no process holds the old one.
     std::vector<uint64_t> sockets_used;
 
-    // One timer at a time is enough: backoff (backoff), ready delay (starting),
-    // stop escalation (stopping) never overlap.
+    // One timer at a time is enough: backoff (backoff), ready delay or ready timeout
+    // (starting), stop escalation (stopping) never overlap. `timer_deadline` is when
+    // a ready timeout or stop escalation fires (EXTEND_TIMEOUT_USEC= moves it).
     Timer timer;
+    Clock::time_point timer_deadline{};
+    KillReason kill_reason = KillReason::none;
+
+    // sd_notify (notify_events.cpp), reset at every start.
+    std::string status_text;         // STATUS=
+    bool reloading = false;          // RELOADING=1, until READY=1
+    bool stopping_notified = false;  // STOPPING=1
+    config::Duration watchdog_timeout{};  // the config's, or the worker's WATCHDOG_USEC=; 0: off
+    Timer watchdog_timer;
+    Clock::time_point last_watchdog_ping{};
 
     int restarts = 0;  // restarts after unplanned exits and failed execs
     std::optional<ExitStatus> last_exit;
-    std::string last_error;  // the last exec failure, for status
+    std::string last_error;  // why the last start failed (exec error, ready timeout, watchdog), for status
     Backoff backoff;
     StartLimiter start_limiter;
 
@@ -71,9 +90,11 @@ struct Worker {
     // Bumped by every lifecycle command: a command that waits (restart's stop phase)
     // does not continue once a later command took the worker over.
     uint64_t generation = 0;
+    // The rolling restart in progress, if any (rolling_restart.cpp).
+    std::shared_ptr<RollingRestart> rollout;
 
     // Every instance is running and ready (a worker with no instances is trivially
-    // ready; instances being scaled away do not count).
+    // ready; instances being scaled away and replacements not yet in service do not count).
     bool all_ready() const;
     bool any_process() const;
     // The state shown for the worker as a whole: the instances' state when they agree,

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "config/values.h"
+#include "supervisor/rolling_restart.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup {
@@ -32,9 +33,11 @@ OperationResult result_of(std::vector<InstanceReport> reports, const std::string
     if (!result.ok) {
         size_t failed = std::count_if(result.instances.begin(), result.instances.end(),
                                       [](const InstanceReport& r) { return !r.ok; });
+        auto first = std::find_if(result.instances.begin(), result.instances.end(),
+                                  [](const InstanceReport& r) { return !r.ok; });
         result.error = what + " failed for " + std::to_string(failed) + " of " +
                        std::to_string(result.instances.size()) + " instance" +
-                       (result.instances.size() == 1 ? "" : "s");
+                       (result.instances.size() == 1 ? "" : "s") + ": " + first->message;
     }
     return result;
 }
@@ -81,6 +84,14 @@ Result<std::vector<Worker*>> Supervisor::resolve(const std::vector<std::string>&
         if (std::find(found.begin(), found.end(), worker) == found.end()) found.push_back(worker);
     }
     return found;
+}
+
+std::string Supervisor::busy_reason(const Worker& worker) const {
+    if (!worker.rollout) return "";
+    const RolloutPlan& plan = worker.rollout->plan;
+    return "worker " + worker.config.name + ": a rolling restart is in progress (" +
+           std::to_string(plan.count(RolloutPlan::SlotState::done) + plan.count(RolloutPlan::SlotState::draining)) +
+           " of " + std::to_string(plan.size()) + " instances replaced); try again when it is done, or stop it";
 }
 
 std::vector<Supervisor::Tracked> Supervisor::track(Worker& worker, bool only_with_process) const {
@@ -147,6 +158,11 @@ std::optional<InstanceReport> Supervisor::report_started(const Tracked& t) const
     r.state = instance->state;
     r.pid = instance->pid;
     const Worker& worker = *instance->worker;
+    if (instance->has_process() && instance->kill_reason != KillReason::none) {
+        r.ok = false;
+        r.message = label + ": " + instance->last_error + "; stopping it";
+        return r;
+    }
     if (instance->has_process()) {
         if (instance->state == InstanceState::starting) return std::nullopt;  // not ready yet
         if (instance->state == InstanceState::stopping) {
@@ -271,6 +287,12 @@ void Supervisor::stop_then_start(Worker& worker, ProgressFn progress,
           });
 }
 
+bool Supervisor::rolls(const Worker& worker) const {
+    // Rolling needs something to keep serving meanwhile, and no stop-start half done.
+    return worker.config.restart_strategy == config::RestartStrategy::rolling && worker.any_process() &&
+           !worker.pending_config && !worker.stopped_by_operator;
+}
+
 void Supervisor::scale_now(Worker& worker, int count, ProgressFn progress,
                            std::function<void(std::vector<InstanceReport>)> then) {
     int live = static_cast<int>(std::count_if(worker.instances.begin(), worker.instances.end(),
@@ -312,6 +334,8 @@ void Supervisor::start_workers(const std::vector<std::string>& names, ProgressFn
     auto workers = resolve(names);
     if (!workers) return done({false, workers.error().text(), {}});
     if (shutting_down_) return done({false, "fdsupd is shutting down", {}});
+    for (const Worker* worker : *workers)
+        if (auto busy = busy_reason(*worker); !busy.empty()) return done({false, busy, {}});
     auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
         done(result_of(std::move(reports), "start"));
     });
@@ -350,19 +374,19 @@ void Supervisor::restart_workers(const std::vector<std::string>& names, Progress
     auto workers = resolve(names);
     if (!workers) return done({false, workers.error().text(), {}});
     if (shutting_down_) return done({false, "fdsupd is shutting down", {}});
+    for (const Worker* worker : *workers)
+        if (auto busy = busy_reason(*worker); !busy.empty()) return done({false, busy, {}});
     auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
         done(result_of(std::move(reports), "restart"));
     });
     for (size_t i = 0; i < workers->size(); ++i) {
         Worker& worker = *(*workers)[i];
-        spdlog::info("worker {}: restart requested (stop-start)", worker.config.name);
-        // restart_strategy: the seam for rolling restarts. Until readiness lands both
-        // strategies stop every instance and start them again.
-        switch (worker.config.restart_strategy) {
-            case config::RestartStrategy::rolling:
-            case config::RestartStrategy::stop_start:
-                stop_then_start(worker, progress, Gather::part(gather, i));
-                break;
+        if (rolls(worker)) {
+            spdlog::info("worker {}: restart requested (rolling)", worker.config.name);
+            rolling_restart(worker, progress, Gather::part(gather, i));
+        } else {
+            spdlog::info("worker {}: restart requested (stop-start)", worker.config.name);
+            stop_then_start(worker, progress, Gather::part(gather, i));
         }
     }
 }
@@ -372,6 +396,7 @@ void Supervisor::scale_worker(const std::string& name, int count, ProgressFn pro
     if (!workers) return done({false, workers.error().text(), {}});
     if (count < 0 || count > 100000) return done({false, "instances must be between 0 and 100000", {}});
     Worker& worker = *workers->front();
+    if (auto busy = busy_reason(worker); !busy.empty()) return done({false, busy, {}});
     if (std::any_of(worker.instances.begin(), worker.instances.end(), [](const auto& i) { return i->retiring; }))
         return done({false, "worker " + name + " is still scaling down; try again when it is done", {}});
     if (worker.pending_config)

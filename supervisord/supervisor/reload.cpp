@@ -58,6 +58,9 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
         if (Worker* w = find_worker(name); w && std::any_of(w->instances.begin(), w->instances.end(),
                                                              [](const auto& i) { return i->retiring; }))
             result.config_errors.push_back("worker " + name + ": still scaling down from an earlier command");
+    for (const auto* names : {&diff.workers_changed, &diff.workers_removed, &diff.workers_scaled})
+        for (const auto& name : *names)
+            if (Worker* w = find_worker(name); w && w->rollout) result.config_errors.push_back(busy_reason(*w));
     if (!result.config_errors.empty()) return refuse("the new configuration cannot be applied live; nothing changed");
 
     // 1. Bind what is new. Nothing has changed yet, so a failure just closes these.
@@ -133,7 +136,11 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
         reloading_ = false;
         shared->ok = std::all_of(shared->instances.begin(), shared->instances.end(),
                                  [](const InstanceReport& r) { return r.ok; });
-        if (!shared->ok) shared->error = "the new configuration is in effect, but some instances did not start";
+        if (!shared->ok) {
+            auto first = std::find_if(shared->instances.begin(), shared->instances.end(),
+                                      [](const InstanceReport& r) { return !r.ok; });
+            shared->error = "the new configuration is in effect, but not every instance runs it: " + first->message;
+        }
         spdlog::info("reload: done{}", shared->ok ? "" : " (some instances did not start)");
         done(std::move(*shared));
     };
@@ -155,8 +162,28 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
             finish_part({});
             continue;
         }
-        spdlog::info("worker {}: configuration changed; restarting", name);
-        // The seam for rolling restarts (next milestone): restart_strategy decides.
+        if (worker.pending_config->restart_strategy == config::RestartStrategy::rolling && worker.any_process()) {
+            // The new spec is in effect at once for new processes; the rollout replaces
+            // the old ones, then the instance count follows the new config.
+            spdlog::info("worker {}: configuration changed; rolling restart", name);
+            config::WorkerConfig next_config = std::move(*worker.pending_config);
+            worker.pending_config.reset();
+            int wanted = next_config.instances;
+            next_config.instances = worker.config.instances;
+            worker.config = std::move(next_config);
+            rolling_restart(worker, progress, [this, name, wanted, progress, finish_part](std::vector<InstanceReport> reports) {
+                Worker* current = find_worker(name);
+                bool all_replaced = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.ok; });
+                if (current == nullptr || !all_replaced || wanted == current->config.instances || shutting_down_)
+                    return finish_part(std::move(reports));
+                scale_now(*current, wanted, progress, [reports, finish_part](std::vector<InstanceReport> scaled) mutable {
+                    std::move(scaled.begin(), scaled.end(), std::back_inserter(reports));
+                    finish_part(std::move(reports));
+                });
+            });
+            continue;
+        }
+        spdlog::info("worker {}: configuration changed; restarting (stop-start)", name);
         stop_then_start(worker, progress, finish_part);
     }
     for (const auto& name : diff.workers_scaled)

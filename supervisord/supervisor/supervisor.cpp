@@ -8,26 +8,17 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
+#include <utility>
 
 #include "config/values.h"
 #include "sockets/bind.h"
 
 namespace fdsup {
-namespace {
-
-std::string format_duration(Clock::duration d) {
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
-    if (ms < 1000) return std::to_string(ms) + "ms";
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1fs", static_cast<double>(ms) / 1000.0);
-    return text;
-}
-
-}  // namespace
+using config::format_duration;
 
 Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
                        SpawnContext context)
-    : loop_(loop), config_(std::move(config)), context_(std::move(context)), shutdown_timer_(loop) {
+    : loop_(loop), config_(std::move(config)), context_(std::move(context)), notify_drop_summary_(loop), shutdown_timer_(loop) {
     for (auto& socket : sockets) adopt_socket(std::move(socket));
     rebuild_socket_maps();
     null_fd_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
@@ -138,18 +129,18 @@ void Supervisor::spawn(Instance& instance) {
         return;
     }
     instance.last_error.clear();
-    if (cfg.ready == config::ReadyMode::exec) {
-        instance.state = InstanceState::running;
-        mark_ready(instance);
-    } else {  // ready = "delay": ready once it has survived ready_delay
-        instance.state = InstanceState::starting;
-        instance.timer.start(cfg.ready_delay, [this, &instance] {
-            if (instance.state == InstanceState::starting) {
-                instance.state = InstanceState::running;
-                mark_ready(instance);
-            }
-            state_changed();
-        });
+    instance.state = InstanceState::starting;
+    switch (cfg.ready) {
+        case config::ReadyMode::exec: become_ready(instance); break;
+        case config::ReadyMode::delay:  // ready once it has survived ready_delay
+            instance.timer.start(cfg.ready_delay, [this, &instance] {
+                if (instance.state == InstanceState::starting) become_ready(instance);
+                state_changed();
+            });
+            break;
+        case config::ReadyMode::notify:  // ready at READY=1, failed after ready_timeout
+            arm_ready_timeout(instance, Clock::now() + cfg.ready_timeout);
+            break;
     }
 }
 
@@ -188,6 +179,11 @@ Result<void> Supervisor::launch(Instance& instance) {
     instance.started_at = Clock::now();
     instance.ready = false;
     instance.stop_escalated = false;
+    instance.kill_reason = KillReason::none;
+    instance.status_text.clear();
+    instance.reloading = false;
+    instance.stopping_notified = false;
+    instance.watchdog_timeout = cfg.watchdog;
     instance.sockets_used.clear();
     auto note_socket = [&](const std::string& name) {
         if (auto it = socket_serials_.find(name); it != socket_serials_.end())
@@ -206,6 +202,7 @@ Result<void> Supervisor::launch(Instance& instance) {
         return fail("worker " + instance.label() + ": cannot watch pidfd");
     }
     instance.exit_watch = std::move(watch);
+    instances_by_pid_[instance.pid] = &instance;
 
     if (out_read) add_capture(std::move(out_read), instance.label(), cfg.name, instance.index, false);
     if (err_read) add_capture(std::move(err_read), instance.label() + " stderr", cfg.name, instance.index, true);
@@ -245,12 +242,6 @@ void Supervisor::add_capture(UniqueFd read_end, std::string label, std::string w
     captures_.emplace(key, std::move(capture));
 }
 
-void Supervisor::mark_ready(Instance& instance) {
-    instance.ready = true;
-    spdlog::debug("worker {}: ready", instance.label());
-    if (instance.worker->all_ready()) start_waiting_dependents();
-}
-
 // ---- exits and restarts -----------------------------------------------------------
 
 void Supervisor::on_exit_event(Instance& instance) {
@@ -282,30 +273,48 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     const auto& cfg = instance.worker->config;
     auto run_time = Clock::now() - instance.started_at;
     pid_t pid = instance.pid;
+    bool was_starting = instance.state == InstanceState::starting;
+    KillReason reason = std::exchange(instance.kill_reason, KillReason::none);
+    instances_by_pid_.erase(pid);
     instance.pid = -1;
     instance.ready = false;
     instance.last_exit = status;
     instance.timer.stop();
+    instance.watchdog_timer.stop();
+    std::string ran = "pid " + std::to_string(pid) + " " + status.describe() + " after " + format_duration(run_time);
 
-    if (instance.state == InstanceState::stopping) {
+    // Stopped on purpose (operator, shutdown, scale, rollout): done.
+    if ((instance.state == InstanceState::stopping && reason == KillReason::none) || instance.retiring) {
         instance.state = InstanceState::stopped;
-        spdlog::info("worker {}: pid {} {} after {}; stopped", instance.label(), pid, status.describe(),
-                     format_duration(run_time));
+        spdlog::info("worker {}: {}; stopped", instance.label(), ran);
         if (shutting_down_) advance_shutdown();
         return;
     }
-    if (shutting_down_ || !should_restart(cfg, status)) {
+    // A start that never became ready, or a process the watchdog found silent: a
+    // failure whatever the exit code.
+    bool failed = was_starting || reason != KillReason::none;
+    if (failed && reason == KillReason::none) instance.last_error = ran + " before it was ready";
+    if (instance.replacement) {  // a rollout's candidate: the rollout reports it, nothing restarts it
+        instance.state = InstanceState::failed;
+        spdlog::error("worker {}: replacement {}", instance.label(), instance.last_error);
+        return;
+    }
+    if (shutting_down_ || (!failed && !should_restart(cfg, status))) {
         instance.state = InstanceState::exited;
-        spdlog::info("worker {}: pid {} {} after {}; not restarted ({})", instance.label(), pid,
-                     status.describe(), format_duration(run_time),
+        spdlog::info("worker {}: {}; not restarted ({})", instance.label(), ran,
                      shutting_down_ ? "shutting down"
                      : cfg.restart == config::RestartPolicy::never ? "restart = never" : "restart = on-failure");
         if (shutting_down_) advance_shutdown();
         return;
     }
+    if (failed && cfg.restart == config::RestartPolicy::never) {
+        instance.state = InstanceState::failed;
+        spdlog::error("worker {}: {}; failed: {} (restart = never)", instance.label(), ran, instance.last_error);
+        return;
+    }
     auto delay = instance.backoff.next_delay(cfg, std::chrono::duration_cast<config::Duration>(run_time));
-    schedule_restart(instance, delay,
-                     "pid " + std::to_string(pid) + " " + status.describe() + " after " + format_duration(run_time));
+    std::string why = !failed ? ran : reason == KillReason::none ? instance.last_error : instance.last_error + " (" + ran + ")";
+    schedule_restart(instance, delay, why);
 }
 
 void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
@@ -360,16 +369,11 @@ void Supervisor::stop_instance(Instance& instance) {
     if (instance.state == InstanceState::stopping) return;
     instance.state = InstanceState::stopping;
     instance.ready = false;
+    instance.watchdog_timer.stop();
     spdlog::info("worker {}: stopping pid {} with SIG{} (timeout {})", instance.label(), instance.pid,
                  config::signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
     signal_instance(instance, cfg.stop_signal);
-    instance.timer.start(cfg.stop_timeout, [this, &instance] {
-        if (instance.state != InstanceState::stopping || !instance.has_process()) return;
-        spdlog::warn("worker {}: pid {} still running after stop_timeout; sending SIGKILL", instance.label(),
-                     instance.pid);
-        instance.stop_escalated = true;
-        signal_instance(instance, SIGKILL);
-    });
+    arm_stop_escalation(instance, Clock::now() + cfg.stop_timeout);
 }
 
 // ---- shutdown ---------------------------------------------------------------------
@@ -427,6 +431,9 @@ void Supervisor::state_changed() {
     do {
         check_again_ = false;
         sweep();
+        // Readiness can change in many ways (READY=1, a replacement taking over, a
+        // not-ready instance scaled away): whatever the way, dependents start now.
+        start_waiting_dependents();
         auto current = std::move(waiters_);
         waiters_.clear();
         std::vector<std::function<bool()>> unfinished;
@@ -441,12 +448,11 @@ void Supervisor::state_changed() {
 
 void Supervisor::sweep() {
     for (auto& worker : workers_) {
-        auto& list = worker->instances;
-        // Retiring instances are always the last ones (scale down takes the newest).
-        while (!list.empty() && list.back()->retiring && !list.back()->has_process()) {
-            instances_by_id_.erase(list.back()->id);
-            list.pop_back();
-        }
+        std::erase_if(worker->instances, [this](const std::unique_ptr<Instance>& instance) {
+            if (!instance->retiring || instance->has_process()) return false;
+            instances_by_id_.erase(instance->id);
+            return true;
+        });
     }
     for (auto it = workers_.begin(); it != workers_.end();) {
         Worker& worker = **it;

@@ -21,8 +21,10 @@
 #include "config/model.h"
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
+#include "notify/notify_socket.h"
 #include "supervisor/instance.h"
 #include "supervisor/log_book.h"
+#include "supervisor/log_rate_limit.h"
 #include "supervisor/operation.h"
 #include "supervisor/output_capture.h"
 #include "sys/unique_fd.h"
@@ -66,8 +68,8 @@ public:
     void stop_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done);
     // restart: per the worker's restart_strategy. stop-start: stop every instance, then
     // start them again (the listening sockets stay open in the supervisor, so clients
-    // wait in the backlog meanwhile). Rolling restarts arrive with readiness (next
-    // milestone); until then "rolling" restarts stop-start too.
+    // wait in the backlog meanwhile). rolling: see rolling_restart.cpp; a worker with a
+    // rollout in progress refuses start, restart and scale.
     void restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done);
     // scale: more instances start; fewer stop the newest (highest index) first.
     void scale_worker(const std::string& name, int count, ProgressFn progress, OperationDoneFn done);
@@ -87,6 +89,12 @@ public:
     void reload(ProgressFn progress, ReloadDoneFn done);
     bool reloading() const { return reloading_; }
 
+    // ---- sd_notify (notify_events.cpp) ----
+    // One datagram from the notify socket: the sender's instance is found by pid, the
+    // message parsed and applied; anything wrong is dropped (fds closed) and counted.
+    void handle_notify(notify::Datagram datagram);
+    uint64_t notify_dropped() const { return notify_dropped_; }
+
     // ---- state, for status and the control server ----
     const config::Config& config() const { return config_; }  // as last loaded
     const std::vector<OwnedSocket>& sockets() const { return sockets_; }
@@ -105,7 +113,26 @@ private:
 
     void spawn(Instance& instance);
     Result<void> launch(Instance& instance);
-    void mark_ready(Instance& instance);
+
+    // readiness.cpp: ready, ready timeouts, the watchdog, stop escalation
+    void become_ready(Instance& instance);
+    void arm_ready_timeout(Instance& instance, Clock::time_point deadline);
+    void arm_stop_escalation(Instance& instance, Clock::time_point deadline);
+    // The next WATCHDOG=1 is due within watchdog_timeout (or `grace`, if given).
+    void arm_watchdog(Instance& instance, std::optional<config::Duration> grace = std::nullopt);
+    // The supervisor stops a process that failed (not ready in time, silent watchdog):
+    // stop_signal, SIGKILL after stop_timeout, then a restart by policy.
+    void kill_for(Instance& instance, KillReason reason, const std::string& why);
+    // EXTEND_TIMEOUT_USEC=: the timeout of the current phase ends no sooner than `until`.
+    void extend_timeout(Instance& instance, Clock::time_point until);
+
+    // notify_events.cpp
+    struct NotifySender {
+        Instance* instance = nullptr;
+        std::string refusal;  // why the sender may not notify, when instance is null
+    };
+    NotifySender find_notify_sender(pid_t pid) const;
+    void drop_notify(pid_t pid, const std::string& who, const std::string& why);
     void on_exit_event(Instance& instance);
     void handle_exit(Instance& instance, const ExitStatus& status);
     void handle_spawn_failure(Instance& instance, const Error& error);
@@ -147,6 +174,8 @@ private:
     // limit of failed ones, cancels pending restarts, honours `after`.
     std::vector<Tracked> start_now(Worker& worker);
     std::vector<Tracked> stop_now(Worker& worker);
+    // Why `worker` cannot take another start/restart/scale now, or "" if it can.
+    std::string busy_reason(const Worker& worker) const;
     // Stop, then (if no later command took the worker over) apply a pending config and
     // start again; `then` gets the start reports with previous pids filled in.
     void stop_then_start(Worker& worker, ProgressFn progress,
@@ -155,6 +184,19 @@ private:
     void scale_now(Worker& worker, int count, ProgressFn progress,
                    std::function<void(std::vector<InstanceReport>)> then);
     Result<std::vector<Worker*>> resolve(const std::vector<std::string>& names) const;
+
+    // rolling_restart.cpp
+    // True if a restart of `worker` now is a rolling one.
+    bool rolls(const Worker& worker) const;
+    void rolling_restart(Worker& worker, ProgressFn progress,
+                         std::function<void(std::vector<InstanceReport>)> then);
+    bool advance_rollout(RollingRestart& rollout);  // a waiter: true once finished
+    void start_replacement(Worker& worker, RollingRestart& rollout, size_t slot);
+    void retire_replacement(RollingRestart& rollout, size_t slot);
+    Instance& add_replacement(Worker& worker, const Instance& old);
+    // Why this instance's start failed (exit, exec error, ready timeout), if it did.
+    std::optional<std::string> start_failure(const Instance& instance) const;
+    std::vector<InstanceReport> rollout_reports(const RollingRestart& rollout) const;
 
     uv_loop_t* loop_;
     config::Config config_;
@@ -168,6 +210,7 @@ private:
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
+    std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes, for notify
     uint64_t next_instance_id_ = 1;
     std::unordered_map<OutputCapture*, std::unique_ptr<OutputCapture>> captures_;
     LogBook logs_;
@@ -176,6 +219,10 @@ private:
     std::vector<std::function<bool()>> waiters_;
     bool checking_waiters_ = false;
     bool check_again_ = false;
+
+    uint64_t notify_dropped_ = 0;
+    LogRateLimit notify_drop_log_{20, std::chrono::seconds(10)};
+    Timer notify_drop_summary_;
 
     bool reloading_ = false;
     bool shutting_down_ = false;

@@ -1,10 +1,15 @@
 #include "sys/process.h"
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <string_view>
+
 #include "config/values.h"
+#include "sys/unique_fd.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -57,6 +62,28 @@ Result<ExitStatus> pidfd_reap(int pidfd) {
     auto status = wait_pidfd(pidfd, 0);
     if (!status) return std::unexpected(status.error());
     return **status;
+}
+
+}  // namespace fdsup
+
+namespace fdsup {
+
+Result<pid_t> parent_pid_of(pid_t pid) {
+    std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open " + path);
+    char buffer[1024];
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer - 1);
+    if (n <= 0) return fail_errno("read " + path);
+    std::string_view stat(buffer, static_cast<size_t>(n));
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces and ')', so look for the last ')'.
+    size_t close = stat.rfind(')');
+    if (close == std::string_view::npos || close + 4 >= stat.size()) return fail("parse " + path);
+    std::string_view rest = stat.substr(close + 4);  // past ") S "
+    pid_t parent = 0;
+    auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), parent);
+    if (ec != std::errc()) return fail("parse " + path);
+    return parent;
 }
 
 }  // namespace fdsup

@@ -36,3 +36,10 @@ Result<bool> pidfd_has_exited(int pidfd);
 Result<ExitStatus> pidfd_reap(int pidfd);
 
 }  // namespace fdsup
+
+namespace fdsup {
+
+// The parent of `pid`, from /proc/PID/stat (0 for a process without one).
+Result<pid_t> parent_pid_of(pid_t pid);
+
+}  // namespace fdsup

@@ -12,15 +12,29 @@
  *   HTTP/1.0 200 OK ... body "<FDSUP_WORKER>[<FDSUP_INSTANCE>] pid <pid>\n"
  *
  * Usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]
+ *                    [--notify] [--never-ready-if FILE] [--watchdog-pings N]
  *
- * Build: gcc -std=gnu11 -Wall -Wextra -Werror -O2 -o http_worker http_worker.c
+ *   --notify              after the startup delay, tell the supervisor READY=1 (with a
+ *                         STATUS=) through libsystemd's sd_notify
+ *   --never-ready-if FILE with --notify: if FILE exists at start, never send READY=1
+ *   --watchdog-pings N    when sd_watchdog_enabled(): send WATCHDOG=1 every half
+ *                         period, N times (-1: forever), then go silent
+ *
+ * SIGTERM drains gracefully: the request being answered is finished, no new one is
+ * accepted, then exit 0 (the listening socket is shared: queued clients go to the
+ * other processes). That is what the README asks of an app.
+ *
+ * Build: gcc -std=gnu11 -Wall -Wextra -Werror -O2 -pthread -o http_worker http_worker.c -lsystemd
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +44,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #define SD_LISTEN_FDS_START 3
 #define REQ_MAX 8192
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]\n");
+            "usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]\n"
+            "                   [--notify] [--never-ready-if FILE] [--watchdog-pings N]\n");
     exit(2);
 }
 
@@ -164,15 +181,53 @@ static int handle(int c, const char *body, size_t body_len)
     return ok;
 }
 
+static volatile sig_atomic_t terminating;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    terminating = 1;
+}
+
+static long watchdog_pings;
+
+/* Pings from a thread of its own: the accept loop may sit in a request for seconds. */
+static void *watchdog_thread(void *arg)
+{
+    long interval_ms = *(long *)arg;
+    for (long sent = 0; watchdog_pings < 0 || sent < watchdog_pings; sent++) {
+        sd_notify(0, "WATCHDOG=1");
+        sleep_ms(interval_ms);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     int ignore_term = 0;
+    int notify = 0;
+    const char *never_ready_if = NULL;
     long startup_delay_ms = 0;
     long exit_after = 0;
+    int pings_given = 0;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--ignore-term") == 0) {
             ignore_term = 1;
+        } else if (strcmp(argv[i], "--notify") == 0) {
+            notify = 1;
+        } else if (strcmp(argv[i], "--never-ready-if") == 0) {
+            if (++i >= argc)
+                usage();
+            never_ready_if = argv[i];
+        } else if (strcmp(argv[i], "--watchdog-pings") == 0) {
+            char *end;
+            if (++i >= argc)
+                usage();
+            watchdog_pings = strtol(argv[i], &end, 10);
+            if (*end != '\0' || watchdog_pings < -1)
+                usage();
+            pings_given = 1;
         } else if (strcmp(argv[i], "--startup-delay-ms") == 0) {
             if (++i >= argc || parse_nonneg_long(argv[i], &startup_delay_ms) != 0)
                 usage();
@@ -185,8 +240,22 @@ int main(int argc, char **argv)
         }
     }
 
-    if (ignore_term)
+    /* SIGTERM is blocked except while waiting for a client (ppoll below), so a
+     * request in progress is always finished before the process exits. */
+    sigset_t term, waiting_mask;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    if (ignore_term) {
         signal(SIGTERM, SIG_IGN);
+    } else {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_term;
+        sigaction(SIGTERM, &sa, NULL);
+        sigprocmask(SIG_BLOCK, &term, NULL);
+    }
+    sigprocmask(SIG_SETMASK, NULL, &waiting_mask);
+    sigdelset(&waiting_mask, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
 
     listen_fds();
@@ -198,6 +267,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "http_worker: fd 3 is not a listening socket\n");
         exit(3);
     }
+    /* Several processes accept on this socket: after a wakeup another one may have
+     * taken the client, and a blocking accept would then sit with SIGTERM blocked. */
+    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
 
     const char *w = getenv("FDSUP_WORKER");
     const char *inst = getenv("FDSUP_INSTANCE");
@@ -212,11 +284,30 @@ int main(int argc, char **argv)
     printf("http_worker: serving on fd 3 pid %ld\n", (long)getpid());
     fflush(stdout);
 
+    uint64_t watchdog_usec = 0;
+    if (pings_given && sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+        static long interval_ms;
+        interval_ms = (long)(watchdog_usec / 2000);
+        pthread_t thread;
+        pthread_create(&thread, NULL, watchdog_thread, &interval_ms);
+        pthread_detach(thread);
+    }
+
     if (startup_delay_ms > 0)
         sleep_ms(startup_delay_ms);
+    if (notify && !(never_ready_if && access(never_ready_if, F_OK) == 0)) {
+        int r = sd_notify(0, "READY=1\nSTATUS=serving");
+        if (r <= 0)
+            fprintf(stderr, "http_worker: sd_notify: %s\n", r == 0 ? "NOTIFY_SOCKET not set" : strerror(-r));
+    }
 
     long served = 0;
     for (;;) {
+        if (terminating) {
+            printf("http_worker: SIGTERM: drained, exiting after %ld requests\n", served);
+            fflush(stdout);
+            exit(0);
+        }
         int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0) {
             switch (errno) {
@@ -235,9 +326,9 @@ int main(int argc, char **argv)
 #if EWOULDBLOCK != EAGAIN
             case EWOULDBLOCK:
 #endif
-                /* inherited O_NONBLOCK listening socket: wait for a client */
+                /* Wait for a client; SIGTERM may interrupt only here. */
                 struct pollfd pfd = {.fd = lfd, .events = POLLIN};
-                poll(&pfd, 1, -1);
+                ppoll(&pfd, 1, NULL, &waiting_mask);
                 continue;
             }
             case EMFILE:

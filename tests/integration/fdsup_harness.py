@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -118,9 +119,12 @@ class Fdsupd:
         self._log = None
 
     def write_config(self, config_text):
-        """(Re)writes the config file; @TMP@ and @HELPERS@ are replaced."""
+        """(Re)writes the config file; @TMP@, @HELPERS@ (built helpers), @SCRIPTS@ (helper
+        scripts in the source tree) and @PYTHON@ (this interpreter) are replaced."""
         with open(self.config_path, "w") as f:
-            f.write(config_text.replace("@TMP@", self.tmp).replace("@HELPERS@", HELPERS))
+            f.write(config_text.replace("@TMP@", self.tmp).replace("@HELPERS@", HELPERS)
+                    .replace("@SCRIPTS@", os.path.join(SOURCE_DIR, "tests", "helpers"))
+                    .replace("@PYTHON@", sys.executable))
 
     def ctl(self, *args, timeout=DEADLINE, env=None, preexec_fn=None, stdin=subprocess.DEVNULL):
         """Runs fdsupctl against this supervisor: (exit code, stdout, stderr)."""

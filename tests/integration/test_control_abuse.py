@@ -68,7 +68,7 @@ class Abuse(FdsupTestCase):
         with open(os.path.join(self.d.tmp, "chatty.sh"), "w") as f:
             f.write(CHATTY)
         self.d.start()
-        self.d.wait_log(r"chatty\[0\]: ready")
+        self.d.wait_log(r"chatty\[0\]: pid \d+ ready")
         self.d.wait_control()
         self.baseline = self.fd_count_settled()
 

@@ -68,7 +68,7 @@ class Verbs(FdsupTestCase):
         before = d.instance_pids("web")
         out = d.ctl_ok("stop", "web")
         for index, pid in before.items():
-            self.assertIn(f"web[{index}]: pid {pid} killed by signal TERM; stopped", out)
+            self.assertIn(f"web[{index}]: pid {pid} exited with code 0; stopped", out)  # drained
             self.assertFalse(pid_alive(pid))
         status = d.ctl_json("status", "web")["workers"][0]
         self.assertEqual(status["state"], "stopped")

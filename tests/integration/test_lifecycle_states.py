@@ -69,6 +69,7 @@ ready_delay = "2s"
 command = ["@HELPERS@/http_worker", "--ignore-term"]
 fds = { 3 = "http" }
 stop_timeout = "2s"
+restart_strategy = "stop-start"
 [sockets.http]
 listen = "tcp://127.0.0.1:0"
 """).start(wait_for_workers=["stubborn[0]"])

@@ -42,7 +42,7 @@ class Shutdown(FdsupTestCase):
         log = d.log()
         self.assertRegex(log, rf"worker deaf\[0\]: pid {deaf} killed by signal KILL after .*; stopped")
         for pid in polite:
-            self.assertRegex(log, rf"worker polite\[\d\]: pid {pid} killed by signal TERM after .*; stopped")
+            self.assertRegex(log, rf"worker polite\[\d\]: pid {pid} exited with code 0 after .*; stopped")
         self.assertIn("all workers stopped", log)
         # Nothing survives: not the workers, not the helpers they left in their groups.
         for pid in [deaf, *polite, *helpers]:

@@ -900,8 +900,6 @@ metrics_listen = "127.0.0.1:9187"
 listen = "tcp://127.0.0.1:1"
 [workers.web]
 command = ["/bin/x"]
-ready = "notify"
-watchdog = "5s"
 fd_store_max = 4
 scm_rights = ["http"]
 kill_mode = "cgroup"
@@ -909,19 +907,17 @@ kill_mode = "cgroup"
     const std::string later = " is not supported yet by this fdsupd version";
     CHECK(errors == std::vector<std::string>{
                         "t.toml:2:18: supervisor.metrics_listen: a metrics endpoint" + later,
-                        "t.toml:7:9: workers.web.ready: \"notify\"" + later,
-                        "t.toml:8:12: workers.web.watchdog: a watchdog (> 0)" + later,
-                        "t.toml:9:16: workers.web.fd_store_max: an fd store (> 0)" + later,
-                        "t.toml:10:14: workers.web.scm_rights: passing sockets over SCM_RIGHTS" +
+                        "t.toml:7:16: workers.web.fd_store_max: an fd store (> 0)" + later,
+                        "t.toml:8:14: workers.web.scm_rights: passing sockets over SCM_RIGHTS" +
                             later,
-                        "t.toml:11:13: workers.web.kill_mode: \"cgroup\"" + later,
+                        "t.toml:9:13: workers.web.kill_mode: \"cgroup\"" + later,
                     });
     // Their "off" values are fine.
     valid(R"(
 [workers.web]
 command = ["/bin/x"]
-ready = "exec"
-watchdog = "0s"
+ready = "notify"
+watchdog = "5s"
 fd_store_max = 0
 scm_rights = []
 kill_mode = "group"

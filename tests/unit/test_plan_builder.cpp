@@ -70,7 +70,8 @@ TEST_CASE("env: LISTEN_FDS protocol when sockets sit at 3..3+n-1, FDSUP_* always
     CHECK(has(env, "KEEP=overridden"));
     CHECK_FALSE(has_key(env, "NOTIFY_SOCKET"));
     CHECK((*spawn)->path() == "/usr/bin/true");  // found through the worker's PATH
-    CHECK((*spawn)->plan().listen_pid_digits != nullptr);
+    CHECK((*spawn)->plan().pid_slots[0] != nullptr);
+    CHECK((*spawn)->plan().pid_slots[1] == nullptr);  // no watchdog
 }
 
 TEST_CASE("env: no LISTEN_FDS when the sockets are not contiguous from 3, or only on stdin") {
@@ -84,7 +85,7 @@ TEST_CASE("env: no LISTEN_FDS when the sockets are not contiguous from 3, or onl
     CHECK_FALSE(has_key((*gap)->env(), "LISTEN_FDS"));
     CHECK_FALSE(has_key((*gap)->env(), "LISTEN_PID"));
     CHECK(has((*gap)->env(), "FDSUP_FD_B=5"));
-    CHECK((*gap)->plan().listen_pid_digits == nullptr);
+    CHECK((*gap)->plan().pid_slots[0] == nullptr);
 
     w.fds = {{0, "a"}};
     auto inetd = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
@@ -130,4 +131,39 @@ TEST_CASE("plan: an unknown user is an error naming it; nofile defaults to the s
     REQUIRE(plan.rlimit_count == 1);
     CHECK(plan.rlimits[0].resource == RLIMIT_NOFILE);
     CHECK(plan.rlimits[0].soft == 1024);
+}
+
+TEST_CASE("env: NOTIFY_SOCKET only for workers that speak sd_notify; the watchdog's pid slot") {
+    auto context = test_context();
+    context.notify_socket = "/run/fdsup/notify.sock";
+    WorkerConfig w;
+    w.name = "w";
+    w.command = {"/bin/true"};
+    std::map<std::string, int> sockets;
+
+    auto plain = PreparedSpawn::make(context, w, 0, sockets, {0, 1, 2});
+    REQUIRE(plain.has_value());
+    CHECK_FALSE(has_key((*plain)->env(), "NOTIFY_SOCKET"));
+    CHECK_FALSE(has_key((*plain)->env(), "WATCHDOG_USEC"));
+
+    w.ready = fdsup::config::ReadyMode::notify;
+    auto notify = PreparedSpawn::make(context, w, 0, sockets, {0, 1, 2});
+    REQUIRE(notify.has_value());
+    CHECK(has((*notify)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
+    CHECK_FALSE(has_key((*notify)->env(), "WATCHDOG_PID"));
+
+    w.ready = fdsup::config::ReadyMode::exec;
+    w.watchdog = std::chrono::milliseconds(2500);
+    auto watched = PreparedSpawn::make(context, w, 0, sockets, {0, 1, 2});
+    REQUIRE(watched.has_value());
+    CHECK(has((*watched)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
+    CHECK(has((*watched)->env(), "WATCHDOG_USEC=2500000"));
+    CHECK(has_key((*watched)->env(), "WATCHDOG_PID"));
+    // The child writes its pid into the WATCHDOG_PID value (no LISTEN_PID here).
+    CHECK((*watched)->plan().pid_slots[0] == nullptr);
+    REQUIRE((*watched)->plan().pid_slots[1] != nullptr);
+    bool slot_in_env = false;
+    for (char* const* e = (*watched)->plan().envp; *e != nullptr; ++e)
+        slot_in_env |= std::string(*e).rfind("WATCHDOG_PID=", 0) == 0 && *e + 13 == (*watched)->plan().pid_slots[1];
+    CHECK(slot_in_env);
 }

@@ -1,0 +1,114 @@
+// What the workers tell the supervisor over the notify socket (SPEC "Notify socket").
+//
+// The sender is identified by the pid the kernel attached (SCM_CREDENTIALS), never by
+// anything in the message: a worker's main process, or — with notify_access = "all" —
+// any process whose parent chain leads to one (read from /proc; a pid reused between
+// the send and the check could be misattributed, the same limit systemd's
+// NotifyAccess=all has without cgroups). Everything else is dropped and counted.
+#include <unistd.h>
+#include <spdlog/spdlog.h>
+
+#include "config/values.h"
+#include "notify/notify_message.h"
+#include "supervisor/supervisor.h"
+
+namespace fdsup {
+namespace {
+
+// Deep enough for shells, wrappers and worker pools; bounded so a hostile process tree
+// cannot make one datagram expensive.
+constexpr int kMaxAncestorDepth = 32;
+
+}  // namespace
+
+Supervisor::NotifySender Supervisor::find_notify_sender(pid_t pid) const {
+    if (auto it = instances_by_pid_.find(pid); it != instances_by_pid_.end()) return {it->second, {}};
+    pid_t self = ::getpid();
+    pid_t current = pid;
+    for (int depth = 0; depth < kMaxAncestorDepth; ++depth) {
+        auto parent = parent_pid_of(current);
+        if (!parent || *parent <= 1 || *parent == self) break;
+        if (auto it = instances_by_pid_.find(*parent); it != instances_by_pid_.end()) {
+            Instance* instance = it->second;
+            if (instance->worker->config.notify_access == config::NotifyAccess::all) return {instance, {}};
+            return {nullptr, "a descendant of " + instance->label() + " (pid " + std::to_string(instance->pid) +
+                                 "), and notify_access = \"main\""};
+        }
+        current = *parent;
+    }
+    return {nullptr, "not a worker process"};
+}
+
+void Supervisor::drop_notify(pid_t pid, const std::string& who, const std::string& why) {
+    ++notify_dropped_;
+    uint64_t suppressed = 0;
+    if (!notify_drop_log_.allow(Clock::now(), suppressed)) {
+        // A flood: one summary line when this window ends (a one-shot timer, armed
+        // only while lines are being refused).
+        if (!notify_drop_summary_.active()) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(notify_drop_log_.window_end() - Clock::now());
+            notify_drop_summary_.start(std::max(left, std::chrono::milliseconds(1)), [this] {
+                if (uint64_t refused = notify_drop_log_.take_suppressed(); refused > 0)
+                    spdlog::warn("notify: {} more messages dropped without a log line ({} dropped in all)", refused,
+                                 notify_dropped_);
+            });
+        }
+        return;
+    }
+    std::string sender = who.empty() ? "pid " + std::to_string(pid) : who + " (pid " + std::to_string(pid) + ")";
+    spdlog::warn("notify: dropped a message from {}: {}{}", sender, why,
+                 suppressed > 0 ? " (" + std::to_string(suppressed) + " more dropped without a log line)" : "");
+}
+
+void Supervisor::handle_notify(notify::Datagram datagram) {
+    if (!datagram.problem.empty()) return drop_notify(datagram.pid, "", datagram.problem);
+    NotifySender sender = find_notify_sender(datagram.pid);
+    if (sender.instance == nullptr) return drop_notify(datagram.pid, "", sender.refusal);
+    Instance& instance = *sender.instance;
+    const std::string who = instance.label();
+
+    auto parsed = notify::parse_notify_message(datagram.data);
+    if (!parsed) return drop_notify(datagram.pid, who, parsed.error().text());
+    const notify::NotifyMessage& message = *parsed;
+    if (message.fd_store || message.fd_store_remove)
+        return drop_notify(datagram.pid, who, "the fd store is not enabled for this worker (fd_store_max = 0)");
+    // BARRIER=1 (sd_notify_barrier) sends the write end of a pipe: closing it, once
+    // everything sent before has been handled, is the answer. Any other fds are unasked for.
+    if (!datagram.fds.empty() && !message.barrier)
+        return drop_notify(datagram.pid, who,
+                           std::to_string(datagram.fds.size()) + " fd(s) without FDSTORE=1; fds closed");
+    if (message.status) instance.status_text = *message.status;
+    if (message.main_pid && *message.main_pid != instance.pid)
+        spdlog::warn("worker {}: MAINPID={} ignored: fdsupd follows the process it started (pid {})", who,
+                     *message.main_pid, instance.pid);
+    if (message.reloading) {
+        instance.reloading = true;
+        spdlog::info("worker {}: reloading", who);
+    }
+    if (message.stopping) {
+        instance.stopping_notified = true;
+        spdlog::info("worker {}: announced that it is stopping", who);
+    }
+    if (message.watchdog_usec) {
+        instance.watchdog_timeout =
+            std::chrono::duration_cast<config::Duration>(std::chrono::microseconds(*message.watchdog_usec));
+        spdlog::info("worker {}: watchdog timeout set to {} by the worker", who,
+                     config::format_duration(instance.watchdog_timeout));
+        if (instance.state == InstanceState::running) arm_watchdog(instance);
+    }
+    if (message.ready) {
+        instance.reloading = false;
+        if (instance.state == InstanceState::starting) become_ready(instance);
+    }
+    if (message.watchdog == notify::WatchdogRequest::ping &&
+        (instance.state == InstanceState::starting || instance.state == InstanceState::running))
+        arm_watchdog(instance);
+    if (message.watchdog == notify::WatchdogRequest::trigger)
+        kill_for(instance, KillReason::watchdog, "watchdog triggered by the worker (WATCHDOG=trigger)");
+    if (message.extend_timeout_usec)
+        extend_timeout(instance, Clock::now() + std::chrono::microseconds(*message.extend_timeout_usec));
+    for (const auto& key : message.ignored_keys) spdlog::debug("worker {}: notify key {} ignored", who, key);
+    state_changed();
+}
+
+}  // namespace fdsup

@@ -1,0 +1,51 @@
+// The order of a rolling restart as pure state, without processes or timers, so the
+// rules can be tested on their own (rolling_restart.cpp drives it with real instances).
+//
+// Every slot (instance index) goes waiting -> replacing -> draining -> done:
+//   replacing: its replacement has been started and is not ready yet;
+//   draining:  the replacement is ready and in service, the old process was asked to
+//              stop and may still be finishing its requests.
+// At most `max_surge` slots are replacing at once; draining ones do not count (they no
+// longer accept). The first replacement that fails ends the rollout: that slot is
+// failed, every slot still waiting or replacing is skipped (its old process keeps
+// serving), and slots already draining finish. `abort` (a later command, shutdown)
+// skips the same way. The rollout is finished once no slot is waiting, replacing or
+// draining.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace fdsup {
+
+class RolloutPlan {
+public:
+    enum class SlotState { waiting, replacing, draining, done, failed, skipped };
+
+    RolloutPlan(size_t slots, int max_surge);
+
+    // The slots whose replacement starts now (they become replacing).
+    std::vector<size_t> start_next();
+    void replacement_ready(size_t slot);  // replacing -> draining
+    void old_gone(size_t slot);           // draining -> done
+    // replacing -> failed; returns the other slots that were replacing (now skipped),
+    // whose replacements must be stopped.
+    std::vector<size_t> replacement_failed(size_t slot);
+    // Returns the slots that were replacing (now skipped).
+    std::vector<size_t> abort();
+
+    bool finished() const;
+    bool stopped() const { return stopped_; }  // failed or aborted: nothing more starts
+    size_t size() const { return slots_.size(); }
+    SlotState state(size_t slot) const { return slots_[slot]; }
+    size_t count(SlotState state) const;
+
+private:
+    std::vector<size_t> skip_remaining();
+
+    std::vector<SlotState> slots_;
+    size_t max_surge_;
+    bool stopped_ = false;
+};
+
+}  // namespace fdsup

@@ -1,0 +1,41 @@
+// Small filesystem helpers for the supervisor's own socket files.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "sys/result.h"
+
+namespace fdsup {
+
+// mkdir -p; what it creates gets mode 0755 (workers of other users must reach the
+// notify and fd sockets that live in the runtime directory).
+Result<void> make_directories(const std::string& dir);
+
+// "/run/fdsup" for "/run/fdsup/control.sock"; "/" for "/x"; "" for "x".
+std::string directory_of(const std::string& path);
+
+// Remembers which file sits at a path now, so that at exit it is removed only if it is
+// still the same file (another fdsupd may have replaced it meanwhile).
+class OwnedPath {
+public:
+    OwnedPath() = default;
+    explicit OwnedPath(std::string path);
+    OwnedPath(OwnedPath&& other) noexcept;
+    OwnedPath& operator=(OwnedPath&& other) noexcept;
+    OwnedPath(const OwnedPath&) = delete;
+    OwnedPath& operator=(const OwnedPath&) = delete;
+    ~OwnedPath();  // unlinks the file if it is still ours
+
+    const std::string& path() const { return path_; }
+
+private:
+    void remove_if_ours();
+    std::string path_;
+    dev_t dev_ = 0;
+    ino_t ino_ = 0;
+    bool known_ = false;
+};
+
+}  // namespace fdsup
