@@ -7,7 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev libsystemd-dev apache2-utils)
+# The last two are for tests only: the test workers speak sd_notify through the real
+# libsystemd, and ApacheBench (apache2-utils) is the HTTP client of the load tests.
+PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
+          libsystemd-dev apache2-utils)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_packages() {

@@ -4,12 +4,17 @@ supervisor through systemd's LISTEN_FDS protocol (as sd_listen_fds() does) and a
 every request with its worker name, instance and pid.
 
 It never binds anything itself: the socket belongs to fdsupd, which keeps it open
-across crashes and restarts of this process.
+across crashes and restarts of this process. It tells fdsupd when it is ready
+(sd_notify's READY=1, in a few lines of Python) and drains on SIGTERM: it stops
+accepting, finishes the requests it has, then exits, so a rolling restart
+(`fdsupctl restart web`) loses no request.
 """
 import http.server
 import os
+import signal
 import socket
 import sys
+import threading
 
 SD_LISTEN_FDS_START = 3
 
@@ -23,6 +28,17 @@ def listen_fds():
     for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(var, None)  # our own children must not think these are theirs
     return {names[i] if i < len(names) else str(i): SD_LISTEN_FDS_START + i for i in range(count)}
+
+
+def sd_notify(message):
+    """sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET, if set."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(message.encode(), path)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -49,7 +65,14 @@ def main():
     server.socket.close()
     server.socket = socket.socket(fileno=fd)
     print("demo_http: serving on fd {} ({})".format(fd, server.socket.getsockname()), flush=True)
+    # The graceful drain: on SIGTERM stop accepting, let the request threads finish
+    # (server_close joins them), exit 0.
+    server.daemon_threads = False
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    sd_notify("READY=1\nSTATUS=serving on {}".format(server.socket.getsockname()))
     server.serve_forever()
+    server.server_close()
+    print("demo_http: drained, exiting", flush=True)
 
 
 if __name__ == "__main__":

@@ -115,10 +115,10 @@ std::vector<Supervisor::Tracked> Supervisor::start_now(Worker& worker) {
     for (auto& instance : worker.instances) {
         if (instance->has_process() || instance->retiring) continue;
         instance->timer.stop();  // a pending restart happens now instead
-        if (instance->state == InstanceState::failed) {
-            instance->start_limiter.reset();
-            instance->backoff.reset();
-        }
+        // The operator's start is a fresh start: the crash-loop limits (start limit,
+        // backoff) are for restarts fdsupd decides on its own, not for commands.
+        instance->start_limiter.reset();
+        instance->backoff.reset();
         instance->state = InstanceState::stopped;  // start_worker spawns stopped instances
     }
     start_worker(worker);

@@ -56,10 +56,8 @@ void Supervisor::start_replacement(Worker& worker, RollingRestart& rollout, size
         slot.in_place = true;
         slot.new_id = old->id;
         old->timer.stop();
-        if (old->state == InstanceState::failed) {
-            old->start_limiter.reset();
-            old->backoff.reset();
-        }
+        old->start_limiter.reset();  // an operator's start, as in start_now
+        old->backoff.reset();
         spawn(*old);
         slot.new_pid = old->pid;
         return;

@@ -118,6 +118,9 @@ void Supervisor::spawn(Instance& instance) {
     }
     if (!instance.start_limiter.try_start(cfg, Clock::now())) {
         instance.state = InstanceState::failed;
+        instance.last_error = "start limit hit (" + std::to_string(cfg.start_limit_burst) + " starts within " +
+                              format_duration(cfg.start_limit_interval) + ")" +
+                              (instance.last_error.empty() ? "" : "; last failure: " + instance.last_error);
         spdlog::error("worker {}: start limit hit ({} starts within {}); state failed until "
                       "`fdsupctl start {}`",
                       instance.label(), cfg.start_limit_burst, format_duration(cfg.start_limit_interval),

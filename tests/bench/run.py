@@ -8,10 +8,15 @@
 2. Spawn cost vs supervisor RSS (spawn_cost): the launcher vs fork+exec vs posix_spawn.
 3. Control round trip: `fdsupctl --json status` with N worker instances (default 1000),
    and the same request over a raw socket (without fdsupctl's own start-up).
+4. Restarts under load: load_client (4 threads, a new connection per request) against
+   2 http_worker instances that take 300 ms to send READY=1; failed requests, p99 and
+   max latency with no restarts, during N rolling restarts, and during N stop-start
+   restarts, in one run.
 
-usage: run.py BUILD_DIR [--kills N] [--large-rss-mib M]
+usage: run.py BUILD_DIR [--kills N] [--large-rss-mib M] [--restarts N] [--only WHAT]
 """
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -148,6 +153,86 @@ stderr = "null"
     print(f"  raw socket request       median {statistics.median(raw_ms):6.1f} ms   max {max(raw_ms):6.1f} ms")
 
 
+RESTART_CONFIG = """
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+backlog = 4096
+[workers.web]
+command = ["{http_worker}", "--notify", "--startup-delay-ms", "300"]
+instances = 2
+sockets = ["http"]
+ready = "notify"
+restart_strategy = "{strategy}"
+stdout = "null"
+"""
+
+
+def restarts_under_load(build, restarts):
+    os.environ["FDSUPD"] = os.path.join(build, "supervisord", "fdsupd")
+    import fdsup_harness
+    ctl = os.path.join(build, "ctl", "fdsupctl")
+    fdsup_harness.FDSUPCTL = ctl
+    load_client = os.path.join(build, "tests", "load_client")
+    http_worker = os.path.join(build, "tests", "http_worker")
+
+    def under_load(strategy, rounds):
+        d = fdsup_harness.Fdsupd(RESTART_CONFIG.format(http_worker=http_worker, strategy=strategy))
+        d.log_level = "warn"
+        d.start()
+        try:
+            d.wait_control()
+            host, port = fdsup_harness.wait_until(lambda: _bound(ctl, d.control_socket), what="bound socket")
+            fdsup_harness.wait_until(lambda: _all_ready(ctl, d.control_socket), what="ready")
+            load = subprocess.Popen([load_client, host, str(port), "--concurrency", "4"], stdout=subprocess.PIPE,
+                                    text=True)
+            try:
+                t0 = time.monotonic()
+                if rounds == 0:
+                    time.sleep(10)
+                for _ in range(rounds):
+                    subprocess.run([ctl, "-s", d.control_socket, "restart", "web"], check=True, capture_output=True)
+                elapsed = time.monotonic() - t0
+            finally:
+                load.send_signal(signal.SIGTERM)
+                result = json.loads(load.communicate(timeout=60)[0])
+        finally:
+            d.stop(timeout=60)
+            d.cleanup()
+        failed = result["requests"] - result["ok"]
+        return result, failed, elapsed
+
+    rows = [("no restarts (10 s)", under_load("rolling", 0)),
+            (f"{restarts} rolling restarts", under_load("rolling", restarts)),
+            (f"{restarts} stop-start restarts", under_load("stop-start", restarts))]
+    print(f"restarts under load: 2 instances ready 300 ms after exec, load_client -c 4, one run:")
+    print(f"  {'':28} {'requests':>9} {'failed':>7} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'seconds':>8}")
+    for label, (r, failed, elapsed) in rows:
+        print(f"  {label:28} {r['requests']:9d} {failed:7d} {r['p50_us']:8d} {r['p99_us']:8d} {r['max_us']:8d} "
+              f"{elapsed:8.1f}")
+    base = rows[0][1][0]
+    rolling = rows[1][1][0]
+    print(f"  rolling vs no restarts: p99 {rolling['p99_us'] / max(base['p99_us'], 1):.2f}x, "
+          f"max {rolling['max_us'] / max(base['max_us'], 1):.2f}x")
+
+
+def _status(ctl, control_socket):
+    r = subprocess.run([ctl, "-s", control_socket, "--json", "status"], capture_output=True, text=True)
+    return json.loads(r.stdout) if r.returncode == 0 else None
+
+
+def _bound(ctl, control_socket):
+    status = _status(ctl, control_socket)
+    if not status:
+        return None
+    host, _, port = status["sockets"][0]["bound"].rpartition(":")
+    return host, int(port)
+
+
+def _all_ready(ctl, control_socket):
+    status = _status(ctl, control_socket)
+    return status and all(i["ready"] for i in status["workers"][0]["instances"])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("build")
@@ -156,7 +241,8 @@ def main():
     parser.add_argument("--spawns", type=int, default=200)
     parser.add_argument("--status-instances", type=int, default=1000)
     parser.add_argument("--status-rounds", type=int, default=30)
-    parser.add_argument("--only", choices=["respawn", "spawn", "status"])
+    parser.add_argument("--restarts", type=int, default=20)
+    parser.add_argument("--only", choices=["respawn", "spawn", "status", "restarts"])
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     if args.only in (None, "respawn"):
@@ -166,6 +252,8 @@ def main():
                         str(args.large_rss_mib)], check=True)
     if args.only in (None, "status"):
         status_round_trip(build, args.status_instances, args.status_rounds)
+    if args.only in (None, "restarts"):
+        restarts_under_load(build, args.restarts)
 
 
 if __name__ == "__main__":

@@ -258,15 +258,11 @@ class FdsupTestCase(unittest.TestCase):
             self.fail("FDSUPD is not set to the fdsupd binary (run through ctest)")
         if not FDSUPCTL or not os.path.exists(FDSUPCTL):
             self.fail("FDSUPCTL is not set to the fdsupctl binary (run through ctest)")
-        self._daemons = []
-
-    def tearDown(self):
-        for d in self._daemons:
-            d.cleanup()
 
     def fdsupd(self, config_text, **kwargs):
         d = Fdsupd(config_text, **kwargs)
-        self._daemons.append(d)
+        # addCleanup, not tearDown: it also runs when setUp fails halfway.
+        self.addCleanup(d.cleanup)
         return d
 
 

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import unittest
 
-from fdsup_harness import FDSUPD, Fdsupd, FdsupTestCase, wait_until
+from fdsup_harness import FDSUPD, SOURCE_DIR, Fdsupd, FdsupTestCase, wait_until
 
 BAD_CONFIG = """\
 [supervisor]
@@ -47,6 +47,16 @@ class Cli(FdsupTestCase):
             self.assertEqual(run("--check-config", "-c", path).returncode, 0)
             env = dict(os.environ, FDSUP_CONFIG=path)
             self.assertEqual(run("--check-config", env=env).returncode, 0)
+
+    def test_shipped_configs_are_valid(self):
+        # The demo and every example stay in step with the config schema.
+        examples = os.path.join(SOURCE_DIR, "conf", "examples")
+        paths = [os.path.join(SOURCE_DIR, "conf", "fdsup.toml")] + \
+            [os.path.join(examples, name) for name in sorted(os.listdir(examples)) if name.endswith(".toml")]
+        self.assertGreater(len(paths), 1)
+        for path in paths:
+            r = run("--check-config", "-c", path)
+            self.assertEqual(r.returncode, 0, f"{path}:\n{r.stderr}")
 
     def test_check_config_reports_every_error_with_position(self):
         with tempfile.TemporaryDirectory() as tmp:

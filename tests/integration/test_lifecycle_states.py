@@ -83,6 +83,22 @@ listen = "tcp://127.0.0.1:0"
         self.assertIn("not started again: a later command took over", out)
         self.assertEqual(d.ctl_json("status")["workers"][0]["state"], "stopped")
 
+    def test_operator_restarts_are_not_limited_by_the_start_limit(self):
+        # start_limit_burst guards against crash loops, not against the operator:
+        # twelve restarts in a row with a burst of 3 all go through.
+        for strategy in ("stop-start", "rolling"):
+            d = self.fdsupd(f"""
+[workers.web]
+command = ["/bin/sleep", "1000"]
+start_limit_burst = 3
+restart_strategy = "{strategy}"
+""").start(wait_for_workers=["web[0]"])
+            d.wait_control()
+            for _ in range(12):
+                d.ctl_ok("restart", "web")
+            self.assertNotIn("start limit hit", d.log())
+            self.assertEqual(d.ctl_json("status")["workers"][0]["state"], "running")
+
 
 if __name__ == "__main__":
     unittest.main()

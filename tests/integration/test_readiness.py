@@ -104,6 +104,33 @@ start_limit_burst = 2
         d.wait_log(r"worker quick\[0\]: pid \d+ exited with code 0 after .* before it was ready.*restart #1")
         d.wait_log(r"worker quick\[0\]: start limit hit")
 
+    def sender(self, plan, extra=""):
+        d = self.fdsupd("""
+[workers.w]
+command = ["@PYTHON@", "@SCRIPTS@/notify_sender.py", "@TMP@/plan.json"]
+ready = "notify"
+""" + extra)
+        with open(os.path.join(d.tmp, "plan.json"), "w") as f:
+            json.dump(plan, f)
+        d.start(wait_for_workers=["w[0]"])
+        d.wait_control()
+        return d
+
+    def test_extend_timeout_usec_moves_the_ready_deadline(self):
+        # ready_timeout is 300 ms, but the worker asks for 5 s more and is ready after 1 s.
+        d = self.sender([{"send": "EXTEND_TIMEOUT_USEC=5000000"}, {"sleep": 1.0}, {"send": "READY=1"}],
+                        'ready_timeout = "300ms"\n')
+        pid = d.worker_pids("w[0]")[0]
+        d.wait_log(rf"worker w\[0\]: pid {pid} ready after")
+        self.assertNotIn("not ready within ready_timeout", d.log())
+
+    def test_reloading_is_shown_until_ready_again(self):
+        d = self.sender([{"send": "READY=1"}, {"send": "RELOADING=1\nMONOTONIC_USEC=1\nSTATUS=reloading"},
+                         {"say": "step 1"}, {"sleep": 30}])
+        d.wait_log(r"w\[0\]: step 1")
+        wait_until(lambda: instance(d, "w").get("reloading"), what="reloading shown")
+        self.assertEqual((instance(d, "w")["status"], instance(d, "w")["state"]), ("reloading", "running"))
+
 
 class Watchdog(FdsupTestCase):
     def test_a_worker_that_stops_pinging_is_restarted(self):

@@ -44,10 +44,18 @@ class Serving(FdsupTestCase):
             d.start()
         finally:
             os.chdir(cwd)
-        d.wait_log(r"web\[[01]\]: demo_http: serving on fd 3", count=2)
+        d.wait_log(r"worker web\[[01]\]: pid \d+ ready after", count=2)  # READY=1 from demo_http.py
         host, port = d.address("http")
         body = http_get(host, port)
         self.assertRegex(body, r"^web\[[01]\] pid \d+\n$")
+        # The rolling restart the demo's comments suggest: both replaced, and the old
+        # processes drained (exit 0 on SIGTERM) rather than killed.
+        before = d.instance_pids("web")
+        out = d.ctl_ok("restart", "web")
+        for index, pid in before.items():
+            self.assertRegex(out, rf"web\[{index}\]: pid {pid} replaced by pid \d+")
+            self.assertRegex(d.log(), rf"worker web\[{index}\]: pid {pid} exited with code 0 after .*; stopped")
+        self.assertRegex(http_get(host, port), r"^web\[[01]\] pid \d+\n$")
         self.assertEqual(d.stop(), 0)
 
 
