@@ -64,13 +64,22 @@ def main():
     server = http.server.ThreadingHTTPServer(("", 0), Handler, bind_and_activate=False)
     server.socket.close()
     server.socket = socket.socket(fileno=fd)
+    # Several processes accept on this socket (instances, and old and new ones during
+    # a rolling restart): after a wake-up another one may take the connection first,
+    # and a blocking accept() would then hang this process past its SIGTERM.
+    server.socket.setblocking(False)
     print("demo_http: serving on fd {} ({})".format(fd, server.socket.getsockname()), flush=True)
-    # The graceful drain: on SIGTERM stop accepting, let the request threads finish
+    # The graceful drain: SIGTERM is taken synchronously by the main thread while
+    # another serves; then stop accepting, let the request threads finish
     # (server_close joins them), exit 0.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # before any thread starts
     server.daemon_threads = False
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
     sd_notify("READY=1\nSTATUS=serving on {}".format(server.socket.getsockname()))
-    server.serve_forever()
+    signal.sigwait({signal.SIGTERM})
+    server.shutdown()
+    serving.join()
     server.server_close()
     print("demo_http: drained, exiting", flush=True)
 

@@ -398,7 +398,7 @@ void Supervisor::scale_worker(const std::string& name, int count, ProgressFn pro
     Worker& worker = *workers->front();
     if (auto busy = busy_reason(worker); !busy.empty()) return done({false, busy, {}});
     if (std::any_of(worker.instances.begin(), worker.instances.end(), [](const auto& i) { return i->retiring; }))
-        return done({false, "worker " + name + " is still scaling down; try again when it is done", {}});
+        return done({false, "worker " + name + " still has instances stopping (scaled away or replaced); try again when they are gone", {}});
     if (worker.pending_config)
         return done({false, "worker " + name + " is being restarted with a new configuration; try again when it is done", {}});
     int from = static_cast<int>(worker.instances.size());

@@ -8,6 +8,9 @@
 #include <unistd.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "config/values.h"
 #include "notify/notify_message.h"
 #include "supervisor/supervisor.h"
@@ -18,6 +21,13 @@ namespace {
 // Deep enough for shells, wrappers and worker pools; bounded so a hostile process tree
 // cannot make one datagram expensive.
 constexpr int kMaxAncestorDepth = 32;
+
+// A microsecond count from a worker, as a duration that cannot overflow the clock's
+// arithmetic (UINT64_MAX would wrap negative): capped at a year.
+std::chrono::microseconds worker_usec(uint64_t usec) {
+    constexpr uint64_t kYear = 365ULL * 24 * 3600 * 1000 * 1000;
+    return std::chrono::microseconds(static_cast<int64_t>(std::min(usec, kYear)));
+}
 
 }  // namespace
 
@@ -90,8 +100,7 @@ void Supervisor::handle_notify(notify::Datagram datagram) {
         spdlog::info("worker {}: announced that it is stopping", who);
     }
     if (message.watchdog_usec) {
-        instance.watchdog_timeout =
-            std::chrono::duration_cast<config::Duration>(std::chrono::microseconds(*message.watchdog_usec));
+        instance.watchdog_timeout = std::chrono::duration_cast<config::Duration>(worker_usec(*message.watchdog_usec));
         spdlog::info("worker {}: watchdog timeout set to {} by the worker", who,
                      config::format_duration(instance.watchdog_timeout));
         if (instance.state == InstanceState::running) arm_watchdog(instance);
@@ -106,7 +115,7 @@ void Supervisor::handle_notify(notify::Datagram datagram) {
     if (message.watchdog == notify::WatchdogRequest::trigger)
         kill_for(instance, KillReason::watchdog, "watchdog triggered by the worker (WATCHDOG=trigger)");
     if (message.extend_timeout_usec)
-        extend_timeout(instance, Clock::now() + std::chrono::microseconds(*message.extend_timeout_usec));
+        extend_timeout(instance, Clock::now() + worker_usec(*message.extend_timeout_usec));
     for (const auto& key : message.ignored_keys) spdlog::debug("worker {}: notify key {} ignored", who, key);
     state_changed();
 }

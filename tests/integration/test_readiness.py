@@ -117,8 +117,9 @@ ready = "notify"
         return d
 
     def test_extend_timeout_usec_moves_the_ready_deadline(self):
-        # ready_timeout is 300 ms, but the worker asks for 5 s more and is ready after 1 s.
-        d = self.sender([{"send": "EXTEND_TIMEOUT_USEC=5000000"}, {"sleep": 1.0}, {"send": "READY=1"}],
+        # ready_timeout is 300 ms, but the worker asks for more time (the largest value
+        # there is: it must not wrap around into the past) and is ready after 1 s.
+        d = self.sender([{"send": "EXTEND_TIMEOUT_USEC=18446744073709551615"}, {"sleep": 1.0}, {"send": "READY=1"}],
                         'ready_timeout = "300ms"\n')
         pid = d.worker_pids("w[0]")[0]
         d.wait_log(rf"worker w\[0\]: pid {pid} ready after")
