@@ -105,6 +105,27 @@ TEST_CASE("ctl render: status header, instance table, notes, sockets") {
           "admin   unix:/run/a.sock   /run/a.sock      -\n");
 }
 
+TEST_CASE("ctl render: a rollout in progress, and what workers said over sd_notify") {
+    auto reply = Json::parse(R"({"ok":true,
+        "supervisor":{"pid":1,"version":"0.1.0","uptime_s":1,"config":"/c"},
+        "sockets":[],
+        "workers":[{"name":"web","state":"starting","fds":{"3":"http"},"waiting_for":[],
+                    "rollout":{"total":2,"replaced":0,"replacing":1},
+                    "instances":[
+                      {"index":0,"pid":10,"state":"running","ready":true,"restarts":0,"uptime_s":5,
+                       "last_exit":null,"last_error":null,"status":"serving 3 req/s"},
+                      {"index":0,"pid":11,"state":"starting","ready":false,"restarts":0,"uptime_s":0.1,
+                       "last_exit":null,"last_error":null,"status":null,"replacement":true},
+                      {"index":1,"pid":12,"state":"stopping","ready":false,"restarts":0,"uptime_s":5,
+                       "last_exit":null,"last_error":null,"status":null,"retiring":true}]}]})");
+    auto out = render_reply("status", Json::parse(R"({"cmd":"status"})"), reply).out;
+    CHECK(out.find("web     0         running         10") != std::string::npos);
+    CHECK(out.find("web     0         starting (new)  11") != std::string::npos);
+    CHECK(out.find("web     1         stopping (old)  12") != std::string::npos);
+    CHECK(out.find("web: rolling restart in progress, 0 of 2 replaced\n") != std::string::npos);
+    CHECK(out.find("web[0]: status: serving 3 req/s\n") != std::string::npos);
+}
+
 TEST_CASE("ctl render: status columns follow their widest cell") {
     auto reply = Json::parse(kStatusReply);
     reply["workers"][0]["name"] = "a-much-longer-worker-name";
