@@ -223,8 +223,10 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         rendered.out = printable(reply) + "\n";
     }
     if (verb == "reload" && !ok) {
-        // An invalid config may still come with warnings about the parts that parsed.
+        // An invalid config may still come with warnings about the parts that parsed;
+        // a valid one that failed while applying says what happened to each instance.
         rendered.err = render_reload(reply).err;
+        rendered.out = render_instances(reply);
     }
     if (!ok) rendered.err += error_text(reply);
     return rendered;

@@ -21,6 +21,7 @@
 #include "supervisor/logging.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/uv_handles.h"
+#include "sys/paths.h"
 #include "version.h"
 
 namespace {
@@ -73,10 +74,7 @@ Options parse_args(int argc, char** argv) {
         options.config_path = env != nullptr && *env != '\0' ? env : kDefaultConfig;
     }
     // Absolute, so that reload reads the same file whatever happens to the cwd.
-    if (options.config_path[0] != '/') {
-        char cwd[4096];
-        if (getcwd(cwd, sizeof cwd) != nullptr) options.config_path = std::string(cwd) + "/" + options.config_path;
-    }
+    options.config_path = fdsup::absolute_path(options.config_path);
     return options;
 }
 
@@ -160,8 +158,11 @@ int run(const Options& options) {
     int exit_code = 0;
     {
         spdlog::info("fdsupd {} starting (pid {}, config {})", fdsup::kVersion, getpid(), options.config_path);
+        // Absolute: workers run in their own working_dir, and sd_notify() accepts only
+        // absolute (or abstract) socket paths.
+        const std::string notify_path = fdsup::absolute_path(config->supervisor.runtime_dir + "/notify.sock");
         auto spawn_context = fdsup::SpawnContext::capture(starting_nofile);
-        spawn_context.notify_socket = config->supervisor.runtime_dir + "/notify.sock";
+        spawn_context.notify_socket = notify_path;
         fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(*sockets), std::move(spawn_context));
 
         // Every way to shut down (SIGTERM, SIGINT, `fdsupctl shutdown`) ends here; the
@@ -190,7 +191,7 @@ int run(const Options& options) {
         }
         spdlog::info("control socket: {}", (*control)->path());
         auto notify = fdsup::notify::NotifySocket::open(
-            &loop, supervisor.config().supervisor.runtime_dir + "/notify.sock",
+            &loop, notify_path,
             [&](fdsup::notify::Datagram datagram) { supervisor.handle_notify(std::move(datagram)); });
         if (!notify) {
             spdlog::critical("{}", notify.error().text());

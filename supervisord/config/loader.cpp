@@ -408,7 +408,8 @@ std::optional<Duration> Loader::as_duration(const toml::node& n, const std::stri
     if (!text) return std::nullopt;
     if (auto d = parse_duration(*text)) return d;
     error(n, path,
-          "invalid duration " + quote(*text) + " (use e.g. \"250ms\", \"10s\", \"5m\", \"1h\")");
+          "invalid duration " + quote(*text) + " (use e.g. \"250ms\", \"10s\", \"5m\", \"1h\"; at most " +
+              std::to_string(kMaxDurationHours) + "h)");
     return std::nullopt;
 }
 

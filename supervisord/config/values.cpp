@@ -74,9 +74,10 @@ std::optional<Duration> parse_duration(std::string_view text) {
     else if (unit == "h") ms_per_unit = 60 * 60 * 1000;
     else return std::nullopt;
 
-    // Bounded so that the milliseconds (and later arithmetic on them, like doubling
-    // a backoff) cannot overflow.
-    const uint64_t max_ms = std::numeric_limits<int64_t>::max() / 4;
+    // Bounded (100 years) so that nothing done with it overflows: doubling a backoff,
+    // or adding it to the steady clock's nanoseconds for a deadline (which
+    // overflow past ~292 years).
+    const uint64_t max_ms = kMaxDurationHours * 3600 * 1000;
     auto value = parse_decimal(number, max_ms / static_cast<uint64_t>(ms_per_unit));
     if (!value) return std::nullopt;
     return Duration(static_cast<int64_t>(*value) * ms_per_unit);

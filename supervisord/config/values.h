@@ -9,12 +9,17 @@
 #include <string_view>
 
 #include <chrono>
+#include <cstdint>
 
 #include "config/model.h"
 
 namespace fdsup::config {
 
-// "250ms", "10s", "5m", "1h" (a non-negative integer and exactly one unit).
+// The longest duration accepted: 100 years.
+constexpr uint64_t kMaxDurationHours = 100ULL * 365 * 24;
+
+// "250ms", "10s", "5m", "1h" (a non-negative integer and exactly one unit), at most
+// kMaxDurationHours.
 std::optional<Duration> parse_duration(std::string_view text);
 
 // "0600", "660", "0o755": octal digits, at most 07777.

@@ -187,6 +187,13 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
 void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerConfig& worker, int instance) {
     std::map<std::string, std::string> env;  // key -> "KEY=value"; later entries override
     auto set = [&](const std::string& key, const std::string& value) { env[key] = key + "=" + value; };
+    // The child writes its pid into these values; only slots made here have the room
+    // (a worker's own `env` entry of the same name is overwritten, never written into).
+    std::vector<std::string> pid_slot_keys;
+    auto set_pid_slot = [&](const std::string& key) {
+        set(key, std::string(kPidDigitsRoom - 1, '0'));
+        pid_slot_keys.push_back(key);
+    };
     if (!worker.clear_env)
         for (const auto& entry : context.base_env) env[env_key(entry)] = entry;
     if (!user_name_.empty()) {
@@ -218,7 +225,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         std::string joined;
         for (const auto& n : names) joined += (joined.empty() ? "" : ":") + n;
         set("LISTEN_FDNAMES", joined);
-        set("LISTEN_PID", std::string(kPidDigitsRoom - 1, '0'));
+        set_pid_slot("LISTEN_PID");
     }
 
     // sd_notify: readiness, the watchdog and (later) the fd store all speak it.
@@ -227,12 +234,13 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     if (speaks_notify && !context.notify_socket.empty()) set("NOTIFY_SOCKET", context.notify_socket);
     if (worker.watchdog > config::Duration::zero()) {
         set("WATCHDOG_USEC", std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(worker.watchdog).count()));
-        set("WATCHDOG_PID", std::string(kPidDigitsRoom - 1, '0'));
+        set_pid_slot("WATCHDOG_PID");
     }
 
     for (auto& [key, entry] : env) {
         for (size_t slot = 0; slot < std::size(kPidKeys); ++slot)
-            if (key == kPidKeys[slot]) pid_slot_index_[slot] = static_cast<int>(env_strings_.size());
+            if (key == kPidKeys[slot] && std::find(pid_slot_keys.begin(), pid_slot_keys.end(), key) != pid_slot_keys.end())
+                pid_slot_index_[slot] = static_cast<int>(env_strings_.size());
         env_strings_.push_back(std::move(entry));
     }
 }

@@ -4,9 +4,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 
 #include "notify/notify_message.h"
 #include "sockets/bind.h"
@@ -19,6 +21,17 @@ namespace {
 constexpr int kDatagramsPerWakeup = 64;
 // Like systemd: room for bursts from many workers starting at once.
 constexpr int kReceiveBuffer = 8 * 1024 * 1024;
+
+// True if a datagram socket is bound at `path` (connect succeeds); a stale file
+// left by a process that died refuses the connection and may be replaced.
+bool someone_receives(const std::string& path) {
+    UniqueFd probe(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    if (!probe || path.size() >= sizeof addr.sun_path) return false;
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
 
 }  // namespace
 
@@ -33,6 +46,7 @@ Result<std::unique_ptr<NotifySocket>> NotifySocket::open(uv_loop_t* loop, const 
     if (auto made = make_directories(directory_of(path)); !made) return fail(what + ": " + made.error().text());
     auto address = parse_listen_address("unixgram:" + path);
     if (!address) return fail(what + ": " + address.error().text());
+    if (someone_receives(path)) return fail(what + ": another process is receiving there (another fdsupd?)");
     config::SocketConfig socket;
     socket.name = "notify_socket";
     socket.listen = "unixgram:" + path;

@@ -295,13 +295,15 @@ bool Supervisor::rolls(const Worker& worker) const {
 
 void Supervisor::scale_now(Worker& worker, int count, ProgressFn progress,
                            std::function<void(std::vector<InstanceReport>)> then) {
-    int live = static_cast<int>(std::count_if(worker.instances.begin(), worker.instances.end(),
-                                              [](const auto& i) { return !i->retiring; }));
+    std::vector<Instance*> staying;  // in index order; instances on their way out do not count
+    for (auto& instance : worker.instances)
+        if (!instance->retiring && !instance->replacement) staying.push_back(instance.get());
+    int live = static_cast<int>(staying.size());
     worker.config.instances = count;
     if (count < live) {
         std::vector<Tracked> leaving;
         for (int i = count; i < live; ++i) {
-            Instance& instance = *worker.instances[static_cast<size_t>(i)];
+            Instance& instance = *staying[static_cast<size_t>(i)];
             instance.retiring = true;
             leaving.push_back({instance.id, worker.config.name, instance.index, instance.pid});
             stop_instance(instance);

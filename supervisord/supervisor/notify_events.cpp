@@ -100,7 +100,8 @@ void Supervisor::handle_notify(notify::Datagram datagram) {
         spdlog::info("worker {}: announced that it is stopping", who);
     }
     if (message.watchdog_usec) {
-        instance.watchdog_timeout = std::chrono::duration_cast<config::Duration>(worker_usec(*message.watchdog_usec));
+        // Rounded up: 500 us must not become 0 ms, which means "off".
+        instance.watchdog_timeout = std::chrono::ceil<config::Duration>(worker_usec(*message.watchdog_usec));
         spdlog::info("worker {}: watchdog timeout set to {} by the worker", who,
                      config::format_duration(instance.watchdog_timeout));
         if (instance.state == InstanceState::running) arm_watchdog(instance);

@@ -54,10 +54,13 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     config::Config next = std::move(*loaded.config);
     ConfigDiff diff = diff_configs(config_, next);
     result.config_errors = diff.errors;
-    for (const auto& name : diff.workers_scaled)
-        if (Worker* w = find_worker(name); w && std::any_of(w->instances.begin(), w->instances.end(),
-                                                             [](const auto& i) { return i->retiring; }))
-            result.config_errors.push_back("worker " + name + ": still scaling down from an earlier command");
+    for (const auto* names : {&diff.workers_changed, &diff.workers_scaled})
+        for (const auto& name : *names)
+            if (Worker* w = find_worker(name); w && !w->rollout &&
+                                               std::any_of(w->instances.begin(), w->instances.end(),
+                                                           [](const auto& i) { return i->retiring; }))
+                result.config_errors.push_back("worker " + name +
+                                               ": still has instances stopping (scaled away or replaced)");
     for (const auto* names : {&diff.workers_changed, &diff.workers_removed, &diff.workers_scaled})
         for (const auto& name : *names)
             if (Worker* w = find_worker(name); w && w->rollout) result.config_errors.push_back(busy_reason(*w));
@@ -176,9 +179,19 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
                 bool all_replaced = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.ok; });
                 if (current == nullptr || !all_replaced || wanted == current->config.instances || shutting_down_)
                     return finish_part(std::move(reports));
-                scale_now(*current, wanted, progress, [reports, finish_part](std::vector<InstanceReport> scaled) mutable {
-                    std::move(scaled.begin(), scaled.end(), std::back_inserter(reports));
-                    finish_part(std::move(reports));
+                // On the next pass, after sweep has erased the instances the rollout retired.
+                add_waiter([this, name, wanted, progress, finish_part, reports]() mutable {
+                    Worker* worker = find_worker(name);
+                    if (worker == nullptr) {
+                        finish_part(std::move(reports));
+                        return true;
+                    }
+                    scale_now(*worker, wanted, progress,
+                              [reports, finish_part](std::vector<InstanceReport> scaled) mutable {
+                                  std::move(scaled.begin(), scaled.end(), std::back_inserter(reports));
+                                  finish_part(std::move(reports));
+                              });
+                    return true;
                 });
             });
             continue;

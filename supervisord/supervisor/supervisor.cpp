@@ -56,7 +56,9 @@ Worker& Supervisor::add_worker(const config::WorkerConfig& worker_config) {
 
 Instance& Supervisor::add_instance(Worker& worker) {
     uint64_t id = next_instance_id_++;
-    int index = static_cast<int>(worker.instances.size());
+    // The next index after the instances that stay (not those on their way out).
+    int index = static_cast<int>(std::count_if(worker.instances.begin(), worker.instances.end(),
+                                               [](const auto& i) { return !i->retiring && !i->replacement; }));
     worker.instances.push_back(std::make_unique<Instance>(loop_, &worker, index, id));
     instances_by_id_[id] = worker.instances.back().get();
     return *worker.instances.back();
@@ -112,7 +114,9 @@ void Supervisor::start_waiting_dependents() {
 
 void Supervisor::spawn(Instance& instance) {
     const auto& cfg = instance.worker->config;
-    if (shutting_down_) {  // a backoff timer that fired after shutdown began
+    const Worker& worker = *instance.worker;
+    if (shutting_down_ || worker.stopped_by_operator || worker.removing) {
+        // A backoff timer that fired after the worker was stopped, removed or shut down.
         instance.state = InstanceState::stopped;
         return;
     }
@@ -287,7 +291,8 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     std::string ran = "pid " + std::to_string(pid) + " " + status.describe() + " after " + format_duration(run_time);
 
     // Stopped on purpose (operator, shutdown, scale, rollout): done.
-    if ((instance.state == InstanceState::stopping && reason == KillReason::none) || instance.retiring) {
+    if ((instance.state == InstanceState::stopping && reason == KillReason::none) || instance.retiring ||
+        instance.worker->stopped_by_operator || instance.worker->removing) {
         instance.state = InstanceState::stopped;
         spdlog::info("worker {}: {}; stopped", instance.label(), ran);
         if (shutting_down_) advance_shutdown();
@@ -300,6 +305,7 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     if (instance.replacement) {  // a rollout's candidate: the rollout reports it, nothing restarts it
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: replacement {}", instance.label(), instance.last_error);
+        if (shutting_down_) advance_shutdown();
         return;
     }
     if (shutting_down_ || (!failed && !should_restart(cfg, status))) {
@@ -315,7 +321,10 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
         spdlog::error("worker {}: {}; failed: {} (restart = never)", instance.label(), ran, instance.last_error);
         return;
     }
-    auto delay = instance.backoff.next_delay(cfg, std::chrono::duration_cast<config::Duration>(run_time));
+    // A failed start backs off whatever its run time: a worker that never gets ready
+    // must reach the start limit, not loop every ready_timeout.
+    auto delay = failed ? instance.backoff.next_failure_delay(cfg)
+                        : instance.backoff.next_delay(cfg, std::chrono::duration_cast<config::Duration>(run_time));
     std::string why = !failed ? ran : reason == KillReason::none ? instance.last_error : instance.last_error + " (" + ran + ")";
     schedule_restart(instance, delay, why);
 }
@@ -363,6 +372,10 @@ void Supervisor::signal_instance(Instance& instance, int signal) {
 
 void Supervisor::stop_instance(Instance& instance) {
     const auto& cfg = instance.worker->config;
+    // A stop asked for now wins over a failure kill in progress (ready timeout,
+    // watchdog): its exit is a stop, not a failure to restart. kill_for sets the
+    // reason again after calling this.
+    instance.kill_reason = KillReason::none;
     if (!instance.has_process()) {
         instance.timer.stop();  // a pending restart (backoff) or nothing
         if (instance.state != InstanceState::failed && instance.state != InstanceState::exited)

@@ -20,6 +20,13 @@ Result<void> make_directories(const std::string& dir) {
     return {};
 }
 
+std::string absolute_path(const std::string& path) {
+    if (path.empty() || path[0] == '/') return path;
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) return path;
+    return std::string(cwd) + "/" + path;
+}
+
 std::string directory_of(const std::string& path) {
     auto slash = path.find_last_of('/');
     if (slash == std::string::npos) return "";

@@ -13,6 +13,9 @@ namespace fdsup {
 // notify and fd sockets that live in the runtime directory).
 Result<void> make_directories(const std::string& dir);
 
+// `path` made absolute against the current directory (unchanged if it already is).
+std::string absolute_path(const std::string& path);
+
 // "/run/fdsup" for "/run/fdsup/control.sock"; "/" for "/x"; "" for "x".
 std::string directory_of(const std::string& path);
 

@@ -12,11 +12,13 @@
  *   HTTP/1.0 200 OK ... body "<FDSUP_WORKER>[<FDSUP_INSTANCE>] pid <pid>\n"
  *
  * Usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]
- *                    [--notify] [--never-ready-if FILE] [--watchdog-pings N]
+ *                    [--notify] [--never-ready-if FILE] [--hold-ready-while FILE]
+ *                    [--watchdog-pings N]
  *
  *   --notify              after the startup delay, tell the supervisor READY=1 (with a
  *                         STATUS=) through libsystemd's sd_notify
  *   --never-ready-if FILE with --notify: if FILE exists at start, never send READY=1
+ *   --hold-ready-while FILE  with --notify: send READY=1 only once FILE does not exist
  *   --watchdog-pings N    when sd_watchdog_enabled(): send WATCHDOG=1 every half
  *                         period, N times (-1: forever), then go silent
  *
@@ -53,7 +55,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]\n"
-            "                   [--notify] [--never-ready-if FILE] [--watchdog-pings N]\n");
+            "                   [--notify] [--never-ready-if FILE] [--hold-ready-while FILE]\n"
+            "                   [--watchdog-pings N]\n");
     exit(2);
 }
 
@@ -207,6 +210,7 @@ int main(int argc, char **argv)
     int ignore_term = 0;
     int notify = 0;
     const char *never_ready_if = NULL;
+    const char *hold_ready_while = NULL;
     long startup_delay_ms = 0;
     long exit_after = 0;
     int pings_given = 0;
@@ -220,6 +224,10 @@ int main(int argc, char **argv)
             if (++i >= argc)
                 usage();
             never_ready_if = argv[i];
+        } else if (strcmp(argv[i], "--hold-ready-while") == 0) {
+            if (++i >= argc)
+                usage();
+            hold_ready_while = argv[i];
         } else if (strcmp(argv[i], "--watchdog-pings") == 0) {
             char *end;
             if (++i >= argc)
@@ -295,6 +303,15 @@ int main(int argc, char **argv)
 
     if (startup_delay_ms > 0)
         sleep_ms(startup_delay_ms);
+    /* Not serving yet either: the test holds this process in "starting" (a SIGTERM,
+     * pending while blocked, ends the wait: nothing to drain yet). */
+    while (hold_ready_while && access(hold_ready_while, F_OK) == 0) {
+        sigset_t pending;
+        sigpending(&pending);
+        if (sigismember(&pending, SIGTERM))
+            exit(0);
+        sleep_ms(20);
+    }
     if (notify && !(never_ready_if && access(never_ready_if, F_OK) == 0)) {
         int r = sd_notify(0, "READY=1\nSTATUS=serving");
         if (r <= 0)

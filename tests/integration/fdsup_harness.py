@@ -101,16 +101,6 @@ class Fdsupd:
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="fdsup-test-")
         self.config_path = os.path.join(self.tmp, "fdsup.toml")
         self.log_path = os.path.join(self.tmp, "fdsupd.log")
-        # Every test supervisor gets its own control socket, unless the config names one.
-        self.control_socket = os.path.join(self.tmp, "run", "control.sock")
-        m = re.search(r'^control_socket\s*=\s*"([^"]*)"', config_text, re.M)
-        if m:
-            self.control_socket = m.group(1).replace("@TMP@", self.tmp)
-        elif re.search(r"^\[supervisor\]", config_text, re.M):
-            config_text = re.sub(r"^\[supervisor\]\n", '[supervisor]\ncontrol_socket = "@TMP@/run/control.sock"\n',
-                                 config_text, count=1, flags=re.M)
-        else:
-            config_text = '[supervisor]\ncontrol_socket = "@TMP@/run/control.sock"\n' + config_text
         self.write_config(config_text)
         self.extra_args = list(extra_args)
         self.log_level = "debug"
@@ -120,7 +110,17 @@ class Fdsupd:
 
     def write_config(self, config_text):
         """(Re)writes the config file; @TMP@, @HELPERS@ (built helpers), @SCRIPTS@ (helper
-        scripts in the source tree) and @PYTHON@ (this interpreter) are replaced."""
+        scripts in the source tree) and @PYTHON@ (this interpreter) are replaced. Every
+        test supervisor gets its own control socket, unless the config names one."""
+        self.control_socket = os.path.join(self.tmp, "run", "control.sock")
+        m = re.search(r'^control_socket\s*=\s*"([^"]*)"', config_text, re.M)
+        if m:
+            self.control_socket = m.group(1).replace("@TMP@", self.tmp)
+        elif re.search(r"^\[supervisor\]", config_text, re.M):
+            config_text = re.sub(r"^\[supervisor\]\n", '[supervisor]\ncontrol_socket = "@TMP@/run/control.sock"\n',
+                                 config_text, count=1, flags=re.M)
+        else:
+            config_text = '[supervisor]\ncontrol_socket = "@TMP@/run/control.sock"\n' + config_text
         with open(self.config_path, "w") as f:
             f.write(config_text.replace("@TMP@", self.tmp).replace("@HELPERS@", HELPERS)
                     .replace("@SCRIPTS@", os.path.join(SOURCE_DIR, "tests", "helpers"))

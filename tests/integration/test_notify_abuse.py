@@ -2,6 +2,7 @@
 worker's own process (or, with notify_access = "all", its descendants) is heard;
 garbage, unasked-for fds and spoofing are dropped and counted, fds closed, and the
 supervisor carries on."""
+import array
 import json
 import os
 import socket
@@ -77,10 +78,16 @@ class NotifyAbuse(FdsupTestCase):
         path = os.path.join(d.tmp, "run", "notify.sock")
         worker_pid = status_of(d)[1]["pid"]
         # The test process is no worker: READY=1, even naming the worker's pid, is ignored.
+        baseline = open_fd_count(d.pid)
         for text in ("READY=1", f"MAINPID={worker_pid}\nREADY=1", "WATCHDOG=trigger"):
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
                 s.sendto(text.encode(), path)
-        wait_until(lambda: status_of(d)[0] == 3, what="three dropped datagrams")
+        # ... and fds it sends are closed, not kept.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s, open("/dev/null") as null:
+            s.sendmsg([b"FDSTORE=1\nFDNAME=x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                                 array.array("i", [null.fileno()] * 50))], 0, path)
+        wait_until(lambda: status_of(d)[0] == 4, what="four dropped datagrams")
+        self.assertEqual(open_fd_count(d.pid), baseline)
         dropped, instance = status_of(d)
         self.assertEqual((instance["state"], instance["ready"], instance["pid"]), ("starting", False, worker_pid))
         self.assertIn(f"notify: dropped a message from pid {os.getpid()}: not a worker process", d.log())

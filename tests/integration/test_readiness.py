@@ -24,18 +24,20 @@ def instance(d, worker, index=0):
 class Readiness(FdsupTestCase):
     def test_libsystemd_sd_notify_makes_a_worker_ready(self):
         # http_worker calls sd_notify(0, "READY=1\nSTATUS=serving") from libsystemd
-        # after 600 ms; until then the instance is starting.
+        # once the test removes its "hold" file; until then the instance is starting.
         d = self.fdsupd(HTTP + """
 [workers.web]
-command = ["@HELPERS@/http_worker", "--notify", "--startup-delay-ms", "600"]
+command = ["@HELPERS@/http_worker", "--notify", "--hold-ready-while", "@TMP@/hold"]
 sockets = ["http"]
 ready = "notify"
-""").start(wait_for_workers=["web[0]"])
+""")
+        open(os.path.join(d.tmp, "hold"), "w").close()
+        d.start(wait_for_workers=["web[0]"])
         d.wait_control()
         before = instance(d, "web")
         pid = before["pid"]
-        if not re.search(rf"worker web\[0\]: pid {pid} ready", d.log()):  # not ready yet: starting
-            self.assertEqual((before["state"], before["ready"]), ("starting", False))
+        self.assertEqual((before["state"], before["ready"], before["status"]), ("starting", False, None))
+        os.unlink(os.path.join(d.tmp, "hold"))
         d.wait_log(rf"worker web\[0\]: pid {pid} ready after \d+")
         after = instance(d, "web")
         self.assertEqual((after["state"], after["ready"], after["status"], after["pid"]),
@@ -167,6 +169,27 @@ watchdog = "1s"
         self.assertEqual(instance(d, "web")["pid"], pid)
         self.assertNotIn("watchdog timeout", d.log())
         self.assertEqual(instance(d, "web")["watchdog_s"], 1.0)
+
+    def test_stop_during_a_watchdog_kill_stays_stopped(self):
+        # The watchdog is killing a worker that ignores SIGTERM; the operator's stop
+        # arrives meanwhile: once the process is gone, nothing restarts it.
+        d = self.fdsupd(HTTP + """
+[workers.web]
+command = ["@HELPERS@/http_worker", "--ignore-term", "--notify", "--watchdog-pings", "1"]
+sockets = ["http"]
+ready = "notify"
+watchdog = "300ms"
+stop_timeout = "1s"
+backoff = "50ms"
+""").start(wait_for_workers=["web[0]"])
+        d.wait_control()
+        pid = d.worker_pids("web[0]")[0]
+        d.wait_log(rf"worker web\[0\]: pid {pid}: watchdog timeout")
+        d.ctl_ok("stop", "web")
+        self.assertFalse(pid_alive(pid))
+        self.assertEqual(instance(d, "web")["state"], "stopped")
+        self.assertNotRegex(d.log(), r"restart #1")
+        self.assertEqual(len(d.worker_pids("web[0]")), 1)
 
     def test_watchdog_trigger_restarts_at_once(self):
         d = self.fdsupd("""

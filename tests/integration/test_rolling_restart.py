@@ -17,7 +17,8 @@ listen = "tcp://127.0.0.1:0"
 backlog = 4096
 
 [workers.web]
-command = ["@HELPERS@/http_worker", "--notify", "--startup-delay-ms", "{delay}", "--never-ready-if", "@TMP@/broken"]
+command = ["@HELPERS@/http_worker", "--notify", "--startup-delay-ms", "{delay}", "--never-ready-if", "@TMP@/broken",
+           "--hold-ready-while", "@TMP@/hold"]
 instances = {instances}
 sockets = ["http"]
 ready = "notify"
@@ -39,7 +40,8 @@ class Load:
     record per request: 2 million is ~100 MB, more than a test ever sends)."""
 
     def __init__(self, host, port):
-        self.proc = subprocess.Popen(["ab", "-r", "-q", "-t", "600", "-n", "2000000", "-c", "4",
+        # -l: the body names the pid, so its length varies; that is no failure.
+        self.proc = subprocess.Popen(["ab", "-r", "-l", "-q", "-t", "600", "-n", "2000000", "-c", "4",
                                       f"http://{host}:{port}/"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -64,9 +66,21 @@ class Load:
 
 
 def ready_pids(d):
-    """{index: pid} once the worker has exactly one in-service instance per index."""
-    status = d.ctl_json("status", "web")["workers"][0]
-    return {i["index"]: i["pid"] for i in status["instances"]}
+    """{index: pid}, checking that each index has exactly one instance, in service."""
+    instances = d.ctl_json("status", "web")["workers"][0]["instances"]
+    pids = {i["index"]: i["pid"] for i in instances}
+    assert len(pids) == len(instances), f"leftover instances: {instances}"
+    assert not any(i.get("retiring") or i.get("replacement") for i in instances), instances
+    return pids
+
+
+def hold(d):
+    """New http_worker processes stay "starting" until release(d)."""
+    open(os.path.join(d.tmp, "hold"), "w").close()
+
+
+def release(d):
+    os.unlink(os.path.join(d.tmp, "hold"))
 
 
 class RollingRestart(FdsupTestCase):
@@ -112,8 +126,9 @@ class RollingRestart(FdsupTestCase):
         self.assertIn(f"pid {before[0]} keeps serving", err)
         self.assertIn(f"web[1]: not replaced (web[0] failed); pid {before[1]} keeps serving", out + err)
         # The failed replacement goes; the old processes stay, untouched and serving.
-        wait_until(lambda: ready_pids(d) == before and len(d.ctl_json("status", "web")["workers"][0]["instances"]) == 2,
+        wait_until(lambda: len(d.ctl_json("status", "web")["workers"][0]["instances"]) == 2,
                    what="only the old instances left")
+        self.assertEqual(ready_pids(d), before)
         for pid in before.values():
             self.assertTrue(pid_alive(pid))
         self.assertTrue(http_get(*d.address("http")).startswith("web["))
@@ -126,11 +141,17 @@ class RollingRestart(FdsupTestCase):
         d.ctl_ok("restart", "web")
         self.assertNotEqual(ready_pids(d)[0], before[0])
 
+    def restart_in_background(self, d):
+        proc = subprocess.Popen([FDSUPCTL, "-s", d.control_socket, "restart", "web"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        d.wait_log(r"worker web: rolling restart of")
+        return proc
+
     def test_a_second_restart_during_a_rollout_is_refused(self):
-        d = self.start(config(delay=1500, instances=1))
-        first = subprocess.Popen([FDSUPCTL, "-s", d.control_socket, "restart", "web"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        d.wait_log(r"worker web: rolling restart of 1 instance")
+        d = self.start(config(delay=0, instances=1))
+        hold(d)
+        first = self.restart_in_background(d)
         code, out, err = d.ctl("restart", "web")
         self.assertEqual(code, 1, out + err)
         self.assertIn("worker web: a rolling restart is in progress (0 of 1 instances replaced)", err)
@@ -138,14 +159,16 @@ class RollingRestart(FdsupTestCase):
         self.assertEqual(code, 1, out + err)
         self.assertIn("a rolling restart is in progress", err)
         self.assertEqual(d.ctl_json("status", "web")["workers"][0]["rollout"]["total"], 1)
+        release(d)
         out, err = first.communicate(timeout=30)
         self.assertEqual(first.returncode, 0, out + err)
+        ready_pids(d)
 
     def test_stop_during_a_rollout_wins(self):
-        d = self.start(config(delay=1500, instances=2))
+        d = self.start(config(delay=0, instances=2))
         before = ready_pids(d)
-        restart = subprocess.Popen([FDSUPCTL, "-s", d.control_socket, "restart", "web"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        hold(d)
+        restart = self.restart_in_background(d)
         replacement = d.current_pid("web[0]", after=before[0])
         d.ctl_ok("stop", "web")
         out, err = restart.communicate(timeout=30)
@@ -183,6 +206,50 @@ class RollingRestart(FdsupTestCase):
             with open(f"/proc/{pid}/environ", "rb") as f:
                 self.assertIn(b"APP_VERSION=2", f.read().split(b"\0"))
         self.assertIn("worker web: configuration changed; rolling restart", d.log())
+        result = load.stop()
+        self.assertEqual((result["failed"], result["non_2xx"]), (0, 0), result["text"])
+
+    def test_an_old_process_that_crashes_mid_rollout_is_restarted_then_replaced(self):
+        d = self.start(config(delay=0, instances=2))
+        before = ready_pids(d)
+        hold(d)
+        restart = self.restart_in_background(d)
+        d.current_pid("web[0]", after=before[0])  # web[0]'s replacement is held
+        os.kill(before[1], signal.SIGKILL)        # web[1]'s old process dies meanwhile
+        d.wait_log(rf"worker web\[1\]: pid {before[1]} killed by signal KILL .*restart #1")
+        release(d)
+        out, err = restart.communicate(timeout=30)
+        self.assertEqual(restart.returncode, 0, out + err)
+        after = ready_pids(d)
+        self.assertEqual(sorted(after), [0, 1])
+        self.assertFalse(set(after.values()) & set(before.values()))
+
+    def test_shutdown_during_a_rollout(self):
+        d = self.start(config(delay=0, instances=2))
+        before = ready_pids(d)
+        hold(d)
+        restart = self.restart_in_background(d)
+        replacement = d.current_pid("web[0]", after=before[0])
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait_exit(), 0)
+        out, err = restart.communicate(timeout=30)
+        self.assertNotEqual(restart.returncode, 0, out + err)
+        for pid in (*before.values(), replacement):
+            wait_until(lambda: not pid_alive(pid), what=f"pid {pid} gone")
+
+    def test_a_reload_whose_new_command_cannot_run_keeps_the_old_processes(self):
+        d = self.start(config(delay=0, instances=2))
+        load = self.with_load(d)
+        before = ready_pids(d)
+        d.write_config(config(delay=0, instances=2).replace("@HELPERS@/http_worker", "@TMP@/no-such-binary"))
+        code, out, err = d.ctl("reload")
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("web[0]: replacement failed: exec", out + err)
+        self.assertIn("No such file or directory", out + err)
+        self.assertIn(f"web[1]: not replaced (web[0] failed); pid {before[1]} keeps serving", out + err)
+        wait_until(lambda: len(d.ctl_json("status", "web")["workers"][0]["instances"]) == 2,
+                   what="the failed replacement gone")
+        self.assertEqual(ready_pids(d), before)
         result = load.stop()
         self.assertEqual((result["failed"], result["non_2xx"]), (0, 0), result["text"])
 

@@ -93,6 +93,10 @@ TEST_CASE("parse_duration: an integer and exactly one unit") {
         CHECK_MESSAGE(!parse_duration(bad), bad);
     // Far too large to be meant (and would overflow milliseconds): rejected, not wrapped.
     CHECK(!parse_duration("99999999999999999999s"));
+    // 100 years at most: a deadline on the steady clock's nanoseconds cannot overflow.
+    CHECK(parse_duration("876000h") == std::chrono::hours(876000));
+    CHECK(!parse_duration("876001h"));
+    CHECK(!parse_duration("3153600000001ms"));
     CHECK(!parse_duration("9223372036854775807h"));
 }
 
@@ -453,7 +457,7 @@ fds = { 3 = "htp" }
                        "trace, debug, info, warn or error)",
                        "t.toml:7:13: workers.web.instances: expected an integer, got a string",
                        "t.toml:8:11: workers.web.backoff: invalid duration \"10x\" (use e.g. "
-                       "\"250ms\", \"10s\", \"5m\", \"1h\")",
+                       "\"250ms\", \"10s\", \"5m\", \"1h\"; at most 876000h)",
                        "t.toml:9:13: workers.web.fds.3: unknown socket \"htp\" (did you mean "
                        "\"http\"?)",
                    });
@@ -559,13 +563,13 @@ watchdog = "-1s"
                         "t.toml:2:20: supervisor.shutdown_timeout: expected a duration string "
                         "like \"10s\", got an integer",
                         "t.toml:5:11: workers.web.backoff: invalid duration \"1.5s\" (use e.g. "
-                        "\"250ms\", \"10s\", \"5m\", \"1h\")",
+                        "\"250ms\", \"10s\", \"5m\", \"1h\"; at most 876000h)",
                         "t.toml:6:17: workers.web.healthy_after: invalid duration \"10 s\" (use "
-                        "e.g. \"250ms\", \"10s\", \"5m\", \"1h\")",
+                        "e.g. \"250ms\", \"10s\", \"5m\", \"1h\"; at most 876000h)",
                         "t.toml:7:16: workers.web.stop_timeout: invalid duration \"\" (use e.g. "
-                        "\"250ms\", \"10s\", \"5m\", \"1h\")",
+                        "\"250ms\", \"10s\", \"5m\", \"1h\"; at most 876000h)",
                         "t.toml:8:12: workers.web.watchdog: invalid duration \"-1s\" (use e.g. "
-                        "\"250ms\", \"10s\", \"5m\", \"1h\")",
+                        "\"250ms\", \"10s\", \"5m\", \"1h\"; at most 876000h)",
                     });
 }
 

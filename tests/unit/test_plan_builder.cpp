@@ -167,3 +167,27 @@ TEST_CASE("env: NOTIFY_SOCKET only for workers that speak sd_notify; the watchdo
         slot_in_env |= std::string(*e).rfind("WATCHDOG_PID=", 0) == 0 && *e + 13 == (*watched)->plan().pid_slots[1];
     CHECK(slot_in_env);
 }
+
+TEST_CASE("env: a worker's own LISTEN_PID / WATCHDOG_PID is never a pid slot") {
+    // The child writes 20 digits into a slot: a short value from `env` must not be one.
+    WorkerConfig w;
+    w.name = "w";
+    w.command = {"/bin/true"};
+    w.env = {{"LISTEN_PID", ""}, {"WATCHDOG_PID", "1"}};
+    std::map<std::string, int> sockets{{"a", 0}, {"b", 0}};
+    w.fds = {{3, "a"}, {5, "b"}};  // not contiguous: no LISTEN_FDS protocol
+    auto spawn = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
+    REQUIRE(spawn.has_value());
+    CHECK((*spawn)->plan().pid_slots[0] == nullptr);
+    CHECK((*spawn)->plan().pid_slots[1] == nullptr);
+    CHECK(has((*spawn)->env(), "LISTEN_PID="));  // the worker's value, as given
+
+    // With the protocol and a watchdog, fdsupd's own slots replace the worker's values.
+    w.fds = {{3, "a"}, {4, "b"}};
+    w.watchdog = std::chrono::milliseconds(1000);
+    auto both = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
+    REQUIRE(both.has_value());
+    CHECK((*both)->plan().pid_slots[0] != nullptr);
+    CHECK((*both)->plan().pid_slots[1] != nullptr);
+    CHECK(std::string((*both)->plan().pid_slots[1]).size() == 20);
+}
