@@ -148,6 +148,16 @@ class RollingRestart(FdsupTestCase):
         d.wait_log(r"worker web: rolling restart of")
         return proc
 
+    def held_rollout(self):
+        """A 2-instance worker whose rolling restart is under way and held: web[0]'s
+        replacement has started and stays "starting" until release(d).
+        Returns (d, pids before, the restart command, the replacement's pid)."""
+        d = self.start(config(delay=0, instances=2))
+        before = ready_pids(d)
+        hold(d)
+        restart = self.restart_in_background(d)
+        return d, before, restart, d.current_pid("web[0]", after=before[0])
+
     def test_a_second_restart_during_a_rollout_is_refused(self):
         d = self.start(config(delay=0, instances=1))
         hold(d)
@@ -165,11 +175,7 @@ class RollingRestart(FdsupTestCase):
         ready_pids(d)
 
     def test_stop_during_a_rollout_wins(self):
-        d = self.start(config(delay=0, instances=2))
-        before = ready_pids(d)
-        hold(d)
-        restart = self.restart_in_background(d)
-        replacement = d.current_pid("web[0]", after=before[0])
+        d, before, restart, replacement = self.held_rollout()
         d.ctl_ok("stop", "web")
         out, err = restart.communicate(timeout=30)
         self.assertEqual(restart.returncode, 1, out + err)
@@ -210,11 +216,7 @@ class RollingRestart(FdsupTestCase):
         self.assertEqual((result["failed"], result["non_2xx"]), (0, 0), result["text"])
 
     def test_an_old_process_that_crashes_mid_rollout_is_restarted_then_replaced(self):
-        d = self.start(config(delay=0, instances=2))
-        before = ready_pids(d)
-        hold(d)
-        restart = self.restart_in_background(d)
-        d.current_pid("web[0]", after=before[0])  # web[0]'s replacement is held
+        d, before, restart, _ = self.held_rollout()
         os.kill(before[1], signal.SIGKILL)        # web[1]'s old process dies meanwhile
         d.wait_log(rf"worker web\[1\]: pid {before[1]} killed by signal KILL .*restart #1")
         release(d)
@@ -225,11 +227,7 @@ class RollingRestart(FdsupTestCase):
         self.assertFalse(set(after.values()) & set(before.values()))
 
     def test_shutdown_during_a_rollout(self):
-        d = self.start(config(delay=0, instances=2))
-        before = ready_pids(d)
-        hold(d)
-        restart = self.restart_in_background(d)
-        replacement = d.current_pid("web[0]", after=before[0])
+        d, before, restart, replacement = self.held_rollout()
         d.signal(signal.SIGTERM)
         self.assertEqual(d.wait_exit(), 0)
         out, err = restart.communicate(timeout=30)
