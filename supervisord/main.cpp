@@ -161,8 +161,10 @@ int run(const Options& options) {
         // Absolute: workers run in their own working_dir, and sd_notify() accepts only
         // absolute (or abstract) socket paths.
         const std::string notify_path = fdsup::absolute_path(config->supervisor.runtime_dir + "/notify.sock");
+        const std::string fd_socket_path = fdsup::absolute_path(config->supervisor.runtime_dir + "/fds.sock");
         auto spawn_context = fdsup::SpawnContext::capture(starting_nofile);
         spawn_context.notify_socket = notify_path;
+        spawn_context.fd_socket = fd_socket_path;
         fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(*sockets), std::move(spawn_context));
 
         // Every way to shut down (SIGTERM, SIGINT, `fdsupctl shutdown`) ends here; the
@@ -198,6 +200,15 @@ int run(const Options& options) {
             return 1;
         }
         spdlog::info("notify socket: {}", (*notify)->path());
+        auto fd_server = fdsup::fdserver::FdServer::open(
+            &loop, fd_socket_path,
+            {[&](pid_t pid, uid_t uid) { return supervisor.fd_access(pid, uid); },
+             [&](const std::string& name) { return supervisor.socket_fd(name); }});
+        if (!fd_server) {
+            spdlog::critical("{}", fd_server.error().text());
+            return 1;
+        }
+        spdlog::info("fd socket: {}", (*fd_server)->path());
 
         auto stop = [&](int sig) {
             spdlog::info("received SIG{}: graceful shutdown", sig == SIGINT ? "INT" : "TERM");

@@ -1000,9 +1000,6 @@ void Loader::reject_not_yet_supported(const toml::table& root, const Config& con
         reject(*supervisor, "supervisor", "metrics_listen", "a metrics endpoint");
     for (const auto& [w, table, path] : workers) {
         if (w.fd_store_max > 0) reject(*table, path, "fd_store_max", "an fd store (> 0)");
-        // Asked for even when a name in it is wrong: fixing the name would not help.
-        if (const auto* names = table->get_as<toml::array>("scm_rights"); names && !names->empty())
-            reject(*table, path, "scm_rights", "passing sockets over SCM_RIGHTS");
         if (w.kill_mode == KillMode::cgroup) reject(*table, path, "kill_mode", "\"cgroup\"");
     }
 }

@@ -232,6 +232,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     bool speaks_notify = worker.ready == config::ReadyMode::notify || worker.watchdog > config::Duration::zero() ||
                          worker.fd_store_max > 0;
     if (speaks_notify && !context.notify_socket.empty()) set("NOTIFY_SOCKET", context.notify_socket);
+    if (!worker.scm_rights.empty() && !context.fd_socket.empty()) set("FDSUP_FD_SOCKET", context.fd_socket);
     if (worker.watchdog > config::Duration::zero()) {
         set("WATCHDOG_USEC", std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(worker.watchdog).count()));
         set_pid_slot("WATCHDOG_PID");

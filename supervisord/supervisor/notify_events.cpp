@@ -31,22 +31,26 @@ std::chrono::microseconds worker_usec(uint64_t usec) {
 
 }  // namespace
 
-Supervisor::NotifySender Supervisor::find_notify_sender(pid_t pid) const {
-    if (auto it = instances_by_pid_.find(pid); it != instances_by_pid_.end()) return {it->second, {}};
+Supervisor::ProcessOwner Supervisor::owner_of(pid_t pid) const {
+    if (auto it = instances_by_pid_.find(pid); it != instances_by_pid_.end()) return {it->second, true};
     pid_t self = ::getpid();
     pid_t current = pid;
     for (int depth = 0; depth < kMaxAncestorDepth; ++depth) {
         auto parent = parent_pid_of(current);
         if (!parent || *parent <= 1 || *parent == self) break;
-        if (auto it = instances_by_pid_.find(*parent); it != instances_by_pid_.end()) {
-            Instance* instance = it->second;
-            if (instance->worker->config.notify_access == config::NotifyAccess::all) return {instance, {}};
-            return {nullptr, "a descendant of " + instance->label() + " (pid " + std::to_string(instance->pid) +
-                                 "), and notify_access = \"main\""};
-        }
+        if (auto it = instances_by_pid_.find(*parent); it != instances_by_pid_.end()) return {it->second, false};
         current = *parent;
     }
-    return {nullptr, "not a worker process"};
+    return {};
+}
+
+Supervisor::NotifySender Supervisor::find_notify_sender(pid_t pid) const {
+    ProcessOwner owner = owner_of(pid);
+    if (owner.instance == nullptr) return {nullptr, "not a worker process"};
+    if (owner.main || owner.instance->worker->config.notify_access == config::NotifyAccess::all)
+        return {owner.instance, {}};
+    return {nullptr, "a descendant of " + owner.instance->label() + " (pid " + std::to_string(owner.instance->pid) +
+                         "), and notify_access = \"main\""};
 }
 
 void Supervisor::drop_notify(pid_t pid, const std::string& who, const std::string& why) {

@@ -21,6 +21,7 @@
 #include "config/model.h"
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
+#include "fdserver/fd_server.h"
 #include "notify/notify_socket.h"
 #include "supervisor/instance.h"
 #include "supervisor/log_book.h"
@@ -95,6 +96,14 @@ public:
     void handle_notify(notify::Datagram datagram);
     uint64_t notify_dropped() const { return notify_dropped_; }
 
+    // ---- the fd socket (fd_access.cpp) ----
+    // Which sockets a process may fetch: a worker (or its descendant) its own `fds` and
+    // `scm_rights`, whatever its uid; any other process everything if it is root or
+    // fdsupd's uid; nobody else anything.
+    Result<fdserver::FdAccess> fd_access(pid_t pid, uid_t uid) const;
+    // The current fd of socket `name`, -1 if none.
+    int socket_fd(const std::string& name) const;
+
     // ---- state, for status and the control server ----
     const config::Config& config() const { return config_; }  // as last loaded
     const std::vector<OwnedSocket>& sockets() const { return sockets_; }
@@ -132,6 +141,13 @@ private:
         std::string refusal;  // why the sender may not notify, when instance is null
     };
     NotifySender find_notify_sender(pid_t pid) const;
+    // The instance a process belongs to: its main process, or a descendant of it (found
+    // by walking /proc parents). No instance if neither.
+    struct ProcessOwner {
+        Instance* instance = nullptr;
+        bool main = false;
+    };
+    ProcessOwner owner_of(pid_t pid) const;
     void drop_notify(pid_t pid, const std::string& who, const std::string& why);
     void on_exit_event(Instance& instance);
     void handle_exit(Instance& instance, const ExitStatus& status);

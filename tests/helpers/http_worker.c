@@ -19,6 +19,8 @@
  *                         STATUS=) through libsystemd's sd_notify
  *   --never-ready-if FILE with --notify: if FILE exists at start, never send READY=1
  *   --hold-ready-while FILE  with --notify: send READY=1 only once FILE does not exist
+ *   --fetch NAME          take the listening socket named NAME from fdsupd's fd socket
+ *                         (fdsup_fds.h, for `scm_rights`) instead of LISTEN_FDS
  *   --watchdog-pings N    when sd_watchdog_enabled(): send WATCHDOG=1 every half
  *                         period, N times (-1: forever), then go silent
  *
@@ -48,6 +50,8 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "fdsup_fds.h"
+
 #define SD_LISTEN_FDS_START 3
 #define REQ_MAX 8192
 
@@ -56,7 +60,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]\n"
             "                   [--notify] [--never-ready-if FILE] [--hold-ready-while FILE]\n"
-            "                   [--watchdog-pings N]\n");
+            "                   [--watchdog-pings N] [--fetch NAME]\n");
     exit(2);
 }
 
@@ -211,6 +215,7 @@ int main(int argc, char **argv)
     int notify = 0;
     const char *never_ready_if = NULL;
     const char *hold_ready_while = NULL;
+    const char *fetch = NULL;
     long startup_delay_ms = 0;
     long exit_after = 0;
     int pings_given = 0;
@@ -224,6 +229,10 @@ int main(int argc, char **argv)
             if (++i >= argc)
                 usage();
             never_ready_if = argv[i];
+        } else if (strcmp(argv[i], "--fetch") == 0) {
+            if (++i >= argc)
+                usage();
+            fetch = argv[i];
         } else if (strcmp(argv[i], "--hold-ready-while") == 0) {
             if (++i >= argc)
                 usage();
@@ -266,13 +275,22 @@ int main(int argc, char **argv)
     sigdelset(&waiting_mask, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
 
-    listen_fds();
     int lfd = SD_LISTEN_FDS_START;
+    if (fetch) {
+        char why[256];
+        if (fdsup_get_fds(&fetch, 1, &lfd, why, sizeof why) < 0) {
+            fprintf(stderr, "http_worker: cannot get socket %s: %s\n", fetch, why);
+            exit(4);
+        }
+        printf("http_worker: fetched socket %s as fd %d\n", fetch, lfd);
+    } else {
+        listen_fds();
+    }
 
     int acc = 0;
     socklen_t al = sizeof acc;
     if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc) {
-        fprintf(stderr, "http_worker: fd 3 is not a listening socket\n");
+        fprintf(stderr, "http_worker: fd %d is not a listening socket\n", lfd);
         exit(3);
     }
     /* Several processes accept on this socket: after a wakeup another one may have
@@ -289,7 +307,7 @@ int main(int argc, char **argv)
     if ((size_t)bl >= sizeof body)
         bl = (int)sizeof body - 1;
 
-    printf("http_worker: serving on fd 3 pid %ld\n", (long)getpid());
+    printf("http_worker: serving on fd %d pid %ld\n", lfd, (long)getpid());
     fflush(stdout);
 
     uint64_t watchdog_usec = 0;

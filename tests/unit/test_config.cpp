@@ -727,8 +727,6 @@ scm_rights = ["metrics"]
                         "t.toml:10:20: workers.b.sockets[1]: unknown socket \"amdin\" (did you "
                         "mean \"admin\"?)",
                         // both: fixing the name alone would not make it load
-                        "t.toml:13:14: workers.c.scm_rights: passing sockets over SCM_RIGHTS is "
-                        "not supported yet by this fdsupd version",
                         "t.toml:13:15: workers.c.scm_rights[0]: unknown socket \"metrics\"",
                     });
 }
@@ -905,16 +903,13 @@ listen = "tcp://127.0.0.1:1"
 [workers.web]
 command = ["/bin/x"]
 fd_store_max = 4
-scm_rights = ["http"]
 kill_mode = "cgroup"
 )");
     const std::string later = " is not supported yet by this fdsupd version";
     CHECK(errors == std::vector<std::string>{
                         "t.toml:2:18: supervisor.metrics_listen: a metrics endpoint" + later,
                         "t.toml:7:16: workers.web.fd_store_max: an fd store (> 0)" + later,
-                        "t.toml:8:14: workers.web.scm_rights: passing sockets over SCM_RIGHTS" +
-                            later,
-                        "t.toml:9:13: workers.web.kill_mode: \"cgroup\"" + later,
+                        "t.toml:8:13: workers.web.kill_mode: \"cgroup\"" + later,
                     });
     // Their "off" values are fine.
     valid(R"(

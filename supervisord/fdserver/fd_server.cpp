@@ -1,0 +1,233 @@
+#include "fdserver/fd_server.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "control/protocol.h"
+#include "sockets/bind.h"
+#include "sockets/listen_address.h"
+
+namespace fdsup::fdserver {
+namespace {
+
+constexpr size_t kMaxClients = 64;
+constexpr auto kClientTimeout = std::chrono::seconds(10);
+
+bool someone_listens(const std::string& path) {
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    if (!probe || path.size() >= sizeof addr.sun_path) return false;
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+}  // namespace
+
+struct FdServer::Client {
+    Client(uv_loop_t* loop, uint64_t id, UniqueFd fd, pid_t pid, uid_t uid)
+        : id(id), fd(std::move(fd)), watch(loop, this->fd.get()), timeout(loop), pid(pid), uid(uid) {}
+    uint64_t id;
+    UniqueFd fd;
+    FdWatch watch;
+    Timer timeout;  // a client that neither asks nor reads in time is closed
+    pid_t pid;
+    uid_t uid;
+    std::string input;
+    bool answered = false;  // one request per connection
+    std::vector<Message> out;
+};
+
+FdServer::FdServer(uv_loop_t* loop, std::string path, UniqueFd fd, FdServerHooks hooks)
+    : loop_(loop), file_(std::move(path)), fd_(std::move(fd)), watch_(loop, fd_.get()), accept_pause_(loop),
+      hooks_(std::move(hooks)) {}
+
+FdServer::~FdServer() {
+    while (!clients_.empty()) close_client(clients_.begin()->first, "fdsupd is exiting");
+}
+
+Result<std::unique_ptr<FdServer>> FdServer::open(uv_loop_t* loop, const std::string& path, FdServerHooks hooks) {
+    const std::string what = "fd socket " + path;
+    if (auto made = make_directories(directory_of(path)); !made) return fail(what + ": " + made.error().text());
+    if (someone_listens(path)) return fail(what + ": another process is listening there (another fdsupd?)");
+    auto address = parse_listen_address("unix:" + path);
+    if (!address) return fail(what + ": " + address.error().text());
+    config::SocketConfig socket;
+    socket.name = "fd_socket";
+    socket.listen = "unix:" + path;
+    socket.address = *address;
+    socket.backlog = 128;
+    socket.mode = 0666;
+    auto bound = bind_socket(socket);
+    if (!bound) return std::unexpected(bound.error());
+    if (::fcntl(bound->fd.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(what + ": O_NONBLOCK");
+    std::unique_ptr<FdServer> server(new FdServer(loop, path, std::move(bound->fd), std::move(hooks)));
+    if (!server->watch_.ok() || server->watch_.start(UV_READABLE, [s = server.get()](int, int) { s->on_accept(); }) != 0)
+        return fail(what + ": cannot watch the socket");
+    return server;
+}
+
+void FdServer::on_accept() {
+    for (int i = 0; i < 64; ++i) {
+        UniqueFd fd(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (!fd) {
+            if (errno == EMFILE || errno == ENFILE) {  // do not spin on a full table
+                watch_.stop();
+                accept_pause_.start(std::chrono::milliseconds(250), [this] {
+                    watch_.start(UV_READABLE, [this](int, int) { on_accept(); });
+                });
+            }
+            return;
+        }
+        ucred peer{};
+        socklen_t size = sizeof peer;
+        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) < 0 || clients_.size() >= kMaxClients) {
+            const char* refusal = "{\"ok\":false,\"error\":\"too many clients\"}\n";
+            (void)::send(fd.get(), refusal, std::strlen(refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
+            continue;
+        }
+        uint64_t id = next_client_++;
+        auto client = std::make_unique<Client>(loop_, id, std::move(fd), peer.pid, peer.uid);
+        Client& c = *client;
+        clients_.emplace(id, std::move(client));
+        c.timeout.start(kClientTimeout, [this, id] { close_client(id, "timed out"); });
+        if (!c.watch.ok() || c.watch.start(UV_READABLE, [this, id](int, int events) { on_client_event(id, events); }) != 0)
+            close_client(id, "cannot watch the connection");
+    }
+}
+
+void FdServer::on_client_event(uint64_t id, int events) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) return;
+    Client& client = *it->second;
+    if (client.answered) {
+        if (events & UV_WRITABLE) flush(client);
+        return;
+    }
+    char buffer[4096];
+    ssize_t n = ::recv(client.fd.get(), buffer, sizeof buffer, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return close_client(id, "closed before asking");
+    if (n < 0) return;
+    client.input.append(buffer, static_cast<size_t>(n));
+    size_t newline = client.input.find('\n');
+    if (newline == std::string::npos) {
+        if (client.input.size() > control::kMaxRequestLine) reply_error(client, "request line over 64 KiB");
+        return;
+    }
+    handle_request(client, client.input.substr(0, newline));
+}
+
+void FdServer::reply_error(Client& client, const std::string& message) {
+    client.answered = true;
+    client.out.push_back({control::encode_line(control::error_reply(message)), {}, 0});
+    flush(client);
+}
+
+void FdServer::handle_request(Client& client, const std::string& line) {
+    auto request = control::decode_line(line);
+    if (!request) return reply_error(client, request.error().text());
+    auto cmd = control::string_field(*request, "cmd");
+    if (!cmd) return reply_error(client, cmd.error().text());
+    if (*cmd != "get") return reply_error(client, "unknown command \"" + *cmd + "\" (this fdsupd knows: get)");
+    auto names = control::names_field(*request, "names", true);
+    if (!names) return reply_error(client, names.error().text());
+    if (names->size() > kMaxNamesPerRequest)
+        return reply_error(client, "too many names (at most " + std::to_string(kMaxNamesPerRequest) + ")");
+
+    auto access = hooks_.access(client.pid, client.uid);
+    if (!access) {
+        spdlog::warn("fd socket: pid {} (uid {}) asked for sockets: {}; refused", client.pid, client.uid,
+                     access.error().text());
+        return reply_error(client, "permission denied");
+    }
+    for (const auto& name : *names) {
+        bool allowed = access->any ||
+                       std::find(access->names.begin(), access->names.end(), name) != access->names.end();
+        if (!allowed) {
+            spdlog::warn("fd socket: {} asked for socket \"{}\", which is not its own; refused", access->who, name);
+            return reply_error(client, "permission denied");
+        }
+        if (hooks_.socket_fd(name) < 0) return reply_error(client, "unknown socket \"" + name + "\"");
+    }
+    // Copies, so a reload that closes a socket meanwhile cannot pull an fd from under us.
+    client.answered = true;
+    for (size_t start = 0; start < names->size() || start == 0; start += kMaxFdsPerMessage) {
+        size_t end = std::min(names->size(), start + kMaxFdsPerMessage);
+        Message message;
+        control::Json batch = control::Json::array();
+        for (size_t i = start; i < end; ++i) {
+            UniqueFd copy(::fcntl(hooks_.socket_fd((*names)[i]), F_DUPFD_CLOEXEC, 3));
+            if (!copy) {
+                client.out.clear();
+                client.answered = false;
+                return reply_error(client, std::string("cannot copy the socket: ") + std::strerror(errno));
+            }
+            message.fds.push_back(std::move(copy));
+            batch.push_back((*names)[i]);
+        }
+        message.data = control::encode_line(
+            control::Json{{"ok", true}, {"names", std::move(batch)}, {"more", end < names->size()}});
+        client.out.push_back(std::move(message));
+        if (names->empty()) break;
+    }
+    spdlog::debug("fd socket: {} fetched {} socket(s)", access->who, names->size());
+    flush(client);
+}
+
+bool FdServer::flush(Client& client) {
+    uint64_t id = client.id;
+    while (!client.out.empty()) {
+        Message& message = client.out.front();
+        iovec iov{message.data.data() + message.sent, message.data.size() - message.sent};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxFdsPerMessage)> control{};
+        if (message.sent == 0 && !message.fds.empty()) {
+            msg.msg_control = control.data();
+            msg.msg_controllen = CMSG_SPACE(sizeof(int) * message.fds.size());
+            cmsghdr* c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int) * message.fds.size());
+            auto* out = reinterpret_cast<int*>(CMSG_DATA(c));
+            for (size_t i = 0; i < message.fds.size(); ++i) out[i] = message.fds[i].get();
+        }
+        ssize_t n = ::sendmsg(client.fd.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                client.watch.start(UV_WRITABLE, [this, id](int, int events) { on_client_event(id, events); });
+                return true;
+            }
+            close_client(id, std::string("send: ") + std::strerror(errno));
+            return false;
+        }
+        message.fds.clear();  // the kernel holds them now (they went with the first byte)
+        message.sent += static_cast<size_t>(n);
+        if (message.sent == message.data.size()) client.out.erase(client.out.begin());
+    }
+    // Closing with unread input would reset the connection, and the client might lose
+    // the reply: end our side, drop what it sent beyond the request, then close.
+    ::shutdown(client.fd.get(), SHUT_WR);
+    char discard[4096];
+    while (::recv(client.fd.get(), discard, sizeof discard, MSG_DONTWAIT) > 0) {
+    }
+    close_client(id, "answered");
+    return false;
+}
+
+void FdServer::close_client(uint64_t id, const std::string& why) {
+    auto it = clients_.find(id);
+    if (it == clients_.end()) return;
+    spdlog::debug("fd socket client (pid {}): {}", it->second->pid, why);
+    clients_.erase(it);  // the watch goes before the fd (member order), queued fds close
+}
+
+}  // namespace fdsup::fdserver

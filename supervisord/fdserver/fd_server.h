@@ -1,0 +1,91 @@
+// The fd socket (SPEC "fd socket"): a SOCK_STREAM unix socket at runtime_dir/fds.sock,
+// mode 0666 (authorisation is by peer credentials, never by file mode), through which
+// a process asks for listening sockets by name and gets them in SCM_RIGHTS.
+//
+// Wire format (one request per connection):
+//   request  {"cmd":"get","names":["http","admin"]}\n     (one line, at most 64 KiB,
+//            at most kMaxNamesPerRequest names; a name may repeat)
+//   reply    one or more messages, each one sendmsg whose data is a JSON line and whose
+//            SCM_RIGHTS carries that message's fds, in the order of its "names":
+//              {"ok":true,"names":["http","admin"],"more":false}\n
+//            at most kMaxFdsPerMessage fds per message; "more":true says another
+//            message follows. A data line cut short by a partial write is finished
+//            without fds (the fds travel with the first byte).
+//   error    {"ok":false,"error":"permission denied"}\n  and no fds; then the
+//            connection is closed.
+// Who may have what is the caller's decision (FdAccess below); this file only talks.
+#pragma once
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "supervisor/uv_handles.h"
+#include "sys/paths.h"
+#include "sys/result.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup::fdserver {
+
+constexpr size_t kMaxFdsPerMessage = 250;
+constexpr size_t kMaxNamesPerRequest = 1024;
+
+// What the peer may fetch: every socket (`any`), or the names listed.
+struct FdAccess {
+    bool any = false;
+    std::vector<std::string> names;
+    std::string who;  // for the log: "web[0] (pid 42)", "uid 0 (pid 7)"
+};
+
+struct FdServerHooks {
+    // Who the peer is, from its kernel credentials; an error denies it ("permission denied").
+    std::function<Result<FdAccess>(pid_t pid, uid_t uid)> access;
+    // The supervisor's fd for socket `name`, or -1 if there is no such socket.
+    std::function<int(const std::string& name)> socket_fd;
+};
+
+class FdServer {
+public:
+    static Result<std::unique_ptr<FdServer>> open(uv_loop_t* loop, const std::string& path, FdServerHooks hooks);
+    ~FdServer();
+    FdServer(const FdServer&) = delete;
+    FdServer& operator=(const FdServer&) = delete;
+
+    const std::string& path() const { return file_.path(); }
+    size_t clients() const { return clients_.size(); }
+
+private:
+    struct Message {
+        std::string data;
+        std::vector<UniqueFd> fds;  // copies, closed once sent (or the client gone)
+        size_t sent = 0;            // bytes of `data` already written
+    };
+    struct Client;
+
+    FdServer(uv_loop_t* loop, std::string path, UniqueFd fd, FdServerHooks hooks);
+    void on_accept();
+    void on_client_event(uint64_t id, int events);
+    void handle_request(Client& client, const std::string& line);
+    void reply_error(Client& client, const std::string& message);
+    // Writes what it can; false once the client is finished (all sent, or failed).
+    bool flush(Client& client);
+    void close_client(uint64_t id, const std::string& why);
+
+    uv_loop_t* loop_;
+    OwnedPath file_;
+    UniqueFd fd_;
+    FdWatch watch_;
+    Timer accept_pause_;
+    FdServerHooks hooks_;
+    std::map<uint64_t, std::unique_ptr<Client>> clients_;
+    uint64_t next_client_ = 1;
+};
+
+}  // namespace fdsup::fdserver

@@ -1,0 +1,133 @@
+"""The fd socket: listening sockets fetched by name over SCM_RIGHTS. A worker gets
+only its own (`fds`/`scm_rights`), root gets any, nobody else anything; requests of
+every bad kind get an error, and no fd leaks in the supervisor."""
+import array
+import json
+import os
+import socket
+import subprocess
+import sys
+import unittest
+
+from fdsup_harness import SOURCE_DIR, FdsupTestCase, http_get, open_fd_count, wait_until
+
+CONFIG = """
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+[sockets.admin]
+listen = "tcp://127.0.0.1:0"
+
+[workers.web]
+command = ["@HELPERS@/http_worker", "--fetch", "http"]
+scm_rights = ["http"]
+
+[workers.py]
+command = ["@PYTHON@", "@SOURCE@/conf/examples/fdsup_fds.py", "admin"]
+scm_rights = ["admin"]
+"""
+
+
+def ask(path, request, max_fds=300):
+    """Sends one raw request; returns (reply lines as JSON, fds received)."""
+    fds, data = [], b""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(path)
+        conn.sendall(request)
+        while True:
+            chunk, got, flags, _ = socket.recv_fds(conn, 65536, max_fds)
+            fds.extend(got)
+            if not chunk:
+                break
+            data += chunk
+    return [json.loads(line) for line in data.splitlines()], fds
+
+
+class FdSocket(FdsupTestCase):
+    def start(self, extra=""):
+        d = self.fdsupd(CONFIG.replace("@SOURCE@", SOURCE_DIR) + extra).start()
+        d.wait_control()
+        d.wait_log(r"web\[0\]: http_worker: serving on fd \d+")
+        d.wait_log(r"py\[0\]: fdsup_fds: serving on fetched socket 'admin'")
+        return d, os.path.join(d.tmp, "run", "fds.sock")
+
+    def test_workers_fetch_their_sockets_and_serve(self):
+        d, _ = self.start()
+        # C (fdsup_fds.h) and Python (conf/examples/fdsup_fds.py) clients, each on its socket.
+        self.assertRegex(http_get(*d.address("http")), r"^web\[0\] pid \d+\n$")
+        self.assertRegex(http_get(*d.address("admin")), r"^py\[0\] pid \d+ via SCM_RIGHTS\n$")
+        with open(f"/proc/{d.instance_pids('web')[0]}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+        self.assertIn(f"FDSUP_FD_SOCKET={d.tmp}/run/fds.sock".encode(), env)
+        self.assertFalse(any(e.startswith(b"LISTEN_FDS=") for e in env))  # not inherited
+
+    def test_root_may_fetch_any_socket(self):
+        d, path = self.start()
+        replies, fds = ask(path, b'{"cmd":"get","names":["admin","http"]}\n')
+        try:
+            self.assertEqual(replies, [{"ok": True, "names": ["admin", "http"], "more": False}])
+            bound = [socket.socket(fileno=os.dup(fd)).getsockname() for fd in fds]
+            self.assertEqual([f"{h}:{p}" for h, p in bound],
+                             [s["bound"] for s in sorted(d.ctl_json("status")["sockets"], key=lambda s: s["name"])])
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def test_nobody_is_refused_and_gets_no_fd(self):
+        d, path = self.start()
+        os.chmod(d.tmp, 0o755)  # the test's private temp dir: let nobody reach the socket
+        code = (
+            "import os, socket, json\n"
+            "os.setgid(65534); os.setuid(65534)\n"
+            "c = socket.socket(socket.AF_UNIX); c.connect(%r)\n"
+            "c.sendall(b'{\"cmd\":\"get\",\"names\":[\"http\"]}\\n')\n"
+            "data, fds, _, _ = socket.recv_fds(c, 4096, 10)\n"
+            "print(json.dumps([data.decode(), len(fds)]))\n" % path)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=True)
+        line, nfds = json.loads(out.stdout)
+        self.assertEqual((json.loads(line), nfds), ({"ok": False, "error": "permission denied"}, 0))
+        self.assertIn("fd socket: pid", d.log())
+
+    def test_a_worker_asking_for_another_workers_socket_is_refused(self):
+        d, _ = self.start("""
+[workers.thief]
+command = ["@HELPERS@/http_worker", "--fetch", "admin"]
+scm_rights = ["http"]
+restart = "never"
+""")
+        d.wait_log(r"thief\[0\] stderr: http_worker: cannot get socket admin: permission denied")
+        self.assertRegex(d.log(), r'fd socket: thief\[0\] \(pid \d+\) asked for socket "admin", which is not its own')
+
+    def test_bad_requests_and_big_ones_leak_nothing(self):
+        d, path = self.start()
+        baseline = open_fd_count(d.pid)
+        cases = [
+            (b"not json\n", "invalid JSON"),
+            (b'{"cmd":"steal","names":["http"]}\n', 'unknown command "steal"'),
+            (b'{"cmd":"get"}\n', "names"),
+            (b'{"cmd":"get","names":["nope"]}\n', 'unknown socket "nope"'),
+            (b'{"cmd":"get","names":' + json.dumps(["http"] * 1025).encode() + b"}\n", "too many names"),
+            (b"x" * 70000, "request line over 64 KiB"),
+        ]
+        for request, error in cases:
+            replies, fds = ask(path, request)
+            self.assertEqual(fds, [])
+            self.assertFalse(replies[0]["ok"])
+            self.assertIn(error, replies[0]["error"])
+        # 300 fds: two messages, 250 then 50, all of them the same listening socket.
+        replies, fds = ask(path, b'{"cmd":"get","names":' + json.dumps(["http"] * 300).encode() + b"}\n")
+        self.assertEqual([(len(r["names"]), r["more"]) for r in replies], [(250, True), (50, False)])
+        self.assertEqual(len(fds), 300)
+        for fd in fds:
+            os.close(fd)
+        # A client that asks for 300 and goes away without reading; one that sends half a line.
+        for request in (b'{"cmd":"get","names":' + json.dumps(["http"] * 300).encode() + b"}\n",
+                        b'{"cmd":"get","na'):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.connect(path)
+                conn.sendall(request)
+        wait_until(lambda: open_fd_count(d.pid) == baseline, what="the supervisor's fd count back to baseline")
+        self.assertRegex(http_get(*d.address("http")), r"^web\[0\]")
+
+
+if __name__ == "__main__":
+    unittest.main()
