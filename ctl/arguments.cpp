@@ -18,8 +18,11 @@ constexpr std::string_view kUsagePrefix = "usage: fdsupctl [-s SOCKET] [--json] 
 
 // What a verb's arguments turned into.
 struct VerbRequest {
+    explicit VerbRequest(Json request, bool follow = false, std::optional<ExecPlan> exec = std::nullopt)
+        : request(std::move(request)), follow(follow), exec(std::move(exec)) {}
     Json request;
     bool follow = false;
+    std::optional<ExecPlan> exec;  // exec: no request; the fd socket path is filled in later
 };
 
 struct VerbError {
@@ -198,6 +201,51 @@ Built build_logs(std::string_view verb, const std::vector<std::string>& args) {
     return VerbRequest{std::move(request), follow};
 }
 
+// exec --fd N=SOCKET... [--fd-socket PATH] [--] CMD ARGS...
+Built build_exec(std::string_view, const std::vector<std::string>& args) {
+    ExecPlan plan;
+    std::optional<std::string> fd_socket;
+    size_t i = 0;
+    for (; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--") {
+            ++i;
+            break;
+        }
+        auto value = [&](std::string_view option) -> std::optional<std::string> {
+            if (arg == option) return i + 1 < args.size() ? std::optional(args[++i]) : std::nullopt;
+            return arg.substr(option.size() + 1);  // --option=value
+        };
+        if (arg == "--fd" || arg.starts_with("--fd=")) {
+            auto spec = value("--fd");
+            if (!spec) return std::unexpected(VerbError{"--fd needs N=SOCKET"});
+            size_t equals = spec->find('=');
+            int number = -1;
+            std::string digits = spec->substr(0, equals == std::string::npos ? 0 : equals);
+            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+            if (equals == std::string::npos || digits.empty() || ec != std::errc() ||
+                end != digits.data() + digits.size() || number < 0 || number > 65535 || equals + 1 == spec->size())
+                return std::unexpected(VerbError{"--fd " + in_quotes(*spec) + ": expected N=SOCKET, e.g. 3=http"});
+            for (const auto& [taken, name] : plan.fds)
+                if (taken == number)
+                    return std::unexpected(VerbError{"fd " + std::to_string(number) + " is given twice"});
+            plan.fds.emplace_back(number, spec->substr(equals + 1));
+        } else if (arg == "--fd-socket" || arg.starts_with("--fd-socket=")) {
+            fd_socket = value("--fd-socket");
+            if (!fd_socket || fd_socket->empty()) return std::unexpected(VerbError{"--fd-socket needs a path"});
+        } else if (arg.starts_with("-")) {
+            return std::unexpected(VerbError{"unknown option " + in_quotes(arg)});
+        } else {
+            break;  // the command starts here
+        }
+    }
+    plan.argv.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+    if (plan.fds.empty()) return std::unexpected(VerbError{"exec needs at least one --fd N=SOCKET"});
+    if (plan.argv.empty()) return std::unexpected(VerbError{"exec needs a command to run"});
+    if (fd_socket) plan.fd_socket = *fd_socket;
+    return VerbRequest{Json::object(), false, std::move(plan)};
+}
+
 // In the SPEC, not in this version: one table entry each, replaced when they land.
 Built build_not_supported_yet(std::string_view verb, const std::vector<std::string>&) {
     return std::unexpected(VerbError{std::string(verb) + " is not supported by this version yet", false});
@@ -261,8 +309,14 @@ constexpr Verb kVerbs[] = {
      kNoOptions, build_no_arguments},
     {"exec", "exec --fd N=SOCKET... -- CMD ARGS...", "run a command with sockets fetched from fdsupd",
      "Fetch sockets from fdsupd over SCM_RIGHTS and exec CMD with them at the given fd\n"
-     "numbers. Not supported by this version yet.\n",
-     kNoOptions, build_not_supported_yet},
+     "numbers (in this process: CMD keeps fdsupctl's pid, stdio and environment). When\n"
+     "the numbers are exactly 3, 4, ..., LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID are\n"
+     "set, so sd_listen_fds() apps work as under fdsupd. Only root, fdsupd's uid and the\n"
+     "workers owning a socket may fetch it. The fd socket is --fd-socket, else\n"
+     "$FDSUP_FD_SOCKET, else fds.sock beside the control socket.\n",
+     "  --fd N=SOCKET       put socket SOCKET at fd N (repeatable)\n"
+     "  --fd-socket PATH    the fd socket to ask\n",
+     build_exec},
     {"upgrade", "upgrade [--binary PATH]", "re-exec fdsupd in place from a new binary",
      "Re-exec the supervisor in place (same pid, sockets and workers kept) from PATH,\n"
      "default its own executable. Not supported by this version yet.\n",
@@ -362,7 +416,8 @@ std::optional<std::string> non_empty_env(const char* name) {
 }  // namespace
 
 Environment Environment::from_process() {
-    return Environment{non_empty_env("FDSUP_CONTROL"), non_empty_env("RUNTIME_DIRECTORY")};
+    return Environment{non_empty_env("FDSUP_CONTROL"), non_empty_env("RUNTIME_DIRECTORY"),
+                       non_empty_env("FDSUP_FD_SOCKET")};
 }
 
 std::string resolve_socket_path(const std::optional<std::string>& from_option, const Environment& env) {
@@ -442,8 +497,17 @@ ParseOutcome parse_arguments(std::span<const std::string> args, const Environmen
                               " bytes, at most " + std::to_string(kMaxPath) + "): " + socket_path,
                           synopsis_line(verb)};
     }
+    if (built->exec && built->exec->fd_socket.empty()) {
+        if (env.fdsup_fd_socket) {
+            built->exec->fd_socket = *env.fdsup_fd_socket;
+        } else {
+            size_t slash = socket_path.find_last_of('/');
+            built->exec->fd_socket = (slash == std::string::npos ? std::string(".") : socket_path.substr(0, slash)) +
+                                     "/fds.sock";
+        }
+    }
     return Command{std::move(socket_path), options.json, std::string(verb->name), std::move(built->request),
-                   built->follow};
+                   built->follow, std::move(built->exec)};
 }
 
 ParseOutcome parse_arguments(int argc, const char* const* argv, const Environment& env) {

@@ -22,6 +22,7 @@ inline constexpr long long kDefaultLogLines = 50;
 struct Environment {
     std::optional<std::string> fdsup_control;      // $FDSUP_CONTROL
     std::optional<std::string> runtime_directory;  // $RUNTIME_DIRECTORY (systemd: a:b:c)
+    std::optional<std::string> fdsup_fd_socket;    // $FDSUP_FD_SOCKET (exec's fd socket)
 
     static Environment from_process();
 };
@@ -30,13 +31,21 @@ struct Environment {
 // "/control.sock", else kDefaultSocket.
 std::string resolve_socket_path(const std::optional<std::string>& from_option, const Environment& env);
 
-// What to do: send `request` to the supervisor at `socket_path`.
+// `exec`: fetch these sockets over the fd socket, put them at these fd numbers, exec argv.
+struct ExecPlan {
+    std::vector<std::pair<int, std::string>> fds;  // fd number -> socket name, as given
+    std::vector<std::string> argv;                 // CMD ARGS...
+    std::string fd_socket;                         // --fd-socket, $FDSUP_FD_SOCKET, or beside the control socket
+};
+
+// What to do: send `request` to the supervisor at `socket_path` (or, for exec, `exec`).
 struct Command {
     std::string socket_path;
     bool json = false;          // print the reply line as received
     std::string verb;
     control::Json request;
     bool follow = false;        // logs -f: after the reply, print log lines until closed
+    std::optional<ExecPlan> exec;
 };
 
 // Print `text` on stdout, exit 0.

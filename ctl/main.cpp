@@ -15,6 +15,7 @@
 
 #include "ctl/arguments.h"
 #include "ctl/client.h"
+#include "ctl/exec.h"
 #include "ctl/render.h"
 
 namespace {
@@ -129,5 +130,7 @@ int main(int argc, char** argv) {
         if (!usage->synopsis.empty()) std::fprintf(stderr, "%s\n", usage->synopsis.c_str());
         return kExitUsage;
     }
-    return run(std::get<Command>(outcome));
+    const auto& command = std::get<Command>(outcome);
+    if (command.exec) return fdsup::ctl::exec_with_sockets(*command.exec);
+    return run(command);
 }

@@ -46,6 +46,28 @@ static inline void fdsup__why(char *why, size_t len, const char *format, ...)
     va_end(args);
 }
 
+/* The JSON string body starting at `in` (just after its opening quote), unescaped
+ * into `out` up to its closing quote; \uXXXX escapes become '?'. */
+static inline void fdsup__json_unquote(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; *in && *in != '"' && n + 1 < size; in++) {
+        if (*in == '\\' && in[1]) {
+            in++;
+            if (*in == 'u') {
+                for (int k = 0; k < 4 && in[1]; k++)
+                    in++;
+                out[n++] = '?';
+                continue;
+            }
+            out[n++] = *in == 'n' ? '\n' : *in == 't' ? '\t' : *in;
+            continue;
+        }
+        out[n++] = *in;
+    }
+    out[n] = '\0';
+}
+
 /* Appends `text` as a JSON string; 0, or -1 if it does not fit. */
 static inline int fdsup__json_string(char *out, size_t size, size_t *used, const char *text)
 {
@@ -75,19 +97,31 @@ static inline int fdsup__json_string(char *out, size_t size, size_t *used, const
  * Returns 0; or -1 with errno set, `why` (if not NULL) saying what went wrong, and no
  * fd left open.
  */
+static inline int fdsup_get_fds_at(const char *path, const char *const *names, size_t count, int *fds, char *why,
+                                   size_t why_len);
+
 static inline int fdsup_get_fds(const char *const *names, size_t count, int *fds, char *why, size_t why_len)
 {
     const char *path = getenv("FDSUP_FD_SOCKET");
-    size_t received = 0;
-    int sock = -1, saved_errno = EPROTO;
-    char *request = NULL;
-
     if (path == NULL || *path == '\0') {
         fdsup__why(why, why_len, "FDSUP_FD_SOCKET is not set (is this process started by fdsupd?)");
         errno = ENOENT;
         return -1;
     }
+    return fdsup_get_fds_at(path, names, count, fds, why, why_len);
+}
+
+/* The same, from the fd socket at `path` ("/run/fdsup/fds.sock", or "@name" for an
+ * abstract socket). */
+static inline int fdsup_get_fds_at(const char *path, const char *const *names, size_t count, int *fds, char *why,
+                                   size_t why_len)
+{
+    /* Declared up front: C++ forbids jumping to `fail` past initialisations. */
+    size_t received = 0, size = 64, used = 0;
+    int sock = -1, saved_errno = EPROTO;
+    char *request = NULL;
     struct sockaddr_un addr;
+
     memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     if (strlen(path) >= sizeof addr.sun_path) {
@@ -100,7 +134,6 @@ static inline int fdsup_get_fds(const char *const *names, size_t count, int *fds
         addr.sun_path[0] = '\0';
 
     /* The request line: {"cmd":"get","names":[...]}\n */
-    size_t size = 64;
     for (size_t i = 0; i < count; i++)
         size += strlen(names[i]) * 6 + 3;
     request = (char *)malloc(size);
@@ -109,7 +142,7 @@ static inline int fdsup_get_fds(const char *const *names, size_t count, int *fds
         fdsup__why(why, why_len, "out of memory");
         goto fail;
     }
-    size_t used = (size_t)snprintf(request, size, "{\"cmd\":\"get\",\"names\":[");
+    used = (size_t)snprintf(request, size, "{\"cmd\":\"get\",\"names\":[");
     for (size_t i = 0; i < count; i++) {
         if (i > 0)
             request[used++] = ',';
@@ -195,8 +228,9 @@ static inline int fdsup_get_fds(const char *const *names, size_t count, int *fds
                 line_len = 0;
                 if (strncmp(line, "{\"ok\":true", 10) != 0) {
                     const char *error = strstr(line, "\"error\":\"");
-                    fdsup__why(why, why_len, "%.*s", error ? (int)strcspn(error + 9, "\"") : (int)strlen(line),
-                               error ? error + 9 : line);
+                    if (error != NULL)
+                        fdsup__json_unquote(error + 9, line, sizeof line); /* in place: it only shrinks */
+                    fdsup__why(why, why_len, "%s", line);
                     saved_errno = strstr(line, "permission denied") ? EACCES : EPROTO;
                     goto fail;
                 }

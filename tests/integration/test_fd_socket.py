@@ -128,6 +128,33 @@ restart = "never"
         wait_until(lambda: open_fd_count(d.pid) == baseline, what="the supervisor's fd count back to baseline")
         self.assertRegex(http_get(*d.address("http")), r"^web\[0\]")
 
+    def test_fdsupctl_exec_serves_on_the_live_socket_beside_the_workers(self):
+        d, _ = self.start()
+        from fdsup_harness import FDSUPCTL, helper
+        server = subprocess.Popen([FDSUPCTL, "-s", d.control_socket, "exec", "--fd", "3=http", "--",
+                                   helper("http_worker")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, start_new_session=True)
+        self.addCleanup(lambda: server.poll() is None and server.kill())
+        # Same pid after exec; LISTEN_FDS/LISTEN_PID set for it as fdsupd would.
+        self.assertEqual(server.stdout.readline().strip(), f"http_worker: serving on fd 3 pid {server.pid}")
+        host, port = d.address("http")
+        seen = set()
+
+        def both_answer():
+            seen.add(http_get(host, port).split(" pid ")[0])
+            return {"web[0]", "[]"} <= seen  # the worker, and the exec'd server (no FDSUP_WORKER)
+        wait_until(both_answer, what="answers from the worker and from the exec'd server")
+        server.terminate()
+        self.assertEqual(server.wait(timeout=20), 0)
+
+        code, out, err = d.ctl("exec", "--fd", "3=nope", "--", "/bin/true")
+        self.assertEqual(code, 1)
+        self.assertIn('cannot get the sockets from', err)
+        self.assertIn('unknown socket "nope"', err)
+        code, out, err = d.ctl("exec", "--fd", "3=http", "--", "/no/such/command")
+        self.assertEqual(code, 1)
+        self.assertIn("fdsupctl: exec /no/such/command: No such file or directory", err)
+
 
 if __name__ == "__main__":
     unittest.main()

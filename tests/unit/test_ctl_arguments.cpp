@@ -133,8 +133,30 @@ TEST_CASE("ctl arguments: usage errors say what is wrong and show the verb's syn
     CHECK(usage_error({"-s", "", "status"}).message == "the socket path is empty");
 }
 
+TEST_CASE("ctl arguments: exec's fds, command and fd socket") {
+    auto c = command({"-s", "/run/x/control.sock", "exec", "--fd", "3=http", "--fd=4=admin", "--", "srv", "-s", "y"});
+    REQUIRE(c.exec.has_value());
+    CHECK(c.exec->fds == std::vector<std::pair<int, std::string>>{{3, "http"}, {4, "admin"}});
+    CHECK(c.exec->argv == std::vector<std::string>{"srv", "-s", "y"});  // after --, nothing is an option
+    CHECK(c.exec->fd_socket == "/run/x/fds.sock");                    // beside the control socket
+    CHECK(command({"exec", "--fd", "0=http", "--fd-socket", "/f.sock", "inetd-app"}).exec->fd_socket == "/f.sock");
+    Environment env{std::nullopt, std::nullopt, "/env/fds.sock"};
+    CHECK(command({"exec", "--fd", "3=http", "--", "x"}, env).exec->fd_socket == "/env/fds.sock");
+
+    CHECK(usage_error({"exec", "--", "x"}).message == "exec needs at least one --fd N=SOCKET");
+    CHECK(usage_error({"exec", "--fd", "3=http"}).message == "exec needs a command to run");
+    CHECK(usage_error({"exec", "--fd", "3=http", "--fd", "3=admin", "--", "x"}).message == "fd 3 is given twice");
+    for (std::string bad : {"3", "=http", "x=http", "3=", "-1=http", "70000=http"}) {
+        CAPTURE(bad);
+        CHECK(usage_error({"exec", "--fd", bad, "--", "x"}).message ==
+              "--fd \"" + bad + "\": expected N=SOCKET, e.g. 3=http");
+    }
+    CHECK(usage_error({"exec", "--fd"}).message == "--fd needs N=SOCKET");
+    CHECK(usage_error({"exec", "--bogus", "--", "x"}).message == "unknown option \"--bogus\"");
+}
+
 TEST_CASE("ctl arguments: verbs of later versions are one clear error each") {
-    for (std::string verb : {"exec", "upgrade", "metrics"}) {
+    for (std::string verb : {"upgrade", "metrics"}) {
         CAPTURE(verb);
         auto error = usage_error({verb});
         CHECK(error.message == verb + " is not supported by this version yet");
@@ -165,7 +187,8 @@ TEST_CASE("ctl arguments: help for fdsupctl and per verb") {
     std::string scale = help({"scale", "-h"});
     CHECK(scale.starts_with("usage: fdsupctl [-s SOCKET] [--json] scale NAME N\n"));
     CHECK(scale.find("--lines") == std::string::npos);
-    CHECK(help({"help", "exec"}).find("Not supported by this version yet") != std::string::npos);
+    CHECK(help({"help", "upgrade"}).find("Not supported by this version yet") != std::string::npos);
+    CHECK(help({"help", "exec"}).find("--fd N=SOCKET") != std::string::npos);
 
     CHECK(usage_error({"help", "bogus"}).message == "unknown verb \"bogus\"");
     CHECK(usage_error({"help", "logs", "status"}).message == "help takes at most one verb");
@@ -175,13 +198,13 @@ TEST_CASE("ctl arguments: help for fdsupctl and per verb") {
 
 TEST_CASE("ctl arguments: the socket is -s, else $FDSUP_CONTROL, else $RUNTIME_DIRECTORY, else the default") {
     using fdsup::ctl::resolve_socket_path;
-    Environment both{"/env/control.sock", "/run/unit:/run/other"};
+    Environment both{"/env/control.sock", "/run/unit:/run/other", std::nullopt};
     CHECK(resolve_socket_path(std::string("/opt/s.sock"), both) == "/opt/s.sock");
     CHECK(resolve_socket_path(std::nullopt, both) == "/env/control.sock");
-    Environment runtime_only{std::nullopt, "/run/unit:/run/other"};
+    Environment runtime_only{std::nullopt, "/run/unit:/run/other", std::nullopt};
     CHECK(resolve_socket_path(std::nullopt, runtime_only) == "/run/unit/control.sock");
-    CHECK(resolve_socket_path(std::nullopt, Environment{std::nullopt, "/run/unit/"}) == "/run/unit/control.sock");
-    CHECK(resolve_socket_path(std::nullopt, Environment{"", ":/run/x"}) == "/run/fdsup/control.sock");
+    CHECK(resolve_socket_path(std::nullopt, Environment{std::nullopt, "/run/unit/", std::nullopt}) == "/run/unit/control.sock");
+    CHECK(resolve_socket_path(std::nullopt, Environment{"", ":/run/x", std::nullopt}) == "/run/fdsup/control.sock");
     CHECK(resolve_socket_path(std::nullopt, Environment{}) == "/run/fdsup/control.sock");
 
     CHECK(command({"status"}, both).socket_path == "/env/control.sock");
