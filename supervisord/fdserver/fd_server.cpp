@@ -13,9 +13,14 @@
 #include "control/protocol.h"
 #include "sockets/bind.h"
 #include "sockets/listen_address.h"
+#include "sys/process.h"
 
 namespace fdsup::fdserver {
 namespace {
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77  // Linux 6.5
+#endif
 
 constexpr size_t kMaxClients = 64;
 constexpr auto kClientTimeout = std::chrono::seconds(10);
@@ -32,10 +37,12 @@ bool someone_listens(const std::string& path) {
 }  // namespace
 
 struct FdServer::Client {
-    Client(uv_loop_t* loop, uint64_t id, UniqueFd fd, pid_t pid, uid_t uid)
-        : id(id), fd(std::move(fd)), watch(loop, this->fd.get()), timeout(loop), pid(pid), uid(uid) {}
+    Client(uv_loop_t* loop, uint64_t id, UniqueFd fd, UniqueFd pidfd, pid_t pid, uid_t uid)
+        : id(id), fd(std::move(fd)), pidfd(std::move(pidfd)), watch(loop, this->fd.get()), timeout(loop), pid(pid),
+          uid(uid) {}
     uint64_t id;
     UniqueFd fd;
+    UniqueFd pidfd;  // the peer process itself (SO_PEERPIDFD), when the kernel has it
     FdWatch watch;
     Timer timeout;  // a client that neither asks nor reads in time is closed
     pid_t pid;
@@ -93,8 +100,12 @@ void FdServer::on_accept() {
             (void)::send(fd.get(), refusal, std::strlen(refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
             continue;
         }
+        // The peer as a process handle: its pid may be reused once it exits, its pidfd not.
+        int peer_pidfd = -1;
+        socklen_t pidfd_size = sizeof peer_pidfd;
+        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERPIDFD, &peer_pidfd, &pidfd_size) < 0) peer_pidfd = -1;
         uint64_t id = next_client_++;
-        auto client = std::make_unique<Client>(loop_, id, std::move(fd), peer.pid, peer.uid);
+        auto client = std::make_unique<Client>(loop_, id, std::move(fd), UniqueFd(peer_pidfd), peer.pid, peer.uid);
         Client& c = *client;
         clients_.emplace(id, std::move(client));
         c.timeout.start(kClientTimeout, [this, id] { close_client(id, "timed out"); });
@@ -142,6 +153,10 @@ void FdServer::handle_request(Client& client, const std::string& line) {
         return reply_error(client, "too many names (at most " + std::to_string(kMaxNamesPerRequest) + ")");
 
     auto access = hooks_.access(client.pid, client.uid);
+    // Decided from the pid's process tree: valid only if that pid is still the peer,
+    // i.e. the peer has not exited (and its pid been reused) meanwhile.
+    if (access && client.pidfd && !pidfd_signal(client.pidfd.get(), 0))
+        access = fail("the asking process has exited");
     if (!access) {
         spdlog::warn("fd socket: pid {} (uid {}) asked for sockets: {}; refused", client.pid, client.uid,
                      access.error().text());
