@@ -15,7 +15,7 @@
 
 namespace fdsup::ctl {
 
-int exec_with_sockets(const ExecPlan& plan) {
+int exec_with_sockets(const ExecPlan& plan, void (*sigpipe)(int)) {
     std::vector<const char*> names;
     for (const auto& [fd, name] : plan.fds) names.push_back(name.c_str());
     std::vector<int> fetched(names.size(), -1);
@@ -29,10 +29,17 @@ int exec_with_sockets(const ExecPlan& plan) {
     // fd that sits on another's target number is never overwritten before it moved.
     int highest = 2;
     for (const auto& [fd, name] : plan.fds) highest = std::max(highest, fd);
+
+    // Errors after this point go to a private copy of stderr, above every target:
+    // `--fd 2=...` replaces fd 2, and a target may be the lowest free number.
+    int err = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, highest + 1);
+    auto complain = [err](const std::string& message) {
+        if (err >= 0) (void)!::write(err, message.data(), message.size());
+    };
     for (int& fd : fetched) {
         int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, highest + 1);
         if (moved < 0) {
-            std::fprintf(stderr, "fdsupctl: exec: cannot move an fd: %s\n", std::strerror(errno));
+            complain(std::string("fdsupctl: exec: cannot move an fd: ") + std::strerror(errno) + "\n");
             return 1;
         }
         ::close(fd);
@@ -40,8 +47,8 @@ int exec_with_sockets(const ExecPlan& plan) {
     }
     for (size_t i = 0; i < fetched.size(); ++i) {
         if (::dup2(fetched[i], plan.fds[i].first) < 0) {  // the copy at the target is inheritable
-            std::fprintf(stderr, "fdsupctl: exec: cannot put a socket at fd %d: %s\n", plan.fds[i].first,
-                         std::strerror(errno));
+            complain("fdsupctl: exec: cannot put a socket at fd " + std::to_string(plan.fds[i].first) + ": " +
+                     std::strerror(errno) + "\n");
             return 1;
         }
         ::close(fetched[i]);
@@ -69,9 +76,9 @@ int exec_with_sockets(const ExecPlan& plan) {
     std::vector<char*> argv;
     for (const auto& arg : plan.argv) argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
-    ::signal(SIGPIPE, SIG_DFL);  // fdsupctl ignores it; the command must not inherit that
+    ::signal(SIGPIPE, sigpipe);  // fdsupctl ignores it; the command gets what we were given
     ::execvp(argv[0], argv.data());
-    std::fprintf(stderr, "fdsupctl: exec %s: %s\n", argv[0], std::strerror(errno));
+    complain(std::string("fdsupctl: exec ") + argv[0] + ": " + std::strerror(errno) + "\n");
     return 1;
 }
 

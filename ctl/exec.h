@@ -7,7 +7,8 @@
 namespace fdsup::ctl {
 
 // Does not return when the exec succeeds; otherwise prints why and returns the exit
-// status (1: refused or failed).
-int exec_with_sockets(const ExecPlan& plan);
+// status (1: refused or failed). `sigpipe` is the SIGPIPE disposition fdsupctl was
+// started with, restored for the command.
+int exec_with_sockets(const ExecPlan& plan, void (*sigpipe)(int));
 
 }  // namespace fdsup::ctl

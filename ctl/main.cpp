@@ -118,7 +118,8 @@ int run(const Command& command) {
 int main(int argc, char** argv) {
     // Writes to a closed socket or pipe must fail with EPIPE, which is reported, rather
     // than kill fdsupctl with no message.
-    signal(SIGPIPE, SIG_IGN);
+    void (*inherited_sigpipe)(int) = signal(SIGPIPE, SIG_IGN);
+    if (inherited_sigpipe == SIG_ERR) inherited_sigpipe = SIG_DFL;
 
     auto outcome = fdsup::ctl::parse_arguments(argc, argv, fdsup::ctl::Environment::from_process());
     if (const auto* help = std::get_if<fdsup::ctl::Help>(&outcome)) {
@@ -131,6 +132,6 @@ int main(int argc, char** argv) {
         return kExitUsage;
     }
     const auto& command = std::get<Command>(outcome);
-    if (command.exec) return fdsup::ctl::exec_with_sockets(*command.exec);
+    if (command.exec) return fdsup::ctl::exec_with_sockets(*command.exec, inherited_sigpipe);
     return run(command);
 }

@@ -51,6 +51,8 @@ def get_sockets(names):
             for fd in fds:
                 os.close(fd)
             raise
+    for fd in fds:
+        os.set_inheritable(fd, False)  # recv_fds cannot ask for MSG_CMSG_CLOEXEC
     return [socket.socket(fileno=fd) for fd in fds]
 
 

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -47,6 +49,7 @@ struct FdServer::Client {
     Timer timeout;  // a client that neither asks nor reads in time is closed
     pid_t pid;
     uid_t uid;
+    FdAccess access;        // decided at connect
     std::string input;
     bool answered = false;  // one request per connection
     std::vector<Message> out;
@@ -100,12 +103,29 @@ void FdServer::on_accept() {
             (void)::send(fd.get(), refusal, std::strlen(refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
             continue;
         }
-        // The peer as a process handle: its pid may be reused once it exits, its pidfd not.
+        // The peer as a process handle: its pid may be reused once it exits, its pidfd
+        // not (SO_PEERPIDFD since Linux 6.5; before, pidfd_open now, a moment later).
         int peer_pidfd = -1;
         socklen_t pidfd_size = sizeof peer_pidfd;
-        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERPIDFD, &peer_pidfd, &pidfd_size) < 0) peer_pidfd = -1;
+        if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERPIDFD, &peer_pidfd, &pidfd_size) < 0)
+            peer_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, peer.pid, 0));
+        UniqueFd pidfd(peer_pidfd);
+        // Decided now, from the pid's process tree, while the peer is known to be that
+        // pid (its pidfd shows it has not exited). Nobody else gets to send a byte.
+        auto access = hooks_.access(peer.pid, peer.uid);
+        if (access && (!pidfd || pidfd_exited(pidfd.get()))) access = fail("the connecting process has exited");
+        if (!access) {
+            uint64_t suppressed = 0;
+            if (refusal_log_.allow(Clock::now(), suppressed))
+                spdlog::warn("fd socket: pid {} (uid {}) refused: {}{}", peer.pid, peer.uid, access.error().text(),
+                             suppressed > 0 ? " (" + std::to_string(suppressed) + " more refused)" : "");
+            const char* refusal = "{\"ok\":false,\"error\":\"permission denied\"}\n";
+            (void)::send(fd.get(), refusal, std::strlen(refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
+            continue;
+        }
         uint64_t id = next_client_++;
-        auto client = std::make_unique<Client>(loop_, id, std::move(fd), UniqueFd(peer_pidfd), peer.pid, peer.uid);
+        auto client = std::make_unique<Client>(loop_, id, std::move(fd), std::move(pidfd), peer.pid, peer.uid);
+        client->access = std::move(*access);
         Client& c = *client;
         clients_.emplace(id, std::move(client));
         c.timeout.start(kClientTimeout, [this, id] { close_client(id, "timed out"); });
@@ -152,25 +172,20 @@ void FdServer::handle_request(Client& client, const std::string& line) {
     if (names->size() > kMaxNamesPerRequest)
         return reply_error(client, "too many names (at most " + std::to_string(kMaxNamesPerRequest) + ")");
 
-    auto access = hooks_.access(client.pid, client.uid);
-    // Decided from the pid's process tree: valid only if that pid is still the peer,
-    // i.e. the peer has not exited (and its pid been reused) meanwhile.
-    if (access && client.pidfd && !pidfd_signal(client.pidfd.get(), 0))
-        access = fail("the asking process has exited");
-    if (!access) {
-        spdlog::warn("fd socket: pid {} (uid {}) asked for sockets: {}; refused", client.pid, client.uid,
-                     access.error().text());
-        return reply_error(client, "permission denied");
-    }
+    const FdAccess* access = &client.access;
     for (const auto& name : *names) {
         bool allowed = access->any ||
                        std::find(access->names.begin(), access->names.end(), name) != access->names.end();
         if (!allowed) {
-            spdlog::warn("fd socket: {} asked for socket \"{}\", which is not its own; refused", access->who, name);
+            uint64_t suppressed = 0;
+            if (refusal_log_.allow(Clock::now(), suppressed))
+                spdlog::warn("fd socket: {} asked for socket \"{}\", which is not its own; refused", access->who, name);
             return reply_error(client, "permission denied");
         }
         if (hooks_.socket_fd(name) < 0) return reply_error(client, "unknown socket \"" + name + "\"");
     }
+    if (queued_fds() + names->size() > kMaxQueuedFds)
+        return reply_error(client, "too many sockets waiting to be sent to other clients; try again");
     // Copies, so a reload that closes a socket meanwhile cannot pull an fd from under us.
     client.answered = true;
     for (size_t start = 0; start < names->size() || start == 0; start += kMaxFdsPerMessage) {
@@ -188,7 +203,7 @@ void FdServer::handle_request(Client& client, const std::string& line) {
             batch.push_back((*names)[i]);
         }
         message.data = control::encode_line(
-            control::Json{{"ok", true}, {"names", std::move(batch)}, {"more", end < names->size()}});
+            control::Json{{"ok", true}, {"more", end < names->size()}, {"names", std::move(batch)}});
         client.out.push_back(std::move(message));
         if (names->empty()) break;
     }
@@ -232,10 +247,17 @@ bool FdServer::flush(Client& client) {
     // the reply: end our side, drop what it sent beyond the request, then close.
     ::shutdown(client.fd.get(), SHUT_WR);
     char discard[4096];
-    while (::recv(client.fd.get(), discard, sizeof discard, MSG_DONTWAIT) > 0) {
+    for (int i = 0; i < 16 && ::recv(client.fd.get(), discard, sizeof discard, MSG_DONTWAIT) > 0; ++i) {
     }
     close_client(id, "answered");
     return false;
+}
+
+size_t FdServer::queued_fds() const {
+    size_t count = 0;
+    for (const auto& [id, client] : clients_)
+        for (const auto& message : client->out) count += message.fds.size();
+    return count;
 }
 
 void FdServer::close_client(uint64_t id, const std::string& why) {

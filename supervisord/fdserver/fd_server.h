@@ -5,9 +5,13 @@
 // Wire format (one request per connection):
 //   request  {"cmd":"get","names":["http","admin"]}\n     (one line, at most 64 KiB,
 //            at most kMaxNamesPerRequest names; a name may repeat)
+//            A peer with no right to any socket is refused at connect, before it may
+//            send anything.
 //   reply    one or more messages, each one sendmsg whose data is a JSON line and whose
 //            SCM_RIGHTS carries that message's fds, in the order of its "names":
-//              {"ok":true,"names":["http","admin"],"more":false}\n
+//              {"ok":true,"more":false,"names":["http","admin"]}\n
+//            ("more" before the names, so a reader that keeps only a line's start
+//            still sees it)
 //            at most kMaxFdsPerMessage fds per message; "more":true says another
 //            message follows. A data line cut short by a partial write is finished
 //            without fds (the fds travel with the first byte).
@@ -27,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/log_rate_limit.h"
 #include "supervisor/uv_handles.h"
 #include "sys/paths.h"
 #include "sys/result.h"
@@ -35,7 +40,10 @@
 namespace fdsup::fdserver {
 
 constexpr size_t kMaxFdsPerMessage = 250;
-constexpr size_t kMaxNamesPerRequest = 1024;
+constexpr size_t kMaxNamesPerRequest = 256;
+// Socket copies queued for all clients together (not yet handed to the kernel): a
+// peer that asks and never reads cannot fill fdsupd's fd table.
+constexpr size_t kMaxQueuedFds = 2048;
 
 // What the peer may fetch: every socket (`any`), or the names listed.
 struct FdAccess {
@@ -78,6 +86,8 @@ private:
     bool flush(Client& client);
     void close_client(uint64_t id, const std::string& why);
 
+    size_t queued_fds() const;
+
     uv_loop_t* loop_;
     OwnedPath file_;
     UniqueFd fd_;
@@ -86,6 +96,7 @@ private:
     FdServerHooks hooks_;
     std::map<uint64_t, std::unique_ptr<Client>> clients_;
     uint64_t next_client_ = 1;
+    LogRateLimit refusal_log_{20, std::chrono::seconds(10)};
 };
 
 }  // namespace fdsup::fdserver

@@ -16,8 +16,8 @@
  *     // fds[0] is the listening socket (close-on-exec set), ready for accept().
  *
  * The protocol (SPEC "fd socket"): one request line {"cmd":"get","names":[...]},
- * answered by one or more messages, each a JSON line {"ok":true,"names":[...],
- * "more":bool} carrying that line's fds in SCM_RIGHTS (at most 250 per message), or
+ * answered by one or more messages, each a JSON line {"ok":true,"more":bool,
+ * "names":[...]} carrying that line's fds in SCM_RIGHTS (at most 250 per message), or
  * one line {"ok":false,"error":"..."} and no fds. Every fd received on a failed
  * request is closed before returning.
  */
@@ -118,6 +118,7 @@ static inline int fdsup_get_fds_at(const char *path, const char *const *names, s
 {
     /* Declared up front: C++ forbids jumping to `fail` past initialisations. */
     size_t received = 0, size = 64, used = 0;
+    socklen_t addr_len;
     int sock = -1, saved_errno = EPROTO;
     char *request = NULL;
     struct sockaddr_un addr;
@@ -155,7 +156,10 @@ static inline int fdsup_get_fds_at(const char *path, const char *const *names, s
     used += (size_t)snprintf(request + used, size - used, "]}\n");
 
     sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (sock < 0 || connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    /* An abstract name is exactly its bytes: no trailing NULs in the address length. */
+    addr_len = path[0] == '@' ? (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path))
+                                        : (socklen_t)sizeof addr;
+    if (sock < 0 || connect(sock, (struct sockaddr *)&addr, addr_len) < 0) {
         saved_errno = errno;
         fdsup__why(why, why_len, "connect %s: %s", path, strerror(errno));
         goto fail;

@@ -10,8 +10,9 @@ namespace fdsup {
 Result<fdserver::FdAccess> Supervisor::fd_access(pid_t pid, uid_t uid) const {
     ProcessOwner owner = owner_of(pid);
     if (owner.instance != nullptr) {
-        // A worker is held to its own sockets even as root: one worker must not take
-        // another's listening socket by accident.
+        // A worker (or a process still in its tree) is held to its own sockets even as
+        // root: one worker must not take another's listening socket by accident. A
+        // helper that daemonised out of the tree is judged by its uid instead.
         const auto& cfg = owner.instance->worker->config;
         fdserver::FdAccess access;
         access.who = owner.instance->label() + (owner.main ? "" : " descendant") + " (pid " + std::to_string(pid) + ")";

@@ -1,6 +1,7 @@
 #include "sys/process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +85,15 @@ Result<pid_t> parent_pid_of(pid_t pid) {
     auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), parent);
     if (ec != std::errc()) return fail("parse " + path);
     return parent;
+}
+
+}  // namespace fdsup
+
+namespace fdsup {
+
+bool pidfd_exited(int pidfd) {
+    pollfd p{pidfd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
 }
 
 }  // namespace fdsup

@@ -43,3 +43,11 @@ namespace fdsup {
 Result<pid_t> parent_pid_of(pid_t pid);
 
 }  // namespace fdsup
+
+namespace fdsup {
+
+// True once the process behind `pidfd` has exited (the pidfd polls readable). Unlike
+// signal 0 it needs no permission over the process.
+bool pidfd_exited(int pidfd);
+
+}  // namespace fdsup

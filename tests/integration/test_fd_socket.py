@@ -62,12 +62,13 @@ class FdSocket(FdsupTestCase):
 
     def test_root_may_fetch_any_socket(self):
         d, path = self.start()
-        replies, fds = ask(path, b'{"cmd":"get","names":["admin","http"]}\n')
+        # Not in name order: the fds come in the order asked for.
+        replies, fds = ask(path, b'{"cmd":"get","names":["http","admin","http"]}\n')
         try:
-            self.assertEqual(replies, [{"ok": True, "names": ["admin", "http"], "more": False}])
-            bound = [socket.socket(fileno=os.dup(fd)).getsockname() for fd in fds]
-            self.assertEqual([f"{h}:{p}" for h, p in bound],
-                             [s["bound"] for s in sorted(d.ctl_json("status")["sockets"], key=lambda s: s["name"])])
+            self.assertEqual(replies, [{"ok": True, "more": False, "names": ["http", "admin", "http"]}])
+            bound = {s["name"]: s["bound"] for s in d.ctl_json("status")["sockets"]}
+            got = ["%s:%d" % socket.socket(fileno=os.dup(fd)).getsockname() for fd in fds]
+            self.assertEqual(got, [bound["http"], bound["admin"], bound["http"]])
         finally:
             for fd in fds:
                 os.close(fd)
@@ -79,13 +80,12 @@ class FdSocket(FdsupTestCase):
             "import os, socket, json\n"
             "os.setgid(65534); os.setuid(65534)\n"
             "c = socket.socket(socket.AF_UNIX); c.connect(%r)\n"
-            "c.sendall(b'{\"cmd\":\"get\",\"names\":[\"http\"]}\\n')\n"
-            "data, fds, _, _ = socket.recv_fds(c, 4096, 10)\n"
+            "data, fds, _, _ = socket.recv_fds(c, 4096, 10)\n"  # refused at connect: no request needed
             "print(json.dumps([data.decode(), len(fds)]))\n" % path)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=True)
         line, nfds = json.loads(out.stdout)
         self.assertEqual((json.loads(line), nfds), ({"ok": False, "error": "permission denied"}, 0))
-        self.assertIn("fd socket: pid", d.log())
+        self.assertRegex(d.log(), r"fd socket: pid \d+ \(uid 65534\) refused: not a worker, not root")
 
     def test_a_worker_asking_for_another_workers_socket_is_refused(self):
         d, _ = self.start("""
@@ -105,7 +105,7 @@ restart = "never"
             (b'{"cmd":"steal","names":["http"]}\n', 'unknown command "steal"'),
             (b'{"cmd":"get"}\n', "names"),
             (b'{"cmd":"get","names":["nope"]}\n', 'unknown socket "nope"'),
-            (b'{"cmd":"get","names":' + json.dumps(["http"] * 1025).encode() + b"}\n", "too many names"),
+            (b'{"cmd":"get","names":' + json.dumps(["http"] * 300).encode() + b"}\n", "too many names (at most 256)"),
             (b"x" * 70000, "request line over 64 KiB"),
         ]
         for request, error in cases:
@@ -113,14 +113,14 @@ restart = "never"
             self.assertEqual(fds, [])
             self.assertFalse(replies[0]["ok"])
             self.assertIn(error, replies[0]["error"])
-        # 300 fds: two messages, 250 then 50, all of them the same listening socket.
-        replies, fds = ask(path, b'{"cmd":"get","names":' + json.dumps(["http"] * 300).encode() + b"}\n")
-        self.assertEqual([(len(r["names"]), r["more"]) for r in replies], [(250, True), (50, False)])
-        self.assertEqual(len(fds), 300)
+        # 256 fds: two messages, 250 then 6.
+        replies, fds = ask(path, b'{"cmd":"get","names":' + json.dumps(["http", "admin"] * 128).encode() + b"}\n")
+        self.assertEqual([(len(r["names"]), r["more"]) for r in replies], [(250, True), (6, False)])
+        self.assertEqual(len(fds), 256)
         for fd in fds:
             os.close(fd)
         # A client that asks for 300 and goes away without reading; one that sends half a line.
-        for request in (b'{"cmd":"get","names":' + json.dumps(["http"] * 300).encode() + b"}\n",
+        for request in (b'{"cmd":"get","names":' + json.dumps(["http"] * 256).encode() + b"}\n",
                         b'{"cmd":"get","na'):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
                 conn.connect(path)
@@ -146,6 +146,22 @@ restart = "never"
         wait_until(both_answer, what="answers from the worker and from the exec'd server")
         server.terminate()
         self.assertEqual(server.wait(timeout=20), 0)
+
+        # The C client across two messages, and targets that the fetched fds sit on.
+        probe = ("import os, socket, json; print(json.dumps([os.environ.get('LISTEN_FDS'), "
+                 "os.environ.get('LISTEN_FDNAMES'), os.environ.get('LISTEN_PID') == str(os.getpid()), "
+                 "['%s:%d' % socket.socket(fileno=os.dup(fd)).getsockname() for fd in (3, 4)], "
+                 "len(os.listdir('/proc/self/fd'))]))")
+        args = ["exec", "--fd", "4=http", "--fd", "3=admin"]
+        for fd in range(5, 256):
+            args += ["--fd", f"{fd}=http"]
+        out = d.ctl_ok(*args, "--", sys.executable, "-c", probe)
+        listen_fds, names, pid_ok, bound, open_fds = json.loads(out)
+        sockets = {s["name"]: s["bound"] for s in d.ctl_json("status")["sockets"]}
+        self.assertEqual((listen_fds, pid_ok), ("253", True))
+        self.assertTrue(names.startswith("admin:http:http:"))
+        self.assertEqual(bound, [sockets["admin"], sockets["http"]])
+        self.assertGreaterEqual(open_fds, 256)  # 0-2, the 253 sockets, and listdir's own
 
         code, out, err = d.ctl("exec", "--fd", "3=nope", "--", "/bin/true")
         self.assertEqual(code, 1)
