@@ -10,8 +10,7 @@
 #include <cerrno>
 #include <vector>
 
-#include "sockets/bind.h"
-#include "sockets/listen_address.h"
+#include "sockets/service_socket.h"
 #include "sys/paths.h"
 #include "sys/users.h"
 
@@ -26,17 +25,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 // Requests a client may queue while one of its requests runs.
 constexpr size_t kMaxBufferedInput = 1024 * 1024;
 constexpr int kAcceptsPerWakeup = 64;
-
-// True if a process accepts connections on the unix socket at `path`.
-bool someone_listens(const std::string& path) {
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!probe) return false;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) return false;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-}
 
 }  // namespace
 
@@ -114,30 +102,18 @@ Result<std::unique_ptr<ControlServer>> ControlServer::open(uv_loop_t* loop, cons
                                                           ControlSettings settings, RequestHandler handler) {
     const std::string& path = config.control_socket;
     const std::string what = "control socket " + path;
-    if (auto made = make_directories(directory_of(path)); !made) return fail(what + ": " + made.error().text());
-    if (someone_listens(path)) return fail(what + ": another fdsupd is listening there");
-
     std::optional<gid_t> group;
     if (config.control_group) {
         auto gid = find_group(*config.control_group);
         if (!gid) return fail(what + ": control_group: " + gid.error().text());
         group = *gid;
     }
-    auto address = parse_listen_address("unix:" + path);
-    if (!address) return fail(what + ": " + address.error().text());
-    config::SocketConfig socket;
-    socket.name = "control_socket";
-    socket.listen = "unix:" + path;
-    socket.address = *address;
-    socket.backlog = 128;
-    socket.mode = config.control_mode | (group ? 0060 : 0);
-    socket.group = config.control_group;
-    auto bound = bind_socket(socket);
-    if (!bound) return std::unexpected(bound.error());
-    if (::fcntl(bound->fd.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(what + ": O_NONBLOCK");
+    auto fd = open_service_socket(
+        {what, path, false, static_cast<mode_t>(config.control_mode | (group ? 0060 : 0)), config.control_group});
+    if (!fd) return std::unexpected(fd.error());
 
     std::unique_ptr<ControlServer> server(
-        new ControlServer(loop, path, std::move(bound->fd), group, std::move(settings), std::move(handler)));
+        new ControlServer(loop, path, std::move(*fd), group, std::move(settings), std::move(handler)));
     if (!server->watch_.ok() || server->watch_.start(UV_READABLE, [s = server.get()](int, int) { s->on_accept(); }) != 0)
         return fail(what + ": cannot watch the socket");
     return server;

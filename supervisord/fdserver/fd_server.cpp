@@ -13,8 +13,7 @@
 #include <cstring>
 
 #include "control/protocol.h"
-#include "sockets/bind.h"
-#include "sockets/listen_address.h"
+#include "sockets/service_socket.h"
 #include "sys/process.h"
 
 namespace fdsup::fdserver {
@@ -26,15 +25,6 @@ namespace {
 
 constexpr size_t kMaxClients = 64;
 constexpr auto kClientTimeout = std::chrono::seconds(10);
-
-bool someone_listens(const std::string& path) {
-    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    if (!probe || path.size() >= sizeof addr.sun_path) return false;
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-}
 
 }  // namespace
 
@@ -64,23 +54,11 @@ FdServer::~FdServer() {
 }
 
 Result<std::unique_ptr<FdServer>> FdServer::open(uv_loop_t* loop, const std::string& path, FdServerHooks hooks) {
-    const std::string what = "fd socket " + path;
-    if (auto made = make_directories(directory_of(path)); !made) return fail(what + ": " + made.error().text());
-    if (someone_listens(path)) return fail(what + ": another process is listening there (another fdsupd?)");
-    auto address = parse_listen_address("unix:" + path);
-    if (!address) return fail(what + ": " + address.error().text());
-    config::SocketConfig socket;
-    socket.name = "fd_socket";
-    socket.listen = "unix:" + path;
-    socket.address = *address;
-    socket.backlog = 128;
-    socket.mode = 0666;
-    auto bound = bind_socket(socket);
+    auto bound = open_service_socket({"fd socket " + path, path, false, 0666, std::nullopt});
     if (!bound) return std::unexpected(bound.error());
-    if (::fcntl(bound->fd.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(what + ": O_NONBLOCK");
-    std::unique_ptr<FdServer> server(new FdServer(loop, path, std::move(bound->fd), std::move(hooks)));
+    std::unique_ptr<FdServer> server(new FdServer(loop, path, std::move(*bound), std::move(hooks)));
     if (!server->watch_.ok() || server->watch_.start(UV_READABLE, [s = server.get()](int, int) { s->on_accept(); }) != 0)
-        return fail(what + ": cannot watch the socket");
+        return fail("fd socket " + path + ": cannot watch the socket");
     return server;
 }
 

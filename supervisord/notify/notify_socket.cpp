@@ -11,8 +11,7 @@
 #include <cstring>
 
 #include "notify/notify_message.h"
-#include "sockets/bind.h"
-#include "sockets/listen_address.h"
+#include "sockets/service_socket.h"
 
 namespace fdsup::notify {
 namespace {
@@ -21,17 +20,6 @@ namespace {
 constexpr int kDatagramsPerWakeup = 64;
 // Like systemd: room for bursts from many workers starting at once.
 constexpr int kReceiveBuffer = 8 * 1024 * 1024;
-
-// True if a datagram socket is bound at `path` (connect succeeds); a stale file
-// left by a process that died refuses the connection and may be replaced.
-bool someone_receives(const std::string& path) {
-    UniqueFd probe(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    if (!probe || path.size() >= sizeof addr.sun_path) return false;
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-}
 
 }  // namespace
 
@@ -43,26 +31,16 @@ NotifySocket::~NotifySocket() = default;
 Result<std::unique_ptr<NotifySocket>> NotifySocket::open(uv_loop_t* loop, const std::string& path,
                                                          OnDatagram on_datagram) {
     const std::string what = "notify socket " + path;
-    if (auto made = make_directories(directory_of(path)); !made) return fail(what + ": " + made.error().text());
-    auto address = parse_listen_address("unixgram:" + path);
-    if (!address) return fail(what + ": " + address.error().text());
-    if (someone_receives(path)) return fail(what + ": another process is receiving there (another fdsupd?)");
-    config::SocketConfig socket;
-    socket.name = "notify_socket";
-    socket.listen = "unixgram:" + path;
-    socket.address = *address;
-    socket.mode = 0666;
-    auto bound = bind_socket(socket);
+    auto bound = open_service_socket({what, path, true, 0666, std::nullopt});
     if (!bound) return std::unexpected(bound.error());
-    int fd = bound->fd.get();
+    int fd = bound->get();
     int on = 1;
     if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) < 0) return fail_errno(what + ": SO_PASSCRED");
-    if (::fcntl(fd, F_SETFL, O_NONBLOCK) < 0) return fail_errno(what + ": O_NONBLOCK");
     int size = kReceiveBuffer;
     if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
         (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // best effort without CAP_NET_ADMIN
 
-    std::unique_ptr<NotifySocket> receiver(new NotifySocket(loop, path, std::move(bound->fd), std::move(on_datagram)));
+    std::unique_ptr<NotifySocket> receiver(new NotifySocket(loop, path, std::move(*bound), std::move(on_datagram)));
     if (!receiver->watch_.ok() ||
         receiver->watch_.start(UV_READABLE, [r = receiver.get()](int, int) { r->on_readable(); }) != 0)
         return fail(what + ": cannot watch the socket");

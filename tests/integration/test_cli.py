@@ -79,6 +79,18 @@ class Cli(FdsupTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("/nonexistent/fdsup.toml: cannot read: No such file or directory", r.stderr)
 
+    def test_a_second_fdsupd_never_takes_over_a_live_runtime_dir(self):
+        # Another control socket, but the same runtime_dir: the notify and fd sockets
+        # there are served by the first fdsupd, so the second refuses to start.
+        first = self.fdsupd('[supervisor]\nruntime_dir = "@TMP@/run"\n').start()
+        first.wait_control()
+        second = self.fdsupd(f'[supervisor]\ncontrol_socket = "@TMP@/other.sock"\nruntime_dir = "{first.tmp}/run"\n')
+        second.start()
+        self.assertEqual(second.wait_exit(), 1)
+        self.assertRegex(second.log(), r"notify socket .*/run/notify.sock: another process \(another fdsupd\?\) is "
+                                       r"serving there")
+        self.assertEqual(first.ctl("version")[0], 0)  # the first one is untouched
+
     def test_invalid_config_does_not_start(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "bad.toml")

@@ -1,0 +1,50 @@
+#include "sockets/service_socket.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+
+#include "config/model.h"
+#include "sockets/bind.h"
+#include "sockets/listen_address.h"
+#include "sys/paths.h"
+
+namespace fdsup {
+namespace {
+
+// True if a process serves the unix socket at `path` (connect succeeds); a stale file
+// left by a process that died refuses the connection.
+bool someone_serves(const std::string& path, bool datagram) {
+    UniqueFd probe(::socket(AF_UNIX, (datagram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    if (!probe || path.size() >= sizeof addr.sun_path) return false;
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+}  // namespace
+
+Result<UniqueFd> open_service_socket(const ServiceSocketSpec& spec) {
+    if (auto made = make_directories(directory_of(spec.path)); !made) return fail(spec.what + ": " + made.error().text());
+    if (someone_serves(spec.path, spec.datagram))
+        return fail(spec.what + ": another process (another fdsupd?) is serving there");
+    std::string listen = (spec.datagram ? "unixgram:" : "unix:") + spec.path;
+    auto address = parse_listen_address(listen);
+    if (!address) return fail(spec.what + ": " + address.error().text());
+    config::SocketConfig socket;
+    socket.name = spec.what;
+    socket.listen = listen;
+    socket.address = *address;
+    socket.backlog = 128;
+    socket.mode = spec.mode;
+    socket.group = spec.group;
+    auto bound = bind_socket(socket);
+    if (!bound) return std::unexpected(bound.error());
+    if (::fcntl(bound->fd.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(spec.what + ": O_NONBLOCK");
+    return std::move(bound->fd);
+}
+
+}  // namespace fdsup
