@@ -97,6 +97,28 @@ restart = "never"
         d.wait_log(r"thief\[0\] stderr: http_worker: cannot get socket admin: permission denied")
         self.assertRegex(d.log(), r'fd socket: thief\[0\] \(pid \d+\) asked for socket "admin", which is not its own')
 
+    def test_a_descendant_and_a_worker_of_another_uid_get_their_workers_sockets(self):
+        # A child of the worker's shell (not its main process), and a worker running as
+        # nobody (not root, not fdsupd's uid): both judged as the worker they belong to.
+        d = self.fdsupd(CONFIG.replace("@SOURCE@", SOURCE_DIR) + """
+[workers.child]
+command = ["/bin/sh", "-c", "@HELPERS@/http_worker --fetch http; exit $?"]
+scm_rights = ["http"]
+
+[workers.lowly]
+command = ["@HELPERS@/http_worker", "--fetch", "admin"]
+scm_rights = ["admin"]
+user = "nobody"
+""")
+        os.makedirs(os.path.join(d.tmp, "run"))
+        os.chmod(d.tmp, 0o755)  # the test's private temp dir: let nobody reach the fd socket
+        d.start()
+        d.wait_control()
+        d.wait_log(r"child\[0\]: http_worker: fetched socket http as fd \d+")
+        d.wait_log(r"lowly\[0\]: http_worker: fetched socket admin as fd \d+")
+        self.assertRegex(d.log(), r"fd socket: child\[0\] descendant \(pid \d+\) fetched 1 socket")
+        self.assertRegex(d.log(), r"fd socket: lowly\[0\] \(pid \d+\) fetched 1 socket")
+
     def test_bad_requests_and_big_ones_leak_nothing(self):
         d, path = self.start()
         baseline = open_fd_count(d.pid)
