@@ -94,6 +94,15 @@ std::string Supervisor::busy_reason(const Worker& worker) const {
            " of " + std::to_string(plan.size()) + " instances replaced); try again when it is done, or stop it";
 }
 
+Result<std::vector<Worker*>> Supervisor::resolve_to_start(const std::vector<std::string>& names) const {
+    auto workers = resolve(names);
+    if (!workers) return workers;
+    if (shutting_down_) return fail("fdsupd is shutting down");
+    for (const Worker* worker : *workers)
+        if (auto busy = busy_reason(*worker); !busy.empty()) return fail(busy);
+    return workers;
+}
+
 std::vector<Supervisor::Tracked> Supervisor::track(Worker& worker, bool only_with_process) const {
     std::vector<Tracked> tracked;
     for (const auto& instance : worker.instances)
@@ -333,11 +342,8 @@ void Supervisor::scale_now(Worker& worker, int count, ProgressFn progress,
 // ---- the commands -----------------------------------------------------------------
 
 void Supervisor::start_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done) {
-    auto workers = resolve(names);
+    auto workers = resolve_to_start(names);
     if (!workers) return done({false, workers.error().text(), {}});
-    if (shutting_down_) return done({false, "fdsupd is shutting down", {}});
-    for (const Worker* worker : *workers)
-        if (auto busy = busy_reason(*worker); !busy.empty()) return done({false, busy, {}});
     auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
         done(result_of(std::move(reports), "start"));
     });
@@ -373,11 +379,8 @@ void Supervisor::stop_workers(const std::vector<std::string>& names, ProgressFn 
 }
 
 void Supervisor::restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done) {
-    auto workers = resolve(names);
+    auto workers = resolve_to_start(names);
     if (!workers) return done({false, workers.error().text(), {}});
-    if (shutting_down_) return done({false, "fdsupd is shutting down", {}});
-    for (const Worker* worker : *workers)
-        if (auto busy = busy_reason(*worker); !busy.empty()) return done({false, busy, {}});
     auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
         done(result_of(std::move(reports), "restart"));
     });

@@ -200,6 +200,9 @@ private:
     void scale_now(Worker& worker, int count, ProgressFn progress,
                    std::function<void(std::vector<InstanceReport>)> then);
     Result<std::vector<Worker*>> resolve(const std::vector<std::string>& names) const;
+    // resolve, for commands that start processes: refused while shutting down or while
+    // a named worker is busy (busy_reason).
+    Result<std::vector<Worker*>> resolve_to_start(const std::vector<std::string>& names) const;
 
     // rolling_restart.cpp
     // True if a restart of `worker` now is a rolling one.
