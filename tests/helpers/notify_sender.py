@@ -6,7 +6,8 @@ Usage: notify_sender.py PLAN.json
 PLAN.json is a list of steps, run in order:
   {"send": "READY=1"}                 one datagram to $NOTIFY_SOCKET (any text, NULs too)
   {"send": "...", "fds": N}           ... carrying N fds (copies of /dev/null) in SCM_RIGHTS
-  {"send": "...", "from": "child"}    ... sent by a forked child (a descendant), awaited
+  {"send": "...", "from": "child"}    ... sent by a forked child (a descendant) with a barrier
+                                      pipe (say BARRIER=1), which lives until fdsupd closed it
   {"barrier": true}                   BARRIER=1 with a pipe's write end, as sd_notify_barrier
                                       does; prints "barrier: released" once the supervisor
                                       closed it
@@ -44,12 +45,22 @@ def run(step):
         fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(step.get("fds", 0))]
         try:
             if step.get("from") == "child":
+                # A descendant is recognised through its parent chain, so it must still
+                # exist when fdsupd reads its message: it sends a barrier pipe along
+                # (the text should say BARRIER=1) and exits only once fdsupd closed it,
+                # as sd_notify_barrier() does.
+                r, w = os.pipe()
                 pid = os.fork()
                 if pid == 0:
                     try:
-                        send(step["send"], fds)
+                        os.close(r)
+                        send(step["send"], fds + [w])
+                        os.close(w)
                     finally:
                         os._exit(0)
+                os.close(w)
+                select.select([r], [], [], 20)
+                os.close(r)
                 os.waitpid(pid, 0)
             else:
                 send(step["send"], fds)

@@ -93,12 +93,12 @@ class NotifyAbuse(FdsupTestCase):
         self.assertIn(f"notify: dropped a message from pid {os.getpid()}: not a worker process", d.log())
 
     def test_a_descendant_is_heard_only_with_notify_access_all(self):
-        d = self.sender([{"send": "READY=1\nSTATUS=from a child", "from": "child"}], access="main")
+        d = self.sender([{"send": "READY=1\nSTATUS=from a child\nBARRIER=1", "from": "child"}], access="main")
         wait_until(lambda: status_of(d)[0] == 1, what="the child's datagram dropped")
         self.assertFalse(status_of(d)[1]["ready"])
         self.assertRegex(d.log(), r'a descendant of w\[0\] \(pid \d+\), and notify_access = "main"')
 
-        d = self.sender([{"send": "READY=1\nSTATUS=from a child", "from": "child"}], access="all")
+        d = self.sender([{"send": "READY=1\nSTATUS=from a child\nBARRIER=1", "from": "child"}], access="all")
         wait_until(lambda: status_of(d)[1]["ready"], what="ready through the child")
         self.assertEqual(status_of(d)[1]["status"], "from a child")
         self.assertEqual(status_of(d)[0], 0)
