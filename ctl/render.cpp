@@ -159,6 +159,20 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
         if (rollout.is_object())
             notes.push_back(printable(name) + ": rolling restart in progress, " + text(rollout, "replaced") + " of " +
                             text(rollout, "total") + " replaced");
+        const Json& fd_store = field_or_null(worker, "fd_store");
+        if (fd_store.is_object()) {
+            const Json& slots = field_or_null(fd_store, "instances");
+            if (slots.is_array())
+                for (const auto& slot : slots) {
+                    std::string names;
+                    const Json& entries = field_or_null(slot, "names");
+                    if (entries.is_array())
+                        for (const auto& entry : entries)
+                            names += (names.empty() ? "" : ", ") + text(entry, "name") + " (" + text(entry, "fds") + ")";
+                    notes.push_back(instance_label(name, field_or_null(slot, "index")) + ": fd store: " +
+                                    text(slot, "fds") + " of " + text(fd_store, "max") + " fds: " + names);
+                }
+        }
         if (!instances.is_array()) continue;
         for (const auto& instance : instances) {
             std::string label = instance_label(name, field_or_null(instance, "index"));

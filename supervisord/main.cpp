@@ -203,7 +203,9 @@ int run(const Options& options) {
         auto fd_server = fdsup::fdserver::FdServer::open(
             &loop, fd_socket_path,
             {[&](pid_t pid, uid_t uid) { return supervisor.fd_access(pid, uid); },
-             [&](const std::string& name) { return supervisor.socket_fd(name); }});
+             [&](const std::string& name) { return supervisor.socket_fd(name); },
+             [&](const fdsup::fdserver::FdAccess& peer, const std::string& name, std::vector<fdsup::UniqueFd> fds,
+                 bool poll) { return supervisor.store_from_fd_socket(peer, name, std::move(fds), poll); }});
         if (!fd_server) {
             spdlog::critical("{}", fd_server.error().text());
             return 1;

@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""Fetch listening sockets from fdsup over SCM_RIGHTS (for `scm_rights = [...]`).
+"""Fetch listening sockets from fdsup over SCM_RIGHTS (for `scm_rights = [...]`), and
+park fds in the worker's fd store (for `fd_store_max` > 0).
 
-    from fdsup_fds import get_sockets
+    from fdsup_fds import get_sockets, store_fds, inherited_fds
     http, = get_sockets(["http"])        # socket.socket objects, close-on-exec
     http.accept()
 
+    store_fds("state", [memfd])          # the next process of this instance gets it...
+    inherited_fds().get("state")         # ...here: [fd], from LISTEN_FDS/LISTEN_FDNAMES
+
 Run as a script it is a small HTTP server on the socket it fetches, e.g. as the
 worker of conf/examples/scm-rights.toml:  fdsup_fds.py http
+With --count it also counts the requests it served in a memfd kept in the fd store,
+so the count goes on across crashes and restarts (conf/examples/fd-store.toml).
 The protocol is in ../../../shared/SPEC.md ("fd socket") and supervisord/fdserver/fd_server.h.
 """
 import json
@@ -56,15 +62,73 @@ def get_sockets(names):
     return [socket.socket(fileno=fd) for fd in fds]
 
 
+def _fd_socket_path():
+    path = os.environ.get("FDSUP_FD_SOCKET")
+    if not path:
+        raise OSError("FDSUP_FD_SOCKET is not set (is this process started by fdsupd?)")
+    return "\0" + path[1:] if path.startswith("@") else path
+
+
+def store_fds(name, fds, poll=True):
+    """Parks `fds` (ints, at most 253) in this worker's fd store under `name`; the next
+    process of this instance gets them back after its sockets (see inherited_fds).
+    `poll=False` keeps them even after they hang up (FDPOLL=0). Returns how many were
+    stored (an fd already in the store is not stored twice); raises OSError with
+    fdsupd's reason if it refused them."""
+    request = {"cmd": "store", "name": name}
+    if not poll:
+        request["poll"] = False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(_fd_socket_path())
+        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(fds))
+        line = conn.makefile("rb").readline()
+    reply = json.loads(line) if line else {"ok": False, "error": "fdsupd closed the connection without answering"}
+    if not reply.get("ok"):
+        raise OSError(reply.get("error", "refused"))
+    return reply["stored"]
+
+
+def inherited_fds():
+    """{name: [fd, ...]} of what LISTEN_FDS/LISTEN_FDNAMES hand this process (the
+    worker's inherited sockets, then its stored fds), as sd_listen_fds_with_names()."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return {}
+    count = int(os.environ.get("LISTEN_FDS", "0"))
+    names = os.environ.get("LISTEN_FDNAMES", "").split(":")
+    found = {}
+    for i in range(count):
+        found.setdefault(names[i] if i < len(names) else "unknown", []).append(3 + i)
+    return found
+
+
+def request_counter():
+    """A memfd holding a request count, from the fd store if a previous process left
+    one there, else new (and stored)."""
+    kept = inherited_fds().get("counter")
+    if kept:
+        return kept[0]
+    fd = os.memfd_create("counter")
+    os.pwrite(fd, (0).to_bytes(8, "little"), 0)
+    store_fds("counter", [fd])
+    return fd
+
+
 def main():
     import http.server
-    name = sys.argv[1] if len(sys.argv) > 1 else "http"
+    args = [a for a in sys.argv[1:] if a != "--count"]
+    name = args[0] if args else "http"
     sock, = get_sockets([name])
+    counter = request_counter() if "--count" in sys.argv else None
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            body = "{}[{}] pid {} via SCM_RIGHTS\n".format(os.environ.get("FDSUP_WORKER", "?"),
-                                                        os.environ.get("FDSUP_INSTANCE", "?"), os.getpid()).encode()
+            text = "{}[{}] pid {} via SCM_RIGHTS".format(os.environ.get("FDSUP_WORKER", "?"),
+                                                         os.environ.get("FDSUP_INSTANCE", "?"), os.getpid())
+            if counter is not None:
+                served = int.from_bytes(os.pread(counter, 8, 0), "little") + 1
+                os.pwrite(counter, served.to_bytes(8, "little"), 0)
+                text += f", request #{served}"
+            body = (text + "\n").encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -137,6 +137,10 @@ std::string default_control_socket() {
 // ---------------------------------------------------------------------------------
 // Keys and choices
 
+// An fd store larger than this is a mistake (each fd is one of fdsupd's, and every
+// name goes into the worker's environment).
+constexpr int kMaxFdStore = 4096;
+
 constexpr std::string_view kTopLevelKeys[] = {"supervisor", "sockets", "workers"};
 
 constexpr std::string_view kSupervisorKeys[] = {
@@ -323,6 +327,7 @@ private:
     void read_after(const Section& s, WorkerConfig& w);
     void check_backoff(const Section& s, const WorkerConfig& w);
     void check_command_fds(const Section& s, const WorkerConfig& w);
+    void check_fd_store(const Section& s, const WorkerConfig& w);
     void check_after_cycles(const std::vector<ReadWorker>& workers);
     void reject_not_yet_supported(const toml::table& root, const Config& config,
                                   const std::vector<ReadWorker>& workers);
@@ -717,7 +722,7 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
     read_signal(s, "reload_signal", w.reload_signal);
     read_choice(s, "restart_strategy", w.restart_strategy, kRestartStrategies);
     read_int(s, "max_surge", w.max_surge, 1, INT_MAX);
-    read_int(s, "fd_store_max", w.fd_store_max, 0, INT_MAX);
+    read_int(s, "fd_store_max", w.fd_store_max, 0, kMaxFdStore);
     auto output = [&](const auto& n, const auto& p) { return as_output(n, p); };
     read(s, "stdout", w.stdout_target, output);
     read(s, "stderr", w.stderr_target, output);
@@ -726,6 +731,7 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
     if (const toml::node* n = s.get("ready_timeout"); n && w.ready_timeout == 0ms)
         error(*n, s.at("ready_timeout"), "must be greater than 0");
     check_command_fds(s, w);
+    check_fd_store(s, w);
     return result;
 }
 
@@ -944,6 +950,23 @@ void Loader::check_command_fds(const Section& s, const WorkerConfig& w) {
     }
 }
 
+// Stored fds are handed over after the worker's sockets through LISTEN_FDS, which needs
+// the sockets at 3, 4, ... without a gap (a socket on 0-2 is outside the protocol).
+void Loader::check_fd_store(const Section& s, const WorkerConfig& w) {
+    const toml::node* n = s.get("fd_store_max");
+    if (!n || w.fd_store_max <= 0) return;
+    int expected = 3;
+    for (const auto& [fd, socket] : w.fds) {
+        if (fd < 3) continue;
+        if (fd != expected++) {
+            error(*n, s.at("fd_store_max"),
+                  "an fd store needs the worker's fds at 3, 4, ... without a gap (stored fds follow them in "
+                  "LISTEN_FDS); fd " + std::to_string(fd) + " leaves one");
+            return;
+        }
+    }
+}
+
 // Depth-first search over `after`; every back edge closes a cycle, reported once at
 // the `after` entry of the cycle's alphabetically first worker.
 void Loader::check_after_cycles(const std::vector<ReadWorker>& workers) {
@@ -999,7 +1022,6 @@ void Loader::reject_not_yet_supported(const toml::table& root, const Config& con
     if (const auto* supervisor = root["supervisor"].as_table(); config.supervisor.metrics_listen)
         reject(*supervisor, "supervisor", "metrics_listen", "a metrics endpoint");
     for (const auto& [w, table, path] : workers) {
-        if (w.fd_store_max > 0) reject(*table, path, "fd_store_max", "an fd store (> 0)");
         if (w.kill_mode == KillMode::cgroup) reject(*table, path, "kill_mode", "\"cgroup\"");
     }
 }

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <unordered_map>
 
 #include "config/values.h"
 #include "supervisor/rolling_restart.h"
@@ -55,6 +56,22 @@ Json rollout_json(const Worker& worker) {
                 {"replacing", plan.count(RolloutPlan::SlotState::replacing)}};
 }
 
+// The fd stores, per instance index: how many fds under each name, in the order stored.
+Json fd_store_json(const Worker& worker) {
+    if (worker.config.fd_store_max <= 0 && worker.fd_stores.empty()) return nullptr;
+    Json slots = Json::array();
+    for (const auto& [index, store] : worker.fd_stores) {
+        std::vector<std::string> order;  // names in the order first stored
+        std::unordered_map<std::string, size_t> counts;
+        for (const auto& entry : store.entries())
+            if (counts[entry.name]++ == 0) order.push_back(entry.name);
+        Json names = Json::array();
+        for (const auto& name : order) names.push_back(Json{{"name", name}, {"fds", counts[name]}});
+        slots.push_back(Json{{"index", index}, {"fds", store.size()}, {"names", std::move(names)}});
+    }
+    return Json{{"max", worker.config.fd_store_max}, {"instances", std::move(slots)}};
+}
+
 Json worker_json(const Supervisor& supervisor, const Worker& worker, Clock::time_point now) {
     Json fds = Json::object();
     for (const auto& [fd, name] : worker.config.fds) fds[std::to_string(fd)] = name;
@@ -75,6 +92,7 @@ Json worker_json(const Supervisor& supervisor, const Worker& worker, Clock::time
          worker.config.restart_strategy == config::RestartStrategy::rolling ? "rolling" : "stop-start"},
         {"instances", std::move(instances)},
         {"rollout", rollout_json(worker)},
+        {"fd_store", fd_store_json(worker)},
     };
 }
 

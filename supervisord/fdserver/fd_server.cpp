@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "control/protocol.h"
+#include "notify/notify_message.h"
 #include "sockets/service_socket.h"
 #include "sys/process.h"
 
@@ -41,6 +42,7 @@ struct FdServer::Client {
     uid_t uid;
     FdAccess access;        // decided at connect
     std::string input;
+    std::vector<UniqueFd> received;  // fds sent with the request (a store)
     bool answered = false;  // one request per connection
     std::vector<Message> out;
 };
@@ -120,11 +122,8 @@ void FdServer::on_client_event(uint64_t id, int events) {
         if (events & UV_WRITABLE) flush(client);
         return;
     }
-    char buffer[4096];
-    ssize_t n = ::recv(client.fd.get(), buffer, sizeof buffer, 0);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return close_client(id, "closed before asking");
-    if (n < 0) return;
-    client.input.append(buffer, static_cast<size_t>(n));
+    if (!receive(client)) return;
+    if (client.answered) return;  // refused while reading (too many fds)
     size_t newline = client.input.find('\n');
     if (newline == std::string::npos) {
         if (client.input.size() > control::kMaxRequestLine) reply_error(client, "request line over 64 KiB");
@@ -133,8 +132,50 @@ void FdServer::on_client_event(uint64_t id, int events) {
     handle_request(client, client.input.substr(0, newline));
 }
 
+bool FdServer::receive(Client& client) {
+    char buffer[4096];
+    iovec iov{buffer, sizeof buffer};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * kMaxStoreFds)> control{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    ssize_t n = ::recvmsg(client.fd.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        close_client(client.id, "closed before asking");
+        return false;
+    }
+    if (n < 0) return true;
+    // Take every fd the kernel installed before judging anything, so none can leak.
+    size_t before = client.received.size();
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const auto* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
+        for (size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, fds + i, sizeof fd);
+            client.received.emplace_back(fd);
+        }
+    }
+    client.input.append(buffer, static_cast<size_t>(n));
+    if (msg.msg_flags & MSG_CTRUNC) {
+        client.received.clear();
+        reply_error(client, "too many fds in one message (at most " + std::to_string(kMaxStoreFds) + ")");
+    } else if (client.received.size() > kMaxStoreFds) {
+        client.received.clear();
+        reply_error(client, "too many fds in one request (at most " + std::to_string(kMaxStoreFds) + ")");
+    } else if (client.received.size() > before && queued_fds() > kMaxQueuedFds) {
+        client.received.clear();
+        reply_error(client, "too many fds in flight to and from fdsupd; try again");
+    }
+    return true;
+}
+
 void FdServer::reply_error(Client& client, const std::string& message) {
     client.answered = true;
+    client.received.clear();  // fds nobody asked for are closed
     client.out.push_back({control::encode_line(control::error_reply(message)), {}, 0});
     flush(client);
 }
@@ -144,7 +185,9 @@ void FdServer::handle_request(Client& client, const std::string& line) {
     if (!request) return reply_error(client, request.error().text());
     auto cmd = control::string_field(*request, "cmd");
     if (!cmd) return reply_error(client, cmd.error().text());
-    if (*cmd != "get") return reply_error(client, "unknown command \"" + *cmd + "\" (this fdsupd knows: get)");
+    if (*cmd == "store") return handle_store(client, *request);
+    if (*cmd != "get") return reply_error(client, "unknown command \"" + *cmd + "\" (this fdsupd knows: get, store)");
+    if (!client.received.empty()) return reply_error(client, "fds sent with a get request; closed");
     auto names = control::names_field(*request, "names", true);
     if (!names) return reply_error(client, names.error().text());
     if (names->size() > kMaxNamesPerRequest)
@@ -186,6 +229,41 @@ void FdServer::handle_request(Client& client, const std::string& line) {
         if (names->empty()) break;
     }
     spdlog::debug("fd socket: {} fetched {} socket(s)", access->who, names->size());
+    flush(client);
+}
+
+void FdServer::handle_store(Client& client, const control::Json& request) {
+    std::string name = "stored";
+    if (request.contains("name")) {
+        auto given = control::string_field(request, "name");
+        if (!given) return reply_error(client, given.error().text());
+        if (!notify::valid_fd_name(*given))
+            return reply_error(client, "\"name\" must be 1-255 printable ASCII characters without ':'");
+        name = *given;
+    }
+    bool poll = true;
+    if (request.contains("poll")) {
+        const control::Json& value = request["poll"];
+        if (!value.is_boolean()) return reply_error(client, "\"poll\" must be true or false");
+        poll = value.get<bool>();
+    }
+    if (client.received.empty()) return reply_error(client, "a store request needs fds (SCM_RIGHTS, sent with the line)");
+    auto stored = hooks_.store(client.access, name, std::move(client.received), poll);
+    client.received.clear();
+    if (!stored) {
+        uint64_t suppressed = 0;
+        if (refusal_log_.allow(Clock::now(), suppressed))
+            spdlog::warn("fd socket: {} may not store fds: {}", client.access.who, stored.error().text());
+        return reply_error(client, stored.error().text());
+    }
+    if (stored->over_limit > 0)
+        return reply_error(client, "the fd store is full (fd_store_max): " + std::to_string(stored->stored) +
+                                       " stored, " + std::to_string(stored->over_limit) + " closed");
+    client.answered = true;
+    client.out.push_back({control::encode_line(control::Json{
+                              {"ok", true}, {"stored", stored->stored}, {"duplicates", stored->duplicates}}),
+                          {},
+                          0});
     flush(client);
 }
 
@@ -233,8 +311,10 @@ bool FdServer::flush(Client& client) {
 
 size_t FdServer::queued_fds() const {
     size_t count = 0;
-    for (const auto& [id, client] : clients_)
+    for (const auto& [id, client] : clients_) {
+        count += client->received.size();
         for (const auto& message : client->out) count += message.fds.size();
+    }
     return count;
 }
 

@@ -17,6 +17,11 @@
 //            without fds (the fds travel with the first byte).
 //   error    {"ok":false,"error":"permission denied"}\n  and no fds; then the
 //            connection is closed.
+//   store    {"cmd":"store","name":"conn-7"}\n with the fds to park in SCM_RIGHTS
+//            (sent with the line; at most kMaxStoreFds). "name" defaults to "stored";
+//            "poll":false is FDPOLL=0. Reply {"ok":true,"stored":1,"duplicates":0}\n,
+//            or an error: fds that did not fit in the store (fd_store_max) are closed.
+//            Fds that come with anything but a store request are closed.
 // Who may have what is the caller's decision (FdAccess below); this file only talks.
 #pragma once
 
@@ -31,6 +36,8 @@
 #include <string>
 #include <vector>
 
+#include "control/protocol.h"
+#include "supervisor/fd_store.h"
 #include "supervisor/log_rate_limit.h"
 #include "supervisor/uv_handles.h"
 #include "sys/paths.h"
@@ -44,19 +51,28 @@ constexpr size_t kMaxNamesPerRequest = 256;
 // Socket copies queued for all clients together (not yet handed to the kernel): a
 // peer that asks and never reads cannot fill fdsupd's fd table.
 constexpr size_t kMaxQueuedFds = 2048;
+// The kernel's own limit for one SCM_RIGHTS message (SCM_MAX_FD).
+constexpr size_t kMaxStoreFds = 253;
 
 // What the peer may fetch: every socket (`any`), or the names listed.
 struct FdAccess {
     bool any = false;
     std::vector<std::string> names;
     std::string who;  // for the log: "web[0] (pid 42)", "uid 0 (pid 7)"
+    uint64_t instance = 0;  // the worker instance the peer belongs to; 0: none
+    bool main = false;      // the peer is that instance's main process
 };
+
 
 struct FdServerHooks {
     // Who the peer is, from its kernel credentials; an error denies it ("permission denied").
     std::function<Result<FdAccess>(pid_t pid, uid_t uid)> access;
     // The supervisor's fd for socket `name`, or -1 if there is no such socket.
     std::function<int(const std::string& name)> socket_fd;
+    // Parks `fds` in the peer's fd store; an error refuses them all (closed).
+    std::function<Result<StoreOutcome>(const FdAccess& peer, const std::string& name, std::vector<UniqueFd> fds,
+                                     bool poll)>
+        store;
 };
 
 class FdServer {
@@ -81,6 +97,9 @@ private:
     void on_accept();
     void on_client_event(uint64_t id, int events);
     void handle_request(Client& client, const std::string& line);
+    void handle_store(Client& client, const control::Json& request);
+    // Reads what the client sent, fds included; false once the client is gone.
+    bool receive(Client& client);
     void reply_error(Client& client, const std::string& message);
     // Writes what it can; false once the client is finished (all sent, or failed).
     bool flush(Client& client);

@@ -103,6 +103,7 @@ Result<std::unique_ptr<PreparedSpawn>> PreparedSpawn::make(const SpawnContext& c
                                                            const config::WorkerConfig& worker,
                                                            int instance,
                                                            const std::map<std::string, int>& socket_fds,
+                                                           const std::vector<StoredFdRef>& stored,
                                                            StdioFds stdio) {
     std::unique_ptr<PreparedSpawn> spawn(new PreparedSpawn());
     if (worker.command.empty()) return fail("worker " + worker.name + ": empty command");
@@ -116,6 +117,8 @@ Result<std::unique_ptr<PreparedSpawn>> PreparedSpawn::make(const SpawnContext& c
         if (it == socket_fds.end()) return fail("worker " + worker.name + ": socket " + socket + " is not open");
         moves[target] = it->second;
     }
+    int next_target = std::max(3, worker.fds.empty() ? 3 : worker.fds.rbegin()->first + 1);
+    for (const auto& fd : stored) moves[next_target++] = fd.fd;
     std::vector<FdMapEntry> entries;
     for (const auto& [target, source] : moves) entries.push_back({source, target});
     auto fd_map = FdMapPlan::make(std::move(entries));
@@ -123,7 +126,7 @@ Result<std::unique_ptr<PreparedSpawn>> PreparedSpawn::make(const SpawnContext& c
     spawn->fd_map_ = std::move(*fd_map);
 
     if (auto ids = spawn->resolve_ids(context, worker); !ids) return std::unexpected(ids.error());
-    spawn->build_env(context, worker, instance);
+    spawn->build_env(context, worker, instance, stored);
     spawn->resolve_path();
 
     // RLIMIT_NOFILE goes back to what the supervisor was started with: the supervisor
@@ -184,7 +187,8 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
     return {};
 }
 
-void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerConfig& worker, int instance) {
+void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerConfig& worker, int instance,
+                              const std::vector<StoredFdRef>& stored) {
     std::map<std::string, std::string> env;  // key -> "KEY=value"; later entries override
     auto set = [&](const std::string& key, const std::string& value) { env[key] = key + "=" + value; };
     // The child writes its pid into these values; only slots made here have the room
@@ -211,7 +215,8 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         if (!env.contains(key)) set(key, std::to_string(fd));  // the lowest fd of a socket mapped twice
     }
 
-    // systemd's protocol only when the inherited sockets are exactly 3..3+n-1.
+    // systemd's protocol only when the inherited sockets are exactly 3..3+n-1; the
+    // stored fds follow them (make() put them there).
     std::vector<std::string> names;
     int expected = 3;
     bool contiguous = true;
@@ -220,6 +225,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         contiguous &= fd == expected++;
         names.push_back(socket);
     }
+    for (const auto& fd : stored) names.push_back(fd.name);
     if (!names.empty() && contiguous) {
         set("LISTEN_FDS", std::to_string(names.size()));
         std::string joined;
@@ -232,7 +238,9 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     bool speaks_notify = worker.ready == config::ReadyMode::notify || worker.watchdog > config::Duration::zero() ||
                          worker.fd_store_max > 0;
     if (speaks_notify && !context.notify_socket.empty()) set("NOTIFY_SOCKET", context.notify_socket);
-    if (!worker.scm_rights.empty() && !context.fd_socket.empty()) set("FDSUP_FD_SOCKET", context.fd_socket);
+    // The fd socket: where to fetch `scm_rights` sockets, and the other way into the fd store.
+    if ((!worker.scm_rights.empty() || worker.fd_store_max > 0) && !context.fd_socket.empty())
+        set("FDSUP_FD_SOCKET", context.fd_socket);
     if (worker.watchdog > config::Duration::zero()) {
         set("WATCHDOG_USEC", std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(worker.watchdog).count()));
         set_pid_slot("WATCHDOG_PID");

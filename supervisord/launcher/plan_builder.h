@@ -46,6 +46,13 @@ struct StdioFds {
     int err = -1;
 };
 
+// An fd from the worker's fd store, handed to its next process after the configured
+// sockets and named in LISTEN_FDNAMES.
+struct StoredFdRef {
+    std::string name;
+    int fd;  // the supervisor's
+};
+
 // Replaces {fd:NAME}, {instance} and {name} in one command argument.
 std::string expand_placeholders(const std::string& arg, const config::WorkerConfig& worker,
                                 int instance);
@@ -55,11 +62,13 @@ std::string socket_env_name(const std::string& socket);
 
 class PreparedSpawn {
 public:
-    // `socket_fds` maps socket names to the supervisor's fds for them.
+    // `socket_fds` maps socket names to the supervisor's fds for them; `stored` follow
+    // the worker's highest socket fd (3 if it has none), in order.
     static Result<std::unique_ptr<PreparedSpawn>> make(const SpawnContext& context,
                                                        const config::WorkerConfig& worker,
                                                        int instance,
                                                        const std::map<std::string, int>& socket_fds,
+                                                       const std::vector<StoredFdRef>& stored,
                                                        StdioFds stdio);
 
     SpawnPlan& plan() { return plan_; }
@@ -73,7 +82,8 @@ public:
 private:
     PreparedSpawn() = default;
     Result<void> resolve_ids(const SpawnContext& context, const config::WorkerConfig& worker);
-    void build_env(const SpawnContext& context, const config::WorkerConfig& worker, int instance);
+    void build_env(const SpawnContext& context, const config::WorkerConfig& worker, int instance,
+                   const std::vector<StoredFdRef>& stored);
     void resolve_path();
     void link_plan(const SpawnContext& context, const config::WorkerConfig& worker);
 

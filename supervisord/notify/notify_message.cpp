@@ -1,5 +1,6 @@
 #include "notify/notify_message.h"
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 
@@ -52,6 +53,11 @@ bool printable_utf8(std::string_view text) {
 }
 
 }  // namespace
+
+bool valid_fd_name(std::string_view name) {
+    if (name.empty() || name.size() > 255) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7f && c != ':'; });
+}
 
 Result<NotifyMessage> parse_notify_message(std::string_view datagram) {
     if (datagram.empty()) return fail("empty message");
@@ -106,10 +112,7 @@ Result<NotifyMessage> parse_notify_message(std::string_view datagram) {
             if (!printable_utf8(value)) return bad("STATUS is not printable UTF-8");
             message.status = std::string(value);
         } else if (key == "FDNAME") {
-            // systemd's fdname_is_valid: printable ASCII, no ':', at most 255 bytes.
-            bool valid = !value.empty() && value.size() <= 255;
-            for (char c : value) valid &= c > 0x20 && c < 0x7f && c != ':';
-            if (!valid) return bad("FDNAME must be 1-255 printable ASCII characters without ':'");
+            if (!valid_fd_name(value)) return bad("FDNAME must be 1-255 printable ASCII characters without ':'");
             message.fd_name = std::string(value);
         } else if (key == "FDPOLL") {
             if (value != "0" && value != "1") return bad("FDPOLL must be 0 or 1");

@@ -15,6 +15,8 @@ Result<fdserver::FdAccess> Supervisor::fd_access(pid_t pid, uid_t uid) const {
         // helper that daemonised out of the tree is judged by its uid instead.
         const auto& cfg = owner.instance->worker->config;
         fdserver::FdAccess access;
+        access.instance = owner.instance->id;
+        access.main = owner.main;
         access.who = owner.instance->label() + (owner.main ? "" : " descendant") + " (pid " + std::to_string(pid) + ")";
         for (const auto& [fd, name] : cfg.fds) access.names.push_back(name);
         access.names.insert(access.names.end(), cfg.scm_rights.begin(), cfg.scm_rights.end());
@@ -23,6 +25,16 @@ Result<fdserver::FdAccess> Supervisor::fd_access(pid_t pid, uid_t uid) const {
     if (uid == 0 || uid == ::geteuid())
         return fdserver::FdAccess{true, {}, "uid " + std::to_string(uid) + " (pid " + std::to_string(pid) + ")"};
     return fail("not a worker, not root and not fdsupd's uid");
+}
+
+Result<StoreOutcome> Supervisor::store_from_fd_socket(const fdserver::FdAccess& peer, const std::string& name,
+                                                      std::vector<UniqueFd> fds, bool poll) {
+    if (peer.instance == 0) return fail("only a worker can store fds (its own fd store)");
+    Instance* instance = find_instance(peer.instance);
+    if (instance == nullptr || !instance->has_process()) return fail("the worker instance has exited");
+    if (!peer.main && instance->worker->config.notify_access != config::NotifyAccess::all)
+        return fail("only the worker's main process may store fds (notify_access = \"main\")");
+    return store_fds(*instance, name, std::move(fds), poll);
 }
 
 int Supervisor::socket_fd(const std::string& name) const {

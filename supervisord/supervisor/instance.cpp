@@ -15,7 +15,11 @@ const char* state_name(InstanceState state) {
     return "unknown";
 }
 
-std::string Instance::label() const { return worker->config.name + "[" + std::to_string(index) + "]"; }
+std::string instance_label(const std::string& worker, int index) {
+    return worker + "[" + std::to_string(index) + "]";
+}
+
+std::string Instance::label() const { return instance_label(worker->config.name, index); }
 
 bool Worker::all_ready() const {
     for (const auto& instance : instances)

@@ -5,12 +5,14 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "config/model.h"
+#include "supervisor/fd_store.h"
 #include "supervisor/restart_policy.h"
 #include "supervisor/uv_handles.h"
 #include "sys/process.h"
@@ -24,6 +26,9 @@ const char* state_name(InstanceState state);
 
 struct Worker;
 struct RollingRestart;
+
+// "web[2]"
+std::string instance_label(const std::string& worker, int index);
 
 // Why the supervisor itself is stopping a process (not the operator, not shutdown):
 // the exit that follows is a failure, restarted by policy.
@@ -92,6 +97,8 @@ struct Worker {
     uint64_t generation = 0;
     // The rolling restart in progress, if any (rolling_restart.cpp).
     std::shared_ptr<RollingRestart> rollout;
+    // Instance index -> its fd store (fd_stores.cpp); a slot with nothing stored has none.
+    std::map<int, FdStore> fd_stores;
 
     // Every instance is running and ready (a worker with no instances is trivially
     // ready; instances being scaled away and replacements not yet in service do not count).

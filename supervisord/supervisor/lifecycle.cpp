@@ -18,10 +18,6 @@
 namespace fdsup {
 namespace {
 
-std::string instance_label(const std::string& worker, int index) {
-    return worker + "[" + std::to_string(index) + "]";
-}
-
 bool all_ok(const std::vector<InstanceReport>& reports) {
     return std::all_of(reports.begin(), reports.end(), [](const InstanceReport& r) { return r.ok; });
 }

@@ -26,6 +26,9 @@ Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<Owned
         std::perror("fdsupd: open /dev/null");
         std::abort();
     }
+    auto hangups = HangupWatch::open(loop_, [this](int fd) { return on_stored_fd_hangup(fd); });
+    if (hangups) hangups_ = std::move(*hangups);
+    else spdlog::error("{}; stored fds are kept even when they hang up", hangups.error().text());
     for (const auto& worker_config : config_.workers) add_worker(worker_config);
 }
 
@@ -175,7 +178,7 @@ Result<void> Supervisor::launch(Instance& instance) {
     if (auto r = make_stream(cfg.stdout_target, out_read, out_write, "stdout"); !r) return r;
     if (auto r = make_stream(cfg.stderr_target, err_read, err_write, "stderr"); !r) return r;
 
-    auto prepared = PreparedSpawn::make(context_, cfg, instance.index, socket_fds_,
+    auto prepared = PreparedSpawn::make(context_, cfg, instance.index, socket_fds_, fds_to_hand_over(instance),
                                         StdioFds{null_fd_.get(), out_write.get(), err_write.get()});
     if (!prepared) return std::unexpected(prepared.error());
     auto process = launcher_.launch((*prepared)->plan());
@@ -464,6 +467,7 @@ void Supervisor::state_changed() {
 
 void Supervisor::sweep() {
     for (auto& worker : workers_) {
+        if (!worker->fd_stores.empty()) release_fd_stores(*worker);
         std::erase_if(worker->instances, [this](const std::unique_ptr<Instance>& instance) {
             if (!instance->retiring || instance->has_process()) return false;
             instances_by_id_.erase(instance->id);

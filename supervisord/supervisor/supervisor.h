@@ -23,6 +23,7 @@
 #include "launcher/plan_builder.h"
 #include "fdserver/fd_server.h"
 #include "notify/notify_socket.h"
+#include "supervisor/fd_store.h"
 #include "supervisor/instance.h"
 #include "supervisor/log_book.h"
 #include "supervisor/log_rate_limit.h"
@@ -103,6 +104,10 @@ public:
     Result<fdserver::FdAccess> fd_access(pid_t pid, uid_t uid) const;
     // The current fd of socket `name`, -1 if none.
     int socket_fd(const std::string& name) const;
+    // {"cmd":"store"} from a peer fd_access let in: into its instance's fd store, under
+    // the rules FDSTORE=1 follows (notify_access included).
+    Result<StoreOutcome> store_from_fd_socket(const fdserver::FdAccess& peer, const std::string& name,
+                                              std::vector<UniqueFd> fds, bool poll);
 
     // ---- state, for status and the control server ----
     const config::Config& config() const { return config_; }  // as last loaded
@@ -149,6 +154,16 @@ private:
     };
     ProcessOwner owner_of(pid_t pid) const;
     void drop_notify(pid_t pid, const std::string& who, const std::string& why);
+
+    // fd_stores.cpp: the fd store of the instance's slot (worker, index)
+    Result<StoreOutcome> store_fds(Instance& instance, const std::string& name, std::vector<UniqueFd> fds, bool poll);
+    Result<size_t> remove_stored_fds(Instance& instance, const std::string& name);
+    // A stored fd reported EPOLLHUP/EPOLLERR: dropped. False if no store holds it.
+    bool on_stored_fd_hangup(int fd);
+    // What the next process of the slot is given (trimmed to fd_store_max first).
+    std::vector<StoredFdRef> fds_to_hand_over(Instance& instance);
+    void release_fd_stores(Worker& worker);
+    void warn_fd_store(const std::string& text);
     void on_exit_event(Instance& instance);
     void handle_exit(Instance& instance, const ExitStatus& status);
     void handle_spawn_failure(Instance& instance, const Error& error);
@@ -227,6 +242,9 @@ private:
     SpawnContext context_;
     Launcher launcher_;
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
+    // Watches every stored fd for hang-ups; declared before workers_ so that it
+    // outlives their stores.
+    std::unique_ptr<HangupWatch> hangups_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
     std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes, for notify
@@ -242,6 +260,7 @@ private:
     uint64_t notify_dropped_ = 0;
     LogRateLimit notify_drop_log_{20, std::chrono::seconds(10)};
     Timer notify_drop_summary_;
+    LogRateLimit fd_store_log_{20, std::chrono::seconds(10)};
 
     bool reloading_ = false;
     bool shutting_down_ = false;

@@ -55,7 +55,7 @@ double time_launcher(int iterations) {
     std::vector<double> samples;
     for (int i = 0; i < iterations; ++i) {
         auto start = Clock::now();
-        auto prepared = fdsup::PreparedSpawn::make(context, worker, 0, {}, {null_fd, null_fd, null_fd});
+        auto prepared = fdsup::PreparedSpawn::make(context, worker, 0, {}, {}, {null_fd, null_fd, null_fd});
         auto process = launcher.launch((*prepared)->plan());
         auto done = Clock::now();
         if (!process) {

@@ -688,9 +688,34 @@ fd_store_max = -1
                         "255, got 256",
                         "t.toml:9:21: workers.web.start_limit_burst: must be at least 1, got 0",
                         "t.toml:10:13: workers.web.max_surge: must be at least 1, got 0",
-                        "t.toml:11:16: workers.web.fd_store_max: must be at least 0, got -1",
+                        "t.toml:11:16: workers.web.fd_store_max: must be between 0 and 4096, got -1",
                     });
     CHECK(valid("[workers.w]\ncommand = [\"/x\"]\ninstances = 0").workers[0].instances == 0);
+}
+
+TEST_CASE("fd_store_max: stored fds follow the sockets, so those must be 3, 4, ... without a gap") {
+    auto config = valid(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:1"
+[sockets.admin]
+listen = "tcp://127.0.0.1:2"
+[workers.web]
+command = ["/bin/x"]
+fds = { 0 = "admin", 3 = "http" }
+fd_store_max = 16
+)");
+    CHECK(config.workers[0].fd_store_max == 16);
+    CHECK(one_error(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:1"
+[workers.web]
+command = ["/bin/x"]
+fds = { 3 = "http", 5 = "http" }
+fd_store_max = 1
+)") == "t.toml:6:16: workers.web.fd_store_max: an fd store needs the worker's fds at 3, 4, ... without a gap "
+          "(stored fds follow them in LISTEN_FDS); fd 5 leaves one");
+    CHECK(one_error("[workers.web]\ncommand = [\"/x\"]\nfd_store_max = 4097") ==
+          "t.toml:3:16: workers.web.fd_store_max: must be between 0 and 4096, got 4097");
 }
 
 TEST_CASE("errors: command must name a program") {
@@ -902,14 +927,12 @@ metrics_listen = "127.0.0.1:9187"
 listen = "tcp://127.0.0.1:1"
 [workers.web]
 command = ["/bin/x"]
-fd_store_max = 4
 kill_mode = "cgroup"
 )");
     const std::string later = " is not supported yet by this fdsupd version";
     CHECK(errors == std::vector<std::string>{
                         "t.toml:2:18: supervisor.metrics_listen: a metrics endpoint" + later,
-                        "t.toml:7:16: workers.web.fd_store_max: an fd store (> 0)" + later,
-                        "t.toml:8:13: workers.web.kill_mode: \"cgroup\"" + later,
+                        "t.toml:7:13: workers.web.kill_mode: \"cgroup\"" + later,
                     });
     // Their "off" values are fine.
     valid(R"(

@@ -56,7 +56,7 @@ TEST_CASE("env: LISTEN_FDS protocol when sockets sit at 3..3+n-1, FDSUP_* always
     w.fds = {{3, "http"}, {4, "admin"}};
     w.env = {{"APP_ENV", "prod"}, {"KEEP", "overridden"}};
     std::map<std::string, int> sockets{{"http", 0}, {"admin", 0}};
-    auto spawn = PreparedSpawn::make(test_context(), w, 1, sockets, {0, 1, 2});
+    auto spawn = PreparedSpawn::make(test_context(), w, 1, sockets, {}, {0, 1, 2});
     REQUIRE(spawn.has_value());
     const auto& env = (*spawn)->env();
     CHECK(has(env, "LISTEN_FDS=2"));
@@ -80,7 +80,7 @@ TEST_CASE("env: no LISTEN_FDS when the sockets are not contiguous from 3, or onl
     w.command = {"/bin/true"};
     std::map<std::string, int> sockets{{"a", 0}, {"b", 0}};
     w.fds = {{3, "a"}, {5, "b"}};
-    auto gap = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
+    auto gap = PreparedSpawn::make(test_context(), w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(gap.has_value());
     CHECK_FALSE(has_key((*gap)->env(), "LISTEN_FDS"));
     CHECK_FALSE(has_key((*gap)->env(), "LISTEN_PID"));
@@ -88,7 +88,7 @@ TEST_CASE("env: no LISTEN_FDS when the sockets are not contiguous from 3, or onl
     CHECK((*gap)->plan().pid_slots[0] == nullptr);
 
     w.fds = {{0, "a"}};
-    auto inetd = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
+    auto inetd = PreparedSpawn::make(test_context(), w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(inetd.has_value());
     CHECK_FALSE(has_key((*inetd)->env(), "LISTEN_FDS"));
     CHECK(has((*inetd)->env(), "FDSUP_FD_A=0"));
@@ -98,13 +98,43 @@ TEST_CASE("env: no LISTEN_FDS when the sockets are not contiguous from 3, or onl
     CHECK(map.entries[0].target == 0);
 }
 
+TEST_CASE("stored fds follow the sockets, named in LISTEN_FDNAMES in the order stored") {
+    WorkerConfig w;
+    w.name = "web";
+    w.command = {"/bin/true"};
+    w.fds = {{3, "http"}, {4, "admin"}};
+    std::map<std::string, int> sockets{{"http", 20}, {"admin", 21}};
+    std::vector<fdsup::StoredFdRef> stored{{"session", 30}, {"state", 31}, {"session", 32}};
+    auto spawn = PreparedSpawn::make(test_context(), w, 0, sockets, stored, {0, 1, 2});
+    REQUIRE(spawn.has_value());
+    CHECK(has((*spawn)->env(), "LISTEN_FDS=5"));
+    CHECK(has((*spawn)->env(), "LISTEN_FDNAMES=http:admin:session:state:session"));
+    CHECK_FALSE(has_key((*spawn)->env(), "FDSUP_FD_SESSION"));  // names may repeat: LISTEN_FDNAMES only
+    const auto& map = (*spawn)->plan().fd_map;
+    REQUIRE(map.count == 8);
+    CHECK(map.entries[5].target == 5);
+    CHECK(map.entries[5].source == 30);
+    CHECK(map.entries[7].target == 7);
+    CHECK(map.entries[7].source == 32);
+
+    // Without sockets (or with one on stdin only) the store starts at 3.
+    w.fds = {{0, "http"}};
+    auto alone = PreparedSpawn::make(test_context(), w, 0, sockets, {{"state", 31}}, {0, 1, 2});
+    REQUIRE(alone.has_value());
+    CHECK(has((*alone)->env(), "LISTEN_FDS=1"));
+    CHECK(has((*alone)->env(), "LISTEN_FDNAMES=state"));
+    REQUIRE((*alone)->plan().fd_map.count == 4);
+    CHECK((*alone)->plan().fd_map.entries[3].target == 3);
+    CHECK((*alone)->plan().fd_map.entries[3].source == 31);
+}
+
 TEST_CASE("env: clear_env starts from nothing but the worker's own variables") {
     WorkerConfig w;
     w.name = "w";
     w.command = {"/bin/true"};
     w.clear_env = true;
     w.env = {{"ONLY", "this"}};
-    auto spawn = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
+    auto spawn = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
     REQUIRE(spawn.has_value());
     CHECK((*spawn)->env() == std::vector<std::string>{"FDSUP_INSTANCE=0", "FDSUP_WORKER=w", "ONLY=this"});
 }
@@ -114,18 +144,18 @@ TEST_CASE("plan: an unknown user is an error naming it; nofile defaults to the s
     w.name = "w";
     w.command = {"/bin/true"};
     w.user = "no-such-user-fdsup";
-    auto spawn = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
+    auto spawn = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
     REQUIRE_FALSE(spawn.has_value());
     CHECK(spawn.error().text() == "worker w: unknown user \"no-such-user-fdsup\"");
 
     // A numeric uid without a passwd entry has no primary group to take.
     w.user = "54321";
-    auto numeric = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
+    auto numeric = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
     REQUIRE_FALSE(numeric.has_value());
     CHECK(numeric.error().text() == "worker w: user 54321 has no passwd entry: set `group` too");
 
     w.user.reset();
-    auto plain = PreparedSpawn::make(test_context(), w, 0, {}, {0, 1, 2});
+    auto plain = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
     REQUIRE(plain.has_value());
     const auto& plan = (*plain)->plan();
     REQUIRE(plan.rlimit_count == 1);
@@ -141,20 +171,20 @@ TEST_CASE("env: NOTIFY_SOCKET only for workers that speak sd_notify; the watchdo
     w.command = {"/bin/true"};
     std::map<std::string, int> sockets;
 
-    auto plain = PreparedSpawn::make(context, w, 0, sockets, {0, 1, 2});
+    auto plain = PreparedSpawn::make(context, w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(plain.has_value());
     CHECK_FALSE(has_key((*plain)->env(), "NOTIFY_SOCKET"));
     CHECK_FALSE(has_key((*plain)->env(), "WATCHDOG_USEC"));
 
     w.ready = fdsup::config::ReadyMode::notify;
-    auto notify = PreparedSpawn::make(context, w, 0, sockets, {0, 1, 2});
+    auto notify = PreparedSpawn::make(context, w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(notify.has_value());
     CHECK(has((*notify)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
     CHECK_FALSE(has_key((*notify)->env(), "WATCHDOG_PID"));
 
     w.ready = fdsup::config::ReadyMode::exec;
     w.watchdog = std::chrono::milliseconds(2500);
-    auto watched = PreparedSpawn::make(context, w, 0, sockets, {0, 1, 2});
+    auto watched = PreparedSpawn::make(context, w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(watched.has_value());
     CHECK(has((*watched)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
     CHECK(has((*watched)->env(), "WATCHDOG_USEC=2500000"));
@@ -168,6 +198,23 @@ TEST_CASE("env: NOTIFY_SOCKET only for workers that speak sd_notify; the watchdo
     CHECK(slot_in_env);
 }
 
+TEST_CASE("env: an fd store brings NOTIFY_SOCKET and FDSUP_FD_SOCKET (both ways into it)") {
+    auto context = test_context();
+    context.notify_socket = "/run/fdsup/notify.sock";
+    context.fd_socket = "/run/fdsup/fds.sock";
+    WorkerConfig w;
+    w.name = "w";
+    w.command = {"/bin/true"};
+    auto plain = PreparedSpawn::make(context, w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(plain.has_value());
+    CHECK_FALSE(has_key((*plain)->env(), "FDSUP_FD_SOCKET"));
+    w.fd_store_max = 8;
+    auto stores = PreparedSpawn::make(context, w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(stores.has_value());
+    CHECK(has((*stores)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
+    CHECK(has((*stores)->env(), "FDSUP_FD_SOCKET=/run/fdsup/fds.sock"));
+}
+
 TEST_CASE("env: a worker's own LISTEN_PID / WATCHDOG_PID is never a pid slot") {
     // The child writes 20 digits into a slot: a short value from `env` must not be one.
     WorkerConfig w;
@@ -176,7 +223,7 @@ TEST_CASE("env: a worker's own LISTEN_PID / WATCHDOG_PID is never a pid slot") {
     w.env = {{"LISTEN_PID", ""}, {"WATCHDOG_PID", "1"}};
     std::map<std::string, int> sockets{{"a", 0}, {"b", 0}};
     w.fds = {{3, "a"}, {5, "b"}};  // not contiguous: no LISTEN_FDS protocol
-    auto spawn = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
+    auto spawn = PreparedSpawn::make(test_context(), w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(spawn.has_value());
     CHECK((*spawn)->plan().pid_slots[0] == nullptr);
     CHECK((*spawn)->plan().pid_slots[1] == nullptr);
@@ -185,7 +232,7 @@ TEST_CASE("env: a worker's own LISTEN_PID / WATCHDOG_PID is never a pid slot") {
     // With the protocol and a watchdog, fdsupd's own slots replace the worker's values.
     w.fds = {{3, "a"}, {4, "b"}};
     w.watchdog = std::chrono::milliseconds(1000);
-    auto both = PreparedSpawn::make(test_context(), w, 0, sockets, {0, 1, 2});
+    auto both = PreparedSpawn::make(test_context(), w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(both.has_value());
     CHECK((*both)->plan().pid_slots[0] != nullptr);
     CHECK((*both)->plan().pid_slots[1] != nullptr);
