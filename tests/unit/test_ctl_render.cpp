@@ -126,6 +126,21 @@ TEST_CASE("ctl render: a rollout in progress, and what workers said over sd_noti
     CHECK(out.find("web[0]: status: serving 3 req/s\n") != std::string::npos);
 }
 
+TEST_CASE("ctl render: the fd store of each instance, names with their counts") {
+    auto reply = Json::parse(R"({"ok":true,
+        "supervisor":{"pid":1,"version":"0.1.0","uptime_s":1,"config":"/c"},
+        "sockets":[],
+        "workers":[{"name":"web","state":"running","fds":{"3":"http"},"waiting_for":[],"rollout":null,
+                    "fd_store":{"max":8,"instances":[
+                      {"index":0,"fds":3,"names":[{"name":"conn-7","fds":2},{"name":"state","fds":1}]},
+                      {"index":2,"fds":1,"names":[{"name":"stored","fds":1}]}]},
+                    "instances":[{"index":0,"pid":10,"state":"running","ready":true,"restarts":0,"uptime_s":5,
+                                  "last_exit":null,"last_error":null,"status":null}]}]})");
+    auto out = render_reply("status", Json::parse(R"({"cmd":"status"})"), reply).out;
+    CHECK(out.find("web[0]: fd store: 3 of 8 fds: conn-7 (2), state (1)\n") != std::string::npos);
+    CHECK(out.find("web[2]: fd store: 1 of 8 fds: stored (1)\n") != std::string::npos);
+}
+
 TEST_CASE("ctl render: status columns follow their widest cell") {
     auto reply = Json::parse(kStatusReply);
     reply["workers"][0]["name"] = "a-much-longer-worker-name";
