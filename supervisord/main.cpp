@@ -200,6 +200,7 @@ int run(const Options& options) {
             return 1;
         }
         spdlog::info("notify socket: {}", (*notify)->path());
+        supervisor.set_notify_drain([n = notify->get()] { n->receive_pending(); });
         auto fd_server = fdsup::fdserver::FdServer::open(
             &loop, fd_socket_path,
             {[&](pid_t pid, uid_t uid) { return supervisor.fd_access(pid, uid); },

@@ -23,14 +23,17 @@ import sys
 MAX_FDS_PER_MESSAGE = 250
 
 
-def get_sockets(names):
-    """The listening sockets called `names`, in that order. Raises OSError with
-    fdsupd's reason ("permission denied", "unknown socket ...") on refusal."""
+def _fd_socket_path():
     path = os.environ.get("FDSUP_FD_SOCKET")
     if not path:
         raise OSError("FDSUP_FD_SOCKET is not set (is this process started by fdsupd?)")
-    if path.startswith("@"):
-        path = "\0" + path[1:]
+    return "\0" + path[1:] if path.startswith("@") else path
+
+
+def get_sockets(names):
+    """The listening sockets called `names`, in that order. Raises OSError with
+    fdsupd's reason ("permission denied", "unknown socket ...") on refusal."""
+    path = _fd_socket_path()
     fds, buffered = [], b""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(path)
@@ -62,13 +65,6 @@ def get_sockets(names):
     return [socket.socket(fileno=fd) for fd in fds]
 
 
-def _fd_socket_path():
-    path = os.environ.get("FDSUP_FD_SOCKET")
-    if not path:
-        raise OSError("FDSUP_FD_SOCKET is not set (is this process started by fdsupd?)")
-    return "\0" + path[1:] if path.startswith("@") else path
-
-
 def store_fds(name, fds, poll=True):
     """Parks `fds` (ints, at most 253) in this worker's fd store under `name`; the next
     process of this instance gets them back after its sockets (see inherited_fds).
@@ -81,7 +77,8 @@ def store_fds(name, fds, poll=True):
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.connect(_fd_socket_path())
         socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], list(fds))
-        line = conn.makefile("rb").readline()
+        with conn.makefile("rb") as reader:
+            line = reader.readline()
     reply = json.loads(line) if line else {"ok": False, "error": "fdsupd closed the connection without answering"}
     if not reply.get("ok"):
         raise OSError(reply.get("error", "refused"))

@@ -16,6 +16,7 @@
 #include "notify/notify_message.h"
 #include "sockets/service_socket.h"
 #include "sys/process.h"
+#include "sys/scm_rights.h"
 
 namespace fdsup::fdserver {
 namespace {
@@ -122,8 +123,7 @@ void FdServer::on_client_event(uint64_t id, int events) {
         if (events & UV_WRITABLE) flush(client);
         return;
     }
-    if (!receive(client)) return;
-    if (client.answered) return;  // refused while reading (too many fds)
+    if (!receive(client)) return;  // closed, or refused (and maybe gone): `client` is not to be used
     size_t newline = client.input.find('\n');
     if (newline == std::string::npos) {
         if (client.input.size() > control::kMaxRequestLine) reply_error(client, "request line over 64 KiB");
@@ -147,28 +147,21 @@ bool FdServer::receive(Client& client) {
         return false;
     }
     if (n < 0) return true;
-    // Take every fd the kernel installed before judging anything, so none can leak.
     size_t before = client.received.size();
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const auto* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
-        for (size_t i = 0; i < count; ++i) {
-            int fd;
-            std::memcpy(&fd, fds + i, sizeof fd);
-            client.received.emplace_back(fd);
-        }
-    }
+    take_scm_rights(msg, client.received);
     client.input.append(buffer, static_cast<size_t>(n));
+    // A refusal may finish (and destroy) the client: report that it is not to be used.
     if (msg.msg_flags & MSG_CTRUNC) {
-        client.received.clear();
         reply_error(client, "too many fds in one message (at most " + std::to_string(kMaxStoreFds) + ")");
-    } else if (client.received.size() > kMaxStoreFds) {
-        client.received.clear();
+        return false;
+    }
+    if (client.received.size() > kMaxStoreFds) {
         reply_error(client, "too many fds in one request (at most " + std::to_string(kMaxStoreFds) + ")");
-    } else if (client.received.size() > before && queued_fds() > kMaxQueuedFds) {
-        client.received.clear();
+        return false;
+    }
+    if (client.received.size() > before && queued_fds() > kMaxQueuedFds) {
         reply_error(client, "too many fds in flight to and from fdsupd; try again");
+        return false;
     }
     return true;
 }

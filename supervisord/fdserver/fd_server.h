@@ -5,8 +5,8 @@
 // Wire format (one request per connection):
 //   request  {"cmd":"get","names":["http","admin"]}\n     (one line, at most 64 KiB,
 //            at most kMaxNamesPerRequest names; a name may repeat)
-//            A peer with no right to any socket is refused at connect, before it may
-//            send anything.
+//            A peer that is neither a worker's process nor root/fdsupd's uid is refused
+//            at connect, before it may send anything.
 //   reply    one or more messages, each one sendmsg whose data is a JSON line and whose
 //            SCM_RIGHTS carries that message's fds, in the order of its "names":
 //              {"ok":true,"more":false,"names":["http","admin"]}\n
@@ -98,7 +98,8 @@ private:
     void on_client_event(uint64_t id, int events);
     void handle_request(Client& client, const std::string& line);
     void handle_store(Client& client, const control::Json& request);
-    // Reads what the client sent, fds included; false once the client is gone.
+    // Reads what the client sent, fds included; false if the client was closed or
+    // refused (and may be destroyed).
     bool receive(Client& client);
     void reply_error(Client& client, const std::string& message);
     // Writes what it can; false once the client is finished (all sent, or failed).

@@ -234,7 +234,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         set_pid_slot("LISTEN_PID");
     }
 
-    // sd_notify: readiness, the watchdog and (later) the fd store all speak it.
+    // sd_notify: readiness, the watchdog and the fd store all speak it.
     bool speaks_notify = worker.ready == config::ReadyMode::notify || worker.watchdog > config::Duration::zero() ||
                          worker.fd_store_max > 0;
     if (speaks_notify && !context.notify_socket.empty()) set("NOTIFY_SOCKET", context.notify_socket);

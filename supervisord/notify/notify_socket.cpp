@@ -12,6 +12,7 @@
 
 #include "notify/notify_message.h"
 #include "sockets/service_socket.h"
+#include "sys/scm_rights.h"
 
 namespace fdsup::notify {
 namespace {
@@ -52,6 +53,12 @@ void NotifySocket::on_readable() {
         if (!receive_one()) return;
 }
 
+void NotifySocket::receive_pending() {
+    // Bounded like a wakeup, only larger: the queue is what was sent before an exit.
+    for (int i = 0; i < 16 * kDatagramsPerWakeup; ++i)
+        if (!receive_one()) return;
+}
+
 bool NotifySocket::receive_one() {
     // One loop thread: static buffers are safe and keep a flood from allocating.
     static std::array<char, kMaxMessageSize + 1> data;
@@ -73,13 +80,9 @@ bool NotifySocket::receive_one() {
 
     Datagram datagram;
     bool have_credentials = false;
+    take_scm_rights(msg, datagram.fds);
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET) continue;
-        if (c->cmsg_type == SCM_RIGHTS) {
-            size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            const auto* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
-            for (size_t k = 0; k < count; ++k) datagram.fds.emplace_back(fds[k]);
-        } else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(ucred))) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(ucred))) {
             ucred credentials{};
             std::memcpy(&credentials, CMSG_DATA(c), sizeof credentials);
             datagram.pid = credentials.pid;

@@ -47,6 +47,9 @@ public:
     NotifySocket& operator=(const NotifySocket&) = delete;
 
     const std::string& path() const { return file_.path(); }
+    // Handles every datagram already queued, now (before a process's exit is handled,
+    // so what it sent just before exiting is not taken for a stranger's).
+    void receive_pending();
 
 private:
     NotifySocket(uv_loop_t* loop, std::string path, UniqueFd fd, OnDatagram on_datagram);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -83,15 +84,19 @@ StoreOutcome FdStore::add(const std::string& name, std::vector<UniqueFd> fds, bo
             ++outcome.duplicates;
             continue;  // closed as `fds` goes
         }
-        if (entries_.size() >= max) {
+        if (entries_.size() >= max || names_length_ + name.size() + 1 > kMaxFdNamesLength) {
             ++outcome.over_limit;
             continue;
         }
         StoredFd entry{name, std::move(fd), false, st.st_dev, st.st_ino};
         if (poll && watch_ != nullptr) {
             auto watched = watch_->add(entry.fd.get());
+            if (!watched)
+                spdlog::warn("fd store: \"{}\" is kept, but its hang-up cannot be watched: {}", name,
+                             watched.error().text());
             entry.watched = watched && *watched;
         }
+        names_length_ += name.size() + 1;
         entries_.push_back(std::move(entry));
         ++outcome.stored;
     }
@@ -101,6 +106,7 @@ StoreOutcome FdStore::add(const std::string& name, std::vector<UniqueFd> fds, bo
 void FdStore::close_entry(StoredFd& entry) {
     if (entry.watched && watch_ != nullptr) watch_->remove(entry.fd.get());
     entry.fd.reset();
+    names_length_ -= entry.name.size() + 1;
 }
 
 size_t FdStore::remove(const std::string& name) {

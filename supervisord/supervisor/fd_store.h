@@ -54,6 +54,11 @@ private:
     Callback on_hangup_;
 };
 
+// The names of a store go into the next process's LISTEN_FDNAMES, one environment
+// string, which the kernel limits to 128 KiB (MAX_ARG_STRLEN): a store keeps its names
+// (with their ':' separators) within this.
+constexpr size_t kMaxFdNamesLength = 64 * 1024;
+
 struct StoredFd {
     std::string name;  // FDNAME=, "stored" by default
     UniqueFd fd;       // close-on-exec in fdsupd; the fd map hands a copy to the worker
@@ -65,7 +70,7 @@ struct StoredFd {
 struct StoreOutcome {
     size_t stored = 0;
     size_t duplicates = 0;  // already in the store: closed
-    size_t over_limit = 0;  // beyond fd_store_max: closed
+    size_t over_limit = 0;  // beyond fd_store_max (or kMaxFdNamesLength): closed
 };
 
 class FdStore {
@@ -96,6 +101,7 @@ private:
 
     HangupWatch* watch_;
     std::vector<StoredFd> entries_;  // in the order they were stored
+    size_t names_length_ = 0;        // of every entry's name, plus one separator each
 };
 
 }  // namespace fdsup

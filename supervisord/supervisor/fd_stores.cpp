@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "notify/notify_message.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup {
@@ -17,43 +18,68 @@ void Supervisor::warn_fd_store(const std::string& text) {
                      suppressed > 0 ? " (" + std::to_string(suppressed) + " more fd store warnings left out)" : "");
 }
 
+// Why `instance` may not change its fd store now, or "" if it may. Nothing may re-create
+// a store that was released (or is about to be): it would outlive its slot.
+std::string Supervisor::fd_store_refusal(const Instance& instance) const {
+    const Worker& worker = *instance.worker;
+    if (worker.config.fd_store_max <= 0) return "the fd store is not enabled for this worker (fd_store_max = 0)";
+    if (shutting_down_) return "fdsupd is shutting down";
+    if (worker.stopped_by_operator || worker.removing) return "the worker is being stopped; its fd store is released";
+    if (instance.index >= worker.config.instances)
+        return "instance " + std::to_string(instance.index) + " is being scaled away; its fd store is released";
+    if (instance.retiring)
+        return "this process is being replaced; the fd store belongs to the process that took over";
+    return "";
+}
+
 Result<StoreOutcome> Supervisor::store_fds(Instance& instance, const std::string& name, std::vector<UniqueFd> fds,
                                            bool poll) {
+    if (auto refusal = fd_store_refusal(instance); !refusal.empty()) return fail(refusal);
     Worker& worker = *instance.worker;
     const std::string who = instance.label();
-    if (worker.config.fd_store_max <= 0)
-        return fail("the fd store is not enabled for this worker (fd_store_max = 0)");
-    // Nothing may re-create a store that was released (or is about to be): it would
-    // outlive the slot it belongs to.
-    if (shutting_down_) return fail("fdsupd is shutting down");
-    if (worker.stopped_by_operator || worker.removing)
-        return fail("the worker is being stopped; its fd store is released");
-    if (instance.index >= worker.config.instances)
-        return fail("instance " + std::to_string(instance.index) + " is being scaled away; its fd store is released");
     size_t offered = fds.size();
     FdStore& store = worker.fd_stores.try_emplace(instance.index, hangups_.get()).first->second;
     StoreOutcome outcome = store.add(name, std::move(fds), poll, static_cast<size_t>(worker.config.fd_store_max));
-    if (outcome.stored > 0)
-        spdlog::info("worker {}: stored {} fd(s) as \"{}\"{} ({} of {} in its fd store)", who, outcome.stored, name,
-                     poll ? "" : " (not polled)", store.size(), worker.config.fd_store_max);
-    if (outcome.duplicates > 0)
-        spdlog::debug("worker {}: {} fd(s) for \"{}\" already in the fd store; closed", who, outcome.duplicates, name);
+    spdlog::debug("worker {}: stored {} fd(s) as \"{}\"{} ({} of {} in its fd store{})", who, outcome.stored, name,
+                  poll ? "" : " (not polled)", store.size(), worker.config.fd_store_max,
+                  outcome.duplicates > 0 ? "; " + std::to_string(outcome.duplicates) + " already there, closed" : "");
     if (outcome.over_limit > 0)
-        warn_fd_store(fmt::format("worker {}: the fd store is full (fd_store_max = {}): {} of {} fd(s) for \"{}\" closed",
-                                  who, worker.config.fd_store_max, outcome.over_limit, offered, name));
+        warn_fd_store(fmt::format("worker {}: the fd store is full (fd_store_max = {}, or {} bytes of names): {} of {} "
+                                  "fd(s) for \"{}\" closed",
+                                  who, worker.config.fd_store_max, kMaxFdNamesLength, outcome.over_limit, offered,
+                                  name));
     if (store.empty()) worker.fd_stores.erase(instance.index);
     return outcome;
 }
 
 Result<size_t> Supervisor::remove_stored_fds(Instance& instance, const std::string& name) {
+    if (auto refusal = fd_store_refusal(instance); !refusal.empty()) return fail(refusal);
     Worker& worker = *instance.worker;
-    if (worker.config.fd_store_max <= 0 && worker.fd_stores.empty())
-        return fail("the fd store is not enabled for this worker (fd_store_max = 0)");
     auto it = worker.fd_stores.find(instance.index);
     size_t removed = it == worker.fd_stores.end() ? 0 : it->second.remove(name);
     if (it != worker.fd_stores.end() && it->second.empty()) worker.fd_stores.erase(it);
-    spdlog::info("worker {}: removed {} fd(s) named \"{}\" from its fd store", instance.label(), removed, name);
+    spdlog::debug("worker {}: removed {} fd(s) named \"{}\" from its fd store", instance.label(), removed, name);
     return removed;
+}
+
+// systemd's rules: FDSTOREREMOVE=1 wins over FDSTORE=1 (the fds that came with it are
+// closed); a store or removal that cannot be done is logged and its fds closed, and the
+// rest of the message is handled all the same.
+void Supervisor::handle_fd_store_message(Instance& instance, const notify::NotifyMessage& message,
+                                         std::vector<UniqueFd> fds) {
+    const std::string who = instance.label();
+    if (message.fd_store_remove) {
+        if (!message.fd_name)
+            return warn_fd_store("worker " + who + ": FDSTOREREMOVE=1 without FDNAME= ignored (which fds?)");
+        if (auto removed = remove_stored_fds(instance, *message.fd_name); !removed)
+            warn_fd_store("worker " + who + ": FDSTOREREMOVE=1 ignored: " + removed.error().text());
+        return;  // fds sent along are closed
+    }
+    if (!message.fd_store || fds.empty()) return;
+    if (auto stored = store_fds(instance, message.fd_name.value_or("stored"), std::move(fds),
+                                message.fd_poll.value_or(true));
+        !stored)
+        warn_fd_store("worker " + who + ": FDSTORE=1 refused, fds closed: " + stored.error().text());
 }
 
 bool Supervisor::on_stored_fd_hangup(int fd) {
@@ -78,8 +104,10 @@ std::vector<StoredFdRef> Supervisor::fds_to_hand_over(Instance& instance) {
     if (size_t closed = it->second.trim(static_cast<size_t>(std::max(worker.config.fd_store_max, 0))); closed > 0)
         spdlog::warn("worker {}: fd_store_max is now {}: closed the {} newest stored fd(s)", instance.label(),
                      worker.config.fd_store_max, closed);
+    // In systemd's order: the most recently stored first.
     std::vector<StoredFdRef> handed;
-    for (const auto& entry : it->second.entries()) handed.push_back({entry.name, entry.fd.get()});
+    const auto& entries = it->second.entries();
+    for (auto entry = entries.rbegin(); entry != entries.rend(); ++entry) handed.push_back({entry->name, entry->fd.get()});
     if (it->second.empty()) worker.fd_stores.erase(it);
     return handed;
 }

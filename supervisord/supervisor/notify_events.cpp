@@ -84,26 +84,14 @@ void Supervisor::handle_notify(notify::Datagram datagram) {
     auto parsed = notify::parse_notify_message(datagram.data);
     if (!parsed) return drop_notify(datagram.pid, who, parsed.error().text());
     const notify::NotifyMessage& message = *parsed;
-    if ((message.fd_store || message.fd_store_remove) && instance.worker->config.fd_store_max <= 0)
-        return drop_notify(datagram.pid, who, "the fd store is not enabled for this worker (fd_store_max = 0)");
-    if (message.fd_store_remove && !message.fd_name)
-        return drop_notify(datagram.pid, who, "FDSTOREREMOVE=1 without FDNAME= (which fds?)");
     // BARRIER=1 (sd_notify_barrier) sends the write end of a pipe: closing it, once
-    // everything sent before has been handled, is the answer. Any other fds are unasked for.
-    if (!datagram.fds.empty() && !message.barrier && !message.fd_store)
+    // everything sent before has been handled, is the answer. Any other fds are unasked
+    // for, unless the message is about the fd store.
+    if (!datagram.fds.empty() && !message.barrier && !message.fd_store && !message.fd_store_remove)
         return drop_notify(datagram.pid, who,
                            std::to_string(datagram.fds.size()) + " fd(s) without FDSTORE=1; fds closed");
-    // As systemd: removal first, so "FDSTOREREMOVE=1, FDSTORE=1, FDNAME=x" replaces x.
-    if (message.fd_store_remove)
-        if (auto removed = remove_stored_fds(instance, *message.fd_name); !removed)
-            warn_fd_store("worker " + who + ": FDSTOREREMOVE=1 ignored: " + removed.error().text());
-    if (message.fd_store && !datagram.fds.empty()) {
-        std::vector<UniqueFd> fds = std::move(datagram.fds);
-        if (auto stored = store_fds(instance, message.fd_name.value_or("stored"), std::move(fds),
-                                    message.fd_poll.value_or(true));
-            !stored)
-            warn_fd_store("worker " + who + ": FDSTORE=1 refused, fds closed: " + stored.error().text());
-    }
+    if (message.fd_store || message.fd_store_remove)
+        handle_fd_store_message(instance, message, std::move(datagram.fds));
     if (message.status) instance.status_text = *message.status;
     if (message.main_pid && *message.main_pid != instance.pid)
         spdlog::warn("worker {}: MAINPID={} ignored: fdsupd follows the process it started (pid {})", who,

@@ -257,6 +257,9 @@ void Supervisor::add_capture(UniqueFd read_end, std::string label, std::string w
 void Supervisor::on_exit_event(Instance& instance) {
     auto exited = pidfd_has_exited(instance.pidfd.get());
     if (exited && !*exited) return;  // spurious wakeup: still running
+    // Its last words first, while its pid still names it. (The instance stays: it has a
+    // process until handle_exit, so nothing the messages cause can erase it.)
+    if (notify_drain_) notify_drain_();
     std::optional<ExitStatus> status;
     if (exited) {
         // kill_mode = "group": whatever the worker left in its process group goes with

@@ -22,6 +22,7 @@
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
 #include "fdserver/fd_server.h"
+#include "notify/notify_message.h"
 #include "notify/notify_socket.h"
 #include "supervisor/fd_store.h"
 #include "supervisor/instance.h"
@@ -95,6 +96,10 @@ public:
     // One datagram from the notify socket: the sender's instance is found by pid, the
     // message parsed and applied; anything wrong is dropped (fds closed) and counted.
     void handle_notify(notify::Datagram datagram);
+    // Handles the notify datagrams already queued; called before a process's exit is
+    // handled, so that what it sent just before exiting (READY=1, FDSTORE=1 on its way
+    // out) is still taken as its own, as systemd does by priority.
+    void set_notify_drain(std::function<void()> drain) { notify_drain_ = std::move(drain); }
     uint64_t notify_dropped() const { return notify_dropped_; }
 
     // ---- the fd socket (fd_access.cpp) ----
@@ -156,6 +161,8 @@ private:
     void drop_notify(pid_t pid, const std::string& who, const std::string& why);
 
     // fd_stores.cpp: the fd store of the instance's slot (worker, index)
+    std::string fd_store_refusal(const Instance& instance) const;
+    void handle_fd_store_message(Instance& instance, const notify::NotifyMessage& message, std::vector<UniqueFd> fds);
     Result<StoreOutcome> store_fds(Instance& instance, const std::string& name, std::vector<UniqueFd> fds, bool poll);
     Result<size_t> remove_stored_fds(Instance& instance, const std::string& name);
     // A stored fd reported EPOLLHUP/EPOLLERR: dropped. False if no store holds it.
@@ -258,6 +265,7 @@ private:
     bool check_again_ = false;
 
     uint64_t notify_dropped_ = 0;
+    std::function<void()> notify_drain_;
     LogRateLimit notify_drop_log_{20, std::chrono::seconds(10)};
     Timer notify_drop_summary_;
     LogRateLimit fd_store_log_{20, std::chrono::seconds(10)};

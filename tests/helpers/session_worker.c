@@ -7,14 +7,15 @@
  *   "conn-..."   client connections a previous process stored: served again
  * then sends READY=1. Every accepted connection is stored at once with
  * sd_pid_notify_with_fds("FDSTORE=1\nFDNAME=conn-<pid>-<n>"), so a SIGKILL loses nothing.
- * A connection the client closes is removed again (FDSTOREREMOVE=1).
+ * A connection the client closes is removed again (FDSTOREREMOVE=1): a client's close
+ * does not hang up fdsupd's copy (the other end still has a reader), so the store
+ * would keep it.
  *
  * Each line a client sends is answered with
  *   "<pid> <LISTEN_FDNAMES as this process got it> <line>\n"
  * so a test sees which process answered and what it was handed.
  *
- * Usage: session_worker [--no-remove] [--fd-socket]
- *   --no-remove   never send FDSTOREREMOVE=1 (the store must drop hung-up fds itself)
+ * Usage: session_worker [--fd-socket]
  *   --fd-socket   store through fdsupd's fd socket (fdsup_store_fds() from fdsup_fds.h)
  *                 instead of sd_notify
  *
@@ -59,13 +60,11 @@ static void add_conn(int fd, const char *name)
     conn_count++;
 }
 
-static void drop_conn(int i, int remove_from_store)
+static void drop_conn(int i)
 {
-    if (remove_from_store) {
-        char message[128];
-        snprintf(message, sizeof message, "FDSTOREREMOVE=1\nFDNAME=%s", conns[i].name);
-        sd_notify(0, message);
-    }
+    char message[128];
+    snprintf(message, sizeof message, "FDSTOREREMOVE=1\nFDNAME=%s", conns[i].name);
+    sd_notify(0, message);
     close(conns[i].fd);
     conns[i] = conns[--conn_count];
 }
@@ -95,13 +94,7 @@ static int serve(struct conn *c)
 
 int main(int argc, char **argv)
 {
-    int remove_closed = 1, via_fd_socket = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--no-remove") == 0)
-            remove_closed = 0;
-        else if (strcmp(argv[i], "--fd-socket") == 0)
-            via_fd_socket = 1;
-    }
+    int via_fd_socket = argc > 1 && strcmp(argv[1], "--fd-socket") == 0;
     signal(SIGPIPE, SIG_IGN);
     const char *given = getenv("LISTEN_FDNAMES");
     if (given != NULL && *given != '\0')
@@ -147,7 +140,7 @@ int main(int argc, char **argv)
         }
         for (int i = count - 1; i >= 0; i--)
             if (fds[i + 1].revents != 0 && !serve(&conns[i]))
-                drop_conn(i, remove_closed);
+                drop_conn(i);
         if (fds[0].revents & POLLIN) {
             int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (fd < 0)

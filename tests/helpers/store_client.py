@@ -14,11 +14,14 @@ Steps:
         with the fds in SCM_RIGHTS; the reply line is appended to RESULTS.jsonl
         ("raw": "text" sends that text instead of a JSON line, and no reply is awaited
         if it has no newline: the connection is closed right after)
+  {"parts": [["text", N], ...]}                      one connection, one sendmsg per part
+        with N fds (/dev/null) each; the reply line is appended to RESULTS.jsonl
   {"close": "KEY"}                                   closes a kept fd (a peer hangs up)
-  {"wait_signal": "USR1"}                            waits for that signal
+  {"wait_signal": "USR1"}                            waits for that signal (USR1, USR2, TERM)
+  {"exit": CODE}                                     exits at once
   {"say": "text"}                                    a line on stdout (fdsupd logs it)
 Every fd it sent is closed in this process right after the send. Then it idles until
-SIGTERM.
+SIGTERM (which is blocked from the start, so that a plan can wait for it).
 """
 import array
 import json
@@ -73,9 +76,26 @@ def fd_socket_request(step, fds, results):
         f.write(reply.decode() if reply else '{"closed": true}\n')
 
 
+def parts_request(parts, results):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(os.environ["FDSUP_FD_SOCKET"])
+        for text, count in parts:
+            fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(count)]
+            try:
+                s.sendmsg([text.encode()], rights(fds))
+            except OSError:
+                pass  # fdsupd may have answered and closed already
+            finally:
+                for fd in fds:
+                    os.close(fd)
+        reply = s.makefile("rb").readline()
+    with open(results, "a") as f:
+        f.write(reply.decode() if reply else '{"closed": true}\n')
+
+
 def main():
     # Blocked from the start: a signal sent before its wait step must not kill us.
-    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1, signal.SIGUSR2])
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM])
     plan_path, results = sys.argv[1], sys.argv[2]
     with open(plan_path) as f:
         plan = json.load(f)
@@ -90,13 +110,17 @@ def main():
             finally:
                 for fd in fds:
                     os.close(fd)
+        elif "parts" in step:
+            parts_request(step["parts"], results)
         elif "close" in step:
             os.close(kept.pop(step["close"]))
         elif "wait_signal" in step:
             signal.sigwait([getattr(signal, "SIG" + step["wait_signal"])])
         elif "say" in step:
             print(step["say"], flush=True)
-    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+        elif "exit" in step:
+            sys.stdout.flush()
+            os._exit(step["exit"])
     signal.sigwait([signal.SIGTERM])
 
 

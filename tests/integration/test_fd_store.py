@@ -32,8 +32,6 @@ STORER = """
 command = ["@PYTHON@", "@SCRIPTS@/store_client.py", "@TMP@/plan.json", "@TMP@/results.jsonl"]
 ready = "notify"
 fd_store_max = {max}
-notify_access = "{access}"
-restart = "always"
 backoff = "50ms"
 """
 
@@ -74,8 +72,13 @@ def fd_store(d, worker):
 
 
 def environ_of(pid):
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        return dict(e.decode().split("=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    """The environment `pid` was exec'd with (waits for the exec to have got that far:
+    the launcher returns while the kernel may still be setting up the new image)."""
+    def read():
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = dict(e.decode().split("=", 1) for e in f.read().split(b"\0") if b"=" in e)
+        return env if "FDSUP_WORKER" in env else None
+    return wait_until(read, what=f"the environment of pid {pid}")
 
 
 class FdStoreSessions(FdsupTestCase):
@@ -172,10 +175,11 @@ backoff = "50ms"
 
 
 class FdStoreRules(FdsupTestCase):
-    def storer(self, plan, max_fds=3, access="main", wait_for="plan done"):
-        d = self.fdsupd(STORER.format(max=max_fds, access=access))
+    def storer(self, plan, max_fds=3, extra="", wait_for="plan: done"):
+        """A store_client worker running `plan` (after READY=1); waits for its `wait_for` line."""
+        d = self.fdsupd(STORER.format(max=max_fds) + extra)
         with open(os.path.join(d.tmp, "plan.json"), "w") as f:
-            json.dump([{"notify": "READY=1"}] + plan + [{"say": "plan done"}], f)
+            json.dump([{"notify": "READY=1"}] + plan + [{"say": "plan: done"}], f)
         d.start()
         d.wait_control()
         d.wait_log(rf"w\[0\]: {wait_for}")
@@ -196,20 +200,20 @@ class FdStoreRules(FdsupTestCase):
             {"notify": "FDSTORE=1\nFDNAME=state", "fds": ["kept:m"]},  # the same open file again
             {"notify": "FDSTORE=1\nFDNAME=extra", "fds": ["null", "null"]},  # beyond fd_store_max = 3
             {"notify": "FDSTORE=1", "fds": []},  # nothing to store: nothing happens
-            {"say": "stored"},
+            {"say": "plan: stored"},
             {"wait_signal": "USR1"},
             {"close": "p1"},  # the peers hang up: "polled" goes, "unpolled" (FDPOLL=0) stays
             {"close": "p2"},
-            {"notify": "FDSTOREREMOVE=1\nFDNAME=state"},
-        ], wait_for="stored")
-        self.assertEqual(fd_store(d, "w"), {0: {"polled": 1, "unpolled": 1, "state": 1}})
-        self.assertIn("the fd store is full (fd_store_max = 3): 2 of 2 fd(s) for \"extra\" closed", d.log())
+            # A removal wins over a store in the same message; the fds that came with it close.
+            {"notify": "FDSTOREREMOVE=1\nFDSTORE=1\nFDNAME=state", "fds": ["null"]},
+        ], wait_for="plan: stored")
+        wait_until(lambda: fd_store(d, "w") == {0: {"polled": 1, "unpolled": 1, "state": 1}}, what="three stored")
+        d.wait_log(r'the fd store is full \(fd_store_max = 3, or 65536 bytes of names\): 2 of 2 fd\(s\) for "extra"')
         with_store = open_fd_count(d.pid)
 
         d.ctl_ok("signal", "w", "USR1")
         d.wait_log(r'w\[0\]: stored fd "polled" hung up; dropped from the fd store')
-        d.wait_log(r'w\[0\]: removed 1 fd\(s\) named "state" from its fd store')
-        self.assertEqual(fd_store(d, "w"), {0: {"unpolled": 1}})
+        wait_until(lambda: fd_store(d, "w") == {0: {"unpolled": 1}}, what="polled and state gone")
         self.assertEqual(open_fd_count(d.pid), with_store - 2)
 
         # The next process (no sockets configured) finds it at fd 3.
@@ -222,6 +226,31 @@ class FdStoreRules(FdsupTestCase):
         # Shutting down with a full store is clean (under ASan: no leak, no report).
         self.assertEqual(d.stop(), 0, d.log())
 
+    def test_fds_stored_on_the_way_out_reach_the_next_start_of_a_stop_start_restart(self):
+        # The store on SIGTERM, then exit: the datagram is queued before the exit is seen,
+        # and fdsupd reads it first. A stop-start restart keeps the store.
+        d = self.storer([
+            {"say": "plan: waiting"},
+            {"wait_signal": "TERM"},
+            {"notify": "FDSTORE=1\nFDNAME=last-words\nFDPOLL=0", "fds": ["memfd:m"]},
+            {"exit": 0},
+        ], extra='restart_strategy = "stop-start"\n', wait_for="plan: waiting")
+        first = d.instance_pids("w")[0]
+        d.ctl_ok("restart", "w")
+        second = d.instance_pids("w")[0]
+        self.assertNotEqual(second, first)
+        self.assertEqual(environ_of(second)["LISTEN_FDNAMES"], "last-words")
+        self.assertEqual(fd_store(d, "w"), {0: {"last-words": 1}})
+
+    def test_an_instance_that_ends_for_good_releases_its_store(self):
+        d = self.storer([
+            {"notify": "FDSTORE=1\nFDNAME=x\nFDPOLL=0", "fds": ["memfd:m"]},
+            {"exit": 0},
+        ], extra='restart = "on-failure"\n', wait_for="")
+        d.wait_log(r"w\[0\]: fd store released \(the instance ended\): 1 fd\(s\) closed")
+        self.assertEqual(d.ctl_json("status", "w")["workers"][0]["instances"][0]["state"], "exited")
+        self.assertEqual(fd_store(d, "w"), {})
+
     def test_store_over_the_fd_socket_and_its_abuse(self):
         d = self.storer([
             {"fdsock": {"cmd": "store", "name": "conn-1"}, "fds": ["pair:a"]},
@@ -231,8 +260,9 @@ class FdStoreRules(FdsupTestCase):
             {"fdsock": {"cmd": "store", "name": "bad:name"}, "fds": ["null"]},
             {"fdsock": {"cmd": "store"}},                                        # no fds
             {"fdsock": {"cmd": "get", "names": []}, "fds": ["null"] * 3},        # fds with a get
+            # 2 x 253 fds before the request line ends: more than one request may bring.
+            {"parts": [['{"cmd":"store",', 253], ['"name":"x"}\n', 253]]},
             {"raw": '{"cmd":"store","name":"cut"', "fds": ["null"] * 50},         # truncated, hung up
-            {"say": "requests done"},
         ])
         replies = self.results(d)
         self.assertEqual(replies[0], {"ok": True, "stored": 1, "duplicates": 0})
@@ -242,7 +272,8 @@ class FdStoreRules(FdsupTestCase):
         self.assertIn("\"name\" must be 1-255 printable ASCII characters without ':'", replies[4]["error"])
         self.assertIn("a store request needs fds", replies[5]["error"])
         self.assertEqual(replies[6], {"ok": False, "error": "fds sent with a get request; closed"})
-        self.assertEqual(len(replies), 7)
+        self.assertEqual(replies[7], {"ok": False, "error": "too many fds in one request (at most 253)"})
+        self.assertEqual(len(replies), 8)
         self.assertEqual(fd_store(d, "w"), {0: {"conn-1": 1, "stored": 1, "many": 1}})
         # Every fd that was not stored is closed, and stop releases the stored ones: a
         # second round of the same requests leaves fdsupd with the same fds.
@@ -250,9 +281,8 @@ class FdStoreRules(FdsupTestCase):
         self.assertEqual(fd_store(d, "w"), {})
         after_one_round = open_fd_count(d.pid)
         d.ctl_ok("start", "w")
-        d.wait_log(r"w\[0\]: plan done", count=2)
-        wait_until(lambda: len(self.results(d)) == 14, what="the second round's replies")
-        self.assertEqual(self.results(d)[7:], replies)
+        d.wait_log(r"w\[0\]: plan: done", count=2)
+        self.assertEqual(self.results(d)[8:], replies)
         d.ctl_ok("stop", "w")
         self.assertEqual(open_fd_count(d.pid), after_one_round)
 
@@ -266,27 +296,34 @@ class FdStoreRules(FdsupTestCase):
         self.assertEqual(reply, {"ok": False, "error": "only a worker can store fds (its own fd store)"})
         wait_until(lambda: open_fd_count(d.pid) == baseline, what="the stranger's fds closed")
 
-    def test_stores_are_per_instance_and_go_with_scale_down_and_fd_store_max_0(self):
-        d = self.fdsupd(STORER.format(max=2, access="main") + "instances = 2\n")
+    def test_stores_are_per_instance_handed_newest_first_and_go_with_scale_down_and_fd_store_max_0(self):
+        d = self.fdsupd(STORER.format(max=2) + "instances = 2\n")
         with open(os.path.join(d.tmp, "plan.json"), "w") as f:
-            json.dump([{"notify": "READY=1"}, {"notify": "FDSTORE=1\nFDNAME=mine", "fds": ["memfd:m"]},
-                       {"say": "plan done"}], f)
+            json.dump([{"notify": "READY=1"}, {"notify": "FDSTORE=1\nFDNAME=first", "fds": ["memfd:m"]},
+                       {"notify": "FDSTORE=1\nFDNAME=second", "fds": ["memfd:n"]}, {"say": "plan: done"}], f)
         d.start()
         d.wait_control()
-        d.wait_log(r"w\[1\]: plan done")
-        wait_until(lambda: fd_store(d, "w") == {0: {"mine": 1}, 1: {"mine": 1}}, what="one store per instance")
+        both = {"first": 1, "second": 1}
+        wait_until(lambda: fd_store(d, "w") == {0: both, 1: both}, what="one store per instance")
+        pid = d.instance_pids("w")[0]
+        os.kill(pid, signal.SIGKILL)
+        new_pid = d.current_pid("w[0]", after=pid)
+        self.assertEqual(environ_of(new_pid)["LISTEN_FDNAMES"], "second:first")  # systemd's order
         d.ctl_ok("scale", "w", "1")
-        d.wait_log(r"w\[1\]: fd store released \(the instance was scaled away\): 1 fd\(s\) closed")
-        self.assertEqual(fd_store(d, "w"), {0: {"mine": 1}})
-        d.write_config(STORER.format(max=0, access="main"))
+        d.wait_log(r"w\[1\]: fd store released \(the instance was scaled away\): 2 fd\(s\) closed")
+        self.assertEqual(fd_store(d, "w"), {0: both})
+        d.write_config(STORER.format(max=0))
         d.ctl_ok("reload")
-        d.wait_log(r"w\[0\]: fd store released \(fd_store_max is now 0\): 1 fd\(s\) closed")
+        d.wait_log(r"w\[0\]: fd store released \(fd_store_max is now 0\): 2 fd\(s\) closed")
         self.assertIsNone(d.ctl_json("status", "w")["workers"][0]["fd_store"])
 
-    def test_without_fd_store_max_nothing_is_stored(self):
-        d = self.storer([{"notify": "FDSTORE=1\nFDNAME=a", "fds": ["null"]}], max_fds=0)
-        self.assertIn("the fd store is not enabled for this worker (fd_store_max = 0)", d.log())
-        self.assertIsNone(d.ctl_json("status", "w")["workers"][0]["fd_store"])
+    def test_without_fd_store_max_nothing_is_stored_and_the_rest_is_handled(self):
+        d = self.storer([{"notify": "READY=1\nSTATUS=still here\nFDSTORE=1\nFDNAME=a", "fds": ["null"]}],
+                        max_fds=0)
+        d.wait_log(r"FDSTORE=1 refused, fds closed: the fd store is not enabled for this worker \(fd_store_max = 0\)")
+        worker = d.ctl_json("status", "w")["workers"][0]
+        self.assertIsNone(worker["fd_store"])
+        self.assertEqual(worker["instances"][0]["status"], "still here")
 
 
 if __name__ == "__main__":
