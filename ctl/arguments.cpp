@@ -1,6 +1,7 @@
 #include "ctl/arguments.h"
 
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -246,6 +247,33 @@ Built build_exec(std::string_view, const std::vector<std::string>& args) {
     return VerbRequest{Json::object(), false, std::move(plan)};
 }
 
+// upgrade [--binary PATH]: the path made absolute here (fdsupd has its own cwd).
+Built build_upgrade(std::string_view verb, const std::vector<std::string>& args) {
+    Json request = request_for(verb);
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        std::optional<std::string> binary;
+        if (arg == "--binary") {
+            if (i + 1 >= args.size()) return std::unexpected(VerbError{"--binary needs a path"});
+            binary = args[++i];
+        } else if (arg.starts_with("--binary=")) {
+            binary = arg.substr(9);
+        } else {
+            return std::unexpected(VerbError{"unexpected argument " + in_quotes(arg) + " for upgrade"});
+        }
+        if (binary->empty()) return std::unexpected(VerbError{"--binary needs a path"});
+        if (binary->front() != '/') {
+            char* cwd = ::getcwd(nullptr, 0);
+            if (cwd != nullptr) {
+                *binary = std::string(cwd) + "/" + *binary;
+                std::free(cwd);
+            }
+        }
+        request["binary"] = *binary;
+    }
+    return VerbRequest{std::move(request)};
+}
+
 // In the SPEC, not in this version: one table entry each, replaced when they land.
 Built build_not_supported_yet(std::string_view verb, const std::vector<std::string>&) {
     return std::unexpected(VerbError{std::string(verb) + " is not supported by this version yet", false});
@@ -318,9 +346,13 @@ constexpr Verb kVerbs[] = {
      "  --fd-socket PATH    the fd socket to ask\n",
      build_exec},
     {"upgrade", "upgrade [--binary PATH]", "re-exec fdsupd in place from a new binary",
-     "Re-exec the supervisor in place (same pid, sockets and workers kept) from PATH,\n"
-     "default its own executable. Not supported by this version yet.\n",
-     kNoOptions, build_not_supported_yet},
+     "Re-exec the supervisor in place from PATH (default: the path fdsupd was started\n"
+     "from): same pid, listening sockets never closed, workers untouched. PATH is first\n"
+     "tried out (--check-config, --state-formats); if it fails, nothing happens (exit 1).\n"
+     "If the new image cannot restore the state, the previous one takes over again and\n"
+     "the reason is printed (exit 1). Waits for the new image; prints both versions.\n",
+     "  --binary PATH       the new fdsupd binary\n",
+     build_upgrade},
     {"metrics", "metrics", "print the Prometheus metrics",
      "Print the supervisor's metrics in the Prometheus text exposition format. Not\n"
      "supported by this version yet.\n",

@@ -230,6 +230,10 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         rendered.out = render_logs(reply);
     } else if (verb == "version") {
         rendered.out = render_version(reply);
+    } else if (verb == "upgrade") {
+        rendered.out = "fdsupd upgraded in place: " + text(reply, "old_version") + " -> " + text(reply, "version") +
+                       " (pid " + text(reply, "pid") + ", state format " + text(reply, "state_format") + ", upgrade #" +
+                       text(reply, "upgrades") + ")\n";
     } else if (verb == "shutdown") {
         const Json& message = field_or_null(reply, "message");
         if (!message.is_null()) rendered.out = printable(message) + "\n";

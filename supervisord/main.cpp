@@ -22,6 +22,8 @@
 #include "supervisor/supervisor.h"
 #include "supervisor/uv_handles.h"
 #include "sys/paths.h"
+#include "upgrade/state_file.h"
+#include "upgrade/upgrader.h"
 #include "version.h"
 
 namespace {
@@ -31,19 +33,44 @@ constexpr const char* kDefaultConfig = "/etc/fdsup/fdsup.toml";
 constexpr const char* kUsage =
     "usage: fdsupd [-c FILE] [--log-level LEVEL]\n"
     "       fdsupd --check-config [-c FILE]\n"
-    "       fdsupd --version\n"
+    "       fdsupd --version | --state-formats\n"
     "\n"
     "  -c, --config FILE   configuration (default: $FDSUP_CONFIG, else /etc/fdsup/fdsup.toml)\n"
     "  --log-level LEVEL   trace|debug|info|warn|error (overrides [supervisor] log_level)\n"
     "  --check-config      validate the configuration and exit: 0 valid, 1 invalid\n"
-    "  --version           print the version and the upgrade state format\n";
+    "  --version           print the version and the upgrade state format\n"
+    "  --state-formats     print the upgrade state formats this binary can restore, one per line\n"
+    "(--restore-state FD, --previous-image FD and --rollback-reason TEXT are how an\n"
+    "in-place upgrade starts the next image; they are not for operators.)\n";
 
 struct Options {
     std::string config_path;
     std::optional<std::string> log_level;
     bool check_config = false;
     bool version = false;
+    bool state_formats = false;
+    std::string self_binary;  // the path we were started from, absolute: an upgrade's default
+    fdsup::upgrade::RestoreArgs restore;
 };
+
+// The path of our own executable as started (argv[0], searched in PATH if it has no
+// '/'), made absolute. Not /proc/self/exe: after a package upgrade replaced the file,
+// `upgrade` must pick up the new file at that path.
+std::string resolve_self(const char* argv0) {
+    std::string name = argv0 != nullptr ? argv0 : "fdsupd";
+    if (name.find('/') != std::string::npos) return fdsup::absolute_path(name);
+    const char* path = std::getenv("PATH");
+    std::string search = path != nullptr ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin";
+    size_t start = 0;
+    while (start <= search.size()) {
+        size_t end = search.find(':', start);
+        if (end == std::string::npos) end = search.size();
+        std::string candidate = (end > start ? search.substr(start, end - start) : ".") + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0) return fdsup::absolute_path(candidate);
+        start = end + 1;
+    }
+    return name;
+}
 
 // Exits 2 with the usage on bad arguments.
 Options parse_args(int argc, char** argv) {
@@ -64,6 +91,10 @@ Options parse_args(int argc, char** argv) {
         else if (arg.rfind("--log-level=", 0) == 0) options.log_level = arg.substr(12);
         else if (arg == "--check-config") options.check_config = true;
         else if (arg == "--version") options.version = true;
+        else if (arg == "--state-formats") options.state_formats = true;
+        else if (arg == "--restore-state") options.restore.state_fd = std::atoi(value("--restore-state").c_str());
+        else if (arg == "--previous-image") options.restore.previous_image_fd = std::atoi(value("--previous-image").c_str());
+        else if (arg == "--rollback-reason") options.restore.rollback_reason = value("--rollback-reason");
         else if (arg == "-h" || arg == "--help") {
             std::fputs(kUsage, stdout);
             std::exit(0);
@@ -75,6 +106,7 @@ Options parse_args(int argc, char** argv) {
     }
     // Absolute, so that reload reads the same file whatever happens to the cwd.
     options.config_path = fdsup::absolute_path(options.config_path);
+    options.self_binary = resolve_self(argc > 0 ? argv[0] : nullptr);
     return options;
 }
 
@@ -108,6 +140,19 @@ void reset_inherited_signal_state() {
     sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
+// The state an upgrade handed over, checked for its version.
+fdsup::Result<fdsup::control::Json> read_restore_state(int fd) {
+    auto text = fdsup::upgrade::read_state_file(fd);
+    if (!text) return std::unexpected(text.error());
+    auto state = fdsup::control::Json::parse(*text, nullptr, false);
+    if (state.is_discarded() || !state.is_object()) return fdsup::fail("the upgrade state is not a JSON object");
+    auto version = state.find("version");
+    if (version == state.end() || !version->is_number_integer() || version->get<int>() != fdsup::kStateVersion)
+        return fdsup::fail("the upgrade state has format " + (version == state.end() ? std::string("?") : version->dump()) +
+                           "; this fdsupd reads format " + std::to_string(fdsup::kStateVersion));
+    return state;
+}
+
 // Started with fd 0, 1 or 2 closed, the first socket we bind would land there: our log
 // (and any worker with stdout = "inherit") would write into a listening socket.
 void ensure_stdio_open() {
@@ -135,11 +180,76 @@ std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Con
     return sockets;
 }
 
+// What the next image of an upgrade is started with besides its state.
+std::vector<std::string> extra_args_of(const Options& options) {
+    std::vector<std::string> args;
+    if (options.log_level) args.insert(args.end(), {"--log-level", *options.log_level});
+    return args;
+}
+
+// The restored image goes on: the processes, timers and rollouts it adopted, the
+// upgrade's client answered, and a config file changed since applied like `reload`.
+void finish_restore(fdsup::Supervisor& supervisor, const fdsup::control::Json& state, const Options& options) {
+    const std::string old_version = state.value("old_version", std::string("?"));
+    ::close(options.restore.state_fd);
+    if (options.restore.previous_image_fd >= 0) ::close(options.restore.previous_image_fd);
+    supervisor.resume();
+    fdsup::control::Json reply;
+    if (options.restore.rollback_reason) {
+        spdlog::error("upgrade rolled back: {}; fdsupd {} goes on", *options.restore.rollback_reason, fdsup::kVersion);
+        reply = fdsup::control::error_reply("the new image could not take over (" + *options.restore.rollback_reason +
+                                            "); rolled back: fdsupd " + fdsup::kVersion + " goes on");
+    } else {
+        spdlog::info("upgrade done: fdsupd {} -> {} (pid {}, upgrade #{})", old_version, fdsup::kVersion, getpid(),
+                     supervisor.upgrades());
+        reply = fdsup::control::Json{{"ok", true},        {"old_version", old_version},
+                                     {"version", fdsup::kVersion}, {"pid", getpid()},
+                                     {"state_format", fdsup::kStateVersion}, {"upgrades", supervisor.upgrades()}};
+    }
+    fdsup::upgrade::answer_upgrade(state.value("reply_fd", -1), reply);
+    // The file may have changed since the previous image loaded it: apply the difference.
+    auto text = fdsup::config::load_config_file(options.config_path);
+    if (text.config && text.config->source != supervisor.config().source) {
+        spdlog::info("upgrade: the configuration file changed since it was loaded; reloading");
+        supervisor.reload(nullptr, [](const fdsup::ReloadResult& result) {
+            if (!result.ok) spdlog::error("reload after upgrade: {}", result.error);
+        });
+    } else if (!text.config) {
+        for (const auto& error : text.errors) spdlog::error("reload after upgrade: {}", error.text());
+    }
+}
+
 int run(const Options& options) {
     ensure_stdio_open();
-    reset_inherited_signal_state();
-    auto config = load_or_report(options.config_path);
-    if (!config) return 1;
+    const bool restoring = options.restore.state_fd >= 0;
+    // A restoring image keeps every signal blocked (as the previous image left them)
+    // until its handlers are in place: none is lost, none acts by default meanwhile.
+    if (!restoring) reset_inherited_signal_state();
+    signal(SIGCHLD, SIG_DFL);
+
+    // The state an upgrade handed over, and the config as the previous image had it
+    // loaded (the file may have changed since: that is applied as a reload, below).
+    std::optional<fdsup::control::Json> state;
+    std::optional<fdsup::config::Config> config;
+    auto give_up = [&](const std::string& why) {
+        if (restoring) fdsup::upgrade::roll_back(options.restore, state.value_or(fdsup::control::Json::object()),
+                                                 options.config_path, extra_args_of(options), why);
+        spdlog::critical("{}", why);
+        return 1;
+    };
+    if (restoring) {
+        auto read = read_restore_state(options.restore.state_fd);
+        if (!read) return give_up(read.error().text());
+        state = std::move(*read);
+        auto loaded = fdsup::config::load_config_string(state->value("config_source", std::string()),
+                                                        state->value("config_path", options.config_path));
+        for (const auto& error : loaded.errors) spdlog::error("the configuration the previous image ran: {}", error.text());
+        if (!loaded.config) return give_up("cannot load the configuration the previous image ran");
+        config = std::move(loaded.config);
+    } else {
+        config = load_or_report(options.config_path);
+        if (!config) return 1;
+    }
     fdsup::init_logging(options.log_level.value_or(config->supervisor.log_level));
     if (options.log_level && !fdsup::set_log_level(*options.log_level)) {
         std::fprintf(stderr, "fdsupd: unknown log level \"%s\"\n", options.log_level->c_str());
@@ -147,17 +257,26 @@ int run(const Options& options) {
     }
 
     rlim_t starting_nofile = raise_nofile_limit();
+    if (state) starting_nofile = state->value("nofile_soft_at_start", starting_nofile);
     // Writes to a vanished reader (a closed client) must fail with EPIPE, not kill us.
     signal(SIGPIPE, SIG_IGN);
 
-    auto sockets = bind_all(*config);
-    if (!sockets) return 1;
+    std::vector<fdsup::OwnedSocket> sockets;
+    if (!restoring) {
+        auto bound = bind_all(*config);
+        if (!bound) return 1;
+        sockets = std::move(*bound);
+    }
 
     uv_loop_t loop;
     uv_loop_init(&loop);
     int exit_code = 0;
     {
-        spdlog::info("fdsupd {} starting (pid {}, config {})", fdsup::kVersion, getpid(), options.config_path);
+        if (restoring)
+            spdlog::info("fdsupd {} restoring the state of fdsupd {} (pid {}, config {})", fdsup::kVersion,
+                         state->value("old_version", std::string("?")), getpid(), options.config_path);
+        else
+            spdlog::info("fdsupd {} starting (pid {}, config {})", fdsup::kVersion, getpid(), options.config_path);
         // Absolute: workers run in their own working_dir, and sd_notify() accepts only
         // absolute (or abstract) socket paths.
         const std::string notify_path = fdsup::absolute_path(config->supervisor.runtime_dir + "/notify.sock");
@@ -165,7 +284,16 @@ int run(const Options& options) {
         auto spawn_context = fdsup::SpawnContext::capture(starting_nofile);
         spawn_context.notify_socket = notify_path;
         spawn_context.fd_socket = fd_socket_path;
-        fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(*sockets), std::move(spawn_context));
+        fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(sockets), std::move(spawn_context));
+        if (restoring) {
+            if (auto restored = supervisor.restore(*state); !restored) return give_up(restored.error().text());
+#ifdef FDSUP_TEST_FAIL_RESTORE
+            // A test build: everything is adopted, and now it fails, so that the
+            // rollback is tested from the worst point.
+            return give_up("restore failure injected by this test build (FDSUP_TEST_FAIL_RESTORE)");
+#endif
+        }
+        auto inherited = [&](const char* key) { return state ? state->value(key, -1) : -1; };
 
         // Every way to shut down (SIGTERM, SIGINT, `fdsupctl shutdown`) ends here; the
         // callbacks run once all workers have stopped, before the loop ends.
@@ -178,7 +306,12 @@ int run(const Options& options) {
             });
         };
 
-        fdsup::control::CommandContext commands{supervisor, begin_shutdown};
+        std::unique_ptr<fdsup::upgrade::Upgrader> upgrader;
+        fdsup::control::CommandContext commands{
+            supervisor, begin_shutdown,
+            [&](std::optional<std::string> binary, fdsup::control::Responder responder) {
+                upgrader->begin(std::move(binary), std::move(responder));
+            }};
         fdsup::control::ControlSettings settings{
             [&] { return supervisor.config().supervisor.control_idle_timeout; },
             [&] { return supervisor.config().supervisor.control_max_clients; }};
@@ -186,19 +319,15 @@ int run(const Options& options) {
             &loop, supervisor.config().supervisor, settings,
             [&](const fdsup::control::Json& request, fdsup::control::Responder responder) {
                 fdsup::control::handle_request(commands, request, responder);
-            });
-        if (!control) {
-            spdlog::critical("{}", control.error().text());
-            return 1;
-        }
+            },
+            inherited("control_fd"));
+        if (!control) return give_up(control.error().text());
         spdlog::info("control socket: {}", (*control)->path());
         auto notify = fdsup::notify::NotifySocket::open(
             &loop, notify_path,
-            [&](fdsup::notify::Datagram datagram) { supervisor.handle_notify(std::move(datagram)); });
-        if (!notify) {
-            spdlog::critical("{}", notify.error().text());
-            return 1;
-        }
+            [&](fdsup::notify::Datagram datagram) { supervisor.handle_notify(std::move(datagram)); },
+            inherited("notify_fd"));
+        if (!notify) return give_up(notify.error().text());
         spdlog::info("notify socket: {}", (*notify)->path());
         supervisor.set_notify_drain([n = notify->get()] { n->receive_pending(); });
         auto fd_server = fdsup::fdserver::FdServer::open(
@@ -206,12 +335,23 @@ int run(const Options& options) {
             {[&](pid_t pid, uid_t uid) { return supervisor.fd_access(pid, uid); },
              [&](const std::string& name) { return supervisor.socket_fd(name); },
              [&](const fdsup::fdserver::FdAccess& peer, const std::string& name, std::vector<fdsup::UniqueFd> fds,
-                 bool poll) { return supervisor.store_from_fd_socket(peer, name, std::move(fds), poll); }});
-        if (!fd_server) {
-            spdlog::critical("{}", fd_server.error().text());
-            return 1;
-        }
+                 bool poll) { return supervisor.store_from_fd_socket(peer, name, std::move(fds), poll); }},
+            inherited("fd_socket_fd"));
+        if (!fd_server) return give_up(fd_server.error().text());
         spdlog::info("fd socket: {}", (*fd_server)->path());
+
+        upgrader = std::make_unique<fdsup::upgrade::Upgrader>(fdsup::upgrade::UpgradeSetup{
+            &loop, options.self_binary, options.config_path, extra_args_of(options),
+            [&] { return supervisor.upgrade_refusal(); },
+            [&](std::vector<int>& keep) {
+                auto snapshot = supervisor.snapshot(keep);
+                snapshot["control_fd"] = (*control)->fd();
+                snapshot["notify_fd"] = (*notify)->fd();
+                snapshot["fd_socket_fd"] = (*fd_server)->fd();
+                keep.insert(keep.end(), {(*control)->fd(), (*notify)->fd(), (*fd_server)->fd()});
+                return snapshot;
+            },
+            [&](uint64_t client) { return (*control)->client_fd(client); }});
 
         auto stop = [&](int sig) {
             spdlog::info("received SIG{}: graceful shutdown", sig == SIGINT ? "INT" : "TERM");
@@ -225,10 +365,16 @@ int run(const Options& options) {
                 if (!result.ok) spdlog::error("SIGHUP reload: {}", result.error);
             });
         });
-        fdsup::SignalWatch on_usr2(&loop, SIGUSR2, [](int) {
-            spdlog::warn("received SIGUSR2: in-place upgrade is not supported by this version yet");
+        fdsup::SignalWatch on_usr2(&loop, SIGUSR2, [&](int) {
+            spdlog::info("received SIGUSR2: in-place upgrade from {}", options.self_binary);
+            upgrader->begin(std::nullopt, std::nullopt);
         });
-        supervisor.start_all();
+        if (restoring) {
+            reset_inherited_signal_state();  // the handlers are in place: pending signals arrive now
+            finish_restore(supervisor, *state, options);
+        } else {
+            supervisor.start_all();
+        }
         uv_run(&loop, UV_RUN_DEFAULT);
         // Closing the signal handles restores the default dispositions: a late SIGTERM
         // would then kill us with a misleading status. Block them for the last steps.
@@ -250,6 +396,10 @@ int main(int argc, char** argv) {
     Options options = parse_args(argc, argv);
     if (options.version) {
         std::printf("fdsupd %s (state format %d)\n", fdsup::kVersion, fdsup::kStateVersion);
+        return 0;
+    }
+    if (options.state_formats) {
+        std::printf("%d\n", fdsup::kStateVersion);
         return 0;
     }
     if (options.check_config) {

@@ -1072,6 +1072,7 @@ LoadResult Loader::load(std::string_view text) {
 
     Config config;
     config.path = file_;
+    config.source = std::string(text);
     read_top_level(root, config);
 
     std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {

@@ -127,6 +127,7 @@ struct WorkerConfig {
 
 struct Config {
     std::string path;                      // the file it was read from
+    std::string source;                    // the text it was read from (an upgrade carries it)
     SupervisorConfig supervisor;
     std::vector<SocketConfig> sockets;     // sorted by name
     std::vector<WorkerConfig> workers;     // sorted by name

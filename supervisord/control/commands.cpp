@@ -13,8 +13,8 @@
 namespace fdsup::control {
 namespace {
 
-constexpr std::string_view kCommands[] = {"status", "start",  "stop", "restart",  "signal",
-                                          "scale",  "reload", "logs", "shutdown", "version"};
+constexpr std::string_view kCommands[] = {"status", "start",    "stop",    "restart", "signal", "scale",
+                                          "reload", "logs",     "shutdown", "upgrade", "version"};
 constexpr long long kDefaultLogLines = 50;
 
 Json operation_reply(const OperationResult& result) {
@@ -155,12 +155,25 @@ void handle_request(CommandContext& context, const Json& request, const Responde
             responder.finish(Json{{"ok", true}, {"message", "all workers stopped; fdsupd is exiting"}});
         });
     }
+    if (cmd == "upgrade") {
+        std::optional<std::string> binary;
+        if (request.contains("binary")) {
+            auto given = string_field(request, "binary");
+            if (!given) return responder.finish(error_reply(given.error().text()));
+            if (given->empty() || given->front() != '/')
+                return responder.finish(error_reply("field \"binary\" must be an absolute path"));
+            binary = *given;
+        }
+        spdlog::info("control: upgrade requested{}", binary ? " from " + *binary : "");
+        return context.upgrade(std::move(binary), responder);
+    }
     if (cmd == "version") {
         return responder.finish(Json{{"ok", true},
                                      {"version", kVersion},
                                      {"protocol", kProtocolVersion},
                                      {"state_format", kStateVersion},
-                                     {"pid", ::getpid()}});
+                                     {"pid", ::getpid()},
+                                     {"upgrades", context.supervisor.upgrades()}});
     }
     std::string known;
     for (auto c : kCommands) known += (known.empty() ? "" : ", ") + std::string(c);

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <functional>
+#include <optional>
+#include <string>
 
 #include "control/control_server.h"
 #include "supervisor/supervisor.h"
@@ -13,6 +15,9 @@ struct CommandContext {
     // Starts the supervisor's shutdown; `on_stopped` runs once every worker has stopped,
     // just before fdsupd exits.
     std::function<void(std::function<void()> on_stopped)> shutdown;
+    // Starts an in-place upgrade from `binary` (default: fdsupd's own path); the final
+    // reply may come from the next image.
+    std::function<void(std::optional<std::string> binary, Responder responder)> upgrade;
 };
 
 void handle_request(CommandContext& context, const Json& request, const Responder& responder);

@@ -99,7 +99,8 @@ ControlServer::~ControlServer() {
 }
 
 Result<std::unique_ptr<ControlServer>> ControlServer::open(uv_loop_t* loop, const config::SupervisorConfig& config,
-                                                          ControlSettings settings, RequestHandler handler) {
+                                                          ControlSettings settings, RequestHandler handler,
+                                                          int inherited_fd) {
     const std::string& path = config.control_socket;
     const std::string what = "control socket " + path;
     std::optional<gid_t> group;
@@ -108,8 +109,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::open(uv_loop_t* loop, cons
         if (!gid) return fail(what + ": control_group: " + gid.error().text());
         group = *gid;
     }
-    auto fd = open_service_socket(
-        {what, path, false, static_cast<mode_t>(config.control_mode | (group ? 0060 : 0)), config.control_group});
+    auto fd = open_service_socket({what, path, false, static_cast<mode_t>(config.control_mode | (group ? 0060 : 0)),
+                                   config.control_group, inherited_fd});
     if (!fd) return std::unexpected(fd.error());
 
     std::unique_ptr<ControlServer> server(
@@ -117,6 +118,11 @@ Result<std::unique_ptr<ControlServer>> ControlServer::open(uv_loop_t* loop, cons
     if (!server->watch_.ok() || server->watch_.start(UV_READABLE, [s = server.get()](int, int) { s->on_accept(); }) != 0)
         return fail(what + ": cannot watch the socket");
     return server;
+}
+
+int ControlServer::client_fd(uint64_t client) const {
+    auto it = clients_.find(client);
+    return it == clients_.end() ? -1 : it->second->fd.get();
 }
 
 void ControlServer::refuse(UniqueFd fd, const std::string& message) {

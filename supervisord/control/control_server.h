@@ -48,6 +48,8 @@ public:
     void stream(const Json& line) const;
     void on_gone(std::function<void()> callback) const;
     bool connected() const;
+    // Which connection it answers (ControlServer::client_fd).
+    uint64_t client_id() const { return client_; }
 
 private:
     friend class ControlServer;
@@ -74,8 +76,13 @@ public:
     // Creates the runtime directory if needed, refuses a path where a live supervisor
     // answers, replaces a stale socket file, and binds with the configured mode and group
     // (group members get read/write: the socket becomes at least 0660).
+    // `inherited_fd`: the socket an upgrade handed over (adopted instead of bound).
     static Result<std::unique_ptr<ControlServer>> open(uv_loop_t* loop, const config::SupervisorConfig& config,
-                                                       ControlSettings settings, RequestHandler handler);
+                                                       ControlSettings settings, RequestHandler handler,
+                                                       int inherited_fd = -1);
+    int fd() const { return fd_.get(); }
+    // A client's connection, for an upgrade to answer on from the next image (-1 if gone).
+    int client_fd(uint64_t client) const;
 
     const std::string& path() const { return socket_file_.path(); }
     size_t client_count() const { return clients_.size(); }

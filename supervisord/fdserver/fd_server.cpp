@@ -56,8 +56,9 @@ FdServer::~FdServer() {
     while (!clients_.empty()) close_client(clients_.begin()->first, "fdsupd is exiting");
 }
 
-Result<std::unique_ptr<FdServer>> FdServer::open(uv_loop_t* loop, const std::string& path, FdServerHooks hooks) {
-    auto bound = open_service_socket({"fd socket " + path, path, false, 0666, std::nullopt});
+Result<std::unique_ptr<FdServer>> FdServer::open(uv_loop_t* loop, const std::string& path, FdServerHooks hooks,
+                                                 int inherited_fd) {
+    auto bound = open_service_socket({"fd socket " + path, path, false, 0666, std::nullopt, inherited_fd});
     if (!bound) return std::unexpected(bound.error());
     std::unique_ptr<FdServer> server(new FdServer(loop, path, std::move(*bound), std::move(hooks)));
     if (!server->watch_.ok() || server->watch_.start(UV_READABLE, [s = server.get()](int, int) { s->on_accept(); }) != 0)

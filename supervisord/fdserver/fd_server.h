@@ -77,7 +77,10 @@ struct FdServerHooks {
 
 class FdServer {
 public:
-    static Result<std::unique_ptr<FdServer>> open(uv_loop_t* loop, const std::string& path, FdServerHooks hooks);
+    // `inherited_fd`: the socket an upgrade handed over (adopted instead of bound).
+    static Result<std::unique_ptr<FdServer>> open(uv_loop_t* loop, const std::string& path, FdServerHooks hooks,
+                                                  int inherited_fd = -1);
+    int fd() const { return fd_.get(); }
     ~FdServer();
     FdServer(const FdServer&) = delete;
     FdServer& operator=(const FdServer&) = delete;

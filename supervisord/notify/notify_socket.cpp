@@ -30,9 +30,9 @@ NotifySocket::NotifySocket(uv_loop_t* loop, std::string path, UniqueFd fd, OnDat
 NotifySocket::~NotifySocket() = default;
 
 Result<std::unique_ptr<NotifySocket>> NotifySocket::open(uv_loop_t* loop, const std::string& path,
-                                                         OnDatagram on_datagram) {
+                                                         OnDatagram on_datagram, int inherited_fd) {
     const std::string what = "notify socket " + path;
-    auto bound = open_service_socket({what, path, true, 0666, std::nullopt});
+    auto bound = open_service_socket({what, path, true, 0666, std::nullopt, inherited_fd});
     if (!bound) return std::unexpected(bound.error());
     int fd = bound->get();
     int on = 1;

@@ -41,7 +41,10 @@ public:
     using OnDatagram = std::function<void(Datagram)>;
 
     // Creates the runtime directory if needed, replaces a stale socket file.
-    static Result<std::unique_ptr<NotifySocket>> open(uv_loop_t* loop, const std::string& path, OnDatagram on_datagram);
+    // `inherited_fd`: the socket an upgrade handed over (adopted instead of bound).
+    static Result<std::unique_ptr<NotifySocket>> open(uv_loop_t* loop, const std::string& path, OnDatagram on_datagram,
+                                                      int inherited_fd = -1);
+    int fd() const { return fd_.get(); }
     ~NotifySocket();
     NotifySocket(const NotifySocket&) = delete;
     NotifySocket& operator=(const NotifySocket&) = delete;

@@ -19,6 +19,9 @@ struct ServiceSocketSpec {
     bool datagram = false;            // SOCK_DGRAM instead of SOCK_STREAM (listening, backlog 128)
     mode_t mode = 0600;
     std::optional<std::string> group; // chgrp to this group
+    // An in-place upgrade hands the socket over: adopted (checked to be a unix socket
+    // bound to `path`), not bound again.
+    int inherited_fd = -1;
 };
 
 Result<UniqueFd> open_service_socket(const ServiceSocketSpec& spec);

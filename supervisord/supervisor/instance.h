@@ -59,8 +59,8 @@ struct Instance {
     std::vector<uint64_t> sockets_used;
 
     // One timer at a time is enough: backoff (backoff), ready delay or ready timeout
-    // (starting), stop escalation (stopping) never overlap. `timer_deadline` is when
-    // a ready timeout or stop escalation fires (EXTEND_TIMEOUT_USEC= moves it).
+    // (starting), stop escalation (stopping) never overlap. `timer_deadline` is when it
+    // fires (EXTEND_TIMEOUT_USEC= moves a ready timeout's or stop escalation's).
     Timer timer;
     Clock::time_point timer_deadline{};
     KillReason kill_reason = KillReason::none;
@@ -71,6 +71,7 @@ struct Instance {
     bool stopping_notified = false;  // STOPPING=1
     config::Duration watchdog_timeout{};  // the config's, or the worker's WATCHDOG_USEC=; 0: off
     Timer watchdog_timer;
+    Clock::time_point watchdog_deadline{};
     Clock::time_point last_watchdog_ping{};
 
     int restarts = 0;  // restarts after unplanned exits and failed execs

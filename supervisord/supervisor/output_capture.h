@@ -35,6 +35,12 @@ public:
     // Logs whatever is readable now, then the pending partial line; used at shutdown.
     void drain_now();
 
+    // For an upgrade: the pipe and the partial line go to the next image, which
+    // continues with them (`partial` given to its constructor).
+    int fd() const { return fd_.get(); }
+    const std::string& partial() const { return partial_; }
+    void set_partial(std::string partial) { partial_ = std::move(partial); }
+
 private:
     enum class ReadResult { data, empty, closed };
     // One read(); `closed` at EOF or on a read error.

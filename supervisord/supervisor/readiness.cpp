@@ -33,6 +33,22 @@ void Supervisor::become_ready(Instance& instance) {
     if (instance.worker->all_ready()) start_waiting_dependents();
 }
 
+void Supervisor::arm_ready_delay(Instance& instance, Clock::time_point deadline) {
+    instance.timer_deadline = deadline;
+    instance.timer.start(until(deadline), [this, &instance] {
+        if (instance.state == InstanceState::starting) become_ready(instance);
+        state_changed();
+    });
+}
+
+void Supervisor::arm_restart(Instance& instance, Clock::time_point deadline) {
+    instance.timer_deadline = deadline;
+    instance.timer.start(until(deadline), [this, &instance] {
+        if (instance.state == InstanceState::backoff) spawn(instance);
+        state_changed();
+    });
+}
+
 void Supervisor::arm_ready_timeout(Instance& instance, Clock::time_point deadline) {
     instance.timer_deadline = deadline;
     instance.timer.start(until(deadline), [this, &instance] {
@@ -61,7 +77,12 @@ void Supervisor::arm_watchdog(Instance& instance, std::optional<config::Duration
         return;
     }
     instance.last_watchdog_ping = Clock::now();
-    instance.watchdog_timer.start(grace.value_or(instance.watchdog_timeout), [this, &instance] {
+    arm_watchdog_until(instance, instance.last_watchdog_ping + grace.value_or(instance.watchdog_timeout));
+}
+
+void Supervisor::arm_watchdog_until(Instance& instance, Clock::time_point deadline) {
+    instance.watchdog_deadline = deadline;
+    instance.watchdog_timer.start(until(deadline), [this, &instance] {
         if (!instance.has_process() || instance.state == InstanceState::stopping) return;
         kill_for(instance, KillReason::watchdog,
                  "watchdog timeout: no WATCHDOG=1 for " + format_duration(Clock::now() - instance.last_watchdog_ping));

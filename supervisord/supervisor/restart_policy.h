@@ -27,6 +27,7 @@ public:
     config::Duration next_failure_delay(const config::WorkerConfig& worker);
     void reset() { last_ = config::Duration::zero(); }
     config::Duration last() const { return last_; }
+    void restore(config::Duration last) { last_ = last; }  // an upgrade carries it over
 
 private:
     config::Duration last_ = config::Duration::zero();  // 0: no quick exit in a row yet
@@ -40,6 +41,8 @@ public:
     bool try_start(const config::WorkerConfig& worker, Clock::time_point now);
     void reset() { starts_.clear(); }
     size_t recent_starts() const { return starts_.size(); }
+    const std::deque<Clock::time_point>& starts() const { return starts_; }
+    void restore(std::deque<Clock::time_point> starts) { starts_ = std::move(starts); }
 
 private:
     std::deque<Clock::time_point> starts_;

@@ -34,7 +34,11 @@ void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
     rollout->progress = std::move(progress);
     rollout->then = std::move(then);
     worker.rollout = rollout;
-    add_waiter([this, rollout] { return advance_rollout(*rollout); });
+    add_rollout_waiter(std::move(rollout));
+}
+
+void Supervisor::add_rollout_waiter(std::shared_ptr<RollingRestart> rollout) {
+    add_waiter([this, rollout] { return advance_rollout(*rollout); }, true);
 }
 
 Instance& Supervisor::add_replacement(Worker& worker, const Instance& old) {

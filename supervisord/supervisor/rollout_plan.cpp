@@ -7,6 +7,9 @@ namespace fdsup {
 RolloutPlan::RolloutPlan(size_t slots, int max_surge)
     : slots_(slots, SlotState::waiting), max_surge_(static_cast<size_t>(std::max(1, max_surge))) {}
 
+RolloutPlan::RolloutPlan(std::vector<SlotState> slots, int max_surge, bool stopped)
+    : slots_(std::move(slots)), max_surge_(static_cast<size_t>(std::max(1, max_surge))), stopped_(stopped) {}
+
 size_t RolloutPlan::count(SlotState state) const {
     return static_cast<size_t>(std::count(slots_.begin(), slots_.end(), state));
 }

@@ -23,6 +23,8 @@ public:
     enum class SlotState { waiting, replacing, draining, done, failed, skipped };
 
     RolloutPlan(size_t slots, int max_surge);
+    // A plan as an earlier fdsupd image left it (upgrade).
+    RolloutPlan(std::vector<SlotState> slots, int max_surge, bool stopped);
 
     // The slots whose replacement starts now (they become replacing).
     std::vector<size_t> start_next();
@@ -39,6 +41,8 @@ public:
     size_t size() const { return slots_.size(); }
     SlotState state(size_t slot) const { return slots_[slot]; }
     size_t count(SlotState state) const;
+    size_t max_surge() const { return max_surge_; }
+    const std::vector<SlotState>& states() const { return slots_; }
 
 private:
     std::vector<size_t> skip_remaining();

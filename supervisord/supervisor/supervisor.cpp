@@ -143,10 +143,7 @@ void Supervisor::spawn(Instance& instance) {
     switch (cfg.ready) {
         case config::ReadyMode::exec: become_ready(instance); break;
         case config::ReadyMode::delay:  // ready once it has survived ready_delay
-            instance.timer.start(cfg.ready_delay, [this, &instance] {
-                if (instance.state == InstanceState::starting) become_ready(instance);
-                state_changed();
-            });
+            arm_ready_delay(instance, Clock::now() + cfg.ready_delay);
             break;
         case config::ReadyMode::notify:  // ready at READY=1, failed after ready_timeout
             arm_ready_timeout(instance, Clock::now() + cfg.ready_timeout);
@@ -235,21 +232,22 @@ Result<UniqueFd> Supervisor::open_output(const config::OutputTarget& target, con
     return fail("open_output: not a file target");
 }
 
-void Supervisor::add_capture(UniqueFd read_end, std::string label, std::string worker, int index,
-                             bool from_stderr) {
+OutputCapture* Supervisor::add_capture(UniqueFd read_end, std::string label, std::string worker, int index,
+                                      bool from_stderr) {
     // The capture outlives a removed worker (its pipe drains after the process exits):
     // it names the worker instead of pointing at it.
-    auto keep_line = [this, worker = std::move(worker), index, from_stderr](std::string_view line) {
+    auto keep_line = [this, worker, index, from_stderr](std::string_view line) {
         logs_.add(LogLine{std::chrono::system_clock::now(), worker, index, from_stderr, std::string(line)});
     };
     auto capture = std::make_unique<OutputCapture>(loop_, std::move(read_end), label, std::move(keep_line),
                                                    [this](OutputCapture* done) { captures_.erase(done); });
     if (!capture->ok()) {
         spdlog::error("{}: cannot watch the output pipe; this output is lost", label);
-        return;
+        return nullptr;
     }
     OutputCapture* key = capture.get();
-    captures_.emplace(key, std::move(capture));
+    captures_.emplace(key, CaptureEntry{std::move(capture), std::move(label), std::move(worker), index, from_stderr});
+    return key;
 }
 
 // ---- exits and restarts -----------------------------------------------------------
@@ -356,10 +354,7 @@ void Supervisor::schedule_restart(Instance& instance, config::Duration delay, co
         spdlog::warn("worker {}: {}; restart #{} in {}", instance.label(), why, instance.restarts,
                      format_duration(delay));
     instance.state = InstanceState::backoff;
-    instance.timer.start(delay, [this, &instance] {
-        if (instance.state == InstanceState::backoff) spawn(instance);
-        state_changed();
-    });
+    arm_restart(instance, Clock::now() + delay);
 }
 
 // ---- stopping ---------------------------------------------------------------------
@@ -437,9 +432,13 @@ void Supervisor::advance_shutdown() {
 
 // ---- waiters ------------------------------------------------------------------------
 
-void Supervisor::add_waiter(std::function<bool()> waiter) {
-    waiters_.push_back(std::move(waiter));
+void Supervisor::add_waiter(std::function<bool()> waiter, bool rollout) {
+    waiters_.push_back({std::move(waiter), rollout});
     state_changed();  // it may be finished already
+}
+
+size_t Supervisor::command_waiters() const {
+    return static_cast<size_t>(std::count_if(waiters_.begin(), waiters_.end(), [](const Waiter& w) { return !w.rollout; }));
 }
 
 void Supervisor::state_changed() {
@@ -458,9 +457,9 @@ void Supervisor::state_changed() {
         start_waiting_dependents();
         auto current = std::move(waiters_);
         waiters_.clear();
-        std::vector<std::function<bool()>> unfinished;
+        std::vector<Waiter> unfinished;
         for (auto& waiter : current)
-            if (!waiter()) unfinished.push_back(std::move(waiter));
+            if (!waiter.check()) unfinished.push_back(std::move(waiter));
         if (!waiters_.empty()) check_again_ = true;  // added meanwhile: not checked yet
         for (auto& waiter : waiters_) unfinished.push_back(std::move(waiter));
         waiters_ = std::move(unfinished);
@@ -516,7 +515,7 @@ void Supervisor::finish_shutdown() {
     if (shutdown_finished_) return;
     shutdown_finished_ = true;
     shutdown_timer_.stop();
-    for (auto& [key, capture] : captures_) capture->drain_now();
+    for (auto& [key, entry] : captures_) entry.capture->drain_now();
     captures_.clear();
     for (const auto& socket : sockets_) remove_socket_file(socket.config);
     spdlog::info("all workers stopped");

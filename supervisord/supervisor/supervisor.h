@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "control/protocol.h"
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
 #include "fdserver/fd_server.h"
@@ -121,6 +122,20 @@ public:
     Worker* find_worker(const std::string& name) const;
     LogBook& logs() { return logs_; }
     Clock::time_point started_at() const { return started_at_; }
+    uint64_t upgrades() const { return upgrades_; }
+
+    // ---- in-place upgrade (snapshot.cpp) ----
+    // Why an upgrade cannot begin now, or "" if it can.
+    std::string upgrade_refusal() const;
+    // The state document for the next image; every fd it names is added to `keep`.
+    control::Json snapshot(std::vector<int>& keep) const;
+    // On a Supervisor built (with no sockets) from the snapshot's config: adopts the
+    // sockets, processes, pipes, stores and rollouts the snapshot names, and re-arms
+    // every timer to its deadline. Call before the loop runs; then start_all().
+    Result<void> restore(const control::Json& state);
+    // After restore, once the loop's handlers are in place: what changed meanwhile
+    // (exits are seen by their pidfds on the first loop turn) is acted on.
+    void resume() { state_changed(); }
 
 private:
     // supervisor.cpp: the process table
@@ -135,10 +150,16 @@ private:
 
     // readiness.cpp: ready, ready timeouts, the watchdog, stop escalation
     void become_ready(Instance& instance);
+    // Each timer of an instance runs to an absolute deadline (kept in the instance, so
+    // that an upgrade can carry it over): the ready delay, the restart after backoff,
+    // the ready timeout, stop escalation, the watchdog.
+    void arm_ready_delay(Instance& instance, Clock::time_point deadline);
+    void arm_restart(Instance& instance, Clock::time_point deadline);
     void arm_ready_timeout(Instance& instance, Clock::time_point deadline);
     void arm_stop_escalation(Instance& instance, Clock::time_point deadline);
     // The next WATCHDOG=1 is due within watchdog_timeout (or `grace`, if given).
     void arm_watchdog(Instance& instance, std::optional<config::Duration> grace = std::nullopt);
+    void arm_watchdog_until(Instance& instance, Clock::time_point deadline);
     // The supervisor stops a process that failed (not ready in time, silent watchdog):
     // stop_signal, SIGKILL after stop_timeout, then a restart by policy.
     void kill_for(Instance& instance, KillReason reason, const std::string& why);
@@ -184,12 +205,20 @@ private:
     void finish_shutdown();
 
     Result<UniqueFd> open_output(const config::OutputTarget& target, const std::string& what);
-    void add_capture(UniqueFd read_end, std::string label, std::string worker, int index, bool from_stderr);
+    OutputCapture* add_capture(UniqueFd read_end, std::string label, std::string worker, int index, bool from_stderr);
+
+    // snapshot.cpp
+    void restore_or_throw(const control::Json& state);
+    void restore_instance(Worker& worker, const control::Json& j);
+    void restore_rollout(Worker& worker, const control::Json& r);
 
     // Waiters: re-checked after every state change; a waiter returns true once it is
     // finished (it has called its callback) and is then dropped. Also erases what is
     // due to go: retiring instances, removed workers, sockets no process holds.
-    void add_waiter(std::function<bool()> waiter);
+    // `rollout`: the waiter of a rolling restart, which an upgrade carries over (any
+    // other waiter is a command's, and makes an upgrade wait until it is done).
+    void add_waiter(std::function<bool()> waiter, bool rollout = false);
+    size_t command_waiters() const;
     void state_changed();
     void sweep();
 
@@ -232,6 +261,7 @@ private:
     void rolling_restart(Worker& worker, ProgressFn progress,
                          std::function<void(std::vector<InstanceReport>)> then);
     bool advance_rollout(RollingRestart& rollout);  // a waiter: true once finished
+    void add_rollout_waiter(std::shared_ptr<RollingRestart> rollout);
     void start_replacement(Worker& worker, RollingRestart& rollout, size_t slot);
     void retire_replacement(RollingRestart& rollout, size_t slot);
     Instance& add_replacement(Worker& worker, const Instance& old);
@@ -256,11 +286,23 @@ private:
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
     std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes, for notify
     uint64_t next_instance_id_ = 1;
-    std::unordered_map<OutputCapture*, std::unique_ptr<OutputCapture>> captures_;
+    struct CaptureEntry {
+        std::unique_ptr<OutputCapture> capture;
+        std::string label;   // "web[0] stderr"
+        std::string worker;  // named, not pointed at: a capture outlives a removed worker
+        int index;
+        bool from_stderr;
+    };
+    std::unordered_map<OutputCapture*, CaptureEntry> captures_;
     LogBook logs_;
     Clock::time_point started_at_ = Clock::now();
+    uint64_t upgrades_ = 0;  // in-place upgrades this supervisor has been through
 
-    std::vector<std::function<bool()>> waiters_;
+    struct Waiter {
+        std::function<bool()> check;
+        bool rollout = false;
+    };
+    std::vector<Waiter> waiters_;
     bool checking_waiters_ = false;
     bool check_again_ = false;
 

@@ -155,8 +155,19 @@ TEST_CASE("ctl arguments: exec's fds, command and fd socket") {
     CHECK(usage_error({"exec", "--bogus", "--", "x"}).message == "unknown option \"--bogus\"");
 }
 
+TEST_CASE("ctl arguments: upgrade, with the binary made absolute") {
+    CHECK(command({"upgrade"}).request == Json::parse(R"({"cmd":"upgrade"})"));
+    CHECK(command({"upgrade", "--binary", "/usr/sbin/fdsupd"}).request ==
+          Json::parse(R"({"cmd":"upgrade","binary":"/usr/sbin/fdsupd"})"));
+    std::string relative = command({"upgrade", "--binary=build/fdsupd"}).request["binary"].get<std::string>();
+    CHECK(relative.starts_with("/"));
+    CHECK(relative.ends_with("/build/fdsupd"));
+    CHECK(usage_error({"upgrade", "--binary"}).message == "--binary needs a path");
+    CHECK(usage_error({"upgrade", "now"}).message == "unexpected argument \"now\" for upgrade");
+}
+
 TEST_CASE("ctl arguments: verbs of later versions are one clear error each") {
-    for (std::string verb : {"upgrade", "metrics"}) {
+    for (std::string verb : {"metrics"}) {
         CAPTURE(verb);
         auto error = usage_error({verb});
         CHECK(error.message == verb + " is not supported by this version yet");

@@ -1,0 +1,334 @@
+// The supervisor's state for an in-place upgrade (SPEC "upgrade"): written by the old
+// image just before execve, read back by the new one. The document is JSON (its version
+// is kStateVersion, checked by the caller); every fd it names is kept open across the
+// exec, and the new image adopts it: listening sockets, pidfds, output pipes, stored fds.
+//
+// Times are CLOCK_MONOTONIC nanoseconds (steady_clock), which go on across execve, so a
+// deadline stays a deadline: a backoff due in 300 ms is still due then.
+//
+// What is not carried: control and fd-socket connections (their clients see the
+// connection close), the output ring of `fdsupctl logs`, commands waiting for a result.
+// That is why an upgrade is refused while a command other than a rolling restart is in
+// flight (upgrade_refusal): the rollout itself is carried and goes on.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "sockets/bind.h"
+#include "sockets/listen_address.h"
+#include "supervisor/rolling_restart.h"
+#include "supervisor/supervisor.h"
+
+namespace fdsup {
+namespace {
+
+using control::Json;
+
+int64_t ns(Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
+Clock::time_point time_at(const Json& j) {
+    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(j.get<int64_t>())));
+}
+
+const char* kill_reason_name(KillReason reason) {
+    switch (reason) {
+        case KillReason::none: return "none";
+        case KillReason::ready_timeout: return "ready_timeout";
+        case KillReason::watchdog: return "watchdog";
+    }
+    return "none";
+}
+
+KillReason kill_reason_of(const std::string& name) {
+    if (name == "ready_timeout") return KillReason::ready_timeout;
+    if (name == "watchdog") return KillReason::watchdog;
+    return KillReason::none;
+}
+
+InstanceState state_of(const std::string& name) {
+    for (auto state : {InstanceState::starting, InstanceState::running, InstanceState::stopping, InstanceState::backoff,
+                       InstanceState::exited, InstanceState::failed, InstanceState::stopped})
+        if (name == state_name(state)) return state;
+    throw std::runtime_error("unknown instance state \"" + name + "\"");
+}
+
+// Restoring reads with .at()/.get<>(), which throw on a missing key or a wrong type:
+// restore() turns that into an error (and the caller into a rollback).
+Json instance_json(const Instance& in, std::vector<int>& keep) {
+    if (in.pidfd) keep.push_back(in.pidfd.get());
+    Json starts = Json::array();
+    for (auto t : in.start_limiter.starts()) starts.push_back(ns(t));
+    Json last_exit = nullptr;
+    if (in.last_exit)
+        last_exit = Json{{"signaled", in.last_exit->signaled}, {"code", in.last_exit->code}, {"signal", in.last_exit->signal}};
+    return Json{{"id", in.id},
+                {"index", in.index},
+                {"retiring", in.retiring},
+                {"replacement", in.replacement},
+                {"state", state_name(in.state)},
+                {"ready", in.ready},
+                {"pid", in.pid},
+                {"pidfd", in.pidfd ? in.pidfd.get() : -1},
+                {"started_at", ns(in.started_at)},
+                {"stop_escalated", in.stop_escalated},
+                {"sockets_used", in.sockets_used},
+                {"timer_active", in.timer.active()},
+                {"timer_deadline", ns(in.timer_deadline)},
+                {"kill_reason", kill_reason_name(in.kill_reason)},
+                {"status_text", in.status_text},
+                {"reloading", in.reloading},
+                {"stopping_notified", in.stopping_notified},
+                {"watchdog_timeout_ms", in.watchdog_timeout.count()},
+                {"watchdog_active", in.watchdog_timer.active()},
+                {"watchdog_deadline", ns(in.watchdog_deadline)},
+                {"last_watchdog_ping", ns(in.last_watchdog_ping)},
+                {"restarts", in.restarts},
+                {"last_exit", std::move(last_exit)},
+                {"last_error", in.last_error},
+                {"backoff_ms", in.backoff.last().count()},
+                {"recent_starts", std::move(starts)}};
+}
+
+Json rollout_json(const RollingRestart& rollout) {
+    Json slots = Json::array();
+    for (const auto& s : rollout.slots)
+        slots.push_back(Json{{"index", s.index}, {"old_id", s.old_id}, {"old_pid", s.old_pid}, {"new_id", s.new_id},
+                             {"new_pid", s.new_pid}, {"in_place", s.in_place}, {"failure", s.failure}});
+    Json states = Json::array();
+    for (auto state : rollout.plan.states()) states.push_back(static_cast<int>(state));
+    return Json{{"generation", rollout.generation}, {"slots", std::move(slots)},     {"states", std::move(states)},
+                {"max_surge", rollout.plan.max_surge()}, {"stopped", rollout.plan.stopped()},
+                {"stop_reason", rollout.stop_reason}};
+}
+
+}  // namespace
+
+std::string Supervisor::upgrade_refusal() const {
+    if (shutting_down_) return "fdsupd is shutting down";
+    if (reloading_) return "a reload is in progress; try again when it is done";
+    for (const auto& worker : workers_) {
+        if (worker->removing) return "worker " + worker->config.name + " is being removed; try again when it is gone";
+        if (worker->pending_config)
+            return "worker " + worker->config.name + " is being restarted with a new configuration; try again when it is done";
+    }
+    // Commands waiting on processes (a stop-start restart between its halves, a scale)
+    // would lose their second half: only rollouts, which are carried over, may wait.
+    if (size_t waiting = command_waiters(); waiting > 0)
+        return "a command is in progress (" + std::to_string(waiting) + " waiting); try again when it is done";
+    return "";
+}
+
+Json Supervisor::snapshot(std::vector<int>& keep) const {
+    Json sockets = Json::array();
+    auto socket_json = [&](const OwnedSocket& s, bool retired) {
+        keep.push_back(s.fd.get());
+        sockets.push_back(Json{{"name", s.config.name}, {"listen", s.config.listen}, {"bound", s.bound},
+                               {"serial", s.serial}, {"fd", s.fd.get()}, {"retired", retired}});
+    };
+    for (const auto& s : sockets_) socket_json(s, false);
+    for (const auto& s : retired_sockets_) socket_json(s, true);
+
+    Json workers = Json::array();
+    for (const auto& worker : workers_) {
+        Json instances = Json::array();
+        for (const auto& instance : worker->instances) instances.push_back(instance_json(*instance, keep));
+        Json stores = Json::array();
+        for (const auto& [index, store] : worker->fd_stores) {
+            Json fds = Json::array();
+            for (const auto& entry : store.entries()) {
+                keep.push_back(entry.fd.get());
+                fds.push_back(Json{{"name", entry.name}, {"fd", entry.fd.get()}, {"poll", entry.watched}});
+            }
+            stores.push_back(Json{{"index", index}, {"fds", std::move(fds)}});
+        }
+        workers.push_back(Json{{"name", worker->config.name},
+                               {"instances_wanted", worker->config.instances},
+                               {"stopped_by_operator", worker->stopped_by_operator},
+                               {"waiting_for_dependencies", worker->waiting_for_dependencies},
+                               {"generation", worker->generation},
+                               {"instances", std::move(instances)},
+                               {"fd_stores", std::move(stores)},
+                               {"rollout", worker->rollout ? rollout_json(*worker->rollout) : Json(nullptr)}});
+    }
+    Json captures = Json::array();
+    for (const auto& [key, entry] : captures_) {
+        keep.push_back(entry.capture->fd());
+        captures.push_back(Json{{"fd", entry.capture->fd()}, {"label", entry.label}, {"worker", entry.worker},
+                                {"index", entry.index}, {"stderr", entry.from_stderr},
+                                {"partial", entry.capture->partial()}});
+    }
+    return Json{{"config_path", config_.path},
+                {"config_source", config_.source},
+                {"started_at", ns(started_at_)},
+                {"upgrades", upgrades_},
+                {"notify_dropped", notify_dropped_},
+                {"next_instance_id", next_instance_id_},
+                {"next_socket_serial", next_socket_serial_},
+                {"nofile_soft_at_start", context_.nofile_soft_at_start},
+                {"sockets", std::move(sockets)},
+                {"workers", std::move(workers)},
+                {"captures", std::move(captures)}};
+}
+
+Result<void> Supervisor::restore(const Json& state) {
+    try {
+        restore_or_throw(state);
+    } catch (const std::exception& e) {
+        return fail(std::string("the state cannot be restored: ") + e.what());
+    }
+    return {};
+}
+
+void Supervisor::restore_or_throw(const Json& state) {
+    started_at_ = time_at(state.at("started_at"));
+    upgrades_ = state.at("upgrades").get<uint64_t>() + 1;
+    notify_dropped_ = state.at("notify_dropped").get<uint64_t>();
+    next_instance_id_ = state.at("next_instance_id").get<uint64_t>();
+    next_socket_serial_ = state.at("next_socket_serial").get<uint64_t>();
+
+    // Sockets: the current ones take their settings from the config, retired ones
+    // (replaced by a reload, still held by old processes) only need their address.
+    sockets_.clear();
+    retired_sockets_.clear();
+    for (const auto& s : state.at("sockets")) {
+        OwnedSocket socket;
+        const std::string name = s.at("name").get<std::string>();
+        const config::SocketConfig* current = config_.find_socket(name);
+        bool retired = s.at("retired").get<bool>();
+        if (!retired && current == nullptr) throw std::runtime_error("socket " + name + " is not in the configuration");
+        if (current != nullptr && !retired) socket.config = *current;
+        else {
+            socket.config.name = name;
+            socket.config.listen = s.at("listen").get<std::string>();
+            auto address = parse_listen_address(socket.config.listen);
+            if (!address) throw std::runtime_error("socket " + name + ": " + address.error().text());
+            socket.config.address = *address;
+        }
+        socket.fd.reset(s.at("fd").get<int>());
+        if (::fcntl(socket.fd.get(), F_GETFD) < 0) throw std::runtime_error("socket " + name + ": its fd is not open");
+        ::fcntl(socket.fd.get(), F_SETFD, FD_CLOEXEC);
+        socket.bound = s.at("bound").get<std::string>();
+        socket.serial = s.at("serial").get<uint64_t>();
+        (retired ? retired_sockets_ : sockets_).push_back(std::move(socket));
+    }
+    rebuild_socket_maps();
+
+    instances_by_id_.clear();
+    instances_by_pid_.clear();
+    for (const auto& w : state.at("workers")) {
+        const std::string name = w.at("name").get<std::string>();
+        Worker* worker = find_worker(name);
+        if (worker == nullptr) throw std::runtime_error("worker " + name + " is not in the configuration");
+        worker->config.instances = w.at("instances_wanted").get<int>();
+        worker->stopped_by_operator = w.at("stopped_by_operator").get<bool>();
+        worker->waiting_for_dependencies = w.at("waiting_for_dependencies").get<bool>();
+        worker->generation = w.at("generation").get<uint64_t>();
+        worker->instances.clear();
+        for (const auto& j : w.at("instances")) restore_instance(*worker, j);
+        for (const auto& store : w.at("fd_stores")) {
+            int index = store.at("index").get<int>();
+            FdStore& fd_store = worker->fd_stores.try_emplace(index, hangups_.get()).first->second;
+            for (const auto& entry : store.at("fds")) {
+                std::vector<UniqueFd> one;
+                one.emplace_back(entry.at("fd").get<int>());
+                ::fcntl(one.back().get(), F_SETFD, FD_CLOEXEC);
+                // Stored before, so they fit (and are no duplicates): no limit applies.
+                fd_store.add(entry.at("name").get<std::string>(), std::move(one), entry.at("poll").get<bool>(),
+                             std::numeric_limits<size_t>::max());
+            }
+        }
+        if (const Json& r = w.at("rollout"); !r.is_null()) restore_rollout(*worker, r);
+    }
+    for (const auto& c : state.at("captures")) {
+        UniqueFd fd(c.at("fd").get<int>());
+        ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
+        OutputCapture* added = add_capture(std::move(fd), c.at("label").get<std::string>(),
+                                           c.at("worker").get<std::string>(), c.at("index").get<int>(),
+                                           c.at("stderr").get<bool>());
+        if (added != nullptr) added->set_partial(c.at("partial").get<std::string>());
+    }
+}
+
+void Supervisor::restore_instance(Worker& worker, const Json& j) {
+    auto id = j.at("id").get<uint64_t>();
+    worker.instances.push_back(std::make_unique<Instance>(loop_, &worker, j.at("index").get<int>(), id));
+    Instance& in = *worker.instances.back();
+    instances_by_id_[id] = &in;
+    in.retiring = j.at("retiring").get<bool>();
+    in.replacement = j.at("replacement").get<bool>();
+    in.state = state_of(j.at("state").get<std::string>());
+    in.ready = j.at("ready").get<bool>();
+    in.started_at = time_at(j.at("started_at"));
+    in.stop_escalated = j.at("stop_escalated").get<bool>();
+    in.sockets_used = j.at("sockets_used").get<std::vector<uint64_t>>();
+    in.timer_deadline = time_at(j.at("timer_deadline"));
+    in.kill_reason = kill_reason_of(j.at("kill_reason").get<std::string>());
+    in.status_text = j.at("status_text").get<std::string>();
+    in.reloading = j.at("reloading").get<bool>();
+    in.stopping_notified = j.at("stopping_notified").get<bool>();
+    in.watchdog_timeout = config::Duration(j.at("watchdog_timeout_ms").get<int64_t>());
+    in.watchdog_deadline = time_at(j.at("watchdog_deadline"));
+    in.last_watchdog_ping = time_at(j.at("last_watchdog_ping"));
+    in.restarts = j.at("restarts").get<int>();
+    if (const Json& e = j.at("last_exit"); !e.is_null())
+        in.last_exit = ExitStatus{e.at("signaled").get<bool>(), e.at("code").get<int>(), e.at("signal").get<int>()};
+    in.last_error = j.at("last_error").get<std::string>();
+    in.backoff.restore(config::Duration(j.at("backoff_ms").get<int64_t>()));
+    std::deque<Clock::time_point> starts;
+    for (const auto& t : j.at("recent_starts")) starts.push_back(time_at(t));
+    in.start_limiter.restore(std::move(starts));
+
+    // The process: adopted through its pidfd. One that exited during the exec is seen
+    // exiting as soon as the loop runs (its pidfd is readable), and handled as usual.
+    int pidfd = j.at("pidfd").get<int>();
+    if (pidfd >= 0) {
+        in.pid = j.at("pid").get<pid_t>();
+        in.pidfd.reset(pidfd);
+        if (::fcntl(pidfd, F_SETFD, FD_CLOEXEC) < 0)
+            throw std::runtime_error("worker " + in.label() + ": its pidfd is not open");
+        auto watch = std::make_unique<FdWatch>(loop_, pidfd);
+        if (!watch->ok() || watch->start(UV_READABLE, [this, &in](int, int) { on_exit_event(in); }) != 0)
+            throw std::runtime_error("worker " + in.label() + ": cannot watch its pidfd");
+        in.exit_watch = std::move(watch);
+        instances_by_pid_[in.pid] = &in;
+    }
+
+    // Its timers, to the same deadlines.
+    if (j.at("timer_active").get<bool>()) {
+        switch (in.state) {
+            case InstanceState::backoff: arm_restart(in, in.timer_deadline); break;
+            case InstanceState::stopping: arm_stop_escalation(in, in.timer_deadline); break;
+            case InstanceState::starting:
+                if (worker.config.ready == config::ReadyMode::delay) arm_ready_delay(in, in.timer_deadline);
+                else arm_ready_timeout(in, in.timer_deadline);
+                break;
+            default: break;
+        }
+    }
+    if (j.at("watchdog_active").get<bool>() && in.has_process()) arm_watchdog_until(in, in.watchdog_deadline);
+}
+
+void Supervisor::restore_rollout(Worker& worker, const Json& r) {
+    std::vector<RollingRestart::Slot> slots;
+    for (const auto& s : r.at("slots"))
+        slots.push_back({s.at("index").get<int>(), s.at("old_id").get<uint64_t>(), s.at("old_pid").get<pid_t>(),
+                         s.at("new_id").get<uint64_t>(), s.at("new_pid").get<pid_t>(), s.at("in_place").get<bool>(),
+                         s.at("failure").get<std::string>()});
+    std::vector<RolloutPlan::SlotState> states;
+    for (const auto& s : r.at("states")) states.push_back(static_cast<RolloutPlan::SlotState>(s.get<int>()));
+    if (states.size() != slots.size()) throw std::runtime_error("worker " + worker.config.name + ": a malformed rollout");
+    auto rollout = std::make_shared<RollingRestart>(worker.config.name, r.at("generation").get<uint64_t>(),
+                                                    std::move(slots), r.at("max_surge").get<int>());
+    rollout->plan = RolloutPlan(std::move(states), r.at("max_surge").get<int>(), r.at("stopped").get<bool>());
+    rollout->stop_reason = r.at("stop_reason").get<std::string>();
+    // Nobody waits for its report any more: the command's client was disconnected.
+    rollout->then = [name = worker.config.name](std::vector<InstanceReport> reports) {
+        bool ok = std::all_of(reports.begin(), reports.end(), [](const InstanceReport& r) { return r.ok; });
+        spdlog::info("worker {}: the rolling restart begun before the upgrade is done{}", name, ok ? "" : " (some instances failed)");
+    };
+    worker.rollout = rollout;
+    add_rollout_waiter(rollout);
+}
+
+}  // namespace fdsup

@@ -1,0 +1,159 @@
+#include "upgrade/preflight.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "supervisor/uv_handles.h"
+#include "sys/process.h"
+#include "sys/unique_fd.h"
+
+extern char** environ;
+
+namespace fdsup::upgrade {
+namespace {
+
+constexpr size_t kMaxOutput = 16 * 1024;
+
+// One child: its combined stdout and stderr, its exit status. Owns itself until done.
+class Check : public std::enable_shared_from_this<Check> {
+public:
+    using Finished = std::function<void(Result<std::string> output)>;
+
+    static void start(uv_loop_t* loop, std::vector<std::string> argv, Finished finished) {
+        auto check = std::shared_ptr<Check>(new Check(loop, std::move(argv), std::move(finished)));
+        check->launch();
+    }
+
+private:
+    Check(uv_loop_t* loop, std::vector<std::string> argv, Finished finished)
+        : loop_(loop), argv_(std::move(argv)), finished_(std::move(finished)), timeout_(loop) {}
+
+    std::string command() const {
+        std::string text;
+        for (const auto& arg : argv_) text += (text.empty() ? "" : " ") + arg;
+        return text;
+    }
+
+    void launch() {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return finish(fail_errno("pre-flight: pipe"));
+        read_end_.reset(fds[0]);
+        UniqueFd write_end(fds[1]);
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
+        posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        sigset_t none, defaults;
+        sigemptyset(&none);
+        sigfillset(&defaults);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &defaults);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        std::vector<char*> argv;
+        for (auto& arg : argv_) argv.push_back(arg.data());
+        argv.push_back(nullptr);
+        int err = ::posix_spawn(&pid_, argv_[0].c_str(), &actions, &attr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+        if (err != 0) {
+            errno = err;
+            return finish(fail_errno("pre-flight: cannot run " + argv_[0]));
+        }
+        pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+        if (!pidfd_) return finish(fail_errno("pre-flight: pidfd_open"));
+        auto self = shared_from_this();
+        output_watch_ = std::make_unique<FdWatch>(loop_, read_end_.get());
+        output_watch_->start(UV_READABLE | UV_DISCONNECT, [self](int, int) { self->read_output(); });
+        exit_watch_ = std::make_unique<FdWatch>(loop_, pidfd_.get());
+        exit_watch_->start(UV_READABLE, [self](int, int) { self->on_exit(); });
+        timeout_.start(std::chrono::duration_cast<std::chrono::milliseconds>(kPreflightTimeout), [self] {
+            (void)pidfd_signal(self->pidfd_.get(), SIGKILL);
+            self->timed_out_ = true;
+        });
+    }
+
+    void read_output() {
+        char buffer[4096];
+        for (;;) {
+            ssize_t n = ::read(read_end_.get(), buffer, sizeof buffer);
+            if (n <= 0) {
+                if (n == 0 || (errno != EAGAIN && errno != EINTR)) output_watch_.reset();
+                return;
+            }
+            if (output_.size() < kMaxOutput) output_.append(buffer, static_cast<size_t>(n));
+        }
+    }
+
+    void on_exit() {
+        auto reaped = pidfd_try_reap(pidfd_.get());
+        if (reaped && !reaped->has_value()) return;  // not yet
+        read_output();
+        exit_watch_.reset();
+        output_watch_.reset();
+        timeout_.stop();
+        while (!output_.empty() && (output_.back() == '\n' || output_.back() == ' ')) output_.pop_back();
+        if (!reaped) return finish(std::unexpected(reaped.error()));
+        const ExitStatus& status = **reaped;
+        if (timed_out_)
+            return finish(fail("pre-flight: `" + command() + "` did not finish within " +
+                               std::to_string(kPreflightTimeout.count()) + " s"));
+        if (status.signaled || status.code != 0)
+            return finish(fail("pre-flight: `" + command() + "` " + status.describe() +
+                               (output_.empty() ? "" : ": " + output_)));
+        finish(output_);
+    }
+
+    void finish(Result<std::string> result) {
+        // Always from the loop, never inside start(): the caller's state is settled.
+        auto self = shared_from_this();
+        auto call = std::make_shared<Timer>(loop_);
+        call->start(std::chrono::milliseconds(0), [self, call, result = std::move(result)]() mutable {
+            auto finished = std::move(self->finished_);
+            finished(std::move(result));
+        });
+    }
+
+    uv_loop_t* loop_;
+    std::vector<std::string> argv_;
+    Finished finished_;
+    pid_t pid_ = -1;
+    UniqueFd read_end_;
+    UniqueFd pidfd_;
+    std::unique_ptr<FdWatch> output_watch_;
+    std::unique_ptr<FdWatch> exit_watch_;
+    Timer timeout_;
+    bool timed_out_ = false;
+    std::string output_;
+};
+
+}  // namespace
+
+void run_preflight(uv_loop_t* loop, const std::string& binary, const std::string& config_path, int state_version,
+                   PreflightDone done) {
+    Check::start(loop, {binary, "--check-config", "-c", config_path},
+                 [loop, binary, state_version, done](Result<std::string> checked) {
+                     if (!checked) return done(std::unexpected(checked.error()));
+                     Check::start(loop, {binary, "--state-formats"}, [binary, state_version, done](Result<std::string> formats) {
+                         if (!formats) return done(std::unexpected(formats.error()));
+                         std::istringstream lines(*formats);
+                         std::string line;
+                         while (std::getline(lines, line))
+                             if (line == std::to_string(state_version)) return done({});
+                         done(fail("pre-flight: " + binary + " cannot read state format " +
+                                   std::to_string(state_version) + " (it reads: " +
+                                   (formats->empty() ? "none" : *formats) + ")"));
+                     });
+                 });
+}
+
+}  // namespace fdsup::upgrade

@@ -1,0 +1,26 @@
+// Before an upgrade execs a new binary, the binary is tried out as a child process:
+// `BINARY --check-config -c CONFIG` must accept the configuration, and
+// `BINARY --state-formats` must list the state format this image writes. A binary that
+// cannot be executed, fails either check, or hangs (kTimeout) is refused, and the
+// running supervisor never notices. Runs on the loop, never blocking it.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "sys/result.h"
+
+namespace fdsup::upgrade {
+
+constexpr auto kPreflightTimeout = std::chrono::seconds(10);
+
+using PreflightDone = std::function<void(Result<void>)>;
+
+// `done` is called once, from the loop (never from within this call).
+void run_preflight(uv_loop_t* loop, const std::string& binary, const std::string& config_path, int state_version,
+                   PreflightDone done);
+
+}  // namespace fdsup::upgrade

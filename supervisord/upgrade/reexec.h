@@ -1,0 +1,25 @@
+// The exec of an in-place upgrade (and of its rollback): same process, same pid, so the
+// workers stay our children and a service manager's MainPID stays right.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sys/result.h"
+
+namespace fdsup::upgrade {
+
+struct ExecRequest {
+    std::string path;                // the binary to exec, or...
+    int image_fd = -1;               // ...an O_PATH fd of it (execveat; for the rollback)
+    std::vector<std::string> argv;
+    std::vector<int> keep;           // fds the next image adopts: FD_CLOEXEC cleared
+};
+
+// Blocks every signal (the next image unblocks them once its handlers are in place, so
+// none is lost or acted on by default meanwhile), clears FD_CLOEXEC on `keep`, and
+// execs with the current environment. Returns only if the exec failed, with the fds
+// and the signal mask as they were.
+Result<void> exec_in_place(const ExecRequest& request);
+
+}  // namespace fdsup::upgrade

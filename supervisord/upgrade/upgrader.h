@@ -1,0 +1,64 @@
+// `fdsupctl upgrade` and SIGUSR2 (SPEC "upgrade"): try the new binary out (pre-flight),
+// then write the supervisor's state to a memfd and exec the new binary in place. The
+// new image restores the state and answers the waiting `fdsupctl upgrade` itself, on
+// the connection it inherits; if it cannot restore, it execs this image again (kept
+// as an O_PATH fd), which restores instead and answers with the reason.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/control_server.h"
+#include "control/protocol.h"
+
+namespace fdsup::upgrade {
+
+struct UpgradeSetup {
+    uv_loop_t* loop = nullptr;
+    std::string self_binary;               // the default new binary: the path fdsupd was started from
+    std::string config_path;
+    std::vector<std::string> extra_args;   // passed on to the next image (--log-level ...)
+    std::function<std::string()> refusal;  // why an upgrade cannot happen now ("" if it can)
+    // The state document; every fd it names goes into `keep`.
+    std::function<control::Json(std::vector<int>& keep)> snapshot;
+    std::function<int(uint64_t client)> client_fd;  // a control connection's fd, -1 if gone
+};
+
+class Upgrader {
+public:
+    explicit Upgrader(UpgradeSetup setup) : setup_(std::move(setup)) {}
+
+    // `responder` is empty for SIGUSR2. Returns at once; on success this process
+    // becomes the new image.
+    void begin(std::optional<std::string> binary, std::optional<control::Responder> responder);
+
+private:
+    void exec_now(const std::string& binary, std::optional<control::Responder> responder);
+
+    UpgradeSetup setup_;
+    bool in_progress_ = false;
+};
+
+// The next image's side: the arguments it was given.
+struct RestoreArgs {
+    int state_fd = -1;
+    int previous_image_fd = -1;           // absent in a rollback: there is nothing to go back to
+    std::optional<std::string> rollback_reason;  // set when the new image gave up and execed us back
+};
+
+// Writes the final reply of `fdsupctl upgrade` on the inherited connection (if any) and closes it.
+void answer_upgrade(int reply_fd, const control::Json& reply);
+
+// Execs the previous image with the same state, after a failed restore. Returns only
+// if that failed too.
+void roll_back(const RestoreArgs& args, const control::Json& state, const std::string& config_path,
+               const std::vector<std::string>& extra_args, const std::string& why);
+
+// Every fd a state document names (they must stay open across the rollback exec).
+std::vector<int> fds_named_in(const control::Json& state);
+
+}  // namespace fdsup::upgrade

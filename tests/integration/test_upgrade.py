@@ -1,0 +1,247 @@
+"""In-place upgrade (`fdsupctl upgrade`, SIGUSR2): fdsupd re-execs itself with the same
+pid, adopts its sockets, workers, timers, rollouts and fd stores, and no client sees an
+error. A binary that fails its pre-flight is refused; one that cannot restore hands
+back to the previous image."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import unittest
+
+from fdsup_harness import FdsupTestCase, helper, http_get, open_fd_count, pid_alive, wait_until
+
+FAILING_RESTORE = helper("fdsupd_fail_restore")  # a test build whose restore fails
+
+TWO_BY_TWO = """
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+backlog = 4096
+[sockets.api]
+listen = "tcp://127.0.0.1:0"
+
+[workers.web]
+command = ["@HELPERS@/http_worker", "--notify"]
+sockets = ["http"]
+instances = 2
+ready = "notify"
+backoff = "50ms"
+
+[workers.api]
+command = ["@HELPERS@/http_worker"]
+sockets = ["api"]
+instances = 2
+backoff = "50ms"
+"""
+
+
+def worker_pids(d):
+    """{("web", 0): pid, ...} and {("web", 0): restarts, ...} from status."""
+    status = d.ctl_json("status")
+    pids = {(w["name"], i["index"]): i["pid"] for w in status["workers"] for i in w["instances"]}
+    restarts = {(w["name"], i["index"]): i["restarts"] for w in status["workers"] for i in w["instances"]}
+    return pids, restarts
+
+
+class Upgrade(FdsupTestCase):
+    def start(self, config=TWO_BY_TWO, ready=("web[0]", "web[1]", "api[0]", "api[1]")):
+        d = self.fdsupd(config).start()
+        d.wait_control()
+        for label in ready:
+            d.wait_log(rf"{label.replace('[', '.').replace(']', '.')}: http_worker: serving on fd 3")
+        wait_until(lambda: all(i["ready"] for w in d.ctl_json("status", "web", "api")["workers"] for i in w["instances"]),
+                   what="every web and api instance ready")
+        return d
+
+    def upgrade(self, d, *args):
+        code, out, err = d.ctl("upgrade", *args)
+        return code, out, err
+
+    def test_twenty_upgrades_under_load_keep_every_pid_fd_and_counter(self):
+        d = self.start()
+        # One restart before, so there is a counter to carry.
+        pids, _ = worker_pids(d)
+        os.kill(pids[("api", 1)], signal.SIGKILL)
+        d.current_pid("api[1]", after=pids[("api", 1)])
+        wait_until(lambda: worker_pids(d)[1][("api", 1)] == 1 and worker_pids(d)[0][("api", 1)] is not None,
+                   what="api[1] restarted once")
+        pids_before, restarts_before = worker_pids(d)
+        fds_before = open_fd_count(d.pid)
+
+        host, port = d.address("http")
+        progress = os.path.join(d.tmp, "load.json")
+        load = subprocess.Popen([helper("load_client"), host, str(port), "--concurrency", "4", "--progress", progress],
+                                stdout=subprocess.PIPE)
+
+        def ok_count():
+            try:
+                with open(progress) as f:
+                    return json.load(f)["ok"]
+            except (FileNotFoundError, ValueError):
+                return 0
+        try:
+            wait_until(lambda: ok_count() > 50, what="load flowing")
+            for n in range(1, 21):
+                code, out, err = self.upgrade(d)
+                self.assertEqual(code, 0, out + err + d.log())
+                self.assertIn(f"fdsupd upgraded in place: 0.1.0 -> 0.1.0 (pid {d.pid}, state format 1, upgrade #{n})",
+                              out)
+                served = ok_count()
+                wait_until(lambda: ok_count() > served + 20, what="requests served after the upgrade")
+        finally:
+            load.send_signal(signal.SIGTERM)
+            out, _ = load.communicate(timeout=30)
+        result = json.loads(out)
+        self.assertGreater(result["ok"], 0)
+        failed = {k: result[k] for k in ("refused", "connect_other", "reset", "bad_response", "timeout")}
+        self.assertEqual(failed, {k: 0 for k in failed}, result)
+        self.assertIsNone(d.proc.poll())  # the same fdsupd process, never gone
+        self.assertEqual(d.ctl_json("version")["pid"], d.pid)
+        self.assertEqual(worker_pids(d), (pids_before, restarts_before))
+        self.assertEqual(open_fd_count(d.pid), fds_before)
+        self.assertEqual(len(d.wait_log(r"upgrade done: fdsupd 0\.1\.0 -> 0\.1\.0", count=20)), 20)
+        self.assertEqual(d.stop(), 0, d.log())
+
+    def test_sigusr2_upgrades_too(self):
+        d = self.start()
+        pids, _ = worker_pids(d)
+        d.signal(signal.SIGUSR2)
+        d.wait_log(r"upgrade done: fdsupd 0\.1\.0 -> 0\.1\.0 \(pid \d+, upgrade #1\)")
+        self.assertEqual(d.ctl_json("version")["upgrades"], 1)
+        self.assertEqual(worker_pids(d)[0], pids)
+
+    def test_a_worker_killed_during_the_exec_is_reaped_and_restarted_by_the_new_image(self):
+        d = self.start()
+        pids, _ = worker_pids(d)
+        victim = pids[("api", 0)]
+        # The "new binary" kills api[0] once the old image has handed over, and waits
+        # until it is a zombie before the real fdsupd starts: the exit happens in the gap.
+        # (Python, not sh: a shell would reap the zombie, which is its child now.)
+        wrapper = os.path.join(d.tmp, "fdsupd-wrapper")
+        with open(wrapper, "w") as f:
+            f.write(f"""#!{sys.executable}
+import os, sys
+if "--restore-state" in sys.argv:
+    os.kill({victim}, 9)
+    while open("/proc/{victim}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        pass
+os.execv({os.environ["FDSUPD"]!r}, [{os.environ["FDSUPD"]!r}] + sys.argv[1:])
+""")
+        os.chmod(wrapper, 0o755)
+        code, out, err = self.upgrade(d, "--binary", wrapper)
+        self.assertEqual(code, 0, out + err + d.log())
+        d.wait_log(rf"worker api\[0\]: pid {victim} killed by signal KILL after .*; restart #1")
+        new_pid = d.current_pid("api[0]", after=victim)
+        self.assertFalse(pid_alive(victim))
+        self.assertRegex(http_get(*d.address("api")), r"^api\[[01]\] pid \d+\n$")
+        pids_after, restarts = worker_pids(d)
+        self.assertEqual(pids_after[("api", 0)], new_pid)
+        self.assertEqual(restarts[("api", 0)], 1)
+        self.assertEqual({k: v for k, v in pids_after.items() if k != ("api", 0)},
+                         {k: v for k, v in pids.items() if k != ("api", 0)})
+
+    def test_bad_binaries_are_refused_and_a_failed_restore_rolls_back(self):
+        d = self.start()
+        pids, _ = worker_pids(d)
+        fds = open_fd_count(d.pid)
+        not_executable = os.path.join(d.tmp, "not-executable")
+        with open(not_executable, "w") as f:
+            f.write("#!/bin/sh\nexit 0\n")
+        os.chmod(not_executable, 0o644)
+        for binary, why in (("/bin/false", r"pre-flight: `/bin/false --check-config -c .*` exited with code 1"),
+                            (not_executable, r"pre-flight: cannot run .*not-executable: Permission denied"),
+                            ("/nonexistent/fdsupd", r"pre-flight: cannot run /nonexistent/fdsupd: No such file")):
+            code, out, err = self.upgrade(d, "--binary", binary)
+            self.assertEqual(code, 1, out + err)
+            self.assertRegex(err, "upgrade refused: " + why)
+        self.assertEqual(d.ctl_json("version")["upgrades"], 0)
+
+        # It passes the pre-flight, execs, adopts everything, then fails: the previous
+        # image takes over again and says why.
+        code, out, err = self.upgrade(d, "--binary", FAILING_RESTORE)
+        self.assertEqual(code, 1, out + err + d.log())
+        self.assertIn("the new image could not take over (restore failure injected by this test build", err)
+        self.assertIn("rolled back: fdsupd 0.1.0 goes on", err)
+        d.wait_log(r"upgrade rolled back: restore failure injected")
+        self.assertIsNone(d.proc.poll())
+        self.assertEqual(worker_pids(d)[0], pids)
+        self.assertRegex(http_get(*d.address("http")), r"^web\[[01]\] pid \d+\n$")
+        self.assertEqual(open_fd_count(d.pid), fds)
+        # And a good binary still upgrades afterwards.
+        code, out, err = self.upgrade(d)
+        self.assertEqual(code, 0, out + err + d.log())
+        self.assertEqual(worker_pids(d)[0], pids)
+
+    def test_backoff_and_a_rolling_restart_go_on_across_an_upgrade(self):
+        config = TWO_BY_TWO.replace('command = ["@HELPERS@/http_worker", "--notify"]',
+                                    'command = ["@HELPERS@/http_worker", "--notify", "--hold-ready-while", "@TMP@/hold"]')
+        config += """
+[workers.flaky]
+command = ["/bin/sh", "-c", "exit 3"]
+backoff = "1500ms"
+backoff_max = "1500ms"
+start_limit_burst = 100
+"""
+        d = self.start(config)
+        # flaky is in backoff, its next start 1.5 s away.
+        wait_until(lambda: d.ctl_json("status", "flaky")["workers"][0]["instances"][0]["state"] == "backoff",
+                   what="flaky in backoff")
+        restarts = d.ctl_json("status", "flaky")["workers"][0]["instances"][0]["restarts"]
+
+        # A rolling restart of web that waits: the replacements are held not ready.
+        pids, _ = worker_pids(d)
+        open(os.path.join(d.tmp, "hold"), "w").close()
+        restart = subprocess.Popen([os.environ["FDSUPCTL"], "-s", d.control_socket, "restart", "web"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: restart.poll() is None and restart.kill())
+        wait_until(lambda: d.ctl_json("status", "web")["workers"][0]["rollout"] is not None, what="rollout begun")
+
+        code, out, err = self.upgrade(d)
+        self.assertEqual(code, 0, out + err + d.log())
+        restart.wait(timeout=20)  # its connection closed with the old image
+        self.assertIsNotNone(d.ctl_json("status", "web")["workers"][0]["rollout"])  # carried over
+
+        os.remove(os.path.join(d.tmp, "hold"))
+        d.wait_log(r"worker web: the rolling restart begun before the upgrade is done")
+        status = d.ctl_json("status", "web")["workers"][0]
+        self.assertIsNone(status["rollout"])
+        new = {i["index"]: i["pid"] for i in status["instances"]}
+        self.assertEqual(len(new), 2)
+        self.assertTrue(set(new.values()).isdisjoint({pids[("web", 0)], pids[("web", 1)]}))
+        for old in (pids[("web", 0)], pids[("web", 1)]):
+            wait_until(lambda: not pid_alive(old), what=f"old web pid {old} gone")
+
+        # flaky went on backing off under the new image: its restarts counter kept counting.
+        wait_until(lambda: d.ctl_json("status", "flaky")["workers"][0]["instances"][0]["restarts"] > restarts,
+                   what="flaky restarted by the new image")
+
+    def test_a_changed_config_is_applied_after_the_upgrade(self):
+        d = self.start()
+        pids, _ = worker_pids(d)
+        with open(d.config_path) as f:
+            text = f.read()
+        with open(d.config_path, "w") as f:
+            f.write(text + '\n[workers.extra]\ncommand = ["/bin/sh", "-c", "echo extra up; exec sleep 1000"]\n')
+        code, out, err = self.upgrade(d)
+        self.assertEqual(code, 0, out + err + d.log())
+        d.wait_log(r"upgrade: the configuration file changed since it was loaded; reloading")
+        d.wait_log(r"extra\[0\]: extra up")
+        pids_after, _ = worker_pids(d)
+        self.assertEqual({k: v for k, v in pids_after.items() if k[0] != "extra"}, pids)
+
+    def test_an_upgrade_is_refused_while_a_command_waits(self):
+        d = self.start(TWO_BY_TWO + '\n[workers.slow]\ncommand = ["/bin/sh", "-c", "trap \\"\\" TERM; exec sleep 1000"]\n'
+                       'stop_timeout = "30s"\nkill_mode = "process"\n')
+        stopping = subprocess.Popen([os.environ["FDSUPCTL"], "-s", d.control_socket, "stop", "slow"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: stopping.poll() is None and stopping.kill())
+        wait_until(lambda: d.ctl_json("status", "slow")["workers"][0]["instances"][0]["state"] == "stopping",
+                   what="slow stopping")
+        code, out, err = self.upgrade(d)
+        self.assertEqual(code, 1)
+        self.assertIn("upgrade refused: a command is in progress", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
