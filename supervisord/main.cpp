@@ -21,6 +21,7 @@
 #include "supervisor/logging.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/uv_handles.h"
+#include "sys/manager_notify.h"
 #include "sys/paths.h"
 #include "upgrade/state_file.h"
 #include "upgrade/upgrader.h"
@@ -189,7 +190,8 @@ std::vector<std::string> extra_args_of(const Options& options) {
 
 // The restored image goes on: the processes, timers and rollouts it adopted, the
 // upgrade's client answered, and a config file changed since applied like `reload`.
-void finish_restore(fdsup::Supervisor& supervisor, const fdsup::control::Json& state, const Options& options) {
+void finish_restore(fdsup::Supervisor& supervisor, const fdsup::control::Json& state, const Options& options,
+                    fdsup::ManagerNotify& manager) {
     const std::string old_version = state.value("old_version", std::string("?"));
     ::close(options.restore.state_fd);
     if (options.restore.previous_image_fd >= 0) ::close(options.restore.previous_image_fd);
@@ -207,6 +209,7 @@ void finish_restore(fdsup::Supervisor& supervisor, const fdsup::control::Json& s
                                      {"state_format", fdsup::kStateVersion}, {"upgrades", supervisor.upgrades()}};
     }
     fdsup::upgrade::answer_upgrade(state.value("reply_fd", -1), reply);
+    manager.send("READY=1\nSTATUS=fdsupd " + std::string(fdsup::kVersion) + " (upgraded in place from " + old_version + ")");
     // The file may have changed since the previous image loaded it: apply the difference.
     auto text = fdsup::config::load_config_file(options.config_path);
     if (text.config && text.config->source != supervisor.config().source) {
@@ -268,6 +271,7 @@ int run(const Options& options) {
         sockets = std::move(*bound);
     }
 
+    fdsup::ManagerNotify manager;  // our own service manager, if NOTIFY_SOCKET was given
     uv_loop_t loop;
     uv_loop_init(&loop);
     int exit_code = 0;
@@ -300,6 +304,7 @@ int run(const Options& options) {
         std::vector<std::function<void()>> on_stopped;
         auto begin_shutdown = [&](std::function<void()> then) {
             if (then) on_stopped.push_back(std::move(then));
+            if (!supervisor.shutting_down()) manager.send("STOPPING=1");
             supervisor.shutdown([&] {
                 for (auto& callback : on_stopped) callback();
                 uv_stop(&loop);
@@ -351,7 +356,8 @@ int run(const Options& options) {
                 keep.insert(keep.end(), {(*control)->fd(), (*notify)->fd(), (*fd_server)->fd()});
                 return snapshot;
             },
-            [&](uint64_t client) { return (*control)->client_fd(client); }});
+            [&](uint64_t client) { return (*control)->client_fd(client); },
+            [&](const std::string& message) { manager.send(message); }});
 
         auto stop = [&](int sig) {
             spdlog::info("received SIG{}: graceful shutdown", sig == SIGINT ? "INT" : "TERM");
@@ -371,9 +377,11 @@ int run(const Options& options) {
         });
         if (restoring) {
             reset_inherited_signal_state();  // the handlers are in place: pending signals arrive now
-            finish_restore(supervisor, *state, options);
+            finish_restore(supervisor, *state, options, manager);
         } else {
             supervisor.start_all();
+            manager.send("READY=1\nSTATUS=fdsupd " + std::string(fdsup::kVersion) + " supervising " +
+                         std::to_string(supervisor.workers().size()) + " worker(s)");
         }
         uv_run(&loop, UV_RUN_DEFAULT);
         // Closing the signal handles restores the default dispositions: a late SIGTERM

@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "sys/manager_notify.h"
 #include "upgrade/preflight.h"
 #include "upgrade/reexec.h"
 #include "upgrade/state_file.h"
@@ -86,11 +87,14 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
 
     spdlog::info("upgrade: exec {} (state {} bytes, {} fds kept)", binary, state.dump().size(), keep.size());
     spdlog::default_logger()->flush();
+    // A Type=notify manager is told, as for a reload; the next image says READY=1.
+    if (setup_.notify_manager) setup_.notify_manager(ManagerNotify::reloading_message());
     ExecRequest request{binary, -1,
                         next_argv(binary, setup_.config_path, setup_.extra_args, file->get(), previous.get(), std::nullopt),
                         keep};
     auto failed = exec_in_place(request);
     // Still here: the exec failed (the pre-flight ran the same file a moment ago).
+    if (setup_.notify_manager) setup_.notify_manager("READY=1");
     refuse(failed.error().text());
 }
 

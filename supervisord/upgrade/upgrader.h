@@ -26,6 +26,7 @@ struct UpgradeSetup {
     // The state document; every fd it names goes into `keep`.
     std::function<control::Json(std::vector<int>& keep)> snapshot;
     std::function<int(uint64_t client)> client_fd;  // a control connection's fd, -1 if gone
+    std::function<void(const std::string& message)> notify_manager;  // sd_notify to fdsupd's own manager
 };
 
 class Upgrader {

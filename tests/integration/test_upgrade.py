@@ -4,8 +4,11 @@ error. A binary that fails its pre-flight is refused; one that cannot restore ha
 back to the previous image."""
 import json
 import os
+import shutil
+import tempfile
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import unittest
@@ -45,6 +48,11 @@ def worker_pids(d):
 
 
 class Upgrade(FdsupTestCase):
+    def tmp_dir(self):
+        path = tempfile.mkdtemp(prefix="fdsup-manager-")
+        self.addCleanup(shutil.rmtree, path, True)
+        return path
+
     def start(self, config=TWO_BY_TWO, ready=("web[0]", "web[1]", "api[0]", "api[1]")):
         d = self.fdsupd(config).start()
         d.wait_control()
@@ -229,6 +237,67 @@ start_limit_burst = 100
         d.wait_log(r"extra\[0\]: extra up")
         pids_after, _ = worker_pids(d)
         self.assertEqual({k: v for k, v in pids_after.items() if k[0] != "extra"}, pids)
+
+    def test_a_service_manager_hears_reloading_then_ready_from_the_same_pid(self):
+        manager_path = os.path.join(self.tmp_dir(), "manager.sock")
+        manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(manager.close)
+        manager.bind(manager_path)
+        manager.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        manager.settimeout(20)
+
+        def receive():
+            data, ancillary, _, _ = manager.recvmsg(4096, socket.CMSG_SPACE(12))
+            pid = next(struct.unpack("iII", c[2])[0] for c in ancillary if c[1] == socket.SCM_CREDENTIALS)
+            return pid, dict(line.split("=", 1) for line in data.decode().splitlines())
+
+        d = self.fdsupd(TWO_BY_TWO, env=dict(os.environ, NOTIFY_SOCKET=manager_path)).start()
+        pid, ready = receive()
+        self.assertEqual((pid, ready["READY"]), (d.pid, "1"))
+        code, out, err = self.upgrade(d)
+        self.assertEqual(code, 0, out + err + d.log())
+        pid, reloading = receive()
+        self.assertEqual((pid, reloading["RELOADING"]), (d.pid, "1"))
+        self.assertGreater(int(reloading["MONOTONIC_USEC"]), 0)
+        pid, ready = receive()
+        self.assertEqual((pid, ready["READY"]), (d.pid, "1"))
+        self.assertIn("upgraded in place", ready["STATUS"])
+        # Workers never see fdsupd's own NOTIFY_SOCKET (web's is fdsupd's notify.sock).
+        for worker_pid in worker_pids(d)[0].values():
+            with open(f"/proc/{worker_pid}/environ", "rb") as f:
+                self.assertNotIn(manager_path.encode(), f.read())
+        d.stop()
+        pid, stopping = receive()
+        self.assertEqual((pid, stopping["STOPPING"]), (d.pid, "1"))
+
+    def test_the_fd_store_survives_an_upgrade(self):
+        d = self.fdsupd("""
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+[workers.sess]
+command = ["@HELPERS@/session_worker"]
+sockets = ["http"]
+ready = "notify"
+fd_store_max = 4
+backoff = "50ms"
+""").start()
+        d.wait_control()
+        d.wait_log(r"sess\[0\]: session_worker: pid \d+ resumed 0 connection")
+        client = socket.create_connection(d.address("http"), timeout=20)
+        self.addCleanup(client.close)
+        reader = client.makefile("rb")
+        client.sendall(b"one\n")
+        first = int(reader.readline().split()[0])
+        wait_until(lambda: (d.ctl_json("status", "sess")["workers"][0]["fd_store"] or {}).get("instances"),
+                   what="the connection stored")
+        code, out, err = self.upgrade(d)
+        self.assertEqual(code, 0, out + err + d.log())
+        store = d.ctl_json("status", "sess")["workers"][0]["fd_store"]["instances"]
+        self.assertEqual([(s["index"], s["fds"]) for s in store], [(0, 1)])
+        os.kill(first, signal.SIGKILL)
+        second = d.current_pid("sess[0]", after=first)
+        client.sendall(b"two\n")
+        self.assertEqual(reader.readline().decode().split(" ")[0:2], [str(second), f"http:conn-{first}-1"])
 
     def test_an_upgrade_is_refused_while_a_command_waits(self):
         d = self.start(TWO_BY_TWO + '\n[workers.slow]\ncommand = ["/bin/sh", "-c", "trap \\"\\" TERM; exec sleep 1000"]\n'

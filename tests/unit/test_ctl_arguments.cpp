@@ -198,7 +198,8 @@ TEST_CASE("ctl arguments: help for fdsupctl and per verb") {
     std::string scale = help({"scale", "-h"});
     CHECK(scale.starts_with("usage: fdsupctl [-s SOCKET] [--json] scale NAME N\n"));
     CHECK(scale.find("--lines") == std::string::npos);
-    CHECK(help({"help", "upgrade"}).find("Not supported by this version yet") != std::string::npos);
+    CHECK(help({"help", "metrics"}).find("Not\nsupported by this version yet") != std::string::npos);
+    CHECK(help({"help", "upgrade"}).find("--binary PATH") != std::string::npos);
     CHECK(help({"help", "exec"}).find("--fd N=SOCKET") != std::string::npos);
 
     CHECK(usage_error({"help", "bogus"}).message == "unknown verb \"bogus\"");

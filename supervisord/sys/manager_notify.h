@@ -1,0 +1,27 @@
+// fdsupd's own service manager (systemd with Type=notify, or anything that passes
+// NOTIFY_SOCKET): the sd_notify protocol spoken from this side, without libsystemd.
+// One datagram per message to $NOTIFY_SOCKET (a path, or "@name" for an abstract
+// socket); nothing is sent when it is unset. The variable stays in fdsupd's environment
+// (workers never see it: plan_builder filters it), so an in-place upgrade's next image
+// finds it too.
+#pragma once
+
+#include <string>
+
+namespace fdsup {
+
+class ManagerNotify {
+public:
+    ManagerNotify();  // reads $NOTIFY_SOCKET
+    bool enabled() const { return !address_.empty(); }
+    // Sends `message` ("READY=1\nSTATUS=..."); false if it could not be sent (logged once).
+    bool send(const std::string& message);
+    // "RELOADING=1\nMONOTONIC_USEC=...": what systemd wants before a reload or re-exec.
+    static std::string reloading_message();
+
+private:
+    std::string address_;
+    bool warned_ = false;
+};
+
+}  // namespace fdsup
