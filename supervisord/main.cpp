@@ -142,11 +142,10 @@ void reset_inherited_signal_state() {
 }
 
 // The state an upgrade handed over, checked for its version.
-fdsup::Result<fdsup::control::Json> read_restore_state(int fd) {
-    auto text = fdsup::upgrade::read_state_file(fd);
-    if (!text) return std::unexpected(text.error());
-    auto state = fdsup::control::Json::parse(*text, nullptr, false);
-    if (state.is_discarded() || !state.is_object()) return fdsup::fail("the upgrade state is not a JSON object");
+fdsup::Result<fdsup::StateDocument> read_restore_state(int fd) {
+    auto read = fdsup::upgrade::read_state_file(fd);
+    if (!read) return std::unexpected(read.error());
+    fdsup::StateDocument state = std::move(*read);
     auto version = state.find("version");
     if (version == state.end() || !version->is_number_integer() || version->get<int>() != fdsup::kStateVersion)
         return fdsup::fail("the upgrade state has format " + (version == state.end() ? std::string("?") : version->dump()) +
@@ -190,7 +189,7 @@ std::vector<std::string> extra_args_of(const Options& options) {
 
 // The restored image goes on: the processes, timers and rollouts it adopted, the
 // upgrade's client answered, and a config file changed since applied like `reload`.
-void finish_restore(fdsup::Supervisor& supervisor, const fdsup::control::Json& state, const Options& options,
+void finish_restore(fdsup::Supervisor& supervisor, const fdsup::StateDocument& state, const Options& options,
                     fdsup::ManagerNotify& manager) {
     const std::string old_version = state.value("old_version", std::string("?"));
     ::close(options.restore.state_fd);
@@ -232,10 +231,10 @@ int run(const Options& options) {
 
     // The state an upgrade handed over, and the config as the previous image had it
     // loaded (the file may have changed since: that is applied as a reload, below).
-    std::optional<fdsup::control::Json> state;
+    std::optional<fdsup::StateDocument> state;
     std::optional<fdsup::config::Config> config;
     auto give_up = [&](const std::string& why) {
-        if (restoring) fdsup::upgrade::roll_back(options.restore, state.value_or(fdsup::control::Json::object()),
+        if (restoring) fdsup::upgrade::roll_back(options.restore, state.value_or(fdsup::StateDocument::object()),
                                                  options.config_path, extra_args_of(options), why);
         spdlog::critical("{}", why);
         return 1;

@@ -2,6 +2,7 @@
 // image just before execve, read back by the new one. The document is JSON (its version
 // is kStateVersion, checked by the caller); every fd it names is kept open across the
 // exec, and the new image adopts it: listening sockets, pidfds, output pipes, stored fds.
+// It travels as JSON text in a memfd (upgrade/state_file.h).
 //
 // Times are CLOCK_MONOTONIC nanoseconds (steady_clock), which go on across execve, so a
 // deadline stays a deadline: a backoff due in 300 ms is still due then.
@@ -24,7 +25,7 @@
 namespace fdsup {
 namespace {
 
-using control::Json;
+using Json = StateDocument;
 
 int64_t ns(Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
 Clock::time_point time_at(const Json& j) {

@@ -44,6 +44,10 @@ struct OwnedSocket {
     uint64_t serial = 0;  // unique per bound socket; set by the supervisor
 };
 
+// The state an in-place upgrade carries (snapshot.cpp). Plain (unordered) JSON: it is
+// never shown to anyone, and parses about twice as fast as the ordered kind.
+using StateDocument = nlohmann::json;
+
 class Supervisor {
 public:
     Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
@@ -128,11 +132,11 @@ public:
     // Why an upgrade cannot begin now, or "" if it can.
     std::string upgrade_refusal() const;
     // The state document for the next image; every fd it names is added to `keep`.
-    control::Json snapshot(std::vector<int>& keep) const;
+    StateDocument snapshot(std::vector<int>& keep) const;
     // On a Supervisor built (with no sockets) from the snapshot's config: adopts the
     // sockets, processes, pipes, stores and rollouts the snapshot names, and re-arms
     // every timer to its deadline. Call before the loop runs; then start_all().
-    Result<void> restore(const control::Json& state);
+    Result<void> restore(const StateDocument& state);
     // After restore, once the loop's handlers are in place: what changed meanwhile
     // (exits are seen by their pidfds on the first loop turn) is acted on.
     void resume() { state_changed(); }
@@ -208,9 +212,9 @@ private:
     OutputCapture* add_capture(UniqueFd read_end, std::string label, std::string worker, int index, bool from_stderr);
 
     // snapshot.cpp
-    void restore_or_throw(const control::Json& state);
-    void restore_instance(Worker& worker, const control::Json& j);
-    void restore_rollout(Worker& worker, const control::Json& r);
+    void restore_or_throw(const StateDocument& state);
+    void restore_instance(Worker& worker, const StateDocument& j);
+    void restore_rollout(Worker& worker, const StateDocument& r);
 
     // Waiters: re-checked after every state change; a waiter returns true once it is
     // finished (it has called its callback) and is then dropped. Also erases what is

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -140,20 +141,34 @@ private:
 
 void run_preflight(uv_loop_t* loop, const std::string& binary, const std::string& config_path, int state_version,
                    PreflightDone done) {
-    Check::start(loop, {binary, "--check-config", "-c", config_path},
-                 [loop, binary, state_version, done](Result<std::string> checked) {
-                     if (!checked) return done(std::unexpected(checked.error()));
-                     Check::start(loop, {binary, "--state-formats"}, [binary, state_version, done](Result<std::string> formats) {
-                         if (!formats) return done(std::unexpected(formats.error()));
-                         std::istringstream lines(*formats);
-                         std::string line;
-                         while (std::getline(lines, line))
-                             if (line == std::to_string(state_version)) return done({});
-                         done(fail("pre-flight: " + binary + " cannot read state format " +
-                                   std::to_string(state_version) + " (it reads: " +
-                                   (formats->empty() ? "none" : *formats) + ")"));
-                     });
-                 });
+    // Both checks at once (the binary's start-up dominates each): the answer comes
+    // when both have, the config check's failure first.
+    struct Both {
+        std::optional<Result<std::string>> config, formats;
+        PreflightDone done;
+    };
+    auto both = std::make_shared<Both>();
+    both->done = std::move(done);
+    auto settle = [both, binary, state_version] {
+        if (!both->config || !both->formats) return;
+        if (!*both->config) return both->done(std::unexpected(both->config->error()));
+        if (!*both->formats) return both->done(std::unexpected(both->formats->error()));
+        const std::string& formats = **both->formats;
+        std::istringstream lines(formats);
+        std::string line;
+        while (std::getline(lines, line))
+            if (line == std::to_string(state_version)) return both->done({});
+        both->done(fail("pre-flight: " + binary + " cannot read state format " + std::to_string(state_version) +
+                        " (it reads: " + (formats.empty() ? "none" : formats) + ")"));
+    };
+    Check::start(loop, {binary, "--check-config", "-c", config_path}, [both, settle](Result<std::string> checked) {
+        both->config = std::move(checked);
+        settle();
+    });
+    Check::start(loop, {binary, "--state-formats"}, [both, settle](Result<std::string> formats) {
+        both->formats = std::move(formats);
+        settle();
+    });
 }
 
 }  // namespace fdsup::upgrade

@@ -16,6 +16,14 @@
 namespace fdsup::upgrade {
 namespace {
 
+size_t instance_count(const nlohmann::json& state) {
+    size_t count = 0;
+    if (auto workers = state.find("workers"); workers != state.end())
+        for (const auto& worker : *workers)
+            if (auto instances = worker.find("instances"); instances != worker.end()) count += instances->size();
+    return count;
+}
+
 void reply(const std::optional<control::Responder>& responder, const control::Json& message) {
     if (responder) responder->finish(message);
 }
@@ -60,7 +68,7 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     // Checked again: the state may have changed while the pre-flight ran.
     if (auto refusal = setup_.refusal(); !refusal.empty()) return refuse(refusal);
     std::vector<int> keep;
-    control::Json state = setup_.snapshot(keep);
+    nlohmann::json state = setup_.snapshot(keep);
     int reply_fd = -1;
     if (responder) {
         responder->progress("pre-flight passed; fdsupd " + std::string(kVersion) + " execs " + binary);
@@ -81,11 +89,11 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     if (!previous) return refuse("cannot keep the current image for a rollback: " + std::string(std::strerror(errno)));
     keep.push_back(previous.get());
     state["keep"] = keep;
-    auto file = write_state_file(state.dump(-1, ' ', false, control::Json::error_handler_t::replace));
+    auto file = write_state_file(state);
     if (!file) return refuse(file.error().text());
     keep.push_back(file->get());
 
-    spdlog::info("upgrade: exec {} (state {} bytes, {} fds kept)", binary, state.dump().size(), keep.size());
+    spdlog::info("upgrade: exec {} ({} instances, {} fds kept)", binary, instance_count(state), keep.size());
     spdlog::default_logger()->flush();
     // A Type=notify manager is told, as for a reload; the next image says READY=1.
     if (setup_.notify_manager) setup_.notify_manager(ManagerNotify::reloading_message());
@@ -108,7 +116,7 @@ void answer_upgrade(int reply_fd, const control::Json& message) {
     ::close(reply_fd);
 }
 
-std::vector<int> fds_named_in(const control::Json& state) {
+std::vector<int> fds_named_in(const nlohmann::json& state) {
     std::vector<int> fds;
     if (auto it = state.find("keep"); it != state.end() && it->is_array())
         for (const auto& fd : *it)
@@ -116,7 +124,7 @@ std::vector<int> fds_named_in(const control::Json& state) {
     return fds;
 }
 
-void roll_back(const RestoreArgs& args, const control::Json& state, const std::string& config_path,
+void roll_back(const RestoreArgs& args, const nlohmann::json& state, const std::string& config_path,
                const std::vector<std::string>& extra_args, const std::string& why) {
     if (args.previous_image_fd < 0) return;
     spdlog::error("upgrade: this image cannot take over ({}); rolling back to the previous image", why);

@@ -24,7 +24,7 @@ struct UpgradeSetup {
     std::vector<std::string> extra_args;   // passed on to the next image (--log-level ...)
     std::function<std::string()> refusal;  // why an upgrade cannot happen now ("" if it can)
     // The state document; every fd it names goes into `keep`.
-    std::function<control::Json(std::vector<int>& keep)> snapshot;
+    std::function<nlohmann::json(std::vector<int>& keep)> snapshot;
     std::function<int(uint64_t client)> client_fd;  // a control connection's fd, -1 if gone
     std::function<void(const std::string& message)> notify_manager;  // sd_notify to fdsupd's own manager
 };
@@ -56,10 +56,10 @@ void answer_upgrade(int reply_fd, const control::Json& reply);
 
 // Execs the previous image with the same state, after a failed restore. Returns only
 // if that failed too.
-void roll_back(const RestoreArgs& args, const control::Json& state, const std::string& config_path,
+void roll_back(const RestoreArgs& args, const nlohmann::json& state, const std::string& config_path,
                const std::vector<std::string>& extra_args, const std::string& why);
 
 // Every fd a state document names (they must stay open across the rollback exec).
-std::vector<int> fds_named_in(const control::Json& state);
+std::vector<int> fds_named_in(const nlohmann::json& state);
 
 }  // namespace fdsup::upgrade

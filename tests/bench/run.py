@@ -12,6 +12,8 @@
    2 http_worker instances that take 300 ms to send READY=1; failed requests, p99 and
    max latency with no restarts, during N rolling restarts, and during N stop-start
    restarts, in one run.
+5. Upgrade pause: `fdsupctl upgrade` with 10 and 1,000 worker instances: the command,
+   its pre-flight, and the pause from the exec to the new image serving again.
 
 usage: run.py BUILD_DIR [--kills N] [--large-rss-mib M] [--restarts N] [--only WHAT]
 """
@@ -215,6 +217,64 @@ def restarts_under_load(build, restarts):
           f"max {rolling['max_us'] / max(base['max_us'], 1):.2f}x")
 
 
+def upgrade_pause(build, counts, rounds):
+    """`fdsupctl upgrade` with N sleeper instances: the whole command (pre-flight included)
+    and, from fdsupd's log, the pause itself: exec of the new image -> state restored and
+    the control socket served again."""
+    os.environ["FDSUPD"] = os.path.join(build, "supervisord", "fdsupd")
+    import fdsup_harness
+    import re
+    from datetime import datetime
+    ctl = os.path.join(build, "ctl", "fdsupctl")
+    stamp = re.compile(r"^(\S+ \S+) \w+ +(upgrade: trying out|upgrade: exec|upgrade done)", re.M)
+    print(f"upgrade pause ({rounds} upgrades per row; medians):")
+    print("  instances   fdsupctl upgrade   pre-flight   exec -> restored   then status answered")
+    for count in counts:
+        d = fdsup_harness.Fdsupd(SLEEPERS.format(count=count))
+        d.log_level = "info"
+        d.start()
+        try:
+            def all_running():
+                status = _status(ctl, d.control_socket)
+                return status and all(i["state"] == "running" for i in status["workers"][0]["instances"])
+            fdsup_harness.wait_until(all_running, timeout=120, interval=0.2, what="all instances running")
+            whole, status_after = [], []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                subprocess.run([ctl, "-s", d.control_socket, "upgrade"], check=True, capture_output=True)
+                t1 = time.perf_counter()
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(d.control_socket)
+                s.sendall(b'{"cmd":"status"}\n')
+                data = b""
+                while not data.endswith(b"\n"):
+                    data += s.recv(1 << 20)
+                s.close()
+                whole.append((t1 - t0) * 1000)
+                status_after.append((time.perf_counter() - t0) * 1000)
+            times = [(datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f"), m.group(2))
+                     for m in stamp.finditer(d.log())]
+            preflight, pause = [], []
+            for i in range(len(times) - 2):
+                if [t[1] for t in times[i:i + 3]] == ["upgrade: trying out", "upgrade: exec", "upgrade done"]:
+                    preflight.append((times[i + 1][0] - times[i][0]).total_seconds() * 1000)
+                    pause.append((times[i + 2][0] - times[i + 1][0]).total_seconds() * 1000)
+        finally:
+            d.stop(timeout=120)
+            d.cleanup()
+        print(f"  {count:9d}   {statistics.median(whole):13.1f} ms   {statistics.median(preflight):7.1f} ms"
+              f"   {statistics.median(pause):13.1f} ms   {statistics.median(status_after):17.1f} ms")
+
+
+SLEEPERS = """
+[workers.sleeper]
+command = ["/bin/sleep", "100000"]
+instances = {count}
+stdout = "null"
+stderr = "null"
+"""
+
+
 def _status(ctl, control_socket):
     r = subprocess.run([ctl, "-s", control_socket, "--json", "status"], capture_output=True, text=True)
     return json.loads(r.stdout) if r.returncode == 0 else None
@@ -242,7 +302,8 @@ def main():
     parser.add_argument("--status-instances", type=int, default=1000)
     parser.add_argument("--status-rounds", type=int, default=30)
     parser.add_argument("--restarts", type=int, default=20)
-    parser.add_argument("--only", choices=["respawn", "spawn", "status", "restarts"])
+    parser.add_argument("--upgrade-rounds", type=int, default=5)
+    parser.add_argument("--only", choices=["respawn", "spawn", "status", "restarts", "upgrade"])
     args = parser.parse_args()
     build = os.path.abspath(args.build)
     if args.only in (None, "respawn"):
@@ -254,6 +315,8 @@ def main():
         status_round_trip(build, args.status_instances, args.status_rounds)
     if args.only in (None, "restarts"):
         restarts_under_load(build, args.restarts)
+    if args.only in (None, "upgrade"):
+        upgrade_pause(build, (10, 1000), args.upgrade_rounds)
 
 
 if __name__ == "__main__":
