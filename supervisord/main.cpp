@@ -141,6 +141,19 @@ void reset_inherited_signal_state() {
     sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
+// A field of the upgrade state, or `fallback` if it is missing or of another type
+// (never an exception: a damaged state must end in a rollback, not std::terminate).
+template <class T>
+T field_or(const fdsup::StateDocument& state, const char* key, T fallback) {
+    auto it = state.find(key);
+    if (it == state.end()) return fallback;
+    try {
+        return it->get<T>();
+    } catch (const std::exception&) {
+        return fallback;
+    }
+}
+
 // The state an upgrade handed over, checked for its version.
 fdsup::Result<fdsup::StateDocument> read_restore_state(int fd) {
     auto read = fdsup::upgrade::read_state_file(fd);
@@ -191,7 +204,8 @@ std::vector<std::string> extra_args_of(const Options& options) {
 // upgrade's client answered, and a config file changed since applied like `reload`.
 void finish_restore(fdsup::Supervisor& supervisor, const fdsup::StateDocument& state, const Options& options,
                     fdsup::ManagerNotify& manager) {
-    const std::string old_version = state.value("old_version", std::string("?"));
+    const std::string old_version = field_or(state, "old_version", std::string("?"));
+    const bool rolled_back = options.restore.rollback_reason.has_value();
     ::close(options.restore.state_fd);
     if (options.restore.previous_image_fd >= 0) ::close(options.restore.previous_image_fd);
     supervisor.resume();
@@ -207,9 +221,12 @@ void finish_restore(fdsup::Supervisor& supervisor, const fdsup::StateDocument& s
                                      {"version", fdsup::kVersion}, {"pid", getpid()},
                                      {"state_format", fdsup::kStateVersion}, {"upgrades", supervisor.upgrades()}};
     }
-    fdsup::upgrade::answer_upgrade(state.value("reply_fd", -1), reply);
-    manager.send("READY=1\nSTATUS=fdsupd " + std::string(fdsup::kVersion) + " (upgraded in place from " + old_version + ")");
-    // The file may have changed since the previous image loaded it: apply the difference.
+    fdsup::upgrade::answer_upgrade(field_or(state, "reply_fd", -1), reply);
+    manager.send("READY=1\nSTATUS=fdsupd " + std::string(fdsup::kVersion) +
+                 (rolled_back ? " (an upgrade was rolled back)" : " (upgraded in place from " + old_version + ")"));
+    // The file may have changed since the previous image loaded it: apply the
+    // difference (not after a rollback: that upgrade did not happen).
+    if (rolled_back) return;
     auto text = fdsup::config::load_config_file(options.config_path);
     if (text.config && text.config->source != supervisor.config().source) {
         spdlog::info("upgrade: the configuration file changed since it was loaded; reloading");
@@ -226,16 +243,18 @@ int run(const Options& options) {
     const bool restoring = options.restore.state_fd >= 0;
     // A restoring image keeps every signal blocked (as the previous image left them)
     // until its handlers are in place: none is lost, none acts by default meanwhile.
-    if (!restoring) reset_inherited_signal_state();
-    signal(SIGCHLD, SIG_DFL);
+    if (restoring) signal(SIGCHLD, SIG_DFL);
+    else reset_inherited_signal_state();
+    std::string self_binary = options.self_binary;
 
     // The state an upgrade handed over, and the config as the previous image had it
     // loaded (the file may have changed since: that is applied as a reload, below).
     std::optional<fdsup::StateDocument> state;
     std::optional<fdsup::config::Config> config;
     auto give_up = [&](const std::string& why) {
-        if (restoring) fdsup::upgrade::roll_back(options.restore, state.value_or(fdsup::StateDocument::object()),
-                                                 options.config_path, extra_args_of(options), why);
+        if (restoring)
+            fdsup::upgrade::give_up_restore(options.restore, state.value_or(fdsup::StateDocument::object()),
+                                            options.config_path, extra_args_of(options), why);
         spdlog::critical("{}", why);
         return 1;
     };
@@ -243,8 +262,11 @@ int run(const Options& options) {
         auto read = read_restore_state(options.restore.state_fd);
         if (!read) return give_up(read.error().text());
         state = std::move(*read);
-        auto loaded = fdsup::config::load_config_string(state->value("config_source", std::string()),
-                                                        state->value("config_path", options.config_path));
+        auto loaded = fdsup::config::load_config_string(field_or(*state, "config_source", std::string()),
+                                                        field_or(*state, "config_path", options.config_path));
+        // The path fdsupd was first started from stays the default binary (not the
+        // --binary of this upgrade, which is only our argv[0]).
+        self_binary = field_or(*state, "binary", self_binary);
         for (const auto& error : loaded.errors) spdlog::error("the configuration the previous image ran: {}", error.text());
         if (!loaded.config) return give_up("cannot load the configuration the previous image ran");
         config = std::move(loaded.config);
@@ -254,12 +276,13 @@ int run(const Options& options) {
     }
     fdsup::init_logging(options.log_level.value_or(config->supervisor.log_level));
     if (options.log_level && !fdsup::set_log_level(*options.log_level)) {
+        if (restoring) return give_up("unknown log level \"" + *options.log_level + "\"");
         std::fprintf(stderr, "fdsupd: unknown log level \"%s\"\n", options.log_level->c_str());
         return 2;
     }
 
     rlim_t starting_nofile = raise_nofile_limit();
-    if (state) starting_nofile = state->value("nofile_soft_at_start", starting_nofile);
+    if (state) starting_nofile = field_or(*state, "nofile_soft_at_start", starting_nofile);
     // Writes to a vanished reader (a closed client) must fail with EPIPE, not kill us.
     signal(SIGPIPE, SIG_IGN);
 
@@ -277,7 +300,7 @@ int run(const Options& options) {
     {
         if (restoring)
             spdlog::info("fdsupd {} restoring the state of fdsupd {} (pid {}, config {})", fdsup::kVersion,
-                         state->value("old_version", std::string("?")), getpid(), options.config_path);
+                         field_or(*state, "old_version", std::string("?")), getpid(), options.config_path);
         else
             spdlog::info("fdsupd {} starting (pid {}, config {})", fdsup::kVersion, getpid(), options.config_path);
         // Absolute: workers run in their own working_dir, and sd_notify() accepts only
@@ -289,14 +312,10 @@ int run(const Options& options) {
         spawn_context.fd_socket = fd_socket_path;
         fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(sockets), std::move(spawn_context));
         if (restoring) {
-            if (auto restored = supervisor.restore(*state); !restored) return give_up(restored.error().text());
-#ifdef FDSUP_TEST_FAIL_RESTORE
-            // A test build: everything is adopted, and now it fails, so that the
-            // rollback is tested from the worst point.
-            return give_up("restore failure injected by this test build (FDSUP_TEST_FAIL_RESTORE)");
-#endif
+            if (auto restored = supervisor.restore(*state, options.restore.rollback_reason.has_value()); !restored)
+                return give_up(restored.error().text());
         }
-        auto inherited = [&](const char* key) { return state ? state->value(key, -1) : -1; };
+        auto inherited = [&](const char* key) { return state ? field_or(*state, key, -1) : -1; };
 
         // Every way to shut down (SIGTERM, SIGINT, `fdsupctl shutdown`) ends here; the
         // callbacks run once all workers have stopped, before the loop ends.
@@ -343,9 +362,15 @@ int run(const Options& options) {
             inherited("fd_socket_fd"));
         if (!fd_server) return give_up(fd_server.error().text());
         spdlog::info("fd socket: {}", (*fd_server)->path());
+#ifdef FDSUP_TEST_FAIL_RESTORE
+        // A test build: everything is adopted (processes, pipes, the control, notify
+        // and fd sockets), and now it fails, so that the rollback is tested from the
+        // worst point.
+        if (restoring) return give_up("restore failure injected by this test build (FDSUP_TEST_FAIL_RESTORE)");
+#endif
 
         upgrader = std::make_unique<fdsup::upgrade::Upgrader>(fdsup::upgrade::UpgradeSetup{
-            &loop, options.self_binary, options.config_path, extra_args_of(options),
+            &loop, self_binary, options.config_path, extra_args_of(options),
             [&] { return supervisor.upgrade_refusal(); },
             [&](std::vector<int>& keep) {
                 auto snapshot = supervisor.snapshot(keep);
@@ -356,6 +381,7 @@ int run(const Options& options) {
                 return snapshot;
             },
             [&](uint64_t client) { return (*control)->client_fd(client); },
+            [&](uint64_t client) { return (*control)->client_uid(client); },
             [&](const std::string& message) { manager.send(message); }});
 
         auto stop = [&](int sig) {
@@ -371,7 +397,7 @@ int run(const Options& options) {
             });
         });
         fdsup::SignalWatch on_usr2(&loop, SIGUSR2, [&](int) {
-            spdlog::info("received SIGUSR2: in-place upgrade from {}", options.self_binary);
+            spdlog::info("received SIGUSR2: in-place upgrade from {}", self_binary);
             upgrader->begin(std::nullopt, std::nullopt);
         });
         if (restoring) {

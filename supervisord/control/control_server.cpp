@@ -125,6 +125,12 @@ int ControlServer::client_fd(uint64_t client) const {
     return it == clients_.end() ? -1 : it->second->fd.get();
 }
 
+std::optional<uid_t> ControlServer::client_uid(uint64_t client) const {
+    auto it = clients_.find(client);
+    if (it == clients_.end()) return std::nullopt;
+    return it->second->uid;
+}
+
 void ControlServer::refuse(UniqueFd fd, const std::string& message) {
     std::string line = encode_line(error_reply(message));
     (void)!::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);

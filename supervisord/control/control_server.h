@@ -83,6 +83,8 @@ public:
     int fd() const { return fd_.get(); }
     // A client's connection, for an upgrade to answer on from the next image (-1 if gone).
     int client_fd(uint64_t client) const;
+    // A client's uid (SO_PEERCRED at connect); nullopt if it is gone.
+    std::optional<uid_t> client_uid(uint64_t client) const;
 
     const std::string& path() const { return socket_file_.path(); }
     size_t client_count() const { return clients_.size(); }

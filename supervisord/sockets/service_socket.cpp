@@ -29,17 +29,18 @@ bool someone_serves(const std::string& path, bool datagram) {
 
 Result<UniqueFd> open_service_socket(const ServiceSocketSpec& spec) {
     if (spec.inherited_fd >= 0) {
-        UniqueFd fd(spec.inherited_fd);
+        // Checked before it is owned: a refusal leaves the fd open, for a rollback.
+        int fd = spec.inherited_fd;
         sockaddr_un address{};
-        socklen_t length = sizeof address;
-        if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) < 0 || address.sun_family != AF_UNIX)
-            return fail(spec.what + ": the inherited fd " + std::to_string(spec.inherited_fd) + " is not a unix socket");
+        socklen_t length = sizeof address - 1;  // room for a terminating NUL
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) < 0 || address.sun_family != AF_UNIX)
+            return fail(spec.what + ": the inherited fd " + std::to_string(fd) + " is not a unix socket");
         std::string bound_path = address.sun_path;
         if (bound_path != spec.path && bound_path != absolute_path(spec.path))
-            return fail(spec.what + ": the inherited socket is bound to " + address.sun_path);
-        if (::fcntl(fd.get(), F_SETFD, FD_CLOEXEC) < 0 || ::fcntl(fd.get(), F_SETFL, O_NONBLOCK) < 0)
+            return fail(spec.what + ": the inherited socket is bound to " + bound_path);
+        if (::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || ::fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
             return fail_errno(spec.what + ": inherited fd");
-        return fd;
+        return UniqueFd(fd);
     }
     if (auto made = make_directories(directory_of(spec.path)); !made) return fail(spec.what + ": " + made.error().text());
     if (someone_serves(spec.path, spec.datagram))

@@ -172,18 +172,20 @@ Json Supervisor::snapshot(std::vector<int>& keep) const {
                 {"captures", std::move(captures)}};
 }
 
-Result<void> Supervisor::restore(const Json& state) {
+Result<void> Supervisor::restore(const Json& state, bool rolled_back) {
     try {
-        restore_or_throw(state);
+        restore_or_throw(state, rolled_back);
     } catch (const std::exception& e) {
         return fail(std::string("the state cannot be restored: ") + e.what());
     }
     return {};
 }
 
-void Supervisor::restore_or_throw(const Json& state) {
+void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
+    // The loop's clock is as old as the loop: timers armed below must count from now.
+    uv_update_time(loop_);
     started_at_ = time_at(state.at("started_at"));
-    upgrades_ = state.at("upgrades").get<uint64_t>() + 1;
+    upgrades_ = state.at("upgrades").get<uint64_t>() + (rolled_back ? 0 : 1);
     notify_dropped_ = state.at("notify_dropped").get<uint64_t>();
     next_instance_id_ = state.at("next_instance_id").get<uint64_t>();
     next_socket_serial_ = state.at("next_socket_serial").get<uint64_t>();

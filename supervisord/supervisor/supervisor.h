@@ -135,8 +135,10 @@ public:
     StateDocument snapshot(std::vector<int>& keep) const;
     // On a Supervisor built (with no sockets) from the snapshot's config: adopts the
     // sockets, processes, pipes, stores and rollouts the snapshot names, and re-arms
-    // every timer to its deadline. Call before the loop runs; then start_all().
-    Result<void> restore(const StateDocument& state);
+    // every timer to its deadline. Call before the loop runs; then resume() (never
+    // start_all(), which would start stopped and exited instances). `rolled_back`: the
+    // image that wrote the state restores it again (the upgrade count stays).
+    Result<void> restore(const StateDocument& state, bool rolled_back = false);
     // After restore, once the loop's handlers are in place: what changed meanwhile
     // (exits are seen by their pidfds on the first loop turn) is acted on.
     void resume() { state_changed(); }
@@ -212,7 +214,7 @@ private:
     OutputCapture* add_capture(UniqueFd read_end, std::string label, std::string worker, int index, bool from_stderr);
 
     // snapshot.cpp
-    void restore_or_throw(const StateDocument& state);
+    void restore_or_throw(const StateDocument& state, bool rolled_back);
     void restore_instance(Worker& worker, const StateDocument& j);
     void restore_rollout(Worker& worker, const StateDocument& r);
 

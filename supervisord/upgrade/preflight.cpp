@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memory>
@@ -71,7 +72,12 @@ private:
             return finish(fail_errno("pre-flight: cannot run " + argv_[0]));
         }
         pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-        if (!pidfd_) return finish(fail_errno("pre-flight: pidfd_open"));
+        if (!pidfd_) {
+            auto error = fail_errno("pre-flight: pidfd_open");
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);  // not left a zombie
+            return finish(error);
+        }
         auto self = shared_from_this();
         output_watch_ = std::make_unique<FdWatch>(loop_, read_end_.get());
         output_watch_->start(UV_READABLE | UV_DISCONNECT, [self](int, int) { self->read_output(); });

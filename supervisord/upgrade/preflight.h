@@ -1,7 +1,7 @@
 // Before an upgrade execs a new binary, the binary is tried out as a child process:
 // `BINARY --check-config -c CONFIG` must accept the configuration, and
 // `BINARY --state-formats` must list the state format this image writes. A binary that
-// cannot be executed, fails either check, or hangs (kTimeout) is refused, and the
+// cannot be executed, fails either check, or hangs (kPreflightTimeout) is refused, and the
 // running supervisor never notices. Runs on the loop, never blocking it.
 #pragma once
 

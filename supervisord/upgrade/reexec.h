@@ -18,8 +18,8 @@ struct ExecRequest {
 
 // Blocks every signal (the next image unblocks them once its handlers are in place, so
 // none is lost or acted on by default meanwhile), clears FD_CLOEXEC on `keep`, and
-// execs with the current environment. Returns only if the exec failed, with the fds
-// and the signal mask as they were.
+// execs with the current environment. Returns only if the exec failed, with the
+// signal mask as it was and every fd of `keep` close-on-exec again.
 Result<void> exec_in_place(const ExecRequest& request);
 
 }  // namespace fdsup::upgrade

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -41,15 +43,37 @@ std::vector<std::string> next_argv(const std::string& binary, const std::string&
 
 }  // namespace
 
+// Who may choose the binary fdsupd becomes: root and fdsupd's own uid (a control_group
+// member may upgrade to the binary fdsupd was started from, not to one of its own); and
+// the file must be as trusted as that (owned by root or fdsupd's uid, writable by no one
+// else).
+std::string binary_refusal(const std::string& path, std::optional<uid_t> requester, bool chosen) {
+    if (chosen && (!requester || (*requester != 0 && *requester != ::geteuid())))
+        return "only root or fdsupd's own uid may name the binary (--binary)";
+    struct stat st{};
+    if (::stat(path.c_str(), &st) < 0) return "";  // the pre-flight says what is wrong with it
+    if (st.st_uid != 0 && st.st_uid != ::geteuid()) return path + " is owned by uid " + std::to_string(st.st_uid);
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) return path + " is writable by its group or by others";
+    return "";
+}
+
 void Upgrader::begin(std::optional<std::string> binary, std::optional<control::Responder> responder) {
-    if (in_progress_) return reply(responder, control::error_reply("an upgrade is already in progress"));
-    if (auto refusal = setup_.refusal(); !refusal.empty())
-        return reply(responder, control::error_reply("upgrade refused: " + refusal));
+    auto refuse = [&](const std::string& why) {
+        spdlog::error("upgrade refused: {}", why);
+        reply(responder, control::error_reply("upgrade refused: " + why));
+    };
+    if (in_progress_) return refuse("an upgrade is already in progress");
+    if (auto refusal = setup_.refusal(); !refusal.empty()) return refuse(refusal);
     std::string path = binary.value_or(setup_.self_binary);
+    std::optional<uid_t> requester = responder && setup_.client_uid ? setup_.client_uid(responder->client_id())
+                                                                     : std::optional<uid_t>(::geteuid());
+    if (auto refusal = binary_refusal(path, requester, binary.has_value()); !refusal.empty()) return refuse(refusal);
     in_progress_ = true;
     spdlog::info("upgrade: trying out {}", path);
     if (responder) responder->progress("pre-flight: " + path + " --check-config, --state-formats");
-    run_preflight(setup_.loop, path, setup_.config_path, kStateVersion, [this, path, responder](Result<void> checked) {
+    run_preflight(setup_.loop, path, setup_.config_path, kStateVersion,
+                  [this, alive = alive_, path, responder](Result<void> checked) {
+        if (!*alive) return;
         if (!checked) {
             in_progress_ = false;
             spdlog::error("upgrade refused: {}", checked.error().text());
@@ -67,13 +91,20 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     };
     // Checked again: the state may have changed while the pre-flight ran.
     if (auto refusal = setup_.refusal(); !refusal.empty()) return refuse(refusal);
+    // From here signals wait for the next image (which unblocks them once its handlers
+    // are in place): one arriving now would otherwise die in libuv's signal pipe.
+    sigset_t all, mask_before;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &mask_before);
+    struct Unblock {
+        sigset_t mask;
+        ~Unblock() { sigprocmask(SIG_SETMASK, &mask, nullptr); }  // only if we are still here
+    } unblock{mask_before};
     std::vector<int> keep;
     nlohmann::json state = setup_.snapshot(keep);
-    int reply_fd = -1;
-    if (responder) {
-        responder->progress("pre-flight passed; fdsupd " + std::string(kVersion) + " execs " + binary);
-        reply_fd = setup_.client_fd(responder->client_id());
-    }
+    // No progress line now: bytes still queued for the client would be lost in the
+    // exec, and the next image's reply must start a line of its own.
+    int reply_fd = responder ? setup_.client_fd(responder->client_id()) : -1;
     UniqueFd answer;
     if (reply_fd >= 0) {
         answer.reset(::fcntl(reply_fd, F_DUPFD_CLOEXEC, 3));
@@ -109,9 +140,12 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
 void answer_upgrade(int reply_fd, const control::Json& message) {
     if (reply_fd < 0) return;
     std::string line = control::encode_line(message);
-    // Blocking is fine here: one short line to a client that is waiting for it.
+    // Blocking, but bounded: one short line to a client that is waiting for it (one
+    // that stopped reading cannot hold the new image up for more than a second).
     int flags = ::fcntl(reply_fd, F_GETFL);
     if (flags >= 0) ::fcntl(reply_fd, F_SETFL, flags & ~O_NONBLOCK);
+    timeval timeout{1, 0};
+    ::setsockopt(reply_fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     (void)!::send(reply_fd, line.data(), line.size(), MSG_NOSIGNAL);
     ::close(reply_fd);
 }
@@ -141,6 +175,16 @@ void roll_back(const RestoreArgs& args, const nlohmann::json& state, const std::
                         keep};
     auto failed = exec_in_place(request);
     spdlog::critical("upgrade: the rollback failed too: {}", failed.error().text());
+}
+
+void give_up_restore(const RestoreArgs& args, const nlohmann::json& state, const std::string& config_path,
+                     const std::vector<std::string>& extra_args, const std::string& why) {
+    roll_back(args, state, config_path, extra_args, why);
+    // Still here: nothing to go back to (this is the rollback), or that exec failed.
+    // The waiting client at least learns why.
+    int reply_fd = -1;
+    if (auto it = state.find("reply_fd"); it != state.end() && it->is_number_integer()) reply_fd = it->get<int>();
+    answer_upgrade(reply_fd, control::error_reply("fdsupd could not restore its state: " + why));
 }
 
 }  // namespace fdsup::upgrade

@@ -7,7 +7,10 @@
 
 #include <uv.h>
 
+#include <sys/types.h>
+
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,12 +29,17 @@ struct UpgradeSetup {
     // The state document; every fd it names goes into `keep`.
     std::function<nlohmann::json(std::vector<int>& keep)> snapshot;
     std::function<int(uint64_t client)> client_fd;  // a control connection's fd, -1 if gone
+    std::function<std::optional<uid_t>(uint64_t client)> client_uid;
     std::function<void(const std::string& message)> notify_manager;  // sd_notify to fdsupd's own manager
 };
 
 class Upgrader {
 public:
     explicit Upgrader(UpgradeSetup setup) : setup_(std::move(setup)) {}
+    // A pre-flight still running finds nobody to report to (shutdown got there first).
+    ~Upgrader() { *alive_ = false; }
+    Upgrader(const Upgrader&) = delete;
+    Upgrader& operator=(const Upgrader&) = delete;
 
     // `responder` is empty for SIGUSR2. Returns at once; on success this process
     // becomes the new image.
@@ -42,6 +50,7 @@ private:
 
     UpgradeSetup setup_;
     bool in_progress_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 // The next image's side: the arguments it was given.
@@ -58,6 +67,10 @@ void answer_upgrade(int reply_fd, const control::Json& reply);
 // if that failed too.
 void roll_back(const RestoreArgs& args, const nlohmann::json& state, const std::string& config_path,
                const std::vector<std::string>& extra_args, const std::string& why);
+
+// roll_back, and if that returns, the waiting client is told why.
+void give_up_restore(const RestoreArgs& args, const nlohmann::json& state, const std::string& config_path,
+                     const std::vector<std::string>& extra_args, const std::string& why);
 
 // Every fd a state document names (they must stay open across the rollback exec).
 std::vector<int> fds_named_in(const nlohmann::json& state);

@@ -173,6 +173,7 @@ os.execv({os.environ["FDSUPD"]!r}, [{os.environ["FDSUPD"]!r}] + sys.argv[1:])
         self.assertIn("rolled back: fdsupd 0.1.0 goes on", err)
         d.wait_log(r"upgrade rolled back: restore failure injected")
         self.assertIsNone(d.proc.poll())
+        self.assertEqual(d.ctl_json("version")["upgrades"], 0)  # a rollback is no upgrade
         self.assertEqual(worker_pids(d)[0], pids)
         self.assertRegex(http_get(*d.address("http")), r"^web\[[01]\] pid \d+\n$")
         self.assertEqual(open_fd_count(d.pid), fds)
@@ -195,7 +196,6 @@ start_limit_burst = 100
         # flaky is in backoff, its next start 1.5 s away.
         wait_until(lambda: d.ctl_json("status", "flaky")["workers"][0]["instances"][0]["state"] == "backoff",
                    what="flaky in backoff")
-        restarts = d.ctl_json("status", "flaky")["workers"][0]["instances"][0]["restarts"]
 
         # A rolling restart of web that waits: the replacements are held not ready.
         pids, _ = worker_pids(d)
@@ -209,6 +209,12 @@ start_limit_burst = 100
         self.assertEqual(code, 0, out + err + d.log())
         restart.wait(timeout=20)  # its connection closed with the old image
         self.assertIsNotNone(d.ctl_json("status", "web")["workers"][0]["rollout"])  # carried over
+        # flaky's backoff came across too: still in backoff, and the new image starts it
+        # when the deadline comes (its count goes on from where it was).
+        flaky = d.ctl_json("status", "flaky")["workers"][0]["instances"][0]
+        self.assertEqual(flaky["state"], "backoff")
+        restarts = flaky["restarts"]
+        upgraded_at = d.log().count("worker flaky[0]: started pid")
 
         os.remove(os.path.join(d.tmp, "hold"))
         d.wait_log(r"worker web: the rolling restart begun before the upgrade is done")
@@ -220,9 +226,10 @@ start_limit_burst = 100
         for old in (pids[("web", 0)], pids[("web", 1)]):
             wait_until(lambda: not pid_alive(old), what=f"old web pid {old} gone")
 
-        # flaky went on backing off under the new image: its restarts counter kept counting.
-        wait_until(lambda: d.ctl_json("status", "flaky")["workers"][0]["instances"][0]["restarts"] > restarts,
-                   what="flaky restarted by the new image")
+        # flaky was started by the new image from its carried-over backoff timer.
+        d.wait_log(r"worker flaky\[0\]: started pid", count=upgraded_at + 1)
+        wait_until(lambda: d.ctl_json("status", "flaky")["workers"][0]["instances"][0]["restarts"] == restarts + 1,
+                   what="flaky's restart count going on from the old image's")
 
     def test_a_changed_config_is_applied_after_the_upgrade(self):
         d = self.start()
@@ -298,6 +305,54 @@ backoff = "50ms"
         second = d.current_pid("sess[0]", after=first)
         client.sendall(b"two\n")
         self.assertEqual(reader.readline().decode().split(" ")[0:2], [str(second), f"http:conn-{first}-1"])
+
+    def test_only_root_or_fdsupds_uid_choose_the_binary_and_it_must_be_trusted(self):
+        nobody = 65534
+        d = self.start('[supervisor]\ncontrol_group = "nogroup"\n' + TWO_BY_TWO)
+        ctl = os.path.join(d.tmp, "fdsupctl")
+        shutil.copy(os.environ["FDSUPCTL"], ctl)
+        os.chmod(d.tmp, 0o755)
+        os.chmod(ctl, 0o755)
+
+        def as_nobody():
+            os.setgroups([])
+            os.setgid(nobody)
+            os.setuid(nobody)
+        r = subprocess.run([ctl, "-s", d.control_socket, "upgrade", "--binary", os.environ["FDSUPD"]],
+                           capture_output=True, text=True, timeout=20, preexec_fn=as_nobody)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("upgrade refused: only root or fdsupd's own uid may name the binary", r.stderr)
+        writable = os.path.join(d.tmp, "fdsupd-writable")
+        shutil.copy(os.environ["FDSUPD"], writable)
+        os.chmod(writable, 0o777)
+        code, out, err = self.upgrade(d, "--binary", writable)
+        self.assertEqual(code, 1)
+        self.assertIn("is writable by its group or by others", err)
+        # The group member may still upgrade to the binary fdsupd was started from.
+        r = subprocess.run([ctl, "-s", d.control_socket, "upgrade"], capture_output=True, text=True, timeout=20,
+                           preexec_fn=as_nobody)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + d.log())
+
+    def test_a_sigterm_pending_across_the_exec_shuts_the_new_image_down(self):
+        d = self.start()
+        # The "new binary" finds SIGTERM sent to fdsupd while its signals were blocked:
+        # it stays pending across the exec, and the new image handles it once restored.
+        wrapper = os.path.join(d.tmp, "fdsupd-wrapper")
+        with open(wrapper, "w") as f:
+            f.write(f"""#!{sys.executable}
+import os, signal, sys
+if "--restore-state" in sys.argv:
+    os.kill(os.getpid(), signal.SIGTERM)
+os.execv({os.environ["FDSUPD"]!r}, [{os.environ["FDSUPD"]!r}] + sys.argv[1:])
+""")
+        os.chmod(wrapper, 0o755)
+        pids, _ = worker_pids(d)
+        code, out, err = self.upgrade(d, "--binary", wrapper)
+        self.assertEqual(code, 0, out + err + d.log())
+        self.assertEqual(d.wait_exit(), 0, d.log())
+        self.assertIn("received SIGTERM: graceful shutdown", d.log())
+        for pid in pids.values():
+            self.assertFalse(pid_alive(pid))
 
     def test_an_upgrade_is_refused_while_a_command_waits(self):
         d = self.start(TWO_BY_TWO + '\n[workers.slow]\ncommand = ["/bin/sh", "-c", "trap \\"\\" TERM; exec sleep 1000"]\n'

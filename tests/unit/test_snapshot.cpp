@@ -1,0 +1,136 @@
+// The upgrade state round trip: what one Supervisor snapshots, a fresh one built from
+// the same config restores, field by field; a damaged document is an error, not a crash.
+// No processes are started here (the integration tests upgrade real ones).
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "config/loader.h"
+#include "supervisor/supervisor.h"
+
+using fdsup::Instance;
+using fdsup::InstanceState;
+using fdsup::Supervisor;
+
+namespace {
+
+constexpr const char* kConfig = R"(
+[workers.web]
+command = ["/bin/true"]
+instances = 2
+fd_store_max = 4
+[workers.db]
+command = ["/bin/true"]
+)";
+
+fdsup::config::Config config() {
+    auto loaded = fdsup::config::load_config_string(kConfig, "/etc/fdsup/t.toml");
+    REQUIRE(loaded.config.has_value());
+    return *loaded.config;
+}
+
+fdsup::SpawnContext context() {
+    fdsup::SpawnContext c;
+    c.supervisor_pid = getpid();
+    return c;
+}
+
+Instance& instance(const Supervisor& s, const std::string& worker, size_t i) {
+    return *s.find_worker(worker)->instances.at(i);
+}
+
+struct Loop {
+    uv_loop_t loop{};
+    Loop() { uv_loop_init(&loop); }
+    ~Loop() {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        uv_loop_close(&loop);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and scale carry over") {
+    Loop l;
+    std::vector<int> keep;
+    fdsup::StateDocument state;
+    int stored_fd = -1;
+    {
+        Supervisor before(&l.loop, config(), {}, context());
+        Instance& web1 = instance(before, "web", 1);
+        web1.state = InstanceState::failed;
+        web1.restarts = 7;
+        web1.last_error = "start limit hit";
+        web1.last_exit = fdsup::ExitStatus{true, 0, 9};
+        web1.backoff.restore(std::chrono::milliseconds(800));
+        web1.id = 4242;  // ids are carried (rollouts name instances by id), not renumbered
+        instance(before, "db", 0).state = InstanceState::exited;
+        before.find_worker("db")->stopped_by_operator = true;
+        // A stored memfd, as FDSTORE=1 would leave it.
+        stored_fd = memfd_create("state", MFD_CLOEXEC);
+        std::vector<fdsup::UniqueFd> fds;
+        fds.emplace_back(stored_fd);
+        before.find_worker("web")->fd_stores.try_emplace(1, nullptr).first->second.add("state", std::move(fds), false, 4);
+        state = before.snapshot(keep);
+        CHECK(std::find(keep.begin(), keep.end(), stored_fd) != keep.end());
+        // An exec would leave the fd open; this Supervisor closes its copy when it goes:
+        // the state names a duplicate instead.
+        for (auto& worker : state["workers"])
+            for (auto& slot : worker["fd_stores"])
+                for (auto& entry : slot["fds"])
+                    if (entry["fd"] == stored_fd) entry["fd"] = stored_fd = fcntl(stored_fd, F_DUPFD_CLOEXEC, 3);
+    }
+    CHECK(fcntl(stored_fd, F_GETFD) >= 0);
+
+    Supervisor after(&l.loop, config(), {}, context());
+    auto restored = after.restore(state);
+    REQUIRE_MESSAGE(restored.has_value(), restored.error().text());
+    const Instance& web1 = instance(after, "web", 1);
+    CHECK(web1.state == InstanceState::failed);
+    CHECK(web1.restarts == 7);
+    CHECK(web1.last_error == "start limit hit");
+    CHECK(web1.last_exit == fdsup::ExitStatus{true, 0, 9});
+    CHECK(web1.backoff.last() == std::chrono::milliseconds(800));
+    CHECK(web1.id == 4242);
+    CHECK(instance(after, "db", 0).state == InstanceState::exited);
+    CHECK(after.find_worker("db")->stopped_by_operator);
+    CHECK(after.upgrades() == 1);
+    const auto& store = after.find_worker("web")->fd_stores.at(1);
+    REQUIRE(store.size() == 1);
+    CHECK(store.entries()[0].name == "state");
+    CHECK(store.entries()[0].fd.get() == stored_fd);
+}
+
+TEST_CASE("restore: a damaged or foreign state is an error, never a crash") {
+    Loop l;
+    std::vector<int> keep;
+    fdsup::StateDocument state;
+    {
+        Supervisor before(&l.loop, config(), {}, context());
+        state = before.snapshot(keep);
+    }
+    auto error_of = [&](fdsup::StateDocument damaged) {
+        Supervisor after(&l.loop, config(), {}, context());
+        auto restored = after.restore(damaged);
+        REQUIRE_FALSE(restored.has_value());
+        return restored.error().text();
+    };
+    auto missing = state;
+    missing.erase("workers");
+    CHECK(error_of(missing).starts_with("the state cannot be restored: "));
+    auto wrong_type = state;
+    wrong_type["workers"][0]["instances"][0]["restarts"] = "many";
+    CHECK(error_of(wrong_type).starts_with("the state cannot be restored: "));
+    auto unknown = state;
+    unknown["workers"][0]["name"] = "ghost";
+    CHECK(error_of(unknown) == "the state cannot be restored: worker ghost is not in the configuration");
+    auto bad_state = state;
+    bad_state["workers"][0]["instances"][0]["state"] = "dancing";
+    CHECK(error_of(bad_state) == "the state cannot be restored: unknown instance state \"dancing\"");
+}
