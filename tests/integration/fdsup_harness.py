@@ -266,6 +266,34 @@ class FdsupTestCase(unittest.TestCase):
         return d
 
 
+class LoadClient:
+    """helpers/load_client against HOST:PORT (4 threads, a new connection per request)
+    until finish(), which returns its final counts."""
+
+    def __init__(self, host, port, tmp, concurrency=4):
+        self.progress = os.path.join(tmp, "load.json")
+        self.proc = subprocess.Popen([helper("load_client"), host, str(port), "--concurrency", str(concurrency),
+                                      "--progress", self.progress], stdout=subprocess.PIPE)
+
+    def ok_count(self):
+        try:
+            with open(self.progress) as f:
+                return json.load(f)["ok"]
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def wait_for_more(self, count, what):
+        """Waits until `count` more requests have succeeded."""
+        served = self.ok_count()
+        wait_until(lambda: self.ok_count() > served + count, what=what)
+
+    def finish(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=30)
+        return json.loads(out)
+
+
 def read_json_file(path, timeout=DEADLINE):
     """Waits for `path` to exist and parse as JSON."""
     def load():

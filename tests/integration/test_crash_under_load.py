@@ -1,13 +1,11 @@
 """SIGKILL a worker again and again under continuous connection load: the socket stays
 open in the supervisor, so no connection is ever refused; the replacement serves and
 every restart is logged with its count."""
-import json
 import os
 import signal
-import subprocess
 import unittest
 
-from fdsup_harness import FdsupTestCase, helper, http_get, pid_alive, wait_until
+from fdsup_harness import FdsupTestCase, LoadClient, http_get, pid_alive
 
 CONFIG = """
 [sockets.http]
@@ -33,17 +31,9 @@ class CrashUnderLoad(FdsupTestCase):
         host, port = d.address("http")
         pid = d.current_pid("web[0]")
         d.wait_log(r"http_worker: serving on fd 3")
-        progress = os.path.join(d.tmp, "load.json")
-        load = subprocess.Popen([helper("load_client"), host, str(port), "--concurrency", "4",
-                                 "--progress", progress], stdout=subprocess.PIPE)
+        load = LoadClient(host, port, d.tmp)
         try:
-            def ok_count():
-                try:
-                    with open(progress) as f:
-                        return json.load(f)["ok"]
-                except (FileNotFoundError, ValueError):
-                    return 0
-            wait_until(lambda: ok_count() > 50, what="load flowing")
+            load.wait_for_more(50, "load flowing")
             for n in range(1, KILLS + 1):
                 os.kill(pid, signal.SIGKILL)
                 d.wait_log(rf"worker web\[0\]: pid {pid} killed by signal KILL after .*; restart #{n} {restart_word}")
@@ -51,12 +41,9 @@ class CrashUnderLoad(FdsupTestCase):
                 self.assertNotEqual(new_pid, pid)
                 pid = new_pid
                 # Load must keep flowing through the replacement before the next kill.
-                served = ok_count()
-                wait_until(lambda: ok_count() > served + 20, what="requests served by the replacement")
+                load.wait_for_more(20, "requests served by the replacement")
         finally:
-            load.send_signal(signal.SIGTERM)
-            out, _ = load.communicate(timeout=30)
-        result = json.loads(out)
+            result = load.finish()
         self.assertEqual(result["refused"], 0, result)
         self.assertEqual(result["connect_other"], 0, result)
         self.assertEqual(result["timeout"], 0, result)

@@ -2,7 +2,6 @@
 pid, adopts its sockets, workers, timers, rollouts and fd stores, and no client sees an
 error. A binary that fails its pre-flight is refused; one that cannot restore hands
 back to the previous image."""
-import json
 import os
 import shutil
 import tempfile
@@ -13,7 +12,7 @@ import subprocess
 import sys
 import unittest
 
-from fdsup_harness import FdsupTestCase, helper, http_get, open_fd_count, pid_alive, wait_until
+from fdsup_harness import FdsupTestCase, LoadClient, helper, http_get, open_fd_count, pid_alive, wait_until
 
 FAILING_RESTORE = helper("fdsupd_fail_restore")  # a test build whose restore fails
 
@@ -77,30 +76,17 @@ class Upgrade(FdsupTestCase):
         pids_before, restarts_before = worker_pids(d)
         fds_before = open_fd_count(d.pid)
 
-        host, port = d.address("http")
-        progress = os.path.join(d.tmp, "load.json")
-        load = subprocess.Popen([helper("load_client"), host, str(port), "--concurrency", "4", "--progress", progress],
-                                stdout=subprocess.PIPE)
-
-        def ok_count():
-            try:
-                with open(progress) as f:
-                    return json.load(f)["ok"]
-            except (FileNotFoundError, ValueError):
-                return 0
+        load = LoadClient(*d.address("http"), d.tmp)
         try:
-            wait_until(lambda: ok_count() > 50, what="load flowing")
+            load.wait_for_more(50, "load flowing")
             for n in range(1, 21):
                 code, out, err = self.upgrade(d)
                 self.assertEqual(code, 0, out + err + d.log())
                 self.assertIn(f"fdsupd upgraded in place: 0.1.0 -> 0.1.0 (pid {d.pid}, state format 1, upgrade #{n})",
                               out)
-                served = ok_count()
-                wait_until(lambda: ok_count() > served + 20, what="requests served after the upgrade")
+                load.wait_for_more(20, "requests served after the upgrade")
         finally:
-            load.send_signal(signal.SIGTERM)
-            out, _ = load.communicate(timeout=30)
-        result = json.loads(out)
+            result = load.finish()
         self.assertGreater(result["ok"], 0)
         failed = {k: result[k] for k in ("refused", "connect_other", "reset", "bad_response", "timeout")}
         self.assertEqual(failed, {k: 0 for k in failed}, result)
