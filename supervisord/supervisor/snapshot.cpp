@@ -194,11 +194,16 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
     // (replaced by a reload, still held by old processes) only need their address.
     sockets_.clear();
     retired_sockets_.clear();
+    // Every field is read before an fd is owned: a throw must not close an fd that a
+    // rollback hands back to the previous image.
     for (const auto& s : state.at("sockets")) {
         OwnedSocket socket;
         const std::string name = s.at("name").get<std::string>();
         const config::SocketConfig* current = config_.find_socket(name);
         bool retired = s.at("retired").get<bool>();
+        int fd = s.at("fd").get<int>();
+        socket.bound = s.at("bound").get<std::string>();
+        socket.serial = s.at("serial").get<uint64_t>();
         if (!retired && current == nullptr) throw std::runtime_error("socket " + name + " is not in the configuration");
         if (current != nullptr && !retired) socket.config = *current;
         else {
@@ -208,11 +213,9 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
             if (!address) throw std::runtime_error("socket " + name + ": " + address.error().text());
             socket.config.address = *address;
         }
-        socket.fd.reset(s.at("fd").get<int>());
-        if (::fcntl(socket.fd.get(), F_GETFD) < 0) throw std::runtime_error("socket " + name + ": its fd is not open");
-        ::fcntl(socket.fd.get(), F_SETFD, FD_CLOEXEC);
-        socket.bound = s.at("bound").get<std::string>();
-        socket.serial = s.at("serial").get<uint64_t>();
+        if (::fcntl(fd, F_GETFD) < 0) throw std::runtime_error("socket " + name + ": its fd is not open");
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        socket.fd.reset(fd);
         (retired ? retired_sockets_ : sockets_).push_back(std::move(socket));
     }
     rebuild_socket_maps();
@@ -233,23 +236,28 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
             int index = store.at("index").get<int>();
             FdStore& fd_store = worker->fd_stores.try_emplace(index, hangups_.get()).first->second;
             for (const auto& entry : store.at("fds")) {
+                int fd = entry.at("fd").get<int>();
+                std::string name = entry.at("name").get<std::string>();
+                bool poll = entry.at("poll").get<bool>();
+                ::fcntl(fd, F_SETFD, FD_CLOEXEC);
                 std::vector<UniqueFd> one;
-                one.emplace_back(entry.at("fd").get<int>());
-                ::fcntl(one.back().get(), F_SETFD, FD_CLOEXEC);
+                one.emplace_back(fd);
                 // Stored before, so they fit (and are no duplicates): no limit applies.
-                fd_store.add(entry.at("name").get<std::string>(), std::move(one), entry.at("poll").get<bool>(),
-                             std::numeric_limits<size_t>::max());
+                fd_store.add(name, std::move(one), poll, std::numeric_limits<size_t>::max());
             }
         }
         if (const Json& r = w.at("rollout"); !r.is_null()) restore_rollout(*worker, r);
     }
     for (const auto& c : state.at("captures")) {
-        UniqueFd fd(c.at("fd").get<int>());
-        ::fcntl(fd.get(), F_SETFD, FD_CLOEXEC);
-        OutputCapture* added = add_capture(std::move(fd), c.at("label").get<std::string>(),
-                                           c.at("worker").get<std::string>(), c.at("index").get<int>(),
-                                           c.at("stderr").get<bool>());
-        if (added != nullptr) added->set_partial(c.at("partial").get<std::string>());
+        int fd = c.at("fd").get<int>();
+        auto label = c.at("label").get<std::string>();
+        auto worker = c.at("worker").get<std::string>();
+        int index = c.at("index").get<int>();
+        bool from_stderr = c.at("stderr").get<bool>();
+        auto partial = c.at("partial").get<std::string>();
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        OutputCapture* added = add_capture(UniqueFd(fd), std::move(label), std::move(worker), index, from_stderr);
+        if (added != nullptr) added->set_partial(std::move(partial));
     }
 }
 

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "sys/manager_notify.h"
@@ -43,18 +44,43 @@ std::vector<std::string> next_argv(const std::string& binary, const std::string&
 
 }  // namespace
 
+bool trusted_owner(const struct stat& st) { return st.st_uid == 0 || st.st_uid == ::geteuid(); }
+
 // Who may choose the binary fdsupd becomes: root and fdsupd's own uid (a control_group
-// member may upgrade to the binary fdsupd was started from, not to one of its own); and
-// the file must be as trusted as that (owned by root or fdsupd's uid, writable by no one
-// else).
+// member may upgrade to the binary fdsupd was started from, not to one of its own). The
+// file must be as trusted as that: owned by root or fdsupd's uid, writable by no one
+// else, and so must every directory above it (or be sticky, like /tmp, where only the
+// file's owner may replace it) — nobody else can swap it between the pre-flight and
+// the exec. `path` is the resolved one (realpath: no symlink left to re-point).
 std::string binary_refusal(const std::string& path, std::optional<uid_t> requester, bool chosen) {
     if (chosen && (!requester || (*requester != 0 && *requester != ::geteuid())))
         return "only root or fdsupd's own uid may name the binary (--binary)";
     struct stat st{};
     if (::stat(path.c_str(), &st) < 0) return "";  // the pre-flight says what is wrong with it
-    if (st.st_uid != 0 && st.st_uid != ::geteuid()) return path + " is owned by uid " + std::to_string(st.st_uid);
+    if (!trusted_owner(st)) return path + " is owned by uid " + std::to_string(st.st_uid);
     if (st.st_mode & (S_IWGRP | S_IWOTH)) return path + " is writable by its group or by others";
+    for (std::string dir = path.substr(0, path.rfind('/')); !dir.empty(); dir = dir.substr(0, dir.rfind('/'))) {
+        if (::stat(dir.c_str(), &st) < 0) break;
+        if (!trusted_owner(st)) return "directory " + dir + " is owned by uid " + std::to_string(st.st_uid);
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+            return "directory " + dir + " is writable by its group or by others";
+    }
     return "";
+}
+
+// The binary's real path (symlinks resolved once, here), or `path` if it does not exist.
+std::string resolved(const std::string& path) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (real == nullptr) return path;
+    std::string result = real;
+    std::free(real);
+    return result;
+}
+
+// A state field, or `fallback` (never an exception: used on the way to a rollback).
+std::string string_field_or(const nlohmann::json& state, const char* key, const std::string& fallback) {
+    auto it = state.find(key);
+    return it != state.end() && it->is_string() ? it->get<std::string>() : fallback;
 }
 
 void Upgrader::begin(std::optional<std::string> binary, std::optional<control::Responder> responder) {
@@ -64,9 +90,11 @@ void Upgrader::begin(std::optional<std::string> binary, std::optional<control::R
     };
     if (in_progress_) return refuse("an upgrade is already in progress");
     if (auto refusal = setup_.refusal(); !refusal.empty()) return refuse(refusal);
-    std::string path = binary.value_or(setup_.self_binary);
-    std::optional<uid_t> requester = responder && setup_.client_uid ? setup_.client_uid(responder->client_id())
-                                                                     : std::optional<uid_t>(::geteuid());
+    std::string path = resolved(binary.value_or(setup_.self_binary));
+    // SIGUSR2 comes from root or our own uid (the kernel checks); a command's peer is
+    // known by its connection, and unknown means refused.
+    std::optional<uid_t> requester = std::optional<uid_t>(::geteuid());
+    if (responder) requester = setup_.client_uid ? setup_.client_uid(responder->client_id()) : std::nullopt;
     if (auto refusal = binary_refusal(path, requester, binary.has_value()); !refusal.empty()) return refuse(refusal);
     in_progress_ = true;
     spdlog::info("upgrade: trying out {}", path);
@@ -113,7 +141,9 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     state["version"] = kStateVersion;
     state["old_version"] = kVersion;
     state["reply_fd"] = answer ? answer.get() : -1;
-    state["binary"] = setup_.self_binary;  // what a rollback execs (argv[0] of this image)
+    // The path fdsupd was first started from: the next image's default binary, and
+    // argv[0] of a rollback (which execs the O_PATH fd below, not this path).
+    state["binary"] = setup_.self_binary;
     // The previous image, for a rollback: this very executable, even if its file has
     // been replaced or deleted since.
     UniqueFd previous(::open("/proc/self/exe", O_PATH | O_CLOEXEC));
@@ -170,7 +200,7 @@ void roll_back(const RestoreArgs& args, const nlohmann::json& state, const std::
     ::fcntl(args.previous_image_fd, F_SETFD, FD_CLOEXEC);
     keep.push_back(args.state_fd);
     ExecRequest request{"", args.previous_image_fd,
-                        next_argv(state.value("binary", std::string("fdsupd")), config_path, extra_args, args.state_fd,
+                        next_argv(string_field_or(state, "binary", "fdsupd"), config_path, extra_args, args.state_fd,
                                   -1, why),
                         keep};
     auto failed = exec_in_place(request);

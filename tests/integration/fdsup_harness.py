@@ -290,7 +290,12 @@ class LoadClient:
     def finish(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=30)
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise AssertionError("load_client did not stop within 30 s of SIGTERM") from None
         return json.loads(out)
 
 
