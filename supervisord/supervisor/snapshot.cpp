@@ -20,6 +20,7 @@
 #include "sockets/bind.h"
 #include "sockets/listen_address.h"
 #include "supervisor/rolling_restart.h"
+#include "supervisor/state_format.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup {
@@ -54,41 +55,44 @@ InstanceState state_of(const std::string& name) {
     throw std::runtime_error("unknown instance state \"" + name + "\"");
 }
 
-// Restoring reads with .at()/.get<>(), which throw on a missing key or a wrong type:
+// Restoring reads with .at()/.get<>(), which throw on a missing field or a wrong type:
 // restore() turns that into an error (and the caller into a rollback).
 Json instance_json(const Instance& in, std::vector<int>& keep) {
+    using namespace state_format;
     if (in.pidfd) keep.push_back(in.pidfd.get());
+    Json j = Json::array();
+    auto& v = j.get_ref<Json::array_t&>();
+    v.resize(kInstanceFields);
     Json starts = Json::array();
     for (auto t : in.start_limiter.starts()) starts.push_back(ns(t));
-    Json last_exit = nullptr;
-    if (in.last_exit)
-        last_exit = Json{{"signaled", in.last_exit->signaled}, {"code", in.last_exit->code}, {"signal", in.last_exit->signal}};
-    return Json{{"id", in.id},
-                {"index", in.index},
-                {"retiring", in.retiring},
-                {"replacement", in.replacement},
-                {"state", state_name(in.state)},
-                {"ready", in.ready},
-                {"pid", in.pid},
-                {"pidfd", in.pidfd ? in.pidfd.get() : -1},
-                {"started_at", ns(in.started_at)},
-                {"stop_escalated", in.stop_escalated},
-                {"sockets_used", in.sockets_used},
-                {"timer_active", in.timer.active()},
-                {"timer_deadline", ns(in.timer_deadline)},
-                {"kill_reason", kill_reason_name(in.kill_reason)},
-                {"status_text", in.status_text},
-                {"reloading", in.reloading},
-                {"stopping_notified", in.stopping_notified},
-                {"watchdog_timeout_ms", in.watchdog_timeout.count()},
-                {"watchdog_active", in.watchdog_timer.active()},
-                {"watchdog_deadline", ns(in.watchdog_deadline)},
-                {"last_watchdog_ping", ns(in.last_watchdog_ping)},
-                {"restarts", in.restarts},
-                {"last_exit", std::move(last_exit)},
-                {"last_error", in.last_error},
-                {"backoff_ms", in.backoff.last().count()},
-                {"recent_starts", std::move(starts)}};
+    v[kId] = in.id;
+    v[kIndex] = in.index;
+    v[kRetiring] = in.retiring;
+    v[kReplacement] = in.replacement;
+    v[kState] = state_name(in.state);
+    v[kReady] = in.ready;
+    v[kPid] = in.pid;
+    v[kPidfd] = in.pidfd ? in.pidfd.get() : -1;
+    v[kStartedAt] = ns(in.started_at);
+    v[kStopEscalated] = in.stop_escalated;
+    v[kSocketsUsed] = in.sockets_used;
+    v[kTimerActive] = in.timer.active();
+    v[kTimerDeadline] = ns(in.timer_deadline);
+    v[kKillReason] = kill_reason_name(in.kill_reason);
+    v[kStatusText] = in.status_text;
+    v[kReloading] = in.reloading;
+    v[kStoppingNotified] = in.stopping_notified;
+    v[kWatchdogTimeoutMs] = in.watchdog_timeout.count();
+    v[kWatchdogActive] = in.watchdog_timer.active();
+    v[kWatchdogDeadline] = ns(in.watchdog_deadline);
+    v[kLastWatchdogPing] = ns(in.last_watchdog_ping);
+    v[kRestarts] = in.restarts;
+    v[kLastExit] = in.last_exit ? Json::array({in.last_exit->signaled, in.last_exit->code, in.last_exit->signal})
+                                : Json(nullptr);
+    v[kLastError] = in.last_error;
+    v[kBackoffMs] = in.backoff.last().count();
+    v[kRecentStarts] = std::move(starts);
+    return j;
 }
 
 Json rollout_json(const RollingRestart& rollout) {
@@ -262,39 +266,44 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
 }
 
 void Supervisor::restore_instance(Worker& worker, const Json& j) {
-    auto id = j.at("id").get<uint64_t>();
-    worker.instances.push_back(std::make_unique<Instance>(loop_, &worker, j.at("index").get<int>(), id));
+    using namespace state_format;
+    const auto& v = j.get_ref<const Json::array_t&>();  // throws if it is not an array
+    if (v.size() != kInstanceFields)
+        throw std::runtime_error("an instance of " + std::to_string(v.size()) + " fields (" +
+                                 std::to_string(kInstanceFields) + " expected)");
+    auto id = v[kId].get<uint64_t>();
+    worker.instances.push_back(std::make_unique<Instance>(loop_, &worker, v[kIndex].get<int>(), id));
     Instance& in = *worker.instances.back();
     instances_by_id_[id] = &in;
-    in.retiring = j.at("retiring").get<bool>();
-    in.replacement = j.at("replacement").get<bool>();
-    in.state = state_of(j.at("state").get<std::string>());
-    in.ready = j.at("ready").get<bool>();
-    in.started_at = time_at(j.at("started_at"));
-    in.stop_escalated = j.at("stop_escalated").get<bool>();
-    in.sockets_used = j.at("sockets_used").get<std::vector<uint64_t>>();
-    in.timer_deadline = time_at(j.at("timer_deadline"));
-    in.kill_reason = kill_reason_of(j.at("kill_reason").get<std::string>());
-    in.status_text = j.at("status_text").get<std::string>();
-    in.reloading = j.at("reloading").get<bool>();
-    in.stopping_notified = j.at("stopping_notified").get<bool>();
-    in.watchdog_timeout = config::Duration(j.at("watchdog_timeout_ms").get<int64_t>());
-    in.watchdog_deadline = time_at(j.at("watchdog_deadline"));
-    in.last_watchdog_ping = time_at(j.at("last_watchdog_ping"));
-    in.restarts = j.at("restarts").get<int>();
-    if (const Json& e = j.at("last_exit"); !e.is_null())
-        in.last_exit = ExitStatus{e.at("signaled").get<bool>(), e.at("code").get<int>(), e.at("signal").get<int>()};
-    in.last_error = j.at("last_error").get<std::string>();
-    in.backoff.restore(config::Duration(j.at("backoff_ms").get<int64_t>()));
+    in.retiring = v[kRetiring].get<bool>();
+    in.replacement = v[kReplacement].get<bool>();
+    in.state = state_of(v[kState].get<std::string>());
+    in.ready = v[kReady].get<bool>();
+    in.started_at = time_at(v[kStartedAt]);
+    in.stop_escalated = v[kStopEscalated].get<bool>();
+    in.sockets_used = v[kSocketsUsed].get<std::vector<uint64_t>>();
+    in.timer_deadline = time_at(v[kTimerDeadline]);
+    in.kill_reason = kill_reason_of(v[kKillReason].get<std::string>());
+    in.status_text = v[kStatusText].get<std::string>();
+    in.reloading = v[kReloading].get<bool>();
+    in.stopping_notified = v[kStoppingNotified].get<bool>();
+    in.watchdog_timeout = config::Duration(v[kWatchdogTimeoutMs].get<int64_t>());
+    in.watchdog_deadline = time_at(v[kWatchdogDeadline]);
+    in.last_watchdog_ping = time_at(v[kLastWatchdogPing]);
+    in.restarts = v[kRestarts].get<int>();
+    if (const Json& e = v[kLastExit]; !e.is_null())
+        in.last_exit = ExitStatus{e.at(0).get<bool>(), e.at(1).get<int>(), e.at(2).get<int>()};
+    in.last_error = v[kLastError].get<std::string>();
+    in.backoff.restore(config::Duration(v[kBackoffMs].get<int64_t>()));
     std::deque<Clock::time_point> starts;
-    for (const auto& t : j.at("recent_starts")) starts.push_back(time_at(t));
+    for (const auto& t : v[kRecentStarts]) starts.push_back(time_at(t));
     in.start_limiter.restore(std::move(starts));
 
     // The process: adopted through its pidfd. One that exited during the exec is seen
     // exiting as soon as the loop runs (its pidfd is readable), and handled as usual.
-    int pidfd = j.at("pidfd").get<int>();
+    int pidfd = v[kPidfd].get<int>();
     if (pidfd >= 0) {
-        in.pid = j.at("pid").get<pid_t>();
+        in.pid = v[kPid].get<pid_t>();
         in.pidfd.reset(pidfd);
         if (::fcntl(pidfd, F_SETFD, FD_CLOEXEC) < 0)
             throw std::runtime_error("worker " + in.label() + ": its pidfd is not open");
@@ -306,7 +315,7 @@ void Supervisor::restore_instance(Worker& worker, const Json& j) {
     }
 
     // Its timers, to the same deadlines.
-    if (j.at("timer_active").get<bool>()) {
+    if (v[kTimerActive].get<bool>()) {
         switch (in.state) {
             case InstanceState::backoff: arm_restart(in, in.timer_deadline); break;
             case InstanceState::stopping: arm_stop_escalation(in, in.timer_deadline); break;
@@ -317,7 +326,7 @@ void Supervisor::restore_instance(Worker& worker, const Json& j) {
             default: break;
         }
     }
-    if (j.at("watchdog_active").get<bool>() && in.has_process()) arm_watchdog_until(in, in.watchdog_deadline);
+    if (v[kWatchdogActive].get<bool>() && in.has_process()) arm_watchdog_until(in, in.watchdog_deadline);
 }
 
 void Supervisor::restore_rollout(Worker& worker, const Json& r) {

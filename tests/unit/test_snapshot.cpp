@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/loader.h"
+#include "supervisor/state_format.h"
 #include "supervisor/supervisor.h"
 
 using fdsup::Instance;
@@ -124,13 +125,21 @@ TEST_CASE("restore: a damaged or foreign state is an error, never a crash") {
     auto missing = state;
     missing.erase("workers");
     CHECK(error_of(missing).starts_with("the state cannot be restored: "));
+    using namespace fdsup::state_format;
     auto wrong_type = state;
-    wrong_type["workers"][0]["instances"][0]["restarts"] = "many";
+    wrong_type["workers"][0]["instances"][0][kRestarts] = "many";
     CHECK(error_of(wrong_type).starts_with("the state cannot be restored: "));
+    auto not_an_instance = state;
+    not_an_instance["workers"][0]["instances"][0] = "garbage";
+    CHECK(error_of(not_an_instance).starts_with("the state cannot be restored: "));
+    auto short_instance = state;
+    short_instance["workers"][0]["instances"][0] = fdsup::StateDocument::array({1, 2});
+    CHECK(error_of(short_instance) == "the state cannot be restored: an instance of 2 fields (" +
+                                          std::to_string(kInstanceFields) + " expected)");
     auto unknown = state;
     unknown["workers"][0]["name"] = "ghost";
     CHECK(error_of(unknown) == "the state cannot be restored: worker ghost is not in the configuration");
     auto bad_state = state;
-    bad_state["workers"][0]["instances"][0]["state"] = "dancing";
+    bad_state["workers"][0]["instances"][0][kState] = "dancing";
     CHECK(error_of(bad_state) == "the state cannot be restored: unknown instance state \"dancing\"");
 }

@@ -1,0 +1,18 @@
+// The layout of an instance in the upgrade state (snapshot.cpp). Instances are the bulk
+// of a state (thousands of them), so each is a JSON array in this order rather than an
+// object: measured at 1,000 instances, about four times faster to build, write and
+// parse. Changing the order or the set is a new kStateVersion.
+#pragma once
+
+namespace fdsup::state_format {
+
+enum InstanceField {
+    kId, kIndex, kRetiring, kReplacement, kState, kReady, kPid, kPidfd, kStartedAt, kStopEscalated,
+    kSocketsUsed, kTimerActive, kTimerDeadline, kKillReason, kStatusText, kReloading, kStoppingNotified,
+    kWatchdogTimeoutMs, kWatchdogActive, kWatchdogDeadline, kLastWatchdogPing, kRestarts,
+    kLastExit,  // null, or [signaled, code, signal]
+    kLastError, kBackoffMs, kRecentStarts,
+    kInstanceFields  // the count
+};
+
+}  // namespace fdsup::state_format
