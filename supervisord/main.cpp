@@ -310,7 +310,7 @@ int run(const Options& options) {
         auto spawn_context = fdsup::SpawnContext::capture(starting_nofile);
         spawn_context.notify_socket = notify_path;
         spawn_context.fd_socket = fd_socket_path;
-        fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(sockets), std::move(spawn_context));
+        fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(sockets), std::move(spawn_context), restoring);
         if (restoring) {
             if (auto restored = supervisor.restore(*state, options.restore.rollback_reason.has_value()); !restored)
                 return give_up(restored.error().text());

@@ -17,7 +17,7 @@ namespace fdsup {
 using config::format_duration;
 
 Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
-                       SpawnContext context)
+                       SpawnContext context, bool for_restore)
     : loop_(loop), config_(std::move(config)), context_(std::move(context)), notify_drop_summary_(loop), shutdown_timer_(loop) {
     for (auto& socket : sockets) adopt_socket(std::move(socket));
     rebuild_socket_maps();
@@ -29,7 +29,7 @@ Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<Owned
     auto hangups = HangupWatch::open(loop_, [this](int fd) { return on_stored_fd_hangup(fd); });
     if (hangups) hangups_ = std::move(*hangups);
     else spdlog::error("{}; stored fds are kept even when they hang up", hangups.error().text());
-    for (const auto& worker_config : config_.workers) add_worker(worker_config);
+    for (const auto& worker_config : config_.workers) add_worker(worker_config, !for_restore);
 }
 
 Supervisor::~Supervisor() = default;
@@ -48,12 +48,13 @@ void Supervisor::rebuild_socket_maps() {
     }
 }
 
-Worker& Supervisor::add_worker(const config::WorkerConfig& worker_config) {
+Worker& Supervisor::add_worker(const config::WorkerConfig& worker_config, bool with_instances) {
     auto worker = std::make_unique<Worker>();
     worker->config = worker_config;
     Worker& added = *worker;
     workers_.push_back(std::move(worker));
-    for (int i = 0; i < worker_config.instances; ++i) add_instance(added);
+    if (with_instances)
+        for (int i = 0; i < worker_config.instances; ++i) add_instance(added);
     return added;
 }
 

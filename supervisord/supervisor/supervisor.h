@@ -50,8 +50,9 @@ using StateDocument = nlohmann::json;
 
 class Supervisor {
 public:
+    // `for_restore`: the workers get no instances (restore() brings them from the state).
     Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
-               SpawnContext context);
+               SpawnContext context, bool for_restore = false);
     ~Supervisor();
     Supervisor(const Supervisor&) = delete;
     Supervisor& operator=(const Supervisor&) = delete;
@@ -145,7 +146,7 @@ public:
 
 private:
     // supervisor.cpp: the process table
-    Worker& add_worker(const config::WorkerConfig& config);
+    Worker& add_worker(const config::WorkerConfig& config, bool with_instances = true);
     Instance& add_instance(Worker& worker);
     void start_worker(Worker& worker);
     void start_waiting_dependents();

@@ -89,7 +89,7 @@ TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and sca
     }
     CHECK(fcntl(stored_fd, F_GETFD) >= 0);
 
-    Supervisor after(&l.loop, config(), {}, context());
+    Supervisor after(&l.loop, config(), {}, context(), true);
     auto restored = after.restore(state);
     REQUIRE_MESSAGE(restored.has_value(), restored.error().text());
     const Instance& web1 = instance(after, "web", 1);
@@ -117,7 +117,7 @@ TEST_CASE("restore: a damaged or foreign state is an error, never a crash") {
         state = before.snapshot(keep);
     }
     auto error_of = [&](fdsup::StateDocument damaged) {
-        Supervisor after(&l.loop, config(), {}, context());
+        Supervisor after(&l.loop, config(), {}, context(), true);
         auto restored = after.restore(damaged);
         REQUIRE_FALSE(restored.has_value());
         return restored.error().text();
