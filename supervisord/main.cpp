@@ -50,7 +50,7 @@ struct Options {
     bool check_config = false;
     bool version = false;
     bool state_formats = false;
-    std::string self_binary;  // the path we were started from, absolute: an upgrade's default
+    const char* argv0 = nullptr;
     fdsup::upgrade::RestoreArgs restore;
 };
 
@@ -107,7 +107,7 @@ Options parse_args(int argc, char** argv) {
     }
     // Absolute, so that reload reads the same file whatever happens to the cwd.
     options.config_path = fdsup::absolute_path(options.config_path);
-    options.self_binary = resolve_self(argc > 0 ? argv[0] : nullptr);
+    options.argv0 = argc > 0 ? argv[0] : nullptr;
     return options;
 }
 
@@ -139,19 +139,6 @@ void reset_inherited_signal_state() {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
-// A field of the upgrade state, or `fallback` if it is missing or of another type
-// (never an exception: a damaged state must end in a rollback, not std::terminate).
-template <class T>
-T field_or(const fdsup::StateDocument& state, const char* key, T fallback) {
-    auto it = state.find(key);
-    if (it == state.end()) return fallback;
-    try {
-        return it->get<T>();
-    } catch (const std::exception&) {
-        return fallback;
-    }
 }
 
 // The state an upgrade handed over, checked for its version.
@@ -204,7 +191,7 @@ std::vector<std::string> extra_args_of(const Options& options) {
 // upgrade's client answered, and a config file changed since applied like `reload`.
 void finish_restore(fdsup::Supervisor& supervisor, const fdsup::StateDocument& state, const Options& options,
                     fdsup::ManagerNotify& manager) {
-    const std::string old_version = field_or(state, "old_version", std::string("?"));
+    const std::string old_version = fdsup::upgrade::field_or(state, "old_version", std::string("?"));
     const bool rolled_back = options.restore.rollback_reason.has_value();
     ::close(options.restore.state_fd);
     if (options.restore.previous_image_fd >= 0) ::close(options.restore.previous_image_fd);
@@ -221,7 +208,7 @@ void finish_restore(fdsup::Supervisor& supervisor, const fdsup::StateDocument& s
                                      {"version", fdsup::kVersion}, {"pid", getpid()},
                                      {"state_format", fdsup::kStateVersion}, {"upgrades", supervisor.upgrades()}};
     }
-    fdsup::upgrade::answer_upgrade(field_or(state, "reply_fd", -1), reply);
+    fdsup::upgrade::answer_upgrade(fdsup::upgrade::field_or(state, "reply_fd", -1), reply);
     manager.send("READY=1\nSTATUS=fdsupd " + std::string(fdsup::kVersion) +
                  (rolled_back ? " (an upgrade was rolled back)" : " (upgraded in place from " + old_version + ")"));
     // The file may have changed since the previous image loaded it: apply the
@@ -245,7 +232,8 @@ int run(const Options& options) {
     // until its handlers are in place: none is lost, none acts by default meanwhile.
     if (restoring) signal(SIGCHLD, SIG_DFL);
     else reset_inherited_signal_state();
-    std::string self_binary = options.self_binary;
+    // Resolved here, not for --version or --check-config (which every pre-flight runs).
+    std::string self_binary = resolve_self(options.argv0);
 
     // The state an upgrade handed over, and the config as the previous image had it
     // loaded (the file may have changed since: that is applied as a reload, below).
@@ -262,11 +250,11 @@ int run(const Options& options) {
         auto read = read_restore_state(options.restore.state_fd);
         if (!read) return give_up(read.error().text());
         state = std::move(*read);
-        auto loaded = fdsup::config::load_config_string(field_or(*state, "config_source", std::string()),
-                                                        field_or(*state, "config_path", options.config_path));
+        auto loaded = fdsup::config::load_config_string(fdsup::upgrade::field_or(*state, "config_source", std::string()),
+                                                        fdsup::upgrade::field_or(*state, "config_path", options.config_path));
         // The path fdsupd was first started from stays the default binary (not the
         // --binary of this upgrade, which is only our argv[0]).
-        self_binary = field_or(*state, "binary", self_binary);
+        self_binary = fdsup::upgrade::field_or(*state, "binary", self_binary);
         for (const auto& error : loaded.errors) spdlog::error("the configuration the previous image ran: {}", error.text());
         if (!loaded.config) return give_up("cannot load the configuration the previous image ran");
         config = std::move(loaded.config);
@@ -282,7 +270,7 @@ int run(const Options& options) {
     }
 
     rlim_t starting_nofile = raise_nofile_limit();
-    if (state) starting_nofile = field_or(*state, "nofile_soft_at_start", starting_nofile);
+    if (state) starting_nofile = fdsup::upgrade::field_or(*state, "nofile_soft_at_start", starting_nofile);
     // Writes to a vanished reader (a closed client) must fail with EPIPE, not kill us.
     signal(SIGPIPE, SIG_IGN);
 
@@ -300,7 +288,7 @@ int run(const Options& options) {
     {
         if (restoring)
             spdlog::info("fdsupd {} restoring the state of fdsupd {} (pid {}, config {})", fdsup::kVersion,
-                         field_or(*state, "old_version", std::string("?")), getpid(), options.config_path);
+                         fdsup::upgrade::field_or(*state, "old_version", std::string("?")), getpid(), options.config_path);
         else
             spdlog::info("fdsupd {} starting (pid {}, config {})", fdsup::kVersion, getpid(), options.config_path);
         // Absolute: workers run in their own working_dir, and sd_notify() accepts only
@@ -315,7 +303,7 @@ int run(const Options& options) {
             if (auto restored = supervisor.restore(*state, options.restore.rollback_reason.has_value()); !restored)
                 return give_up(restored.error().text());
         }
-        auto inherited = [&](const char* key) { return state ? field_or(*state, key, -1) : -1; };
+        auto inherited = [&](const char* key) { return state ? fdsup::upgrade::field_or(*state, key, -1) : -1; };
 
         // Every way to shut down (SIGTERM, SIGINT, `fdsupctl shutdown`) ends here; the
         // callbacks run once all workers have stopped, before the loop ends.

@@ -26,6 +26,12 @@ namespace {
 #endif
 
 constexpr size_t kMaxClients = 64;
+
+// Best effort, before a peer becomes a client: one non-blocking line, then it is closed.
+void refuse(int fd, const std::string& message) {
+    std::string line = control::encode_line(control::error_reply(message));
+    (void)!::send(fd, line.data(), line.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
 constexpr auto kClientTimeout = std::chrono::seconds(10);
 
 }  // namespace
@@ -81,8 +87,7 @@ void FdServer::on_accept() {
         ucred peer{};
         socklen_t size = sizeof peer;
         if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &size) < 0 || clients_.size() >= kMaxClients) {
-            const char* refusal = "{\"ok\":false,\"error\":\"too many clients\"}\n";
-            (void)::send(fd.get(), refusal, std::strlen(refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
+            refuse(fd.get(), "too many clients");
             continue;
         }
         // The peer as a process handle: its pid may be reused once it exits, its pidfd
@@ -101,8 +106,7 @@ void FdServer::on_accept() {
             if (refusal_log_.allow(Clock::now(), suppressed))
                 spdlog::warn("fd socket: pid {} (uid {}) refused: {}{}", peer.pid, peer.uid, access.error().text(),
                              suppressed > 0 ? " (" + std::to_string(suppressed) + " more refused)" : "");
-            const char* refusal = "{\"ok\":false,\"error\":\"permission denied\"}\n";
-            (void)::send(fd.get(), refusal, std::strlen(refusal), MSG_DONTWAIT | MSG_NOSIGNAL);
+            refuse(fd.get(), "permission denied");
             continue;
         }
         uint64_t id = next_client_++;
@@ -211,7 +215,6 @@ void FdServer::handle_request(Client& client, const std::string& line) {
             UniqueFd copy(::fcntl(hooks_.socket_fd((*names)[i]), F_DUPFD_CLOEXEC, 3));
             if (!copy) {
                 client.out.clear();
-                client.answered = false;
                 return reply_error(client, std::string("cannot copy the socket: ") + std::strerror(errno));
             }
             message.fds.push_back(std::move(copy));
@@ -220,7 +223,6 @@ void FdServer::handle_request(Client& client, const std::string& line) {
         message.data = control::encode_line(
             control::Json{{"ok", true}, {"more", end < names->size()}, {"names", std::move(batch)}});
         client.out.push_back(std::move(message));
-        if (names->empty()) break;
     }
     spdlog::debug("fd socket: {} fetched {} socket(s)", access->who, names->size());
     flush(client);

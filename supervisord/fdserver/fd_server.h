@@ -86,7 +86,6 @@ public:
     FdServer& operator=(const FdServer&) = delete;
 
     const std::string& path() const { return file_.path(); }
-    size_t clients() const { return clients_.size(); }
 
 private:
     struct Message {

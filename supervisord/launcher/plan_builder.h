@@ -28,7 +28,7 @@ struct SpawnContext {
     bool is_root = false;
     int close_fallback_limit = 1024;     // bound for the close loop without close_range
     std::string notify_socket;           // NOTIFY_SOCKET for workers that speak sd_notify
-    std::string fd_socket;               // FDSUP_FD_SOCKET for workers with scm_rights
+    std::string fd_socket;               // FDSUP_FD_SOCKET for workers with scm_rights or an fd store
 
     // Captures the current process: environment (filtered by filter_inherited_env),
     // pid, euid. `nofile_soft_at_start` must be read before the supervisor raises it.

@@ -33,7 +33,7 @@ std::chrono::microseconds worker_usec(uint64_t usec) {
 
 Supervisor::ProcessOwner Supervisor::owner_of(pid_t pid) const {
     if (auto it = instances_by_pid_.find(pid); it != instances_by_pid_.end()) return {it->second, true};
-    pid_t self = ::getpid();
+    pid_t self = context_.supervisor_pid;
     pid_t current = pid;
     for (int depth = 0; depth < kMaxAncestorDepth; ++depth) {
         auto parent = parent_pid_of(current);

@@ -120,7 +120,7 @@ bool Supervisor::advance_rollout(RollingRestart& rollout) {
                     fresh == nullptr ? std::optional<std::string>("removed before it was ready") : start_failure(*fresh);
                 if (failure) {
                     slot.failure = *failure;
-                    std::string label = rollout.worker + "[" + std::to_string(slot.index) + "]";
+                    std::string label = instance_label(rollout.worker, slot.index);
                     rollout.stop_reason = label + " failed";
                     spdlog::error("worker {}: rolling restart stopped: replacement {}: {}", rollout.worker, label,
                                   *failure);
@@ -175,7 +175,7 @@ std::vector<InstanceReport> Supervisor::rollout_reports(const RollingRestart& ro
     std::vector<InstanceReport> reports;
     for (size_t i = 0; i < rollout.slots.size(); ++i) {
         const auto& slot = rollout.slots[i];
-        std::string label = rollout.worker + "[" + std::to_string(slot.index) + "]";
+        std::string label = instance_label(rollout.worker, slot.index);
         std::string old_pid = "pid " + std::to_string(slot.old_pid);
         InstanceReport r{rollout.worker, slot.index, InstanceState::stopped, -1, slot.old_pid, true, {}};
         const Instance* now = find_instance(slot.new_id);

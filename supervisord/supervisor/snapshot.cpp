@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <limits>
 
-#include "sockets/bind.h"
 #include "sockets/listen_address.h"
 #include "supervisor/rolling_restart.h"
 #include "supervisor/state_format.h"
@@ -46,6 +45,13 @@ KillReason kill_reason_of(const std::string& name) {
     if (name == "ready_timeout") return KillReason::ready_timeout;
     if (name == "watchdog") return KillReason::watchdog;
     return KillReason::none;
+}
+
+// An fd the previous image handed over becomes ours again: close-on-exec, as every
+// fd of fdsupd is (a failure means the fd is not open: the state is wrong).
+int adopt_fd(int fd, const std::string& what) {
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) throw std::runtime_error(what + ": fd " + std::to_string(fd) + " is not open");
+    return fd;
 }
 
 InstanceState state_of(const std::string& name) {
@@ -217,9 +223,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
             if (!address) throw std::runtime_error("socket " + name + ": " + address.error().text());
             socket.config.address = *address;
         }
-        if (::fcntl(fd, F_GETFD) < 0) throw std::runtime_error("socket " + name + ": its fd is not open");
-        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-        socket.fd.reset(fd);
+        socket.fd.reset(adopt_fd(fd, "socket " + name));
         (retired ? retired_sockets_ : sockets_).push_back(std::move(socket));
     }
     rebuild_socket_maps();
@@ -243,9 +247,8 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
                 int fd = entry.at("fd").get<int>();
                 std::string name = entry.at("name").get<std::string>();
                 bool poll = entry.at("poll").get<bool>();
-                ::fcntl(fd, F_SETFD, FD_CLOEXEC);
                 std::vector<UniqueFd> one;
-                one.emplace_back(fd);
+                one.emplace_back(adopt_fd(fd, "stored fd " + name));
                 // Stored before, so they fit (and are no duplicates): no limit applies.
                 fd_store.add(name, std::move(one), poll, std::numeric_limits<size_t>::max());
             }
@@ -259,8 +262,8 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         int index = c.at("index").get<int>();
         bool from_stderr = c.at("stderr").get<bool>();
         auto partial = c.at("partial").get<std::string>();
-        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-        OutputCapture* added = add_capture(UniqueFd(fd), std::move(label), std::move(worker), index, from_stderr);
+        UniqueFd pipe(adopt_fd(fd, "output pipe of " + label));
+        OutputCapture* added = add_capture(std::move(pipe), std::move(label), std::move(worker), index, from_stderr);
         if (added != nullptr) added->set_partial(std::move(partial));
     }
 }
@@ -304,9 +307,7 @@ void Supervisor::restore_instance(Worker& worker, const Json& j) {
     int pidfd = v[kPidfd].get<int>();
     if (pidfd >= 0) {
         in.pid = v[kPid].get<pid_t>();
-        in.pidfd.reset(pidfd);
-        if (::fcntl(pidfd, F_SETFD, FD_CLOEXEC) < 0)
-            throw std::runtime_error("worker " + in.label() + ": its pidfd is not open");
+        in.pidfd.reset(adopt_fd(pidfd, "worker " + in.label() + ": pidfd"));
         auto watch = std::make_unique<FdWatch>(loop_, pidfd);
         if (!watch->ok() || watch->start(UV_READABLE, [this, &in](int, int) { on_exit_event(in); }) != 0)
             throw std::runtime_error("worker " + in.label() + ": cannot watch its pidfd");

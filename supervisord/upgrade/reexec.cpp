@@ -1,7 +1,6 @@
 #include "upgrade/reexec.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -16,9 +15,6 @@ Result<void> exec_in_place(const ExecRequest& request) {
     for (const auto& arg : request.argv) argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
 
-    sigset_t all, previous;
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &previous);
     for (int fd : request.keep) ::fcntl(fd, F_SETFD, 0);
     if (request.image_fd >= 0)
         ::syscall(SYS_execveat, request.image_fd, "", argv.data(), environ, AT_EMPTY_PATH);
@@ -26,7 +22,6 @@ Result<void> exec_in_place(const ExecRequest& request) {
         ::execve(request.path.c_str(), argv.data(), environ);
     int err = errno;
     for (int fd : request.keep) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-    sigprocmask(SIG_SETMASK, &previous, nullptr);
     errno = err;
     return fail_errno("exec " + (request.image_fd >= 0 ? "the previous image" : request.path));
 }

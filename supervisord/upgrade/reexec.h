@@ -16,10 +16,10 @@ struct ExecRequest {
     std::vector<int> keep;           // fds the next image adopts: FD_CLOEXEC cleared
 };
 
-// Blocks every signal (the next image unblocks them once its handlers are in place, so
-// none is lost or acted on by default meanwhile), clears FD_CLOEXEC on `keep`, and
-// execs with the current environment. Returns only if the exec failed, with the
-// signal mask as it was and every fd of `keep` close-on-exec again.
+// Clears FD_CLOEXEC on `keep` and execs with the current environment. The caller has
+// every signal blocked (the next image unblocks them once its handlers are in place,
+// so none is lost or acted on by default meanwhile). Returns only if the exec failed,
+// with every fd of `keep` close-on-exec again.
 Result<void> exec_in_place(const ExecRequest& request);
 
 }  // namespace fdsup::upgrade

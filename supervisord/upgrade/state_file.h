@@ -12,6 +12,19 @@
 
 namespace fdsup::upgrade {
 
+// A field of the state, or `fallback` if it is missing or of another type: never an
+// exception, because a damaged state must end in a rollback, not std::terminate.
+template <class T>
+T field_or(const nlohmann::json& state, const char* key, T fallback) {
+    auto it = state.find(key);
+    if (it == state.end()) return fallback;
+    try {
+        return it->get<T>();
+    } catch (const std::exception&) {
+        return fallback;
+    }
+}
+
 Result<UniqueFd> write_state_file(const nlohmann::json& state);
 // An error if the file cannot be read or is not a JSON object.
 Result<nlohmann::json> read_state_file(int fd);

@@ -42,8 +42,6 @@ std::vector<std::string> next_argv(const std::string& binary, const std::string&
     return argv;
 }
 
-}  // namespace
-
 bool trusted_owner(const struct stat& st) { return st.st_uid == 0 || st.st_uid == ::geteuid(); }
 
 // Who may choose the binary fdsupd becomes: root and fdsupd's own uid (a control_group
@@ -77,11 +75,8 @@ std::string resolved(const std::string& path) {
     return result;
 }
 
-// A state field, or `fallback` (never an exception: used on the way to a rollback).
-std::string string_field_or(const nlohmann::json& state, const char* key, const std::string& fallback) {
-    auto it = state.find(key);
-    return it != state.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
+
+}  // namespace
 
 void Upgrader::begin(std::optional<std::string> binary, std::optional<control::Responder> responder) {
     auto refuse = [&](const std::string& why) {
@@ -200,7 +195,7 @@ void roll_back(const RestoreArgs& args, const nlohmann::json& state, const std::
     ::fcntl(args.previous_image_fd, F_SETFD, FD_CLOEXEC);
     keep.push_back(args.state_fd);
     ExecRequest request{"", args.previous_image_fd,
-                        next_argv(string_field_or(state, "binary", "fdsupd"), config_path, extra_args, args.state_fd,
+                        next_argv(field_or(state, "binary", std::string("fdsupd")), config_path, extra_args, args.state_fd,
                                   -1, why),
                         keep};
     auto failed = exec_in_place(request);
@@ -212,9 +207,7 @@ void give_up_restore(const RestoreArgs& args, const nlohmann::json& state, const
     roll_back(args, state, config_path, extra_args, why);
     // Still here: nothing to go back to (this is the rollback), or that exec failed.
     // The waiting client at least learns why.
-    int reply_fd = -1;
-    if (auto it = state.find("reply_fd"); it != state.end() && it->is_number_integer()) reply_fd = it->get<int>();
-    answer_upgrade(reply_fd, control::error_reply("fdsupd could not restore its state: " + why));
+    answer_upgrade(field_or(state, "reply_fd", -1), control::error_reply("fdsupd could not restore its state: " + why));
 }
 
 }  // namespace fdsup::upgrade

@@ -5,7 +5,7 @@ import os
 import re
 import unittest
 
-from fdsup_harness import FdsupTestCase, wait_until
+from fdsup_harness import FdsupTestCase
 
 CONFIG = """
 [workers.db]

@@ -1,7 +1,6 @@
 """The fd socket: listening sockets fetched by name over SCM_RIGHTS. A worker gets
 only its own (`fds`/`scm_rights`), root gets any, nobody else anything; requests of
 every bad kind get an error, and no fd leaks in the supervisor."""
-import array
 import json
 import os
 import socket

@@ -71,6 +71,24 @@ def fd_store(d, worker):
     return {slot["index"]: {n["name"]: n["fds"] for n in slot["names"]} for slot in store["instances"]}
 
 
+def stop_and_wait_for_its_pipes(d, worker):
+    """`fdsupctl stop` returns once the processes are gone; fdsupd closes their output
+    pipes when it reads the EOF, a moment later: waits for that too."""
+    pid = d.instance_pids(worker)[0]
+    pipes = {os.readlink(f"/proc/{pid}/fd/{n}") for n in (1, 2)}
+    d.ctl_ok("stop", worker)
+
+    def ours():
+        held = set()
+        for n in os.listdir(f"/proc/{d.pid}/fd"):
+            try:
+                held.add(os.readlink(f"/proc/{d.pid}/fd/{n}"))
+            except FileNotFoundError:
+                pass
+        return held
+    wait_until(lambda: not pipes & ours(), what=f"{worker}'s output pipes closed in fdsupd")
+
+
 def environ_of(pid):
     """The environment `pid` was exec'd with (waits for the exec to have got that far:
     the launcher returns while the kernel may still be setting up the new image)."""
@@ -214,7 +232,7 @@ class FdStoreRules(FdsupTestCase):
         d.ctl_ok("signal", "w", "USR1")
         d.wait_log(r'w\[0\]: stored fd "polled" hung up; dropped from the fd store')
         wait_until(lambda: fd_store(d, "w") == {0: {"unpolled": 1}}, what="polled and state gone")
-        self.assertEqual(open_fd_count(d.pid), with_store - 2)
+        wait_until(lambda: open_fd_count(d.pid) == with_store - 2, what=f"fdsupd down to {with_store - 2} fds")
 
         # The next process (no sockets configured) finds it at fd 3.
         pid = d.instance_pids("w")[0]
@@ -277,13 +295,13 @@ class FdStoreRules(FdsupTestCase):
         self.assertEqual(fd_store(d, "w"), {0: {"conn-1": 1, "stored": 1, "many": 1}})
         # Every fd that was not stored is closed, and stop releases the stored ones: a
         # second round of the same requests leaves fdsupd with the same fds.
-        d.ctl_ok("stop", "w")
+        stop_and_wait_for_its_pipes(d, "w")
         self.assertEqual(fd_store(d, "w"), {})
         after_one_round = open_fd_count(d.pid)
         d.ctl_ok("start", "w")
         d.wait_log(r"w\[0\]: plan: done", count=2)
         self.assertEqual(self.results(d)[8:], replies)
-        d.ctl_ok("stop", "w")
+        stop_and_wait_for_its_pipes(d, "w")
         self.assertEqual(open_fd_count(d.pid), after_one_round)
 
         # A process that is no worker may not store, even as root; its fds are closed.

@@ -159,6 +159,8 @@ os.execv({os.environ["FDSUPD"]!r}, [{os.environ["FDSUPD"]!r}] + sys.argv[1:])
             self.assertEqual(code, 1, out + err)
             self.assertRegex(err, "upgrade refused: " + why)
         self.assertEqual(d.ctl_json("version")["upgrades"], 0)
+        # Refused pre-flights leave nothing behind (no pipe, no pidfd).
+        wait_until(lambda: open_fd_count(d.pid) == fds, what="fdsupd's fds back after the refusals")
 
         # It passes the pre-flight, execs, adopts everything, then fails: the previous
         # image takes over again and says why.
