@@ -23,6 +23,7 @@
 #include "supervisor/uv_handles.h"
 #include "sys/manager_notify.h"
 #include "sys/paths.h"
+#include "upgrade/reexec.h"
 #include "upgrade/state_file.h"
 #include "upgrade/upgrader.h"
 #include "version.h"
@@ -33,7 +34,7 @@ constexpr const char* kDefaultConfig = "/etc/fdsup/fdsup.toml";
 
 constexpr const char* kUsage =
     "usage: fdsupd [-c FILE] [--log-level LEVEL]\n"
-    "       fdsupd --check-config [-c FILE]\n"
+    "       fdsupd --check-config [-c FILE] [--state-formats]\n"
     "       fdsupd --version | --state-formats\n"
     "\n"
     "  -c, --config FILE   configuration (default: $FDSUP_CONFIG, else /etc/fdsup/fdsup.toml)\n"
@@ -250,6 +251,7 @@ int run(const Options& options) {
         auto read = read_restore_state(options.restore.state_fd);
         if (!read) return give_up(read.error().text());
         state = std::move(*read);
+        fdsup::upgrade::make_inherited_fds_cloexec(fdsup::upgrade::fds_named_in(*state));
         auto loaded = fdsup::config::load_config_string(fdsup::upgrade::field_or(*state, "config_source", std::string()),
                                                         fdsup::upgrade::field_or(*state, "config_path", options.config_path));
         // The path fdsupd was first started from stays the default binary (not the
@@ -419,14 +421,12 @@ int main(int argc, char** argv) {
         std::printf("fdsupd %s (state format %d)\n", fdsup::kVersion, fdsup::kStateVersion);
         return 0;
     }
-    if (options.state_formats) {
-        std::printf("%d\n", fdsup::kStateVersion);
-        return 0;
-    }
+    // Both at once is the upgrade's pre-flight: one start of the binary, not two.
     if (options.check_config) {
         if (!load_or_report(options.config_path)) return 1;
         std::printf("%s: configuration is valid\n", options.config_path.c_str());
-        return 0;
     }
+    if (options.state_formats) std::printf("%d\n", fdsup::kStateVersion);
+    if (options.check_config || options.state_formats) return 0;
     return run(options);
 }

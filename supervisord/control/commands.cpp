@@ -139,7 +139,8 @@ void handle_request(CommandContext& context, const Json& request, const Responde
         auto names = names_field(request, "names", false);
         if (!names) return responder.finish(error_reply(names.error().text()));
         auto reply = status_reply(supervisor, *names);
-        return responder.finish(reply ? *reply : error_reply(reply.error().text()));
+        if (!reply) return responder.finish(error_reply(reply.error().text()));
+        return responder.finish_encoded(std::move(*reply));
     }
     if (cmd == "start" || cmd == "stop" || cmd == "restart") return run_names_command(context, cmd, request, responder);
     if (cmd == "signal") return run_signal(context, request, responder);

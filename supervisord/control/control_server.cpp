@@ -65,6 +65,10 @@ void Responder::finish(const Json& reply) const {
     if (auto* s = server()) s->send(client_, encode_line(reply), true, false);
 }
 
+void Responder::finish_encoded(std::string line) const {
+    if (auto* s = server()) s->send(client_, std::move(line), true, false);
+}
+
 void Responder::stream(const Json& line) const {
     if (auto* s = server()) s->send(client_, encode_line(line), false, true);
 }

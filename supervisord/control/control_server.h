@@ -43,6 +43,8 @@ public:
     void progress(const std::string& message) const;
     // The final reply: the connection takes its next request after it.
     void finish(const Json& reply) const;
+    // The same with the reply already encoded (one line, '\n' included).
+    void finish_encoded(std::string line) const;
     // After finish: a line of a stream (logs -f); the connection stays busy until the
     // client goes. `on_gone` runs when it does (or at once if it already has).
     void stream(const Json& line) const;

@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <unordered_map>
 
 #include "config/values.h"
+#include "control/json_writer.h"
 #include "supervisor/rolling_restart.h"
 #include "version.h"
 
@@ -18,125 +20,162 @@ double seconds_since(Clock::time_point since, Clock::time_point now) {
 
 Json pid_or_null(pid_t pid) { return pid > 0 ? Json(pid) : Json(nullptr); }
 
-Json last_exit_json(const std::optional<ExitStatus>& exit) {
-    if (!exit) return Json{{"code", nullptr}, {"signal", nullptr}};
-    if (exit->signaled)
-        return Json{{"code", nullptr}, {"signal", config::signal_name(exit->signal)}, {"text", exit->describe()}};
-    return Json{{"code", exit->code}, {"signal", nullptr}, {"text", exit->describe()}};
+void pid_or_null(JsonWriter& w, pid_t pid) {
+    if (pid > 0) w.value(static_cast<int64_t>(pid));
+    else w.null();
 }
 
-Json instance_json(const Instance& instance, Clock::time_point now) {
-    Json j{
-        {"index", instance.index},
-        {"pid", pid_or_null(instance.pid)},
-        {"state", state_name(instance.state)},
-        {"ready", instance.ready},
-        {"restarts", instance.restarts},
-        {"uptime_s", instance.has_process() ? Json(seconds_since(instance.started_at, now)) : Json(nullptr)},
-        {"last_exit", last_exit_json(instance.last_exit)},
-        {"last_error", instance.last_error.empty() ? Json(nullptr) : Json(instance.last_error)},
-    };
+void string_or_null(JsonWriter& w, const std::string& text) {
+    if (text.empty()) w.null();
+    else w.value(text);
+}
+
+void write_last_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
+    w.begin_object();
+    if (!exit) {
+        w.key("code").null().key("signal").null();
+    } else if (exit->signaled) {
+        w.key("code").null().member("signal", config::signal_name(exit->signal)).member("text", exit->describe());
+    } else {
+        w.member("code", exit->code).key("signal").null().member("text", exit->describe());
+    }
+    w.end_object();
+}
+
+void write_instance(JsonWriter& w, const Instance& instance, Clock::time_point now) {
+    w.begin_object();
+    w.member("index", instance.index);
+    w.key("pid");
+    pid_or_null(w, instance.pid);
+    w.member("state", state_name(instance.state));
+    w.member("ready", instance.ready);
+    w.member("restarts", instance.restarts);
+    w.key("uptime_s");
+    if (instance.has_process()) w.value(seconds_since(instance.started_at, now));
+    else w.null();
+    w.key("last_exit");
+    write_last_exit(w, instance.last_exit);
+    w.key("last_error");
+    string_or_null(w, instance.last_error);
     // What the worker said over sd_notify.
-    j["status"] = instance.status_text.empty() ? Json(nullptr) : Json(instance.status_text);
-    if (instance.reloading) j["reloading"] = true;
-    if (instance.stopping_notified) j["stopping_notified"] = true;
+    w.key("status");
+    string_or_null(w, instance.status_text);
+    if (instance.reloading) w.member("reloading", true);
+    if (instance.stopping_notified) w.member("stopping_notified", true);
     if (instance.watchdog_timeout > config::Duration::zero())
-        j["watchdog_s"] = std::chrono::duration<double>(instance.watchdog_timeout).count();
-    if (instance.retiring) j["retiring"] = true;
-    if (instance.replacement) j["replacement"] = true;  // a rollout's new process, not yet in service
-    return j;
+        w.member("watchdog_s", std::chrono::duration<double>(instance.watchdog_timeout).count());
+    if (instance.retiring) w.member("retiring", true);
+    if (instance.replacement) w.member("replacement", true);  // a rollout's new process, not yet in service
+    w.end_object();
 }
 
 // A rolling restart in progress: how far it got.
-Json rollout_json(const Worker& worker) {
-    if (!worker.rollout) return nullptr;
+void write_rollout(JsonWriter& w, const Worker& worker) {
+    if (!worker.rollout) {
+        w.null();
+        return;
+    }
     const RolloutPlan& plan = worker.rollout->plan;
-    return Json{{"total", plan.size()},
-                {"replaced", plan.count(RolloutPlan::SlotState::done) + plan.count(RolloutPlan::SlotState::draining)},
-                {"replacing", plan.count(RolloutPlan::SlotState::replacing)}};
+    w.begin_object()
+        .member("total", static_cast<uint64_t>(plan.size()))
+        .member("replaced", static_cast<uint64_t>(plan.count(RolloutPlan::SlotState::done) +
+                                                  plan.count(RolloutPlan::SlotState::draining)))
+        .member("replacing", static_cast<uint64_t>(plan.count(RolloutPlan::SlotState::replacing)))
+        .end_object();
 }
 
 // The fd stores, per instance index: how many fds under each name, in the order stored.
-Json fd_store_json(const Worker& worker) {
-    if (worker.config.fd_store_max <= 0 && worker.fd_stores.empty()) return nullptr;
-    Json slots = Json::array();
+void write_fd_store(JsonWriter& w, const Worker& worker) {
+    if (worker.config.fd_store_max <= 0 && worker.fd_stores.empty()) {
+        w.null();
+        return;
+    }
+    w.begin_object().member("max", worker.config.fd_store_max).key("instances").begin_array();
     for (const auto& [index, store] : worker.fd_stores) {
         std::vector<std::string> order;  // names in the order first stored
         std::unordered_map<std::string, size_t> counts;
         for (const auto& entry : store.entries())
             if (counts[entry.name]++ == 0) order.push_back(entry.name);
-        Json names = Json::array();
-        for (const auto& name : order) names.push_back(Json{{"name", name}, {"fds", counts[name]}});
-        slots.push_back(Json{{"index", index}, {"fds", store.size()}, {"names", std::move(names)}});
+        w.begin_object().member("index", index).member("fds", static_cast<uint64_t>(store.size()));
+        w.key("names").begin_array();
+        for (const auto& name : order)
+            w.begin_object().member("name", name).member("fds", static_cast<uint64_t>(counts[name])).end_object();
+        w.end_array().end_object();
     }
-    return Json{{"max", worker.config.fd_store_max}, {"instances", std::move(slots)}};
+    w.end_array().end_object();
 }
 
-Json worker_json(const Supervisor& supervisor, const Worker& worker, Clock::time_point now) {
-    Json fds = Json::object();
-    for (const auto& [fd, name] : worker.config.fds) fds[std::to_string(fd)] = name;
-    Json waiting = Json::array();
+void write_worker(JsonWriter& w, const Supervisor& supervisor, const Worker& worker, Clock::time_point now) {
+    w.begin_object();
+    w.member("name", worker.config.name);
+    w.member("state", state_name(worker.summary_state()));
+    w.member("instances_wanted", worker.config.instances);
+    w.member("stopped_by_operator", worker.stopped_by_operator);
+    w.key("waiting_for").begin_array();
     if (worker.waiting_for_dependencies)
         for (const auto& name : worker.config.after)
-            if (const Worker* dep = supervisor.find_worker(name); dep && !dep->all_ready()) waiting.push_back(name);
-    Json instances = Json::array();
-    for (const auto& instance : worker.instances) instances.push_back(instance_json(*instance, now));
-    return Json{
-        {"name", worker.config.name},
-        {"state", state_name(worker.summary_state())},
-        {"instances_wanted", worker.config.instances},
-        {"stopped_by_operator", worker.stopped_by_operator},
-        {"waiting_for", std::move(waiting)},
-        {"fds", std::move(fds)},
-        {"restart_strategy",
-         worker.config.restart_strategy == config::RestartStrategy::rolling ? "rolling" : "stop-start"},
-        {"instances", std::move(instances)},
-        {"rollout", rollout_json(worker)},
-        {"fd_store", fd_store_json(worker)},
-    };
+            if (const Worker* dep = supervisor.find_worker(name); dep && !dep->all_ready()) w.value(name);
+    w.end_array();
+    w.key("fds").begin_object();
+    for (const auto& [fd, name] : worker.config.fds) w.member(std::to_string(fd), name);
+    w.end_object();
+    w.member("restart_strategy",
+             worker.config.restart_strategy == config::RestartStrategy::rolling ? "rolling" : "stop-start");
+    w.key("instances").begin_array();
+    for (const auto& instance : worker.instances) write_instance(w, *instance, now);
+    w.end_array();
+    w.key("rollout");
+    write_rollout(w, worker);
+    w.key("fd_store");
+    write_fd_store(w, worker);
+    w.end_object();
 }
 
 }  // namespace
 
-Result<Json> status_reply(const Supervisor& supervisor, const std::vector<std::string>& names) {
+Result<std::string> status_reply(const Supervisor& supervisor, const std::vector<std::string>& names) {
     for (const auto& name : names)
         if (supervisor.find_worker(name) == nullptr) return fail("unknown worker \"" + name + "\"");
     auto now = Clock::now();
     const auto& config = supervisor.config();
 
-    Json sockets = Json::array();
+    JsonWriter w;
+    w.begin_object().member("ok", true);
+    w.key("supervisor")
+        .begin_object()
+        .member("pid", static_cast<int64_t>(::getpid()))
+        .member("version", kVersion)
+        .member("protocol", kProtocolVersion)
+        .member("uptime_s", seconds_since(supervisor.started_at(), now))
+        .member("config", config.path)
+        .member("reloading", supervisor.reloading())
+        .member("notify_dropped", supervisor.notify_dropped())
+        .member("shutting_down", supervisor.shutting_down())
+        .end_object();
+    w.key("sockets").begin_array();
     for (const auto& socket : supervisor.sockets()) {
-        Json used_by = Json::array();
+        w.begin_object()
+            .member("name", socket.config.name)
+            .member("listen", socket.config.listen)
+            .member("bound", socket.bound)
+            .key("used_by")
+            .begin_array();
         for (const auto& worker : supervisor.workers()) {
             bool uses = false;
             for (const auto& [fd, name] : worker->config.fds) uses |= name == socket.config.name;
-            if (uses && !worker->removing) used_by.push_back(worker->config.name);
+            if (uses && !worker->removing) w.value(worker->config.name);
         }
-        sockets.push_back(Json{{"name", socket.config.name},
-                               {"listen", socket.config.listen},
-                               {"bound", socket.bound},
-                               {"used_by", std::move(used_by)}});
+        w.end_array().end_object();
     }
-    Json workers = Json::array();
+    w.end_array();
+    w.key("workers").begin_array();
     for (const auto& worker : supervisor.workers()) {
         if (worker->removing) continue;
         if (!names.empty() && std::find(names.begin(), names.end(), worker->config.name) == names.end()) continue;
-        workers.push_back(worker_json(supervisor, *worker, now));
+        write_worker(w, supervisor, *worker, now);
     }
-    return Json{
-        {"ok", true},
-        {"supervisor",
-         Json{{"pid", ::getpid()},
-              {"version", kVersion},
-              {"protocol", kProtocolVersion},
-              {"uptime_s", seconds_since(supervisor.started_at(), now)},
-              {"config", config.path},
-              {"reloading", supervisor.reloading()},
-              {"notify_dropped", supervisor.notify_dropped()},
-              {"shutting_down", supervisor.shutting_down()}}},
-        {"sockets", std::move(sockets)},
-        {"workers", std::move(workers)},
-    };
+    w.end_array().end_object();
+    return std::move(w).line();
 }
 
 Json instance_report_json(const InstanceReport& report) {

@@ -10,8 +10,10 @@
 
 namespace fdsup::control {
 
-// Only the named workers when `names` is non-empty; an unknown name is an error.
-Result<Json> status_reply(const Supervisor& supervisor, const std::vector<std::string>& names);
+// Only the named workers when `names` is non-empty; an unknown name is an error. The
+// reply is the encoded protocol line (written directly: it grows with the process
+// table, and is asked for often).
+Result<std::string> status_reply(const Supervisor& supervisor, const std::vector<std::string>& names);
 
 // One instance's outcome in a lifecycle command's reply (INSTANCE in protocol.h).
 Json instance_report_json(const InstanceReport& report);

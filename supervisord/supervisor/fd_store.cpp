@@ -3,13 +3,11 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <spdlog/spdlog.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 
 namespace fdsup {
@@ -30,42 +28,30 @@ bool same_open_file(int a, int b) {
 
 // ---- HangupWatch --------------------------------------------------------------------
 
-HangupWatch::HangupWatch(uv_loop_t* loop, UniqueFd epoll, Callback on_hangup)
-    : epoll_(std::move(epoll)), watch_(loop, epoll_.get()), on_hangup_(std::move(on_hangup)) {}
-
 Result<std::unique_ptr<HangupWatch>> HangupWatch::open(uv_loop_t* loop, Callback on_hangup) {
-    UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
-    if (!epoll) return fail_errno("fd store: epoll_create1");
-    std::unique_ptr<HangupWatch> watch(new HangupWatch(loop, std::move(epoll), std::move(on_hangup)));
-    if (!watch->watch_.ok() || watch->watch_.start(UV_READABLE, [w = watch.get()](int, int) { w->on_ready(); }) != 0)
-        return fail("fd store: cannot watch the epoll set");
+    std::unique_ptr<HangupWatch> watch(new HangupWatch());
+    watch->on_hangup_ = std::move(on_hangup);
+    // Each report removes its fd from the set (the callback drops it from its store, or
+    // else it is removed here), so a hung-up fd cannot make the loop spin.
+    auto set = EpollSet::open(loop, "fd store", [w = watch.get()](uint64_t key, uint32_t) {
+        int fd = static_cast<int>(key);
+        if (!w->on_hangup_(fd)) w->remove(fd);
+    });
+    if (!set) return std::unexpected(set.error());
+    watch->set_ = std::move(*set);
     return watch;
 }
 
 Result<bool> HangupWatch::add(int fd) {
-    epoll_event event{};
-    event.events = 0;  // EPOLLHUP and EPOLLERR are always reported
-    // By fd number: a stored fd leaves the set before it closes, so a reported number is
-    // always the fd that was registered under it.
-    event.data.fd = fd;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) == 0) return true;
-    if (errno == EPERM) return false;  // not pollable (a regular file, a memfd): kept unwatched
-    return fail_errno("fd store: epoll_ctl");
+    // Keyed by fd number: a stored fd leaves the set before it closes, so a reported
+    // number is always the fd that was registered under it.
+    int err = set_->add(fd, 0, static_cast<uint64_t>(fd));  // EPOLLHUP and EPOLLERR are always reported
+    if (err == 0) return true;
+    if (err == EPERM) return false;  // not pollable (a regular file, a memfd): kept unwatched
+    return fail("fd store: epoll_ctl", err);
 }
 
-void HangupWatch::remove(int fd) { (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
-
-void HangupWatch::on_ready() {
-    std::array<epoll_event, 64> events{};
-    int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 0);
-    // Each report removes its fd from the set (the callback drops it from its store, or
-    // else it is removed here), so a hung-up fd cannot make the loop spin; what does not
-    // fit here is read on the next wakeup.
-    for (int i = 0; i < n; ++i) {
-        int fd = events[static_cast<size_t>(i)].data.fd;
-        if (!on_hangup_(fd)) remove(fd);
-    }
-}
+void HangupWatch::remove(int fd) { set_->remove(fd); }
 
 // ---- FdStore ------------------------------------------------------------------------
 

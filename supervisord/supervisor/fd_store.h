@@ -23,15 +23,15 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/uv_handles.h"
+#include "supervisor/epoll_set.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
 
-// One epoll set watching every stored fd for hang-ups (events = 0: only EPOLLHUP and
-// EPOLLERR, which epoll always reports), itself watched by the loop: one handle for
-// all stores, however many fds they hold.
+// Every stored fd watched for hang-ups (events = 0: only EPOLLHUP and EPOLLERR, which
+// epoll always reports) in one epoll set: one loop handle for all stores, however many
+// fds they hold.
 class HangupWatch {
 public:
     // Returns false if nobody holds `fd` any more (the watch then forgets it).
@@ -46,11 +46,9 @@ public:
     void remove(int fd);
 
 private:
-    HangupWatch(uv_loop_t* loop, UniqueFd epoll, Callback on_hangup);
-    void on_ready();
+    HangupWatch() = default;
 
-    UniqueFd epoll_;
-    FdWatch watch_;
+    std::unique_ptr<EpollSet> set_;
     Callback on_hangup_;
 };
 

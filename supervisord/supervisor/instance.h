@@ -50,8 +50,7 @@ struct Instance {
 
     // The running process, if any.
     pid_t pid = -1;
-    UniqueFd pidfd;
-    std::unique_ptr<FdWatch> exit_watch;  // on pidfd; reset before pidfd closes
+    UniqueFd pidfd;  // in the supervisor's set of exits while the process runs
     Clock::time_point started_at{};
     bool stop_escalated = false;  // the current stop needed SIGKILL after stop_timeout
     // The serial numbers of the owned sockets this process was given: a socket replaced

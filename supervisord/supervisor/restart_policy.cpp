@@ -31,7 +31,9 @@ config::Duration Backoff::next_failure_delay(const config::WorkerConfig& worker)
 }
 
 bool StartLimiter::try_start(const config::WorkerConfig& worker, Clock::time_point now) {
-    while (!starts_.empty() && now - starts_.front() >= worker.start_limit_interval) starts_.pop_front();
+    auto recent = std::find_if(starts_.begin(), starts_.end(),
+                               [&](Clock::time_point t) { return now - t < worker.start_limit_interval; });
+    starts_.erase(starts_.begin(), recent);
     if (starts_.size() >= static_cast<size_t>(worker.start_limit_burst)) return false;
     starts_.push_back(now);
     return true;

@@ -47,10 +47,11 @@ KillReason kill_reason_of(const std::string& name) {
     return KillReason::none;
 }
 
-// An fd the previous image handed over becomes ours again: close-on-exec, as every
-// fd of fdsupd is (a failure means the fd is not open: the state is wrong).
+// An fd the previous image handed over, checked to be open (else the state is wrong).
+// It is close-on-exec already: the image set that on every inherited fd at once
+// (make_inherited_fds_cloexec).
 int adopt_fd(int fd, const std::string& what) {
-    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) throw std::runtime_error(what + ": fd " + std::to_string(fd) + " is not open");
+    if (::fcntl(fd, F_GETFD) < 0) throw std::runtime_error(what + ": fd " + std::to_string(fd) + " is not open");
     return fd;
 }
 
@@ -131,6 +132,9 @@ std::string Supervisor::upgrade_refusal() const {
 }
 
 Json Supervisor::snapshot(std::vector<int>& keep) const {
+    // The set of pidfds goes as it is: the next image adopts every registration in it.
+    int exit_watch_fd = exits_ ? exits_->fd() : -1;
+    if (exit_watch_fd >= 0) keep.push_back(exit_watch_fd);
     Json sockets = Json::array();
     auto socket_json = [&](const OwnedSocket& s, bool retired) {
         keep.push_back(s.fd.get());
@@ -177,6 +181,7 @@ Json Supervisor::snapshot(std::vector<int>& keep) const {
                 {"next_instance_id", next_instance_id_},
                 {"next_socket_serial", next_socket_serial_},
                 {"nofile_soft_at_start", context_.nofile_soft_at_start},
+                {"exit_watch_fd", exit_watch_fd},
                 {"sockets", std::move(sockets)},
                 {"workers", std::move(workers)},
                 {"captures", std::move(captures)}};
@@ -228,6 +233,14 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
     }
     rebuild_socket_maps();
 
+    // Adopted before the instances whose pidfds it holds (an adopted fd is never closed
+    // on failure: a rollback hands it back to the previous image).
+    if (int fd = state.at("exit_watch_fd").get<int>(); fd >= 0) {
+        auto adopted = EpollSet::adopt(loop_, adopt_fd(fd, "the set of exits"), "process exits",
+                                       [this](uint64_t id, uint32_t) { on_exit_reported(id); });
+        if (!adopted) throw std::runtime_error(adopted.error().text());
+        exits_ = std::move(*adopted);
+    }
     instances_by_id_.clear();
     instances_by_pid_.clear();
     for (const auto& w : state.at("workers")) {
@@ -298,20 +311,19 @@ void Supervisor::restore_instance(Worker& worker, const Json& j) {
         in.last_exit = ExitStatus{e.at(0).get<bool>(), e.at(1).get<int>(), e.at(2).get<int>()};
     in.last_error = v[kLastError].get<std::string>();
     in.backoff.restore(config::Duration(v[kBackoffMs].get<int64_t>()));
-    std::deque<Clock::time_point> starts;
+    std::vector<Clock::time_point> starts;
     for (const auto& t : v[kRecentStarts]) starts.push_back(time_at(t));
     in.start_limiter.restore(std::move(starts));
 
-    // The process: adopted through its pidfd. One that exited during the exec is seen
-    // exiting as soon as the loop runs (its pidfd is readable), and handled as usual.
+    // The process: adopted through its pidfd, which is registered in the adopted set of
+    // exits under the same instance id (no syscall here: this runs once per instance,
+    // thousands of times, while nothing is served). One that exited during the exec is
+    // reported as soon as the loop runs, and handled as usual.
     int pidfd = v[kPidfd].get<int>();
     if (pidfd >= 0) {
+        if (!exits_) throw std::runtime_error("worker " + in.label() + " has a process but the state has no set of exits");
         in.pid = v[kPid].get<pid_t>();
-        in.pidfd.reset(adopt_fd(pidfd, "worker " + in.label() + ": pidfd"));
-        auto watch = std::make_unique<FdWatch>(loop_, pidfd);
-        if (!watch->ok() || watch->start(UV_READABLE, [this, &in](int, int) { on_exit_event(in); }) != 0)
-            throw std::runtime_error("worker " + in.label() + ": cannot watch its pidfd");
-        in.exit_watch = std::move(watch);
+        in.pidfd.reset(pidfd);
         instances_by_pid_[in.pid] = &in;
     }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -199,17 +200,17 @@ Result<void> Supervisor::launch(Instance& instance) {
     };
     for (const auto& [fd, name] : cfg.fds) note_socket(name);
     for (const auto& name : cfg.scm_rights) note_socket(name);
-    auto watch = std::make_unique<FdWatch>(loop_, instance.pidfd.get());
-    if (!watch->ok() || watch->start(UV_READABLE, [this, &instance](int, int) { on_exit_event(instance); }) != 0) {
+    auto exits = exit_watch();
+    int err = exits ? (*exits)->add(instance.pidfd.get(), EPOLLIN | EPOLLONESHOT, instance.id) : 0;
+    if (!exits || err != 0) {
         // Unwatched, it would become a zombie nobody restarts: take it back now.
-        watch.reset();
         (void)pidfd_signal(instance.pidfd.get(), SIGKILL);
         (void)pidfd_reap(instance.pidfd.get());
         instance.pidfd.reset();
         instance.pid = -1;
-        return fail("worker " + instance.label() + ": cannot watch pidfd");
+        return exits ? fail("worker " + instance.label() + ": cannot watch its pidfd", err)
+                     : std::unexpected(exits.error());
     }
-    instance.exit_watch = std::move(watch);
     instances_by_pid_[instance.pid] = &instance;
 
     if (out_read) add_capture(std::move(out_read), instance.label(), cfg.name, instance.index, false);
@@ -253,9 +254,28 @@ OutputCapture* Supervisor::add_capture(UniqueFd read_end, std::string label, std
 
 // ---- exits and restarts -----------------------------------------------------------
 
+Result<EpollSet*> Supervisor::exit_watch() {
+    if (!exits_) {
+        auto opened = EpollSet::open(loop_, "process exits", [this](uint64_t id, uint32_t) { on_exit_reported(id); });
+        if (!opened) return std::unexpected(opened.error());
+        exits_ = std::move(*opened);
+    }
+    return exits_.get();
+}
+
+void Supervisor::on_exit_reported(uint64_t id) {
+    // An instance erased since (its pidfd closed with it) is not reported again.
+    Instance* instance = find_instance(id);
+    if (instance != nullptr && instance->pidfd) on_exit_event(*instance);
+}
+
 void Supervisor::on_exit_event(Instance& instance) {
     auto exited = pidfd_has_exited(instance.pidfd.get());
-    if (exited && !*exited) return;  // spurious wakeup: still running
+    if (exited && !*exited) {
+        // A spurious wakeup: still running. The one-shot registration is armed again.
+        (void)exits_->modify(instance.pidfd.get(), EPOLLIN | EPOLLONESHOT, instance.id);
+        return;
+    }
     // Its last words first, while its pid still names it. (The instance stays: it has a
     // process until handle_exit, so nothing the messages cause can erase it.)
     if (notify_drain_) notify_drain_();
@@ -275,7 +295,7 @@ void Supervisor::on_exit_event(Instance& instance) {
                       exited ? "already reaped" : exited.error().text());
         status = ExitStatus{false, 255, 0};
     }
-    instance.exit_watch.reset();
+    exits_->remove(instance.pidfd.get());
     instance.pidfd.reset();
     handle_exit(instance, *status);
     state_changed();

@@ -25,6 +25,7 @@
 #include "fdserver/fd_server.h"
 #include "notify/notify_message.h"
 #include "notify/notify_socket.h"
+#include "supervisor/epoll_set.h"
 #include "supervisor/fd_store.h"
 #include "supervisor/instance.h"
 #include "supervisor/log_book.h"
@@ -199,6 +200,9 @@ private:
     std::vector<StoredFdRef> fds_to_hand_over(Instance& instance);
     void release_fd_stores(Worker& worker);
     void warn_fd_store(const std::string& text);
+    // The set of pidfds (opened on first use: a failure is retried at the next start).
+    Result<EpollSet*> exit_watch();
+    void on_exit_reported(uint64_t instance_id);
     void on_exit_event(Instance& instance);
     void handle_exit(Instance& instance, const ExitStatus& status);
     void handle_spawn_failure(Instance& instance, const Error& error);
@@ -289,6 +293,9 @@ private:
     // Watches every stored fd for hang-ups; declared before workers_ so that it
     // outlives their stores.
     std::unique_ptr<HangupWatch> hangups_;
+    // Every running process's pidfd, keyed by its instance's id (EPOLLONESHOT: an exit
+    // is reported once). Carried across an upgrade's exec with its registrations.
+    std::unique_ptr<EpollSet> exits_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
     std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes, for notify

@@ -15,7 +15,7 @@ namespace fdsup {
 template <class Handle, class Callback>
 class UvBox {
 public:
-    UvBox() : box_(new Box) { box_->handle.data = box_; }
+    UvBox() = default;
     ~UvBox() {
         if (box_ == nullptr) return;
         box_->callback = nullptr;
@@ -35,25 +35,39 @@ protected:
         bool initialised = false;
     };
     static Box* box_of(Handle* h) { return static_cast<Box*>(h->data); }
-    Box* box_;
+    // Made on first use: a Timer that never runs (most instances' watchdog timer)
+    // costs no allocation.
+    Box& box() {
+        if (box_ == nullptr) {
+            box_ = new Box;
+            box_->handle.data = box_;
+        }
+        return *box_;
+    }
+    Box* box_ = nullptr;
 };
 
 // A one-shot timer.
 class Timer : public UvBox<uv_timer_t, std::function<void()>> {
 public:
-    explicit Timer(uv_loop_t* loop) {
-        uv_timer_init(loop, &box_->handle);
-        box_->initialised = true;
-    }
+    explicit Timer(uv_loop_t* loop) : loop_(loop) {}
     void start(std::chrono::milliseconds delay, std::function<void()> callback) {
-        box_->callback = std::move(callback);
-        uv_timer_start(&box_->handle, &Timer::fire, static_cast<uint64_t>(delay.count()), 0);
+        Box& b = box();
+        if (!b.initialised) {
+            uv_timer_init(loop_, &b.handle);
+            b.initialised = true;
+        }
+        b.callback = std::move(callback);
+        uv_timer_start(&b.handle, &Timer::fire, static_cast<uint64_t>(delay.count()), 0);
     }
     void stop() {
+        if (box_ == nullptr) return;
         uv_timer_stop(&box_->handle);
         box_->callback = nullptr;
     }
-    bool active() const { return uv_is_active(reinterpret_cast<const uv_handle_t*>(&box_->handle)) != 0; }
+    bool active() const {
+        return box_ != nullptr && uv_is_active(reinterpret_cast<const uv_handle_t*>(&box_->handle)) != 0;
+    }
 
 private:
     static void fire(uv_timer_t* h) {
@@ -62,6 +76,8 @@ private:
         box_of(h)->callback = nullptr;
         if (callback) callback();
     }
+
+    uv_loop_t* loop_;
 };
 
 // Readiness of an fd the caller owns (pidfds, pipes). The caller must destroy the
@@ -69,7 +85,7 @@ private:
 class FdWatch : public UvBox<uv_poll_t, std::function<void(int status, int events)>> {
 public:
     FdWatch(uv_loop_t* loop, int fd) {
-        if (uv_poll_init(loop, &box_->handle, fd) == 0) box_->initialised = true;
+        if (uv_poll_init(loop, &box().handle, fd) == 0) box_->initialised = true;
     }
     bool ok() const { return box_->initialised; }
     int start(int events, std::function<void(int status, int events)> callback) {
@@ -93,7 +109,7 @@ private:
 class SignalWatch : public UvBox<uv_signal_t, std::function<void(int)>> {
 public:
     SignalWatch(uv_loop_t* loop, int signal, std::function<void(int)> callback) {
-        uv_signal_init(loop, &box_->handle);
+        uv_signal_init(loop, &box().handle);
         box_->initialised = true;
         box_->callback = std::move(callback);
         uv_signal_start(&box_->handle, [](uv_signal_t* h, int sig) {

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <memory>
-#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -147,33 +146,28 @@ private:
 
 void run_preflight(uv_loop_t* loop, const std::string& binary, const std::string& config_path, int state_version,
                    PreflightDone done) {
-    // Both checks at once (the binary's start-up dominates each): the answer comes
-    // when both have, the config check's failure first.
-    struct Both {
-        std::optional<Result<std::string>> config, formats;
-        PreflightDone done;
-    };
-    auto both = std::make_shared<Both>();
-    both->done = std::move(done);
-    auto settle = [both, binary, state_version] {
-        if (!both->config || !both->formats) return;
-        if (!*both->config) return both->done(std::unexpected(both->config->error()));
-        if (!*both->formats) return both->done(std::unexpected(both->formats->error()));
-        const std::string& formats = **both->formats;
-        std::istringstream lines(formats);
+    std::vector<std::string> argv{binary, "--check-config", "-c", config_path, "--state-formats"};
+    Check::start(loop, argv, [binary, state_version, done = std::move(done)](Result<std::string> output) {
+        if (!output) return done(std::unexpected(output.error()));
+        bool config_valid = false;
+        std::vector<std::string> formats;
+        std::istringstream lines(*output);
         std::string line;
-        while (std::getline(lines, line))
-            if (line == std::to_string(state_version)) return both->done({});
-        both->done(fail("pre-flight: " + binary + " cannot read state format " + std::to_string(state_version) +
-                        " (it reads: " + (formats.empty() ? "none" : formats) + ")"));
-    };
-    Check::start(loop, {binary, "--check-config", "-c", config_path}, [both, settle](Result<std::string> checked) {
-        both->config = std::move(checked);
-        settle();
-    });
-    Check::start(loop, {binary, "--state-formats"}, [both, settle](Result<std::string> formats) {
-        both->formats = std::move(formats);
-        settle();
+        while (std::getline(lines, line)) {
+            if (line.ends_with(": configuration is valid")) config_valid = true;
+            else if (!line.empty() && line.find_first_not_of("0123456789") == std::string::npos) formats.push_back(line);
+        }
+        // A binary that exits 0 without saying so did not check (one older than this
+        // pre-flight, or not an fdsupd at all).
+        if (!config_valid)
+            return done(fail("pre-flight: " + binary + " did not confirm the configuration" +
+                             (output->empty() ? std::string() : " (it said: " + *output + ")")));
+        for (const auto& format : formats)
+            if (format == std::to_string(state_version)) return done({});
+        std::string readable;
+        for (const auto& format : formats) readable += (readable.empty() ? "" : ", ") + format;
+        done(fail("pre-flight: " + binary + " cannot read state format " + std::to_string(state_version) +
+                  " (it reads: " + (readable.empty() ? "none" : readable) + ")"));
     });
 }
 

@@ -1,8 +1,9 @@
 // Before an upgrade execs a new binary, the binary is tried out as a child process:
-// `BINARY --check-config -c CONFIG` must accept the configuration, and
-// `BINARY --state-formats` must list the state format this image writes. A binary that
-// cannot be executed, fails either check, or hangs (kPreflightTimeout) is refused, and the
-// running supervisor never notices. Runs on the loop, never blocking it.
+// `BINARY --check-config -c CONFIG --state-formats` must accept the configuration (and
+// say so) and list the state format this image writes. One run, not one per check: the
+// binary's start-up is most of what a pre-flight costs. A binary that cannot be
+// executed, fails either check, or hangs (kPreflightTimeout) is refused, and the running
+// supervisor never notices. Runs on the loop, never blocking it.
 #pragma once
 
 #include <uv.h>

@@ -1,6 +1,7 @@
 #include "upgrade/reexec.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,6 +25,11 @@ Result<void> exec_in_place(const ExecRequest& request) {
     for (int fd : request.keep) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     errno = err;
     return fail_errno("exec " + (request.image_fd >= 0 ? "the previous image" : request.path));
+}
+
+void make_inherited_fds_cloexec(const std::vector<int>& kept) {
+    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+    for (int fd : kept) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
 }  // namespace fdsup::upgrade

@@ -22,4 +22,9 @@ struct ExecRequest {
 // with every fd of `keep` close-on-exec again.
 Result<void> exec_in_place(const ExecRequest& request);
 
+// The next image's first step: every fd it inherited becomes close-on-exec again, as
+// all of fdsupd's fds are. One close_range call for all of them (Linux 5.11), else one
+// fcntl per fd of `kept` (the state's list).
+void make_inherited_fds_cloexec(const std::vector<int>& kept);
+
 }  // namespace fdsup::upgrade

@@ -93,7 +93,7 @@ void Upgrader::begin(std::optional<std::string> binary, std::optional<control::R
     if (auto refusal = binary_refusal(path, requester, binary.has_value()); !refusal.empty()) return refuse(refusal);
     in_progress_ = true;
     spdlog::info("upgrade: trying out {}", path);
-    if (responder) responder->progress("pre-flight: " + path + " --check-config, --state-formats");
+    if (responder) responder->progress("pre-flight: " + path + " --check-config --state-formats");
     run_preflight(setup_.loop, path, setup_.config_path, kStateVersion,
                   [this, alive = alive_, path, responder](Result<void> checked) {
         if (!*alive) return;

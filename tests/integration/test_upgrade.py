@@ -85,13 +85,16 @@ class Upgrade(FdsupTestCase):
         pids_before, restarts_before = worker_pids(d)
         fds_before = open_fd_count(d.pid)
 
+        # "fdsupd 0.1.0 (state format N)"
+        state_format = subprocess.run([os.environ["FDSUPD"], "--version"], capture_output=True, text=True,
+                                      check=True).stdout.split()[-1].rstrip(")")
         load = LoadClient(*d.address("http"), d.tmp)
         try:
             load.wait_for_more(50, "load flowing")
             for n in range(1, 21):
                 code, out, err = self.upgrade(d)
                 self.assertEqual(code, 0, out + err + d.log())
-                self.assertIn(f"fdsupd upgraded in place: 0.1.0 -> 0.1.0 (pid {d.pid}, state format 1, upgrade #{n})",
+                self.assertIn(f"fdsupd upgraded in place: 0.1.0 -> 0.1.0 (pid {d.pid}, state format {state_format}, upgrade #{n})",
                               out)
                 load.wait_for_more(20, "requests served after the upgrade")
         finally:
@@ -153,6 +156,8 @@ os.execv({os.environ["FDSUPD"]!r}, [{os.environ["FDSUPD"]!r}] + sys.argv[1:])
             f.write("#!/bin/sh\nexit 0\n")
         os.chmod(not_executable, 0o644)
         for binary, why in (("/bin/false", r"pre-flight: `(/usr)?/bin/false --check-config -c .*` exited with code 1"),
+                            # exits 0, but says nothing about the config or the formats
+                            ("/bin/true", r"pre-flight: (/usr)?/bin/true did not confirm the configuration"),
                             (not_executable, r"pre-flight: cannot run .*not-executable: Permission denied"),
                             ("/nonexistent/fdsupd", r"pre-flight: cannot run /nonexistent/fdsupd: No such file")):
             code, out, err = self.upgrade(d, "--binary", binary)

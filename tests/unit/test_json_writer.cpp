@@ -1,0 +1,123 @@
+// The direct JSON writer of `status`: its text must read back as the document nlohmann
+// would have written, and its strings must be escaped byte for byte as nlohmann's dump
+// (error_handler_t::replace) escapes them, invalid UTF-8 included.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+
+#include "control/json_writer.h"
+#include "control/protocol.h"
+
+using namespace fdsup::control;
+
+namespace {
+
+std::string nlohmann_string(const std::string& text) {
+    return Json(text).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string written_string(const std::string& text) {
+    std::string out;
+    append_json_string(out, text);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("json writer: nested objects and arrays, every value kind, read back equal") {
+    JsonWriter w;
+    w.begin_object()
+        .member("ok", true)
+        .member("no", false)
+        .member("int", -42)
+        .member("big", std::numeric_limits<uint64_t>::max())
+        .member("min", std::numeric_limits<int64_t>::min())
+        .member("pi", 3.25)
+        .member("whole", 3.0)
+        .member("tiny", 1e-7)
+        .member("name", "web")
+        .key("nothing")
+        .null()
+        .key("empty_array")
+        .begin_array()
+        .end_array()
+        .key("empty_object")
+        .begin_object()
+        .end_object()
+        .key("list")
+        .begin_array()
+        .value(1)
+        .begin_object()
+        .member("k", "v")
+        .end_object()
+        .begin_array()
+        .null()
+        .end_array()
+        .value("x")
+        .end_array()
+        .end_object();
+    std::string line = std::move(w).line();
+    REQUIRE(line.back() == '\n');
+    Json j = Json::parse(line);
+    Json expected = Json{{"ok", true},
+                         {"no", false},
+                         {"int", -42},
+                         {"big", std::numeric_limits<uint64_t>::max()},
+                         {"min", std::numeric_limits<int64_t>::min()},
+                         {"pi", 3.25},
+                         {"whole", 3.0},
+                         {"tiny", 1e-7},
+                         {"name", "web"},
+                         {"nothing", nullptr},
+                         {"empty_array", Json::array()},
+                         {"empty_object", Json::object()},
+                         {"list", Json::array({1, Json{{"k", "v"}}, Json::array({nullptr}), "x"})}};
+    CHECK(j == expected);
+    // Member order is kept (people read replies top down), and a whole double stays a double.
+    CHECK(j.begin().key() == "ok");
+    CHECK(j["whole"].is_number_float());
+    CHECK(line.find("\"whole\":3.0") != std::string::npos);
+}
+
+TEST_CASE("json writer: NaN and infinity are written as null (JSON has neither)") {
+    JsonWriter w;
+    w.begin_array()
+        .value(std::numeric_limits<double>::quiet_NaN())
+        .value(std::numeric_limits<double>::infinity())
+        .end_array();
+    CHECK(w.text() == "[null,null]");
+}
+
+TEST_CASE("json writer: escapes as nlohmann does: quotes, backslash, control bytes, DEL, slash") {
+    for (std::string text : {std::string("plain"), std::string("a\"b\\c/d"), std::string("\b\f\n\r\t"),
+                             std::string("\x01\x1f\x7f", 3), std::string("nul\0inside", 10), std::string("")})
+        CHECK(written_string(text) == nlohmann_string(text));
+}
+
+TEST_CASE("json writer: valid UTF-8 passes through, invalid bytes become U+FFFD exactly as nlohmann's") {
+    // Hand-picked edges: overlongs, surrogates, above U+10FFFF, truncated sequences (also
+    // at the very end), stray continuation bytes, a bad byte inside a sequence.
+    const char* cases[] = {"h\xC3\xA9llo",   "\xE2\x82\xAC",     "\xF0\x9F\x98\x80", "\xC0\xAF",
+                           "\xE0\x80\xAF",   "\xED\xA0\x80",     "\xF4\x90\x80\x80", "\xF5\x80",
+                           "\x80\x80x",      "\xC3",             "abc\xE2\x82",      "\xE2\x28\xA1",
+                           "\xF0\x9F\x98x",  "\xFF\xFE",         "\xED\x9F\xBF",     "\xF4\x8F\xBF\xBF"};
+    for (const char* text : cases) {
+        CAPTURE(std::string(text));
+        CHECK(written_string(text) == nlohmann_string(text));
+    }
+    // And 20,000 random byte strings, biased towards the bytes that make UTF-8 go wrong.
+    std::mt19937 random(12345);
+    const unsigned char interesting[] = {0x00, 0x1F, 0x22, 0x5C, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
+                                         0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF};
+    for (int round = 0; round < 20000; ++round) {
+        std::string text;
+        size_t length = random() % 12;
+        for (size_t i = 0; i < length; ++i)
+            text += static_cast<char>(random() % 3 == 0 ? random() % 256 : interesting[random() % sizeof interesting]);
+        CAPTURE(text);
+        REQUIRE(written_string(text) == nlohmann_string(text));
+    }
+}
