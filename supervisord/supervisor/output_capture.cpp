@@ -1,6 +1,7 @@
 #include "supervisor/output_capture.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <array>
@@ -8,14 +9,25 @@
 
 namespace fdsup {
 
-OutputCapture::OutputCapture(uv_loop_t* loop, UniqueFd read_end, std::string label,
+OutputCapture::OutputCapture(EpollSet& pipes, uint64_t key, UniqueFd read_end, std::string label,
                              std::function<void(std::string_view)> on_line,
-                             std::function<void(OutputCapture*)> on_closed)
-    : fd_(std::move(read_end)), watch_(loop, fd_.get()), label_(std::move(label)),
-      on_line_(std::move(on_line)), on_closed_(std::move(on_closed)) {
-    watching_ = watch_.ok() && watch_.start(UV_READABLE | UV_DISCONNECT, [this](int status, int) {
-        if (status < 0 || read_once() == ReadResult::closed) close();
-    }) == 0;
+                             std::function<void(OutputCapture*)> on_closed, bool registered)
+    : pipes_(pipes), key_(key), fd_(std::move(read_end)), label_(std::move(label)), on_line_(std::move(on_line)),
+      on_closed_(std::move(on_closed)) {
+    // Level-triggered: what one wakeup leaves in the pipe is reported again.
+    watching_ = registered || pipes_.add(fd_.get(), EPOLLIN | EPOLLRDHUP, key_) == 0;
+}
+
+OutputCapture::~OutputCapture() { unwatch(); }
+
+void OutputCapture::unwatch() {
+    // Before the fd closes (a registration outlives its fd number otherwise).
+    if (watching_) pipes_.remove(fd_.get());
+    watching_ = false;
+}
+
+void OutputCapture::on_ready() {
+    if (watching_ && read_once() == ReadResult::closed) close();
 }
 
 OutputCapture::ReadResult OutputCapture::read_once() {
@@ -73,7 +85,7 @@ void OutputCapture::close() {
         emit(partial_);
         partial_.clear();
     }
-    watch_.stop();
+    unwatch();
     auto on_closed = std::move(on_closed_);
     if (on_closed) on_closed(this);  // may destroy *this: nothing after it
 }

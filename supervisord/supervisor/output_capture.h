@@ -5,14 +5,17 @@
 // logged as is (a worker that never writes a newline cannot grow memory). When the
 // supervisor falls behind, the pipe fills and the worker blocks in write(): back
 // pressure, not buffering.
+//
+// Pipes are watched in a set shared by all captures (an EpollSet, level-triggered): the
+// owner calls on_ready() for the capture's key. A worker with stdout and stderr logged
+// costs two epoll_ctl per start, and an upgrade carries the set with its registrations.
 #pragma once
 
-#include <uv.h>
-
+#include <cstdint>
 #include <functional>
 #include <string>
 
-#include "supervisor/uv_handles.h"
+#include "supervisor/epoll_set.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
@@ -22,15 +25,24 @@ public:
     static constexpr size_t kReadChunk = 64 * 1024;
     static constexpr size_t kMaxLine = 16 * 1024;
 
-    // `read_end` must be non-blocking. Each line is logged as "LABEL: line" and handed
-    // to `on_line` (if set; for the logs ring). `on_closed` runs once, at EOF or error,
-    // as the capture's last action (the owner may destroy the capture in it).
-    OutputCapture(uv_loop_t* loop, UniqueFd read_end, std::string label,
+    // `read_end` must be non-blocking; it is added to `pipes` under `key` (unless
+    // `registered`: an upgrade's set already holds it under that key). Each line is
+    // logged as "LABEL: line" and handed to `on_line` (if set; for the logs ring).
+    // `on_closed` runs once, at EOF or error, as the capture's last action (the owner
+    // may destroy the capture in it).
+    OutputCapture(EpollSet& pipes, uint64_t key, UniqueFd read_end, std::string label,
                   std::function<void(std::string_view line)> on_line,
-                  std::function<void(OutputCapture*)> on_closed);
+                  std::function<void(OutputCapture*)> on_closed, bool registered = false);
+    ~OutputCapture();
+    OutputCapture(const OutputCapture&) = delete;
+    OutputCapture& operator=(const OutputCapture&) = delete;
 
     // False if the pipe could not be watched (the capture is then inert).
     bool ok() const { return watching_; }
+    uint64_t key() const { return key_; }
+
+    // The set reported the pipe readable, hung up or failed: one read.
+    void on_ready();
 
     // Logs whatever is readable now, then the pending partial line; used at shutdown.
     void drain_now();
@@ -48,8 +60,11 @@ private:
     void emit(std::string_view line);
     void close();
 
+    void unwatch();
+
+    EpollSet& pipes_;
+    uint64_t key_;
     UniqueFd fd_;
-    FdWatch watch_;  // declared after fd_: destroyed (unregistered) before fd_ closes
     std::string label_;
     std::string partial_;
     std::function<void(std::string_view)> on_line_;

@@ -135,6 +135,8 @@ Json Supervisor::snapshot(std::vector<int>& keep) const {
     // The set of pidfds goes as it is: the next image adopts every registration in it.
     int exit_watch_fd = exits_ ? exits_->fd() : -1;
     if (exit_watch_fd >= 0) keep.push_back(exit_watch_fd);
+    int output_pipes_fd = output_pipes_ ? output_pipes_->fd() : -1;
+    if (output_pipes_fd >= 0) keep.push_back(output_pipes_fd);
     Json sockets = Json::array();
     auto socket_json = [&](const OwnedSocket& s, bool retired) {
         keep.push_back(s.fd.get());
@@ -169,7 +171,7 @@ Json Supervisor::snapshot(std::vector<int>& keep) const {
     Json captures = Json::array();
     for (const auto& [key, entry] : captures_) {
         keep.push_back(entry.capture->fd());
-        captures.push_back(Json{{"fd", entry.capture->fd()}, {"label", entry.label}, {"worker", entry.worker},
+        captures.push_back(Json{{"key", key}, {"fd", entry.capture->fd()}, {"label", entry.label}, {"worker", entry.worker},
                                 {"index", entry.index}, {"stderr", entry.from_stderr},
                                 {"partial", entry.capture->partial()}});
     }
@@ -182,6 +184,8 @@ Json Supervisor::snapshot(std::vector<int>& keep) const {
                 {"next_socket_serial", next_socket_serial_},
                 {"nofile_soft_at_start", context_.nofile_soft_at_start},
                 {"exit_watch_fd", exit_watch_fd},
+                {"output_pipes_fd", output_pipes_fd},
+                {"next_capture_key", next_capture_key_},
                 {"sockets", std::move(sockets)},
                 {"workers", std::move(workers)},
                 {"captures", std::move(captures)}};
@@ -268,15 +272,27 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         }
         if (const Json& r = w.at("rollout"); !r.is_null()) restore_rollout(*worker, r);
     }
+    // The pipes are in the adopted set already, each under its capture's key.
+    next_capture_key_ = state.at("next_capture_key").get<uint64_t>();
+    if (int fd = state.at("output_pipes_fd").get<int>(); fd >= 0) {
+        auto adopted = EpollSet::adopt(loop_, adopt_fd(fd, "the set of output pipes"), "output pipes",
+                                       [this](uint64_t key, uint32_t) { on_output_ready(key); });
+        if (!adopted) throw std::runtime_error(adopted.error().text());
+        output_pipes_ = std::move(*adopted);
+    }
     for (const auto& c : state.at("captures")) {
+        auto key = c.at("key").get<uint64_t>();
+        if (key == 0 || !output_pipes_) throw std::runtime_error("a capture with no key or no set of output pipes");
         int fd = c.at("fd").get<int>();
         auto label = c.at("label").get<std::string>();
         auto worker = c.at("worker").get<std::string>();
         int index = c.at("index").get<int>();
         bool from_stderr = c.at("stderr").get<bool>();
         auto partial = c.at("partial").get<std::string>();
-        UniqueFd pipe(adopt_fd(fd, "output pipe of " + label));
-        OutputCapture* added = add_capture(std::move(pipe), std::move(label), std::move(worker), index, from_stderr);
+        // Not checked one by one (thousands, while nothing is served): it is registered
+        // in the adopted set, and a pipe that is not open would read as closed.
+        UniqueFd pipe(fd);
+        OutputCapture* added = add_capture(std::move(pipe), std::move(label), std::move(worker), index, from_stderr, key);
         if (added != nullptr) added->set_partial(std::move(partial));
     }
 }

@@ -235,21 +235,42 @@ Result<UniqueFd> Supervisor::open_output(const config::OutputTarget& target, con
 }
 
 OutputCapture* Supervisor::add_capture(UniqueFd read_end, std::string label, std::string worker, int index,
-                                      bool from_stderr) {
+                                      bool from_stderr, uint64_t restored_key) {
+    auto pipes = output_pipes();
+    if (!pipes) {
+        spdlog::error("{}: {}; this output is lost", label, pipes.error().text());
+        return nullptr;
+    }
     // The capture outlives a removed worker (its pipe drains after the process exits):
     // it names the worker instead of pointing at it.
     auto keep_line = [this, worker, index, from_stderr](std::string_view line) {
         logs_.add(LogLine{std::chrono::system_clock::now(), worker, index, from_stderr, std::string(line)});
     };
-    auto capture = std::make_unique<OutputCapture>(loop_, std::move(read_end), label, std::move(keep_line),
-                                                   [this](OutputCapture* done) { captures_.erase(done); });
+    uint64_t key = restored_key != 0 ? restored_key : next_capture_key_++;
+    auto capture = std::make_unique<OutputCapture>(**pipes, key, std::move(read_end), label, std::move(keep_line),
+                                                   [this](OutputCapture* done) { captures_.erase(done->key()); },
+                                                   restored_key != 0);
     if (!capture->ok()) {
         spdlog::error("{}: cannot watch the output pipe; this output is lost", label);
         return nullptr;
     }
-    OutputCapture* key = capture.get();
+    OutputCapture* added = capture.get();
     captures_.emplace(key, CaptureEntry{std::move(capture), std::move(label), std::move(worker), index, from_stderr});
-    return key;
+    return added;
+}
+
+Result<EpollSet*> Supervisor::output_pipes() {
+    if (!output_pipes_) {
+        auto opened = EpollSet::open(loop_, "output pipes", [this](uint64_t key, uint32_t) { on_output_ready(key); });
+        if (!opened) return std::unexpected(opened.error());
+        output_pipes_ = std::move(*opened);
+    }
+    return output_pipes_.get();
+}
+
+void Supervisor::on_output_ready(uint64_t key) {
+    // A capture closes (and leaves the set) before its entry goes: a key is always found.
+    if (auto it = captures_.find(key); it != captures_.end()) it->second.capture->on_ready();
 }
 
 // ---- exits and restarts -----------------------------------------------------------

@@ -202,6 +202,9 @@ private:
     void warn_fd_store(const std::string& text);
     // The set of pidfds (opened on first use: a failure is retried at the next start).
     Result<EpollSet*> exit_watch();
+    // The set of output pipes, opened on first use like exit_watch().
+    Result<EpollSet*> output_pipes();
+    void on_output_ready(uint64_t capture_key);
     void on_exit_reported(uint64_t instance_id);
     void on_exit_event(Instance& instance);
     void handle_exit(Instance& instance, const ExitStatus& status);
@@ -216,7 +219,9 @@ private:
     void finish_shutdown();
 
     Result<UniqueFd> open_output(const config::OutputTarget& target, const std::string& what);
-    OutputCapture* add_capture(UniqueFd read_end, std::string label, std::string worker, int index, bool from_stderr);
+    // `restored_key`: a pipe an upgrade handed over, already in output_pipes_ under it.
+    OutputCapture* add_capture(UniqueFd read_end, std::string label, std::string worker, int index, bool from_stderr,
+                               uint64_t restored_key = 0);
 
     // snapshot.cpp
     void restore_or_throw(const StateDocument& state, bool rolled_back);
@@ -296,6 +301,9 @@ private:
     // Every running process's pidfd, keyed by its instance's id (EPOLLONESHOT: an exit
     // is reported once). Carried across an upgrade's exec with its registrations.
     std::unique_ptr<EpollSet> exits_;
+    // Every captured output pipe, keyed by its capture's key (level-triggered); also
+    // carried across an upgrade. Both sets are declared before what registers in them.
+    std::unique_ptr<EpollSet> output_pipes_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
     std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes, for notify
@@ -307,7 +315,8 @@ private:
         int index;
         bool from_stderr;
     };
-    std::unordered_map<OutputCapture*, CaptureEntry> captures_;
+    std::unordered_map<uint64_t, CaptureEntry> captures_;  // by the capture's key
+    uint64_t next_capture_key_ = 1;
     LogBook logs_;
     Clock::time_point started_at_ = Clock::now();
     uint64_t upgrades_ = 0;  // in-place upgrades this supervisor has been through

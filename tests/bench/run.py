@@ -12,8 +12,10 @@
    2 http_worker instances that take 300 ms to send READY=1; failed requests, p99 and
    max latency with no restarts, during N rolling restarts, and during N stop-start
    restarts, in one run.
-5. Upgrade pause: `fdsupctl upgrade` with 10 and 1,000 worker instances: the command,
-   its pre-flight, and the pause from the exec to the new image serving again.
+5. Upgrade pause: `fdsupctl upgrade` with 10 and 1,000 worker instances (output to
+   /dev/null), and 1,000 with stdout and stderr captured: the command, its pre-flight,
+   the pause from the exec to the new image serving again, and from the request to
+   the new image answering `status`.
 
 usage: run.py BUILD_DIR [--kills N] [--large-rss-mib M] [--restarts N] [--only WHAT]
 """
@@ -228,9 +230,9 @@ def upgrade_pause(build, counts, rounds):
     ctl = os.path.join(build, "ctl", "fdsupctl")
     stamp = re.compile(r"^(\S+ \S+) \w+ +(upgrade: trying out|upgrade: exec|upgrade done)", re.M)
     print(f"upgrade pause ({rounds} upgrades per row; medians):")
-    print("  instances   fdsupctl upgrade   pre-flight   exec -> restored   then status answered")
-    for count in counts:
-        d = fdsup_harness.Fdsupd(SLEEPERS.format(count=count))
+    print("  instances  output   fdsupctl upgrade   pre-flight   exec -> restored   then status answered")
+    for count, output in counts:
+        d = fdsup_harness.Fdsupd(SLEEPERS.format(count=count, output=output))
         d.log_level = "info"
         d.start()
         try:
@@ -262,7 +264,7 @@ def upgrade_pause(build, counts, rounds):
         finally:
             d.stop(timeout=120)
             d.cleanup()
-        print(f"  {count:9d}   {statistics.median(whole):13.1f} ms   {statistics.median(preflight):7.1f} ms"
+        print(f"  {count:9d}  {output:6s}   {statistics.median(whole):13.1f} ms   {statistics.median(preflight):7.1f} ms"
               f"   {statistics.median(pause):13.1f} ms   {statistics.median(status_after):17.1f} ms")
 
 
@@ -270,8 +272,8 @@ SLEEPERS = """
 [workers.sleeper]
 command = ["/bin/sleep", "100000"]
 instances = {count}
-stdout = "null"
-stderr = "null"
+stdout = "{output}"
+stderr = "{output}"
 """
 
 
@@ -316,7 +318,8 @@ def main():
     if args.only in (None, "restarts"):
         restarts_under_load(build, args.restarts)
     if args.only in (None, "upgrade"):
-        upgrade_pause(build, (10, 1000), args.upgrade_rounds)
+        # "log": two captured pipes per instance, also carried across the exec.
+        upgrade_pause(build, ((10, "null"), (1000, "null"), (1000, "log")), args.upgrade_rounds)
 
 
 if __name__ == "__main__":

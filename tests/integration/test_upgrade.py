@@ -117,6 +117,31 @@ class Upgrade(FdsupTestCase):
         self.assertEqual(d.ctl_json("version")["upgrades"], 1)
         self.assertEqual(worker_pids(d)[0], pids)
 
+    def test_captured_output_goes_on_across_upgrades_with_its_partial_line(self):
+        # Each talker prints a line, half a line, and a stderr line, then waits; the
+        # rest comes after two upgrades (and a rollback), through the same pipes.
+        config = """
+[workers.talker]
+command = ["/bin/sh", "-c", "echo before-$FDSUP_INSTANCE; printf half-; echo err-before >&2; while [ ! -e @TMP@/go ]; do sleep 0.05; done; echo line; echo after; echo err-after >&2; exec sleep 1000"]
+instances = 2
+"""
+        d = self.fdsupd(config).start()
+        d.wait_control()
+        d.wait_log(r"talker.1.: before-1")
+        d.wait_log(r"talker.1. stderr: err-before")
+        fds = open_fd_count(d.pid)
+        for binary in (None, FAILING_RESTORE, None):
+            code, out, err = self.upgrade(d, *(("--binary", binary) if binary else ()))
+            self.assertEqual(code, 1 if binary else 0, out + err + d.log())
+        with open(os.path.join(d.tmp, "go"), "w"):
+            pass
+        for i in (0, 1):
+            d.wait_log(rf"talker.{i}.: half-line")  # the partial line, finished by the new image
+            d.wait_log(rf"talker.{i}.: after")
+            d.wait_log(rf"talker.{i}. stderr: err-after")
+        self.assertEqual(open_fd_count(d.pid), fds)
+        self.assertEqual(d.ctl_json("version")["upgrades"], 2)
+
     def test_a_worker_killed_during_the_exec_is_reaped_and_restarted_by_the_new_image(self):
         d = self.start()
         pids, _ = worker_pids(d)

@@ -25,7 +25,8 @@ struct Harness {
     int write_end = -1;
     bool closed = false;
     std::vector<std::string> sunk;  // what the on_line callback was given
-    std::unique_ptr<OutputCapture> capture;
+    std::unique_ptr<fdsup::EpollSet> pipes;
+    std::unique_ptr<OutputCapture> capture;  // after pipes: leaves the set before it closes
 
     Harness() {
         uv_loop_init(&loop);
@@ -37,8 +38,13 @@ struct Harness {
         REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
         REQUIRE(fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0);
         write_end = fds[1];
+        auto set = fdsup::EpollSet::open(&loop, "test pipes", [this](uint64_t key, uint32_t) {
+            if (capture && key == capture->key()) capture->on_ready();
+        });
+        REQUIRE(set);
+        pipes = std::move(*set);
         capture = std::make_unique<OutputCapture>(
-            &loop, fdsup::UniqueFd(fds[0]), "t[0]",
+            *pipes, 1, fdsup::UniqueFd(fds[0]), "t[0]",
             [this](std::string_view line) { sunk.emplace_back(line); },
             [this](OutputCapture*) { closed = true; });
         REQUIRE(capture->ok());
@@ -46,6 +52,7 @@ struct Harness {
     ~Harness() {
         if (write_end >= 0) close(write_end);
         capture.reset();
+        pipes.reset();
         uv_run(&loop, UV_RUN_DEFAULT);  // let the closed handles finish
         uv_loop_close(&loop);
         spdlog::set_default_logger(previous);
