@@ -362,13 +362,12 @@ int run(const Options& options) {
         upgrader = std::make_unique<fdsup::upgrade::Upgrader>(fdsup::upgrade::UpgradeSetup{
             &loop, self_binary, options.config_path, extra_args_of(options),
             [&] { return supervisor.upgrade_refusal(); },
-            [&](std::vector<int>& keep) {
-                auto snapshot = supervisor.snapshot(keep);
-                snapshot["control_fd"] = (*control)->fd();
-                snapshot["notify_fd"] = (*notify)->fd();
-                snapshot["fd_socket_fd"] = (*fd_server)->fd();
+            [&](fdsup::control::JsonWriter& w, std::vector<int>& keep) {
+                supervisor.snapshot(w, keep);
+                w.member("control_fd", (*control)->fd())
+                    .member("notify_fd", (*notify)->fd())
+                    .member("fd_socket_fd", (*fd_server)->fd());
                 keep.insert(keep.end(), {(*control)->fd(), (*notify)->fd(), (*fd_server)->fd()});
-                return snapshot;
             },
             [&](uint64_t client) { return (*control)->client_fd(client); },
             [&](uint64_t client) { return (*control)->client_uid(client); },

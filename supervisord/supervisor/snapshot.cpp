@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "sockets/listen_address.h"
+#include "control/json_writer.h"
 #include "supervisor/rolling_restart.h"
 #include "supervisor/state_format.h"
 #include "supervisor/supervisor.h"
@@ -26,6 +27,7 @@ namespace fdsup {
 namespace {
 
 using Json = StateDocument;
+using control::JsonWriter;
 
 int64_t ns(Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
 Clock::time_point time_at(const Json& j) {
@@ -62,56 +64,82 @@ InstanceState state_of(const std::string& name) {
     throw std::runtime_error("unknown instance state \"" + name + "\"");
 }
 
+// A positional record (state_format.h), written field by field in its order: a field
+// out of order is a bug that would restore garbage, so it stops the snapshot instead.
+class Record {
+public:
+    explicit Record(JsonWriter& w) : w_(w) { w_.begin_array(); }
+    ~Record() { w_.end_array(); }
+    JsonWriter& field(int which) {
+        if (which != next_++) throw std::logic_error("upgrade state: record field " + std::to_string(which) + " out of order");
+        return w_;
+    }
+
+private:
+    JsonWriter& w_;
+    int next_ = 0;
+};
+
 // Restoring reads with .at()/.get<>(), which throw on a missing field or a wrong type:
 // restore() turns that into an error (and the caller into a rollback).
-Json instance_json(const Instance& in, std::vector<int>& keep) {
+void write_instance(JsonWriter& w, const Instance& in, std::vector<int>& keep) {
     using namespace state_format;
     if (in.pidfd) keep.push_back(in.pidfd.get());
-    Json j = Json::array();
-    auto& v = j.get_ref<Json::array_t&>();
-    v.resize(kInstanceFields);
-    Json starts = Json::array();
-    for (auto t : in.start_limiter.starts()) starts.push_back(ns(t));
-    v[kId] = in.id;
-    v[kIndex] = in.index;
-    v[kRetiring] = in.retiring;
-    v[kReplacement] = in.replacement;
-    v[kState] = state_name(in.state);
-    v[kReady] = in.ready;
-    v[kPid] = in.pid;
-    v[kPidfd] = in.pidfd ? in.pidfd.get() : -1;
-    v[kStartedAt] = ns(in.started_at);
-    v[kStopEscalated] = in.stop_escalated;
-    v[kSocketsUsed] = in.sockets_used;
-    v[kTimerActive] = in.timer.active();
-    v[kTimerDeadline] = ns(in.timer_deadline);
-    v[kKillReason] = kill_reason_name(in.kill_reason);
-    v[kStatusText] = in.status_text;
-    v[kReloading] = in.reloading;
-    v[kStoppingNotified] = in.stopping_notified;
-    v[kWatchdogTimeoutMs] = in.watchdog_timeout.count();
-    v[kWatchdogActive] = in.watchdog_timer.active();
-    v[kWatchdogDeadline] = ns(in.watchdog_deadline);
-    v[kLastWatchdogPing] = ns(in.last_watchdog_ping);
-    v[kRestarts] = in.restarts;
-    v[kLastExit] = in.last_exit ? Json::array({in.last_exit->signaled, in.last_exit->code, in.last_exit->signal})
-                                : Json(nullptr);
-    v[kLastError] = in.last_error;
-    v[kBackoffMs] = in.backoff.last().count();
-    v[kRecentStarts] = std::move(starts);
-    return j;
+    Record r(w);
+    r.field(kId).value(in.id);
+    r.field(kIndex).value(in.index);
+    r.field(kRetiring).value(in.retiring);
+    r.field(kReplacement).value(in.replacement);
+    r.field(kState).value(state_name(in.state));
+    r.field(kReady).value(in.ready);
+    r.field(kPid).value(static_cast<int64_t>(in.pid));
+    r.field(kPidfd).value(in.pidfd ? in.pidfd.get() : -1);
+    r.field(kStartedAt).value(ns(in.started_at));
+    r.field(kStopEscalated).value(in.stop_escalated);
+    r.field(kSocketsUsed).begin_array();
+    for (uint64_t serial : in.sockets_used) w.value(serial);
+    w.end_array();
+    r.field(kTimerActive).value(in.timer.active());
+    r.field(kTimerDeadline).value(ns(in.timer_deadline));
+    r.field(kKillReason).value(kill_reason_name(in.kill_reason));
+    r.field(kStatusText).value(in.status_text);
+    r.field(kReloading).value(in.reloading);
+    r.field(kStoppingNotified).value(in.stopping_notified);
+    r.field(kWatchdogTimeoutMs).value(static_cast<int64_t>(in.watchdog_timeout.count()));
+    r.field(kWatchdogActive).value(in.watchdog_timer.active());
+    r.field(kWatchdogDeadline).value(ns(in.watchdog_deadline));
+    r.field(kLastWatchdogPing).value(ns(in.last_watchdog_ping));
+    r.field(kRestarts).value(in.restarts);
+    if (in.last_exit)
+        r.field(kLastExit).begin_array().value(in.last_exit->signaled).value(in.last_exit->code).value(in.last_exit->signal).end_array();
+    else
+        r.field(kLastExit).null();
+    r.field(kLastError).value(in.last_error);
+    r.field(kBackoffMs).value(static_cast<int64_t>(in.backoff.last().count()));
+    r.field(kRecentStarts).begin_array();
+    for (auto t : in.start_limiter.starts()) w.value(ns(t));
+    w.end_array();
 }
 
-Json rollout_json(const RollingRestart& rollout) {
-    Json slots = Json::array();
+void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
+    w.begin_object().member("generation", rollout.generation).key("slots").begin_array();
     for (const auto& s : rollout.slots)
-        slots.push_back(Json{{"index", s.index}, {"old_id", s.old_id}, {"old_pid", s.old_pid}, {"new_id", s.new_id},
-                             {"new_pid", s.new_pid}, {"in_place", s.in_place}, {"failure", s.failure}});
-    Json states = Json::array();
-    for (auto state : rollout.plan.states()) states.push_back(static_cast<int>(state));
-    return Json{{"generation", rollout.generation}, {"slots", std::move(slots)},     {"states", std::move(states)},
-                {"max_surge", rollout.plan.max_surge()}, {"stopped", rollout.plan.stopped()},
-                {"stop_reason", rollout.stop_reason}};
+        w.begin_object()
+            .member("index", s.index)
+            .member("old_id", s.old_id)
+            .member("old_pid", static_cast<int64_t>(s.old_pid))
+            .member("new_id", s.new_id)
+            .member("new_pid", static_cast<int64_t>(s.new_pid))
+            .member("in_place", s.in_place)
+            .member("failure", s.failure)
+            .end_object();
+    w.end_array().key("states").begin_array();
+    for (auto state : rollout.plan.states()) w.value(static_cast<int>(state));
+    w.end_array()
+        .member("max_surge", rollout.plan.max_surge())
+        .member("stopped", rollout.plan.stopped())
+        .member("stop_reason", rollout.stop_reason)
+        .end_object();
 }
 
 }  // namespace
@@ -131,64 +159,88 @@ std::string Supervisor::upgrade_refusal() const {
     return "";
 }
 
-Json Supervisor::snapshot(std::vector<int>& keep) const {
-    // The set of pidfds goes as it is: the next image adopts every registration in it.
+void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
+    // The sets of pidfds and of output pipes go as they are: the next image adopts
+    // every registration in them.
     int exit_watch_fd = exits_ ? exits_->fd() : -1;
     if (exit_watch_fd >= 0) keep.push_back(exit_watch_fd);
     int output_pipes_fd = output_pipes_ ? output_pipes_->fd() : -1;
     if (output_pipes_fd >= 0) keep.push_back(output_pipes_fd);
-    Json sockets = Json::array();
-    auto socket_json = [&](const OwnedSocket& s, bool retired) {
-        keep.push_back(s.fd.get());
-        sockets.push_back(Json{{"name", s.config.name}, {"listen", s.config.listen}, {"bound", s.bound},
-                               {"serial", s.serial}, {"fd", s.fd.get()}, {"retired", retired}});
-    };
-    for (const auto& s : sockets_) socket_json(s, false);
-    for (const auto& s : retired_sockets_) socket_json(s, true);
+    w.member("config_path", config_.path)
+        .member("config_source", config_.source)
+        .member("started_at", ns(started_at_))
+        .member("upgrades", upgrades_)
+        .member("notify_dropped", notify_dropped_)
+        .member("next_instance_id", next_instance_id_)
+        .member("next_socket_serial", next_socket_serial_)
+        .member("nofile_soft_at_start", static_cast<uint64_t>(context_.nofile_soft_at_start))
+        .member("exit_watch_fd", exit_watch_fd)
+        .member("output_pipes_fd", output_pipes_fd)
+        .member("next_capture_key", next_capture_key_);
 
-    Json workers = Json::array();
+    w.key("sockets").begin_array();
+    auto write_socket = [&](const OwnedSocket& s, bool retired) {
+        keep.push_back(s.fd.get());
+        w.begin_object()
+            .member("name", s.config.name)
+            .member("listen", s.config.listen)
+            .member("bound", s.bound)
+            .member("serial", s.serial)
+            .member("fd", s.fd.get())
+            .member("retired", retired)
+            .end_object();
+    };
+    for (const auto& s : sockets_) write_socket(s, false);
+    for (const auto& s : retired_sockets_) write_socket(s, true);
+    w.end_array();
+
+    w.key("workers").begin_array();
     for (const auto& worker : workers_) {
-        Json instances = Json::array();
-        for (const auto& instance : worker->instances) instances.push_back(instance_json(*instance, keep));
-        Json stores = Json::array();
+        w.begin_object()
+            .member("name", worker->config.name)
+            .member("instances_wanted", worker->config.instances)
+            .member("stopped_by_operator", worker->stopped_by_operator)
+            .member("waiting_for_dependencies", worker->waiting_for_dependencies)
+            .member("generation", worker->generation);
+        w.key("instances").begin_array();
+        for (const auto& instance : worker->instances) write_instance(w, *instance, keep);
+        w.end_array();
+        w.key("fd_stores").begin_array();
         for (const auto& [index, store] : worker->fd_stores) {
-            Json fds = Json::array();
+            w.begin_object().member("index", index).key("fds").begin_array();
             for (const auto& entry : store.entries()) {
                 keep.push_back(entry.fd.get());
-                fds.push_back(Json{{"name", entry.name}, {"fd", entry.fd.get()}, {"poll", entry.watched}});
+                w.begin_object()
+                    .member("name", entry.name)
+                    .member("fd", entry.fd.get())
+                    .member("poll", entry.watched)
+                    .end_object();
             }
-            stores.push_back(Json{{"index", index}, {"fds", std::move(fds)}});
+            w.end_array().end_object();
         }
-        workers.push_back(Json{{"name", worker->config.name},
-                               {"instances_wanted", worker->config.instances},
-                               {"stopped_by_operator", worker->stopped_by_operator},
-                               {"waiting_for_dependencies", worker->waiting_for_dependencies},
-                               {"generation", worker->generation},
-                               {"instances", std::move(instances)},
-                               {"fd_stores", std::move(stores)},
-                               {"rollout", worker->rollout ? rollout_json(*worker->rollout) : Json(nullptr)}});
+        w.end_array();
+        w.key("rollout");
+        if (worker->rollout) write_rollout(w, *worker->rollout);
+        else w.null();
+        w.end_object();
     }
-    Json captures = Json::array();
+    w.end_array();
+
+    // Positional too (there are two per instance); the label is made again from the
+    // worker and index, as add_capture made it.
+    w.key("captures").begin_array();
     for (const auto& [key, entry] : captures_) {
+        using namespace state_format;
         keep.push_back(entry.capture->fd());
-        captures.push_back(Json{{"key", key}, {"fd", entry.capture->fd()}, {"label", entry.label}, {"worker", entry.worker},
-                                {"index", entry.index}, {"stderr", entry.from_stderr},
-                                {"partial", entry.capture->partial()}});
+        Record r(w);
+        r.field(kCaptureKey).value(key);
+        r.field(kCaptureFd).value(entry.capture->fd());
+        r.field(kCaptureWorker).value(entry.worker);
+        r.field(kCaptureIndex).value(entry.index);
+        r.field(kCaptureStderr).value(entry.from_stderr);
+        r.field(kCapturePartial).value(entry.capture->partial());
     }
-    return Json{{"config_path", config_.path},
-                {"config_source", config_.source},
-                {"started_at", ns(started_at_)},
-                {"upgrades", upgrades_},
-                {"notify_dropped", notify_dropped_},
-                {"next_instance_id", next_instance_id_},
-                {"next_socket_serial", next_socket_serial_},
-                {"nofile_soft_at_start", context_.nofile_soft_at_start},
-                {"exit_watch_fd", exit_watch_fd},
-                {"output_pipes_fd", output_pipes_fd},
-                {"next_capture_key", next_capture_key_},
-                {"sockets", std::move(sockets)},
-                {"workers", std::move(workers)},
-                {"captures", std::move(captures)}};
+    w.end_array();
 }
 
 Result<void> Supervisor::restore(const Json& state, bool rolled_back) {
@@ -281,17 +333,20 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         output_pipes_ = std::move(*adopted);
     }
     for (const auto& c : state.at("captures")) {
-        auto key = c.at("key").get<uint64_t>();
+        using namespace state_format;
+        const auto& v = c.get_ref<const Json::array_t&>();  // throws if it is not an array
+        if (v.size() != kCaptureFields) throw std::runtime_error("a capture of " + std::to_string(v.size()) + " fields");
+        auto key = v[kCaptureKey].get<uint64_t>();
         if (key == 0 || !output_pipes_) throw std::runtime_error("a capture with no key or no set of output pipes");
-        int fd = c.at("fd").get<int>();
-        auto label = c.at("label").get<std::string>();
-        auto worker = c.at("worker").get<std::string>();
-        int index = c.at("index").get<int>();
-        bool from_stderr = c.at("stderr").get<bool>();
-        auto partial = c.at("partial").get<std::string>();
+        int fd = v[kCaptureFd].get<int>();
+        auto worker = v[kCaptureWorker].get<std::string>();
+        int index = v[kCaptureIndex].get<int>();
+        bool from_stderr = v[kCaptureStderr].get<bool>();
+        auto partial = v[kCapturePartial].get<std::string>();
         // Not checked one by one (thousands, while nothing is served): it is registered
         // in the adopted set, and a pipe that is not open would read as closed.
         UniqueFd pipe(fd);
+        std::string label = instance_label(worker, index) + (from_stderr ? " stderr" : "");
         OutputCapture* added = add_capture(std::move(pipe), std::move(label), std::move(worker), index, from_stderr, key);
         if (added != nullptr) added->set_partial(std::move(partial));
     }

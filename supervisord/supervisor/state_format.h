@@ -1,7 +1,7 @@
-// The layout of an instance in the upgrade state (snapshot.cpp). Instances are the bulk
-// of a state (thousands of them), so each is a JSON array in this order rather than an
-// object: measured at 1,000 instances, about four times faster to build, write and
-// parse. Changing the order or the set is a new kStateVersion.
+// The layout of an instance and of a capture in the upgrade state (snapshot.cpp). They
+// are the bulk of a state (thousands of them), so each is a JSON array in this order
+// rather than an object: measured at 1,000 instances, about four times faster to build,
+// write and parse. Changing the order or the set is a new kStateVersion.
 #pragma once
 
 namespace fdsup::state_format {
@@ -14,5 +14,8 @@ enum InstanceField {
     kLastError, kBackoffMs, kRecentStarts,
     kInstanceFields  // the count
 };
+
+// A captured output pipe, two per instance with output = "log".
+enum CaptureField { kCaptureKey, kCaptureFd, kCaptureWorker, kCaptureIndex, kCaptureStderr, kCapturePartial, kCaptureFields };
 
 }  // namespace fdsup::state_format

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "control/json_writer.h"
 #include "control/protocol.h"
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
@@ -133,8 +134,9 @@ public:
     // ---- in-place upgrade (snapshot.cpp) ----
     // Why an upgrade cannot begin now, or "" if it can.
     std::string upgrade_refusal() const;
-    // The state document for the next image; every fd it names is added to `keep`.
-    StateDocument snapshot(std::vector<int>& keep) const;
+    // The state for the next image, written as members of the object `w` is in (the
+    // upgrader adds its own); every fd it names is added to `keep`.
+    void snapshot(control::JsonWriter& w, std::vector<int>& keep) const;
     // On a Supervisor built (with no sockets) from the snapshot's config: adopts the
     // sockets, processes, pipes, stores and rollouts the snapshot names, and re-arms
     // every timer to its deadline. Call before the loop runs; then resume() (never

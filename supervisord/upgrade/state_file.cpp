@@ -9,8 +9,7 @@
 
 namespace fdsup::upgrade {
 
-Result<UniqueFd> write_state_file(const nlohmann::json& state) {
-    std::string text = state.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+Result<UniqueFd> write_state_file(std::string_view text) {
     UniqueFd fd(::memfd_create("fdsupd-state", MFD_CLOEXEC));
     if (!fd) return fail_errno("upgrade: memfd_create");
     size_t written = 0;

@@ -88,6 +88,17 @@ def stop_and_wait_for_its_pipes(d, worker):
         return held
     wait_until(lambda: not pipes & ours(), what=f"{worker}'s output pipes closed in fdsupd")
 
+    # And its fd-socket connections: fdsupd's ends are listed in /proc/net/unix under
+    # the socket's path, connected (St 03), and are among fdsupd's fds.
+    fds_sock = os.path.join(d.tmp, "run", "fds.sock")
+
+    def connections():
+        with open("/proc/net/unix") as f:
+            connected = {f"socket:[{fields[6]}]" for fields in (line.split() for line in f.readlines()[1:])
+                         if len(fields) >= 8 and fields[5] == "03" and fields[7] == fds_sock}
+        return connected & ours()
+    wait_until(lambda: not connections(), what=f"{worker}'s fd-socket connections closed in fdsupd")
+
 
 def environ_of(pid):
     """The environment `pid` was exec'd with (waits for the exec to have got that far:

@@ -46,6 +46,16 @@ Instance& instance(const Supervisor& s, const std::string& worker, size_t i) {
     return *s.find_worker(worker)->instances.at(i);
 }
 
+// The state as the upgrader writes it (an object around the supervisor's members) and
+// the next image reads it.
+fdsup::StateDocument snapshot_of(const Supervisor& s, std::vector<int>& keep) {
+    fdsup::control::JsonWriter w;
+    w.begin_object();
+    s.snapshot(w, keep);
+    w.end_object();
+    return fdsup::StateDocument::parse(w.text());
+}
+
 struct Loop {
     uv_loop_t loop{};
     Loop() { uv_loop_init(&loop); }
@@ -78,7 +88,7 @@ TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and sca
         std::vector<fdsup::UniqueFd> fds;
         fds.emplace_back(stored_fd);
         before.find_worker("web")->fd_stores.try_emplace(1, nullptr).first->second.add("state", std::move(fds), false, 4);
-        state = before.snapshot(keep);
+        state = snapshot_of(before, keep);
         CHECK(std::find(keep.begin(), keep.end(), stored_fd) != keep.end());
         // An exec would leave the fd open; this Supervisor closes its copy when it goes:
         // the state names a duplicate instead.
@@ -114,7 +124,7 @@ TEST_CASE("restore: a damaged or foreign state is an error, never a crash") {
     fdsup::StateDocument state;
     {
         Supervisor before(&l.loop, config(), {}, context());
-        state = before.snapshot(keep);
+        state = snapshot_of(before, keep);
     }
     auto error_of = [&](fdsup::StateDocument damaged) {
         Supervisor after(&l.loop, config(), {}, context(), true);
