@@ -257,7 +257,7 @@ int run(const Options& options) {
     if (restoring) {
         struct stat st{};
         if (::fstat(options.restore.state_fd, &st) == 0)
-            warm_heap.emplace(std::min(static_cast<size_t>(st.st_size) * kHeapPerStateByte, size_t{256} << 20));
+            warm_heap.emplace(static_cast<size_t>(st.st_size) * kHeapPerStateByte);
         auto read = read_restore_state(options.restore.state_fd);
         if (!read) return give_up(read.error().text());
         state = std::move(*read);

@@ -1,6 +1,7 @@
-// A JSON text written straight into a string, for the one reply that grows with the
-// process table (`status`: thousands of instances). Building an nlohmann document first
-// costs a dozen allocations per instance; this costs none beyond the string's growth.
+// A JSON text written straight into a string, for what grows with the process table
+// (the `status` reply and the upgrade state: thousands of instances). Building an
+// nlohmann document first costs a dozen allocations per instance; this costs none
+// beyond the string's growth.
 // Strings are escaped as nlohmann's dump does with error_handler_t::replace (invalid
 // UTF-8 becomes U+FFFD), so every reply reads the same whichever way it was made.
 #pragma once

@@ -1,8 +1,9 @@
 // An epoll set of the supervisor's own, watched by the loop as one handle. For fds that
-// come in numbers (every worker's pidfd, every stored fd) it costs one epoll_ctl per fd
-// and nothing in libuv (whose uv_poll costs four syscalls and an allocation per fd).
-// The set is an fd like any other: an upgrade carries it across execve, registrations
-// and all, so the next image adopts thousands of pidfds without a syscall each.
+// come in numbers (every worker's pidfd, every output pipe, every stored fd) it costs one
+// epoll_ctl per fd and nothing in libuv (whose uv_poll costs four syscalls and an
+// allocation per fd). The set is an fd like any other: an upgrade carries the sets of
+// pidfds and of pipes across execve, registrations and all, so the next image adopts
+// thousands of them without a syscall each.
 #pragma once
 
 #include <uv.h>
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "supervisor/uv_handles.h"
 #include "sys/result.h"

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <unordered_set>
 
 #include "sockets/listen_address.h"
 #include "control/json_writer.h"
@@ -49,13 +50,6 @@ KillReason kill_reason_of(const std::string& name) {
     return KillReason::none;
 }
 
-// An fd the previous image handed over, checked to be open (else the state is wrong).
-// It is close-on-exec already: the image set that on every inherited fd at once
-// (make_inherited_fds_cloexec).
-int adopt_fd(int fd, const std::string& what) {
-    if (::fcntl(fd, F_GETFD) < 0) throw std::runtime_error(what + ": fd " + std::to_string(fd) + " is not open");
-    return fd;
-}
 
 InstanceState state_of(const std::string& name) {
     for (auto state : {InstanceState::starting, InstanceState::running, InstanceState::stopping, InstanceState::backoff,
@@ -143,6 +137,30 @@ void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
 }
 
 }  // namespace
+
+// The fds a restore takes over. Each must be one the previous image kept open across the
+// exec (the state's "keep" list), and each is taken once: a damaged state naming another
+// number would otherwise adopt, and one day close, whatever this image opened under it
+// (libuv's own fds among them). Checked without a syscall per fd: there are thousands.
+// They are close-on-exec already (make_inherited_fds_cloexec did all at once).
+class FdClaims {
+public:
+    explicit FdClaims(const Json& keep) {
+        for (const auto& fd : keep) kept_.insert(fd.get<int>());
+    }
+    // `ask_kernel`: also checked to be open (F_GETFD), for the few fds not per instance.
+    int claim(int fd, const std::string& what, bool ask_kernel = false) {
+        const std::string named = what + ": fd " + std::to_string(fd);
+        if (!kept_.contains(fd)) throw std::runtime_error(named + " was not kept across the exec");
+        if (!claimed_.insert(fd).second) throw std::runtime_error(named + " is named twice in the state");
+        if (ask_kernel && ::fcntl(fd, F_GETFD) < 0) throw std::runtime_error(named + " is not open");
+        return fd;
+    }
+
+private:
+    std::unordered_set<int> kept_;
+    std::unordered_set<int> claimed_;
+};
 
 std::string Supervisor::upgrade_refusal() const {
     if (shutting_down_) return "fdsupd is shutting down";
@@ -253,6 +271,7 @@ Result<void> Supervisor::restore(const Json& state, bool rolled_back) {
 }
 
 void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
+    FdClaims fds(state.at("keep"));
     // The loop's clock is as old as the loop: timers armed below must count from now.
     uv_update_time(loop_);
     started_at_ = time_at(state.at("started_at"));
@@ -284,7 +303,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
             if (!address) throw std::runtime_error("socket " + name + ": " + address.error().text());
             socket.config.address = *address;
         }
-        socket.fd.reset(adopt_fd(fd, "socket " + name));
+        socket.fd.reset(fds.claim(fd, "socket " + name, true));
         (retired ? retired_sockets_ : sockets_).push_back(std::move(socket));
     }
     rebuild_socket_maps();
@@ -292,7 +311,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
     // Adopted before the instances whose pidfds it holds (an adopted fd is never closed
     // on failure: a rollback hands it back to the previous image).
     if (int fd = state.at("exit_watch_fd").get<int>(); fd >= 0) {
-        auto adopted = EpollSet::adopt(loop_, adopt_fd(fd, "the set of exits"), "process exits",
+        auto adopted = EpollSet::adopt(loop_, fds.claim(fd, "the set of exits", true), "process exits",
                                        [this](uint64_t id, uint32_t) { on_exit_reported(id); });
         if (!adopted) throw std::runtime_error(adopted.error().text());
         exits_ = std::move(*adopted);
@@ -308,7 +327,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         worker->waiting_for_dependencies = w.at("waiting_for_dependencies").get<bool>();
         worker->generation = w.at("generation").get<uint64_t>();
         worker->instances.clear();
-        for (const auto& j : w.at("instances")) restore_instance(*worker, j);
+        for (const auto& j : w.at("instances")) restore_instance(*worker, j, fds);
         for (const auto& store : w.at("fd_stores")) {
             int index = store.at("index").get<int>();
             FdStore& fd_store = worker->fd_stores.try_emplace(index, hangups_.get()).first->second;
@@ -317,7 +336,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
                 std::string name = entry.at("name").get<std::string>();
                 bool poll = entry.at("poll").get<bool>();
                 std::vector<UniqueFd> one;
-                one.emplace_back(adopt_fd(fd, "stored fd " + name));
+                one.emplace_back(fds.claim(fd, "stored fd " + name, true));
                 // Stored before, so they fit (and are no duplicates): no limit applies.
                 fd_store.add(name, std::move(one), poll, std::numeric_limits<size_t>::max());
             }
@@ -327,32 +346,43 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
     // The pipes are in the adopted set already, each under its capture's key.
     next_capture_key_ = state.at("next_capture_key").get<uint64_t>();
     if (int fd = state.at("output_pipes_fd").get<int>(); fd >= 0) {
-        auto adopted = EpollSet::adopt(loop_, adopt_fd(fd, "the set of output pipes"), "output pipes",
+        auto adopted = EpollSet::adopt(loop_, fds.claim(fd, "the set of output pipes", true), "output pipes",
                                        [this](uint64_t key, uint32_t) { on_output_ready(key); });
         if (!adopted) throw std::runtime_error(adopted.error().text());
         output_pipes_ = std::move(*adopted);
     }
+    // Every record is checked before any pipe is owned (a throw must not close one).
+    struct Capture {
+        uint64_t key;
+        int fd;
+        std::string worker;
+        int index;
+        bool from_stderr;
+        std::string partial;
+    };
+    std::vector<Capture> captures;
+    std::unordered_set<uint64_t> keys;
     for (const auto& c : state.at("captures")) {
         using namespace state_format;
         const auto& v = c.get_ref<const Json::array_t&>();  // throws if it is not an array
         if (v.size() != kCaptureFields) throw std::runtime_error("a capture of " + std::to_string(v.size()) + " fields");
-        auto key = v[kCaptureKey].get<uint64_t>();
-        if (key == 0 || !output_pipes_) throw std::runtime_error("a capture with no key or no set of output pipes");
-        int fd = v[kCaptureFd].get<int>();
-        auto worker = v[kCaptureWorker].get<std::string>();
-        int index = v[kCaptureIndex].get<int>();
-        bool from_stderr = v[kCaptureStderr].get<bool>();
-        auto partial = v[kCapturePartial].get<std::string>();
-        // Not checked one by one (thousands, while nothing is served): it is registered
-        // in the adopted set, and a pipe that is not open would read as closed.
-        UniqueFd pipe(fd);
-        std::string label = instance_label(worker, index) + (from_stderr ? " stderr" : "");
-        OutputCapture* added = add_capture(std::move(pipe), std::move(label), std::move(worker), index, from_stderr, key);
-        if (added != nullptr) added->set_partial(std::move(partial));
+        Capture capture{v[kCaptureKey].get<uint64_t>(), v[kCaptureFd].get<int>(), v[kCaptureWorker].get<std::string>(),
+                        v[kCaptureIndex].get<int>(), v[kCaptureStderr].get<bool>(), v[kCapturePartial].get<std::string>()};
+        // Keys name the registrations in the adopted set: each known, once, and below the
+        // next key this image hands out.
+        if (!output_pipes_ || capture.key == 0 || capture.key >= next_capture_key_ || !keys.insert(capture.key).second)
+            throw std::runtime_error("a capture with a missing, repeated or unknown key (" + std::to_string(capture.key) + ")");
+        fds.claim(capture.fd, "output pipe of " + instance_label(capture.worker, capture.index));
+        captures.push_back(std::move(capture));
+    }
+    for (auto& c : captures) {
+        std::string label = instance_label(c.worker, c.index) + (c.from_stderr ? " stderr" : "");
+        OutputCapture* added = add_capture(UniqueFd(c.fd), std::move(label), std::move(c.worker), c.index, c.from_stderr, c.key);
+        if (added != nullptr) added->set_partial(std::move(c.partial));
     }
 }
 
-void Supervisor::restore_instance(Worker& worker, const Json& j) {
+void Supervisor::restore_instance(Worker& worker, const Json& j, FdClaims& fds) {
     using namespace state_format;
     const auto& v = j.get_ref<const Json::array_t&>();  // throws if it is not an array
     if (v.size() != kInstanceFields)
@@ -394,7 +424,7 @@ void Supervisor::restore_instance(Worker& worker, const Json& j) {
     if (pidfd >= 0) {
         if (!exits_) throw std::runtime_error("worker " + in.label() + " has a process but the state has no set of exits");
         in.pid = v[kPid].get<pid_t>();
-        in.pidfd.reset(pidfd);
+        in.pidfd.reset(fds.claim(pidfd, "worker " + in.label() + ": pidfd"));
         instances_by_pid_[in.pid] = &in;
     }
 

@@ -255,7 +255,7 @@ OutputCapture* Supervisor::add_capture(UniqueFd read_end, std::string label, std
         return nullptr;
     }
     OutputCapture* added = capture.get();
-    captures_.emplace(key, CaptureEntry{std::move(capture), std::move(label), std::move(worker), index, from_stderr});
+    captures_.emplace(key, CaptureEntry{std::move(capture), std::move(worker), index, from_stderr});
     return added;
 }
 

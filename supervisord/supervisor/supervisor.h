@@ -50,6 +50,8 @@ struct OwnedSocket {
 // never shown to anyone, and parses about twice as fast as the ordered kind.
 using StateDocument = nlohmann::json;
 
+class FdClaims;  // snapshot.cpp: the fds a restore takes over, each checked
+
 class Supervisor {
 public:
     // `for_restore`: the workers get no instances (restore() brings them from the state).
@@ -227,7 +229,7 @@ private:
 
     // snapshot.cpp
     void restore_or_throw(const StateDocument& state, bool rolled_back);
-    void restore_instance(Worker& worker, const StateDocument& j);
+    void restore_instance(Worker& worker, const StateDocument& j, FdClaims& fds);
     void restore_rollout(Worker& worker, const StateDocument& r);
 
     // Waiters: re-checked after every state change; a waiter returns true once it is
@@ -312,7 +314,6 @@ private:
     uint64_t next_instance_id_ = 1;
     struct CaptureEntry {
         std::unique_ptr<OutputCapture> capture;
-        std::string label;   // "web[0] stderr"
         std::string worker;  // named, not pointed at: a capture outlives a removed worker
         int index;
         bool from_stderr;

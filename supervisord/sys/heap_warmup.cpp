@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
@@ -19,12 +20,15 @@ constexpr int kDefaultTrimThreshold = 128 * 1024;
 }  // namespace
 
 HeapWarmup::HeapWarmup(size_t bytes) {
+    bytes = std::min(bytes, kMaxBytes);
     if (bytes == 0) return;
     // From the heap (not a separate mmap), and not given back when freed: the block's
-    // pages become the free space the allocations that follow are carved from.
-    mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes + (1 << 20)));
-    mallopt(M_TRIM_THRESHOLD, static_cast<int>(2 * bytes + (1 << 20)));
+    // pages become the free space the allocations that follow are carved from. A
+    // malloc that refuses either setting is left alone.
     active_ = true;
+    if (mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes + (512 << 10))) == 0 ||
+        mallopt(M_TRIM_THRESHOLD, static_cast<int>(2 * bytes + (1 << 20))) == 0)
+        return;
     auto* block = static_cast<char*>(std::malloc(bytes));
     if (block == nullptr) return;
     const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));

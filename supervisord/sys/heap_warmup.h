@@ -13,7 +13,12 @@ namespace fdsup {
 
 class HeapWarmup {
 public:
-    explicit HeapWarmup(size_t bytes);
+    // At most this much: malloc may refuse a larger mmap threshold (glibc caps it at
+    // 32 MiB on some versions), and a block past the threshold would be an mmap that
+    // free() unmaps at once, warming nothing.
+    static constexpr size_t kMaxBytes = 31 << 20;
+
+    explicit HeapWarmup(size_t bytes);  // clamped to kMaxBytes
     ~HeapWarmup() { release(); }
     HeapWarmup(const HeapWarmup&) = delete;
     HeapWarmup& operator=(const HeapWarmup&) = delete;

@@ -96,7 +96,10 @@ private:
                 if (n == 0 || (errno != EAGAIN && errno != EINTR)) output_watch_.reset();
                 return;
             }
-            if (output_.size() < kMaxOutput) output_.append(buffer, static_cast<size_t>(n));
+            // The tail is kept: the confirmation and the formats are printed last
+            // (stdout is flushed at exit), after whatever went to stderr.
+            output_.append(buffer, static_cast<size_t>(n));
+            if (output_.size() > kMaxOutput) output_.erase(0, output_.size() - kMaxOutput);
         }
     }
 

@@ -120,7 +120,11 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     std::vector<int> keep;
     control::JsonWriter state;
     state.begin_object();
-    setup_.snapshot(state, keep);
+    try {
+        setup_.snapshot(state, keep);
+    } catch (const std::exception& e) {  // a bug in the state's layout: no upgrade, no crash
+        return refuse(std::string("cannot write the state: ") + e.what());
+    }
     // No progress line now: bytes still queued for the client would be lost in the
     // exec, and the next image's reply must start a line of its own.
     int reply_fd = responder ? setup_.client_fd(responder->client_id()) : -1;

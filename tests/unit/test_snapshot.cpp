@@ -3,6 +3,7 @@
 // No processes are started here (the integration tests upgrade real ones).
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <uv.h>
@@ -52,7 +53,9 @@ fdsup::StateDocument snapshot_of(const Supervisor& s, std::vector<int>& keep) {
     fdsup::control::JsonWriter w;
     w.begin_object();
     s.snapshot(w, keep);
-    w.end_object();
+    w.key("keep").begin_array();
+    for (int fd : keep) w.value(fd);
+    w.end_array().end_object();
     return fdsup::StateDocument::parse(w.text());
 }
 
@@ -96,6 +99,7 @@ TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and sca
             for (auto& slot : worker["fd_stores"])
                 for (auto& entry : slot["fds"])
                     if (entry["fd"] == stored_fd) entry["fd"] = stored_fd = fcntl(stored_fd, F_DUPFD_CLOEXEC, 3);
+        state["keep"].push_back(stored_fd);
     }
     CHECK(fcntl(stored_fd, F_GETFD) >= 0);
 
@@ -152,4 +156,95 @@ TEST_CASE("restore: a damaged or foreign state is an error, never a crash") {
     auto bad_state = state;
     bad_state["workers"][0]["instances"][0][kState] = "dancing";
     CHECK(error_of(bad_state) == "the state cannot be restored: unknown instance state \"dancing\"");
+}
+
+// What an exec leaves the next image for two captured pipes: the set of output pipes
+// with both read ends registered under capture keys 1 and 2. Owned by the Supervisor that
+// adopts them (closed when it goes); otherwise closed here.
+struct TwoPipes {
+    int epoll = -1;
+    int read[2] = {-1, -1};
+    int write[2] = {-1, -1};
+    TwoPipes() {
+        epoll = epoll_create1(EPOLL_CLOEXEC);
+        for (int i = 0; i < 2; ++i) {
+            int fds[2];
+            REQUIRE(pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0);
+            read[i] = fds[0];
+            write[i] = fds[1];
+            epoll_event event{};
+            event.events = EPOLLIN;
+            event.data.u64 = static_cast<uint64_t>(i + 1);
+            REQUIRE(epoll_ctl(epoll, EPOLL_CTL_ADD, read[i], &event) == 0);
+        }
+    }
+    ~TwoPipes() {
+        for (int fd : {epoll, read[0], read[1], write[0], write[1]}) close(fd);  // EBADF for those already closed
+    }
+    bool all_open() const {
+        return fcntl(epoll, F_GETFD) >= 0 && fcntl(read[0], F_GETFD) >= 0 && fcntl(read[1], F_GETFD) >= 0;
+    }
+    fdsup::StateDocument state_with(fdsup::StateDocument state, fdsup::StateDocument captures) const {
+        state["output_pipes_fd"] = epoll;
+        state["next_capture_key"] = 3;
+        state["keep"] = fdsup::StateDocument::array({epoll, read[0], read[1]});
+        state["captures"] = std::move(captures);
+        return state;
+    }
+};
+
+fdsup::StateDocument capture_record(uint64_t key, int fd) { return fdsup::StateDocument::array({key, fd, "web", 0, false, ""}); }
+
+TEST_CASE("restore: fds the previous image did not keep, or named twice, are refused and nothing is closed") {
+    Loop l;
+    std::vector<int> keep;
+    fdsup::StateDocument state;
+    {
+        Supervisor before(&l.loop, config(), {}, context());
+        state = snapshot_of(before, keep);
+    }
+    using fdsup::StateDocument;
+    // Each damaged state is refused while every fd it handed over stays open: a failed
+    // restore execs the previous image, which adopts them again.
+    auto error_of = [&](auto make_captures) {
+        TwoPipes p;
+        Supervisor after(&l.loop, config(), {}, context(), true);
+        auto restored = after.restore(p.state_with(state, make_captures(p)));
+        REQUIRE_FALSE(restored.has_value());
+        CHECK(p.all_open());
+        return restored.error().text();
+    };
+    int named = -1;
+    std::string error = error_of([&](const TwoPipes& p) {
+        named = p.write[0];
+        return StateDocument::array({capture_record(1, p.read[0]), capture_record(2, p.write[0])});
+    });
+    CHECK(error == "the state cannot be restored: output pipe of web[0]: fd " + std::to_string(named) +
+                       " was not kept across the exec");
+    error = error_of([&](const TwoPipes& p) {
+        named = p.read[0];
+        return StateDocument::array({capture_record(1, p.read[0]), capture_record(2, p.read[0])});
+    });
+    CHECK(error == "the state cannot be restored: output pipe of web[0]: fd " + std::to_string(named) +
+                       " is named twice in the state");
+    CHECK(error_of([](const TwoPipes& p) {
+              return StateDocument::array({capture_record(1, p.read[0]), capture_record(1, p.read[1])});
+          }) == "the state cannot be restored: a capture with a missing, repeated or unknown key (1)");
+    CHECK(error_of([](const TwoPipes& p) { return StateDocument::array({capture_record(3, p.read[0])}); }) ==
+          "the state cannot be restored: a capture with a missing, repeated or unknown key (3)");
+    CHECK(error_of([](const TwoPipes& p) { return StateDocument::array({StateDocument::array({1, p.read[0]})}); }) ==
+          "the state cannot be restored: a capture of 2 fields");
+
+    // The good one adopts both pipes under their keys: each reads its EOF and closes.
+    TwoPipes p;
+    Supervisor after(&l.loop, config(), {}, context(), true);
+    auto restored = after.restore(p.state_with(state, StateDocument::array({capture_record(1, p.read[0]),
+                                                                            capture_record(2, p.read[1])})));
+    REQUIRE_MESSAGE(restored.has_value(), restored.error().text());
+    close(p.write[0]);
+    close(p.write[1]);
+    for (int i = 0; i < 20 && (fcntl(p.read[0], F_GETFD) >= 0 || fcntl(p.read[1], F_GETFD) >= 0); ++i)
+        uv_run(&l.loop, UV_RUN_NOWAIT);
+    CHECK(fcntl(p.read[0], F_GETFD) < 0);
+    CHECK(fcntl(p.read[1], F_GETFD) < 0);
 }
