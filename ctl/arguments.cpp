@@ -400,6 +400,20 @@ std::string general_help() {
     return text;
 }
 
+// Text for roff: a leading '.' or '\'' would be a request, '\' an escape, '-' a hyphen.
+std::string roff_escaped(std::string_view text) {
+    std::string out;
+    bool line_start = true;
+    for (char c : text) {
+        if (line_start && (c == '.' || c == '\'')) out += "\\&";
+        if (c == '\\') out += "\\e";
+        else if (c == '-') out += "\\-";
+        else out += c;
+        line_start = c == '\n';
+    }
+    return out;
+}
+
 std::string verb_help(const Verb& verb) {
     std::string text = synopsis_line(&verb) + "\n\n" + std::string(verb.description);
     text += "\noptions:\n" + std::string(verb.options) + std::string(kCommonOptions);
@@ -446,6 +460,29 @@ std::optional<std::string> non_empty_env(const char* name) {
 }
 
 }  // namespace
+
+std::string man_page(std::string_view version) {
+    std::string page = ".TH FDSUPCTL 8 \"2026\" \"fdsup " + std::string(version) + "\" \"System Administration\"\n";
+    page += ".SH NAME\nfdsupctl \\- control a running fdsupd\n";
+    page += ".SH SYNOPSIS\n.B fdsupctl\n.RB [ \\-s\n.IR SOCKET ]\n.RB [ \\-\\-json ]\n.I VERB\n.RI [ ARGS... ]\n";
+    page += ".SH DESCRIPTION\nfdsupctl talks to\n.BR fdsupd (8)\nover its control socket, one JSON line each way.\n";
+    page += ".SH OPTIONS\n"
+            ".TP\n.BR \\-s \", \" \\-\\-socket \" \\fISOCKET\\fR\"\n"
+            "The control socket; default: \\fB$FDSUP_CONTROL\\fR, else \\fB$RUNTIME_DIRECTORY\\fR/control.sock, else\n" +
+            roff_escaped(kDefaultSocket) +
+            ".\n.TP\n.B \\-\\-json\nPrint fdsupd's reply as received, one JSON object.\n"
+            ".TP\n.BR \\-h \", \" \\-\\-help\nPrint the usage; \\fBfdsupctl help\\fR \\fIVERB\\fR for a verb's.\n";
+    page += ".SH VERBS\n";
+    for (const auto& verb : kVerbs) {
+        page += ".TP\n.B " + roff_escaped(verb.synopsis) + "\n" + roff_escaped(verb.description);
+        if (!verb.options.empty()) page += ".IP\n.nf\n" + roff_escaped(verb.options) + ".fi\n";
+    }
+    page += ".SH EXIT STATUS\n0 done; 1 fdsupd refused or the operation failed (the reason on standard error);\n"
+            "2 usage error; 3 fdsupd cannot be reached.\n";
+    page += ".SH SEE ALSO\n.BR fdsupd (8),\n.BR fdsup.toml (5)\n";
+    return page;
+}
+
 
 Environment Environment::from_process() {
     return Environment{non_empty_env("FDSUP_CONTROL"), non_empty_env("RUNTIME_DIRECTORY"),

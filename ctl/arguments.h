@@ -68,6 +68,10 @@ ParseOutcome parse_arguments(int argc, const char* const* argv, const Environmen
 // The verbs, in the order help lists them.
 std::vector<std::string_view> verb_names();
 
+// fdsupctl(8) in roff, made from the same verb table as the help (gen_man.cpp writes it
+// at build time): the manual cannot drift from the program.
+std::string man_page(std::string_view version);
+
 // The usage of fdsupctl (no verb) or of one verb; nullopt for an unknown verb.
 std::optional<std::string> help_text(std::string_view verb = {});
 
