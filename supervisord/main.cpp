@@ -353,6 +353,7 @@ int run(const Options& options) {
         if (!notify) return give_up(notify.error().text());
         spdlog::info("notify socket: {}", (*notify)->path());
         supervisor.set_notify_drain([n = notify->get()] { n->receive_pending(); });
+        if (manager.enabled()) supervisor.set_manager_notify([&](const std::string& message) { manager.send(message); });
         auto fd_server = fdsup::fdserver::FdServer::open(
             &loop, fd_socket_path,
             {[&](pid_t pid, uid_t uid) { return supervisor.fd_access(pid, uid); },
@@ -399,6 +400,20 @@ int run(const Options& options) {
             spdlog::info("received SIGUSR2: in-place upgrade from {}", self_binary);
             upgrader->begin(std::nullopt, std::nullopt);
         });
+        // The manager's watchdog (WatchdogSec=): pinged at half its timeout from the loop,
+        // so a loop that hangs stops the pings. An upgrade's next image goes on with it.
+        fdsup::Timer watchdog(&loop);
+        std::function<void()> ping_watchdog;
+        if (auto timeout = fdsup::ManagerNotify::watchdog_timeout(); timeout && manager.enabled()) {
+            auto interval = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(*timeout / 2),
+                                     std::chrono::milliseconds(1));
+            ping_watchdog = [&, interval] {
+                manager.send("WATCHDOG=1");
+                watchdog.start(interval, ping_watchdog);
+            };
+            spdlog::info("service manager watchdog: WATCHDOG=1 every {} ms", interval.count());
+            ping_watchdog();
+        }
         // Once the restore's burst is over (and off the path of the first requests:
         // trimming several MiB takes milliseconds), the document and the warm heap go.
         fdsup::Timer settle(&loop);
@@ -411,8 +426,7 @@ int run(const Options& options) {
             });
         } else {
             supervisor.start_all();
-            manager.send("READY=1\nSTATUS=fdsupd " + std::string(fdsup::kVersion) + " supervising " +
-                         std::to_string(supervisor.workers().size()) + " worker(s)");
+            manager.send("READY=1\nSTATUS=" + supervisor.status_summary());
         }
         uv_run(&loop, UV_RUN_DEFAULT);
         // Closing the signal handles restores the default dispositions: a late SIGTERM

@@ -13,6 +13,7 @@
 #include "supervisor/config_diff.h"
 #include "supervisor/logging.h"
 #include "supervisor/supervisor.h"
+#include "sys/manager_notify.h"
 
 namespace fdsup {
 namespace {
@@ -32,6 +33,15 @@ bool needs_restart(const std::string& key) {
 }  // namespace
 
 void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
+    // A service manager hears of every reload, failed ones too: RELOADING=1 now, READY=1
+    // when it is over (systemd waits for that before it takes the unit as reloaded).
+    if (manager_notify_) {
+        manager_notify_(ManagerNotify::reloading_message());
+        done = [this, done = std::move(done)](ReloadResult result) {
+            manager_notify_("READY=1\nSTATUS=" + status_summary() + (result.ok ? "" : " (the last reload failed)"));
+            done(std::move(result));
+        };
+    }
     ReloadResult result;
     result.config_path = config_.path;
     auto refuse = [&](std::string error) {

@@ -507,6 +507,34 @@ void Supervisor::state_changed() {
         waiters_ = std::move(unfinished);
     } while (check_again_);
     checking_waiters_ = false;
+    if (manager_notify_ && !manager_status_timer_.active())
+        manager_status_timer_.start(std::chrono::milliseconds(250), [this] {
+            std::string summary = status_summary();
+            if (summary == manager_status_sent_) return;
+            manager_status_sent_ = summary;
+            manager_notify_("STATUS=" + summary);
+        });
+}
+
+std::string Supervisor::status_summary() const {
+    size_t workers = 0, instances = 0;
+    std::map<InstanceState, size_t> by_state;
+    for (const auto& worker : workers_) {
+        if (worker->removing) continue;
+        ++workers;
+        for (const auto& instance : worker->instances) {
+            if (instance->retiring || instance->replacement) continue;
+            ++instances;
+            ++by_state[instance->state];
+        }
+    }
+    std::string text = std::to_string(workers) + (workers == 1 ? " worker, " : " workers, ") +
+                       std::to_string(by_state[InstanceState::running]) + " of " + std::to_string(instances) +
+                       (instances == 1 ? " instance" : " instances") + " running";
+    for (auto state : {InstanceState::starting, InstanceState::stopping, InstanceState::backoff, InstanceState::failed,
+                       InstanceState::exited, InstanceState::stopped})
+        if (by_state[state] > 0) text += ", " + std::to_string(by_state[state]) + " " + (state == InstanceState::backoff ? "in backoff" : state_name(state));
+    return text;
 }
 
 void Supervisor::sweep() {

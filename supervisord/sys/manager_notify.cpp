@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -35,6 +36,25 @@ bool ManagerNotify::send(const std::string& message) {
         spdlog::warn("cannot notify the service manager at {}: {}", address_, std::strerror(errno));
     }
     return false;
+}
+
+std::optional<std::chrono::microseconds> ManagerNotify::watchdog_timeout() {
+    // A whole number, nothing after it (strtoull would take "12abc" and "-1").
+    auto number = [](const char* text) -> std::optional<unsigned long long> {
+        if (text == nullptr || *text < '0' || *text > '9') return std::nullopt;
+        errno = 0;
+        char* end = nullptr;
+        unsigned long long value = std::strtoull(text, &end, 10);
+        if (errno != 0 || *end != '\0') return std::nullopt;
+        return value;
+    };
+    auto usec = number(std::getenv("WATCHDOG_USEC"));
+    if (!usec || *usec == 0) return std::nullopt;
+    if (const char* pid = std::getenv("WATCHDOG_PID"); pid != nullptr) {
+        auto value = number(pid);
+        if (!value || *value != static_cast<unsigned long long>(::getpid())) return std::nullopt;
+    }
+    return std::chrono::microseconds(*usec);
 }
 
 std::string ManagerNotify::reloading_message() {

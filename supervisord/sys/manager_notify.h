@@ -6,6 +6,8 @@
 // finds it too.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 
 namespace fdsup {
@@ -14,6 +16,10 @@ class ManagerNotify {
 public:
     ManagerNotify();  // reads $NOTIFY_SOCKET
     bool enabled() const { return !address_.empty(); }
+    // The manager's watchdog timeout for this process (WATCHDOG_USEC), if it wants
+    // WATCHDOG=1 pings from us: as sd_watchdog_enabled() decides, WATCHDOG_PID, when
+    // set, must be our pid (the variables may have been meant for a parent).
+    static std::optional<std::chrono::microseconds> watchdog_timeout();
     // Sends `message` ("READY=1\nSTATUS=..."); false if it could not be sent (logged once).
     bool send(const std::string& message);
     // "RELOADING=1\nMONOTONIC_USEC=...": what systemd wants before a reload or re-exec.

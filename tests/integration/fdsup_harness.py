@@ -266,6 +266,54 @@ class FdsupTestCase(unittest.TestCase):
         return d
 
 
+class FakeManager:
+    """A service manager's notify socket (what systemd passes as NOTIFY_SOCKET): a
+    datagram socket with SO_PASSCRED, so each message comes with its sender's pid."""
+
+    def __init__(self, directory):
+        import struct
+        self._struct = struct
+        self.path = os.path.join(directory, "manager.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+
+    def close(self):
+        self.sock.close()
+
+    def receive(self, timeout=DEADLINE):
+        """(sender pid, {KEY: value}) of the next message, or None after `timeout`."""
+        self.sock.settimeout(timeout)
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        except socket.timeout:
+            return None
+        pid = next(self._struct.unpack("iII", c[2])[0] for c in ancillary if c[1] == socket.SCM_CREDENTIALS)
+        return pid, dict(line.split("=", 1) for line in data.decode().splitlines())
+
+    def next_with(self, key, timeout=DEADLINE):
+        """The next message that has `key` (STATUS-only updates and others in between
+        are skipped), or an AssertionError."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self.receive(deadline - time.monotonic())
+            if message and key in message[1]:
+                return message
+        raise AssertionError(f"no {key}= from fdsupd within {timeout} s")
+
+    def wait_status(self, text, timeout=DEADLINE):
+        """Reads messages until one says STATUS=`text`; returns its sender's pid."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            message = self.receive(deadline - time.monotonic())
+            if message and "STATUS" in message[1]:
+                seen.append(message[1]["STATUS"])
+                if message[1]["STATUS"] == text:
+                    return message[0]
+        raise AssertionError(f"no STATUS={text} from fdsupd within {timeout} s; heard {seen}")
+
+
 class LoadClient:
     """helpers/load_client against HOST:PORT (4 threads, a new connection per request)
     until finish(), which returns its final counts."""

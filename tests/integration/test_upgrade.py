@@ -8,12 +8,11 @@ import shutil
 import tempfile
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import unittest
 
-from fdsup_harness import FdsupTestCase, LoadClient, helper, http_get, open_fd_count, pid_alive, wait_until
+from fdsup_harness import FakeManager, FdsupTestCase, LoadClient, helper, http_get, open_fd_count, pid_alive, wait_until
 
 FAILING_RESTORE = helper("fdsupd_fail_restore")  # a test build whose restore fails
 
@@ -275,27 +274,18 @@ start_limit_burst = 100
         self.assertEqual({k: v for k, v in pids_after.items() if k[0] != "extra"}, pids)
 
     def test_a_service_manager_hears_reloading_then_ready_from_the_same_pid(self):
-        manager_path = os.path.join(self.tmp_dir(), "manager.sock")
-        manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        manager = FakeManager(self.tmp_dir())
         self.addCleanup(manager.close)
-        manager.bind(manager_path)
-        manager.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        manager.settimeout(20)
-
-        def receive():
-            data, ancillary, _, _ = manager.recvmsg(4096, socket.CMSG_SPACE(12))
-            pid = next(struct.unpack("iII", c[2])[0] for c in ancillary if c[1] == socket.SCM_CREDENTIALS)
-            return pid, dict(line.split("=", 1) for line in data.decode().splitlines())
-
+        manager_path = manager.path
         d = self.fdsupd(TWO_BY_TWO, env=dict(os.environ, NOTIFY_SOCKET=manager_path)).start()
-        pid, ready = receive()
+        pid, ready = manager.next_with("READY")
         self.assertEqual((pid, ready["READY"]), (d.pid, "1"))
         code, out, err = self.upgrade(d)
         self.assertEqual(code, 0, out + err + d.log())
-        pid, reloading = receive()
+        pid, reloading = manager.next_with("RELOADING")
         self.assertEqual((pid, reloading["RELOADING"]), (d.pid, "1"))
         self.assertGreater(int(reloading["MONOTONIC_USEC"]), 0)
-        pid, ready = receive()
+        pid, ready = manager.next_with("READY")
         self.assertEqual((pid, ready["READY"]), (d.pid, "1"))
         self.assertIn("upgraded in place", ready["STATUS"])
         # Workers never see fdsupd's own NOTIFY_SOCKET (web's is fdsupd's notify.sock).
@@ -303,7 +293,7 @@ start_limit_burst = 100
             with open(f"/proc/{worker_pid}/environ", "rb") as f:
                 self.assertNotIn(manager_path.encode(), f.read())
         d.stop()
-        pid, stopping = receive()
+        pid, stopping = manager.next_with("STOPPING")
         self.assertEqual((pid, stopping["STOPPING"]), (d.pid, "1"))
 
     def test_the_fd_store_survives_an_upgrade(self):
