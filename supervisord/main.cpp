@@ -24,6 +24,7 @@
 #include "supervisor/supervisor.h"
 #include "supervisor/uv_handles.h"
 #include "sys/heap_warmup.h"
+#include "sys/listen_fds.h"
 #include "sys/manager_notify.h"
 #include "sys/paths.h"
 #include "upgrade/reexec.h"
@@ -170,9 +171,29 @@ void ensure_stdio_open() {
     }
 }
 
-std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Config& config) {
+// The configured sockets: adopted from those a service manager passed (socket activation,
+// matched by name), else bound here. Passed sockets no [sockets.NAME] names are closed.
+// `from_manager` gets the names of the adopted ones (systemd holds those already).
+std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Config& config,
+                                                        std::vector<fdsup::ListenFd> passed,
+                                                        std::vector<std::string>& from_manager) {
     std::vector<fdsup::OwnedSocket> sockets;
     for (const auto& socket_config : config.sockets) {
+        auto it = std::find_if(passed.begin(), passed.end(),
+                               [&](const fdsup::ListenFd& p) { return p.fd && p.name == socket_config.name; });
+        if (it != passed.end()) {
+            int number = it->fd.get();
+            auto adopted = fdsup::adopt_bound_socket(std::move(it->fd), socket_config);
+            if (!adopted) {
+                spdlog::critical("{}", adopted.error().text());
+                return std::nullopt;
+            }
+            spdlog::info("socket {}: adopted fd {} from the service manager, listening on {} ({})", socket_config.name,
+                         number, adopted->bound, socket_config.listen);
+            from_manager.push_back(socket_config.name);
+            sockets.push_back({socket_config, std::move(adopted->fd), adopted->bound});
+            continue;
+        }
         auto bound = fdsup::bind_socket(socket_config);
         if (!bound) {
             spdlog::critical("{}", bound.error().text());
@@ -180,6 +201,12 @@ std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Con
         }
         spdlog::info("socket {}: listening on {} ({})", socket_config.name, bound->bound, socket_config.listen);
         sockets.push_back({socket_config, std::move(bound->fd), bound->bound});
+    }
+    for (const auto& p : passed) {
+        if (!p.fd) continue;
+        bool named = std::any_of(sockets.begin(), sockets.end(), [&](const auto& s) { return s.config.name == p.name; });
+        if (named) spdlog::warn("the service manager passed a second fd named \"{}\" (fd {}); closed", p.name, p.fd.get());
+        else spdlog::warn("the service manager passed fd {} named \"{}\", which no [sockets.{}] names; closed", p.fd.get(), p.name, p.name);
     }
     return sockets;
 }
@@ -287,8 +314,9 @@ int run(const Options& options) {
     signal(SIGPIPE, SIG_IGN);
 
     std::vector<fdsup::OwnedSocket> sockets;
+    std::vector<std::string> from_manager;  // adopted from socket activation
     if (!restoring) {
-        auto bound = bind_all(*config);
+        auto bound = bind_all(*config, fdsup::take_listen_fds(), from_manager);
         if (!bound) return 1;
         sockets = std::move(*bound);
     }
@@ -353,7 +381,25 @@ int run(const Options& options) {
         if (!notify) return give_up(notify.error().text());
         spdlog::info("notify socket: {}", (*notify)->path());
         supervisor.set_notify_drain([n = notify->get()] { n->receive_pending(); });
-        if (manager.enabled()) supervisor.set_manager_notify([&](const std::string& message) { manager.send(message); });
+        if (manager.enabled()) {
+            fdsup::Supervisor::ManagerHooks hooks;
+            hooks.notify = [&](const std::string& message) { manager.send(message); };
+            // With an fd store (FileDescriptorStoreMax=), the sockets fdsupd binds itself
+            // are parked there: if fdsupd crashes, systemd holds them, clients queue, and
+            // the restarted fdsupd gets them back by name (LISTEN_FDNAMES).
+            if (fdsup::ManagerNotify::fd_store_max() > 0) {
+                hooks.park = [&](const std::string& name, int fd) {
+                    if (manager.send("FDSTORE=1\nFDNAME=" + name, fd))
+                        spdlog::info("socket {}: parked in the service manager's fd store", name);
+                };
+                hooks.unpark = [&](const std::string& name) { manager.send("FDSTOREREMOVE=1\nFDNAME=" + name); };
+                if (!restoring)
+                    for (const auto& socket : supervisor.sockets())
+                        if (std::find(from_manager.begin(), from_manager.end(), socket.config.name) == from_manager.end())
+                            hooks.park(socket.config.name, socket.fd.get());
+            }
+            supervisor.set_manager(std::move(hooks));
+        }
         auto fd_server = fdsup::fdserver::FdServer::open(
             &loop, fd_socket_path,
             {[&](pid_t pid, uid_t uid) { return supervisor.fd_access(pid, uid); },

@@ -37,7 +37,7 @@ int fd_of_socket(const config::WorkerConfig& worker, const std::string& socket) 
 std::vector<std::string> filter_inherited_env(const std::vector<std::string>& env) {
     static const char* const kDropped[] = {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
                                            "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=",
-                                           "FDSUP_"};
+                                           "FDSTORE=", "FDSUP_"};
     std::vector<std::string> kept;
     for (const auto& entry : env) {
         bool drop = std::any_of(std::begin(kDropped), std::end(kDropped),

@@ -49,6 +49,14 @@ struct BoundSocket {
 // On error nothing is left open.
 Result<BoundSocket> bind_socket(const config::SocketConfig& cfg);
 
+// A socket bound by someone else (a service manager's socket activation) taken as the
+// socket `cfg` describes: it must be of the same kind (type and family) and bound to
+// the same address (any port when `cfg`'s is 0; a path or abstract name must match),
+// and listening when the kind listens. Then the options that can still be applied are
+// (update_socket_options). `fd` is close-on-exec. The error says what differs:
+//   "socket http: the inherited fd 3 is bound to 127.0.0.1:9000, not tcp://127.0.0.1:8080"
+Result<BoundSocket> adopt_bound_socket(UniqueFd fd, const config::SocketConfig& cfg);
+
 // Applies `cfg` to a socket bound earlier at the same address (reload): backlog
 // (listen again), TCP_NODELAY and SO_KEEPALIVE (on or off), SO_RCVBUF/SO_SNDBUF when
 // > 0 (0 cannot bring back the kernel default: the last value stays), and for unix path

@@ -35,10 +35,10 @@ bool needs_restart(const std::string& key) {
 void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     // A service manager hears of every reload, failed ones too: RELOADING=1 now, READY=1
     // when it is over (systemd waits for that before it takes the unit as reloaded).
-    if (manager_notify_) {
-        manager_notify_(ManagerNotify::reloading_message());
+    if (manager_.notify) {
+        manager_.notify(ManagerNotify::reloading_message());
         done = [this, done = std::move(done)](ReloadResult result) {
-            manager_notify_("READY=1\nSTATUS=" + status_summary() + (result.ok ? "" : " (the last reload failed)"));
+            manager_.notify("READY=1\nSTATUS=" + status_summary() + (result.ok ? "" : " (the last reload failed)"));
             done(std::move(result));
         };
     }
@@ -110,6 +110,13 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
         }
     }
     std::erase_if(sockets_, [](const OwnedSocket& s) { return !s.fd; });
+    // The manager's fd store follows: what is gone out (by name, before the new one of a
+    // replaced socket goes in under the same name), what is new in.
+    if (manager_.park) {
+        for (const auto* names : {&diff.sockets_removed, &diff.sockets_replaced})
+            for (const auto& name : *names) manager_.unpark(name);
+        for (const auto& socket : bound) manager_.park(socket.config.name, socket.fd.get());
+    }
     for (auto& socket : bound) adopt_socket(std::move(socket));
     std::sort(sockets_.begin(), sockets_.end(),
               [](const OwnedSocket& a, const OwnedSocket& b) { return a.config.name < b.config.name; });

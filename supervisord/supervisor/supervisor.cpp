@@ -507,12 +507,12 @@ void Supervisor::state_changed() {
         waiters_ = std::move(unfinished);
     } while (check_again_);
     checking_waiters_ = false;
-    if (manager_notify_ && !manager_status_timer_.active())
+    if (manager_.notify && !manager_status_timer_.active())
         manager_status_timer_.start(std::chrono::milliseconds(250), [this] {
             std::string summary = status_summary();
             if (summary == manager_status_sent_) return;
             manager_status_sent_ = summary;
-            manager_notify_("STATUS=" + summary);
+            manager_.notify("STATUS=" + summary);
         });
 }
 

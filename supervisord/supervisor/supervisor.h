@@ -111,8 +111,14 @@ public:
     // out) is still taken as its own, as systemd does by priority.
     void set_notify_drain(std::function<void()> drain) { notify_drain_ = std::move(drain); }
     // fdsupd's own service manager (sd_notify): told RELOADING=1 and READY=1 around
-    // every reload, and a STATUS= summary when the process table changes.
-    void set_manager_notify(std::function<void(const std::string&)> notify) { manager_notify_ = std::move(notify); }
+    // every reload, and a STATUS= summary when the process table changes; sockets a
+    // reload binds are parked in its fd store, and those it closes taken out again.
+    struct ManagerHooks {
+        std::function<void(const std::string& message)> notify;
+        std::function<void(const std::string& name, int fd)> park;  // empty: no fd store
+        std::function<void(const std::string& name)> unpark;
+    };
+    void set_manager(ManagerHooks hooks) { manager_ = std::move(hooks); }
     // "3 workers, 8 of 8 instances running" (+ ", 1 in backoff, 1 failed" ...).
     std::string status_summary() const;
     uint64_t notify_dropped() const { return notify_dropped_; }
@@ -339,7 +345,7 @@ private:
 
     uint64_t notify_dropped_ = 0;
     std::function<void()> notify_drain_;
-    std::function<void(const std::string&)> manager_notify_;
+    ManagerHooks manager_;
     Timer manager_status_timer_{loop_};  // coalesces STATUS= updates: at most one per 250 ms
     std::string manager_status_sent_;
     LogRateLimit notify_drop_log_{20, std::chrono::seconds(10)};

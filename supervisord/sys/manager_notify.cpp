@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "sys/env_number.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
@@ -20,17 +21,31 @@ ManagerNotify::ManagerNotify() {
         address_ = socket;
 }
 
-bool ManagerNotify::send(const std::string& message) {
+bool ManagerNotify::send(const std::string& message, int fd) {
     if (!enabled()) return false;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, address_.data(), address_.size());
     if (address_[0] == '@') addr.sun_path[0] = '\0';
     socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size() + (address_[0] == '@' ? 0 : 1));
-    UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (fd && ::sendto(fd.get(), message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
-                       length) == static_cast<ssize_t>(message.size()))
-        return true;
+    UniqueFd sock(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    iovec iov{const_cast<char*>(message.data()), message.size()};
+    msghdr msg{};
+    msg.msg_name = &addr;
+    msg.msg_namelen = length;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (fd >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    }
+    if (sock && ::sendmsg(sock.get(), &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size())) return true;
     if (!warned_) {
         warned_ = true;
         spdlog::warn("cannot notify the service manager at {}: {}", address_, std::strerror(errno));
@@ -38,20 +53,13 @@ bool ManagerNotify::send(const std::string& message) {
     return false;
 }
 
+size_t ManagerNotify::fd_store_max() { return static_cast<size_t>(env_number("FDSTORE").value_or(0)); }
+
 std::optional<std::chrono::microseconds> ManagerNotify::watchdog_timeout() {
-    // A whole number, nothing after it (strtoull would take "12abc" and "-1").
-    auto number = [](const char* text) -> std::optional<unsigned long long> {
-        if (text == nullptr || *text < '0' || *text > '9') return std::nullopt;
-        errno = 0;
-        char* end = nullptr;
-        unsigned long long value = std::strtoull(text, &end, 10);
-        if (errno != 0 || *end != '\0') return std::nullopt;
-        return value;
-    };
-    auto usec = number(std::getenv("WATCHDOG_USEC"));
+    auto usec = env_number("WATCHDOG_USEC");
     if (!usec || *usec == 0) return std::nullopt;
-    if (const char* pid = std::getenv("WATCHDOG_PID"); pid != nullptr) {
-        auto value = number(pid);
+    if (std::getenv("WATCHDOG_PID") != nullptr) {
+        auto value = env_number("WATCHDOG_PID");
         if (!value || *value != static_cast<unsigned long long>(::getpid())) return std::nullopt;
     }
     return std::chrono::microseconds(*usec);

@@ -20,8 +20,13 @@ public:
     // WATCHDOG=1 pings from us: as sd_watchdog_enabled() decides, WATCHDOG_PID, when
     // set, must be our pid (the variables may have been meant for a parent).
     static std::optional<std::chrono::microseconds> watchdog_timeout();
-    // Sends `message` ("READY=1\nSTATUS=..."); false if it could not be sent (logged once).
-    bool send(const std::string& message);
+    // Sends `message` ("READY=1\nSTATUS=..."), with `fd` in SCM_RIGHTS if it is >= 0;
+    // false if it could not be sent (logged once).
+    bool send(const std::string& message, int fd = -1);
+    // The manager's fd store size for us ($FDSTORE, which systemd sets from
+    // FileDescriptorStoreMax= since v254; fdsupd.service sets it for older ones): 0 if
+    // there is none, and fdsupd then parks nothing there.
+    static size_t fd_store_max();
     // "RELOADING=1\nMONOTONIC_USEC=...": what systemd wants before a reload or re-exec.
     static std::string reloading_message();
 

@@ -277,18 +277,26 @@ class FakeManager:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.fds = []
 
     def close(self):
         self.sock.close()
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
 
     def receive(self, timeout=DEADLINE):
-        """(sender pid, {KEY: value}) of the next message, or None after `timeout`."""
+        """(sender pid, {KEY: value}) of the next message, or None after `timeout`. Fds
+        sent with it (FDSTORE=1) are appended to self.fds (the caller closes them)."""
         self.sock.settimeout(timeout)
         try:
-            data, ancillary, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
+            data, ancillary, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4 * 16))
         except socket.timeout:
             return None
         pid = next(self._struct.unpack("iII", c[2])[0] for c in ancillary if c[1] == socket.SCM_CREDENTIALS)
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                self.fds.extend(self._struct.unpack(f"{len(payload) // 4}i", payload[:len(payload) // 4 * 4]))
         return pid, dict(line.split("=", 1) for line in data.decode().splitlines())
 
     def next_with(self, key, timeout=DEADLINE):

@@ -23,7 +23,7 @@ SpawnContext test_context() {
     SpawnContext c;
     c.base_env = fdsup::filter_inherited_env(
         {"PATH=/usr/bin:/bin", "HOME=/root", "LISTEN_FDS=2", "LISTEN_PID=1", "LISTEN_FDNAMES=a:b",
-         "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=1", "FDSUP_WORKER=outer", "KEEP=1"});
+         "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=1", "FDSTORE=256", "FDSUP_WORKER=outer", "KEEP=1"});
     c.supervisor_pid = getpid();
     c.nofile_soft_at_start = 1024;
     return c;
