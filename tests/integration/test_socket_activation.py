@@ -172,6 +172,21 @@ class FdStoreParking(FdsupTestCase):
         self.assertIn("socket http: adopted fd 3 from the service manager", output)
         self.assertNotIn("parked in the service manager's fd store", output)  # it holds that one already
 
+    def test_a_reload_parks_new_sockets_and_takes_closed_ones_out(self):
+        d = self.fdsupd(WEB.format(port=0))
+        manager = FakeManager(d.tmp)
+        self.addCleanup(manager.close)
+        d.env = dict(os.environ, NOTIFY_SOCKET=manager.path, FDSTORE="16")
+        d.start()
+        self.assertEqual(manager.next_with("FDSTORE")[1]["FDNAME"], "http")
+        d.write_config(WEB.format(port=0) + '\n[sockets.admin]\nlisten = "tcp://127.0.0.1:0"\n')
+        d.ctl_ok("reload")
+        self.assertEqual(manager.next_with("FDSTORE")[1]["FDNAME"], "admin")
+        self.assertEqual(len(manager.fds), 2)
+        d.write_config(WEB.format(port=0))
+        d.ctl_ok("reload")
+        self.assertEqual(manager.next_with("FDSTOREREMOVE")[1], {"FDSTOREREMOVE": "1", "FDNAME": "admin"})
+
 
 if __name__ == "__main__":
     unittest.main()
