@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <uv.h>
@@ -25,8 +26,10 @@
 #include "supervisor/uv_handles.h"
 #include "sys/heap_warmup.h"
 #include "sys/listen_fds.h"
+#include "sys/orphans.h"
 #include "sys/manager_notify.h"
 #include "sys/paths.h"
+#include "upgrade/preflight.h"
 #include "upgrade/reexec.h"
 #include "upgrade/state_file.h"
 #include "upgrade/upgrader.h"
@@ -37,12 +40,14 @@ namespace {
 constexpr const char* kDefaultConfig = "/etc/fdsup/fdsup.toml";
 
 constexpr const char* kUsage =
-    "usage: fdsupd [-c FILE] [--log-level LEVEL]\n"
+    "usage: fdsupd [-c FILE] [--log-level LEVEL] [--subreaper]\n"
     "       fdsupd --check-config [-c FILE] [--state-formats]\n"
     "       fdsupd --version | --state-formats\n"
     "\n"
     "  -c, --config FILE   configuration (default: $FDSUP_CONFIG, else /etc/fdsup/fdsup.toml)\n"
     "  --log-level LEVEL   trace|debug|info|warn|error (overrides [supervisor] log_level)\n"
+    "  --subreaper         become the subreaper of every process started below (orphans\n"
+    "                      are reparented to fdsupd, which reaps them); PID 1 always does\n"
     "  --check-config      validate the configuration and exit: 0 valid, 1 invalid\n"
     "  --version           print the version and the upgrade state format\n"
     "  --state-formats     print the upgrade state formats this binary can restore, one per line\n"
@@ -55,6 +60,7 @@ struct Options {
     bool check_config = false;
     bool version = false;
     bool state_formats = false;
+    bool subreaper = false;  // also reap orphans when not PID 1
     const char* argv0 = nullptr;
     fdsup::upgrade::RestoreArgs restore;
 };
@@ -98,6 +104,7 @@ Options parse_args(int argc, char** argv) {
         else if (arg == "--check-config") options.check_config = true;
         else if (arg == "--version") options.version = true;
         else if (arg == "--state-formats") options.state_formats = true;
+        else if (arg == "--subreaper") options.subreaper = true;
         else if (arg == "--restore-state") options.restore.state_fd = std::atoi(value("--restore-state").c_str());
         else if (arg == "--previous-image") options.restore.previous_image_fd = std::atoi(value("--previous-image").c_str());
         else if (arg == "--rollback-reason") options.restore.rollback_reason = value("--rollback-reason");
@@ -139,11 +146,15 @@ rlim_t raise_nofile_limit() {
 // Whatever our parent left us must not change how we work: a SIGCHLD set to SIG_IGN
 // makes the kernel reap workers behind our back (waitid fails with ECHILD), and a
 // blocked signal would never reach libuv's handlers.
-void reset_inherited_signal_state() {
-    signal(SIGCHLD, SIG_DFL);
+void unblock_all_signals() {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+void reset_inherited_signal_state() {
+    signal(SIGCHLD, SIG_DFL);
+    unblock_all_signals();
 }
 
 // The state an upgrade handed over, checked for its version.
@@ -215,6 +226,7 @@ std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Con
 std::vector<std::string> extra_args_of(const Options& options) {
     std::vector<std::string> args;
     if (options.log_level) args.insert(args.end(), {"--log-level", *options.log_level});
+    if (options.subreaper) args.push_back("--subreaper");
     return args;
 }
 
@@ -442,6 +454,21 @@ int run(const Options& options) {
                 if (!result.ok) spdlog::error("SIGHUP reload: {}", result.error);
             });
         });
+        // As PID 1 (a container's) or a subreaper, processes whose parent exited are
+        // reparented to us: reaped here, each time a child exits, so none stays a zombie.
+        std::optional<fdsup::SignalWatch> on_chld;
+        if (::getpid() == 1 || options.subreaper) {
+            if (options.subreaper && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                spdlog::error("--subreaper: prctl(PR_SET_CHILD_SUBREAPER): {}", std::strerror(errno));
+            auto reap = [&] {
+                auto ours = [&](pid_t pid) { return supervisor.runs(pid) || fdsup::upgrade::is_preflight_child(pid); };
+                for (const auto& [pid, status] : fdsup::reap_orphans(ours))
+                    spdlog::info("reaped orphan pid {} ({})", pid, status.describe());
+            };
+            on_chld.emplace(&loop, SIGCHLD, [reap](int) { reap(); });
+            reap();  // any that exited before (or during an upgrade's exec)
+            spdlog::info("reaping orphans ({})", ::getpid() == 1 ? "PID 1" : "subreaper");
+        }
         fdsup::SignalWatch on_usr2(&loop, SIGUSR2, [&](int) {
             spdlog::info("received SIGUSR2: in-place upgrade from {}", self_binary);
             upgrader->begin(std::nullopt, std::nullopt);
@@ -464,7 +491,9 @@ int run(const Options& options) {
         // trimming several MiB takes milliseconds), the document and the warm heap go.
         fdsup::Timer settle(&loop);
         if (restoring) {
-            reset_inherited_signal_state();  // the handlers are in place: pending signals arrive now
+            // The handlers are in place (SIGCHLD's default was restored at the start):
+            // pending signals arrive now.
+            unblock_all_signals();
             finish_restore(supervisor, *state, options, manager);
             settle.start(std::chrono::seconds(1), [&] {
                 state.reset();

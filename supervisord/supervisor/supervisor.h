@@ -122,6 +122,8 @@ public:
     // "3 workers, 8 of 8 instances running" (+ ", 1 in backoff, 1 failed" ...).
     std::string status_summary() const;
     uint64_t notify_dropped() const { return notify_dropped_; }
+    // `pid` is one of our workers' running processes (reaped through its pidfd).
+    bool runs(pid_t pid) const { return instances_by_pid_.contains(pid); }
 
     // ---- the fd socket (fd_access.cpp) ----
     // Which sockets a process may fetch: a worker (or its descendant) its own `fds` and

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <sstream>
+#include <unordered_set>
 #include <vector>
 
 #include "supervisor/uv_handles.h"
@@ -21,6 +22,11 @@ namespace fdsup::upgrade {
 namespace {
 
 constexpr size_t kMaxOutput = 16 * 1024;
+
+std::unordered_set<pid_t>& running_checks() {
+    static std::unordered_set<pid_t> pids;  // one loop thread
+    return pids;
+}
 
 // One child: its combined stdout and stderr, its exit status. Owns itself until done.
 class Check : public std::enable_shared_from_this<Check> {
@@ -70,11 +76,13 @@ private:
             errno = err;
             return finish(fail_errno("pre-flight: cannot run " + argv_[0]));
         }
+        running_checks().insert(pid_);
         pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
         if (!pidfd_) {
             auto error = fail_errno("pre-flight: pidfd_open");
             ::kill(pid_, SIGKILL);
             ::waitpid(pid_, nullptr, 0);  // not left a zombie
+            running_checks().erase(pid_);
             return finish(error);
         }
         auto self = shared_from_this();
@@ -106,6 +114,7 @@ private:
     void on_exit() {
         auto reaped = pidfd_try_reap(pidfd_.get());
         if (reaped && !reaped->has_value()) return;  // not yet
+        running_checks().erase(pid_);
         read_output();
         exit_watch_.reset();
         output_watch_.reset();
@@ -146,6 +155,8 @@ private:
 };
 
 }  // namespace
+
+bool is_preflight_child(pid_t pid) { return running_checks().contains(pid); }
 
 void run_preflight(uv_loop_t* loop, const std::string& binary, const std::string& config_path, int state_version,
                    PreflightDone done) {

@@ -6,6 +6,7 @@
 // supervisor never notices. Runs on the loop, never blocking it.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
 #include <chrono>
@@ -19,6 +20,10 @@ namespace fdsup::upgrade {
 constexpr auto kPreflightTimeout = std::chrono::seconds(10);
 
 using PreflightDone = std::function<void(Result<void>)>;
+
+// `pid` is a pre-flight child still running (reaped through its pidfd, not by anyone
+// reaping orphans).
+bool is_preflight_child(pid_t pid);
 
 // `done` is called once, from the loop (never from within this call).
 void run_preflight(uv_loop_t* loop, const std::string& binary, const std::string& config_path, int state_version,
