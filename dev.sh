@@ -10,9 +10,9 @@ cd "$(dirname "$0")"
 # The rest are for tests only: the test workers speak sd_notify through the real
 # libsystemd; ApacheBench (apache2-utils) is the HTTP client of the load tests; systemd
 # brings systemd-analyze (the units are verified) and systemd-socket-activate; groff
-# renders the man pages.
+# renders the man pages; prometheus brings promtool (the metrics page is checked).
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
-          libsystemd-dev apache2-utils systemd groff-base)
+          libsystemd-dev apache2-utils systemd groff-base prometheus)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_packages() {

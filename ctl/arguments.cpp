@@ -104,7 +104,7 @@ Built build_names(std::string_view verb, const std::vector<std::string>& args) {
     return VerbRequest{std::move(request)};
 }
 
-// reload, shutdown, version
+// reload, shutdown, version, metrics
 Built build_no_arguments(std::string_view verb, const std::vector<std::string>& args) {
     auto extra = positionals_only(verb, args);
     if (!extra) return std::unexpected(extra.error());
@@ -275,10 +275,6 @@ Built build_upgrade(std::string_view verb, const std::vector<std::string>& args)
 }
 
 // In the SPEC, not in this version: one table entry each, replaced when they land.
-Built build_not_supported_yet(std::string_view verb, const std::vector<std::string>&) {
-    return std::unexpected(VerbError{std::string(verb) + " is not supported by this version yet", false});
-}
-
 constexpr std::string_view kNoOptions = "";
 
 constexpr Verb kVerbs[] = {
@@ -354,9 +350,9 @@ constexpr Verb kVerbs[] = {
      "  --binary PATH       the new fdsupd binary\n",
      build_upgrade},
     {"metrics", "metrics", "print the Prometheus metrics",
-     "Print the supervisor's metrics in the Prometheus text exposition format. Not\n"
-     "supported by this version yet.\n",
-     kNoOptions, build_not_supported_yet},
+     "Print the supervisor's metrics in the Prometheus text exposition format, as\n"
+     "[supervisor] metrics_listen serves them over HTTP (which need not be set).\n",
+     kNoOptions, build_no_arguments},
     {"help", "help [VERB]", "print this help, or a verb's",
      "Print the usage of fdsupctl, or of VERB.\n",
      kNoOptions, nullptr},

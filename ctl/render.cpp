@@ -230,6 +230,9 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         rendered.out = render_logs(reply);
     } else if (verb == "version") {
         rendered.out = render_version(reply);
+    } else if (verb == "metrics") {
+        const Json& metrics = field_or_null(reply, "text");
+        if (metrics.is_string()) rendered.out = metrics.get<std::string>();  // already lines
     } else if (verb == "upgrade") {
         rendered.out = "fdsupd upgraded in place: " + text(reply, "old_version") + " -> " + text(reply, "version") +
                        " (pid " + text(reply, "pid") + ", state format " + text(reply, "state_format") + ", upgrade #" +

@@ -20,6 +20,8 @@
 #include "config/loader.h"
 #include "control/commands.h"
 #include "control/control_server.h"
+#include "control/metrics.h"
+#include "control/metrics_server.h"
 #include "sockets/bind.h"
 #include "supervisor/logging.h"
 #include "supervisor/supervisor.h"
@@ -374,7 +376,8 @@ int run(const Options& options) {
             supervisor, begin_shutdown,
             [&](std::optional<std::string> binary, fdsup::control::Responder responder) {
                 upgrader->begin(std::move(binary), std::move(responder));
-            }};
+            },
+            {}};
         fdsup::control::ControlSettings settings{
             [&] { return supervisor.config().supervisor.control_idle_timeout; },
             [&] { return supervisor.config().supervisor.control_max_clients; }};
@@ -421,6 +424,16 @@ int run(const Options& options) {
             inherited("fd_socket_fd"));
         if (!fd_server) return give_up(fd_server.error().text());
         spdlog::info("fd socket: {}", (*fd_server)->path());
+        // [supervisor] metrics_listen: bound again by each image (a scrape during the exec
+        // of an upgrade is refused; the next one is not).
+        std::unique_ptr<fdsup::control::MetricsServer> metrics;
+        if (const auto& listen = supervisor.config().supervisor.metrics_listen) {
+            auto opened = fdsup::control::MetricsServer::open(
+                &loop, *listen, [&] { return fdsup::control::metrics_text(supervisor, commands.requests); });
+            if (!opened) return give_up(opened.error().text());
+            metrics = std::move(*opened);
+            spdlog::info("metrics: http://{}/metrics", metrics->bound());
+        }
 #ifdef FDSUP_TEST_FAIL_RESTORE
         // A test build: everything is adopted (processes, pipes, the control, notify
         // and fd sockets), and now it fails, so that the rollback is tested from the

@@ -329,8 +329,7 @@ private:
     void check_command_fds(const Section& s, const WorkerConfig& w);
     void check_fd_store(const Section& s, const WorkerConfig& w);
     void check_after_cycles(const std::vector<ReadWorker>& workers);
-    void reject_not_yet_supported(const toml::table& root, const Config& config,
-                                  const std::vector<ReadWorker>& workers);
+    void reject_not_yet_supported(const std::vector<ReadWorker>& workers);
 };
 
 // ---------------------------------------------------------------------------------
@@ -524,6 +523,10 @@ void Loader::read_supervisor(const toml::node& node, SupervisorConfig& out) {
     read_string(s, "runtime_dir", out.runtime_dir);
     read_choice(s, "log_level", out.log_level, kLogLevels);
     read_string(s, "metrics_listen", out.metrics_listen);
+    if (const toml::node* n = s.get("metrics_listen"); n && out.metrics_listen) {
+        auto address = parse_listen_address("tcp://" + *out.metrics_listen);
+        if (!address) error(*n, s.at("metrics_listen"), "must be HOST:PORT (" + address.error().text() + ")");
+    }
     read_duration(s, "shutdown_timeout", out.shutdown_timeout);
     read_duration(s, "control_idle_timeout", out.control_idle_timeout);
     if (const toml::node* n = s.get("control_idle_timeout"); n && out.control_idle_timeout == 0ms)
@@ -1011,16 +1014,13 @@ void Loader::check_after_cycles(const std::vector<ReadWorker>& workers) {
 // Features a later milestone implements. Each line rejects one of them; delete the
 // line (and its test in tests/unit/test_config.cpp) when the feature lands.
 
-void Loader::reject_not_yet_supported(const toml::table& root, const Config& config,
-                                      const std::vector<ReadWorker>& workers) {
+void Loader::reject_not_yet_supported(const std::vector<ReadWorker>& workers) {
     auto reject = [&](const toml::table& table, const std::string& path, std::string_view key,
                       std::string_view what) {
         if (const toml::node* n = table.get(key))
             error(*n, path + "." + std::string(key),
                   std::string(what) + " is not supported yet by this fdsupd version");
     };
-    if (const auto* supervisor = root["supervisor"].as_table(); config.supervisor.metrics_listen)
-        reject(*supervisor, "supervisor", "metrics_listen", "a metrics endpoint");
     for (const auto& [w, table, path] : workers) {
         if (w.kill_mode == KillMode::cgroup) reject(*table, path, "kill_mode", "\"cgroup\"");
     }
@@ -1051,7 +1051,7 @@ void Loader::read_top_level(const toml::table& root, Config& config) {
 
     std::vector<ReadWorker> workers;
     if (const toml::node* n = root.get("workers")) workers = read_workers(*n);
-    reject_not_yet_supported(root, config, workers);
+    reject_not_yet_supported(workers);
     for (auto& w : workers) config.workers.push_back(std::move(w.config));
 
     auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };

@@ -7,14 +7,15 @@
 #include <string_view>
 
 #include "config/values.h"
+#include "control/metrics.h"
 #include "control/status_json.h"
 #include "version.h"
 
 namespace fdsup::control {
 namespace {
 
-constexpr std::string_view kCommands[] = {"status", "start",    "stop",    "restart", "signal", "scale",
-                                          "reload", "logs",     "shutdown", "upgrade", "version"};
+constexpr std::string_view kCommands[] = {"status", "start",    "stop",     "restart", "signal", "scale",
+                                          "reload", "logs",     "shutdown", "upgrade", "version", "metrics"};
 constexpr long long kDefaultLogLines = 50;
 
 Json operation_reply(const OperationResult& result) {
@@ -134,6 +135,10 @@ void handle_request(CommandContext& context, const Json& request, const Responde
     const std::string& cmd = cmd_field->get_ref<const std::string&>();
     spdlog::debug("control: {}", cmd);
     Supervisor& supervisor = context.supervisor;
+    bool is_command = std::find(std::begin(kCommands), std::end(kCommands), cmd) != std::end(kCommands);
+    ++context.requests[is_command ? cmd : "unknown"];  // not every string a client sends: a bounded set
+
+    if (cmd == "metrics") return responder.finish(Json{{"ok", true}, {"text", metrics_text(supervisor, context.requests)}});
 
     if (cmd == "status") {
         auto names = names_field(request, "names", false);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "control/control_server.h"
+#include "control/metrics.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup::control {
@@ -18,6 +19,8 @@ struct CommandContext {
     // Starts an in-place upgrade from `binary` (default: fdsupd's own path); the final
     // reply may come from the next image.
     std::function<void(std::optional<std::string> binary, Responder responder)> upgrade;
+    // Requests served, by command (for the metrics).
+    RequestCounts requests;
 };
 
 void handle_request(CommandContext& context, const Json& request, const Responder& responder);

@@ -42,6 +42,10 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
             done(std::move(result));
         };
     }
+    done = [this, done = std::move(done)](ReloadResult result) {
+        ++(result.ok ? reloads_ok_ : reloads_failed_);
+        done(std::move(result));
+    };
     ReloadResult result;
     result.config_path = config_.path;
     auto refuse = [&](std::string error) {

@@ -180,7 +180,9 @@ Result<void> Supervisor::launch(Instance& instance) {
     auto prepared = PreparedSpawn::make(context_, cfg, instance.index, socket_fds_, fds_to_hand_over(instance),
                                         StdioFds{null_fd_.get(), out_write.get(), err_write.get()});
     if (!prepared) return std::unexpected(prepared.error());
+    auto spawn_began = Clock::now();
     auto process = launcher_.launch((*prepared)->plan());
+    spawn_times_.record(Clock::now() - spawn_began);
     if (!process) return std::unexpected(process.error());
 
     instance.pid = process->pid;

@@ -33,6 +33,7 @@
 #include "supervisor/log_rate_limit.h"
 #include "supervisor/operation.h"
 #include "supervisor/output_capture.h"
+#include "supervisor/spawn_histogram.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
@@ -145,6 +146,8 @@ public:
     LogBook& logs() { return logs_; }
     Clock::time_point started_at() const { return started_at_; }
     uint64_t upgrades() const { return upgrades_; }
+    const SpawnHistogram& spawn_times() const { return spawn_times_; }
+    uint64_t reloads(bool ok) const { return ok ? reloads_ok_ : reloads_failed_; }
 
     // ---- in-place upgrade (snapshot.cpp) ----
     // Why an upgrade cannot begin now, or "" if it can.
@@ -336,6 +339,10 @@ private:
     LogBook logs_;
     Clock::time_point started_at_ = Clock::now();
     uint64_t upgrades_ = 0;  // in-place upgrades this supervisor has been through
+    // For the metrics (this image's: an upgrade starts them again).
+    SpawnHistogram spawn_times_;
+    uint64_t reloads_ok_ = 0;
+    uint64_t reloads_failed_ = 0;
 
     struct Waiter {
         std::function<bool()> check;

@@ -921,8 +921,6 @@ mode = "0600"
 
 TEST_CASE("errors: not-yet-supported features, each at its value") {
     auto errors = errors_of(R"(
-[supervisor]
-metrics_listen = "127.0.0.1:9187"
 [sockets.http]
 listen = "tcp://127.0.0.1:1"
 [workers.web]
@@ -931,8 +929,7 @@ kill_mode = "cgroup"
 )");
     const std::string later = " is not supported yet by this fdsupd version";
     CHECK(errors == std::vector<std::string>{
-                        "t.toml:2:18: supervisor.metrics_listen: a metrics endpoint" + later,
-                        "t.toml:7:13: workers.web.kill_mode: \"cgroup\"" + later,
+                        "t.toml:5:13: workers.web.kill_mode: \"cgroup\"" + later,
                     });
     // Their "off" values are fine.
     valid(R"(
@@ -944,6 +941,23 @@ fd_store_max = 0
 scm_rights = []
 kill_mode = "group"
 )");
+}
+
+TEST_CASE("config: metrics_listen is HOST:PORT") {
+    valid(R"(
+[supervisor]
+metrics_listen = "127.0.0.1:9187"
+)");
+    valid(R"(
+[supervisor]
+metrics_listen = "[::1]:0"
+)");
+    auto errors = errors_of(R"(
+[supervisor]
+metrics_listen = "9187"
+)");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].starts_with("t.toml:2:18: supervisor.metrics_listen: must be HOST:PORT ("));
 }
 
 TEST_CASE("errors: names of sockets and workers") {

@@ -166,13 +166,9 @@ TEST_CASE("ctl arguments: upgrade, with the binary made absolute") {
     CHECK(usage_error({"upgrade", "now"}).message == "unexpected argument \"now\" for upgrade");
 }
 
-TEST_CASE("ctl arguments: verbs of later versions are one clear error each") {
-    for (std::string verb : {"metrics"}) {
-        CAPTURE(verb);
-        auto error = usage_error({verb});
-        CHECK(error.message == verb + " is not supported by this version yet");
-        CHECK(error.synopsis.empty());
-    }
+TEST_CASE("ctl arguments: metrics takes no arguments") {
+    CHECK(command({"metrics"}).request == Json::parse(R"({"cmd":"metrics"})"));
+    CHECK(usage_error({"metrics", "web"}).message == "metrics takes no arguments, got \"web\"");
 }
 
 TEST_CASE("ctl arguments: help for fdsupctl and per verb") {
@@ -198,7 +194,7 @@ TEST_CASE("ctl arguments: help for fdsupctl and per verb") {
     std::string scale = help({"scale", "-h"});
     CHECK(scale.starts_with("usage: fdsupctl [-s SOCKET] [--json] scale NAME N\n"));
     CHECK(scale.find("--lines") == std::string::npos);
-    CHECK(help({"help", "metrics"}).find("Not\nsupported by this version yet") != std::string::npos);
+    CHECK(help({"help", "metrics"}).find("Prometheus text exposition") != std::string::npos);
     CHECK(help({"help", "upgrade"}).find("--binary PATH") != std::string::npos);
     CHECK(help({"help", "exec"}).find("--fd N=SOCKET") != std::string::npos);
 

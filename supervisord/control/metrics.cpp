@@ -1,0 +1,143 @@
+#include "control/metrics.h"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+
+#include "supervisor/spawn_histogram.h"
+#include "version.h"
+
+namespace fdsup::control {
+namespace {
+
+// A label value: backslash, double quote and newline escaped (the format's only rule).
+std::string label(std::string_view value) {
+    std::string out;
+    for (char c : value) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+std::string number(double value) {
+    if (std::isnan(value)) return "NaN";
+    if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+    char buffer[32];
+    auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+    return std::string(buffer, end);
+}
+
+class Exposition {
+public:
+    // The # HELP and # TYPE lines of a family; its samples follow.
+    void family(const char* name, const char* type, const char* help) {
+        out_ += "# HELP ";
+        out_ += name;
+        out_ += ' ';
+        out_ += help;
+        out_ += "\n# TYPE ";
+        out_ += name;
+        out_ += ' ';
+        out_ += type;
+        out_ += '\n';
+    }
+    // `labels`: "" or `key="value",...` (values already escaped).
+    void sample(std::string_view name, const std::string& labels, double value) {
+        out_ += name;
+        if (!labels.empty()) {
+            out_ += '{';
+            out_ += labels;
+            out_ += '}';
+        }
+        out_ += ' ';
+        out_ += number(value);
+        out_ += '\n';
+    }
+    std::string take() { return std::move(out_); }
+
+private:
+    std::string out_;
+};
+
+}  // namespace
+
+std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requests) {
+    Exposition e;
+    const auto now = Clock::now();
+
+    e.family("fdsup_build_info", "gauge", "fdsupd's version and upgrade state format (always 1).");
+    e.sample("fdsup_build_info", "version=\"" + label(kVersion) + "\",state_format=\"" + std::to_string(kStateVersion) + "\"", 1);
+    e.family("fdsup_uptime_seconds", "gauge", "Seconds since fdsupd started (across in-place upgrades).");
+    e.sample("fdsup_uptime_seconds", "", std::chrono::duration<double>(now - supervisor.started_at()).count());
+    e.family("fdsup_upgrades_total", "counter", "In-place upgrades of fdsupd since it started.");
+    e.sample("fdsup_upgrades_total", "", static_cast<double>(supervisor.upgrades()));
+    e.family("fdsup_reloads_total", "counter", "Configuration reloads by this fdsupd image, by result.");
+    e.sample("fdsup_reloads_total", "result=\"ok\"", static_cast<double>(supervisor.reloads(true)));
+    e.sample("fdsup_reloads_total", "result=\"failed\"", static_cast<double>(supervisor.reloads(false)));
+    e.family("fdsup_control_requests_total", "counter", "Control requests served by this fdsupd image, by command.");
+    for (const auto& [command, count] : requests)
+        e.sample("fdsup_control_requests_total", "command=\"" + label(command) + "\"", static_cast<double>(count));
+    e.family("fdsup_notify_dropped_total", "counter", "sd_notify datagrams dropped (unknown sender, malformed, refused).");
+    e.sample("fdsup_notify_dropped_total", "", static_cast<double>(supervisor.notify_dropped()));
+
+    const SpawnHistogram& spawns = supervisor.spawn_times();
+    e.family("fdsup_spawn_duration_seconds", "histogram", "Time the launcher takes per spawn, clone to exec.");
+    for (size_t i = 0; i < SpawnHistogram::kBounds.size(); ++i)
+        e.sample("fdsup_spawn_duration_seconds_bucket", "le=\"" + number(SpawnHistogram::kBounds[i]) + "\"",
+                 static_cast<double>(spawns.bucket(i)));
+    e.sample("fdsup_spawn_duration_seconds_bucket", "le=\"+Inf\"", static_cast<double>(spawns.count()));
+    e.sample("fdsup_spawn_duration_seconds_sum", "", spawns.sum());
+    e.sample("fdsup_spawn_duration_seconds_count", "", static_cast<double>(spawns.count()));
+
+    // Per worker and instance. Instances being replaced or scaled away are left out:
+    // an index names one series.
+    auto each_instance = [&](auto&& emit) {
+        for (const auto& worker : supervisor.workers()) {
+            if (worker->removing) continue;
+            for (const auto& instance : worker->instances)
+                if (!instance->retiring && !instance->replacement)
+                    emit(*worker, *instance,
+                         "worker=\"" + label(worker->config.name) + "\",instance=\"" + std::to_string(instance->index) + "\"");
+        }
+    };
+    e.family("fdsup_worker_instances_wanted", "gauge", "Instances a worker is to run (its config, or scale).");
+    for (const auto& worker : supervisor.workers())
+        if (!worker->removing)
+            e.sample("fdsup_worker_instances_wanted", "worker=\"" + label(worker->config.name) + "\"", worker->config.instances);
+    e.family("fdsup_instance_state", "gauge", "1 for the state an instance is in (starting, running, stopping, backoff, exited, failed, stopped).");
+    each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+        e.sample("fdsup_instance_state", labels + ",state=\"" + state_name(in.state) + "\"", 1);
+    });
+    e.family("fdsup_instance_ready", "gauge", "1 if the instance is ready (in service).");
+    each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+        e.sample("fdsup_instance_ready", labels, in.ready ? 1 : 0);
+    });
+    e.family("fdsup_instance_restarts_total", "counter", "Restarts of an instance after unplanned exits and failed starts.");
+    each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+        e.sample("fdsup_instance_restarts_total", labels, in.restarts);
+    });
+    e.family("fdsup_instance_uptime_seconds", "gauge", "Seconds the instance's process has run (0 without one).");
+    each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+        e.sample("fdsup_instance_uptime_seconds", labels,
+                 in.has_process() ? std::chrono::duration<double>(now - in.started_at).count() : 0);
+    });
+    e.family("fdsup_instance_last_exit_code", "gauge", "Exit code of the instance's last process (-1: killed by a signal, or none yet).");
+    each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+        e.sample("fdsup_instance_last_exit_code", labels, in.last_exit && !in.last_exit->signaled ? in.last_exit->code : -1);
+    });
+    e.family("fdsup_instance_last_exit_signal", "gauge", "Signal that killed the instance's last process (0: none).");
+    each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+        e.sample("fdsup_instance_last_exit_signal", labels, in.last_exit && in.last_exit->signaled ? in.last_exit->signal : 0);
+    });
+    e.family("fdsup_instance_fd_store_fds", "gauge", "Fds held in the instance's fd store.");
+    each_instance([&](const Worker& worker, const Instance& in, const std::string& labels) {
+        auto store = worker.fd_stores.find(in.index);
+        e.sample("fdsup_instance_fd_store_fds", labels, store == worker.fd_stores.end() ? 0 : static_cast<double>(store->second.size()));
+    });
+    return e.take();
+}
+
+}  // namespace fdsup::control

@@ -1,0 +1,21 @@
+// The Prometheus text exposition (format 0.0.4) of the supervisor: served over HTTP at
+// [supervisor] metrics_listen (control/metrics_server.h) and printed by
+// `fdsupctl metrics`. Per instance: state, readiness, restarts, last exit, uptime, fd
+// store size; per supervisor: spawn latency histogram, upgrades, reloads, control
+// requests, dropped notify datagrams.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "supervisor/supervisor.h"
+
+namespace fdsup::control {
+
+// Control requests served, by command ("unknown" for the rest).
+using RequestCounts = std::map<std::string, uint64_t>;
+
+std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requests);
+
+}  // namespace fdsup::control

@@ -1,0 +1,115 @@
+#include "control/metrics_server.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "sockets/bind.h"
+#include "sockets/listen_address.h"
+
+namespace fdsup::control {
+
+struct MetricsServer::Client {
+    Client(uv_loop_t* loop, uint64_t id, UniqueFd socket)
+        : id(id), fd(std::move(socket)), watch(loop, fd.get()), timeout(loop) {}
+    uint64_t id;
+    UniqueFd fd;
+    FdWatch watch;  // after fd: stopped before it closes
+    Timer timeout;
+    std::string request;
+    std::string reply;
+    size_t sent = 0;
+};
+
+Result<std::unique_ptr<MetricsServer>> MetricsServer::open(uv_loop_t* loop, const std::string& listen,
+                                                           std::function<std::string()> text) {
+    config::SocketConfig cfg;
+    cfg.name = "metrics";
+    cfg.listen = "tcp://" + listen;
+    auto address = parse_listen_address(cfg.listen);
+    if (!address) return fail("metrics_listen \"" + listen + "\": " + address.error().text());
+    cfg.address = *address;
+    cfg.backlog = 64;
+    auto bound = bind_socket(cfg);
+    if (!bound) return std::unexpected(bound.error());
+    // Unlike a worker's listener, this one is ours to accept on: non-blocking.
+    if (::fcntl(bound->fd.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno("metrics: fcntl");
+    std::unique_ptr<MetricsServer> server(new MetricsServer(loop, std::move(bound->fd), bound->bound, std::move(text)));
+    if (!server->watch_.ok() ||
+        server->watch_.start(UV_READABLE, [s = server.get()](int, int) { s->on_accept(); }) != 0)
+        return fail("metrics: cannot watch the listening socket");
+    return server;
+}
+
+MetricsServer::MetricsServer(uv_loop_t* loop, UniqueFd fd, std::string bound, std::function<std::string()> text)
+    : loop_(loop), fd_(std::move(fd)), bound_(std::move(bound)), text_(std::move(text)), watch_(loop, fd_.get()) {}
+
+MetricsServer::~MetricsServer() = default;
+
+void MetricsServer::on_accept() {
+    for (;;) {
+        UniqueFd socket(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (!socket) return;  // EAGAIN, or an error for that one connection only
+        if (clients_.size() >= kMaxClients) continue;  // closed at once: a scraper retries
+        uint64_t id = next_id_++;
+        auto client = std::make_unique<Client>(loop_, id, std::move(socket));
+        Client& c = *client;
+        if (!c.watch.ok() || c.watch.start(UV_READABLE, [this, &c](int, int) { on_readable(c); }) != 0) continue;
+        c.timeout.start(std::chrono::duration_cast<std::chrono::milliseconds>(kTimeout), [this, id] { close(id); });
+        clients_.emplace(id, std::move(client));
+    }
+}
+
+void MetricsServer::on_readable(Client& c) {
+    char buffer[4096];
+    ssize_t n = ::read(c.fd.get(), buffer, sizeof buffer);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) return close(c.id);
+    c.request.append(buffer, static_cast<size_t>(n));
+    size_t head_end = c.request.find("\r\n\r\n");
+    if (head_end == std::string::npos) head_end = c.request.find("\n\n");
+    if (head_end == std::string::npos) {
+        if (c.request.size() > kMaxRequest) respond(c, 431, "Request Header Fields Too Large", "request too large\n", "text/plain");
+        return;
+    }
+    // "GET /metrics HTTP/1.1"
+    std::string line = c.request.substr(0, c.request.find_first_of("\r\n"));
+    size_t first = line.find(' ');
+    size_t second = first == std::string::npos ? std::string::npos : line.find(' ', first + 1);
+    if (second == std::string::npos || line.compare(second + 1, 5, "HTTP/") != 0)
+        return respond(c, 400, "Bad Request", "bad request\n", "text/plain");
+    std::string method = line.substr(0, first);
+    std::string path = line.substr(first + 1, second - first - 1);
+    if (size_t query = path.find('?'); query != std::string::npos) path.resize(query);
+    if (method != "GET" && method != "HEAD") return respond(c, 405, "Method Not Allowed", "only GET\n", "text/plain");
+    if (path != "/metrics" && path != "/") return respond(c, 404, "Not Found", "the metrics are at /metrics\n", "text/plain");
+    respond(c, 200, "OK", text_(), "text/plain; version=0.0.4; charset=utf-8", method == "HEAD");
+}
+
+void MetricsServer::respond(Client& c, int code, const char* reason, const std::string& body, const char* type,
+                            bool head_only) {
+    c.reply = "HTTP/1.1 " + std::to_string(code) + " " + reason + "\r\nContent-Type: " + type +
+              "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+    if (!head_only) c.reply += body;
+    c.sent = 0;
+    c.watch.stop();
+    if (c.watch.start(UV_WRITABLE, [this, &c](int, int) { on_writable(c); }) != 0) close(c.id);
+}
+
+void MetricsServer::on_writable(Client& c) {
+    while (c.sent < c.reply.size()) {
+        ssize_t n = ::send(c.fd.get(), c.reply.data() + c.sent, c.reply.size() - c.sent, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;  // the rest when writable again
+        if (n <= 0) return close(c.id);
+        c.sent += static_cast<size_t>(n);
+    }
+    ::shutdown(c.fd.get(), SHUT_WR);
+    close(c.id);
+}
+
+void MetricsServer::close(uint64_t id) { clients_.erase(id); }
+
+}  // namespace fdsup::control

@@ -1,0 +1,61 @@
+// [supervisor] metrics_listen: the Prometheus exposition over HTTP, on fdsupd's own loop.
+// A scrape is one request per connection: `GET /metrics` (or `/`) gets the text
+// (control/metrics.h); any other path 404, any other method 405, a malformed request
+// 400. Then the connection is closed.
+//
+// Limits (each protects fdsupd, never another client): at most kMaxClients connections
+// (the next is closed at once), a request head of at most kMaxRequest bytes (431), and
+// kTimeout for the whole exchange; replies are written without blocking the loop.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "supervisor/uv_handles.h"
+#include "sys/result.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup::control {
+
+class MetricsServer {
+public:
+    static constexpr size_t kMaxClients = 16;
+    static constexpr size_t kMaxRequest = 8 * 1024;
+    static constexpr auto kTimeout = std::chrono::seconds(10);
+
+    // `listen`: "HOST:PORT" as metrics_listen has it (a numeric or named host; [v6]).
+    // `text`: the exposition, made per scrape.
+    static Result<std::unique_ptr<MetricsServer>> open(uv_loop_t* loop, const std::string& listen,
+                                                       std::function<std::string()> text);
+    ~MetricsServer();
+    MetricsServer(const MetricsServer&) = delete;
+    MetricsServer& operator=(const MetricsServer&) = delete;
+
+    const std::string& bound() const { return bound_; }  // "127.0.0.1:9187"
+
+private:
+    struct Client;
+    MetricsServer(uv_loop_t* loop, UniqueFd fd, std::string bound, std::function<std::string()> text);
+    void on_accept();
+    void on_readable(Client& client);
+    // Sends the reply, then closes (the client may be gone when this returns).
+    void respond(Client& client, int code, const char* reason, const std::string& body, const char* type,
+                 bool head_only = false);
+    void on_writable(Client& client);
+    void close(uint64_t id);
+
+    uv_loop_t* loop_;
+    UniqueFd fd_;
+    std::string bound_;
+    std::function<std::string()> text_;
+    FdWatch watch_;
+    std::map<uint64_t, std::unique_ptr<Client>> clients_;
+    uint64_t next_id_ = 1;
+};
+
+}  // namespace fdsup::control

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Metrics: [supervisor] metrics_listen serves the Prometheus text exposition over HTTP
+from fdsupd's own loop, `fdsupctl metrics` prints the same; the page passes
+`promtool check metrics` (Debian package prometheus), and its counters move: a
+SIGKILLed worker's restarts, reloads, control requests. Bad requests get an HTTP error
+and change nothing."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import unittest
+
+from fdsup_harness import FdsupTestCase, wait_until
+
+CONFIG = """
+[supervisor]
+metrics_listen = "127.0.0.1:0"
+
+[workers.web]
+command = ["/bin/sleep", "1000"]
+instances = 2
+backoff = "10ms"
+"""
+
+
+def http(port, request):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode(), body.decode()
+
+
+def sample(text, name, labels=""):
+    m = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+class Metrics(FdsupTestCase):
+    def start(self):
+        d = self.fdsupd(CONFIG).start()
+        port = int(d.wait_log(r"metrics: http://127\.0\.0\.1:(\d+)/metrics")[0].group(1))
+        wait_until(lambda: all(pid for pid in d.instance_pids("web").values()), what="web running")
+        return d, port
+
+    def test_the_page_passes_promtool_and_its_restart_counter_moves(self):
+        d, port = self.start()
+        head, page = http(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(head.startswith("HTTP/1.1 200 OK"), head)
+        self.assertIn("Content-Type: text/plain; version=0.0.4", head)
+        if shutil.which("promtool") is not None:
+            r = subprocess.run(["promtool", "check", "metrics"], input=page, capture_output=True, text=True)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+        else:
+            self.skipTest("promtool is not installed (Debian package prometheus)")
+        labels = '{worker="web",instance="0"}'
+        self.assertEqual(sample(page, "fdsup_instance_restarts_total", labels), 0)
+        self.assertEqual(sample(page, "fdsup_instance_state", labels[:-1] + ',state="running"}'), 1)
+        self.assertEqual(sample(page, "fdsup_spawn_duration_seconds_count"), 2)
+
+        os.kill(d.instance_pids("web")[0], signal.SIGKILL)
+        wait_until(lambda: sample(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1],
+                                  "fdsup_instance_restarts_total", labels) == 1, what="the restart counted")
+        page = http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1]
+        self.assertEqual(sample(page, "fdsup_instance_last_exit_signal", labels), signal.SIGKILL)
+        self.assertEqual(sample(page, "fdsup_spawn_duration_seconds_count"), 3)
+
+    def test_fdsupctl_metrics_prints_the_same_families_and_counts_requests(self):
+        d, port = self.start()
+        d.ctl_ok("status")
+        d.ctl_ok("reload")
+        code, out, _ = d.ctl("metrics")
+        self.assertEqual(code, 0)
+        families = lambda text: sorted(set(re.findall(r"^# TYPE (\S+)", text, re.M)))
+        self.assertEqual(families(out), families(http(port, b"GET / HTTP/1.0\r\n\r\n")[1]))
+        self.assertEqual(sample(out, "fdsup_reloads_total", '{result="ok"}'), 1)
+        self.assertGreaterEqual(sample(out, "fdsup_control_requests_total", '{command="status"}'), 1)
+        self.assertEqual(sample(out, "fdsup_control_requests_total", '{command="metrics"}'), 1)
+
+    def test_bad_requests_get_an_http_error_and_nothing_else_changes(self):
+        d, port = self.start()
+        self.assertTrue(http(port, b"GET /nope HTTP/1.0\r\n\r\n")[0].startswith("HTTP/1.1 404"))
+        self.assertTrue(http(port, b"POST /metrics HTTP/1.0\r\n\r\n")[0].startswith("HTTP/1.1 405"))
+        self.assertTrue(http(port, b"garbage\r\n\r\n")[0].startswith("HTTP/1.1 400"))
+        self.assertTrue(http(port, b"GET /" + b"x" * 20000)[0].startswith("HTTP/1.1 431"))
+        head, body = http(port, b"HEAD /metrics HTTP/1.0\r\n\r\n")
+        self.assertTrue(head.startswith("HTTP/1.1 200"))
+        self.assertEqual(body, "")
+        # Idle connections beyond the limit are closed at once; fdsupd goes on serving.
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+        try:
+            self.assertEqual(d.ctl("status")[0], 0)
+        finally:
+            for s in idle:
+                s.close()
+        self.assertTrue(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[0].startswith("HTTP/1.1 200"))
+        self.assertIsNone(d.proc.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()
