@@ -274,7 +274,6 @@ Built build_upgrade(std::string_view verb, const std::vector<std::string>& args)
     return VerbRequest{std::move(request)};
 }
 
-// In the SPEC, not in this version: one table entry each, replaced when they land.
 constexpr std::string_view kNoOptions = "";
 
 constexpr Verb kVerbs[] = {

@@ -185,27 +185,45 @@ void ensure_stdio_open() {
 }
 
 // The configured sockets: adopted from those a service manager passed (socket activation,
-// matched by name), else bound here. Passed sockets no [sockets.NAME] names are closed.
-// `from_manager` gets the names of the adopted ones (systemd holds those already).
+// matched by name: a .socket unit's under the socket's name, one fdsupd parked in the fd
+// store under parked_name()), else bound here. A .socket unit's socket that differs from
+// the config is an error; a parked one is taken out of the store and bound again (the
+// config changed since it was parked). Passed sockets no [sockets.NAME] names are closed.
 std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Config& config,
                                                         std::vector<fdsup::ListenFd> passed,
-                                                        std::vector<std::string>& from_manager) {
+                                                        fdsup::ManagerNotify& manager) {
     std::vector<fdsup::OwnedSocket> sockets;
+    auto take = [&](const std::string& name) -> fdsup::ListenFd* {
+        for (auto& p : passed)
+            if (p.fd && p.name == name) return &p;
+        return nullptr;
+    };
+    auto unpark = [&](fdsup::ListenFd& p) {
+        manager.send("FDSTOREREMOVE=1\nFDNAME=" + p.name);
+        p.fd.reset();
+    };
     for (const auto& socket_config : config.sockets) {
-        auto it = std::find_if(passed.begin(), passed.end(),
-                               [&](const fdsup::ListenFd& p) { return p.fd && p.name == socket_config.name; });
-        if (it != passed.end()) {
-            int number = it->fd.get();
-            auto adopted = fdsup::adopt_bound_socket(std::move(it->fd), socket_config);
-            if (!adopted) {
+        const bool from_unit = take(socket_config.name) != nullptr;
+        fdsup::ListenFd* passed_fd = from_unit ? take(socket_config.name) : take(fdsup::parked_name(socket_config.name));
+        if (passed_fd != nullptr) {
+            int number = passed_fd->fd.get();
+            fdsup::UniqueFd copy(::fcntl(number, F_DUPFD_CLOEXEC, 3));  // kept if a parked one is refused
+            auto adopted = fdsup::adopt_bound_socket(std::move(passed_fd->fd), socket_config);
+            if (adopted) {
+                spdlog::info("socket {}: adopted fd {} from the service manager{}, listening on {} ({})",
+                             socket_config.name, number, from_unit ? "" : " (its fd store)", adopted->bound,
+                             socket_config.listen);
+                sockets.push_back({socket_config, std::move(adopted->fd), adopted->bound, 0, true});
+                continue;
+            }
+            if (from_unit) {
                 spdlog::critical("{}", adopted.error().text());
                 return std::nullopt;
             }
-            spdlog::info("socket {}: adopted fd {} from the service manager, listening on {} ({})", socket_config.name,
-                         number, adopted->bound, socket_config.listen);
-            from_manager.push_back(socket_config.name);
-            sockets.push_back({socket_config, std::move(adopted->fd), adopted->bound});
-            continue;
+            spdlog::warn("{} (parked before the configuration changed): taken out of the service manager's fd store; "
+                         "binding it again", adopted.error().text());
+            passed_fd->fd = std::move(copy);
+            unpark(*passed_fd);
         }
         auto bound = fdsup::bind_socket(socket_config);
         if (!bound) {
@@ -215,8 +233,14 @@ std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Con
         spdlog::info("socket {}: listening on {} ({})", socket_config.name, bound->bound, socket_config.listen);
         sockets.push_back({socket_config, std::move(bound->fd), bound->bound});
     }
-    for (const auto& p : passed) {
+    for (auto& p : passed) {
         if (!p.fd) continue;
+        if (p.name.starts_with("parked.")) {
+            spdlog::warn("the service manager passed back fd {} parked as \"{}\", which the configuration no longer "
+                         "has; taken out of its fd store and closed", p.fd.get(), p.name);
+            unpark(p);
+            continue;
+        }
         bool named = std::any_of(sockets.begin(), sockets.end(), [&](const auto& s) { return s.config.name == p.name; });
         if (named) spdlog::warn("the service manager passed a second fd named \"{}\" (fd {}); closed", p.name, p.fd.get());
         else spdlog::warn("the service manager passed fd {} named \"{}\", which no [sockets.{}] names; closed", p.fd.get(), p.name, p.name);
@@ -327,15 +351,26 @@ int run(const Options& options) {
     // Writes to a vanished reader (a closed client) must fail with EPIPE, not kill us.
     signal(SIGPIPE, SIG_IGN);
 
+    fdsup::ManagerNotify manager;  // our own service manager, if NOTIFY_SOCKET was given
+    // With an fd store (FileDescriptorStoreMax=), the sockets fdsupd binds itself are
+    // parked there: if fdsupd crashes, systemd holds them, clients queue, and the
+    // restarted fdsupd gets them back by name (LISTEN_FDNAMES).
+    const bool park_sockets = manager.enabled() && fdsup::ManagerNotify::fd_store_max() > 0;
+    auto park = [&](const std::string& name, int fd) {
+        if (!manager.send("FDSTORE=1\nFDNAME=" + fdsup::parked_name(name), fd)) return false;
+        spdlog::info("socket {}: parked in the service manager's fd store", name);
+        return true;
+    };
     std::vector<fdsup::OwnedSocket> sockets;
-    std::vector<std::string> from_manager;  // adopted from socket activation
     if (!restoring) {
-        auto bound = bind_all(*config, fdsup::take_listen_fds(), from_manager);
+        auto bound = bind_all(*config, fdsup::take_listen_fds(), manager);
         if (!bound) return 1;
         sockets = std::move(*bound);
+        if (park_sockets)
+            for (auto& socket : sockets)
+                if (!socket.held_by_manager) socket.held_by_manager = park(socket.config.name, socket.fd.get());
     }
 
-    fdsup::ManagerNotify manager;  // our own service manager, if NOTIFY_SOCKET was given
     uv_loop_t loop;
     uv_loop_init(&loop);
     int exit_code = 0;
@@ -399,19 +434,11 @@ int run(const Options& options) {
         if (manager.enabled()) {
             fdsup::Supervisor::ManagerHooks hooks;
             hooks.notify = [&](const std::string& message) { manager.send(message); };
-            // With an fd store (FileDescriptorStoreMax=), the sockets fdsupd binds itself
-            // are parked there: if fdsupd crashes, systemd holds them, clients queue, and
-            // the restarted fdsupd gets them back by name (LISTEN_FDNAMES).
-            if (fdsup::ManagerNotify::fd_store_max() > 0) {
-                hooks.park = [&](const std::string& name, int fd) {
-                    if (manager.send("FDSTORE=1\nFDNAME=" + name, fd))
-                        spdlog::info("socket {}: parked in the service manager's fd store", name);
+            if (park_sockets) {
+                hooks.park = park;
+                hooks.unpark = [&](const std::string& name) {
+                    manager.send("FDSTOREREMOVE=1\nFDNAME=" + fdsup::parked_name(name));
                 };
-                hooks.unpark = [&](const std::string& name) { manager.send("FDSTOREREMOVE=1\nFDNAME=" + name); };
-                if (!restoring)
-                    for (const auto& socket : supervisor.sockets())
-                        if (std::find(from_manager.begin(), from_manager.end(), socket.config.name) == from_manager.end())
-                            hooks.park(socket.config.name, socket.fd.get());
             }
             supervisor.set_manager(std::move(hooks));
         }
@@ -430,9 +457,15 @@ int run(const Options& options) {
         if (const auto& listen = supervisor.config().supervisor.metrics_listen) {
             auto opened = fdsup::control::MetricsServer::open(
                 &loop, *listen, [&] { return fdsup::control::metrics_text(supervisor, commands.requests); });
-            if (!opened) return give_up(opened.error().text());
-            metrics = std::move(*opened);
-            spdlog::info("metrics: http://{}/metrics", metrics->bound());
+            // An optional endpoint never stops fdsupd once it runs: a restoring image
+            // (whose workers would die with it) goes on without it.
+            if (!opened && !restoring) return give_up(opened.error().text());
+            if (opened) {
+                metrics = std::move(*opened);
+                spdlog::info("metrics: http://{}/metrics", metrics->bound());
+            } else {
+                spdlog::error("{}; no metrics endpoint until the next upgrade or restart", opened.error().text());
+            }
         }
 #ifdef FDSUP_TEST_FAIL_RESTORE
         // A test build: everything is adopted (processes, pipes, the control, notify
@@ -517,6 +550,8 @@ int run(const Options& options) {
             manager.send("READY=1\nSTATUS=" + supervisor.status_summary());
         }
         uv_run(&loop, UV_RUN_DEFAULT);
+        // 0: every worker stopped within its stop_timeout; 1: some had to be SIGKILLed.
+        if (supervisor.shutdown_forced()) exit_code = 1;
         // Closing the signal handles restores the default dispositions: a late SIGTERM
         // would then kill us with a misleading status. Block them for the last steps.
         sigset_t late;

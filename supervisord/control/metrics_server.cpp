@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "sockets/bind.h"
@@ -15,7 +16,8 @@ namespace fdsup::control {
 struct MetricsServer::Client {
     Client(uv_loop_t* loop, uint64_t id, UniqueFd socket)
         : id(id), fd(std::move(socket)), watch(loop, fd.get()), timeout(loop) {}
-    uint64_t id;
+    uint64_t id;  // also the order they came in
+    bool replying = false;
     UniqueFd fd;
     FdWatch watch;  // after fd: stopped before it closes
     Timer timeout;
@@ -45,15 +47,32 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::open(uv_loop_t* loop, cons
 }
 
 MetricsServer::MetricsServer(uv_loop_t* loop, UniqueFd fd, std::string bound, std::function<std::string()> text)
-    : loop_(loop), fd_(std::move(fd)), bound_(std::move(bound)), text_(std::move(text)), watch_(loop, fd_.get()) {}
+    : loop_(loop), fd_(std::move(fd)), bound_(std::move(bound)), text_(std::move(text)), watch_(loop, fd_.get()),
+      accept_pause_(loop) {}
 
 MetricsServer::~MetricsServer() = default;
 
 void MetricsServer::on_accept() {
     for (;;) {
         UniqueFd socket(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-        if (!socket) return;  // EAGAIN, or an error for that one connection only
-        if (clients_.size() >= kMaxClients) continue;  // closed at once: a scraper retries
+        if (!socket) {
+            // Out of fds: the pending connection stays pending and the listener readable;
+            // pause instead of spinning, and try again in a moment.
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                watch_.stop();
+                accept_pause_.start(std::chrono::milliseconds(100), [this] {
+                    watch_.start(UV_READABLE, [this](int, int) { on_accept(); });
+                });
+            }
+            return;  // EAGAIN, or an error for that one connection only
+        }
+        if (clients_.size() >= kMaxClients) {
+            // Full: the oldest connection still without a whole request goes (an idle
+            // one must not lock scrapers out); if every one is being answered, this one.
+            auto idle = std::find_if(clients_.begin(), clients_.end(), [](const auto& c) { return !c.second->replying; });
+            if (idle == clients_.end()) continue;
+            clients_.erase(idle);
+        }
         uint64_t id = next_id_++;
         auto client = std::make_unique<Client>(loop_, id, std::move(socket));
         Client& c = *client;
@@ -95,6 +114,7 @@ void MetricsServer::respond(Client& c, int code, const char* reason, const std::
               "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
     if (!head_only) c.reply += body;
     c.sent = 0;
+    c.replying = true;
     c.watch.stop();
     if (c.watch.start(UV_WRITABLE, [this, &c](int, int) { on_writable(c); }) != 0) close(c.id);
 }

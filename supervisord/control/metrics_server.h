@@ -3,9 +3,10 @@
 // (control/metrics.h); any other path 404, any other method 405, a malformed request
 // 400. Then the connection is closed.
 //
-// Limits (each protects fdsupd, never another client): at most kMaxClients connections
-// (the next is closed at once), a request head of at most kMaxRequest bytes (431), and
-// kTimeout for the whole exchange; replies are written without blocking the loop.
+// Limits (each protects fdsupd and the scrapers): at most kMaxClients connections (a new
+// one pushes out the oldest that has not sent a whole request yet), a request head of
+// about kMaxRequest bytes (431), kTimeout for the whole exchange; replies are written
+// without blocking the loop; out of fds, accepting pauses instead of spinning.
 #pragma once
 
 #include <uv.h>
@@ -54,7 +55,8 @@ private:
     std::string bound_;
     std::function<std::string()> text_;
     FdWatch watch_;
-    std::map<uint64_t, std::unique_ptr<Client>> clients_;
+    Timer accept_pause_;  // out of fds: accepting waits a moment
+    std::map<uint64_t, std::unique_ptr<Client>> clients_;  // by id: oldest first
     uint64_t next_id_ = 1;
 };
 

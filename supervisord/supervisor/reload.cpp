@@ -33,15 +33,6 @@ bool needs_restart(const std::string& key) {
 }  // namespace
 
 void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
-    // A service manager hears of every reload, failed ones too: RELOADING=1 now, READY=1
-    // when it is over (systemd waits for that before it takes the unit as reloaded).
-    if (manager_.notify) {
-        manager_.notify(ManagerNotify::reloading_message());
-        done = [this, done = std::move(done)](ReloadResult result) {
-            manager_.notify("READY=1\nSTATUS=" + status_summary() + (result.ok ? "" : " (the last reload failed)"));
-            done(std::move(result));
-        };
-    }
     done = [this, done = std::move(done)](ReloadResult result) {
         ++(result.ok ? reloads_ok_ : reloads_failed_);
         done(std::move(result));
@@ -55,8 +46,19 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
         for (const auto& e : result.config_errors) spdlog::error("  {}", e);
         done(std::move(result));
     };
+    // Refused before it begins: the service manager hears nothing (a reload already
+    // running still owes it its READY=1; a shutdown has said STOPPING=1).
     if (shutting_down_) return refuse("fdsupd is shutting down");
     if (reloading_) return refuse("a reload is already in progress");
+    // Otherwise it hears of it, failed or not: RELOADING=1 now, READY=1 when it is over
+    // (systemd waits for that before it takes the unit as reloaded).
+    if (manager_.notify) {
+        manager_.notify(ManagerNotify::reloading_message());
+        done = [this, done = std::move(done)](ReloadResult result) {
+            manager_.notify("READY=1\nSTATUS=" + status_summary() + (result.ok ? "" : " (the last reload failed)"));
+            done(std::move(result));
+        };
+    }
 
     spdlog::info("reload: reading {}", config_.path);
     auto loaded = config::load_config_file(config_.path);
@@ -119,7 +121,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     if (manager_.park) {
         for (const auto* names : {&diff.sockets_removed, &diff.sockets_replaced})
             for (const auto& name : *names) manager_.unpark(name);
-        for (const auto& socket : bound) manager_.park(socket.config.name, socket.fd.get());
+        for (auto& socket : bound) socket.held_by_manager = manager_.park(socket.config.name, socket.fd.get());
     }
     for (auto& socket : bound) adopt_socket(std::move(socket));
     std::sort(sockets_.begin(), sockets_.end(),

@@ -206,6 +206,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
             .member("serial", s.serial)
             .member("fd", s.fd.get())
             .member("retired", retired)
+            .member("held_by_manager", s.held_by_manager)
             .end_object();
     };
     for (const auto& s : sockets_) write_socket(s, false);
@@ -294,6 +295,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         int fd = s.at("fd").get<int>();
         socket.bound = s.at("bound").get<std::string>();
         socket.serial = s.at("serial").get<uint64_t>();
+        socket.held_by_manager = s.at("held_by_manager").get<bool>();
         if (!retired && current == nullptr) throw std::runtime_error("socket " + name + " is not in the configuration");
         if (current != nullptr && !retired) socket.config = *current;
         else {

@@ -331,6 +331,7 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     bool was_starting = instance.state == InstanceState::starting;
     KillReason reason = std::exchange(instance.kill_reason, KillReason::none);
     instances_by_pid_.erase(pid);
+    if (shutting_down_ && instance.stop_escalated) shutdown_forced_ = true;  // SIGKILLed after stop_timeout
     instance.pid = -1;
     instance.ready = false;
     instance.last_exit = status;
@@ -447,6 +448,7 @@ void Supervisor::shutdown(std::function<void()> on_done) {
                  format_duration(config_.supervisor.shutdown_timeout));
     shutdown_timer_.start(config_.supervisor.shutdown_timeout, [this] {
         spdlog::warn("shutdown_timeout reached: sending SIGKILL to every remaining worker");
+        shutdown_forced_ = true;
         for (auto& worker : workers_)
             for (auto& instance : worker->instances) signal_instance(*instance, SIGKILL);
     });
@@ -589,7 +591,8 @@ void Supervisor::finish_shutdown() {
     shutdown_timer_.stop();
     for (auto& [key, entry] : captures_) entry.capture->drain_now();
     captures_.clear();
-    for (const auto& socket : sockets_) remove_socket_file(socket.config);
+    for (const auto& socket : sockets_)
+        if (!socket.held_by_manager) remove_socket_file(socket.config);
     spdlog::info("all workers stopped");
     if (auto done = std::move(on_shutdown_done_)) done();
 }

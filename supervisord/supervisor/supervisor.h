@@ -45,7 +45,14 @@ struct OwnedSocket {
     UniqueFd fd;
     std::string bound;  // the real local address ("127.0.0.1:41234")
     uint64_t serial = 0;  // unique per bound socket; set by the supervisor
+    // fdsupd's service manager holds it too (passed by socket activation, or parked in
+    // its fd store): its file is not removed at shutdown, the manager still serves it.
+    bool held_by_manager = false;
 };
+
+// The name a socket is parked under in the service manager's fd store: one no
+// [sockets.NAME] can have ('.'), so a parked socket is never taken for a .socket unit's.
+inline std::string parked_name(const std::string& socket) { return "parked." + socket; }
 
 // The state an in-place upgrade carries (snapshot.cpp). Plain (unordered) JSON: it is
 // never shown to anyone, and parses about twice as fast as the ordered kind.
@@ -69,6 +76,8 @@ public:
     // what remains after shutdown_timeout; then `on_done`. Idempotent.
     void shutdown(std::function<void()> on_done);
     bool shutting_down() const { return shutting_down_; }
+    // The shutdown had to SIGKILL a worker (its stop_timeout, or shutdown_timeout, ran out).
+    bool shutdown_forced() const { return shutdown_forced_; }
 
     // ---- operator commands (lifecycle.cpp) ----
     // Each refuses unknown worker names before doing anything. `done` is called exactly
@@ -116,7 +125,7 @@ public:
     // reload binds are parked in its fd store, and those it closes taken out again.
     struct ManagerHooks {
         std::function<void(const std::string& message)> notify;
-        std::function<void(const std::string& name, int fd)> park;  // empty: no fd store
+        std::function<bool(const std::string& name, int fd)> park;  // empty: no fd store
         std::function<void(const std::string& name)> unpark;
     };
     void set_manager(ManagerHooks hooks) { manager_ = std::move(hooks); }
@@ -363,6 +372,7 @@ private:
 
     bool reloading_ = false;
     bool shutting_down_ = false;
+    bool shutdown_forced_ = false;
     bool shutdown_finished_ = false;
     Timer shutdown_timer_;
     std::function<void()> on_shutdown_done_;

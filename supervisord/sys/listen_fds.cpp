@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 
 #include "sys/env_number.h"
@@ -36,7 +37,9 @@ std::vector<ListenFd> take_listen_fds() {
     ::unsetenv("LISTEN_FDS");
     ::unsetenv("LISTEN_FDNAMES");
     std::vector<ListenFd> fds;
-    if (!pid || *pid != static_cast<unsigned long long>(::getpid()) || !count) return fds;
+    // sd_listen_fds' bound: fd numbers must stay ints.
+    if (!pid || *pid != static_cast<unsigned long long>(::getpid()) || !count || *count > INT_MAX - kFirstListenFd)
+        return fds;
     if (names.size() != *count) names.assign(*count, "unknown");
     for (unsigned long long i = 0; i < *count; ++i) {
         int fd = kFirstListenFd + static_cast<int>(i);

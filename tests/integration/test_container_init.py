@@ -5,6 +5,7 @@
 reparented to fdsupd, which reaps it (no zombie is left); SIGTERM shuts everything down
 and fdsupd exits 0."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,7 +40,7 @@ class ContainerInit(FdsupTestCase):
         self.addCleanup(stop)
         return proc
 
-    @unittest.skipIf(shutil.which("unshare") is None, "unshare is not installed (util-linux)")
+    @unittest.skipIf(shutil.which("unshare") is None or os.geteuid() != 0, "needs unshare (util-linux) and root")
     def test_as_pid_1_it_reaps_orphans_and_stops_on_sigterm(self):
         d = self.fdsupd(ORPHANING)
         proc = self.run_fdsupd(d, ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", FDSUPD, "-c", d.config_path])
@@ -69,10 +70,17 @@ class ContainerInit(FdsupTestCase):
         os.kill(worker, signal.SIGKILL)
         d.wait_log(rf"worker daemonizer\[0\]: pid {worker} killed by signal KILL")
         self.assertNotRegex(d.log(), rf"reaped orphan pid {worker}\b")
-        # And it is still a subreaper after an upgrade (the next image is given --subreaper).
+        # And it is still a subreaper after an upgrade (the next image is given --subreaper):
+        # an orphan made after it is reaped by the new image.
+        d.wait_log(r"worker daemonizer\[0\]: started pid \d+", count=2)
+        d.wait_log(r"reaped orphan pid \d+ \(exited with code 0\)", count=2)  # the restarted worker's orphan
         self.assertEqual(d.ctl("upgrade")[0], 0, d.log())
         d.wait_log(r"reaping orphans \(subreaper\)", count=2)
-        d.wait_log(r"reaped orphan pid \d+ \(exited with code 0\)", count=2)  # the restarted worker's orphan
+        d.ctl_ok("restart", "daemonizer")
+        d.wait_log(r"reaped orphan pid \d+ \(exited with code 0\)", count=3)
+        log = d.log()
+        self.assertGreater([m.start() for m in re.finditer(r"reaped orphan pid", log)][2], log.index("upgrade done"))
+        self.assertEqual(zombies_under(proc.pid), [])
         os.kill(proc.pid, signal.SIGTERM)
         self.assertEqual(proc.wait(timeout=60), 0)
 

@@ -1,5 +1,6 @@
 """Graceful shutdown: stop_signal first, SIGKILL after stop_timeout for a worker that
-ignores it, the rest of each worker's process group killed too, exit 0, nothing left."""
+ignores it, the rest of each worker's process group killed too, nothing left; exit 0
+when every worker stopped by itself, 1 when one had to be SIGKILLed."""
 import os
 import re
 import signal
@@ -38,7 +39,7 @@ class Shutdown(FdsupTestCase):
         d.wait_log(r"worker deaf\[0\]: pid \d+ still running after stop_timeout; sending SIGKILL")
         # A second signal during the shutdown changes nothing.
         d.signal(signal.SIGTERM)
-        self.assertEqual(d.wait_exit(), 0)
+        self.assertEqual(d.wait_exit(), 1)  # deaf had to be SIGKILLed
         log = d.log()
         self.assertRegex(log, rf"worker deaf\[0\]: pid {deaf} killed by signal KILL after .*; stopped")
         for pid in polite:
@@ -53,6 +54,13 @@ class Shutdown(FdsupTestCase):
 
     def test_sigint(self):
         self.check_shutdown(signal.SIGINT)
+
+    def test_exit_0_when_every_worker_stops_by_itself(self):
+        d = self.fdsupd(CONFIG.split("[workers.deaf]")[0] + CONFIG.split("stop_timeout = \"300ms\"\n")[1]).start()
+        d.wait_log(r"http_worker: serving on fd 3", count=2)
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait_exit(), 0)
+        self.assertNotIn("deaf", d.log())
 
 
 if __name__ == "__main__":

@@ -26,10 +26,17 @@ sockets = ["http"]
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(count=1):
+    """Ports free on 127.0.0.1 now (`count` > 1: that many, all different)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        ports = [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
+    return ports[0] if count == 1 else ports
 
 
 def listeners_on(port, table="tcp"):
@@ -82,7 +89,7 @@ class SocketActivation(FdsupTestCase):
         self.assertRegex(output, rf"socket http: adopted fd 3 from the service manager, listening on 127\.0\.0\.1:{port}")
 
     def test_a_passed_socket_that_differs_from_the_configuration_is_an_error(self):
-        port, other = free_port(), free_port()
+        port, other = free_port(2)
         cases = [
             (WEB.format(port=other), ["-l", f"127.0.0.1:{port}", "--fdname=http"],
              rf"socket http: the inherited fd 3 is bound to 127\.0\.0\.1:{port}, not tcp://127\.0\.0\.1:{other}"),
@@ -113,7 +120,7 @@ class SocketActivation(FdsupTestCase):
             return False
 
     def test_a_passed_socket_no_configuration_names_is_closed(self):
-        port, other = free_port(), free_port()
+        port, other = free_port(2)
         d = self.fdsupd(WEB.format(port=other))
         proc = self.activate(d, "-l", f"127.0.0.1:{port}", "--fdname=stray")
         wait_until(lambda: listeners_on(port) == 1, what="the activator's socket")
@@ -136,7 +143,7 @@ class FdStoreParking(FdsupTestCase):
         d.env = dict(os.environ, NOTIFY_SOCKET=manager.path, FDSTORE="16")
         d.start()
         pid, stored = manager.next_with("FDSTORE")
-        self.assertEqual((pid, stored["FDSTORE"], stored["FDNAME"]), (d.pid, "1", "http"))
+        self.assertEqual((pid, stored["FDSTORE"], stored["FDNAME"]), (d.pid, "1", "parked.http"))
         self.assertEqual(len(manager.fds), 1)
         parked = socket.socket(fileno=os.dup(manager.fds[0]))
         self.addCleanup(parked.close)
@@ -155,7 +162,7 @@ class FdStoreParking(FdsupTestCase):
 
         # The manager starts fdsupd again with the stored socket (LISTEN_FDS, by name).
         stored_fd = manager.fds[0]
-        again = subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec "$0" -c "$1"',
+        again = subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=parked.http exec "$0" -c "$1"',
                                   FDSUPD, d.config_path],
                                  env=dict(os.environ, NOTIFY_SOCKET=manager.path, FDSTORE="16"), pass_fds=(3,),
                                  preexec_fn=lambda: os.dup2(stored_fd, 3), stdin=subprocess.DEVNULL,
@@ -169,7 +176,7 @@ class FdStoreParking(FdsupTestCase):
         os.killpg(again.pid, signal.SIGTERM)
         output = again.communicate(timeout=30)[0]
         self.assertEqual(again.returncode, 0, output)
-        self.assertIn("socket http: adopted fd 3 from the service manager", output)
+        self.assertIn("socket http: adopted fd 3 from the service manager (its fd store)", output)
         self.assertNotIn("parked in the service manager's fd store", output)  # it holds that one already
 
     def test_a_reload_parks_new_sockets_and_takes_closed_ones_out(self):
@@ -178,14 +185,64 @@ class FdStoreParking(FdsupTestCase):
         self.addCleanup(manager.close)
         d.env = dict(os.environ, NOTIFY_SOCKET=manager.path, FDSTORE="16")
         d.start()
-        self.assertEqual(manager.next_with("FDSTORE")[1]["FDNAME"], "http")
+        self.assertEqual(manager.next_with("FDSTORE")[1]["FDNAME"], "parked.http")
         d.write_config(WEB.format(port=0) + '\n[sockets.admin]\nlisten = "tcp://127.0.0.1:0"\n')
         d.ctl_ok("reload")
-        self.assertEqual(manager.next_with("FDSTORE")[1]["FDNAME"], "admin")
+        self.assertEqual(manager.next_with("FDSTORE")[1]["FDNAME"], "parked.admin")
         self.assertEqual(len(manager.fds), 2)
         d.write_config(WEB.format(port=0))
         d.ctl_ok("reload")
-        self.assertEqual(manager.next_with("FDSTOREREMOVE")[1], {"FDSTOREREMOVE": "1", "FDNAME": "admin"})
+        self.assertEqual(manager.next_with("FDSTOREREMOVE")[1], {"FDSTOREREMOVE": "1", "FDNAME": "parked.admin"})
+
+    def restart_with(self, d, manager, fd, name):
+        """fdsupd started as systemd restarts it: `fd` passed at 3 as LISTEN_FDNAMES=`name`."""
+        proc = subprocess.Popen(["/bin/sh", "-c", f'LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES={name} exec "$0" -c "$1"',
+                                 FDSUPD, d.config_path],
+                                env=dict(os.environ, NOTIFY_SOCKET=manager.path, FDSTORE="16"), pass_fds=(3,),
+                                preexec_fn=lambda: os.dup2(fd, 3), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
+        self.addCleanup(lambda: (proc.poll() is None and os.killpg(proc.pid, signal.SIGKILL), proc.wait()))
+        return proc
+
+    def test_a_parked_socket_the_changed_configuration_no_longer_matches_is_replaced(self):
+        port = free_port()
+        d = self.fdsupd(WEB.format(port=0))
+        manager = FakeManager(d.tmp)
+        self.addCleanup(manager.close)
+        with socket.socket() as old:
+            old.bind(("127.0.0.1", 0))
+            old.listen()
+            d.write_config(WEB.format(port=port))
+            proc = self.restart_with(d, manager, old.fileno(), "parked.http")
+            # Not a crash loop: the old one leaves the store, a new one is bound and parked.
+            self.assertEqual(manager.next_with("FDSTOREREMOVE")[1]["FDNAME"], "parked.http")
+            self.assertEqual(manager.next_with("FDSTORE")[1]["FDNAME"], "parked.http")
+        self.assertRegex(http_get("127.0.0.1", port), r"^web\[0\] pid \d+\n$")
+        os.killpg(proc.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+        self.assertEqual(proc.returncode, 0, output)
+        self.assertRegex(output, r"socket http: the inherited fd 3 is bound to 127\.0\.0\.1:\d+, not tcp://127\.0\.0\.1:"
+                                 rf"{port} \(parked before the configuration changed\): taken out")
+
+    def test_the_file_of_a_parked_unix_socket_stays_at_shutdown(self):
+        d = self.fdsupd("""
+[sockets.app]
+listen = "unix:@TMP@/app.sock"
+[workers.web]
+command = ["/bin/sleep", "1000"]
+sockets = ["app"]
+""")
+        manager = FakeManager(d.tmp)
+        self.addCleanup(manager.close)
+        d.env = dict(os.environ, NOTIFY_SOCKET=manager.path, FDSTORE="16")
+        d.start()
+        manager.next_with("FDSTORE")
+        manager.next_with("READY")  # its signal handlers are in place
+        self.assertEqual(d.stop(), 0)
+        # The manager still holds the socket: its path must still reach it.
+        self.assertTrue(os.path.exists(os.path.join(d.tmp, "app.sock")))
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(os.path.join(d.tmp, "app.sock"))
 
 
 if __name__ == "__main__":
