@@ -161,13 +161,7 @@ class FdStoreParking(FdsupTestCase):
         client.sendall(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
 
         # The manager starts fdsupd again with the stored socket (LISTEN_FDS, by name).
-        stored_fd = manager.fds[0]
-        again = subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=parked.http exec "$0" -c "$1"',
-                                  FDSUPD, d.config_path],
-                                 env=dict(os.environ, NOTIFY_SOCKET=manager.path, FDSTORE="16"), pass_fds=(3,),
-                                 preexec_fn=lambda: os.dup2(stored_fd, 3), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True)
-        self.addCleanup(lambda: (again.poll() is None and os.killpg(again.pid, signal.SIGKILL), again.wait()))
+        again = self.restart_with(d, manager, manager.fds[0], "parked.http")
         answer = b""
         while chunk := client.recv(4096):
             answer += chunk
