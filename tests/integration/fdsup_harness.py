@@ -78,6 +78,26 @@ def open_fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def wait_for_connections_closed(d):
+    """Until fdsupd has closed its ends of every connection to its control and fd sockets
+    (fdsupctl's, a worker's): it does when it reads their EOF, a moment after the peer
+    went. They are listed in /proc/net/unix under the socket's path, connected (St 03)."""
+    paths = {os.path.join(d.tmp, "run", name) for name in ("fds.sock", "control.sock")}
+
+    def connections():
+        with open("/proc/net/unix") as f:
+            connected = {f"socket:[{fields[6]}]" for fields in (line.split() for line in f.readlines()[1:])
+                         if len(fields) >= 8 and fields[5] == "03" and fields[7] in paths}
+        held = set()
+        for n in os.listdir(f"/proc/{d.pid}/fd"):
+            try:
+                held.add(os.readlink(f"/proc/{d.pid}/fd/{n}"))
+            except FileNotFoundError:
+                pass
+        return connected & held
+    wait_until(lambda: not connections(), what="fdsupd's control and fd-socket connections closed")
+
+
 def http_get(host, port, timeout=5.0):
     """One HTTP/1.0 request; returns the body text."""
     with socket.create_connection((host, port), timeout=timeout) as s:

@@ -6,11 +6,12 @@ stranger sends can grow fdsupd's fd table beyond fd_store_max."""
 import array
 import json
 import os
+import re
 import signal
 import socket
 import unittest
 
-from fdsup_harness import SOURCE_DIR, FdsupTestCase, http_get, open_fd_count, wait_until
+from fdsup_harness import SOURCE_DIR, FdsupTestCase, http_get, open_fd_count, wait_for_connections_closed, wait_until
 
 SESSIONS = """
 [sockets.http]
@@ -88,16 +89,21 @@ def stop_and_wait_for_its_pipes(d, worker):
         return held
     wait_until(lambda: not pipes & ours(), what=f"{worker}'s output pipes closed in fdsupd")
 
-    # And its fd-socket connections: fdsupd's ends are listed in /proc/net/unix under
-    # the socket's path, connected (St 03), and are among fdsupd's fds.
-    fds_sock = os.path.join(d.tmp, "run", "fds.sock")
+    wait_for_connections_closed(d)
 
-    def connections():
-        with open("/proc/net/unix") as f:
-            connected = {f"socket:[{fields[6]}]" for fields in (line.split() for line in f.readlines()[1:])
-                         if len(fields) >= 8 and fields[5] == "03" and fields[7] == fds_sock}
-        return connected & ours()
-    wait_until(lambda: not connections(), what=f"{worker}'s fd-socket connections closed in fdsupd")
+
+def fd_targets(pid):
+    """What fdsupd's fds are, by kind ("socket", "pipe", "anon_inode:[eventpoll]", a
+    path): equal counts of each kind, so a mismatch shows which kind it is."""
+    kinds = {}
+    for n in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{n}")
+        except FileNotFoundError:
+            continue
+        kind = re.sub(r":\[\d+\]$", "", target)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
 
 
 def environ_of(pid):
@@ -119,6 +125,7 @@ class FdStoreSessions(FdsupTestCase):
 
     def test_a_stored_connection_outlives_its_worker_and_a_rolling_restart(self):
         d = self.start()
+        wait_for_connections_closed(d)
         baseline = open_fd_count(d.pid)
         client = Client(d.address("http"))
         self.addCleanup(client.close)
@@ -162,6 +169,7 @@ class FdStoreSessions(FdsupTestCase):
 
     def test_stop_releases_the_store_and_the_client_sees_the_end(self):
         d = self.start()
+        wait_for_connections_closed(d)
         baseline = open_fd_count(d.pid)
         client = Client(d.address("http"))
         self.addCleanup(client.close)
@@ -238,6 +246,7 @@ class FdStoreRules(FdsupTestCase):
         ], wait_for="plan: stored")
         wait_until(lambda: fd_store(d, "w") == {0: {"polled": 1, "unpolled": 1, "state": 1}}, what="three stored")
         d.wait_log(r'the fd store is full \(fd_store_max = 3, or 65536 bytes of names\): 2 of 2 fd\(s\) for "extra"')
+        wait_for_connections_closed(d)
         with_store = open_fd_count(d.pid)
 
         d.ctl_ok("signal", "w", "USR1")
@@ -308,14 +317,16 @@ class FdStoreRules(FdsupTestCase):
         # second round of the same requests leaves fdsupd with the same fds.
         stop_and_wait_for_its_pipes(d, "w")
         self.assertEqual(fd_store(d, "w"), {})
-        after_one_round = open_fd_count(d.pid)
+        wait_for_connections_closed(d)  # fd_store() just asked over the control socket
+        after_one_round = fd_targets(d.pid)
         d.ctl_ok("start", "w")
         d.wait_log(r"w\[0\]: plan: done", count=2)
         self.assertEqual(self.results(d)[8:], replies)
         stop_and_wait_for_its_pipes(d, "w")
-        self.assertEqual(open_fd_count(d.pid), after_one_round)
+        self.assertEqual(fd_targets(d.pid), after_one_round)
 
         # A process that is no worker may not store, even as root; its fds are closed.
+        wait_for_connections_closed(d)
         baseline = open_fd_count(d.pid)
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, open("/dev/null") as null:
             s.connect(os.path.join(d.tmp, "run", "fds.sock"))

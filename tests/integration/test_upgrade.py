@@ -12,7 +12,8 @@ import subprocess
 import sys
 import unittest
 
-from fdsup_harness import FakeManager, FdsupTestCase, LoadClient, helper, http_get, open_fd_count, pid_alive, wait_until
+from fdsup_harness import (FakeManager, FdsupTestCase, LoadClient, helper, http_get, open_fd_count, pid_alive,
+                           wait_for_connections_closed, wait_until)
 
 FAILING_RESTORE = helper("fdsupd_fail_restore")  # a test build whose restore fails
 
@@ -82,6 +83,7 @@ class Upgrade(FdsupTestCase):
         wait_until(lambda: worker_pids(d)[1][("api", 1)] == 1 and worker_pids(d)[0][("api", 1)] is not None,
                    what="api[1] restarted once")
         pids_before, restarts_before = worker_pids(d)
+        wait_for_connections_closed(d)  # fdsupctl's last connection
         fds_before = open_fd_count(d.pid)
 
         # "fdsupd 0.1.0 (state format N)"
@@ -104,6 +106,7 @@ class Upgrade(FdsupTestCase):
         self.assertIsNone(d.proc.poll())  # the same fdsupd process, never gone
         self.assertEqual(d.ctl_json("version")["pid"], d.pid)
         self.assertEqual(worker_pids(d), (pids_before, restarts_before))
+        wait_for_connections_closed(d)  # fdsupctl's last connection
         self.assertEqual(open_fd_count(d.pid), fds_before)
         self.assertEqual(len(d.wait_log(r"upgrade done: fdsupd 0\.1\.0 -> 0\.1\.0", count=20)), 20)
         self.assertEqual(d.stop(), 0, d.log())
@@ -128,6 +131,7 @@ instances = 2
         d.wait_control()
         d.wait_log(r"talker.1.: before-1")
         d.wait_log(r"talker.1. stderr: err-before")
+        wait_for_connections_closed(d)  # fdsupctl's last connection
         fds = open_fd_count(d.pid)
         for binary in (None, FAILING_RESTORE, None):
             code, out, err = self.upgrade(d, *(("--binary", binary) if binary else ()))
@@ -138,6 +142,7 @@ instances = 2
             d.wait_log(rf"talker.{i}.: half-line")  # the partial line, finished by the new image
             d.wait_log(rf"talker.{i}.: after")
             d.wait_log(rf"talker.{i}. stderr: err-after")
+        wait_for_connections_closed(d)  # fdsupctl's last connection
         self.assertEqual(open_fd_count(d.pid), fds)
         self.assertEqual(d.ctl_json("version")["upgrades"], 2)
 
@@ -174,6 +179,7 @@ os.execv({os.environ["FDSUPD"]!r}, [{os.environ["FDSUPD"]!r}] + sys.argv[1:])
     def test_bad_binaries_are_refused_and_a_failed_restore_rolls_back(self):
         d = self.start()
         pids, _ = worker_pids(d)
+        wait_for_connections_closed(d)  # fdsupctl's last connection
         fds = open_fd_count(d.pid)
         not_executable = os.path.join(d.tmp, "not-executable")
         with open(not_executable, "w") as f:
@@ -202,6 +208,7 @@ os.execv({os.environ["FDSUPD"]!r}, [{os.environ["FDSUPD"]!r}] + sys.argv[1:])
         self.assertEqual(d.ctl_json("version")["upgrades"], 0)  # a rollback is no upgrade
         self.assertEqual(worker_pids(d)[0], pids)
         self.assertRegex(http_get(*d.address("http")), r"^web\[[01]\] pid \d+\n$")
+        wait_for_connections_closed(d)  # fdsupctl's last connection
         self.assertEqual(open_fd_count(d.pid), fds)
         # And a good binary still upgrades afterwards.
         code, out, err = self.upgrade(d)
