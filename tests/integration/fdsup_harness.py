@@ -78,6 +78,17 @@ def open_fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def fd_links(pid):
+    """What each fd of `pid` is ("socket:[123]", "pipe:[45]", a path), as /proc shows it."""
+    links = []
+    for n in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{n}"))
+        except FileNotFoundError:
+            pass  # closed meanwhile
+    return links
+
+
 def wait_for_connections_closed(d):
     """Until fdsupd has closed its ends of every connection to its control and fd sockets
     (fdsupctl's, a worker's): it does when it reads their EOF, a moment after the peer
@@ -88,13 +99,7 @@ def wait_for_connections_closed(d):
         with open("/proc/net/unix") as f:
             connected = {f"socket:[{fields[6]}]" for fields in (line.split() for line in f.readlines()[1:])
                          if len(fields) >= 8 and fields[5] == "03" and fields[7] in paths}
-        held = set()
-        for n in os.listdir(f"/proc/{d.pid}/fd"):
-            try:
-                held.add(os.readlink(f"/proc/{d.pid}/fd/{n}"))
-            except FileNotFoundError:
-                pass
-        return connected & held
+        return connected & set(fd_links(d.pid))
     wait_until(lambda: not connections(), what="fdsupd's control and fd-socket connections closed")
 
 

@@ -11,7 +11,8 @@ import signal
 import socket
 import unittest
 
-from fdsup_harness import SOURCE_DIR, FdsupTestCase, http_get, open_fd_count, wait_for_connections_closed, wait_until
+from fdsup_harness import (SOURCE_DIR, FdsupTestCase, fd_links, http_get, open_fd_count, wait_for_connections_closed,
+                           wait_until)
 
 SESSIONS = """
 [sockets.http]
@@ -79,15 +80,7 @@ def stop_and_wait_for_its_pipes(d, worker):
     pipes = {os.readlink(f"/proc/{pid}/fd/{n}") for n in (1, 2)}
     d.ctl_ok("stop", worker)
 
-    def ours():
-        held = set()
-        for n in os.listdir(f"/proc/{d.pid}/fd"):
-            try:
-                held.add(os.readlink(f"/proc/{d.pid}/fd/{n}"))
-            except FileNotFoundError:
-                pass
-        return held
-    wait_until(lambda: not pipes & ours(), what=f"{worker}'s output pipes closed in fdsupd")
+    wait_until(lambda: not pipes & set(fd_links(d.pid)), what=f"{worker}'s output pipes closed in fdsupd")
 
     wait_for_connections_closed(d)
 
@@ -96,11 +89,7 @@ def fd_targets(pid):
     """What fdsupd's fds are, by kind ("socket", "pipe", "anon_inode:[eventpoll]", a
     path): equal counts of each kind, so a mismatch shows which kind it is."""
     kinds = {}
-    for n in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{n}")
-        except FileNotFoundError:
-            continue
+    for target in fd_links(pid):
         kind = re.sub(r":\[\d+\]$", "", target)
         kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
