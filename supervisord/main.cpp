@@ -199,7 +199,7 @@ std::optional<std::vector<fdsup::OwnedSocket>> bind_all(const fdsup::config::Con
         return nullptr;
     };
     auto unpark = [&](fdsup::ListenFd& p) {
-        manager.send("FDSTOREREMOVE=1\nFDNAME=" + p.name);
+        manager.unpark(p.name);
         p.fd.reset();
     };
     for (const auto& socket_config : config.sockets) {
@@ -326,7 +326,10 @@ int run(const Options& options) {
         auto read = read_restore_state(options.restore.state_fd);
         if (!read) return give_up(read.error().text());
         state = std::move(*read);
-        fdsup::upgrade::make_inherited_fds_cloexec(fdsup::upgrade::fds_named_in(*state));
+        // (The state's own fd is not in its keep list: it was added after the list was written.)
+        auto inherited_fds = fdsup::upgrade::fds_named_in(*state);
+        inherited_fds.push_back(options.restore.state_fd);
+        fdsup::upgrade::make_inherited_fds_cloexec(inherited_fds);
         auto loaded = fdsup::config::load_config_string(fdsup::upgrade::field_or(*state, "config_source", std::string()),
                                                         fdsup::upgrade::field_or(*state, "config_path", options.config_path));
         // The path fdsupd was first started from stays the default binary (not the
@@ -437,7 +440,7 @@ int run(const Options& options) {
             if (park_sockets) {
                 hooks.park = park;
                 hooks.unpark = [&](const std::string& name) {
-                    manager.send("FDSTOREREMOVE=1\nFDNAME=" + fdsup::parked_name(name));
+                    manager.unpark(fdsup::parked_name(name));
                 };
             }
             supervisor.set_manager(std::move(hooks));

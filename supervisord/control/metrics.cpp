@@ -109,8 +109,7 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
             e.sample("fdsup_worker_instances_wanted", "worker=\"" + label(worker->config.name) + "\"", worker->config.instances);
     e.family("fdsup_instance_state", "gauge", "1 for the state an instance is in, 0 for the others.");
     each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
-        for (auto state : {InstanceState::starting, InstanceState::running, InstanceState::stopping, InstanceState::backoff,
-                           InstanceState::exited, InstanceState::failed, InstanceState::stopped})
+        for (auto state : kAllInstanceStates)
             e.sample("fdsup_instance_state", labels + ",state=\"" + state_name(state) + "\"", in.state == state ? 1 : 0);
     });
     e.family("fdsup_instance_ready", "gauge", "1 if the instance is ready (in service).");

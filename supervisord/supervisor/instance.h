@@ -22,6 +22,10 @@ namespace fdsup {
 
 // SPEC "Worker states".
 enum class InstanceState { starting, running, stopping, backoff, exited, failed, stopped };
+inline constexpr InstanceState kAllInstanceStates[] = {InstanceState::starting, InstanceState::running,
+                                                       InstanceState::stopping, InstanceState::backoff,
+                                                       InstanceState::exited,   InstanceState::failed,
+                                                       InstanceState::stopped};
 const char* state_name(InstanceState state);
 
 struct Worker;

@@ -52,8 +52,7 @@ KillReason kill_reason_of(const std::string& name) {
 
 
 InstanceState state_of(const std::string& name) {
-    for (auto state : {InstanceState::starting, InstanceState::running, InstanceState::stopping, InstanceState::backoff,
-                       InstanceState::exited, InstanceState::failed, InstanceState::stopped})
+    for (auto state : kAllInstanceStates)
         if (name == state_name(state)) return state;
     throw std::runtime_error("unknown instance state \"" + name + "\"");
 }

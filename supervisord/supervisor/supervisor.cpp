@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "config/values.h"
@@ -296,7 +297,9 @@ void Supervisor::on_exit_event(Instance& instance) {
     auto exited = pidfd_has_exited(instance.pidfd.get());
     if (exited && !*exited) {
         // A spurious wakeup: still running. The one-shot registration is armed again.
-        (void)exits_->modify(instance.pidfd.get(), EPOLLIN | EPOLLONESHOT, instance.id);
+        if (int err = exits_->modify(instance.pidfd.get(), EPOLLIN | EPOLLONESHOT, instance.id); err != 0)
+            spdlog::error("worker {}: cannot watch pid {} again: {}; its exit will not be seen", instance.label(),
+                          instance.pid, std::strerror(err));
         return;
     }
     // Its last words first, while its pid still names it. (The instance stays: it has a

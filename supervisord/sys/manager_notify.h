@@ -27,6 +27,8 @@ public:
     // FileDescriptorStoreMax= since v254; fdsupd.service sets it for older ones): 0 if
     // there is none, and fdsupd then parks nothing there.
     static size_t fd_store_max();
+    // FDSTOREREMOVE=1 for the fds stored under `name`.
+    bool unpark(const std::string& name) { return send("FDSTOREREMOVE=1\nFDNAME=" + name); }
     // "RELOADING=1\nMONOTONIC_USEC=...": what systemd wants before a reload or re-exec.
     static std::string reloading_message();
 

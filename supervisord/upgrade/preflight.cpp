@@ -87,9 +87,17 @@ private:
         }
         auto self = shared_from_this();
         output_watch_ = std::make_unique<FdWatch>(loop_, read_end_.get());
-        output_watch_->start(UV_READABLE | UV_DISCONNECT, [self](int, int) { self->read_output(); });
         exit_watch_ = std::make_unique<FdWatch>(loop_, pidfd_.get());
-        exit_watch_->start(UV_READABLE, [self](int, int) { self->on_exit(); });
+        if (output_watch_->start(UV_READABLE | UV_DISCONNECT, [self](int, int) { self->read_output(); }) != 0 ||
+            exit_watch_->start(UV_READABLE, [self](int, int) { self->on_exit(); }) != 0) {
+            // Unwatched, it would never be reaped nor reported: the upgrade would wait forever.
+            output_watch_.reset();
+            exit_watch_.reset();
+            (void)pidfd_signal(pidfd_.get(), SIGKILL);
+            (void)pidfd_reap(pidfd_.get());
+            running_checks().erase(pid_);
+            return finish(fail("pre-flight: cannot watch " + argv_[0]));
+        }
         timeout_.start(std::chrono::duration_cast<std::chrono::milliseconds>(kPreflightTimeout), [self] {
             (void)pidfd_signal(self->pidfd_.get(), SIGKILL);
             self->timed_out_ = true;
