@@ -3,7 +3,8 @@
 #   ./dev.sh demo   install what is needed, build, run the demo (conf/fdsup.toml)
 #   ./dev.sh test   install what is needed, build, run every test (also under ASan+UBSan)
 #   ./dev.sh build  install and build only
-#   ./dev.sh bench  build and run the benchmarks in tests/bench
+#   ./dev.sh bench  build and run the benchmarks in tests/bench (~15 min; writes
+#                   tests/bench/RESULTS.md and restart_latency.png)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -11,8 +12,11 @@ cd "$(dirname "$0")"
 # libsystemd; ApacheBench (apache2-utils) is the HTTP client of the load tests; systemd
 # brings systemd-analyze (the units are verified) and systemd-socket-activate; groff
 # renders the man pages; prometheus brings promtool (the metrics page is checked).
+# The benchmarks compare fdsupd with supervisor, runit and s6 (only their binaries are
+# run, in temp dirs; their own services are never used) and plot with gnuplot; ctest's
+# "bench: smoke" runs them too, so they are installed for the tests as well.
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
-          libsystemd-dev apache2-utils systemd groff-base prometheus)
+          libsystemd-dev apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_packages() {

@@ -23,6 +23,10 @@
  *                         (fdsup_fds.h, for `scm_rights`) instead of LISTEN_FDS
  *   --watchdog-pings N    when sd_watchdog_enabled(): send WATCHDOG=1 every half
  *                         period, N times (-1: forever), then go silent
+ *   --listen PORT         no supervisor-owned socket: after the startup delay, bind
+ *                         127.0.0.1:PORT itself (SO_REUSEPORT, so instances share it),
+ *                         as an app run by a supervisor without socket handover does
+ *                         (the benchmarks run it so under supervisord)
  *
  * SIGTERM drains gracefully: the request being answered is finished, no new one is
  * accepted, then exit 0 (the listening socket is shared: queued clients go to the
@@ -34,6 +38,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -60,7 +65,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]\n"
             "                   [--notify] [--never-ready-if FILE] [--hold-ready-while FILE]\n"
-            "                   [--watchdog-pings N] [--fetch NAME]\n");
+            "                   [--watchdog-pings N] [--fetch NAME] [--listen PORT]\n");
     exit(2);
 }
 
@@ -188,6 +193,35 @@ static int handle(int c, const char *body, size_t body_len)
     return ok;
 }
 
+static void check_listener(int lfd)
+{
+    int acc = 0;
+    socklen_t al = sizeof acc;
+    if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc) {
+        fprintf(stderr, "http_worker: fd %d is not a listening socket\n", lfd);
+        exit(3);
+    }
+    /* Several processes accept on this socket: after a wakeup another one may have
+     * taken the client, and a blocking accept would then sit with SIGTERM blocked. */
+    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+}
+
+/* --listen: the app's own listening socket on 127.0.0.1:port, or exit 3. */
+static int listen_own(long port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, 4096) != 0) {
+        fprintf(stderr, "http_worker: cannot listen on 127.0.0.1:%ld: %s\n", port, strerror(errno));
+        exit(3);
+    }
+    return fd;
+}
+
 static volatile sig_atomic_t terminating;
 
 static void on_term(int sig)
@@ -218,6 +252,7 @@ int main(int argc, char **argv)
     const char *fetch = NULL;
     long startup_delay_ms = 0;
     long exit_after = 0;
+    long listen_port = -1;
     int pings_given = 0;
 
     for (int i = 1; i < argc; i++) {
@@ -247,6 +282,10 @@ int main(int argc, char **argv)
             pings_given = 1;
         } else if (strcmp(argv[i], "--startup-delay-ms") == 0) {
             if (++i >= argc || parse_nonneg_long(argv[i], &startup_delay_ms) != 0)
+                usage();
+        } else if (strcmp(argv[i], "--listen") == 0) {
+            if (++i >= argc || parse_nonneg_long(argv[i], &listen_port) != 0 || listen_port == 0 ||
+                listen_port > 65535)
                 usage();
         } else if (strcmp(argv[i], "--exit-after") == 0) {
             if (++i >= argc || parse_nonneg_long(argv[i], &exit_after) != 0 ||
@@ -283,19 +322,12 @@ int main(int argc, char **argv)
             exit(4);
         }
         printf("http_worker: fetched socket %s as fd %d\n", fetch, lfd);
-    } else {
+    } else if (listen_port < 0) {
         listen_fds();
     }
 
-    int acc = 0;
-    socklen_t al = sizeof acc;
-    if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) != 0 || !acc) {
-        fprintf(stderr, "http_worker: fd %d is not a listening socket\n", lfd);
-        exit(3);
-    }
-    /* Several processes accept on this socket: after a wakeup another one may have
-     * taken the client, and a blocking accept would then sit with SIGTERM blocked. */
-    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+    if (listen_port < 0)
+        check_listener(lfd);
 
     const char *w = getenv("FDSUP_WORKER");
     const char *inst = getenv("FDSUP_INSTANCE");
@@ -329,6 +361,10 @@ int main(int argc, char **argv)
         if (sigismember(&pending, SIGTERM))
             exit(0);
         sleep_ms(20);
+    }
+    if (listen_port > 0) {
+        lfd = listen_own(listen_port);
+        check_listener(lfd);
     }
     if (notify && !(never_ready_if && access(never_ready_if, F_OK) == 0)) {
         int r = sd_notify(0, "READY=1\nSTATUS=serving");

@@ -2,7 +2,7 @@
  * load_client - fdsup test/benchmark helper: HTTP/1.0 load generator.
  *
  * Usage: load_client HOST PORT [--concurrency C] [--duration-ms D] [--path /]
- *                              [--progress FILE]
+ *                              [--progress FILE] [--timeline FILE]
  *
  * C threads (default 1) each loop: connect (new TCP connection per request),
  * send "GET PATH HTTP/1.0\r\nHost: x\r\n\r\n", read the response until EOF
@@ -16,6 +16,12 @@
  * --progress FILE: every 100 ms FILE is rewritten (FILE.tmp + rename) with
  * the counts so far (same keys, latencies omitted, plus "elapsed_ms" and
  * "done"); it is written a last time with the final results.
+ *
+ * --timeline FILE: at the end, FILE gets one line per 10 ms slot in which requests
+ * began: "SECONDS OK FAILED MAX_MS MEAN_MS" (SECONDS: the slot's start since the
+ * client's start; MAX/MEAN over the slot's ok requests). The JSON line then also
+ * carries "start_monotonic_ns", the client's start on CLOCK_MONOTONIC, so a caller
+ * can place its own events (restarts) on the same axis. The benchmarks plot it.
  *
  * Build: gcc -std=gnu11 -Wall -Wextra -Werror -O2 -pthread -o load_client load_client.c
  */
@@ -45,8 +51,17 @@ static const char *const cnames[C_N] = {
     "ok", "refused", "connect_other", "reset", "bad_response", "timeout",
 };
 
+#define SLOT_US 10000            /* timeline resolution */
+
+struct slot {
+    uint32_t ok, failed;
+    uint64_t max_us, sum_us;
+};
+
 struct worker {
     pthread_t th;
+    struct slot *slots;          /* --timeline: by request start, SLOT_US each */
+    size_t nslots;
     atomic_ulong cnt[C_N];
     uint64_t *lat;               /* latencies of ok requests, microseconds */
     size_t nlat, caplat;
@@ -69,6 +84,7 @@ static int g_err_set;
 static struct worker *g_workers;
 static long g_nworkers;
 static const char *g_progress;
+static const char *g_timeline;
 static struct timespec g_t_start;
 
 static uint64_t now_us(void)
@@ -237,12 +253,80 @@ static void one_request(struct worker *w)
     count(w, C_OK);
 }
 
+static uint64_t start_us(void)
+{
+    return (uint64_t)g_t_start.tv_sec * 1000000u + (uint64_t)g_t_start.tv_nsec / 1000u;
+}
+
+/* Files one finished request under the slot of its start (a slot array that cannot
+ * grow drops the sample: the counts above still have it). */
+static void timeline_note(struct worker *w, uint64_t t0, uint64_t t1, int ok)
+{
+    size_t i = (size_t)((t0 - start_us()) / SLOT_US);
+    if (i >= w->nslots) {
+        size_t n = w->nslots ? w->nslots : 1024;
+        while (n <= i)
+            n *= 2;
+        struct slot *grown = realloc(w->slots, n * sizeof *grown);
+        if (!grown)
+            return;
+        memset(grown + w->nslots, 0, (n - w->nslots) * sizeof *grown);
+        w->slots = grown;
+        w->nslots = n;
+    }
+    struct slot *s = &w->slots[i];
+    if (!ok) {
+        s->failed++;
+        return;
+    }
+    s->ok++;
+    s->sum_us += t1 - t0;
+    if (t1 - t0 > s->max_us)
+        s->max_us = t1 - t0;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    while (!atomic_load_explicit(&g_stop, memory_order_relaxed))
+    while (!atomic_load_explicit(&g_stop, memory_order_relaxed)) {
+        uint64_t t0 = now_us();
+        unsigned long ok_before = atomic_load_explicit(&w->cnt[C_OK], memory_order_relaxed);
         one_request(w);
+        if (g_timeline)
+            timeline_note(w, t0, now_us(),
+                          atomic_load_explicit(&w->cnt[C_OK], memory_order_relaxed) != ok_before);
+    }
     return NULL;
+}
+
+/* Merges every thread's slots into g_timeline; returns 0, or -1 if it cannot be written. */
+static int write_timeline(void)
+{
+    size_t n = 0;
+    for (long i = 0; i < g_nworkers; i++)
+        if (g_workers[i].nslots > n)
+            n = g_workers[i].nslots;
+    FILE *f = fopen(g_timeline, "we");
+    if (!f)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        struct slot sum = {0, 0, 0, 0};
+        for (long i = 0; i < g_nworkers; i++) {
+            if (k >= g_workers[i].nslots)
+                continue;
+            const struct slot *s = &g_workers[i].slots[k];
+            sum.ok += s->ok;
+            sum.failed += s->failed;
+            sum.sum_us += s->sum_us;
+            if (s->max_us > sum.max_us)
+                sum.max_us = s->max_us;
+        }
+        if (sum.ok + sum.failed == 0)
+            continue;
+        fprintf(f, "%.3f %u %u %.3f %.3f\n", (double)(k * SLOT_US) / 1e6, sum.ok, sum.failed,
+                (double)sum.max_us / 1000.0, sum.ok ? (double)sum.sum_us / sum.ok / 1000.0 : 0.0);
+    }
+    return fclose(f) == 0 ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -358,7 +442,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: load_client HOST PORT [--concurrency C] [--duration-ms D] "
-            "[--path /] [--progress FILE]\n");
+            "[--path /] [--progress FILE] [--timeline FILE]\n");
     exit(2);
 }
 
@@ -393,6 +477,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--progress") == 0) {
             if (++i >= argc) usage();
             g_progress = argv[i];
+        } else if (strcmp(a, "--timeline") == 0) {
+            if (++i >= argc) usage();
+            g_timeline = argv[i];
         } else if (a[0] == '-' && a[1] == '-') {
             usage();
         } else if (!host) {
@@ -531,15 +618,21 @@ int main(int argc, char **argv)
            (unsigned long long)p50, (unsigned long long)p99,
            (unsigned long long)mx, req);
     json_str(stdout, err);
+    if (g_timeline)
+        printf(",\"start_monotonic_ns\":%llu", (unsigned long long)start_us() * 1000u);
     fputs("}\n", stdout);
     fflush(stdout);
+    int timeline_failed = g_timeline && write_timeline() != 0;
+    if (timeline_failed)
+        fprintf(stderr, "load_client: cannot write %s: %s\n", g_timeline, strerror(errno));
 
     free(all);
     for (long i = 0; i < conc; i++) {
+        free(g_workers[i].slots);
         free(g_workers[i].lat);
         free(g_workers[i].resp);
     }
     free(g_workers);
     free(g_req);
-    return started == conc ? 0 : 1;
+    return started == conc && !timeline_failed ? 0 : 1;
 }

@@ -1,0 +1,151 @@
+"""Plumbing shared by the benchmarks: the stamp sink, process figures from /proc,
+summaries, and clean-up of the processes a benchmark started."""
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import fdsup_harness  # noqa: E402  (the integration tests' fdsupd runner)
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Build:
+    """Paths of the built binaries the benchmarks run."""
+
+    def __init__(self, build_dir):
+        self.dir = os.path.abspath(build_dir)
+        self.fdsupd = os.path.join(self.dir, "supervisord", "fdsupd")
+        self.fdsupctl = os.path.join(self.dir, "ctl", "fdsupctl")
+        self.stamp_worker = os.path.join(self.dir, "tests", "bench", "stamp_worker")
+        self.bare_respawner = os.path.join(self.dir, "tests", "bench", "bare_respawner")
+        self.spawn_cost = os.path.join(self.dir, "tests", "bench", "spawn_cost")
+        self.http_worker = os.path.join(self.dir, "tests", "http_worker")
+        self.load_client = os.path.join(self.dir, "tests", "load_client")
+        fdsup_harness.FDSUPD = self.fdsupd
+        fdsup_harness.FDSUPCTL = self.fdsupctl
+
+
+def monotonic_ns():
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+class StampSink:
+    """The datagram socket stamp_worker reports to: "MONOTONIC_NS PID" when its main()
+    begins. Receiving blocks (no polling that would steal the CPU being measured)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="fdsup-bench-")
+        self.path = os.path.join(self.dir, "stamps.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+
+    def next(self, timeout=60):
+        """(stamp_ns, pid) of the next worker that started."""
+        self.sock.settimeout(timeout)
+        stamp_ns, pid = self.sock.recv(64).split()
+        return int(stamp_ns), int(pid)
+
+    def drain(self):
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self.sock.recv(64)
+        except BlockingIOError:
+            pass
+
+    def close(self):
+        self.sock.close()
+        kill_processes_mentioning(self.path)
+        subprocess.run(["rm", "-rf", self.dir])
+
+
+def kill_processes_mentioning(text):
+    """SIGKILLs every process whose command line or environment mentions `text` (the
+    workers a benchmark started, whichever supervisor started them)."""
+    needle = text.encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                found = needle in f.read()
+            if not found:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    found = needle in f.read()
+            if found:
+                os.kill(int(entry), signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+
+
+class ProcessFigures:
+    """What /proc says of one process: CPU time, context switches (each one a wakeup of
+    an otherwise idle loop) and resident memory."""
+
+    def __init__(self, pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        self.cpu_ms = (int(fields[11]) + int(fields[12])) * 1000.0 / CLOCK_TICKS
+        self.switches = 0
+        self.rss_kib = 0
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if "ctxt_switches:" in line:  # voluntary and nonvoluntary
+                    self.switches += int(line.split()[1])
+                elif line.startswith("VmRSS:"):
+                    self.rss_kib = int(line.split()[1])
+
+
+def idle_figures(pid, seconds):
+    """(CPU ms, wakeups, RSS MiB) of `pid` over `seconds` of doing nothing."""
+    before = ProcessFigures(pid)
+    time.sleep(seconds)
+    after = ProcessFigures(pid)
+    return after.cpu_ms - before.cpu_ms, after.switches - before.switches, after.rss_kib / 1024.0
+
+
+def percentile(samples, p):
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def median(samples):
+    return statistics.median(samples)
+
+
+def free_tcp_port():
+    """An ephemeral loopback port for an app that binds its own socket (closed again: the
+    kernel hands it out again only after a full cycle of the range)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_stamps(sink, count, timeout=120):
+    """Waits until `count` distinct workers have started; returns {pid: stamp_ns}."""
+    started = {}
+    deadline = time.monotonic() + timeout
+    while len(started) < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"only {len(started)} of {count} workers started within {timeout}s")
+        stamp_ns, pid = sink.next(timeout=left)
+        started[pid] = stamp_ns
+    return started
+
+
+def timed(command, **kwargs):
+    """Runs `command` (must succeed); its wall time in ms."""
+    t0 = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, **kwargs)
+    return (time.perf_counter() - t0) * 1000.0
