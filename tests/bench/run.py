@@ -16,6 +16,8 @@ figures are medians and ratios measured in one run.
   upgrade   fdsupd's upgrade pause, its phases, with output discarded/captured (upgrade.py)
 
 --smoke runs each with tiny counts into a temp dir (ctest's "bench: smoke", so none rots).
+Only a full run writes tests/bench/RESULTS.md; with --only or --smoke, --results FILE
+says where the Markdown (and the plot, beside it) should go.
 
 usage: run.py BUILD_DIR [--only NAME] [--smoke] [--results FILE] [--kills N] [--restarts N]
               [--instances N] [--large-rss-mib M]
@@ -43,7 +45,7 @@ def main():
     parser.add_argument("build")
     parser.add_argument("--only", choices=BENCHMARKS, action="append")
     parser.add_argument("--smoke", action="store_true", help="tiny counts, results in a temp dir")
-    parser.add_argument("--results", help="where RESULTS.md goes (default tests/bench/RESULTS.md)")
+    parser.add_argument("--results", help="where the Markdown goes (a full run: tests/bench/RESULTS.md)")
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--restarts", type=int, default=5)
     parser.add_argument("--instances", type=int, default=2000)
@@ -53,15 +55,18 @@ def main():
     chosen = args.only or BENCHMARKS
     work = tempfile.mkdtemp(prefix="fdsup-bench-out-")
     if args.smoke:
-        results = args.results or os.path.join(work, "RESULTS.md")
         sizes = dict(kills=2, restarts=1, instances=20, scale_kills=3, status_rounds=2, upgrade_rounds=1,
                      idle_s=1.0, spawns=5, large_rss_mib=64, upgrade_cases=((10, "null"), (20, "log")))
     else:
-        results = args.results or os.path.join(HERE, "RESULTS.md")
         sizes = dict(kills=args.kills, restarts=args.restarts, instances=args.instances, scale_kills=args.kills,
                      status_rounds=10, upgrade_rounds=5, idle_s=scale.IDLE_S, spawns=200,
                      large_rss_mib=args.large_rss_mib,
                      upgrade_cases=((10, "null"), (args.instances, "null"), (args.instances, "log")))
+    # Only a full run replaces the committed RESULTS.md; a partial or smoke run writes its
+    # Markdown where --results says (smoke: into its temp dir, to check it).
+    results = args.results
+    if results is None:
+        results = os.path.join(work, "RESULTS.md") if (args.only or args.smoke) else os.path.join(HERE, "RESULTS.md")
     plot_path = os.path.join(os.path.dirname(os.path.abspath(results)), "restart_latency.png")
     report = report_module.Report()
     try:
@@ -81,20 +86,26 @@ def main():
             upgrade.run(build, report, sizes["upgrade_cases"], sizes["upgrade_rounds"])
         command = "./dev.sh bench" if not (args.only or args.smoke) else " ".join(["run.py", *sys.argv[2:]])
         report.write_markdown(results, command)
-        print(f"\nwritten: {results}" + (f", {plot_path}" if report.images else ""))
+        if not results.startswith(work):
+            print(f"\nwritten: {results}" + (f", {plot_path}" if report.images else ""))
         if args.smoke:
-            check_smoke_output(results, report)
+            check_smoke_output(results, report, len(chosen))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def check_smoke_output(results, report):
-    """The smoke run's one check: every benchmark produced its table (rows and all)."""
+def check_smoke_output(results, report, expected):
+    """The smoke run's one check: every benchmark produced its table (rows and all), and
+    the plot, if drawn, is a PNG."""
     with open(results) as f:
         text = f.read()
     missing = [s.title for s in report.sections if f"## {s.title}" not in text or not s.rows]
-    if len(report.sections) != len(BENCHMARKS) or missing:
-        sys.exit(f"smoke: {len(report.sections)} of {len(BENCHMARKS)} tables written; empty or missing: {missing}")
+    if len(report.sections) != expected or missing:
+        sys.exit(f"smoke: {len(report.sections)} of {expected} tables written; empty or missing: {missing}")
+    for _, image in report.images:
+        with open(image, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                sys.exit(f"smoke: {image} is not a PNG")
 
 
 if __name__ == "__main__":
