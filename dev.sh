@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # fdsup's developer entry point (the README's two commands):
 #   ./dev.sh demo   install what is needed, build, run the demo (conf/fdsup.toml)
-#   ./dev.sh test   install what is needed, build, run every test (also under ASan+UBSan)
+#   ./dev.sh test   install what is needed, build, run every test (also under ASan+UBSan),
+#                   and each libFuzzer target for 15 s
+#   ./dev.sh fuzz   build the libFuzzer targets and run each for FDSUP_FUZZ_SECONDS
+#                   (default 600)
 #   ./dev.sh build  install and build only
 #   ./dev.sh bench  build and run the benchmarks in tests/bench (~15 min; writes
 #                   tests/bench/RESULTS.md and restart_latency.png)
@@ -17,6 +20,10 @@ cd "$(dirname "$0")"
 # "bench: smoke" runs them too, so they are installed for the tests as well.
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
           libsystemd-dev apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox)
+# The fuzz targets need a clang whose C++23 library support covers std::expected (with
+# Debian 12's libstdc++ that is clang 19, from Debian's own bookworm packages) and its
+# libFuzzer runtime.
+PACKAGES+=(clang-19 libclang-rt-19-dev)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_packages() {
@@ -39,6 +46,13 @@ build() {
     cmake --build "$dir" -j "$JOBS"
 }
 
+# build_fuzz DIR SECONDS: the libFuzzer targets only (tests/fuzz), each run by ctest for SECONDS.
+build_fuzz() {
+    cmake -S . -B "$1" -DFDSUP_FUZZ=ON -DFDSUP_FUZZ_SECONDS="$2" -DFDSUP_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_C_COMPILER=clang-19 -DCMAKE_CXX_COMPILER=clang++-19 >/dev/null
+    cmake --build "$1" -j "$JOBS"
+}
+
 case "${1:-}" in
     demo)
         install_packages
@@ -58,6 +72,14 @@ case "${1:-}" in
         build build-asan -DFDSUP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
         (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j "$JOBS")
+        # The parsers of untrusted input under libFuzzer, a short run of each.
+        build_fuzz build-fuzz 15
+        (cd build-fuzz && ctest --output-on-failure -j "$JOBS")
+        ;;
+    fuzz)
+        install_packages
+        build_fuzz build-fuzz "${FDSUP_FUZZ_SECONDS:-600}"
+        (cd build-fuzz && ctest --output-on-failure -j "$JOBS")
         ;;
     bench)
         install_packages
@@ -65,7 +87,7 @@ case "${1:-}" in
         python3 tests/bench/run.py build
         ;;
     *)
-        echo "usage: ./dev.sh demo|test|build|bench" >&2
+        echo "usage: ./dev.sh demo|test|build|bench|fuzz" >&2
         exit 2
         ;;
 esac

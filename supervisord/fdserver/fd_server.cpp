@@ -13,7 +13,6 @@
 #include <cstring>
 
 #include "control/protocol.h"
-#include "notify/notify_message.h"
 #include "sockets/service_socket.h"
 #include "sys/process.h"
 #include "sys/scm_rights.h"
@@ -179,20 +178,14 @@ void FdServer::reply_error(Client& client, const std::string& message) {
 }
 
 void FdServer::handle_request(Client& client, const std::string& line) {
-    auto request = control::decode_line(line);
+    auto request = parse_fd_request(line);
     if (!request) return reply_error(client, request.error().text());
-    auto cmd = control::string_field(*request, "cmd");
-    if (!cmd) return reply_error(client, cmd.error().text());
-    if (*cmd == "store") return handle_store(client, *request);
-    if (*cmd != "get") return reply_error(client, "unknown command \"" + *cmd + "\" (this fdsupd knows: get, store)");
+    if (request->kind == FdRequest::Kind::store) return handle_store(client, *request);
     if (!client.received.empty()) return reply_error(client, "fds sent with a get request; closed");
-    auto names = control::names_field(*request, "names", true);
-    if (!names) return reply_error(client, names.error().text());
-    if (names->size() > kMaxNamesPerRequest)
-        return reply_error(client, "too many names (at most " + std::to_string(kMaxNamesPerRequest) + ")");
+    const std::vector<std::string>& names = request->names;
 
     const FdAccess* access = &client.access;
-    for (const auto& name : *names) {
+    for (const auto& name : names) {
         bool allowed = access->any ||
                        std::find(access->names.begin(), access->names.end(), name) != access->names.end();
         if (!allowed) {
@@ -203,48 +196,34 @@ void FdServer::handle_request(Client& client, const std::string& line) {
         }
         if (hooks_.socket_fd(name) < 0) return reply_error(client, "unknown socket \"" + name + "\"");
     }
-    if (queued_fds() + names->size() > kMaxQueuedFds)
+    if (queued_fds() + names.size() > kMaxQueuedFds)
         return reply_error(client, "too many sockets waiting to be sent to other clients; try again");
     // Copies, so a reload that closes a socket meanwhile cannot pull an fd from under us.
     client.answered = true;
-    for (size_t start = 0; start < names->size() || start == 0; start += kMaxFdsPerMessage) {
-        size_t end = std::min(names->size(), start + kMaxFdsPerMessage);
+    for (size_t start = 0; start < names.size() || start == 0; start += kMaxFdsPerMessage) {
+        size_t end = std::min(names.size(), start + kMaxFdsPerMessage);
         Message message;
         control::Json batch = control::Json::array();
         for (size_t i = start; i < end; ++i) {
-            UniqueFd copy(::fcntl(hooks_.socket_fd((*names)[i]), F_DUPFD_CLOEXEC, 3));
+            UniqueFd copy(::fcntl(hooks_.socket_fd(names[i]), F_DUPFD_CLOEXEC, 3));
             if (!copy) {
                 client.out.clear();
                 return reply_error(client, std::string("cannot copy the socket: ") + std::strerror(errno));
             }
             message.fds.push_back(std::move(copy));
-            batch.push_back((*names)[i]);
+            batch.push_back(names[i]);
         }
         message.data = control::encode_line(
-            control::Json{{"ok", true}, {"more", end < names->size()}, {"names", std::move(batch)}});
+            control::Json{{"ok", true}, {"more", end < names.size()}, {"names", std::move(batch)}});
         client.out.push_back(std::move(message));
     }
-    spdlog::debug("fd socket: {} fetched {} socket(s)", access->who, names->size());
+    spdlog::debug("fd socket: {} fetched {} socket(s)", access->who, names.size());
     flush(client);
 }
 
-void FdServer::handle_store(Client& client, const control::Json& request) {
-    std::string name = "stored";
-    if (request.contains("name")) {
-        auto given = control::string_field(request, "name");
-        if (!given) return reply_error(client, given.error().text());
-        if (!notify::valid_fd_name(*given))
-            return reply_error(client, "\"name\" must be 1-255 printable ASCII characters without ':'");
-        name = *given;
-    }
-    bool poll = true;
-    if (request.contains("poll")) {
-        const control::Json& value = request["poll"];
-        if (!value.is_boolean()) return reply_error(client, "\"poll\" must be true or false");
-        poll = value.get<bool>();
-    }
+void FdServer::handle_store(Client& client, const FdRequest& request) {
     if (client.received.empty()) return reply_error(client, "a store request needs fds (SCM_RIGHTS, sent with the line)");
-    auto stored = hooks_.store(client.access, name, std::move(client.received), poll);
+    auto stored = hooks_.store(client.access, request.store_name, std::move(client.received), request.poll);
     client.received.clear();
     if (!stored) {
         uint64_t suppressed = 0;

@@ -4,7 +4,7 @@
 //
 // Wire format (one request per connection):
 //   request  {"cmd":"get","names":["http","admin"]}\n     (one line, at most 64 KiB,
-//            at most kMaxNamesPerRequest names; a name may repeat)
+//            at most kMaxNamesPerRequest (fd_request.h) names; a name may repeat)
 //            A peer that is neither a worker's process nor root/fdsupd's uid is refused
 //            at connect, before it may send anything.
 //   reply    one or more messages, each one sendmsg whose data is a JSON line and whose
@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "control/protocol.h"
+#include "fdserver/fd_request.h"
 #include "supervisor/fd_store.h"
 #include "supervisor/log_rate_limit.h"
 #include "supervisor/uv_handles.h"
@@ -47,7 +48,6 @@
 namespace fdsup::fdserver {
 
 constexpr size_t kMaxFdsPerMessage = 250;
-constexpr size_t kMaxNamesPerRequest = 256;
 // Socket copies queued for all clients together (not yet handed to the kernel): a
 // peer that asks and never reads cannot fill fdsupd's fd table.
 constexpr size_t kMaxQueuedFds = 2048;
@@ -99,7 +99,7 @@ private:
     void on_accept();
     void on_client_event(uint64_t id, int events);
     void handle_request(Client& client, const std::string& line);
-    void handle_store(Client& client, const control::Json& request);
+    void handle_store(Client& client, const FdRequest& request);
     // Reads what the client sent, fds included; false if the client was closed or
     // refused (and may be destroyed).
     bool receive(Client& client);

@@ -286,7 +286,7 @@ class FdStoreRules(FdsupTestCase):
             {"fdsock": {"cmd": "store", "name": "many"}, "fds": ["null"] * 200},  # 1 fits, 199 closed
             {"fdsock": {"cmd": "store", "name": "bad:name"}, "fds": ["null"]},
             {"fdsock": {"cmd": "store"}},                                        # no fds
-            {"fdsock": {"cmd": "get", "names": []}, "fds": ["null"] * 3},        # fds with a get
+            {"fdsock": {"cmd": "get", "names": ["s"]}, "fds": ["null"] * 3},     # fds with a get
             # 2 x 253 fds before the request line ends: more than one request may bring.
             {"parts": [['{"cmd":"store",', 253], ['"name":"x"}\n', 253]]},
             {"raw": '{"cmd":"store","name":"cut"', "fds": ["null"] * 50},         # truncated, hung up
