@@ -268,6 +268,18 @@ TEST_CASE("ctl render: log lines in local time with milliseconds") {
     CHECK(fdsup::ctl::format_log_time(1763900000.5) == "2025-11-23 21:13:20.500");
 }
 
+TEST_CASE("ctl render: a worker's output cannot drive the operator's terminal") {
+    TimeZone utc("UTC0");
+    // ESC [ 2 J (clear screen), a bell, a carriage return that would overwrite the
+    // line, DEL, and CSI as a C1 control in UTF-8; tabs and other UTF-8 stay.
+    Json line = {{"time", 1763900000}, {"worker", "web"}, {"instance", 0}, {"stream", "stdout"},
+                 {"text", "a\x1b[2Jb\a\rc\x7f\xc2\x9b" "31md\tcaf\xc3\xa9"}};
+    CHECK(fdsup::ctl::render_log_line(line) ==
+          "2025-11-23 12:13:20.000 web[0]: a\\x1b[2Jb\\x07\\x0dc\\x7f\\u009b31md\tcaf\xc3\xa9\n");
+    CHECK(fdsup::ctl::terminal_safe("plain text") == "plain text");
+    CHECK(fdsup::ctl::terminal_safe("\xc2") == "\xc2");  // a lone lead byte is not a C1 control
+}
+
 TEST_CASE("ctl render: version, shutdown, failures without a message") {
     CHECK(fdsup::ctl::client_version_line() == "fdsupctl 0.1.0 (protocol 1)");
     CHECK(render_reply("version", Json::object(),
