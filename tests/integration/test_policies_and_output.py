@@ -88,6 +88,34 @@ class PoliciesAndOutput(FdsupTestCase):
         self.assertNotIn("dropped", d.log())
         self.assertEqual(d.stop(), 0)
 
+    def test_file_output_refuses_a_planted_symlink_and_a_fifo_without_reader(self):
+        d = self.fdsupd("""
+[workers.linked]
+command = ["/bin/sh", "-c", "echo into the link; exec sleep 1000"]
+stdout = "file:@TMP@/linked.log"
+start_limit_burst = 1
+[workers.piped]
+command = ["/bin/sh", "-c", "echo into the pipe; exec sleep 1000"]
+stdout = "file:@TMP@/piped.log"
+start_limit_burst = 1
+[workers.fine]
+command = ["/bin/sleep", "1000"]
+""")
+        victim = os.path.join(d.tmp, "victim")
+        with open(victim, "w") as f:
+            f.write("untouched\n")
+        os.symlink(victim, os.path.join(d.tmp, "linked.log"))
+        os.mkfifo(os.path.join(d.tmp, "piped.log"))
+        d.start()
+        d.wait_log(r"worker linked\[0\]: open stdout file \S+/linked.log: Too many levels of symbolic links")
+        d.wait_log(r"worker piped\[0\]: open stdout file \S+/piped.log: No such device or address")
+        # Neither start hung the loop or reached the file behind the link.
+        fine = d.instance_pids("fine")[0]
+        self.assertTrue(fine > 0)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "untouched\n")
+        self.assertEqual(d.stop(), 0)
+
     def test_flood_is_bounded_and_does_not_stall(self):
         d = self.fdsupd(FLOOD).start()
         victim = d.current_pid("victim[0]")
