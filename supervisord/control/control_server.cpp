@@ -167,6 +167,13 @@ bool ControlServer::peer_allowed(int fd, std::string& why) const {
     return false;
 }
 
+void ControlServer::log_refusal(const std::string& why) {
+    uint64_t suppressed = 0;
+    if (refusal_log_.allow(Clock::now(), suppressed))
+        spdlog::warn("control socket: refused a connection: {}{}", why,
+                     suppressed > 0 ? " (" + std::to_string(suppressed) + " more refused)" : "");
+}
+
 void ControlServer::on_accept() {
     for (int i = 0; i < kAcceptsPerWakeup; ++i) {
         UniqueFd fd(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
@@ -183,13 +190,13 @@ void ControlServer::on_accept() {
         }
         std::string why;
         if (!peer_allowed(fd.get(), why)) {
-            spdlog::warn("control socket: refused a connection: {}", why);
+            log_refusal(why);
             refuse(std::move(fd), why);
             continue;
         }
         int limit = settings_.max_clients();
         if (static_cast<int>(clients_.size()) >= limit) {
-            spdlog::warn("control socket: refused a connection: {} clients already connected", clients_.size());
+            log_refusal(std::to_string(clients_.size()) + " clients already connected");
             refuse(std::move(fd), "too many control connections (" + std::to_string(limit) + "); try again");
             continue;
         }

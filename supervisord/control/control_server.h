@@ -24,6 +24,7 @@
 #include <string>
 
 #include "config/model.h"
+#include "supervisor/log_rate_limit.h"
 #include "control/protocol.h"
 #include "supervisor/uv_handles.h"
 #include "sys/paths.h"
@@ -100,6 +101,9 @@ private:
 
     void on_accept();
     bool peer_allowed(int fd, std::string& why) const;
+    // "refused a connection: WHY", at most 20 per 10 s: anyone who may open the socket
+    // file can knock, and must not be able to fill the log.
+    void log_refusal(const std::string& why);
     void on_client_event(uint64_t id, int status, int events);
     // Reads once; false if the client is gone.
     bool read_from(Client& client);
@@ -118,6 +122,7 @@ private:
     UniqueFd fd_;
     FdWatch watch_;
     Timer accept_pause_;  // after EMFILE: accepting again a moment later
+    LogRateLimit refusal_log_{20, std::chrono::seconds(10)};
     std::optional<gid_t> group_;
     ControlSettings settings_;
     RequestHandler handler_;

@@ -4,6 +4,7 @@ not allowed. Each gets an error or is dropped; fdsupd keeps serving and its fd c
 returns to where it was."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -185,6 +186,17 @@ class Abuse(FdsupTestCase):
         self.assertEqual(r.returncode, 1, r)
         self.assertIn("permission denied: uid 65534", r.stderr)
         self.d.wait_log(r"refused a connection: permission denied: uid 65534")
+        # A flood of refused connections is logged 20 times per 10 s, not once each.
+        knock = ("import socket, sys\n"
+                 "for _ in range(60):\n"
+                 "    s = socket.socket(socket.AF_UNIX)\n"
+                 "    s.connect(sys.argv[1])\n"
+                 "    assert b'permission denied' in s.recv(4096)\n"
+                 "    s.close()\n")
+        # Debian's python3: the test's own interpreter may live where nobody cannot go (/root).
+        subprocess.run(["/usr/bin/python3", "-c", knock, self.d.control_socket], check=True, timeout=20,
+                       preexec_fn=as_nobody)
+        self.assertLessEqual(len(re.findall(r"refused a connection", self.d.log())), 20)
         self.assertEqual(self.d.ctl_json("status")["workers"][0]["state"], "running")
         self.assert_fds_back()
 
