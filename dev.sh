@@ -15,9 +15,10 @@ cd "$(dirname "$0")"
 # libsystemd; ApacheBench (apache2-utils) is the HTTP client of the load tests; systemd
 # brings systemd-analyze (the units are verified) and systemd-socket-activate; groff
 # renders the man pages; prometheus brings promtool (the metrics page is checked).
-# The benchmarks compare fdsupd with supervisor, runit and s6 (only their binaries are
-# run, in temp dirs; their own services are never used) and plot with gnuplot; ctest's
-# "bench: smoke" runs them too, so they are installed for the tests as well.
+# The benchmarks compare fdsupd with supervisor, runit and s6 (their binaries, run in
+# temp dirs; on a machine run by systemd, Debian also starts the supervisor package's own
+# idle supervisor.service, which the benchmarks do not use) and plot with gnuplot;
+# ctest's "bench: smoke" runs them too, so they are installed for the tests as well.
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
           libsystemd-dev apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox)
 # The fuzz targets need a clang whose C++23 library support covers std::expected (with

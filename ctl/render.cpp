@@ -1,4 +1,5 @@
 #include "ctl/render.h"
+#include "ctl/terminal_safe.h"
 
 #include <algorithm>
 #include <charconv>
@@ -255,31 +256,12 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
 
 }  // namespace
 
-std::string terminal_safe(std::string_view text) {
-    std::string safe;
-    safe.reserve(text.size());
-    for (size_t i = 0; i < text.size(); ++i) {
-        auto byte = static_cast<unsigned char>(text[i]);
-        // C1 controls in UTF-8 are 0xC2 0x80-0x9F (0xC2 0x9B is a CSI, like ESC [).
-        bool c1 = byte == 0xC2 && i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xE0) == 0x80;
-        if ((byte < 0x20 && byte != '\t') || byte == 0x7F || c1) {
-            char escaped[8];
-            unsigned code = c1 ? static_cast<unsigned char>(text[++i]) : byte;
-            std::snprintf(escaped, sizeof escaped, c1 ? "\\u%04x" : "\\x%02x", code);
-            safe += escaped;
-        } else {
-            safe += text[i];
-        }
-    }
-    return safe;
-}
-
 std::string printable(const Json& value) {
     switch (value.type()) {
         case Json::value_t::null: return "-";
         case Json::value_t::discarded: return "-";
         case Json::value_t::string: return terminal_safe(value.get_ref<const std::string&>());
-        default: return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+        default: return terminal_safe(value.dump(-1, ' ', false, Json::error_handler_t::replace));
     }
 }
 

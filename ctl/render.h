@@ -34,12 +34,8 @@ std::string client_version_line();
 
 // The pieces render_reply is made of.
 
-// null -> "-", a string as is but terminal_safe, anything else as compact JSON.
+// null -> "-", a string as is, anything else as compact JSON; either terminal_safe.
 std::string printable(const Json& value);
-// `text` with the control characters a terminal would act on (C0 but tab, DEL, and C1
-// in UTF-8) shown as \x1b or \u009b: a worker's output and status messages reach the
-// operator's terminal through `fdsupctl logs` and `status`, and must not drive it.
-std::string terminal_safe(std::string_view text);
 // 350ms, 12s, 2m03s, 3h04m, 2d03h (truncated, never rounded up).
 std::string format_duration(double seconds);
 // {"code": 3, "signal": null} -> "exit 3"; {"signal": "KILL"} -> "SIGKILL"; nothing -> "-".

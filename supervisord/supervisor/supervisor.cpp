@@ -14,6 +14,7 @@
 
 #include "config/values.h"
 #include "sockets/bind.h"
+#include "sys/output_file.h"
 
 namespace fdsup {
 using config::format_duration;
@@ -228,15 +229,8 @@ Result<UniqueFd> Supervisor::open_output(const config::OutputTarget& target, con
             return UniqueFd(::fcntl(what == "stdout" ? 1 : 2, F_DUPFD_CLOEXEC, 3));
         case config::OutputKind::null: return UniqueFd(::fcntl(null_fd_.get(), F_DUPFD_CLOEXEC, 3));
         case config::OutputKind::file: {
-            // Opened as root, maybe in a directory the worker owns: a symlink planted
-            // there must not aim fdsupd's writes at another file (O_NOFOLLOW), and a
-            // FIFO must not hang the whole supervisor in open() (O_NONBLOCK: no reader
-            // is ENXIO at once). Writes then block as usual.
-            UniqueFd fd(::open(target.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-                               0644));
-            if (!fd) return fail_errno("open " + what + " file " + target.path);
-            if (::fcntl(fd.get(), F_SETFL, O_WRONLY | O_APPEND) < 0)
-                return fail_errno("open " + what + " file " + target.path + ": fcntl");
+            auto fd = open_output_file(target.path);
+            if (!fd) return fail(fd.error().message + " " + what + " file " + target.path, fd.error().err);
             return fd;
         }
         case config::OutputKind::log: break;

@@ -113,10 +113,11 @@ def idle_figures(pid, seconds):
 
 
 def percentile(samples, p):
-    """Nearest-rank percentile."""
-    ordered = sorted(samples)
-    rank = max(1, -(-len(ordered) * p // 100))
-    return ordered[int(rank) - 1]
+    """The p-th percentile, interpolated between the samples around it (with 50 samples
+    a nearest-rank p99 would just be the maximum)."""
+    if len(samples) < 2:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
 
 
 def median(samples):

@@ -46,7 +46,8 @@ stderr = "{output}"
 
     def stop(self):
         try:
-            self.d.stop(timeout=120)
+            if self.d.proc is not None:  # started (a failed start is only cleaned up)
+                self.d.stop(timeout=120)
         finally:
             self.d.cleanup()
 
@@ -118,7 +119,7 @@ stderr_logfile = NONE
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        kill_processes_mentioning("\0".join(self.command))
+        kill_processes_mentioning("\0".join(self.command) + "\0")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -150,7 +151,7 @@ class ServiceDirSupervisor:
             self.proc.kill()
             self.proc.wait()
         for key, value in self.worker_env.items():
-            kill_processes_mentioning(f"{key}={value}")
+            kill_processes_mentioning(f"{key}={value}\0")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -186,6 +187,7 @@ class BareRespawner:
         return self.proc.pid
 
     def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-        kill_processes_mentioning("\0".join(self.command))
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        kill_processes_mentioning("\0".join(self.command) + "\0")

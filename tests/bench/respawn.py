@@ -33,8 +33,8 @@ def kill_and_wait(sink, pid, started_ns, up_before_kill):
 
 def measure(supervisor, sink, kills, up_before_kill=UP_BEFORE_KILL):
     samples = []
-    supervisor.start()
     try:
+        supervisor.start()
         stamp_ns, pid = sink.next()
         for _ in range(kills):
             pid, stamp_ns, delay_us = kill_and_wait(sink, pid, stamp_ns, up_before_kill)

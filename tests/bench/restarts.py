@@ -76,13 +76,13 @@ def supervisord_phase(build):
 def run_phase(build, phase, restarts, timeline_path):
     """Runs one phase; returns (load_client's result, restart offsets in seconds)."""
     start, restart_command, stop = phase
+    restart_times = []
     try:
         host, port = start()
         load = subprocess.Popen([build.load_client, host, str(port), "--concurrency", "4", "--timeline",
                                  timeline_path], stdout=subprocess.PIPE, text=True)
         try:
             began_ns = monotonic_ns()
-            restart_times = []
             for k in range(restarts):
                 wait = began_ns / 1e9 + QUIET + k * RESTART_EVERY - monotonic_ns() / 1e9
                 if wait > 0:
@@ -93,37 +93,52 @@ def run_phase(build, phase, restarts, timeline_path):
             if wait > 0:
                 time.sleep(wait)
         finally:
-            load.send_signal(signal.SIGTERM)
-            result = json.loads(load.communicate(timeout=60)[0])
+            output = stop_load_client(load)
     finally:
         stop()
+    result = json.loads(output)
     offsets = [(t - result["start_monotonic_ns"]) / 1e9 for t in restart_times]
     return result, offsets
+
+
+def stop_load_client(load):
+    """SIGTERM (it prints its results and writes the timeline), SIGKILL if it hangs."""
+    load.send_signal(signal.SIGTERM)
+    try:
+        return load.communicate(timeout=60)[0]
+    except subprocess.TimeoutExpired:
+        load.kill()
+        load.communicate()
+        raise
 
 
 def run(build, report, restarts, out_dir):
     """Measures the three phases; returns [(label, timeline file, restart offsets)] for
     the plot."""
-    phases = [("fdsupd rolling restart", fdsupd_phase(build, "rolling")),
-              ("fdsupd stop-start restart", fdsupd_phase(build, "stop-start"))]
+    # Factories: each phase's temp dir is made when it runs, and goes with it.
+    phases = [("fdsupd rolling restart", lambda: fdsupd_phase(build, "rolling")),
+              ("fdsupd stop-start restart", lambda: fdsupd_phase(build, "stop-start"))]
     if peers.installed("supervisord"):
-        phases.append(("supervisord restart", supervisord_phase(build)))
+        phases.append(("supervisord restart", lambda: supervisord_phase(build)))
     rows, series = [], []
-    for index, (label, phase) in enumerate(phases):
+    for index, (label, make_phase) in enumerate(phases):
         timeline = os.path.join(out_dir, f"timeline-{index}.dat")
-        result, offsets = run_phase(build, phase, restarts, timeline)
+        result, offsets = run_phase(build, make_phase(), restarts, timeline)
         failed = result["requests"] - result["ok"]
         refusing = refusing_seconds(timeline)
-        rows.append([label, f"{result['requests']}", f"{failed}", f"{refusing:.2f}", f"{result['p50_us']}",
+        rows.append([label, f"{result['requests']}", f"{failed}", f"{result['refused']}", f"{refusing:.2f}",
+                     f"{result['p50_us']}",
                      f"{result['p99_us']}", f"{result['max_us'] / 1000:.1f}"])
         series.append((label, timeline, offsets))
     notes = [f"One run: {restarts} restarts per row, one every {RESTART_EVERY:.0f} s, load_client -c 4 (a new "
              f"connection per request) against 2 http_worker instances that take {STARTUP_MS} ms to start. "
-             "Failed: refused, reset or timed out. Seconds failing: the 10 ms slots in which any request failed."]
+             "Failed: refused, reset or timed out (refused: of those, connection refused). Failing slots: the 10 ms "
+             "slots in which a request that failed began, in seconds."]
     if not peers.installed("supervisord"):
         notes.append("supervisord is not installed, so its row is missing (`./dev.sh bench` installs it).")
     report.section("Restarts under load",
-                   ["restart", "requests", "failed", "seconds failing", "p50 us", "p99 us", "max ms"], rows, notes)
+                   ["restart", "requests", "failed", "refused", "failing slots s", "p50 us", "p99 us", "max ms"],
+                   rows, notes)
     return series
 
 

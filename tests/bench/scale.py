@@ -14,7 +14,8 @@ import signal
 import subprocess
 
 import peers
-from bench_lib import (StampSink, idle_figures, median, monotonic_ns, percentile, timed, wait_for_stamps)
+from bench_lib import (CLOCK_TICKS, StampSink, idle_figures, median, monotonic_ns, percentile, timed,
+                       wait_for_stamps)
 
 IDLE_S = 10.0
 
@@ -36,9 +37,9 @@ def respawns(sink, pids, kills):
 
 def measure(supervisor, sink, count, kills, status_rounds, upgrade, upgrade_rounds, idle_s):
     figures = {}
-    t0 = monotonic_ns()
-    supervisor.start()
     try:
+        t0 = monotonic_ns()
+        supervisor.start()
         started = wait_for_stamps(sink, count, timeout=600)
         figures["all running s"] = (max(started.values()) - t0) / 1e9
         if hasattr(supervisor, "wait_control"):
@@ -79,10 +80,12 @@ def run(build, report, count, kills=50, status_rounds=10, upgrade_rounds=3, idle
     command = [build.stamp_worker, sink.path]
     rows = []
     try:
-        runs = [(peers.Fdsupd(build, command, count=count), fdsupd_upgrade)]
+        # Factories: each supervisor's temp dir is made when it runs, and goes with it.
+        runs = [(lambda: peers.Fdsupd(build, command, count=count), fdsupd_upgrade)]
         if peers.installed("supervisord"):
-            runs.append((peers.Supervisord(command, count=count), supervisord_reload))
-        for supervisor, upgrade in runs:
+            runs.append((lambda: peers.Supervisord(command, count=count), supervisord_reload))
+        for make_supervisor, upgrade in runs:
+            supervisor = make_supervisor()
             f = measure(supervisor, sink, count, kills, status_rounds if supervisor.name == "fdsupd" else 3,
                         upgrade, upgrade_rounds if supervisor.name == "fdsupd" else 1, idle_s)
             rows.append([supervisor.name, f"{f['all running s']:.2f}", f"{f['idle CPU ms']:.0f}",
@@ -92,7 +95,8 @@ def run(build, report, count, kills=50, status_rounds=10, upgrade_rounds=3, idle
     finally:
         sink.close()
     notes = [f"{count} instances of the static stamp worker (stdout and stderr discarded), one run. Idle: over "
-             f"{idle_s:.0f} s with nothing happening (wakeups = the supervisor's context switches). Status: "
+             f"{idle_s:.0f} s with nothing happening (CPU in clock ticks of {1000 // CLOCK_TICKS} ms; wakeups = the "
+             "supervisor's context switches). Status: "
              "`fdsupctl --json status` vs `supervisorctl status`, wall time with the client's start-up. Respawn: "
              f"{kills} SIGKILLs of random instances. Upgrade: `fdsupctl upgrade`, the new image adopting every "
              "worker; supervisord cannot replace itself, and its `reload` restarts every program (the figure is "

@@ -17,13 +17,16 @@ LOG_EVENT = re.compile(r"^(\S+ \S+) \w+ +(upgrade: trying out|upgrade: exec|upgr
 
 
 def raw_status(control_socket):
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(control_socket)
-    s.sendall(b'{"cmd":"status"}\n')
-    data = b""
-    while not data.endswith(b"\n"):
-        data += s.recv(1 << 20)
-    s.close()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(60)
+        s.connect(control_socket)
+        s.sendall(b'{"cmd":"status"}\n')
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                raise RuntimeError("the control socket closed before the status reply ended")
+            data += chunk
 
 
 def log_phases(log):

@@ -314,6 +314,8 @@ int main(int argc, char **argv)
     sigdelset(&waiting_mask, SIGTERM);
     signal(SIGPIPE, SIG_IGN);
 
+    if (fetch && listen_port > 0)
+        usage();  /* one listening socket: fetched or bound, not both */
     int lfd = SD_LISTEN_FDS_START;
     if (fetch) {
         char why[256];
@@ -339,8 +341,10 @@ int main(int argc, char **argv)
     if ((size_t)bl >= sizeof body)
         bl = (int)sizeof body - 1;
 
-    printf("http_worker: serving on fd %d pid %ld\n", lfd, (long)getpid());
-    fflush(stdout);
+    if (listen_port < 0) {
+        printf("http_worker: serving on fd %d pid %ld\n", lfd, (long)getpid());
+        fflush(stdout);
+    }
 
     uint64_t watchdog_usec = 0;
     if (pings_given && sd_watchdog_enabled(0, &watchdog_usec) > 0) {
@@ -365,6 +369,8 @@ int main(int argc, char **argv)
     if (listen_port > 0) {
         lfd = listen_own(listen_port);
         check_listener(lfd);
+        printf("http_worker: serving on 127.0.0.1:%ld pid %ld\n", listen_port, (long)getpid());
+        fflush(stdout);
     }
     if (notify && !(never_ready_if && access(never_ready_if, F_OK) == 0)) {
         int r = sd_notify(0, "READY=1\nSTATUS=serving");

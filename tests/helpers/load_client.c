@@ -264,6 +264,8 @@ static void timeline_note(struct worker *w, uint64_t t0, uint64_t t1, int ok)
 {
     size_t i = (size_t)((t0 - start_us()) / SLOT_US);
     if (i >= w->nslots) {
+        if (i >= SIZE_MAX / 4 / sizeof *w->slots)
+            return;             /* centuries of slots: cannot happen, cannot overflow */
         size_t n = w->nslots ? w->nslots : 1024;
         while (n <= i)
             n *= 2;

@@ -103,6 +103,7 @@ restart = "never"
 [workers.child]
 command = ["/bin/sh", "-c", "@HELPERS@/http_worker --fetch http; exit $?"]
 scm_rights = ["http"]
+kill_mode = "group"  # the shell's child goes with it when the test ends
 
 [workers.lowly]
 command = ["@HELPERS@/http_worker", "--fetch", "admin"]
@@ -117,6 +118,7 @@ user = "nobody"
         d.wait_log(r"lowly\[0\]: http_worker: fetched socket admin as fd \d+")
         self.assertRegex(d.log(), r"fd socket: child\[0\] descendant \(pid \d+\) fetched 1 socket")
         self.assertRegex(d.log(), r"fd socket: lowly\[0\] \(pid \d+\) fetched 1 socket")
+        self.assertEqual(d.stop(), 0)  # gracefully: the group, grandchild and all
 
     def test_bad_requests_and_big_ones_leak_nothing(self):
         d, path = self.start()

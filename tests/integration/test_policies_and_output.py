@@ -88,7 +88,7 @@ class PoliciesAndOutput(FdsupTestCase):
         self.assertNotIn("dropped", d.log())
         self.assertEqual(d.stop(), 0)
 
-    def test_file_output_refuses_a_planted_symlink_and_a_fifo_without_reader(self):
+    def test_file_output_refuses_symlinks_on_its_path_and_a_fifo_without_reader(self):
         d = self.fdsupd("""
 [workers.linked]
 command = ["/bin/sh", "-c", "echo into the link; exec sleep 1000"]
@@ -98,6 +98,10 @@ start_limit_burst = 1
 command = ["/bin/sh", "-c", "echo into the pipe; exec sleep 1000"]
 stdout = "file:@TMP@/piped.log"
 start_limit_burst = 1
+[workers.through]
+command = ["/bin/sh", "-c", "echo through a linked directory; exec sleep 1000"]
+stdout = "file:@TMP@/logs/through.log"
+start_limit_burst = 1
 [workers.fine]
 command = ["/bin/sleep", "1000"]
 """)
@@ -106,14 +110,21 @@ command = ["/bin/sleep", "1000"]
             f.write("untouched\n")
         os.symlink(victim, os.path.join(d.tmp, "linked.log"))
         os.mkfifo(os.path.join(d.tmp, "piped.log"))
+        # A directory on the way swapped for a symlink to another one (where root would
+        # create a file of the worker's choosing).
+        elsewhere = os.path.join(d.tmp, "elsewhere")
+        os.mkdir(elsewhere)
+        os.symlink(elsewhere, os.path.join(d.tmp, "logs"))
         d.start()
         d.wait_log(r"worker linked\[0\]: open stdout file \S+/linked.log: Too many levels of symbolic links")
         d.wait_log(r"worker piped\[0\]: open stdout file \S+/piped.log: No such device or address")
+        d.wait_log(r"worker through\[0\]: open stdout file \S+/logs/through.log: Too many levels of symbolic links")
         # Neither start hung the loop or reached the file behind the link.
         fine = d.instance_pids("fine")[0]
         self.assertTrue(fine > 0)
         with open(victim) as f:
             self.assertEqual(f.read(), "untouched\n")
+        self.assertEqual(os.listdir(elsewhere), [])
         self.assertEqual(d.stop(), 0)
 
     def test_flood_is_bounded_and_does_not_stall(self):

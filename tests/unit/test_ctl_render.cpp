@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ctl/render.h"
+#include "ctl/terminal_safe.h"
 
 using fdsup::ctl::Json;
 using fdsup::ctl::render_reply;
@@ -278,6 +279,9 @@ TEST_CASE("ctl render: a worker's output cannot drive the operator's terminal") 
           "2025-11-23 12:13:20.000 web[0]: a\\x1b[2Jb\\x07\\x0dc\\x7f\\u009b31md\tcaf\xc3\xa9\n");
     CHECK(fdsup::ctl::terminal_safe("plain text") == "plain text");
     CHECK(fdsup::ctl::terminal_safe("\xc2") == "\xc2");  // a lone lead byte is not a C1 control
+    CHECK(fdsup::ctl::terminal_safe("two\nlines") == "two\nlines");  // fdsupd's own texts keep theirs
+    // Not only strings: a list dumped as JSON keeps C1 raw (JSON escapes only C0).
+    CHECK(fdsup::ctl::printable(Json::array({"\xc2\x9b" "2J"})) == "[\"\\u009b2J\"]");
 }
 
 TEST_CASE("ctl render: version, shutdown, failures without a message") {

@@ -1,0 +1,20 @@
+// Opening a worker's `file:` output. fdsupd opens it as root, before the worker's user
+// is taken, in a directory the worker may own: the path must not pass through any
+// symlink (one planted in the directory would aim root's writes at another file), and
+// a FIFO must not hang the supervisor in open().
+#pragma once
+
+#include <string>
+
+#include "sys/result.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup {
+
+// Appends (O_APPEND), creating it 0644. With openat2's RESOLVE_NO_SYMLINKS where the
+// kernel has it (5.6), else O_NOFOLLOW for the last component only. On failure the
+// error's message is "open" and its errno the reason (ELOOP: a symlink on the path,
+// ENXIO: a FIFO nobody reads).
+Result<UniqueFd> open_output_file(const std::string& path);
+
+}  // namespace fdsup
