@@ -226,11 +226,20 @@ Result<void> Supervisor::launch(Instance& instance) {
 Result<UniqueFd> Supervisor::open_output(const config::OutputTarget& target, const std::string& what) {
     switch (target.kind) {
         case config::OutputKind::inherit:
-            return UniqueFd(::fcntl(what == "stdout" ? 1 : 2, F_DUPFD_CLOEXEC, 3));
-        case config::OutputKind::null: return UniqueFd(::fcntl(null_fd_.get(), F_DUPFD_CLOEXEC, 3));
+        case config::OutputKind::null: {
+            int source = target.kind == config::OutputKind::null ? null_fd_.get() : what == "stdout" ? 1 : 2;
+            UniqueFd copy(::fcntl(source, F_DUPFD_CLOEXEC, 3));
+            if (!copy) return fail_errno("dup " + what);
+            return copy;
+        }
         case config::OutputKind::file: {
             auto fd = open_output_file(target.path);
-            if (!fd) return fail(fd.error().message + " " + what + " file " + target.path, fd.error().err);
+            if (!fd) {
+                std::string named = fd.error().message + " " + what + " file " + target.path;
+                if (fd.error().err == ELOOP)  // strerror's "too many levels" misleads here
+                    return fail(named + ": " + std::strerror(ELOOP) + " (a symlink on the path)");
+                return fail(named, fd.error().err);
+            }
             return fd;
         }
         case config::OutputKind::log: break;

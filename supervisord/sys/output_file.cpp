@@ -17,11 +17,13 @@ Result<UniqueFd> open_output_file(const std::string& path) {
     how.mode = 0644;
     how.resolve = RESOLVE_NO_SYMLINKS;
     UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how)));
-    if (!fd && errno == ENOSYS) fd.reset(::open(path.c_str(), kFlags | O_NOFOLLOW, 0644));
+    // Before 5.6, or under a seccomp filter older than openat2 (EPERM): only the last
+    // component can be checked.
+    if (!fd && (errno == ENOSYS || errno == EPERM)) fd.reset(::open(path.c_str(), kFlags | O_NOFOLLOW, 0644));
     if (!fd) return fail_errno("open");
     // Writes block as usual once open (the worker waits for a slow disk, not EAGAIN).
     int flags = ::fcntl(fd.get(), F_GETFL);
-    if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0) return fail_errno("open: fcntl");
+    if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) < 0) return fail_errno("fcntl");
     return fd;
 }
 

@@ -12,9 +12,9 @@
 namespace fdsup {
 
 // Appends (O_APPEND), creating it 0644. With openat2's RESOLVE_NO_SYMLINKS where the
-// kernel has it (5.6), else O_NOFOLLOW for the last component only. On failure the
-// error's message is "open" and its errno the reason (ELOOP: a symlink on the path,
-// ENXIO: a FIFO nobody reads).
+// kernel has it (5.6) and no seccomp filter forbids it, else O_NOFOLLOW for the last
+// component only. On failure the error's message is the operation ("open", "fcntl")
+// and its errno the reason (ELOOP: a symlink on the path, ENXIO: a FIFO nobody reads).
 Result<UniqueFd> open_output_file(const std::string& path);
 
 }  // namespace fdsup

@@ -45,7 +45,8 @@ stdout = "null"
 
     def stop():
         try:
-            d.stop(timeout=60)
+            if d.proc is not None:  # started (a failed start is only cleaned up)
+                d.stop(timeout=60)
         finally:
             d.cleanup()
     restart = [build.fdsupctl, "-s", d.control_socket, "restart", "web"]

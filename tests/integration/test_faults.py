@@ -6,7 +6,7 @@ import resource
 import signal
 import unittest
 
-from fdsup_harness import FdsupTestCase, open_fd_count, wait_until
+from fdsup_harness import FdsupTestCase, fd_links, open_fd_count, wait_for_connections_closed, wait_until
 
 SLEEPERS = """
 [workers.sleeper]
@@ -26,8 +26,20 @@ healthy_after = "0ms"
 
 
 def pipes_of(pid):
-    return sorted(link for link in (os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd"))
-                  if link.startswith("pipe:"))
+    return {link for link in fd_links(pid) if link.startswith("pipe:")}
+
+
+def limit_leaving_one_free_fd(pid):
+    """The RLIMIT_NOFILE at which `pid` has exactly one free fd number (the limit caps fd
+    numbers, not their count: gaps below the highest open fd are free too)."""
+    open_fds = {int(n) for n in os.listdir(f"/proc/{pid}/fd")}
+    free = 0
+    for n in range(max(open_fds) + 3):
+        if n not in open_fds:
+            if free == 1:
+                return n  # numbers 0..n-1 hold exactly one free one
+            free += 1
+    raise AssertionError("unreachable: max(open_fds) + 1 and + 2 are free")
 
 
 class Faults(FdsupTestCase):
@@ -35,10 +47,11 @@ class Faults(FdsupTestCase):
         d = self.fdsupd(SLEEPERS).start()
         d.wait_log(r"sleeper\[0\]: up")
         d.wait_control()
+        wait_for_connections_closed(d)
         baseline = open_fd_count(d.pid)
         limits = resource.prlimit(d.pid, resource.RLIMIT_NOFILE)
-        # No room for one more pipe: every spawn (stdout and stderr pipes, a pidfd) fails.
-        resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (baseline, limits[1]))
+        # One free fd: the reload can read its config, but no spawn gets its pipe pair.
+        resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (limit_leaving_one_free_fd(d.pid), limits[1]))
         try:
             # Scaled up by a reload on SIGHUP (a control connection would need an fd too).
             d.write_config(SLEEPERS.replace("instances = 1", "instances = 3"))
@@ -56,6 +69,7 @@ class Faults(FdsupTestCase):
         d.signal(signal.SIGHUP)
         wait_until(lambda: len(d.ctl_json("status", "sleeper")["workers"][0]["instances"]) == 1,
                    what="scaled back to 1")
+        wait_for_connections_closed(d)
         wait_until(lambda: open_fd_count(d.pid) == baseline, what=f"fdsupd back to {baseline} fds")
         self.assertEqual(d.stop(), 0)
 
@@ -66,10 +80,10 @@ class Faults(FdsupTestCase):
         d.wait_control()
         # Its two capture pipes, as fdsupd holds them (the read ends).
         worker_pipes = {os.readlink(f"/proc/{pid}/fd/1"), os.readlink(f"/proc/{pid}/fd/2")}
-        self.assertTrue(worker_pipes <= set(pipes_of(d.pid)))
+        self.assertTrue(worker_pipes <= pipes_of(d.pid))
         os.kill(pid, signal.SIGUSR1)
         # The pipes end (EOF) while it runs: fdsupd lets go of them and keeps watching it.
-        wait_until(lambda: not worker_pipes & set(pipes_of(d.pid)), what="fdsupd to close the ended output pipes")
+        wait_until(lambda: not worker_pipes & pipes_of(d.pid), what="fdsupd to close the ended output pipes")
         self.assertEqual(d.ctl_json("status", "mute")["workers"][0]["instances"][0]["state"], "running")
         os.kill(pid, signal.SIGKILL)
         d.wait_log(rf"worker mute\[0\]: pid {pid} killed by signal KILL .*restart #1 now")

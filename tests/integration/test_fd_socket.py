@@ -3,12 +3,14 @@ only its own (`fds`/`scm_rights`), root gets any, nobody else anything; requests
 every bad kind get an error, and no fd leaks in the supervisor."""
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
 import unittest
 
-from fdsup_harness import SOURCE_DIR, FdsupTestCase, http_get, open_fd_count, wait_until
+from fdsup_harness import SOURCE_DIR, FdsupTestCase, http_get, open_fd_count, pid_alive, wait_until
 
 CONFIG = """
 [sockets.http]
@@ -116,9 +118,14 @@ user = "nobody"
         d.wait_control()
         d.wait_log(r"child\[0\]: http_worker: fetched socket http as fd \d+")
         d.wait_log(r"lowly\[0\]: http_worker: fetched socket admin as fd \d+")
-        self.assertRegex(d.log(), r"fd socket: child\[0\] descendant \(pid \d+\) fetched 1 socket")
+        grandchild = int(re.search(r"fd socket: child\[0\] descendant \(pid (\d+)\) fetched 1 socket",
+                                   d.log()).group(1))
+        # Killed even if the test fails before the graceful stop (fdsupd's SIGKILL at
+        # clean-up reaches only its own children).
+        self.addCleanup(lambda: pid_alive(grandchild) and os.kill(grandchild, signal.SIGKILL))
         self.assertRegex(d.log(), r"fd socket: lowly\[0\] \(pid \d+\) fetched 1 socket")
         self.assertEqual(d.stop(), 0)  # gracefully: the group, grandchild and all
+        wait_until(lambda: not pid_alive(grandchild), what="the shell's http_worker gone with its group")
 
     def test_bad_requests_and_big_ones_leak_nothing(self):
         d, path = self.start()
