@@ -171,7 +171,7 @@ void ControlServer::log_refusal(const std::string& why) {
     uint64_t suppressed = 0;
     if (refusal_log_.allow(Clock::now(), suppressed))
         spdlog::warn("control socket: refused a connection: {}{}", why,
-                     suppressed > 0 ? " (" + std::to_string(suppressed) + " more refused)" : "");
+                     LogRateLimit::left_out(suppressed, "refused"));
 }
 
 void ControlServer::on_accept() {

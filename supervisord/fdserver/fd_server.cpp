@@ -104,7 +104,7 @@ void FdServer::on_accept() {
             uint64_t suppressed = 0;
             if (refusal_log_.allow(Clock::now(), suppressed))
                 spdlog::warn("fd socket: pid {} (uid {}) refused: {}{}", peer.pid, peer.uid, access.error().text(),
-                             suppressed > 0 ? " (" + std::to_string(suppressed) + " more refused)" : "");
+                             LogRateLimit::left_out(suppressed, "refused"));
             refuse(fd.get(), "permission denied");
             continue;
         }

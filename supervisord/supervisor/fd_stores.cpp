@@ -15,7 +15,7 @@ void Supervisor::warn_fd_store(const std::string& text) {
     uint64_t suppressed = 0;
     if (fd_store_log_.allow(Clock::now(), suppressed))
         spdlog::warn("{}{}", text,
-                     suppressed > 0 ? " (" + std::to_string(suppressed) + " more fd store warnings left out)" : "");
+                     LogRateLimit::left_out(suppressed, "fd store warnings left out"));
 }
 
 // Why `instance` may not change its fd store now, or "" if it may. Nothing may re-create

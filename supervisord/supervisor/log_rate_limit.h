@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <utility>
 
 #include "supervisor/restart_policy.h"
@@ -37,6 +38,11 @@ public:
     uint64_t take_suppressed() { return std::exchange(suppressed_, 0); }
     // When the current window ends (a summary is due then, if anything was refused).
     Clock::time_point window_end() const { return window_start_ + interval_; }
+
+    // " (N more WHAT)" for the line allowed after N were left out; "" when none were.
+    static std::string left_out(uint64_t suppressed, const char* what) {
+        return suppressed > 0 ? " (" + std::to_string(suppressed) + " more " + what + ")" : "";
+    }
 
 private:
     int burst_;

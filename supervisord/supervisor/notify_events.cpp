@@ -71,7 +71,7 @@ void Supervisor::drop_notify(pid_t pid, const std::string& who, const std::strin
     }
     std::string sender = who.empty() ? "pid " + std::to_string(pid) : who + " (pid " + std::to_string(pid) + ")";
     spdlog::warn("notify: dropped a message from {}: {}{}", sender, why,
-                 suppressed > 0 ? " (" + std::to_string(suppressed) + " more dropped without a log line)" : "");
+                 LogRateLimit::left_out(suppressed, "dropped without a log line"));
 }
 
 void Supervisor::handle_notify(notify::Datagram datagram) {

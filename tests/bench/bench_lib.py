@@ -1,6 +1,7 @@
 """Plumbing shared by the benchmarks: the stamp sink, process figures from /proc,
 summaries, and clean-up of the processes a benchmark started."""
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -64,7 +65,7 @@ class StampSink:
     def close(self):
         self.sock.close()
         kill_processes_mentioning(self.path)
-        subprocess.run(["rm", "-rf", self.dir])
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def kill_processes_mentioning(text):
