@@ -3,8 +3,7 @@
 //   2. every table, key by key, into the model; each bad value is reported at its
 //      own position and reading goes on, so one run shows every problem;
 //   3. references between tables (sockets named by workers, `after` between workers,
-//      duplicate addresses), which need all names first;
-//   4. features this version does not implement yet (reject_not_yet_supported).
+//      duplicate addresses), which need all names first.
 // Errors are sorted by position at the end, as a compiler would print them.
 
 #include "config/loader.h"
@@ -329,7 +328,6 @@ private:
     void check_command_fds(const Section& s, const WorkerConfig& w);
     void check_fd_store(const Section& s, const WorkerConfig& w);
     void check_after_cycles(const std::vector<ReadWorker>& workers);
-    void reject_not_yet_supported(const std::vector<ReadWorker>& workers);
 };
 
 // ---------------------------------------------------------------------------------
@@ -1011,22 +1009,6 @@ void Loader::check_after_cycles(const std::vector<ReadWorker>& workers) {
 }
 
 // ---------------------------------------------------------------------------------
-// Features a later milestone implements. Each line rejects one of them; delete the
-// line (and its test in tests/unit/test_config.cpp) when the feature lands.
-
-void Loader::reject_not_yet_supported(const std::vector<ReadWorker>& workers) {
-    auto reject = [&](const toml::table& table, const std::string& path, std::string_view key,
-                      std::string_view what) {
-        if (const toml::node* n = table.get(key))
-            error(*n, path + "." + std::string(key),
-                  std::string(what) + " is not supported yet by this fdsupd version");
-    };
-    for (const auto& [w, table, path] : workers) {
-        if (w.kill_mode == KillMode::cgroup) reject(*table, path, "kill_mode", "\"cgroup\"");
-    }
-}
-
-// ---------------------------------------------------------------------------------
 
 void Loader::read_top_level(const toml::table& root, Config& config) {
     for (auto&& [key, value] : root) {
@@ -1051,7 +1033,6 @@ void Loader::read_top_level(const toml::table& root, Config& config) {
 
     std::vector<ReadWorker> workers;
     if (const toml::node* n = root.get("workers")) workers = read_workers(*n);
-    reject_not_yet_supported(workers);
     for (auto& w : workers) config.workers.push_back(std::move(w.config));
 
     auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };

@@ -86,6 +86,11 @@ void format_pid(long value, char* out) {
 int run_spawn_child(void* arg) {
     const SpawnPlan& plan = *static_cast<const SpawnPlan*>(arg);
 
+    // First, while still root and before the fd map can reuse the fd's number: "0"
+    // moves the writer itself.
+    if (plan.cgroup_procs_fd >= 0 && syscall(SYS_write, plan.cgroup_procs_fd, "0", 1) != 1)
+        die(plan, ChildStage::cgroup, errno);
+
     reset_signal_dispositions();
 
     // Its own session and process group: kill_mode = "group" signals the whole group,

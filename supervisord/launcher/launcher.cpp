@@ -1,5 +1,6 @@
 #include "launcher/launcher.h"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "launcher/clone_into_cgroup.h"
 #include "sys/process.h"
 
 namespace fdsup {
@@ -15,6 +17,7 @@ namespace fdsup {
 const char* child_stage_name(ChildStage stage) {
     switch (stage) {
         case ChildStage::none: return "none";
+        case ChildStage::cgroup: return "join cgroup";
         case ChildStage::reset_signals: return "reset signals";
         case ChildStage::setsid: return "setsid";
         case ChildStage::dup_fds: return "dup fds";
@@ -53,6 +56,15 @@ Launcher::~Launcher() { munmap(stack_, stack_size_); }
 Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
     ChildFailure failure;
     plan.failure = &failure;
+    bool into_cgroup = plan.cgroup_fd >= 0;
+
+    // kill_mode = "cgroup" without clone3: the child joins by writing to cgroup.procs.
+    UniqueFd cgroup_procs;
+    if (into_cgroup && !clone3_works_) {
+        cgroup_procs.reset(::openat(plan.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC));
+        if (!cgroup_procs) return fail_errno(std::string("exec ") + plan.path + ": open the cgroup's cgroup.procs");
+    }
+    plan.cgroup_procs_fd = cgroup_procs.get();
 
     // Block everything: a libuv handler running in the child, on memory shared with the
     // parent, would corrupt it. The child resets dispositions, then sets exec_sigmask.
@@ -61,14 +73,40 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
     pthread_sigmask(SIG_SETMASK, &all, &saved);
 
     int pidfd = -1;
-    char* stack_top = static_cast<char*>(stack_) + stack_size_;
-    pid_t pid = clone(run_spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-                      &plan, &pidfd);
-    int clone_errno = errno;
+    pid_t pid;
+    int clone_errno = 0;
+    if (into_cgroup && clone3_works_) {
+        // Straight into the cgroup: the process is never anywhere else, so nothing it
+        // forks can start outside it.
+        Clone3Args args{};
+        args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | kCloneIntoCgroup;
+        args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+        args.exit_signal = SIGCHLD;
+        args.stack = reinterpret_cast<uint64_t>(stack_);
+        args.stack_size = stack_size_;
+        args.cgroup = static_cast<uint64_t>(plan.cgroup_fd);
+        long result = clone3_run(&args, run_spawn_child, &plan);
+        pid = result < 0 ? -1 : static_cast<pid_t>(result);
+        clone_errno = result < 0 ? static_cast<int>(-result) : 0;
+    } else {
+        char* stack_top = static_cast<char*>(stack_) + stack_size_;
+        pid = clone(run_spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan, &pidfd);
+        clone_errno = errno;
+    }
     pthread_sigmask(SIG_SETMASK, &saved, nullptr);
     plan.failure = nullptr;
+    plan.cgroup_procs_fd = -1;
 
-    if (pid < 0) return fail(std::string("exec ") + plan.path + ": clone", clone_errno);
+    // ENOSYS: a kernel before 5.3, a seccomp filter that hides clone3 (so that libc
+    // falls back to clone), or an architecture without clone3_run. E2BIG: a kernel
+    // before 5.7, whose clone3 has no cgroup field. Either way, from now on the child
+    // joins its cgroup itself.
+    if (pid < 0 && into_cgroup && clone3_works_ && (clone_errno == ENOSYS || clone_errno == E2BIG)) {
+        clone3_works_ = false;
+        clone3_errno_ = clone_errno;
+        return launch(plan);
+    }
+    if (pid < 0) return fail(std::string("exec ") + plan.path + (into_cgroup && clone3_works_ ? ": clone3" : ": clone"), clone_errno);
 
     LaunchedProcess process{pid, UniqueFd(pidfd)};
     if (failure.stage != ChildStage::none) {

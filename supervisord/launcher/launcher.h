@@ -1,4 +1,5 @@
-// The parent side of spawning: clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) into
+// The parent side of spawning: clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) (clone3 with
+// CLONE_INTO_CGROUP as well for kill_mode = "cgroup") into
 // run_spawn_child with every signal blocked, then either a running worker with its
 // pidfd or the child's {stage, errno} turned into a message.
 #pragma once
@@ -28,11 +29,17 @@ public:
     // "exec /usr/bin/x: No such file or directory (stage: execve)".
     Result<LaunchedProcess> launch(SpawnPlan& plan);
 
+    // 0 while plans with a cgroup are spawned by clone3 straight into it; else the
+    // errno that made the launcher fall back to clone plus a write to cgroup.procs.
+    int clone3_errno() const { return clone3_errno_; }
+
 private:
     // The child runs on its own stack (CLONE_VM): it cannot clobber the parent's frames.
     // One stack serves every launch: the parent is suspended while a child uses it.
     void* stack_ = nullptr;
     size_t stack_size_ = 0;
+    bool clone3_works_ = true;
+    int clone3_errno_ = 0;
 };
 
 }  // namespace fdsup

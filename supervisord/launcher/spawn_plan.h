@@ -18,6 +18,7 @@ namespace fdsup {
 // parent (CLONE_VM), then the child _exits with 127.
 enum class ChildStage : int {
     none = 0,
+    cgroup,        // joining the instance's cgroup where clone3 cannot spawn into it
     reset_signals,
     setsid,
     dup_fds,       // fd map step 1-2
@@ -65,6 +66,12 @@ struct SpawnPlan {
     const char* cwd;               // null: keep the supervisor's
     sigset_t exec_sigmask;         // the signal mask the program starts with
     int close_fallback_limit;      // close loop bound when close_range is unavailable
+    // kill_mode = "cgroup": the instance's cgroup directory, which clone3 spawns the
+    // child straight into (-1: none). Where clone3 is missing (before 5.7, or refused by
+    // a seccomp filter, as container runtimes' default profiles do), the launcher opens
+    // its cgroup.procs here instead and the child moves itself before anything else.
+    int cgroup_fd = -1;
+    int cgroup_procs_fd = -1;
     ChildFailure* failure;         // written by the child on failure
 };
 static_assert(std::is_trivially_destructible_v<SpawnPlan>,

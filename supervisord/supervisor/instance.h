@@ -57,6 +57,15 @@ struct Instance {
     UniqueFd pidfd;  // in the supervisor's set of exits while the process runs
     Clock::time_point started_at{};
     bool stop_escalated = false;  // the current stop needed SIGKILL after stop_timeout
+    // kill_mode = "cgroup" (cgroups.cpp): the cgroup the process was spawned into, a
+    // name below the supervisor's own ("" without one, also where the mode fell back to
+    // "group"), and its cgroup.events, watched in the supervisor's set while it is kept.
+    std::string cgroup;
+    UniqueFd cgroup_events;
+    // The main process exited with this, but others were left in its cgroup: they have
+    // been sent cgroup.kill, and the exit is handled once the cgroup is empty. The
+    // instance keeps its (reaped) pid meanwhile: it still has processes.
+    std::optional<ExitStatus> exit_pending;
     // The serial numbers of the owned sockets this process was given: a socket replaced
     // by reload is closed only once no process holds the old one.
     std::vector<uint64_t> sockets_used;

@@ -73,6 +73,17 @@ private:
     int next_ = 0;
 };
 
+// null, or [signaled, code, signal]
+void write_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
+    if (exit) w.begin_array().value(exit->signaled).value(exit->code).value(exit->signal).end_array();
+    else w.null();
+}
+
+std::optional<ExitStatus> read_exit(const Json& e) {
+    if (e.is_null()) return std::nullopt;
+    return ExitStatus{e.at(0).get<bool>(), e.at(1).get<int>(), e.at(2).get<int>()};
+}
+
 // Restoring reads with .at()/.get<>(), which throw on a missing field or a wrong type:
 // restore() turns that into an error (and the caller into a rollback).
 void write_instance(JsonWriter& w, const Instance& in, std::vector<int>& keep) {
@@ -103,15 +114,16 @@ void write_instance(JsonWriter& w, const Instance& in, std::vector<int>& keep) {
     r.field(kWatchdogDeadline).value(ns(in.watchdog_deadline));
     r.field(kLastWatchdogPing).value(ns(in.last_watchdog_ping));
     r.field(kRestarts).value(in.restarts);
-    if (in.last_exit)
-        r.field(kLastExit).begin_array().value(in.last_exit->signaled).value(in.last_exit->code).value(in.last_exit->signal).end_array();
-    else
-        r.field(kLastExit).null();
+    write_exit(r.field(kLastExit), in.last_exit);
     r.field(kLastError).value(in.last_error);
     r.field(kBackoffMs).value(static_cast<int64_t>(in.backoff.last().count()));
     r.field(kRecentStarts).begin_array();
     for (auto t : in.start_limiter.starts()) w.value(ns(t));
     w.end_array();
+    r.field(kCgroup).value(in.cgroup);
+    if (in.cgroup_events) keep.push_back(in.cgroup_events.get());
+    r.field(kCgroupEventsFd).value(in.cgroup_events ? in.cgroup_events.get() : -1);
+    write_exit(r.field(kExitPending), in.exit_pending);
 }
 
 void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
@@ -183,6 +195,8 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
     if (exit_watch_fd >= 0) keep.push_back(exit_watch_fd);
     int output_pipes_fd = output_pipes_ ? output_pipes_->fd() : -1;
     if (output_pipes_fd >= 0) keep.push_back(output_pipes_fd);
+    int cgroup_events_fd = cgroup_events_ ? cgroup_events_->fd() : -1;
+    if (cgroup_events_fd >= 0) keep.push_back(cgroup_events_fd);
     w.member("config_path", config_.path)
         .member("config_source", config_.source)
         .member("started_at", ns(started_at_))
@@ -193,6 +207,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
         .member("nofile_soft_at_start", static_cast<uint64_t>(context_.nofile_soft_at_start))
         .member("exit_watch_fd", exit_watch_fd)
         .member("output_pipes_fd", output_pipes_fd)
+        .member("cgroup_events_fd", cgroup_events_fd)
         .member("next_capture_key", next_capture_key_);
 
     w.key("sockets").begin_array();
@@ -317,6 +332,12 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         if (!adopted) throw std::runtime_error(adopted.error().text());
         exits_ = std::move(*adopted);
     }
+    if (int fd = state.at("cgroup_events_fd").get<int>(); fd >= 0) {
+        auto adopted = EpollSet::adopt(loop_, fds.claim(fd, "the set of cgroup events", true), "cgroup events",
+                                       [this](uint64_t id, uint32_t) { on_cgroup_event(id); });
+        if (!adopted) throw std::runtime_error(adopted.error().text());
+        cgroup_events_ = std::move(*adopted);
+    }
     instances_by_id_.clear();
     instances_by_pid_.clear();
     for (const auto& w : state.at("workers")) {
@@ -343,6 +364,16 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
             }
         }
         if (const Json& r = w.at("rollout"); !r.is_null()) restore_rollout(*worker, r);
+    }
+    // The instances' cgroups are below the same "fdsupd-PID" (the PID is the same).
+    bool any_cgroup = false;
+    for (const auto& worker : workers_)
+        for (const auto& instance : worker->instances) any_cgroup = any_cgroup || !instance->cgroup.empty();
+    if (any_cgroup) {
+        auto tree = CgroupTree::open();
+        if (!tree) throw std::runtime_error("the instances' cgroups: " + tree.error().text());
+        cgroups_ = std::move(*tree);
+        cgroups_tried_ = true;
     }
     // The pipes are in the adopted set already, each under its capture's key.
     next_capture_key_ = state.at("next_capture_key").get<uint64_t>();
@@ -409,8 +440,7 @@ void Supervisor::restore_instance(Worker& worker, const Json& j, FdClaims& fds) 
     in.watchdog_deadline = time_at(v[kWatchdogDeadline]);
     in.last_watchdog_ping = time_at(v[kLastWatchdogPing]);
     in.restarts = v[kRestarts].get<int>();
-    if (const Json& e = v[kLastExit]; !e.is_null())
-        in.last_exit = ExitStatus{e.at(0).get<bool>(), e.at(1).get<int>(), e.at(2).get<int>()};
+    in.last_exit = read_exit(v[kLastExit]);
     in.last_error = v[kLastError].get<std::string>();
     in.backoff.restore(config::Duration(v[kBackoffMs].get<int64_t>()));
     std::vector<Clock::time_point> starts;
@@ -427,6 +457,16 @@ void Supervisor::restore_instance(Worker& worker, const Json& j, FdClaims& fds) 
         in.pid = v[kPid].get<pid_t>();
         in.pidfd.reset(fds.claim(pidfd, "worker " + in.label() + ": pidfd"));
         instances_by_pid_[in.pid] = &in;
+    }
+    // Its cgroup, likewise through the adopted set of cgroup events. An instance whose
+    // main process has exited keeps its pid while the cgroup empties.
+    in.cgroup = v[kCgroup].get<std::string>();
+    in.exit_pending = read_exit(v[kExitPending]);
+    if (in.exit_pending) in.pid = v[kPid].get<pid_t>();
+    if (int events = v[kCgroupEventsFd].get<int>(); events >= 0) {
+        if (!cgroup_events_ || in.cgroup.empty())
+            throw std::runtime_error("worker " + in.label() + " has a cgroup.events fd but no cgroup or set to watch it in");
+        in.cgroup_events.reset(fds.claim(events, "worker " + in.label() + ": cgroup.events"));
     }
 
     // Its timers, to the same deadlines.

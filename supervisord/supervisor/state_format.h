@@ -12,6 +12,9 @@ enum InstanceField {
     kWatchdogTimeoutMs, kWatchdogActive, kWatchdogDeadline, kLastWatchdogPing, kRestarts,
     kLastExit,  // null, or [signaled, code, signal]
     kLastError, kBackoffMs, kRecentStarts,
+    kCgroup,          // "" or the name of its cgroup below the supervisor's
+    kCgroupEventsFd,  // -1 or its cgroup.events, registered in the set of cgroup events
+    kExitPending,     // null, or the main process's exit [signaled, code, signal] while its cgroup empties
     kInstanceFields  // the count
 };
 

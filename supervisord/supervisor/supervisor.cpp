@@ -182,10 +182,21 @@ Result<void> Supervisor::launch(Instance& instance) {
     auto prepared = PreparedSpawn::make(context_, cfg, instance.index, socket_fds_, fds_to_hand_over(instance),
                                         StdioFds{null_fd_.get(), out_write.get(), err_write.get()});
     if (!prepared) return std::unexpected(prepared.error());
+    auto cgroup = make_spawn_cgroup(instance);
+    if (!cgroup) return std::unexpected(cgroup.error());
+    if (*cgroup) (*prepared)->plan().cgroup_fd = (*cgroup)->dir.get();
     auto spawn_began = Clock::now();
     auto process = launcher_.launch((*prepared)->plan());
     spawn_times_.record(Clock::now() - spawn_began);
-    if (!process) return std::unexpected(process.error());
+    if (launcher_.clone3_errno() != 0 && !clone3_fallback_logged_) {
+        clone3_fallback_logged_ = true;
+        spdlog::warn("clone3: {}; a process joins its cgroup from the launcher's child instead",
+                     std::strerror(launcher_.clone3_errno()));
+    }
+    if (!process) {
+        if (*cgroup) discard_spawn_cgroup(**cgroup);
+        return std::unexpected(process.error());
+    }
 
     instance.pid = process->pid;
     instance.pidfd = std::move(process->pidfd);
@@ -212,10 +223,12 @@ Result<void> Supervisor::launch(Instance& instance) {
         (void)pidfd_reap(instance.pidfd.get());
         instance.pidfd.reset();
         instance.pid = -1;
+        if (*cgroup) discard_spawn_cgroup(**cgroup);
         return exits ? fail("worker " + instance.label() + ": cannot watch its pidfd", err)
                      : std::unexpected(exits.error());
     }
     instances_by_pid_[instance.pid] = &instance;
+    if (*cgroup) keep_spawn_cgroup(instance, std::move(**cgroup));
 
     if (out_read) add_capture(std::move(out_read), instance.label(), cfg.name, instance.index, false);
     if (err_read) add_capture(std::move(err_read), instance.label() + " stderr", cfg.name, instance.index, true);
@@ -318,8 +331,10 @@ void Supervisor::on_exit_event(Instance& instance) {
     std::optional<ExitStatus> status;
     if (exited) {
         // kill_mode = "group": whatever the worker left in its process group goes with
-        // it. Done before reaping, while the zombie still pins the group id.
-        if (instance.worker->config.kill_mode == config::KillMode::group) ::kill(-instance.pid, SIGKILL);
+        // it. Done before reaping, while the zombie still pins the group id. (In a
+        // cgroup, it all goes: defer_exit_until_cgroup_empty.)
+        if (instance.worker->config.kill_mode != config::KillMode::process && instance.cgroup.empty())
+            ::kill(-instance.pid, SIGKILL);
         auto reaped = pidfd_try_reap(instance.pidfd.get());
         if (reaped && reaped->has_value()) status = **reaped;
         else if (!reaped) exited = std::unexpected(reaped.error());
@@ -333,6 +348,11 @@ void Supervisor::on_exit_event(Instance& instance) {
     }
     exits_->remove(instance.pidfd.get());
     instance.pidfd.reset();
+    if (defer_exit_until_cgroup_empty(instance, *status)) {
+        instances_by_pid_.erase(instance.pid);  // reaped: its pid may name another process now
+        return;
+    }
+    release_cgroup(instance);
     handle_exit(instance, *status);
     state_changed();
 }
@@ -419,7 +439,12 @@ void Supervisor::schedule_restart(Instance& instance, config::Duration delay, co
 
 void Supervisor::signal_instance(Instance& instance, int signal) {
     if (!instance.has_process()) return;
-    if (instance.worker->config.kill_mode == config::KillMode::group) {
+    if (!instance.cgroup.empty()) {
+        signal_cgroup(instance, signal);
+        return;
+    }
+    // "cgroup" without a cgroup (fallen back) is "group".
+    if (instance.worker->config.kill_mode != config::KillMode::process) {
         ::kill(-instance.pid, signal);
         // A worker that left its process group (setpgid/setsid) is not reached by the
         // group signal: signal it directly too.

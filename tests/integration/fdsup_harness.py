@@ -122,12 +122,13 @@ def http_get(host, port, timeout=5.0):
 class Fdsupd:
     """One fdsupd process with its own temp dir, config file and log file."""
 
-    def __init__(self, config_text, tmpdir=None, extra_args=(), env=None):
+    def __init__(self, config_text, tmpdir=None, extra_args=(), env=None, wrapper=()):
         self.tmp = tmpdir or tempfile.mkdtemp(prefix="fdsup-test-")
         self.config_path = os.path.join(self.tmp, "fdsup.toml")
         self.log_path = os.path.join(self.tmp, "fdsupd.log")
         self.write_config(config_text)
         self.extra_args = list(extra_args)
+        self.wrapper = list(wrapper)  # a program that runs fdsupd (e.g. no_clone3)
         self.log_level = "debug"
         self.env = dict(os.environ if env is None else env)
         self.proc = None
@@ -186,7 +187,7 @@ class Fdsupd:
     def start(self, wait_for_workers=(), preexec_fn=None):
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [FDSUPD, "-c", self.config_path, "--log-level", self.log_level, *self.extra_args],
+            [*self.wrapper, FDSUPD, "-c", self.config_path, "--log-level", self.log_level, *self.extra_args],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             env=self.env, start_new_session=True, preexec_fn=preexec_fn)
         for name in wait_for_workers:

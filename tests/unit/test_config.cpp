@@ -919,28 +919,14 @@ mode = "0600"
                     });
 }
 
-TEST_CASE("errors: not-yet-supported features, each at its value") {
-    auto errors = errors_of(R"(
-[sockets.http]
-listen = "tcp://127.0.0.1:1"
-[workers.web]
-command = ["/bin/x"]
-kill_mode = "cgroup"
-)");
-    const std::string later = " is not supported yet by this fdsupd version";
-    CHECK(errors == std::vector<std::string>{
-                        "t.toml:5:13: workers.web.kill_mode: \"cgroup\"" + later,
-                    });
-    // Their "off" values are fine.
-    valid(R"(
-[workers.web]
-command = ["/bin/x"]
-ready = "notify"
-watchdog = "5s"
-fd_store_max = 0
-scm_rights = []
-kill_mode = "group"
-)");
+TEST_CASE("kill_mode: process, group and cgroup") {
+    for (auto [text, mode] : {std::pair{"process", KillMode::process}, std::pair{"group", KillMode::group},
+                              std::pair{"cgroup", KillMode::cgroup}}) {
+        CAPTURE(text);
+        auto config = valid(std::string("[workers.web]\ncommand = [\"/bin/x\"]\nkill_mode = \"") + text + "\"\n");
+        CHECK(config.workers.at(0).kill_mode == mode);
+    }
+    CHECK(errors_of("[workers.web]\ncommand = [\"/bin/x\"]\nkill_mode = \"tree\"\n").size() == 1);
 }
 
 TEST_CASE("config: metrics_listen is HOST:PORT") {

@@ -1,0 +1,179 @@
+#include "sys/cgroup_tree.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+
+namespace fdsup {
+namespace {
+
+Result<std::string> read_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return fail_errno("read " + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// mountinfo writes a space, tab, newline or backslash in a path as \ and three octal digits.
+std::string unescape_mountinfo(std::string_view field) {
+    std::string out;
+    for (size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size()) {
+            int value = 0;
+            bool octal = true;
+            for (size_t k = 1; k <= 3; ++k) {
+                char c = field[i + k];
+                if (c < '0' || c > '7') octal = false;
+                value = value * 8 + (c - '0');
+            }
+            if (octal) {
+                out += static_cast<char>(value);
+                i += 3;
+                continue;
+            }
+        }
+        out += field[i];
+    }
+    return out;
+}
+
+std::vector<std::string_view> split_spaces(std::string_view line) {
+    std::vector<std::string_view> fields;
+    size_t at = 0;
+    while (at < line.size()) {
+        size_t end = line.find(' ', at);
+        if (end == std::string_view::npos) end = line.size();
+        if (end > at) fields.push_back(line.substr(at, end - at));
+        at = end + 1;
+    }
+    return fields;
+}
+
+}  // namespace
+
+Result<std::string> cgroup_dir_from(const std::string& proc_cgroup, const std::string& mountinfo) {
+    // The unified hierarchy's line is "0::/path" (v1 controllers have their own lines).
+    std::string path;
+    bool found = false;
+    std::istringstream cgroups(proc_cgroup);
+    for (std::string line; std::getline(cgroups, line);) {
+        if (line.rfind("0::", 0) == 0) {
+            path = line.substr(3);
+            found = true;
+            break;
+        }
+    }
+    if (!found || path.empty() || path[0] != '/') return fail("no cgroup v2 hierarchy in /proc/self/cgroup");
+
+    // A line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS".
+    // ROOT is the part of the hierarchy the mount shows (not "/" for a bind mount of a
+    // subtree): the cgroup must lie below it.
+    std::istringstream mounts(mountinfo);
+    for (std::string line; std::getline(mounts, line);) {
+        auto fields = split_spaces(line);
+        size_t dash = 6;
+        while (dash < fields.size() && fields[dash] != "-") ++dash;
+        if (dash + 1 >= fields.size() || fields[dash + 1] != "cgroup2") continue;
+        std::string root = unescape_mountinfo(fields[3]);
+        std::string mountpoint = unescape_mountinfo(fields[4]);
+        if (root == "/") return path == "/" ? mountpoint : mountpoint + path;
+        if (path == root) return mountpoint;
+        if (path.rfind(root + "/", 0) == 0) return mountpoint + path.substr(root.size());
+    }
+    return fail("no cgroup2 mount shows this process's cgroup " + path);
+}
+
+Result<std::unique_ptr<CgroupTree>> CgroupTree::open() {
+    auto proc_cgroup = read_file("/proc/self/cgroup");
+    if (!proc_cgroup) return std::unexpected(proc_cgroup.error());
+    auto mountinfo = read_file("/proc/self/mountinfo");
+    if (!mountinfo) return std::unexpected(mountinfo.error());
+    auto own = cgroup_dir_from(*proc_cgroup, *mountinfo);
+    if (!own) return std::unexpected(own.error());
+
+    std::string path = *own + "/fdsupd-" + std::to_string(::getpid());
+    if (::mkdir(path.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + path);
+    UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return fail_errno("open " + path);
+    // cgroup.kill is what makes this mode worth having: without it a fork bomb could
+    // outrun a loop of kill(2)s over cgroup.procs.
+    if (::faccessat(dir.get(), "cgroup.kill", W_OK, 0) < 0) {
+        int err = errno;
+        ::rmdir(path.c_str());
+        if (err == ENOENT) return fail(path + " has no cgroup.kill (it needs Linux 5.14 or later)");
+        return fail(path + "/cgroup.kill", err);
+    }
+    return std::unique_ptr<CgroupTree>(new CgroupTree(std::move(path), std::move(dir)));
+}
+
+CgroupTree::~CgroupTree() { ::rmdir(path_.c_str()); }
+
+Result<UniqueFd> CgroupTree::open_file(const std::string& name, const char* file, int flags) const {
+    std::string relative = name + "/" + file;
+    UniqueFd fd(::openat(dir_.get(), relative.c_str(), flags | O_CLOEXEC));
+    if (!fd) return fail_errno("open " + path_ + "/" + relative);
+    return fd;
+}
+
+Result<UniqueFd> CgroupTree::create(const std::string& name) const {
+    if (::mkdirat(dir_.get(), name.c_str(), 0755) < 0 && errno != EEXIST)
+        return fail_errno("mkdir " + path_ + "/" + name);
+    UniqueFd fd(::openat(dir_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return fail_errno("open " + path_ + "/" + name);
+    return fd;
+}
+
+Result<UniqueFd> CgroupTree::open_events(const std::string& name) const {
+    return open_file(name, "cgroup.events", O_RDONLY);
+}
+
+Result<void> CgroupTree::kill(const std::string& name) const {
+    auto fd = open_file(name, "cgroup.kill", O_WRONLY);
+    if (!fd) return std::unexpected(fd.error());
+    if (::write(fd->get(), "1", 1) != 1) return fail_errno("write " + path_ + "/" + name + "/cgroup.kill");
+    return {};
+}
+
+Result<std::vector<pid_t>> CgroupTree::processes(const std::string& name) const {
+    auto fd = open_file(name, "cgroup.procs", O_RDONLY);
+    if (!fd) return std::unexpected(fd.error());
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+        ssize_t n = ::read(fd->get(), buffer, sizeof buffer);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("read " + path_ + "/" + name + "/cgroup.procs");
+        }
+        if (n == 0) break;
+        text.append(buffer, static_cast<size_t>(n));
+    }
+    std::vector<pid_t> pids;
+    std::istringstream lines(text);
+    for (pid_t pid; lines >> pid;) pids.push_back(pid);
+    return pids;
+}
+
+Result<void> CgroupTree::remove(const std::string& name) const {
+    if (::unlinkat(dir_.get(), name.c_str(), AT_REMOVEDIR) < 0) return fail_errno("rmdir " + path_ + "/" + name);
+    return {};
+}
+
+Result<bool> cgroup_populated(int events_fd) {
+    char buffer[256];
+    ssize_t n;
+    do n = ::pread(events_fd, buffer, sizeof buffer - 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return fail_errno("read cgroup.events");
+    std::string_view text(buffer, static_cast<size_t>(n));
+    size_t at = text.find("populated ");
+    if (at == std::string_view::npos || at + 10 >= text.size()) return fail("cgroup.events has no \"populated\" line");
+    return text[at + 10] == '1';
+}
+
+}  // namespace fdsup

@@ -1,0 +1,69 @@
+// kill_mode = "cgroup": the cgroup v2 directories fdsupd makes for its instances.
+//
+// fdsupd makes one directory of its own, "fdsupd-PID", below the cgroup it runs in (a
+// delegated subtree under systemd, the namespace's root in a container), and one per
+// spawned instance below that. A process spawned into an instance's cgroup cannot
+// leave it (only root may move processes between cgroups, and workers run as their own
+// users), so `cgroup.kill` reaches every descendant, daemonized or not, and
+// `cgroup.events` says when the last one is gone. No controller is enabled: the tree
+// only groups processes, so it never breaks cgroup v2's no-internal-process rule.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sys/result.h"
+#include "sys/unique_fd.h"
+
+namespace fdsup {
+
+class CgroupTree {
+public:
+    // Finds the cgroup v2 directory this process runs in (/proc/self/cgroup, resolved
+    // through /proc/self/mountinfo) and makes "fdsupd-PID" below it. After an in-place
+    // upgrade (same PID) the directory is already there and is taken as it is. Fails,
+    // with the reason as the message, when there is no cgroup v2 hierarchy, it is not
+    // writable, or the kernel has no cgroup.kill (before 5.14).
+    static Result<std::unique_ptr<CgroupTree>> open();
+    // Removes "fdsupd-PID" if it is empty (it is not while any instance's cgroup is
+    // left, so an upgrade or rollback that destroys the tree removes nothing).
+    ~CgroupTree();
+    CgroupTree(const CgroupTree&) = delete;
+    CgroupTree& operator=(const CgroupTree&) = delete;
+
+    // ".../fdsupd-PID"
+    const std::string& path() const { return path_; }
+
+    // Makes the cgroup `name` (one that is already there is ours, left by a process
+    // that outlived its SIGKILL: it is used as it is) and opens it, O_DIRECTORY, for
+    // clone3's CLONE_INTO_CGROUP.
+    Result<UniqueFd> create(const std::string& name) const;
+    // Its cgroup.events, to watch for "populated 0" (see cgroup_populated).
+    Result<UniqueFd> open_events(const std::string& name) const;
+    // SIGKILL to every process in it, atomically: nothing forks its way out.
+    Result<void> kill(const std::string& name) const;
+    // The processes in it now (cgroup.procs).
+    Result<std::vector<pid_t>> processes(const std::string& name) const;
+    // rmdir: fails (EBUSY) while a process is left in it.
+    Result<void> remove(const std::string& name) const;
+
+private:
+    CgroupTree(std::string path, UniqueFd dir) : path_(std::move(path)), dir_(std::move(dir)) {}
+    Result<UniqueFd> open_file(const std::string& name, const char* file, int flags) const;
+
+    std::string path_;
+    UniqueFd dir_;
+};
+
+// Reads "populated 0|1" from a cgroup.events fd, from its start. Reading also rearms
+// the fd: the kernel reports it with EPOLLPRI (and EPOLLERR) once after each change.
+Result<bool> cgroup_populated(int events_fd);
+
+// The cgroup v2 directory a process runs in, from the contents of /proc/PID/cgroup and
+// /proc/PID/mountinfo; pure, for the tests. Fails when no cgroup2 mount holds it.
+Result<std::string> cgroup_dir_from(const std::string& proc_cgroup, const std::string& mountinfo);
+
+}  // namespace fdsup

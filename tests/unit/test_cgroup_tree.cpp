@@ -1,0 +1,57 @@
+// Where fdsupd finds its own cgroup v2 directory: /proc/self/cgroup resolved through
+// /proc/self/mountinfo.
+#include <doctest/doctest.h>
+
+#include "sys/cgroup_tree.h"
+
+using fdsup::cgroup_dir_from;
+
+namespace {
+
+// A hybrid host, as this project's CI machine: v1 controllers, and the unified
+// hierarchy at /sys/fs/cgroup/unified.
+const char* kHybridMounts =
+    "30 24 0:26 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:9 - tmpfs tmpfs ro,mode=755\n"
+    "31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw\n"
+    "32 30 0:28 / /sys/fs/cgroup/memory rw,nosuid shared:11 - cgroup cgroup rw,memory\n";
+
+}  // namespace
+
+TEST_CASE("cgroup dir: the unified line of /proc/self/cgroup below a cgroup2 mount") {
+    const char* cgroups = "4:memory:/docker/abc\n0::/system.slice/fdsupd.service\n";
+    CHECK(cgroup_dir_from(cgroups, kHybridMounts).value() == "/sys/fs/cgroup/unified/system.slice/fdsupd.service");
+    // In the root cgroup: the mount itself.
+    CHECK(cgroup_dir_from("0::/\n", kHybridMounts).value() == "/sys/fs/cgroup/unified");
+}
+
+TEST_CASE("cgroup dir: a unified host, and optional fields before the separator") {
+    const char* mounts =
+        "25 21 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 master:1 - cgroup2 cgroup2 rw,nsdelegate\n";
+    CHECK(cgroup_dir_from("0::/user.slice\n", mounts).value() == "/sys/fs/cgroup/user.slice");
+}
+
+TEST_CASE("cgroup dir: a mount of a subtree (its root field) and escaped mount points") {
+    // A container given only its own subtree, mounted where a space needs escaping.
+    const char* mounts = "40 30 0:27 /docker/abc /run/my\\040cgroup rw - cgroup2 cgroup2 rw\n";
+    CHECK(cgroup_dir_from("0::/docker/abc/app\n", mounts).value() == "/run/my cgroup/app");
+    CHECK(cgroup_dir_from("0::/docker/abc\n", mounts).value() == "/run/my cgroup");
+    // A cgroup outside the mounted subtree is not reachable through it (nor is a
+    // sibling that only shares a prefix of its name).
+    CHECK_FALSE(cgroup_dir_from("0::/docker/other\n", mounts).has_value());
+    CHECK_FALSE(cgroup_dir_from("0::/docker/abcdef\n", mounts).has_value());
+}
+
+TEST_CASE("cgroup dir: no cgroup v2 at all") {
+    // Pure v1: no "0::" line.
+    auto v1 = cgroup_dir_from("4:memory:/x\n1:name=systemd:/x\n", kHybridMounts);
+    REQUIRE_FALSE(v1.has_value());
+    CHECK(v1.error().message.find("no cgroup v2 hierarchy") != std::string::npos);
+    // A v2 line but no cgroup2 mount to reach it through.
+    const char* v1_mounts = "32 30 0:28 / /sys/fs/cgroup/memory rw shared:11 - cgroup cgroup rw,memory\n";
+    auto unmounted = cgroup_dir_from("0::/x\n", v1_mounts);
+    REQUIRE_FALSE(unmounted.has_value());
+    CHECK(unmounted.error().message == "no cgroup2 mount shows this process's cgroup /x");
+    // Garbage in either file is no crash, only no answer.
+    CHECK_FALSE(cgroup_dir_from("0::\n", kHybridMounts).has_value());
+    CHECK_FALSE(cgroup_dir_from("0::/x\n", "- cgroup2\n1 2 3\n\n").has_value());
+}
