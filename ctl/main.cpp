@@ -17,6 +17,7 @@
 #include "ctl/client.h"
 #include "ctl/exec.h"
 #include "ctl/render.h"
+#include "ctl/terminal_safe.h"
 
 namespace {
 
@@ -54,7 +55,7 @@ void exit_zero_on_interrupt() {
 int follow_logs(fdsup::ctl::Client& client, bool json) {
     int stdout_error = 0;
     auto followed = client.follow_logs([&](const Json& line, std::string_view raw) {
-        std::string text = json ? std::string(raw) + "\n" : fdsup::ctl::render_log_line(line.contains("log") ? line.at("log") : Json());
+        std::string text = json ? fdsup::ctl::json_terminal_safe(raw) + "\n" : fdsup::ctl::render_log_line(line.contains("log") ? line.at("log") : Json());
         print(stdout, text);
         if (std::fflush(stdout) != 0) {
             stdout_error = errno;
@@ -94,7 +95,7 @@ int run(const Command& command) {
 
     bool ok = fdsup::ctl::reply_ok(reply->value);
     if (command.json) {
-        print(stdout, reply->line + "\n");
+        print(stdout, fdsup::ctl::json_terminal_safe(reply->line) + "\n");
     } else {
         auto rendered = fdsup::ctl::render_reply(command.verb, command.request, reply->value);
         print(stdout, rendered.out);

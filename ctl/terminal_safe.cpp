@@ -23,4 +23,21 @@ std::string terminal_safe(std::string_view text) {
     return safe;
 }
 
+std::string json_terminal_safe(std::string_view json) {
+    std::string safe;
+    safe.reserve(json.size());
+    for (size_t i = 0; i < json.size(); ++i) {
+        auto byte = static_cast<unsigned char>(json[i]);
+        bool c1 = byte == 0xC2 && i + 1 < json.size() && (static_cast<unsigned char>(json[i + 1]) & 0xE0) == 0x80;
+        if (byte == 0x7F || c1) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", c1 ? static_cast<unsigned char>(json[++i]) : byte);
+            safe += escaped;
+        } else {
+            safe += json[i];
+        }
+    }
+    return safe;
+}
+
 }  // namespace fdsup::ctl

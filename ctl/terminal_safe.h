@@ -15,4 +15,10 @@ namespace fdsup::ctl {
 // messages; the newlines kept are in the texts fdsupd composes, e.g. a pre-flight's.)
 std::string terminal_safe(std::string_view text);
 
+// A JSON text (`--json` replies, `logs -f --json` lines) with DEL and C1 controls, which
+// JSON allows raw in strings, written as \u007f and \u0080-\u009f: the same JSON to a
+// parser, inert on a terminal. (Only strings can hold these bytes; fdsupd's writer
+// escapes C0 itself.)
+std::string json_terminal_safe(std::string_view json);
+
 }  // namespace fdsup::ctl

@@ -64,6 +64,7 @@ void write_instance(JsonWriter& w, const Instance& instance, Clock::time_point n
     if (instance.stopping_notified) w.member("stopping_notified", true);
     if (instance.watchdog_timeout > config::Duration::zero())
         w.member("watchdog_s", std::chrono::duration<double>(instance.watchdog_timeout).count());
+    if (!instance.cgroup.empty()) w.member("cgroup", instance.cgroup);  // below the supervisor's fdsupd-PID
     if (instance.retiring) w.member("retiring", true);
     if (instance.replacement) w.member("replacement", true);  // a rollout's new process, not yet in service
     w.end_object();

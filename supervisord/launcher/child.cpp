@@ -122,6 +122,15 @@ int run_spawn_child(void* arg) {
             die(plan, ChildStage::setresgid, errno);
         if (syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) < 0)
             die(plan, ChildStage::setresuid, errno);
+        // Read back: a call that reported success without the change (a seccomp filter
+        // or LSM answering 0) must not leave the worker with root's ids.
+        uid_t ruid = 0, euid = 0, suid = 0;
+        gid_t rgid = 0, egid = 0, sgid = 0;
+        if (syscall(SYS_getresuid, &ruid, &euid, &suid) < 0 || syscall(SYS_getresgid, &rgid, &egid, &sgid) < 0)
+            die(plan, ChildStage::verify_ids, errno);
+        if (ruid != plan.uid || euid != plan.uid || suid != plan.uid || rgid != plan.gid || egid != plan.gid ||
+            sgid != plan.gid)
+            die(plan, ChildStage::verify_ids, EPERM);
     }
 
     // After the uid change, which clears the parent-death signal.

@@ -26,6 +26,7 @@ const char* child_stage_name(ChildStage stage) {
         case ChildStage::setgroups: return "setgroups";
         case ChildStage::setresgid: return "setresgid";
         case ChildStage::setresuid: return "setresuid";
+        case ChildStage::verify_ids: return "verify ids";
         case ChildStage::pdeathsig: return "pdeathsig";
         case ChildStage::chdir: return "chdir";
         case ChildStage::sigmask: return "sigmask";

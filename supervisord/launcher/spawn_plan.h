@@ -27,6 +27,7 @@ enum class ChildStage : int {
     setgroups,
     setresgid,
     setresuid,
+    verify_ids,    // the ids read back are not those asked for
     pdeathsig,
     chdir,
     sigmask,

@@ -128,7 +128,7 @@ class Fdsupd:
         self.log_path = os.path.join(self.tmp, "fdsupd.log")
         self.write_config(config_text)
         self.extra_args = list(extra_args)
-        self.wrapper = list(wrapper)  # a program that runs fdsupd (e.g. no_clone3)
+        self.wrapper = list(wrapper)  # a program that runs fdsupd (e.g. seccomp_wrap)
         self.log_level = "debug"
         self.env = dict(os.environ if env is None else env)
         self.proc = None

@@ -5,7 +5,7 @@ import os
 import re
 import unittest
 
-from fdsup_harness import FdsupTestCase, children_of, http_get, process_state
+from fdsup_harness import FdsupTestCase, children_of, helper, http_get, process_state
 
 CONFIG = """
 [sockets.http]
@@ -74,6 +74,22 @@ class ExecFailures(FdsupTestCase):
         web_pid = d.current_pid("web[0]")
         self.assertRegex(http_get(host, port), rf"web\[0\] pid {web_pid}")
         self.assertEqual(children_of(d.pid), [web_pid])
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_privilege_drop_that_did_not_happen_is_caught(self):
+        # setresuid answers "done" and changes nothing (a seccomp filter that returns 0):
+        # the child reads its ids back and refuses to exec as root.
+        d = self.fdsupd(f"""
+[workers.dropped]
+command = ["/bin/sh", "-c", "id -u > {os.devnull}; touch @TMP@/ran"]
+user = "nobody"
+backoff = "10ms"
+start_limit_burst = 2
+""", wrapper=[helper("seccomp_wrap"), "setresuid=0", "--"])
+        d.start()
+        d.wait_log(r"worker dropped\[0\]: start limit hit")
+        self.assertIn("exec /bin/sh: Operation not permitted (stage: verify ids); restart #1", d.log())
+        self.assertFalse(os.path.exists(os.path.join(d.tmp, "ran")))
         self.assertEqual(d.stop(), 0)
 
 

@@ -131,6 +131,8 @@ class KillMode(FdsupTestCase):
         # ...but not its cgroup, which it was never outside of (CLONE_INTO_CGROUP).
         self.assert_in_instance_cgroup(d, main, daemon)
         cgroup_dir = CGROUP_BASE + cgroup_of(main)
+        status = d.ctl_json("status", "d")["workers"][0]["instances"][0]
+        self.assertEqual(status["cgroup"], os.path.basename(cgroup_dir))
 
         # Carried across an in-place upgrade (same PID, the cgroup adopted).
         d.ctl_ok("upgrade")
@@ -220,7 +222,7 @@ class KillMode(FdsupTestCase):
         self.assertEqual(d.stop(), 0)
 
     def test_where_seccomp_hides_clone3_the_child_joins_its_cgroup_itself(self):
-        d = self.fdsupd(worker_config("cgroup"), wrapper=[helper("no_clone3")])
+        d = self.fdsupd(worker_config("cgroup"), wrapper=[helper("seccomp_wrap"), "clone3=38", "--"])
         main, daemon = self.start_worker(d)
         d.wait_log(r"clone3: Function not implemented; a process joins its cgroup from the launcher's child instead")
         self.assert_in_instance_cgroup(d, main, daemon)

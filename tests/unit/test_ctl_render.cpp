@@ -284,6 +284,15 @@ TEST_CASE("ctl render: a worker's output cannot drive the operator's terminal") 
     CHECK(fdsup::ctl::printable(Json::array({"\xc2\x9b" "2J"})) == "[\"\\u009b2J\"]");
 }
 
+TEST_CASE("ctl --json: DEL and C1 controls escaped, the same JSON to a parser") {
+    std::string raw = Json({{"status", "a\x7f" "b\xc2\x9b" "2J caf\xc3\xa9 \xc2\xa0"}}).dump();
+    REQUIRE(raw.find('\x7f') != std::string::npos);  // nlohmann, like fdsupd's writer, leaves them raw
+    std::string safe = fdsup::ctl::json_terminal_safe(raw);
+    CHECK(safe == "{\"status\":\"a\\u007fb\\u009b2J caf\xc3\xa9 \xc2\xa0\"}");  // U+00A0 is no control
+    CHECK(Json::parse(safe) == Json::parse(raw));
+    CHECK(fdsup::ctl::json_terminal_safe("\xc2") == "\xc2");
+}
+
 TEST_CASE("ctl render: version, shutdown, failures without a message") {
     CHECK(fdsup::ctl::client_version_line() == "fdsupctl 0.1.0 (protocol 1)");
     CHECK(render_reply("version", Json::object(),
