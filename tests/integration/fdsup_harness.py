@@ -184,11 +184,16 @@ class Fdsupd:
         status = self.ctl_json("status", worker)
         return {i["index"]: i["pid"] for i in status["workers"][0]["instances"]}
 
-    def start(self, wait_for_workers=(), preexec_fn=None):
-        self._log = open(self.log_path, "wb")
+    def start(self, wait_for_workers=(), preexec_fn=None, stdin=subprocess.DEVNULL, output=None):
+        """`stdin`: fdsupd's stdin (default /dev/null). `output`: a path its stdout and
+        stderr go to instead of the log file (which then stays empty: wait_log cannot
+        be used, only fdsupctl)."""
+        if output:
+            open(self.log_path, "wb").close()  # log() reads it: empty
+        self._log = open(output or self.log_path, "wb")
         self.proc = subprocess.Popen(
             [*self.wrapper, FDSUPD, "-c", self.config_path, "--log-level", self.log_level, *self.extra_args],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=stdin, stdout=self._log, stderr=subprocess.STDOUT,
             env=self.env, start_new_session=True, preexec_fn=preexec_fn)
         for name in wait_for_workers:
             self.wait_log(rf"worker {re.escape(name)}: started pid \d+")
