@@ -131,6 +131,13 @@ int run_spawn_child(void* arg) {
         if (ruid != plan.uid || euid != plan.uid || suid != plan.uid || rgid != plan.gid || egid != plan.gid ||
             sgid != plan.gid)
             die(plan, ChildStage::verify_ids, EPERM);
+        // The kernel keeps supplementary groups sorted, as the plan has them. A longer
+        // list than asked for (EINVAL: it does not fit) is a mismatch too.
+        long count = syscall(SYS_getgroups, plan.group_count + 1, plan.groups_readback);
+        if (count < 0 && errno != EINVAL) die(plan, ChildStage::verify_ids, errno);
+        if (count != static_cast<long>(plan.group_count)) die(plan, ChildStage::verify_ids, EPERM);
+        for (size_t i = 0; i < plan.group_count; ++i)
+            if (plan.groups_readback[i] != plan.groups[i]) die(plan, ChildStage::verify_ids, EPERM);
     }
 
     // After the uid change, which clears the parent-death signal.

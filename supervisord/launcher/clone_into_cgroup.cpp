@@ -9,7 +9,7 @@
 // r8 and the function in rdx, which survive it. The same sequence as glibc's clone3.S.
 extern "C" long fdsup_clone3_raw(fdsup::Clone3Args* args, unsigned long size, int (*fn)(void*), void* arg);
 __asm__(R"(
-    .text
+    .pushsection .text, "ax", @progbits
     .globl  fdsup_clone3_raw
     .type   fdsup_clone3_raw, @function
 fdsup_clone3_raw:
@@ -29,6 +29,7 @@ fdsup_clone3_raw:
     syscall
     hlt
     .size   fdsup_clone3_raw, .-fdsup_clone3_raw
+    .popsection
 )");
 
 namespace fdsup {

@@ -99,10 +99,13 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
     plan.cgroup_procs_fd = -1;
 
     // ENOSYS: a kernel before 5.3, a seccomp filter that hides clone3 (so that libc
-    // falls back to clone), or an architecture without clone3_run. E2BIG: a kernel
-    // before 5.7, whose clone3 has no cgroup field. Either way, from now on the child
+    // falls back to clone), or an architecture without clone3_run. EPERM: an older
+    // seccomp profile that refuses it (CLONE_INTO_CGROUP's own refusals are EACCES and
+    // ENOENT; should it not be a filter, the child's own write then says why). E2BIG:
+    // a kernel before 5.7, whose clone3 has no cgroup field. From now on the child
     // joins its cgroup itself.
-    if (pid < 0 && into_cgroup && clone3_works_ && (clone_errno == ENOSYS || clone_errno == E2BIG)) {
+    if (pid < 0 && into_cgroup && clone3_works_ &&
+        (clone_errno == ENOSYS || clone_errno == EPERM || clone_errno == E2BIG)) {
         clone3_works_ = false;
         clone3_errno_ = clone_errno;
         return launch(plan);

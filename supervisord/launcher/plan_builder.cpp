@@ -181,6 +181,10 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
         list.resize(count);
         groups_ = list;
     }
+    // Sorted as the kernel keeps them, so that the child can compare its read-back
+    // (getgroups) with this list directly; room for one more shows a longer list.
+    std::sort(groups_.begin(), groups_.end());
+    groups_readback_.assign(groups_.size() + 1, 0);
     change_ids_ = true;
     uid_ = uid;
     gid_ = gid;
@@ -301,6 +305,7 @@ void PreparedSpawn::link_plan(const SpawnContext& context, const config::WorkerC
     plan_.gid = gid_;
     plan_.groups = groups_.data();
     plan_.group_count = groups_.size();
+    plan_.groups_readback = groups_readback_.data();
     // A worker must not outlive its supervisor unsupervised (and keep a port busy that a
     // restarted supervisor needs). The same thread stays alive across our own re-exec.
     plan_.pdeathsig = SIGKILL;

@@ -99,6 +99,7 @@ private:
     uid_t uid_ = 0;
     gid_t gid_ = 0;
     std::vector<gid_t> groups_;
+    std::vector<gid_t> groups_readback_;  // the child's getgroups buffer (it may not allocate)
     std::string user_name_, user_home_, user_shell_;
     std::string cwd_;
     SpawnPlan plan_{};

@@ -60,8 +60,9 @@ struct SpawnPlan {
     bool change_ids;               // setgroups/setresgid/setresuid (only as root)
     uid_t uid;
     gid_t gid;
-    const gid_t* groups;
+    const gid_t* groups;           // sorted
     size_t group_count;
+    gid_t* groups_readback;        // group_count + 1 entries, for the child's check
     int pdeathsig;                 // 0: none
     pid_t parent_pid;              // the supervisor, to detect dying before PR_SET_PDEATHSIG
     const char* cwd;               // null: keep the supervisor's

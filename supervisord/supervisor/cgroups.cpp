@@ -11,9 +11,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "config/values.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup {
+using config::format_duration;
+
 namespace {
 
 // Failures worth trying again at the next spawn, rather than settling on "group".
@@ -50,10 +53,10 @@ Result<std::optional<Supervisor::SpawnCgroup>> Supervisor::make_spawn_cgroup(con
         return std::nullopt;
     }
 
-    // Named by instance id too: a rollout's replacement runs beside the old process of
-    // the same index. Each restart of the instance makes it again.
+    // A name per spawn: a rollout's replacement runs beside the old process of the same
+    // index, and a cgroup given up on with a process stuck in it is never joined again.
     SpawnCgroup cgroup;
-    cgroup.name = cfg.name + "@" + std::to_string(instance.index) + "." + std::to_string(instance.id);
+    cgroup.name = instance_cgroup_name(cfg.name, instance.index, next_cgroup_serial_++);
     auto dir = cgroups_->create(cgroup.name);
     if (!dir) return std::unexpected(dir.error());
     cgroup.dir = std::move(*dir);
@@ -95,8 +98,39 @@ bool Supervisor::defer_exit_until_cgroup_empty(Instance& instance, const ExitSta
     spdlog::info("worker {}: pid {} {}; killing what it left in its cgroup", instance.label(), instance.pid,
                  status.describe());
     instance.exit_pending = status;
+    instance.drain_retried = false;
+    // Nothing of the old process is waited for now but its cgroup's emptying: no ready
+    // delay or timeout, no watchdog, no stop escalation (what is left is SIGKILLed).
+    instance.ready = false;
+    instance.watchdog_timer.stop();
     signal_cgroup(instance, SIGKILL);
+    arm_cgroup_drain(instance, Clock::now() + instance.worker->config.stop_timeout);
     return true;
+}
+
+void Supervisor::on_cgroup_drain_timeout(Instance& instance) {
+    auto timeout = instance.worker->config.stop_timeout;
+    if (!instance.drain_retried) {
+        instance.drain_retried = true;
+        spdlog::warn("worker {}: its cgroup is not empty {} after cgroup.kill; killing again", instance.label(),
+                     format_duration(timeout));
+        signal_cgroup(instance, SIGKILL);
+        arm_cgroup_drain(instance, Clock::now() + timeout);
+        return;
+    }
+    auto left = cgroups_->processes(instance.cgroup);
+    spdlog::error("worker {}: {} still in its cgroup {}/{} after two rounds of cgroup.kill; going on without them",
+                  instance.label(), left ? std::to_string(left->size()) + " process(es)" : "processes",
+                  cgroups_->path(), instance.cgroup);
+    finish_pending_exit(instance);
+}
+
+void Supervisor::finish_pending_exit(Instance& instance) {
+    ExitStatus status = *std::exchange(instance.exit_pending, std::nullopt);
+    instance.timer.stop();
+    release_cgroup(instance);
+    handle_exit(instance, status);
+    state_changed();
 }
 
 void Supervisor::on_cgroup_event(uint64_t instance_id) {
@@ -111,10 +145,7 @@ void Supervisor::on_cgroup_event(uint64_t instance_id) {
         instance->cgroup_events.reset();
     }
     if (!instance->exit_pending) return;  // the main process's own exit is on its way
-    ExitStatus status = *std::exchange(instance->exit_pending, std::nullopt);
-    release_cgroup(*instance);
-    handle_exit(*instance, status);
-    state_changed();
+    finish_pending_exit(*instance);
 }
 
 void Supervisor::release_cgroup(Instance& instance) {
@@ -124,7 +155,7 @@ void Supervisor::release_cgroup(Instance& instance) {
         instance.cgroup_events.reset();
     }
     // Busy only if a process survived cgroup.kill (one stuck in the kernel): then the
-    // directory is left, and the name is never used again.
+    // directory is left; its name is never used again.
     if (auto removed = cgroups_->remove(instance.cgroup); !removed)
         spdlog::warn("worker {}: {}", instance.label(), removed.error().text());
     instance.cgroup.clear();

@@ -66,6 +66,7 @@ struct Instance {
     // been sent cgroup.kill, and the exit is handled once the cgroup is empty. The
     // instance keeps its (reaped) pid meanwhile: it still has processes.
     std::optional<ExitStatus> exit_pending;
+    bool drain_retried = false;  // cgroup.kill was sent twice: the next timeout gives up
     // The serial numbers of the owned sockets this process was given: a socket replaced
     // by reload is closed only once no process holds the old one.
     std::vector<uint64_t> sockets_used;

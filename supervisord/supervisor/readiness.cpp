@@ -71,6 +71,13 @@ void Supervisor::arm_stop_escalation(Instance& instance, Clock::time_point deadl
     });
 }
 
+void Supervisor::arm_cgroup_drain(Instance& instance, Clock::time_point deadline) {
+    instance.timer_deadline = deadline;
+    instance.timer.start(until(deadline), [this, &instance] {
+        if (instance.exit_pending) on_cgroup_drain_timeout(instance);
+    });
+}
+
 void Supervisor::arm_watchdog(Instance& instance, std::optional<config::Duration> grace) {
     if (instance.watchdog_timeout <= config::Duration::zero() || !instance.has_process()) {
         instance.watchdog_timer.stop();

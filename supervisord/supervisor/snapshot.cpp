@@ -208,6 +208,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
         .member("exit_watch_fd", exit_watch_fd)
         .member("output_pipes_fd", output_pipes_fd)
         .member("cgroup_events_fd", cgroup_events_fd)
+        .member("next_cgroup_serial", next_cgroup_serial_)
         .member("next_capture_key", next_capture_key_);
 
     w.key("sockets").begin_array();
@@ -276,8 +277,19 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
     w.end_array();
 }
 
+// nlohmann turns a fractional number into an integer type with a plain cast: undefined
+// behaviour out of the type's range (fuzz_upgrade_state found "started_at": 1.6e137).
+// A state holds integers only (JsonWriter writes no other numbers), so any other is
+// damage, refused before anything is read.
+void check_integers_only(const Json& j) {
+    if (j.is_number_float()) throw std::runtime_error("a fractional number (" + j.dump() + ") in a state of integers");
+    if (j.is_structured())
+        for (const auto& item : j) check_integers_only(item);
+}
+
 Result<void> Supervisor::restore(const Json& state, bool rolled_back) {
     try {
+        check_integers_only(state);
         restore_or_throw(state, rolled_back);
     } catch (const std::exception& e) {
         return fail(std::string("the state cannot be restored: ") + e.what());
@@ -294,6 +306,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
     notify_dropped_ = state.at("notify_dropped").get<uint64_t>();
     next_instance_id_ = state.at("next_instance_id").get<uint64_t>();
     next_socket_serial_ = state.at("next_socket_serial").get<uint64_t>();
+    next_cgroup_serial_ = state.at("next_cgroup_serial").get<uint64_t>();
 
     // Sockets: the current ones take their settings from the config, retired ones
     // (replaced by a reload, still held by old processes) only need their address.
@@ -365,15 +378,21 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         }
         if (const Json& r = w.at("rollout"); !r.is_null()) restore_rollout(*worker, r);
     }
-    // The instances' cgroups are below the same "fdsupd-PID" (the PID is the same).
-    bool any_cgroup = false;
-    for (const auto& worker : workers_)
+    // The instances' cgroups are below the same "fdsupd-PID" (the PID is the same). Also
+    // opened for a cgroup worker with no process now, so that the directory is removed
+    // at exit; needed (a failure is a rollback) only if an instance has a cgroup.
+    bool any_cgroup = false, cgroup_mode = false;
+    for (const auto& worker : workers_) {
+        cgroup_mode = cgroup_mode || worker->config.kill_mode == config::KillMode::cgroup;
         for (const auto& instance : worker->instances) any_cgroup = any_cgroup || !instance->cgroup.empty();
-    if (any_cgroup) {
+    }
+    if (any_cgroup || cgroup_mode) {
         auto tree = CgroupTree::open();
-        if (!tree) throw std::runtime_error("the instances' cgroups: " + tree.error().text());
-        cgroups_ = std::move(*tree);
-        cgroups_tried_ = true;
+        if (!tree && any_cgroup) throw std::runtime_error("the instances' cgroups: " + tree.error().text());
+        if (tree) {
+            cgroups_ = std::move(*tree);
+            cgroups_tried_ = true;
+        }
     }
     // The pipes are in the adopted set already, each under its capture's key.
     next_capture_key_ = state.at("next_capture_key").get<uint64_t>();
@@ -460,17 +479,23 @@ void Supervisor::restore_instance(Worker& worker, const Json& j, FdClaims& fds) 
     }
     // Its cgroup, likewise through the adopted set of cgroup events. An instance whose
     // main process has exited keeps its pid while the cgroup empties.
+    // The name is used as a path below fdsupd-PID: it must be one this fdsupd made.
     in.cgroup = v[kCgroup].get<std::string>();
+    if (!in.cgroup.empty() && !is_instance_cgroup_name(in.cgroup))
+        throw std::runtime_error("worker " + in.label() + ": \"" + in.cgroup + "\" is no instance cgroup's name");
     in.exit_pending = read_exit(v[kExitPending]);
+    int events = v[kCgroupEventsFd].get<int>();
+    if (events >= 0 && (!cgroup_events_ || in.cgroup.empty()))
+        throw std::runtime_error("worker " + in.label() + " has a cgroup.events fd but no cgroup or set to watch it in");
+    if (in.exit_pending && (events < 0 || pidfd >= 0))
+        throw std::runtime_error("worker " + in.label() + " waits for its cgroup to empty without a cgroup to watch");
     if (in.exit_pending) in.pid = v[kPid].get<pid_t>();
-    if (int events = v[kCgroupEventsFd].get<int>(); events >= 0) {
-        if (!cgroup_events_ || in.cgroup.empty())
-            throw std::runtime_error("worker " + in.label() + " has a cgroup.events fd but no cgroup or set to watch it in");
-        in.cgroup_events.reset(fds.claim(events, "worker " + in.label() + ": cgroup.events"));
-    }
+    if (events >= 0) in.cgroup_events.reset(fds.claim(events, "worker " + in.label() + ": cgroup.events"));
 
     // Its timers, to the same deadlines.
-    if (v[kTimerActive].get<bool>()) {
+    if (v[kTimerActive].get<bool>() && in.exit_pending) {
+        arm_cgroup_drain(in, in.timer_deadline);
+    } else if (v[kTimerActive].get<bool>()) {
         switch (in.state) {
             case InstanceState::backoff: arm_restart(in, in.timer_deadline); break;
             case InstanceState::stopping: arm_stop_escalation(in, in.timer_deadline); break;
@@ -491,7 +516,12 @@ void Supervisor::restore_rollout(Worker& worker, const Json& r) {
                          s.at("new_id").get<uint64_t>(), s.at("new_pid").get<pid_t>(), s.at("in_place").get<bool>(),
                          s.at("failure").get<std::string>()});
     std::vector<RolloutPlan::SlotState> states;
-    for (const auto& s : r.at("states")) states.push_back(static_cast<RolloutPlan::SlotState>(s.get<int>()));
+    for (const auto& s : r.at("states")) {
+        int state = s.get<int>();
+        if (state < 0 || state > static_cast<int>(RolloutPlan::SlotState::skipped))
+            throw std::runtime_error("worker " + worker.config.name + ": a rollout slot in state " + std::to_string(state));
+        states.push_back(static_cast<RolloutPlan::SlotState>(state));
+    }
     if (states.size() != slots.size()) throw std::runtime_error("worker " + worker.config.name + ": a malformed rollout");
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, r.at("generation").get<uint64_t>(),
                                                     std::move(slots), r.at("max_surge").get<int>());

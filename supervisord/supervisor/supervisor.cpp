@@ -218,7 +218,9 @@ Result<void> Supervisor::launch(Instance& instance) {
     auto exits = exit_watch();
     int err = exits ? (*exits)->add(instance.pidfd.get(), EPOLLIN | EPOLLONESHOT, instance.id) : 0;
     if (!exits || err != 0) {
-        // Unwatched, it would become a zombie nobody restarts: take it back now.
+        // Unwatched, it would become a zombie nobody restarts: take it back now (with
+        // anything it may have forked already, in cgroup mode).
+        if (*cgroup) (void)cgroups_->kill((*cgroup)->name);
         (void)pidfd_signal(instance.pidfd.get(), SIGKILL);
         (void)pidfd_reap(instance.pidfd.get());
         instance.pidfd.reset();
@@ -464,6 +466,12 @@ void Supervisor::stop_instance(Instance& instance) {
         instance.timer.stop();  // a pending restart (backoff) or nothing
         if (instance.state != InstanceState::failed && instance.state != InstanceState::exited)
             instance.state = InstanceState::stopped;
+        return;
+    }
+    if (instance.exit_pending) {
+        // The main process is gone and the rest already killed: the exit, once the
+        // cgroup is empty, is a stop.
+        instance.state = InstanceState::stopping;
         return;
     }
     if (instance.state == InstanceState::stopping) return;

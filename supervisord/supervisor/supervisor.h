@@ -196,6 +196,9 @@ private:
     void arm_restart(Instance& instance, Clock::time_point deadline);
     void arm_ready_timeout(Instance& instance, Clock::time_point deadline);
     void arm_stop_escalation(Instance& instance, Clock::time_point deadline);
+    // An exit deferred until the cgroup is empty (cgroups.cpp) waits at most this long
+    // per round of cgroup.kill.
+    void arm_cgroup_drain(Instance& instance, Clock::time_point deadline);
     // The next WATCHDOG=1 is due within watchdog_timeout (or `grace`, if given).
     void arm_watchdog(Instance& instance, std::optional<config::Duration> grace = std::nullopt);
     void arm_watchdog_until(Instance& instance, Clock::time_point deadline);
@@ -262,6 +265,11 @@ private:
     // then killed, and the exit handled once it is empty (on_cgroup_event).
     bool defer_exit_until_cgroup_empty(Instance& instance, const ExitStatus& status);
     void on_cgroup_event(uint64_t instance_id);
+    // Not empty a stop_timeout after cgroup.kill: killed once more; after another, what
+    // is left (a process stuck in the kernel) is given up on, so that the instance can
+    // restart and a shutdown can end.
+    void on_cgroup_drain_timeout(Instance& instance);
+    void finish_pending_exit(Instance& instance);
     // The cgroup is empty: unwatched, closed and removed.
     void release_cgroup(Instance& instance);
     // SIGKILL: cgroup.kill; any other signal: the main process and every other process
@@ -369,6 +377,7 @@ private:
     std::set<std::string> cgroup_fallback_logged_;  // workers told of the fallback
     bool clone3_fallback_logged_ = false;
     std::unique_ptr<EpollSet> cgroup_events_;
+    uint64_t next_cgroup_serial_ = 1;  // each spawn's cgroup has a name of its own
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
     std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes, for notify

@@ -56,6 +56,23 @@ std::vector<std::string_view> split_spaces(std::string_view line) {
 
 }  // namespace
 
+std::string instance_cgroup_name(const std::string& worker, int index, uint64_t serial) {
+    return worker + "@" + std::to_string(index) + "." + std::to_string(serial);
+}
+
+bool is_instance_cgroup_name(std::string_view name) {
+    auto digits = [](std::string_view s) {
+        return !s.empty() && s.size() <= 20 && s.find_first_not_of("0123456789") == std::string_view::npos;
+    };
+    size_t at = name.rfind('@');
+    if (at == std::string_view::npos || at == 0) return false;
+    std::string_view worker = name.substr(0, at), numbers = name.substr(at + 1);
+    size_t dot = numbers.find('.');
+    if (dot == std::string_view::npos || !digits(numbers.substr(0, dot)) || !digits(numbers.substr(dot + 1))) return false;
+    return worker.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") ==
+           std::string_view::npos;
+}
+
 Result<std::string> cgroup_dir_from(const std::string& proc_cgroup, const std::string& mountinfo) {
     // The unified hierarchy's line is "0::/path" (v1 controllers have their own lines).
     std::string path;
@@ -99,7 +116,11 @@ Result<std::unique_ptr<CgroupTree>> CgroupTree::open() {
     std::string path = *own + "/fdsupd-" + std::to_string(::getpid());
     if (::mkdir(path.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + path);
     UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) return fail_errno("open " + path);
+    if (!dir) {
+        int err = errno;
+        ::rmdir(path.c_str());
+        return fail("open " + path, err);
+    }
     // cgroup.kill is what makes this mode worth having: without it a fork bomb could
     // outrun a loop of kill(2)s over cgroup.procs.
     if (::faccessat(dir.get(), "cgroup.kill", W_OK, 0) < 0) {
@@ -121,8 +142,7 @@ Result<UniqueFd> CgroupTree::open_file(const std::string& name, const char* file
 }
 
 Result<UniqueFd> CgroupTree::create(const std::string& name) const {
-    if (::mkdirat(dir_.get(), name.c_str(), 0755) < 0 && errno != EEXIST)
-        return fail_errno("mkdir " + path_ + "/" + name);
+    if (::mkdirat(dir_.get(), name.c_str(), 0755) < 0) return fail_errno("mkdir " + path_ + "/" + name);
     UniqueFd fd(::openat(dir_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return fail_errno("open " + path_ + "/" + name);
     return fd;

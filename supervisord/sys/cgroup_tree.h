@@ -3,16 +3,19 @@
 // fdsupd makes one directory of its own, "fdsupd-PID", below the cgroup it runs in (a
 // delegated subtree under systemd, the namespace's root in a container), and one per
 // spawned instance below that. A process spawned into an instance's cgroup cannot
-// leave it (only root may move processes between cgroups, and workers run as their own
-// users), so `cgroup.kill` reaches every descendant, daemonized or not, and
-// `cgroup.events` says when the last one is gone. No controller is enabled: the tree
+// leave it unless it runs as fdsupd's own uid (moving a process takes write access to
+// the cgroup.procs files fdsupd owns): for a worker with a `user` of its own,
+// `cgroup.kill` reaches every descendant, daemonized or not, and `cgroup.events` says
+// when the last one is gone. No controller is enabled: the tree
 // only groups processes, so it never breaks cgroup v2's no-internal-process rule.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sys/result.h"
@@ -37,9 +40,9 @@ public:
     // ".../fdsupd-PID"
     const std::string& path() const { return path_; }
 
-    // Makes the cgroup `name` (one that is already there is ours, left by a process
-    // that outlived its SIGKILL: it is used as it is) and opens it, O_DIRECTORY, for
-    // clone3's CLONE_INTO_CGROUP.
+    // Makes the cgroup `name` and opens it, O_DIRECTORY, for clone3's CLONE_INTO_CGROUP.
+    // One already there is an error (EEXIST): it is not this process's to join (a name
+    // is used once, so it was left by an earlier fdsupd that had this PID).
     Result<UniqueFd> create(const std::string& name) const;
     // Its cgroup.events, to watch for "populated 0" (see cgroup_populated).
     Result<UniqueFd> open_events(const std::string& name) const;
@@ -61,6 +64,13 @@ private:
 // Reads "populated 0|1" from a cgroup.events fd, from its start. Reading also rearms
 // the fd: the kernel reports it with EPOLLPRI (and EPOLLERR) once after each change.
 Result<bool> cgroup_populated(int events_fd);
+
+// "web@2.17": the cgroup of worker web's instance 2, the 17th made by this fdsupd. And
+// the check for a name read back from an upgrade state, which becomes a path: only
+// WORKER@INDEX.SERIAL, WORKER made of letters, digits, '_', '.' and '-' (so never
+// "..", never a '/').
+std::string instance_cgroup_name(const std::string& worker, int index, uint64_t serial);
+bool is_instance_cgroup_name(std::string_view name);
 
 // The cgroup v2 directory a process runs in, from the contents of /proc/PID/cgroup and
 // /proc/PID/mountinfo; pure, for the tests. Fails when no cgroup2 mount holds it.

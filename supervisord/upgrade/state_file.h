@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string_view>
+#include <type_traits>
 
 #include "sys/result.h"
 #include "sys/unique_fd.h"
@@ -17,10 +18,15 @@ namespace fdsup::upgrade {
 
 // A field of the state, or `fallback` if it is missing or of another type: never an
 // exception, because a damaged state must end in a rollback, not std::terminate.
+// (A fractional number for an integer field is "another type" too: nlohmann's cast of
+// one out of range would be undefined behaviour.)
 template <class T>
 T field_or(const nlohmann::json& state, const char* key, T fallback) {
     auto it = state.find(key);
     if (it == state.end()) return fallback;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        if (!it->is_number_integer()) return fallback;
+    }
     try {
         return it->get<T>();
     } catch (const std::exception&) {

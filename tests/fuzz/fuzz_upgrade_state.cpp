@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -95,6 +96,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fdsup::Supervisor supervisor(loop, std::move(*loaded.config), {}, std::move(context), true);
         auto restored = supervisor.restore(state);
         if (!restored && restored.error().text().empty()) std::abort();
+        // To check that the seeds restore (and so reach past the first check).
+        if (std::getenv("FDSUP_FUZZ_VERBOSE") != nullptr)
+            std::fprintf(stderr, "restore: %s\n", restored ? "ok" : restored.error().text().c_str());
     }
     uv_run(loop, UV_RUN_NOWAIT);  // the closed handles' callbacks
     make_pool();

@@ -125,6 +125,8 @@ class KillMode(FdsupTestCase):
         d = self.fdsupd(worker_config("cgroup"))
         main, daemon = self.start_worker(d)
         d.wait_log(r'instances with kill_mode = "cgroup" run in cgroups below .*/fdsupd-\d+')
+        # Spawned by clone3 straight into it, not by the fallback (tested below).
+        self.assertNotIn("joins its cgroup from the launcher's child", d.log())
         # The daemon left the worker's session and process group...
         self.assertNotEqual(os.getsid(daemon), os.getsid(main))
         self.assertNotEqual(os.getpgid(daemon), os.getpgid(main))

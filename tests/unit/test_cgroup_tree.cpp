@@ -55,3 +55,15 @@ TEST_CASE("cgroup dir: no cgroup v2 at all") {
     CHECK_FALSE(cgroup_dir_from("0::\n", kHybridMounts).has_value());
     CHECK_FALSE(cgroup_dir_from("0::/x\n", "- cgroup2\n1 2 3\n\n").has_value());
 }
+
+TEST_CASE("instance cgroup names: made, and checked when read back from an upgrade state") {
+    CHECK(fdsup::instance_cgroup_name("web", 2, 17) == "web@2.17");
+    CHECK(fdsup::is_instance_cgroup_name("web@2.17"));
+    CHECK(fdsup::is_instance_cgroup_name("a.b-c_d@0.1"));
+    // A damaged state must not aim cgroup.kill or rmdir anywhere else.
+    for (const char* bad : {"", "web", "web@", "web@2", "web@2.", "web@.1", "@2.17", "../web@2.17", "web/x@2.17",
+                            "..@", "web@2.17/..", "web@-2.17", "web@2.17x", "web@2.1.7"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(fdsup::is_instance_cgroup_name(bad));
+    }
+}

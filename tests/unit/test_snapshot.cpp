@@ -15,6 +15,7 @@
 #include "config/loader.h"
 #include "supervisor/state_format.h"
 #include "supervisor/supervisor.h"
+#include "upgrade/state_file.h"
 
 using fdsup::Instance;
 using fdsup::InstanceState;
@@ -156,6 +157,16 @@ TEST_CASE("restore: a damaged or foreign state is an error, never a crash") {
     auto bad_state = state;
     bad_state["workers"][0]["instances"][0][kState] = "dancing";
     CHECK(error_of(bad_state) == "the state cannot be restored: unknown instance state \"dancing\"");
+    // Found by fuzz_upgrade_state: a fractional number where an integer belongs was cast
+    // by nlohmann, undefined behaviour out of range (UBSan stopped at "started_at").
+    auto huge = state;
+    huge["started_at"] = 1.58558e+137;
+    CHECK(error_of(huge) == "the state cannot be restored: a fractional number (1.58558e+137) in a state of integers");
+    auto fraction = state;
+    fraction["workers"][0]["instances"][0][kRestarts] = 2.5;
+    CHECK(error_of(fraction) == "the state cannot be restored: a fractional number (2.5) in a state of integers");
+    CHECK(fdsup::upgrade::field_or(fdsup::StateDocument({{"n", 1e300}}), "n", 7) == 7);
+    CHECK(fdsup::upgrade::field_or(fdsup::StateDocument({{"n", 42}}), "n", 7) == 42);
 }
 
 // What an exec leaves the next image for two captured pipes: the set of output pipes
