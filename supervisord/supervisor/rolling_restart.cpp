@@ -99,6 +99,9 @@ void Supervisor::retire_replacement(RollingRestart& rollout, size_t slot_index) 
     if (Instance* fresh = find_instance(slot.new_id)) {
         fresh->retiring = true;
         stop_instance(*fresh);
+        // Without a process (killed before it was ready) no exit will come to sweep it
+        // away: another pass of the waiters' loop does, now (this runs in that loop).
+        if (!fresh->has_process()) state_changed();
     }
 }
 
