@@ -44,6 +44,10 @@ CHAOS_SECONDS = float(os.environ.get("CHAOS_SECONDS", "60"))
 # CLOEXEC fd, so a leak from the kill, restart and reload paths would be wiped by one.
 # The last third has none, so what those paths leak shows in the fd and RSS checks.
 UPGRADES_UNTIL = CHAOS_SECONDS * 2 / 3
+# Each load thread (2 per socket) pauses this long after each request: thousands of
+# requests a second in all (a gap of a millisecond in the sockets' service would
+# meet several), while most of the two cores stay with fdsupd and the other tests.
+LOAD_PAUSE_US = 1000
 KILL_INTERVAL = (0.15, 0.25)          # seconds between kills
 COMMAND_INTERVAL = (0.2, 1.0)         # between restarts and reloads
 UPGRADE_INTERVAL = (2.5, 4.5)         # between upgrades
@@ -340,7 +344,8 @@ class Chaos(FdsupTestCase):
         try:
             for w, (host, port) in addresses.items():
                 os.makedirs(os.path.join(d.tmp, w), exist_ok=True)
-                loads[w] = LoadClient(host, port, os.path.join(d.tmp, w), concurrency=2)
+                loads[w] = LoadClient(host, port, os.path.join(d.tmp, w), concurrency=2,
+                                      extra_args=("--pause-us", str(LOAD_PAUSE_US)))
             for w, load in loads.items():
                 load.wait_for_more(20, f"load flowing on {w}'s socket")
 
