@@ -2,7 +2,7 @@
  * load_client - fdsup test/benchmark helper: HTTP/1.0 load generator.
  *
  * Usage: load_client HOST PORT [--concurrency C] [--duration-ms D] [--path /]
- *                              [--progress FILE] [--timeline FILE]
+ *                              [--progress FILE] [--timeline FILE] [--pause-us P]
  *
  * C threads (default 1) each loop: connect (new TCP connection per request),
  * send "GET PATH HTTP/1.0\r\nHost: x\r\n\r\n", read the response until EOF
@@ -16,6 +16,9 @@
  * --progress FILE: every 100 ms FILE is rewritten (FILE.tmp + rename) with
  * the counts so far (same keys, latencies omitted, plus "elapsed_ms" and
  * "done"); it is written a last time with the final results.
+ *
+ * --pause-us P: each thread waits P microseconds after each request (default 0: the
+ * next request at once). A steady load that leaves CPU to the rest of a test.
  *
  * --timeline FILE: at the end, FILE gets one line per 10 ms slot in which requests
  * began: "SECONDS OK FAILED MAX_MS MEAN_MS" (SECONDS: the slot's start since the
@@ -85,6 +88,7 @@ static struct worker *g_workers;
 static long g_nworkers;
 static const char *g_progress;
 static const char *g_timeline;
+static long g_pause_us;
 static struct timespec g_t_start;
 
 static uint64_t now_us(void)
@@ -297,6 +301,11 @@ static void *worker_main(void *arg)
         if (g_timeline)
             timeline_note(w, t0, now_us(),
                           atomic_load_explicit(&w->cnt[C_OK], memory_order_relaxed) != ok_before);
+        if (g_pause_us > 0) {
+            /* No signal reaches this thread (SIGTERM/SIGINT blocked, SIGPIPE ignored). */
+            struct timespec ts = {(time_t)(g_pause_us / 1000000), (g_pause_us % 1000000) * 1000L};
+            nanosleep(&ts, NULL);
+        }
     }
     return NULL;
 }
@@ -444,7 +453,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: load_client HOST PORT [--concurrency C] [--duration-ms D] "
-            "[--path /] [--progress FILE] [--timeline FILE]\n");
+            "[--path /] [--progress FILE] [--timeline FILE] [--pause-us P]\n");
     exit(2);
 }
 
@@ -482,6 +491,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--timeline") == 0) {
             if (++i >= argc) usage();
             g_timeline = argv[i];
+        } else if (strcmp(a, "--pause-us") == 0) {
+            if (++i >= argc) usage();
+            g_pause_us = parse_long(argv[i], 0, 60L * 1000000);
         } else if (a[0] == '-' && a[1] == '-') {
             usage();
         } else if (!host) {

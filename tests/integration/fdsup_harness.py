@@ -355,12 +355,13 @@ class FakeManager:
 
 class LoadClient:
     """helpers/load_client against HOST:PORT (4 threads, a new connection per request)
-    until finish(), which returns its final counts."""
+    until finish(), which returns its final counts. `extra_args`: more of its options
+    (tests/helpers/README.md)."""
 
-    def __init__(self, host, port, tmp, concurrency=4):
+    def __init__(self, host, port, tmp, concurrency=4, extra_args=()):
         self.progress = os.path.join(tmp, "load.json")
         self.proc = subprocess.Popen([helper("load_client"), host, str(port), "--concurrency", str(concurrency),
-                                      "--progress", self.progress], stdout=subprocess.PIPE)
+                                      "--progress", self.progress, *extra_args], stdout=subprocess.PIPE)
 
     def ok_count(self):
         try:
