@@ -215,12 +215,10 @@ class RollingRestart(FdsupTestCase):
         result = load.stop()
         self.assertEqual((result["failed"], result["non_2xx"]), (0, 0), result["text"])
 
-    # Known bug, found by test_chaos: a replacement whose process is already gone when the
-    # rollout retires it (SIGKILLed before it was ready) is only marked retiring; sweep()
-    # erases it on the *next* state change, and an idle fdsupd has none. Until then
-    # status lists it ("failed (new)") and a reload that changes the worker is refused
-    # ("still has instances stopping"). Remove expectedFailure with the fix.
-    @unittest.expectedFailure
+    # Found by test_chaos: a replacement whose process was already gone when the rollout
+    # retired it (SIGKILLed before it was ready) was only marked retiring, and erased at
+    # the next state change, which an idle fdsupd never has. Until then status listed it
+    # ("failed (new)") and a reload changing the worker was refused.
     def test_a_replacement_killed_before_it_is_ready_is_let_go_at_once(self):
         d, before, restart, replacement = self.held_rollout()
         os.kill(replacement, signal.SIGKILL)
