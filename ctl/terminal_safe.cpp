@@ -3,14 +3,22 @@
 #include <cstdio>
 
 namespace fdsup::ctl {
+namespace {
+
+// C1 controls in UTF-8 are 0xC2 0x80-0x9F (0xC2 0x9B is a CSI, like ESC [).
+bool c1_control_at(std::string_view text, size_t i) {
+    return static_cast<unsigned char>(text[i]) == 0xC2 && i + 1 < text.size() &&
+           (static_cast<unsigned char>(text[i + 1]) & 0xE0) == 0x80;
+}
+
+}  // namespace
 
 std::string terminal_safe(std::string_view text) {
     std::string safe;
     safe.reserve(text.size());
     for (size_t i = 0; i < text.size(); ++i) {
         auto byte = static_cast<unsigned char>(text[i]);
-        // C1 controls in UTF-8 are 0xC2 0x80-0x9F (0xC2 0x9B is a CSI, like ESC [).
-        bool c1 = byte == 0xC2 && i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xE0) == 0x80;
+        bool c1 = c1_control_at(text, i);
         if ((byte < 0x20 && byte != '\t' && byte != '\n') || byte == 0x7F || c1) {
             char escaped[8];
             unsigned code = c1 ? static_cast<unsigned char>(text[++i]) : byte;
@@ -28,7 +36,7 @@ std::string json_terminal_safe(std::string_view json) {
     safe.reserve(json.size());
     for (size_t i = 0; i < json.size(); ++i) {
         auto byte = static_cast<unsigned char>(json[i]);
-        bool c1 = byte == 0xC2 && i + 1 < json.size() && (static_cast<unsigned char>(json[i + 1]) & 0xE0) == 0x80;
+        bool c1 = c1_control_at(json, i);
         if (byte == 0x7F || c1) {
             char escaped[8];
             std::snprintf(escaped, sizeof escaped, "\\u%04x", c1 ? static_cast<unsigned char>(json[++i]) : byte);
