@@ -375,6 +375,12 @@ class LoadClient:
         served = self.ok_count()
         wait_until(lambda: self.ok_count() > served + count, what=what)
 
+    def kill(self):
+        """For clean-ups: gone for sure, whatever happened before (finish() may not run)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
+
     def finish(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -202,11 +202,12 @@ class Chaos(FdsupTestCase):
         thread.start()
         return thread
 
-    def ctl(self, d, *args):
-        """fdsupctl, never raising: (code, stdout + stderr); a hang is code None."""
+    def ctl(self, d, *args, stdout_only=False):
+        """fdsupctl, never raising: (code, stdout + stderr, or stdout alone, as for JSON to
+        parse); a hang is code None."""
         try:
             code, out, err = d.ctl(*args, timeout=COMMAND_TIMEOUT)
-            return code, out + err
+            return code, out if stdout_only and code == 0 else out + err
         except subprocess.TimeoutExpired:
             return None, f"fdsupctl {' '.join(args)} did not return within {COMMAND_TIMEOUT} s"
 
@@ -223,7 +224,7 @@ class Chaos(FdsupTestCase):
             if next_kill >= stop_at:
                 return
             time.sleep(max(0.0, next_kill - time.monotonic()))
-            code, out = self.ctl(d, "--json", "status")
+            code, out = self.ctl(d, "--json", "status", stdout_only=True)
             if cut_by_upgrade(code, out):
                 self.outcomes.count("status: connection cut by an upgrade")
                 continue
@@ -329,13 +330,23 @@ class Chaos(FdsupTestCase):
             else:
                 self.outcomes.unexpected_outcome(f"upgrade exited {code}: {out}")
 
+    def stop_threads(self, d):
+        """After a failure: the threads stop before the temp dir goes (fdsupd is killed
+        first, so that a command in flight fails at once instead of at its timeout)."""
+        self.halt.set()
+        if any(t.is_alive() for t in self.threads) and d.proc is not None and d.proc.poll() is None:
+            d.proc.kill()
+        for t in self.threads:
+            t.join(timeout=COMMAND_TIMEOUT + 5)
+
     # ---- the test -------------------------------------------------------------------
 
     def test_kills_restarts_reloads_and_upgrades_under_load(self):
         began = time.monotonic()
         # A prefix of its own: nothing that tidies up other tests' dirs touches it.
         d = self.fdsupd(config(self.generations), tmpdir=tempfile.mkdtemp(prefix="fdsup-chaos-")).start()
-        self.addCleanup(self.halt.set)  # cleanups run last-in first: before fdsupd is killed
+        self.threads = []
+        self.addCleanup(self.stop_threads, d)  # cleanups run last-in first: before fdsupd is killed
         d.wait_control()
         self.wait_settled(d, SETTLE_TIMEOUT, "all 16 instances running at start")
         addresses = {w: d.address(f"s{n}") for n, w in enumerate(WORKERS)}
@@ -346,6 +357,7 @@ class Chaos(FdsupTestCase):
                 os.makedirs(os.path.join(d.tmp, w), exist_ok=True)
                 loads[w] = LoadClient(host, port, os.path.join(d.tmp, w), concurrency=2,
                                       extra_args=("--pause-us", str(LOAD_PAUSE_US)))
+                self.addCleanup(loads[w].kill)  # also when a finish() below raises
             for w, load in loads.items():
                 load.wait_for_more(20, f"load flowing on {w}'s socket")
 
@@ -370,7 +382,7 @@ class Chaos(FdsupTestCase):
             start = time.monotonic()
             stop_at = start + CHAOS_SECONDS
             rngs = [random.Random(master.random()) for _ in range(3)]
-            threads = [self.run_thread("killer", lambda: self.killer(d, rngs[0], stop_at)),
+            threads = self.threads = [self.run_thread("killer", lambda: self.killer(d, rngs[0], stop_at)),
                        self.run_thread("commands", lambda: self.commands(d, rngs[1], stop_at)),
                        self.run_thread("upgrades", lambda: self.upgrades(d, rngs[2], start + UPGRADES_UNTIL))]
             while any(t.is_alive() for t in threads):
@@ -415,7 +427,8 @@ class Chaos(FdsupTestCase):
         # sockets, the same 16 instances with their pidfds and output pipes).
         wait_for_connections_closed(d)
         try:
-            wait_until(lambda: open_fd_count(d.pid) == fds_before, timeout=10, interval=0.1, what="fds at baseline")
+            wait_until(lambda: open_fd_count(d.pid) == fds_before and fd_kinds(d.pid) == kinds_before, timeout=10,
+                       interval=0.1, what="fds at baseline, kind by kind")
         except AssertionError:
             self.fail(f"fdsupd's fds: {open_fd_count(d.pid)} after the chaos, {fds_before} before; by kind "
                       f"{dict(fd_kinds(d.pid))} vs {dict(kinds_before)}")
