@@ -44,6 +44,17 @@ class Load:
         self.proc = subprocess.Popen(["ab", "-r", "-l", "-q", "-t", "600", "-n", "2000000", "-c", "4",
                                       f"http://{host}:{port}/"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Its report needs its SIGINT handler: a test that stops it sooner (one that
+        # fails fast) would kill it mute.
+        wait_until(lambda: self.catches(signal.SIGINT), what="ab handling SIGINT")
+
+    def catches(self, sig):
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+        except FileNotFoundError:
+            raise AssertionError(f"ab exited at once ({self.proc.wait()}): {self.proc.stdout.read()}") from None
+        return bool(mask & (1 << (sig - 1)))
 
     def stop(self):
         """Stops ab (it prints its report on SIGINT): {complete, failed, non_2xx, text}."""
