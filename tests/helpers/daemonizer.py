@@ -20,11 +20,14 @@ import sys
 import time
 
 
-def runaway(pidfile):
+def runaway(pidfile, ready_w):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     with open(pidfile, "a") as f:
         f.write(f"{os.getpid()}\n")
+    # Only now: the worker's "up" means the pid is in the file.
+    os.write(ready_w, b"x")
+    os.close(ready_w)
     while True:
         time.sleep(1000)
 
@@ -47,9 +50,7 @@ def main():
         else:
             os.setpgid(0, 0)
         # Its stdio goes to the worker's log pipes like any child's; it writes nothing.
-        os.write(ready_w, b"x")
-        os.close(ready_w)
-        runaway(args.pidfile)
+        runaway(args.pidfile, ready_w)
     os.close(ready_w)
     os.read(ready_r, 1)  # the runaway has written its pid
     if args.mode == "daemon":
