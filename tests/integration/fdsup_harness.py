@@ -262,10 +262,24 @@ class Fdsupd:
             raise AssertionError(f"fdsupd did not exit within {timeout}s; log:\n{self.log()}") from None
 
     def cleanup(self):
-        """Kills whatever is left (SIGKILL to fdsupd; its workers die by PDEATHSIG)."""
+        """Kills whatever is left: SIGKILL to fdsupd, whose workers die by PDEATHSIG, and
+        to each worker's process group, where their own children are (a shell's
+        background `sleep` has no PDEATHSIG and would outlive the test)."""
         if self.proc is not None and self.proc.poll() is None:
+            groups = set()
+            for child in children_of(self.proc.pid):
+                try:
+                    groups.add(os.getpgid(child))
+                except ProcessLookupError:
+                    pass
+            groups.discard(os.getpgid(0))
             self.proc.kill()
             self.proc.wait()
+            for group in groups:
+                try:
+                    os.killpg(group, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         if self._log:
             self._log.close()
             self._log = None
