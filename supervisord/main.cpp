@@ -23,9 +23,9 @@
 #include "control/metrics.h"
 #include "control/metrics_server.h"
 #include "sockets/bind.h"
-#include "supervisor/logging.h"
+#include "logging/logging.h"
 #include "supervisor/supervisor.h"
-#include "supervisor/uv_handles.h"
+#include "loop/uv_handles.h"
 #include "sys/heap_warmup.h"
 #include "sys/listen_fds.h"
 #include "sys/orphans.h"
@@ -480,7 +480,7 @@ int run(const Options& options) {
         upgrader = std::make_unique<fdsup::upgrade::Upgrader>(fdsup::upgrade::UpgradeSetup{
             &loop, self_binary, options.config_path, extra_args_of(options),
             [&] { return supervisor.upgrade_refusal(); },
-            [&](fdsup::control::JsonWriter& w, std::vector<int>& keep) {
+            [&](fdsup::JsonWriter& w, std::vector<int>& keep) {
                 supervisor.snapshot(w, keep);
                 w.member("control_fd", (*control)->fd())
                     .member("notify_fd", (*notify)->fd())

@@ -24,9 +24,9 @@
 #include <string>
 
 #include "config/model.h"
-#include "supervisor/log_rate_limit.h"
+#include "logging/log_rate_limit.h"
 #include "control/protocol.h"
-#include "supervisor/uv_handles.h"
+#include "loop/uv_handles.h"
 #include "sys/paths.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"

@@ -7,8 +7,8 @@
 #include <unordered_map>
 
 #include "config/values.h"
-#include "control/json_writer.h"
-#include "supervisor/rolling_restart.h"
+#include "json/json_writer.h"
+#include "rollout/rolling_restart.h"
 #include "version.h"
 
 namespace fdsup::control {

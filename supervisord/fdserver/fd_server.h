@@ -38,9 +38,9 @@
 
 #include "control/protocol.h"
 #include "fdserver/fd_request.h"
-#include "supervisor/fd_store.h"
-#include "supervisor/log_rate_limit.h"
-#include "supervisor/uv_handles.h"
+#include "fdstore/fd_store.h"
+#include "logging/log_rate_limit.h"
+#include "loop/uv_handles.h"
 #include "sys/paths.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"

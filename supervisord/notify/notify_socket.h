@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/uv_handles.h"
+#include "loop/uv_handles.h"
 #include "sys/paths.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "config/model.h"
-#include "supervisor/fd_store.h"
+#include "fdstore/fd_store.h"
 #include "supervisor/restart_policy.h"
-#include "supervisor/uv_handles.h"
+#include "loop/uv_handles.h"
 #include "sys/process.h"
 #include "sys/unique_fd.h"
 

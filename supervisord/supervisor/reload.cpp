@@ -10,8 +10,8 @@
 
 #include "config/loader.h"
 #include "sockets/bind.h"
-#include "supervisor/config_diff.h"
-#include "supervisor/logging.h"
+#include "config/diff.h"
+#include "logging/logging.h"
 #include "supervisor/supervisor.h"
 #include "sys/manager_notify.h"
 
@@ -68,7 +68,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
                       (loaded.errors.size() == 1 ? "" : "s") + "); nothing changed");
     }
     config::Config next = std::move(*loaded.config);
-    ConfigDiff diff = diff_configs(config_, next);
+    config::ConfigDiff diff = config::diff_configs(config_, next);
     result.config_errors = diff.errors;
     for (const auto* names : {&diff.workers_changed, &diff.workers_scaled})
         for (const auto& name : *names)

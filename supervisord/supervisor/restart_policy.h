@@ -6,11 +6,10 @@
 #include <vector>
 
 #include "config/model.h"
+#include "sys/clock.h"
 #include "sys/process.h"
 
 namespace fdsup {
-
-using Clock = std::chrono::steady_clock;
 
 // restart = always | on-failure (with success_exit_codes) | never.
 bool should_restart(const config::WorkerConfig& worker, const ExitStatus& status);

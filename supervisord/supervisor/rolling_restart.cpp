@@ -12,7 +12,7 @@
 #include <algorithm>
 
 #include "config/values.h"
-#include "supervisor/rolling_restart.h"
+#include "rollout/rolling_restart.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup {

@@ -19,16 +19,15 @@
 #include <unordered_set>
 
 #include "sockets/listen_address.h"
-#include "control/json_writer.h"
-#include "supervisor/rolling_restart.h"
-#include "supervisor/state_format.h"
+#include "json/json_writer.h"
+#include "rollout/rolling_restart.h"
+#include "state/state_format.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup {
 namespace {
 
 using Json = StateDocument;
-using control::JsonWriter;
 
 int64_t ns(Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
 Clock::time_point time_at(const Json& j) {

@@ -20,20 +20,20 @@
 #include <vector>
 
 #include "config/model.h"
-#include "control/json_writer.h"
+#include "json/json_writer.h"
 #include "control/protocol.h"
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
 #include "fdserver/fd_server.h"
 #include "notify/notify_message.h"
 #include "notify/notify_socket.h"
-#include "supervisor/epoll_set.h"
-#include "supervisor/fd_store.h"
+#include "loop/epoll_set.h"
+#include "fdstore/fd_store.h"
 #include "supervisor/instance.h"
-#include "supervisor/log_book.h"
-#include "supervisor/log_rate_limit.h"
+#include "output/log_book.h"
+#include "logging/log_rate_limit.h"
 #include "supervisor/operation.h"
-#include "supervisor/output_capture.h"
+#include "output/output_capture.h"
 #include "supervisor/spawn_histogram.h"
 #include "sys/cgroup_tree.h"
 #include "sys/unique_fd.h"
@@ -165,7 +165,7 @@ public:
     std::string upgrade_refusal() const;
     // The state for the next image, written as members of the object `w` is in (the
     // upgrader adds its own); every fd it names is added to `keep`.
-    void snapshot(control::JsonWriter& w, std::vector<int>& keep) const;
+    void snapshot(JsonWriter& w, std::vector<int>& keep) const;
     // On a Supervisor built (with no sockets) from the snapshot's config: adopts the
     // sockets, processes, pipes, stores and rollouts the snapshot names, and re-arms
     // every timer to its deadline. Call before the loop runs; then resume() (never

@@ -12,7 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "supervisor/uv_handles.h"
+#include "loop/uv_handles.h"
 #include "sys/process.h"
 #include "sys/unique_fd.h"
 

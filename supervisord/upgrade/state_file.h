@@ -1,7 +1,7 @@
 // The state an in-place upgrade hands from one fdsupd image to the next travels in a
 // memfd: the old image writes it, passes its fd number on the new image's command
 // line, and the new image reads it (with pread, so that a rollback can read it again).
-// The document is JSON text, written directly (control::JsonWriter) and parsed by
+// The document is JSON text, written directly (JsonWriter) and parsed by
 // nlohmann. (nlohmann's CBOR was measured too: it decodes no faster, since building the
 // document, not reading the text, is what costs.)
 #pragma once

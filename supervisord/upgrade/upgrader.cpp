@@ -118,7 +118,7 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     // Written straight as text (at 1,000 instances with their output captured, an
     // nlohmann document took 20 ms to build and dump, while nothing is served).
     std::vector<int> keep;
-    control::JsonWriter state;
+    JsonWriter state;
     state.begin_object();
     try {
         setup_.snapshot(state, keep);

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "control/control_server.h"
-#include "control/json_writer.h"
+#include "json/json_writer.h"
 #include "control/protocol.h"
 
 namespace fdsup::upgrade {
@@ -28,7 +28,7 @@ struct UpgradeSetup {
     std::vector<std::string> extra_args;   // passed on to the next image (--log-level ...)
     std::function<std::string()> refusal;  // why an upgrade cannot happen now ("" if it can)
     // Writes the state's members into the open object; every fd it names goes into `keep`.
-    std::function<void(control::JsonWriter& w, std::vector<int>& keep)> snapshot;
+    std::function<void(JsonWriter& w, std::vector<int>& keep)> snapshot;
     std::function<int(uint64_t client)> client_fd;  // a control connection's fd, -1 if gone
     std::function<std::optional<uid_t>(uint64_t client)> client_uid;
     std::function<void(const std::string& message)> notify_manager;  // sd_notify to fdsupd's own manager

@@ -3,10 +3,10 @@
 #include <doctest/doctest.h>
 
 #include "config/loader.h"
-#include "supervisor/config_diff.h"
+#include "config/diff.h"
 
-using fdsup::ConfigDiff;
-using fdsup::diff_configs;
+using fdsup::config::ConfigDiff;
+using fdsup::config::diff_configs;
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "supervisor/epoll_set.h"
+#include "loop/epoll_set.h"
 
 using namespace fdsup;
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/fd_store.h"
+#include "fdstore/fd_store.h"
 
 using fdsup::FdStore;
 using fdsup::HangupWatch;

@@ -8,10 +8,12 @@
 #include <random>
 #include <string>
 
-#include "control/json_writer.h"
+#include "json/json_writer.h"
 #include "control/protocol.h"
 
 using namespace fdsup::control;
+using fdsup::JsonWriter;
+using fdsup::append_json_string;
 
 namespace {
 

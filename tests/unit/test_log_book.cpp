@@ -2,7 +2,7 @@
 // that may unfollow themselves while being called.
 #include <doctest/doctest.h>
 
-#include "supervisor/log_book.h"
+#include "output/log_book.h"
 
 using fdsup::LogBook;
 using fdsup::LogLine;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/output_capture.h"
+#include "output/output_capture.h"
 
 using fdsup::OutputCapture;
 

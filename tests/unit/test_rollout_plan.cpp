@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "supervisor/rollout_plan.h"
+#include "rollout/rollout_plan.h"
 
 using fdsup::RolloutPlan;
 using Slot = fdsup::RolloutPlan::SlotState;

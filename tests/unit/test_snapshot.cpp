@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "config/loader.h"
-#include "supervisor/state_format.h"
+#include "state/state_format.h"
 #include "supervisor/supervisor.h"
 #include "upgrade/state_file.h"
 
@@ -51,7 +51,7 @@ Instance& instance(const Supervisor& s, const std::string& worker, size_t i) {
 // The state as the upgrader writes it (an object around the supervisor's members) and
 // the next image reads it.
 fdsup::StateDocument snapshot_of(const Supervisor& s, std::vector<int>& keep) {
-    fdsup::control::JsonWriter w;
+    fdsup::JsonWriter w;
     w.begin_object();
     s.snapshot(w, keep);
     w.key("keep").begin_array();

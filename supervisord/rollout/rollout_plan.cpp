@@ -1,4 +1,4 @@
-#include "supervisor/rollout_plan.h"
+#include "rollout/rollout_plan.h"
 
 #include <algorithm>
 

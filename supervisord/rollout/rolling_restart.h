@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "supervisor/operation.h"
-#include "supervisor/rollout_plan.h"
+#include "rollout/rollout_plan.h"
 
 namespace fdsup {
 

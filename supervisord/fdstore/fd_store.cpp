@@ -1,4 +1,4 @@
-#include "supervisor/fd_store.h"
+#include "fdstore/fd_store.h"
 
 #include <fcntl.h>
 #include <linux/kcmp.h>

@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-#include "supervisor/restart_policy.h"
+#include "sys/clock.h"
 
 namespace fdsup {
 

@@ -1,4 +1,4 @@
-#include "supervisor/epoll_set.h"
+#include "loop/epoll_set.h"
 
 #include <sys/epoll.h>
 

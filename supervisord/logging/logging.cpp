@@ -1,4 +1,4 @@
-#include "supervisor/logging.h"
+#include "logging/logging.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

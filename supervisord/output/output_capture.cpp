@@ -1,4 +1,4 @@
-#include "supervisor/output_capture.h"
+#include "output/output_capture.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>

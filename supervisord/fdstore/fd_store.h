@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/epoll_set.h"
+#include "loop/epoll_set.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"
 

@@ -1,18 +1,18 @@
-#include "supervisor/config_diff.h"
+#include "config/diff.h"
 
 #include <algorithm>
 
-namespace fdsup {
+namespace fdsup::config {
 namespace {
 
-bool uses_socket(const config::WorkerConfig& worker, const std::string& socket) {
+bool uses_socket(const WorkerConfig& worker, const std::string& socket) {
     for (const auto& [fd, name] : worker.fds)
         if (name == socket) return true;
     return std::find(worker.scm_rights.begin(), worker.scm_rights.end(), socket) != worker.scm_rights.end();
 }
 
 // The options that are fixed once a socket is bound.
-std::vector<std::string> bind_time_changes(const config::SocketConfig& a, const config::SocketConfig& b) {
+std::vector<std::string> bind_time_changes(const SocketConfig& a, const SocketConfig& b) {
     std::vector<std::string> changed;
     if (a.reuse_port != b.reuse_port) changed.push_back("reuse_port");
     if (a.free_bind != b.free_bind) changed.push_back("free_bind");
@@ -20,7 +20,7 @@ std::vector<std::string> bind_time_changes(const config::SocketConfig& a, const 
     return changed;
 }
 
-void diff_supervisor(const config::SupervisorConfig& a, const config::SupervisorConfig& b, ConfigDiff& diff) {
+void diff_supervisor(const SupervisorConfig& a, const SupervisorConfig& b, ConfigDiff& diff) {
     auto note = [&](bool changed, const char* key) {
         if (changed) diff.supervisor_keys_changed.push_back(key);
     };
@@ -37,12 +37,12 @@ void diff_supervisor(const config::SupervisorConfig& a, const config::Supervisor
 
 }  // namespace
 
-ConfigDiff diff_configs(const config::Config& running, const config::Config& next) {
+ConfigDiff diff_configs(const Config& running, const Config& next) {
     ConfigDiff diff;
     diff_supervisor(running.supervisor, next.supervisor, diff);
 
     for (const auto& socket : next.sockets) {
-        const config::SocketConfig* old = running.find_socket(socket.name);
+        const SocketConfig* old = running.find_socket(socket.name);
         if (old == nullptr) {
             diff.sockets_added.push_back(socket.name);
         } else if (old->listen != socket.listen) {
@@ -64,12 +64,12 @@ ConfigDiff diff_configs(const config::Config& running, const config::Config& nex
         if (next.find_socket(socket.name) == nullptr) diff.sockets_removed.push_back(socket.name);
 
     for (const auto& worker : next.workers) {
-        const config::WorkerConfig* old = running.find_worker(worker.name);
+        const WorkerConfig* old = running.find_worker(worker.name);
         if (old == nullptr) {
             diff.workers_added.push_back(worker.name);
             continue;
         }
-        config::WorkerConfig old_same_count = *old;
+        WorkerConfig old_same_count = *old;
         old_same_count.instances = worker.instances;
         bool maps_replaced = std::any_of(diff.sockets_replaced.begin(), diff.sockets_replaced.end(),
                                          [&](const std::string& s) { return uses_socket(worker, s); });
@@ -85,4 +85,4 @@ ConfigDiff diff_configs(const config::Config& running, const config::Config& nex
     return diff;
 }
 
-}  // namespace fdsup
+}  // namespace fdsup::config

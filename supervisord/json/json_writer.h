@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace fdsup::control {
+namespace fdsup {
 
 class JsonWriter {
 public:
@@ -54,4 +54,4 @@ private:
 // `text` as a JSON string literal (quotes included), appended to `out`.
 void append_json_string(std::string& out, std::string_view text);
 
-}  // namespace fdsup::control
+}  // namespace fdsup

@@ -1,4 +1,4 @@
-#include "supervisor/log_book.h"
+#include "output/log_book.h"
 
 namespace fdsup {
 

@@ -15,7 +15,7 @@
 #include <functional>
 #include <string>
 
-#include "supervisor/epoll_set.h"
+#include "loop/epoll_set.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {

@@ -16,7 +16,7 @@
 
 #include "config/model.h"
 
-namespace fdsup {
+namespace fdsup::config {
 
 struct ConfigDiff {
     std::vector<std::string> sockets_added, sockets_removed, sockets_replaced, sockets_updated;
@@ -28,6 +28,6 @@ struct ConfigDiff {
     std::vector<std::string> errors;
 };
 
-ConfigDiff diff_configs(const config::Config& running, const config::Config& next);
+ConfigDiff diff_configs(const Config& running, const Config& next);
 
-}  // namespace fdsup
+}  // namespace fdsup::config

@@ -1,10 +1,10 @@
-#include "control/json_writer.h"
+#include "json/json_writer.h"
 
 #include <charconv>
 #include <cmath>
 #include <utility>
 
-namespace fdsup::control {
+namespace fdsup {
 namespace {
 
 // The UTF-8 sequence at the start of `s` (RFC 3629: no overlongs, no surrogates,
@@ -170,4 +170,4 @@ std::string JsonWriter::line() && {
     return std::move(out_);
 }
 
-}  // namespace fdsup::control
+}  // namespace fdsup

@@ -13,7 +13,7 @@
 #include <memory>
 #include <string>
 
-#include "supervisor/uv_handles.h"
+#include "loop/uv_handles.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"
 
