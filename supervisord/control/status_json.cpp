@@ -154,7 +154,7 @@ Result<std::string> status_reply(const Supervisor& supervisor, const std::vector
         .member("shutting_down", supervisor.shutting_down())
         .end_object();
     w.key("sockets").begin_array();
-    for (const auto& socket : supervisor.sockets()) {
+    for (const auto& socket : supervisor.sockets().current()) {
         w.begin_object()
             .member("name", socket.config.name)
             .member("listen", socket.config.listen)

@@ -61,7 +61,7 @@ Result<BoundSocket> adopt_bound_socket(UniqueFd fd, const config::SocketConfig& 
 // (listen again), TCP_NODELAY and SO_KEEPALIVE (on or off), SO_RCVBUF/SO_SNDBUF when
 // > 0 (0 cannot bring back the kernel default: the last value stays), and for unix path
 // sockets the file's owner, group and mode. The options fixed at bind time (reuse_port,
-// free_bind, ipv6_only) are not touched: see supervisor/config_diff.h.
+// free_bind, ipv6_only) are not touched: see config/diff.h.
 Result<void> update_socket_options(int fd, const config::SocketConfig& cfg);
 
 // The local address of a bound socket fd in the `bound` format above: "IPv4:PORT",

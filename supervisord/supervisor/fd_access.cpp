@@ -38,8 +38,7 @@ Result<StoreOutcome> Supervisor::store_from_fd_socket(const fdserver::FdAccess& 
 }
 
 int Supervisor::socket_fd(const std::string& name) const {
-    auto it = socket_fds_.find(name);
-    return it == socket_fds_.end() ? -1 : it->second;
+    return sockets_.fd_of(name);
 }
 
 }  // namespace fdsup

@@ -99,23 +99,16 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     }
 
     // 2. The socket table: kept (and updated), new, and retired (closed once unheld).
-    for (auto& socket : sockets_) {
-        const std::string& name = socket.config.name;
-        bool gone = std::find(diff.sockets_removed.begin(), diff.sockets_removed.end(), name) != diff.sockets_removed.end() ||
-                    std::find(diff.sockets_replaced.begin(), diff.sockets_replaced.end(), name) != diff.sockets_replaced.end();
-        if (gone) {
-            retired_sockets_.push_back(std::move(socket));
-            continue;
-        }
-        if (std::find(diff.sockets_updated.begin(), diff.sockets_updated.end(), name) != diff.sockets_updated.end()) {
-            socket.config = *next.find_socket(name);
-            if (auto ok = update_socket_options(socket.fd.get(), socket.config); !ok)
-                result.warnings.push_back(ok.error().text());
-            else
-                spdlog::info("socket {}: options updated", name);
-        }
+    for (const auto& name : diff.sockets_updated) {
+        OwnedSocket& socket = *sockets_.find(name);
+        socket.config = *next.find_socket(name);
+        if (auto ok = update_socket_options(socket.fd.get(), socket.config); !ok)
+            result.warnings.push_back(ok.error().text());
+        else
+            spdlog::info("socket {}: options updated", name);
     }
-    std::erase_if(sockets_, [](const OwnedSocket& s) { return !s.fd; });
+    sockets_.retire(diff.sockets_removed);
+    sockets_.retire(diff.sockets_replaced);
     // The manager's fd store follows: what is gone out (by name, before the new one of a
     // replaced socket goes in under the same name), what is new in.
     if (manager_.park) {
@@ -123,10 +116,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
             for (const auto& name : *names) manager_.unpark(name);
         for (auto& socket : bound) socket.held_by_manager = manager_.park(socket.config.name, socket.fd.get());
     }
-    for (auto& socket : bound) adopt_socket(std::move(socket));
-    std::sort(sockets_.begin(), sockets_.end(),
-              [](const OwnedSocket& a, const OwnedSocket& b) { return a.config.name < b.config.name; });
-    rebuild_socket_maps();
+    sockets_.add(std::move(bound));
 
     // 3. [supervisor] settings.
     for (const auto& key : diff.supervisor_keys_changed) {

@@ -202,7 +202,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
         .member("upgrades", upgrades_)
         .member("notify_dropped", notify_dropped_)
         .member("next_instance_id", next_instance_id_)
-        .member("next_socket_serial", next_socket_serial_)
+        .member("next_socket_serial", sockets_.next_serial())
         .member("nofile_soft_at_start", static_cast<uint64_t>(context_.nofile_soft_at_start))
         .member("exit_watch_fd", exit_watch_fd)
         .member("output_pipes_fd", output_pipes_fd)
@@ -223,8 +223,8 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
             .member("held_by_manager", s.held_by_manager)
             .end_object();
     };
-    for (const auto& s : sockets_) write_socket(s, false);
-    for (const auto& s : retired_sockets_) write_socket(s, true);
+    for (const auto& s : sockets_.current()) write_socket(s, false);
+    for (const auto& s : sockets_.retired()) write_socket(s, true);
     w.end_array();
 
     w.key("workers").begin_array();
@@ -304,13 +304,11 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
     upgrades_ = state.at("upgrades").get<uint64_t>() + (rolled_back ? 0 : 1);
     notify_dropped_ = state.at("notify_dropped").get<uint64_t>();
     next_instance_id_ = state.at("next_instance_id").get<uint64_t>();
-    next_socket_serial_ = state.at("next_socket_serial").get<uint64_t>();
     next_cgroup_serial_ = state.at("next_cgroup_serial").get<uint64_t>();
 
     // Sockets: the current ones take their settings from the config, retired ones
     // (replaced by a reload, still held by old processes) only need their address.
-    sockets_.clear();
-    retired_sockets_.clear();
+    std::vector<OwnedSocket> current_sockets, retired_sockets;
     // Every field is read before an fd is owned: a throw must not close an fd that a
     // rollback hands back to the previous image.
     for (const auto& s : state.at("sockets")) {
@@ -332,9 +330,9 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
             socket.config.address = *address;
         }
         socket.fd.reset(fds.claim(fd, "socket " + name, true));
-        (retired ? retired_sockets_ : sockets_).push_back(std::move(socket));
+        (retired ? retired_sockets : current_sockets).push_back(std::move(socket));
     }
-    rebuild_socket_maps();
+    sockets_.restore(std::move(current_sockets), std::move(retired_sockets), state.at("next_socket_serial").get<uint64_t>());
 
     // Adopted before the instances whose pidfds it holds (an adopted fd is never closed
     // on failure: a rollback hands it back to the previous image).

@@ -21,9 +21,8 @@ using config::format_duration;
 
 Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
                        SpawnContext context, bool for_restore)
-    : loop_(loop), config_(std::move(config)), context_(std::move(context)), notify_drop_summary_(loop), shutdown_timer_(loop) {
-    for (auto& socket : sockets) adopt_socket(std::move(socket));
-    rebuild_socket_maps();
+    : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)), context_(std::move(context)),
+      notify_drop_summary_(loop), shutdown_timer_(loop) {
     null_fd_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (!null_fd_) {
         std::perror("fdsupd: open /dev/null");
@@ -36,20 +35,6 @@ Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<Owned
 }
 
 Supervisor::~Supervisor() = default;
-
-void Supervisor::adopt_socket(OwnedSocket socket) {
-    socket.serial = next_socket_serial_++;
-    sockets_.push_back(std::move(socket));
-}
-
-void Supervisor::rebuild_socket_maps() {
-    socket_fds_.clear();
-    socket_serials_.clear();
-    for (const auto& socket : sockets_) {
-        socket_fds_[socket.config.name] = socket.fd.get();
-        socket_serials_[socket.config.name] = socket.serial;
-    }
-}
 
 Worker& Supervisor::add_worker(const config::WorkerConfig& worker_config, bool with_instances) {
     auto worker = std::make_unique<Worker>();
@@ -179,7 +164,7 @@ Result<void> Supervisor::launch(Instance& instance) {
     if (auto r = make_stream(cfg.stdout_target, out_read, out_write, "stdout"); !r) return r;
     if (auto r = make_stream(cfg.stderr_target, err_read, err_write, "stderr"); !r) return r;
 
-    auto prepared = PreparedSpawn::make(context_, cfg, instance.index, socket_fds_, fds_to_hand_over(instance),
+    auto prepared = PreparedSpawn::make(context_, cfg, instance.index, sockets_.fds(), fds_to_hand_over(instance),
                                         StdioFds{null_fd_.get(), out_write.get(), err_write.get()});
     if (!prepared) return std::unexpected(prepared.error());
     auto cgroup = make_spawn_cgroup(instance);
@@ -210,8 +195,7 @@ Result<void> Supervisor::launch(Instance& instance) {
     instance.watchdog_timeout = cfg.watchdog;
     instance.sockets_used.clear();
     auto note_socket = [&](const std::string& name) {
-        if (auto it = socket_serials_.find(name); it != socket_serials_.end())
-            instance.sockets_used.push_back(it->second);
+        if (uint64_t serial = sockets_.serial_of(name); serial != 0) instance.sockets_used.push_back(serial);
     };
     for (const auto& [fd, name] : cfg.fds) note_socket(name);
     for (const auto& name : cfg.scm_rights) note_socket(name);
@@ -607,28 +591,14 @@ void Supervisor::sweep() {
         if (find_worker(worker.config.name) == nullptr) logs_.forget(worker.config.name);
         it = workers_.erase(it);
     }
-    for (auto it = retired_sockets_.begin(); it != retired_sockets_.end();) {
-        bool held = false;
+    sockets_.close_unheld([this](uint64_t serial) {
         for (const auto& worker : workers_)
             for (const auto& instance : worker->instances)
-                if (instance->has_process() &&
-                    std::find(instance->sockets_used.begin(), instance->sockets_used.end(), it->serial) !=
-                        instance->sockets_used.end())
-                    held = true;
-        if (held) {
-            ++it;
-            continue;
-        }
-        spdlog::info("socket {}: closed ({})", it->config.name, it->bound);
-        // Its file goes too, unless a current socket has been bound at the same path.
-        bool path_reused = false;
-        for (const auto& socket : sockets_)
-            if (socket.config.address.is_unix() && socket.config.address.path == it->config.address.path &&
-                socket.config.address.abstract == it->config.address.abstract)
-                path_reused = true;
-        if (!path_reused) remove_socket_file(it->config);
-        it = retired_sockets_.erase(it);
-    }
+                if (instance->has_process() && std::find(instance->sockets_used.begin(), instance->sockets_used.end(),
+                                                         serial) != instance->sockets_used.end())
+                    return true;
+        return false;
+    });
 }
 
 void Supervisor::finish_shutdown() {
@@ -637,8 +607,7 @@ void Supervisor::finish_shutdown() {
     shutdown_timer_.stop();
     for (auto& [key, entry] : captures_) entry.capture->drain_now();
     captures_.clear();
-    for (const auto& socket : sockets_)
-        if (!socket.held_by_manager) remove_socket_file(socket.config);
+    sockets_.remove_files();
     spdlog::info("all workers stopped");
     if (auto done = std::move(on_shutdown_done_)) done();
 }

@@ -34,27 +34,12 @@
 #include "logging/log_rate_limit.h"
 #include "supervisor/operation.h"
 #include "output/output_capture.h"
+#include "sockets/socket_table.h"
 #include "supervisor/spawn_histogram.h"
 #include "sys/cgroup_tree.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
-
-// A listening socket the supervisor keeps open for its whole life (or, after a reload
-// replaced or removed it, until no process holds it).
-struct OwnedSocket {
-    config::SocketConfig config;
-    UniqueFd fd;
-    std::string bound;  // the real local address ("127.0.0.1:41234")
-    uint64_t serial = 0;  // unique per bound socket; set by the supervisor
-    // fdsupd's service manager holds it too (passed by socket activation, or parked in
-    // its fd store): its file is not removed at shutdown, the manager still serves it.
-    bool held_by_manager = false;
-};
-
-// The name a socket is parked under in the service manager's fd store: one no
-// [sockets.NAME] can have ('.'), so a parked socket is never taken for a .socket unit's.
-inline std::string parked_name(const std::string& socket) { return "parked." + socket; }
 
 // The state an in-place upgrade carries (snapshot.cpp). Plain (unordered) JSON: it is
 // never shown to anyone, and parses about twice as fast as the ordered kind.
@@ -151,7 +136,7 @@ public:
 
     // ---- state, for status and the control server ----
     const config::Config& config() const { return config_; }  // as last loaded
-    const std::vector<OwnedSocket>& sockets() const { return sockets_; }
+    const SocketTable& sockets() const { return sockets_; }
     const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
     Worker* find_worker(const std::string& name) const;
     LogBook& logs() { return logs_; }
@@ -350,11 +335,7 @@ private:
 
     uv_loop_t* loop_;
     config::Config config_;
-    std::vector<OwnedSocket> sockets_;
-    std::vector<OwnedSocket> retired_sockets_;  // replaced/removed by reload, still held
-    std::map<std::string, int> socket_fds_;  // name -> fd, for the plan builder
-    std::map<std::string, uint64_t> socket_serials_;  // name -> serial of the current socket
-    uint64_t next_socket_serial_ = 1;
+    SocketTable sockets_;
     SpawnContext context_;
     Launcher launcher_;
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
@@ -421,9 +402,6 @@ private:
     bool shutdown_finished_ = false;
     Timer shutdown_timer_;
     std::function<void()> on_shutdown_done_;
-
-    void adopt_socket(OwnedSocket socket);
-    void rebuild_socket_maps();
 };
 
 }  // namespace fdsup
