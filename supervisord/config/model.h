@@ -145,3 +145,12 @@ struct Config {
 };
 
 }  // namespace fdsup::config
+
+namespace fdsup {
+
+// How an instance is named in messages and labels: "web[2]".
+inline std::string instance_label(const std::string& worker, int index) {
+    return worker + "[" + std::to_string(index) + "]";
+}
+
+}  // namespace fdsup

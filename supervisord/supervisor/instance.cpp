@@ -15,10 +15,6 @@ const char* state_name(InstanceState state) {
     return "unknown";
 }
 
-std::string instance_label(const std::string& worker, int index) {
-    return worker + "[" + std::to_string(index) + "]";
-}
-
 std::string Instance::label() const { return instance_label(worker->config.name, index); }
 
 bool Worker::all_ready() const {

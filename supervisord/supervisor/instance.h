@@ -31,9 +31,6 @@ const char* state_name(InstanceState state);
 struct Worker;
 struct RollingRestart;
 
-// "web[2]"
-std::string instance_label(const std::string& worker, int index);
-
 // Why the supervisor itself is stopping a process (not the operator, not shutdown):
 // the exit that follows is a failure, restarted by policy.
 enum class KillReason { none, ready_timeout, watchdog };

@@ -192,7 +192,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
     // every registration in them.
     int exit_watch_fd = exits_ ? exits_->fd() : -1;
     if (exit_watch_fd >= 0) keep.push_back(exit_watch_fd);
-    int output_pipes_fd = output_pipes_ ? output_pipes_->fd() : -1;
+    int output_pipes_fd = outputs_.pipes() ? outputs_.pipes()->fd() : -1;
     if (output_pipes_fd >= 0) keep.push_back(output_pipes_fd);
     int cgroup_events_fd = cgroup_events_ ? cgroup_events_->fd() : -1;
     if (cgroup_events_fd >= 0) keep.push_back(cgroup_events_fd);
@@ -208,7 +208,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
         .member("output_pipes_fd", output_pipes_fd)
         .member("cgroup_events_fd", cgroup_events_fd)
         .member("next_cgroup_serial", next_cgroup_serial_)
-        .member("next_capture_key", next_capture_key_);
+        .member("next_capture_key", outputs_.next_key());
 
     w.key("sockets").begin_array();
     auto write_socket = [&](const OwnedSocket& s, bool retired) {
@@ -262,7 +262,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
     // Positional too (there are two per instance); the label is made again from the
     // worker and index, as add_capture made it.
     w.key("captures").begin_array();
-    for (const auto& [key, entry] : captures_) {
+    for (const auto& [key, entry] : outputs_.captures()) {
         using namespace state_format;
         keep.push_back(entry.capture->fd());
         Record r(w);
@@ -392,12 +392,12 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         }
     }
     // The pipes are in the adopted set already, each under its capture's key.
-    next_capture_key_ = state.at("next_capture_key").get<uint64_t>();
+    uint64_t next_capture_key = state.at("next_capture_key").get<uint64_t>();
+    bool have_pipes = false;
     if (int fd = state.at("output_pipes_fd").get<int>(); fd >= 0) {
-        auto adopted = EpollSet::adopt(loop_, fds.claim(fd, "the set of output pipes", true), "output pipes",
-                                       [this](uint64_t key, uint32_t) { on_output_ready(key); });
-        if (!adopted) throw std::runtime_error(adopted.error().text());
-        output_pipes_ = std::move(*adopted);
+        if (auto adopted = outputs_.adopt_pipes(fds.claim(fd, "the set of output pipes", true), next_capture_key); !adopted)
+            throw std::runtime_error(adopted.error().text());
+        have_pipes = true;
     }
     // Every record is checked before any pipe is owned (a throw must not close one).
     struct Capture {
@@ -418,16 +418,13 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
                         v[kCaptureIndex].get<int>(), v[kCaptureStderr].get<bool>(), v[kCapturePartial].get<std::string>()};
         // Keys name the registrations in the adopted set: each known, once, and below the
         // next key this image hands out.
-        if (!output_pipes_ || capture.key == 0 || capture.key >= next_capture_key_ || !keys.insert(capture.key).second)
+        if (!have_pipes || capture.key == 0 || capture.key >= next_capture_key || !keys.insert(capture.key).second)
             throw std::runtime_error("a capture with a missing, repeated or unknown key (" + std::to_string(capture.key) + ")");
         fds.claim(capture.fd, "output pipe of " + instance_label(capture.worker, capture.index));
         captures.push_back(std::move(capture));
     }
-    for (auto& c : captures) {
-        std::string label = instance_label(c.worker, c.index) + (c.from_stderr ? " stderr" : "");
-        OutputCapture* added = add_capture(UniqueFd(c.fd), std::move(label), std::move(c.worker), c.index, c.from_stderr, c.key);
-        if (added != nullptr) added->set_partial(std::move(c.partial));
-    }
+    for (auto& c : captures)
+        outputs_.adopt_capture(c.key, UniqueFd(c.fd), std::move(c.worker), c.index, c.from_stderr, std::move(c.partial));
 }
 
 void Supervisor::restore_instance(Worker& worker, const Json& j, FdClaims& fds) {

@@ -19,15 +19,23 @@
 namespace fdsup {
 using config::format_duration;
 
-Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
-                       SpawnContext context, bool for_restore)
-    : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)), context_(std::move(context)),
-      notify_drop_summary_(loop), shutdown_timer_(loop) {
-    null_fd_.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
-    if (!null_fd_) {
+namespace {
+
+UniqueFd open_dev_null() {
+    UniqueFd fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!fd) {
         std::perror("fdsupd: open /dev/null");
         std::abort();
     }
+    return fd;
+}
+
+}  // namespace
+
+Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
+                       SpawnContext context, bool for_restore)
+    : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)), context_(std::move(context)),
+      null_fd_(open_dev_null()), outputs_(loop, null_fd_.get()), notify_drop_summary_(loop), shutdown_timer_(loop) {
     auto hangups = HangupWatch::open(loop_, [this](int fd) { return on_stored_fd_hangup(fd); });
     if (hangups) hangups_ = std::move(*hangups);
     else spdlog::error("{}; stored fds are kept even when they hang up", hangups.error().text());
@@ -143,29 +151,10 @@ void Supervisor::spawn(Instance& instance) {
 Result<void> Supervisor::launch(Instance& instance) {
     const auto& cfg = instance.worker->config;
 
-    // stdout/stderr: a pipe per stream for "log" (read by an OutputCapture), else the
-    // file, /dev/null or the supervisor's own stream.
-    UniqueFd out_read, out_write, err_read, err_write;
-    auto make_stream = [&](const config::OutputTarget& target, UniqueFd& read_end, UniqueFd& write_end,
-                           const char* what) -> Result<void> {
-        if (target.kind != config::OutputKind::log) {
-            auto fd = open_output(target, what);
-            if (!fd) return std::unexpected(fd.error());
-            write_end = std::move(*fd);
-            return {};
-        }
-        int fds[2];
-        if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno(std::string("pipe for ") + what);
-        read_end.reset(fds[0]);
-        write_end.reset(fds[1]);
-        if (::fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(std::string("pipe for ") + what);
-        return {};
-    };
-    if (auto r = make_stream(cfg.stdout_target, out_read, out_write, "stdout"); !r) return r;
-    if (auto r = make_stream(cfg.stderr_target, err_read, err_write, "stderr"); !r) return r;
-
+    auto streams = outputs_.open(cfg);
+    if (!streams) return std::unexpected(streams.error());
     auto prepared = PreparedSpawn::make(context_, cfg, instance.index, sockets_.fds(), fds_to_hand_over(instance),
-                                        StdioFds{null_fd_.get(), out_write.get(), err_write.get()});
+                                        StdioFds{null_fd_.get(), streams->out_write.get(), streams->err_write.get()});
     if (!prepared) return std::unexpected(prepared.error());
     auto cgroup = make_spawn_cgroup(instance);
     if (!cgroup) return std::unexpected(cgroup.error());
@@ -216,73 +205,9 @@ Result<void> Supervisor::launch(Instance& instance) {
     instances_by_pid_[instance.pid] = &instance;
     if (*cgroup) keep_spawn_cgroup(instance, std::move(**cgroup));
 
-    if (out_read) add_capture(std::move(out_read), instance.label(), cfg.name, instance.index, false);
-    if (err_read) add_capture(std::move(err_read), instance.label() + " stderr", cfg.name, instance.index, true);
+    outputs_.capture(*streams, cfg.name, instance.index);
     spdlog::info("worker {}: started pid {}", instance.label(), instance.pid);
     return {};  // the write ends close here: the worker holds the only copies
-}
-
-Result<UniqueFd> Supervisor::open_output(const config::OutputTarget& target, const std::string& what) {
-    switch (target.kind) {
-        case config::OutputKind::inherit:
-        case config::OutputKind::null: {
-            int source = target.kind == config::OutputKind::null ? null_fd_.get() : what == "stdout" ? 1 : 2;
-            UniqueFd copy(::fcntl(source, F_DUPFD_CLOEXEC, 3));
-            if (!copy) return fail_errno("dup " + what);
-            return copy;
-        }
-        case config::OutputKind::file: {
-            auto fd = open_output_file(target.path);
-            if (!fd) {
-                std::string named = fd.error().message + " " + what + " file " + target.path;
-                if (fd.error().err == ELOOP)  // strerror's "too many levels" misleads here
-                    return fail(named + ": " + std::strerror(ELOOP) + " (a symlink on the path)");
-                return fail(named, fd.error().err);
-            }
-            return fd;
-        }
-        case config::OutputKind::log: break;
-    }
-    return fail("open_output: not a file target");
-}
-
-OutputCapture* Supervisor::add_capture(UniqueFd read_end, std::string label, std::string worker, int index,
-                                      bool from_stderr, uint64_t restored_key) {
-    auto pipes = output_pipes();
-    if (!pipes) {
-        spdlog::error("{}: {}; this output is lost", label, pipes.error().text());
-        return nullptr;
-    }
-    // The capture outlives a removed worker (its pipe drains after the process exits):
-    // it names the worker instead of pointing at it.
-    auto keep_line = [this, worker, index, from_stderr](std::string_view line) {
-        logs_.add(LogLine{std::chrono::system_clock::now(), worker, index, from_stderr, std::string(line)});
-    };
-    uint64_t key = restored_key != 0 ? restored_key : next_capture_key_++;
-    auto capture = std::make_unique<OutputCapture>(**pipes, key, std::move(read_end), label, std::move(keep_line),
-                                                   [this](OutputCapture* done) { captures_.erase(done->key()); },
-                                                   restored_key != 0);
-    if (!capture->ok()) {
-        spdlog::error("{}: cannot watch the output pipe; this output is lost", label);
-        return nullptr;
-    }
-    OutputCapture* added = capture.get();
-    captures_.emplace(key, CaptureEntry{std::move(capture), std::move(worker), index, from_stderr});
-    return added;
-}
-
-Result<EpollSet*> Supervisor::output_pipes() {
-    if (!output_pipes_) {
-        auto opened = EpollSet::open(loop_, "output pipes", [this](uint64_t key, uint32_t) { on_output_ready(key); });
-        if (!opened) return std::unexpected(opened.error());
-        output_pipes_ = std::move(*opened);
-    }
-    return output_pipes_.get();
-}
-
-void Supervisor::on_output_ready(uint64_t key) {
-    // A capture closes (and leaves the set) before its entry goes: a key is always found.
-    if (auto it = captures_.find(key); it != captures_.end()) it->second.capture->on_ready();
 }
 
 // ---- exits and restarts -----------------------------------------------------------
@@ -588,7 +513,7 @@ void Supervisor::sweep() {
         }
         spdlog::info("worker {}: removed", worker.config.name);
         for (const auto& instance : worker.instances) instances_by_id_.erase(instance->id);
-        if (find_worker(worker.config.name) == nullptr) logs_.forget(worker.config.name);
+        if (find_worker(worker.config.name) == nullptr) outputs_.book().forget(worker.config.name);
         it = workers_.erase(it);
     }
     sockets_.close_unheld([this](uint64_t serial) {
@@ -605,8 +530,7 @@ void Supervisor::finish_shutdown() {
     if (shutdown_finished_) return;
     shutdown_finished_ = true;
     shutdown_timer_.stop();
-    for (auto& [key, entry] : captures_) entry.capture->drain_now();
-    captures_.clear();
+    outputs_.drain_all();
     sockets_.remove_files();
     spdlog::info("all workers stopped");
     if (auto done = std::move(on_shutdown_done_)) done();

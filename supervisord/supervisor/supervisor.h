@@ -33,7 +33,7 @@
 #include "output/log_book.h"
 #include "logging/log_rate_limit.h"
 #include "supervisor/operation.h"
-#include "output/output_capture.h"
+#include "output/outputs.h"
 #include "sockets/socket_table.h"
 #include "supervisor/spawn_histogram.h"
 #include "sys/cgroup_tree.h"
@@ -139,7 +139,7 @@ public:
     const SocketTable& sockets() const { return sockets_; }
     const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
     Worker* find_worker(const std::string& name) const;
-    LogBook& logs() { return logs_; }
+    LogBook& logs() { return outputs_.book(); }
     Clock::time_point started_at() const { return started_at_; }
     uint64_t upgrades() const { return upgrades_; }
     const SpawnHistogram& spawn_times() const { return spawn_times_; }
@@ -221,9 +221,6 @@ private:
     void warn_fd_store(const std::string& text);
     // The set of pidfds (opened on first use: a failure is retried at the next start).
     Result<EpollSet*> exit_watch();
-    // The set of output pipes, opened on first use like exit_watch().
-    Result<EpollSet*> output_pipes();
-    void on_output_ready(uint64_t capture_key);
     void on_exit_reported(uint64_t instance_id);
     void on_exit_event(Instance& instance);
     void handle_exit(Instance& instance, const ExitStatus& status);
@@ -265,11 +262,6 @@ private:
     void advance_shutdown();
     bool is_needed_by_live_worker(const Worker& dependency) const;
     void finish_shutdown();
-
-    Result<UniqueFd> open_output(const config::OutputTarget& target, const std::string& what);
-    // `restored_key`: a pipe an upgrade handed over, already in output_pipes_ under it.
-    OutputCapture* add_capture(UniqueFd read_end, std::string label, std::string worker, int index, bool from_stderr,
-                               uint64_t restored_key = 0);
 
     // snapshot.cpp
     void restore_or_throw(const StateDocument& state, bool rolled_back);
@@ -339,15 +331,13 @@ private:
     SpawnContext context_;
     Launcher launcher_;
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
+    Outputs outputs_;
     // Watches every stored fd for hang-ups; declared before workers_ so that it
     // outlives their stores.
     std::unique_ptr<HangupWatch> hangups_;
     // Every running process's pidfd, keyed by its instance's id (EPOLLONESHOT: an exit
     // is reported once). Carried across an upgrade's exec with its registrations.
     std::unique_ptr<EpollSet> exits_;
-    // Every captured output pipe, keyed by its capture's key (level-triggered); also
-    // carried across an upgrade. Both sets are declared before what registers in them.
-    std::unique_ptr<EpollSet> output_pipes_;
     // kill_mode = "cgroup": the supervisor's cgroup directory, opened at the first spawn
     // that needs one (cgroups_tried_); if it could not be, why not (and that mode falls
     // back to "group"). Every instance's cgroup.events is in cgroup_events_ (EPOLLPRI,
@@ -363,15 +353,6 @@ private:
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
     std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes, for notify
     uint64_t next_instance_id_ = 1;
-    struct CaptureEntry {
-        std::unique_ptr<OutputCapture> capture;
-        std::string worker;  // named, not pointed at: a capture outlives a removed worker
-        int index;
-        bool from_stderr;
-    };
-    std::unordered_map<uint64_t, CaptureEntry> captures_;  // by the capture's key
-    uint64_t next_capture_key_ = 1;
-    LogBook logs_;
     Clock::time_point started_at_ = Clock::now();
     uint64_t upgrades_ = 0;  // in-place upgrades this supervisor has been through
     // For the metrics (this image's: an upgrade starts them again).

@@ -1,0 +1,122 @@
+#include "output/outputs.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sys/output_file.h"
+
+namespace fdsup {
+
+Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker) {
+    Streams streams;
+    auto open_stream = [&](const config::OutputTarget& target, UniqueFd& read_end, UniqueFd& write_end,
+                           const char* what) -> Result<void> {
+        if (target.kind != config::OutputKind::log) {
+            auto fd = open_target(target, what);
+            if (!fd) return std::unexpected(fd.error());
+            write_end = std::move(*fd);
+            return {};
+        }
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno(std::string("pipe for ") + what);
+        read_end.reset(fds[0]);
+        write_end.reset(fds[1]);
+        if (::fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(std::string("pipe for ") + what);
+        return {};
+    };
+    if (auto r = open_stream(worker.stdout_target, streams.out_read, streams.out_write, "stdout"); !r)
+        return std::unexpected(r.error());
+    if (auto r = open_stream(worker.stderr_target, streams.err_read, streams.err_write, "stderr"); !r)
+        return std::unexpected(r.error());
+    return streams;
+}
+
+void Outputs::capture(Streams& streams, const std::string& worker, int index) {
+    if (streams.out_read) add(std::move(streams.out_read), worker, index, false);
+    if (streams.err_read) add(std::move(streams.err_read), worker, index, true);
+}
+
+Result<UniqueFd> Outputs::open_target(const config::OutputTarget& target, const char* what) {
+    switch (target.kind) {
+        case config::OutputKind::inherit:
+        case config::OutputKind::null: {
+            int source = target.kind == config::OutputKind::null ? null_fd_ : std::strcmp(what, "stdout") == 0 ? 1 : 2;
+            UniqueFd copy(::fcntl(source, F_DUPFD_CLOEXEC, 3));
+            if (!copy) return fail_errno(std::string("dup ") + what);
+            return copy;
+        }
+        case config::OutputKind::file: {
+            auto fd = open_output_file(target.path);
+            if (!fd) {
+                std::string named = fd.error().message + " " + what + " file " + target.path;
+                if (fd.error().err == ELOOP)  // strerror's "too many levels" misleads here
+                    return fail(named + ": " + std::strerror(ELOOP) + " (a symlink on the path)");
+                return fail(named, fd.error().err);
+            }
+            return fd;
+        }
+        case config::OutputKind::log: break;
+    }
+    return fail("open_target: not a file target");
+}
+
+Result<EpollSet*> Outputs::pipe_set() {
+    if (!pipes_) {
+        auto opened = EpollSet::open(loop_, "output pipes", [this](uint64_t key, uint32_t) { on_pipe_ready(key); });
+        if (!opened) return std::unexpected(opened.error());
+        pipes_ = std::move(*opened);
+    }
+    return pipes_.get();
+}
+
+void Outputs::on_pipe_ready(uint64_t key) {
+    // A capture closes (and leaves the set) before its entry goes: a key is always found.
+    if (auto it = captures_.find(key); it != captures_.end()) it->second.capture->on_ready();
+}
+
+OutputCapture* Outputs::add(UniqueFd read_end, std::string worker, int index, bool from_stderr, uint64_t restored_key) {
+    std::string label = instance_label(worker, index) + (from_stderr ? " stderr" : "");
+    auto pipes = pipe_set();
+    if (!pipes) {
+        spdlog::error("{}: {}; this output is lost", label, pipes.error().text());
+        return nullptr;
+    }
+    auto keep_line = [this, worker, index, from_stderr](std::string_view line) {
+        book_.add(LogLine{std::chrono::system_clock::now(), worker, index, from_stderr, std::string(line)});
+    };
+    uint64_t key = restored_key != 0 ? restored_key : next_key_++;
+    auto capture = std::make_unique<OutputCapture>(**pipes, key, std::move(read_end), label, std::move(keep_line),
+                                                   [this](OutputCapture* done) { captures_.erase(done->key()); },
+                                                   restored_key != 0);
+    if (!capture->ok()) {
+        spdlog::error("{}: cannot watch the output pipe; this output is lost", label);
+        return nullptr;
+    }
+    OutputCapture* added = capture.get();
+    captures_.emplace(key, Capture{std::move(capture), std::move(worker), index, from_stderr});
+    return added;
+}
+
+void Outputs::drain_all() {
+    for (auto& [key, entry] : captures_) entry.capture->drain_now();
+    captures_.clear();
+}
+
+Result<void> Outputs::adopt_pipes(int epoll_fd, uint64_t next_key) {
+    auto adopted = EpollSet::adopt(loop_, epoll_fd, "output pipes", [this](uint64_t key, uint32_t) { on_pipe_ready(key); });
+    if (!adopted) return std::unexpected(adopted.error());
+    pipes_ = std::move(*adopted);
+    next_key_ = next_key;
+    return {};
+}
+
+void Outputs::adopt_capture(uint64_t key, UniqueFd read_end, std::string worker, int index, bool from_stderr,
+                            std::string partial) {
+    OutputCapture* added = add(std::move(read_end), std::move(worker), index, from_stderr, key);
+    if (added != nullptr) added->set_partial(std::move(partial));
+}
+
+}  // namespace fdsup
