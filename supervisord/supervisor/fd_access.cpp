@@ -34,7 +34,7 @@ Result<StoreOutcome> Supervisor::store_from_fd_socket(const fdserver::FdAccess& 
     if (instance == nullptr || !instance->has_process()) return fail("the worker instance has exited");
     if (!peer.main && instance->worker->config.notify_access != config::NotifyAccess::all)
         return fail("only the worker's main process may store fds (notify_access = \"main\")");
-    return store_fds(*instance, name, std::move(fds), poll);
+    return fd_stores_.store(*instance, name, std::move(fds), poll, shutting_down_);
 }
 
 int Supervisor::socket_fd(const std::string& name) const {

@@ -126,4 +126,25 @@ void Supervisor::handle_notify(notify::Datagram datagram) {
     state_changed();
 }
 
+// systemd's rules: FDSTOREREMOVE=1 wins over FDSTORE=1 (the fds that came with it are
+// closed); a store or removal that cannot be done is logged and its fds closed, and the
+// rest of the message is handled all the same.
+void Supervisor::handle_fd_store_message(Instance& instance, const notify::NotifyMessage& message,
+                                         std::vector<UniqueFd> fds) {
+    const std::string who = instance.label();
+    if (message.fd_store_remove) {
+        if (!message.fd_name)
+            return fd_stores_.warn("worker " + who + ": FDSTOREREMOVE=1 without FDNAME= ignored (which fds?)");
+        if (auto removed = fd_stores_.remove(instance, *message.fd_name, shutting_down_); !removed)
+            fd_stores_.warn("worker " + who + ": FDSTOREREMOVE=1 ignored: " + removed.error().text());
+        return;  // fds sent along are closed
+    }
+    if (!message.fd_store || fds.empty()) return;
+    if (auto stored = fd_stores_.store(instance, message.fd_name.value_or("stored"), std::move(fds),
+                                       message.fd_poll.value_or(true), shutting_down_);
+        !stored)
+        fd_stores_.warn("worker " + who + ": FDSTORE=1 refused, fds closed: " + stored.error().text());
+}
+
+
 }  // namespace fdsup

@@ -362,7 +362,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         for (const auto& j : w.at("instances")) restore_instance(*worker, j, fds);
         for (const auto& store : w.at("fd_stores")) {
             int index = store.at("index").get<int>();
-            FdStore& fd_store = worker->fd_stores.try_emplace(index, hangups_.get()).first->second;
+            FdStore& fd_store = worker->fd_stores.try_emplace(index, fd_stores_.hangups()).first->second;
             for (const auto& entry : store.at("fds")) {
                 int fd = entry.at("fd").get<int>();
                 std::string name = entry.at("name").get<std::string>();

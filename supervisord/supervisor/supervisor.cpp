@@ -35,10 +35,7 @@ UniqueFd open_dev_null() {
 Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
                        SpawnContext context, bool for_restore)
     : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)), context_(std::move(context)),
-      null_fd_(open_dev_null()), outputs_(loop, null_fd_.get()), notify_drop_summary_(loop), shutdown_timer_(loop) {
-    auto hangups = HangupWatch::open(loop_, [this](int fd) { return on_stored_fd_hangup(fd); });
-    if (hangups) hangups_ = std::move(*hangups);
-    else spdlog::error("{}; stored fds are kept even when they hang up", hangups.error().text());
+      null_fd_(open_dev_null()), outputs_(loop, null_fd_.get()), fd_stores_(loop, workers_), notify_drop_summary_(loop), shutdown_timer_(loop) {
     for (const auto& worker_config : config_.workers) add_worker(worker_config, !for_restore);
 }
 
@@ -153,7 +150,7 @@ Result<void> Supervisor::launch(Instance& instance) {
 
     auto streams = outputs_.open(cfg);
     if (!streams) return std::unexpected(streams.error());
-    auto prepared = PreparedSpawn::make(context_, cfg, instance.index, sockets_.fds(), fds_to_hand_over(instance),
+    auto prepared = PreparedSpawn::make(context_, cfg, instance.index, sockets_.fds(), fd_stores_.hand_over(instance),
                                         StdioFds{null_fd_.get(), streams->out_write.get(), streams->err_write.get()});
     if (!prepared) return std::unexpected(prepared.error());
     auto cgroup = make_spawn_cgroup(instance);
@@ -498,7 +495,7 @@ std::string Supervisor::status_summary() const {
 
 void Supervisor::sweep() {
     for (auto& worker : workers_) {
-        if (!worker->fd_stores.empty()) release_fd_stores(*worker);
+        if (!worker->fd_stores.empty()) fd_stores_.release_ended(*worker);
         std::erase_if(worker->instances, [this](const std::unique_ptr<Instance>& instance) {
             if (!instance->retiring || instance->has_process()) return false;
             instances_by_id_.erase(instance->id);

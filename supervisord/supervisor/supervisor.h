@@ -28,7 +28,7 @@
 #include "notify/notify_message.h"
 #include "notify/notify_socket.h"
 #include "loop/epoll_set.h"
-#include "fdstore/fd_store.h"
+#include "fdstore/fd_stores.h"
 #include "supervisor/instance.h"
 #include "output/log_book.h"
 #include "logging/log_rate_limit.h"
@@ -208,17 +208,8 @@ private:
     ProcessOwner owner_of(pid_t pid) const;
     void drop_notify(pid_t pid, const std::string& who, const std::string& why);
 
-    // fd_stores.cpp: the fd store of the instance's slot (worker, index)
-    std::string fd_store_refusal(const Instance& instance) const;
+    // FDSTORE=1 / FDSTOREREMOVE=1 as systemd takes them.
     void handle_fd_store_message(Instance& instance, const notify::NotifyMessage& message, std::vector<UniqueFd> fds);
-    Result<StoreOutcome> store_fds(Instance& instance, const std::string& name, std::vector<UniqueFd> fds, bool poll);
-    Result<size_t> remove_stored_fds(Instance& instance, const std::string& name);
-    // A stored fd reported EPOLLHUP/EPOLLERR: dropped. False if no store holds it.
-    bool on_stored_fd_hangup(int fd);
-    // What the next process of the slot is given (trimmed to fd_store_max first).
-    std::vector<StoredFdRef> fds_to_hand_over(Instance& instance);
-    void release_fd_stores(Worker& worker);
-    void warn_fd_store(const std::string& text);
     // The set of pidfds (opened on first use: a failure is retried at the next start).
     Result<EpollSet*> exit_watch();
     void on_exit_reported(uint64_t instance_id);
@@ -332,9 +323,9 @@ private:
     Launcher launcher_;
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
     Outputs outputs_;
-    // Watches every stored fd for hang-ups; declared before workers_ so that it
-    // outlives their stores.
-    std::unique_ptr<HangupWatch> hangups_;
+    // The rules of the workers' fd stores, and the watch of every stored fd for
+    // hang-ups: declared before workers_, so that it outlives their stores.
+    FdStores fd_stores_;
     // Every running process's pidfd, keyed by its instance's id (EPOLLONESHOT: an exit
     // is reported once). Carried across an upgrade's exec with its registrations.
     std::unique_ptr<EpollSet> exits_;
@@ -375,7 +366,6 @@ private:
     std::string manager_status_sent_;
     LogRateLimit notify_drop_log_{20, std::chrono::seconds(10)};
     Timer notify_drop_summary_;
-    LogRateLimit fd_store_log_{20, std::chrono::seconds(10)};
 
     bool reloading_ = false;
     bool shutting_down_ = false;

@@ -1,0 +1,55 @@
+// The rules of the workers' fd stores (one slot's fds: fd_store.h; the stores are the
+// workers' own, Worker::fd_stores): what goes in (FDSTORE=1 over the notify socket,
+// {"cmd":"store"} over the fd socket), what comes out (the next process of the slot),
+// when a stored fd hangs up, and when a slot's store is released.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fdstore/fd_store.h"
+#include "launcher/plan_builder.h"
+#include "logging/log_rate_limit.h"
+#include "supervisor/instance.h"
+#include "sys/result.h"
+
+namespace fdsup {
+
+class FdStores {
+public:
+    // `workers`: the process table, where a hung-up fd is looked for.
+    FdStores(uv_loop_t* loop, const std::vector<std::unique_ptr<Worker>>& workers);
+    FdStores(const FdStores&) = delete;
+    FdStores& operator=(const FdStores&) = delete;
+
+    // What stores watch their fds with (null if it could not be opened: stored fds are
+    // then kept even when they hang up).
+    HangupWatch* hangups() const { return hangups_.get(); }
+
+    // Why `instance` may not change its store now, or "" if it may. Nothing may re-create
+    // a store that was released (or is about to be): it would outlive its slot.
+    std::string refusal(const Instance& instance, bool shutting_down) const;
+    Result<StoreOutcome> store(Instance& instance, const std::string& name, std::vector<UniqueFd> fds, bool poll,
+                               bool shutting_down);
+    Result<size_t> remove(Instance& instance, const std::string& name, bool shutting_down);
+    // What the next process of the slot is given, most recently stored first, as systemd
+    // does (trimmed to fd_store_max first: a reload may have lowered it).
+    std::vector<StoredFdRef> hand_over(Instance& instance);
+    // Releases the stores of `worker`'s slots that have no future (see fd_stores.cpp).
+    void release_ended(Worker& worker);
+    // A warning about a store, at most 20 per 10 s: a worker that stores in a loop
+    // beyond its limit must not flood the log.
+    void warn(const std::string& text);
+
+private:
+    bool on_hangup(int fd);
+
+    const std::vector<std::unique_ptr<Worker>>& workers_;
+    std::unique_ptr<HangupWatch> hangups_;
+    LogRateLimit log_{20, std::chrono::seconds(10)};
+};
+
+}  // namespace fdsup
