@@ -105,11 +105,12 @@ void Outputs::drain_all() {
     captures_.clear();
 }
 
-Result<void> Outputs::adopt_pipes(int epoll_fd, uint64_t next_key) {
-    auto adopted = EpollSet::adopt(loop_, epoll_fd, "output pipes", [this](uint64_t key, uint32_t) { on_pipe_ready(key); });
+Result<void> Outputs::adopt(int pipes_fd, uint64_t next_key) {
+    next_key_ = next_key;
+    if (pipes_fd < 0) return {};
+    auto adopted = EpollSet::adopt(loop_, pipes_fd, "output pipes", [this](uint64_t key, uint32_t) { on_pipe_ready(key); });
     if (!adopted) return std::unexpected(adopted.error());
     pipes_ = std::move(*adopted);
-    next_key_ = next_key;
     return {};
 }
 

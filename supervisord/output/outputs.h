@@ -58,9 +58,9 @@ public:
     const std::unordered_map<uint64_t, Capture>& captures() const { return captures_; }
     const EpollSet* pipes() const { return pipes_.get(); }
     uint64_t next_key() const { return next_key_; }
-    // The set of pipes the previous image handed over (owned only on success), and its
-    // next key.
-    Result<void> adopt_pipes(int epoll_fd, uint64_t next_key);
+    // The set of pipes the previous image handed over (-1: it had none; owned only on
+    // success), and the next key.
+    Result<void> adopt(int pipes_fd, uint64_t next_key);
     // A capture whose pipe is registered in the adopted set under `key`.
     void adopt_capture(uint64_t key, UniqueFd read_end, std::string worker, int index, bool from_stderr,
                        std::string partial);

@@ -194,7 +194,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
     if (exit_watch_fd >= 0) keep.push_back(exit_watch_fd);
     int output_pipes_fd = outputs_.pipes() ? outputs_.pipes()->fd() : -1;
     if (output_pipes_fd >= 0) keep.push_back(output_pipes_fd);
-    int cgroup_events_fd = cgroup_events_ ? cgroup_events_->fd() : -1;
+    int cgroup_events_fd = cgroups_.events() ? cgroups_.events()->fd() : -1;
     if (cgroup_events_fd >= 0) keep.push_back(cgroup_events_fd);
     w.member("config_path", config_.path)
         .member("config_source", config_.source)
@@ -207,7 +207,7 @@ void Supervisor::snapshot(JsonWriter& w, std::vector<int>& keep) const {
         .member("exit_watch_fd", exit_watch_fd)
         .member("output_pipes_fd", output_pipes_fd)
         .member("cgroup_events_fd", cgroup_events_fd)
-        .member("next_cgroup_serial", next_cgroup_serial_)
+        .member("next_cgroup_serial", cgroups_.next_serial())
         .member("next_capture_key", outputs_.next_key());
 
     w.key("sockets").begin_array();
@@ -304,7 +304,6 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
     upgrades_ = state.at("upgrades").get<uint64_t>() + (rolled_back ? 0 : 1);
     notify_dropped_ = state.at("notify_dropped").get<uint64_t>();
     next_instance_id_ = state.at("next_instance_id").get<uint64_t>();
-    next_cgroup_serial_ = state.at("next_cgroup_serial").get<uint64_t>();
 
     // Sockets: the current ones take their settings from the config, retired ones
     // (replaced by a reload, still held by old processes) only need their address.
@@ -342,12 +341,11 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         if (!adopted) throw std::runtime_error(adopted.error().text());
         exits_ = std::move(*adopted);
     }
-    if (int fd = state.at("cgroup_events_fd").get<int>(); fd >= 0) {
-        auto adopted = EpollSet::adopt(loop_, fds.claim(fd, "the set of cgroup events", true), "cgroup events",
-                                       [this](uint64_t id, uint32_t) { on_cgroup_event(id); });
-        if (!adopted) throw std::runtime_error(adopted.error().text());
-        cgroup_events_ = std::move(*adopted);
-    }
+    int cgroup_events = state.at("cgroup_events_fd").get<int>();
+    if (auto adopted = cgroups_.adopt(cgroup_events >= 0 ? fds.claim(cgroup_events, "the set of cgroup events", true) : -1,
+                                      state.at("next_cgroup_serial").get<uint64_t>());
+        !adopted)
+        throw std::runtime_error(adopted.error().text());
     instances_by_id_.clear();
     instances_by_pid_.clear();
     for (const auto& w : state.at("workers")) {
@@ -383,22 +381,14 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
         cgroup_mode = cgroup_mode || worker->config.kill_mode == config::KillMode::cgroup;
         for (const auto& instance : worker->instances) any_cgroup = any_cgroup || !instance->cgroup.empty();
     }
-    if (any_cgroup || cgroup_mode) {
-        auto tree = CgroupTree::open();
-        if (!tree && any_cgroup) throw std::runtime_error("the instances' cgroups: " + tree.error().text());
-        if (tree) {
-            cgroups_ = std::move(*tree);
-            cgroups_tried_ = true;
-        }
-    }
+    if (any_cgroup || cgroup_mode)
+        if (auto opened = cgroups_.reopen_tree(any_cgroup); !opened) throw std::runtime_error(opened.error().text());
     // The pipes are in the adopted set already, each under its capture's key.
     uint64_t next_capture_key = state.at("next_capture_key").get<uint64_t>();
-    bool have_pipes = false;
-    if (int fd = state.at("output_pipes_fd").get<int>(); fd >= 0) {
-        if (auto adopted = outputs_.adopt_pipes(fds.claim(fd, "the set of output pipes", true), next_capture_key); !adopted)
-            throw std::runtime_error(adopted.error().text());
-        have_pipes = true;
-    }
+    int pipes = state.at("output_pipes_fd").get<int>();
+    if (auto adopted = outputs_.adopt(pipes >= 0 ? fds.claim(pipes, "the set of output pipes", true) : -1, next_capture_key);
+        !adopted)
+        throw std::runtime_error(adopted.error().text());
     // Every record is checked before any pipe is owned (a throw must not close one).
     struct Capture {
         uint64_t key;
@@ -418,7 +408,7 @@ void Supervisor::restore_or_throw(const Json& state, bool rolled_back) {
                         v[kCaptureIndex].get<int>(), v[kCaptureStderr].get<bool>(), v[kCapturePartial].get<std::string>()};
         // Keys name the registrations in the adopted set: each known, once, and below the
         // next key this image hands out.
-        if (!have_pipes || capture.key == 0 || capture.key >= next_capture_key || !keys.insert(capture.key).second)
+        if (!outputs_.pipes() || capture.key == 0 || capture.key >= next_capture_key || !keys.insert(capture.key).second)
             throw std::runtime_error("a capture with a missing, repeated or unknown key (" + std::to_string(capture.key) + ")");
         fds.claim(capture.fd, "output pipe of " + instance_label(capture.worker, capture.index));
         captures.push_back(std::move(capture));
@@ -479,7 +469,7 @@ void Supervisor::restore_instance(Worker& worker, const Json& j, FdClaims& fds) 
         throw std::runtime_error("worker " + in.label() + ": \"" + in.cgroup + "\" is no instance cgroup's name");
     in.exit_pending = read_exit(v[kExitPending]);
     int events = v[kCgroupEventsFd].get<int>();
-    if (events >= 0 && (!cgroup_events_ || in.cgroup.empty()))
+    if (events >= 0 && (!cgroups_.events() || in.cgroup.empty()))
         throw std::runtime_error("worker " + in.label() + " has a cgroup.events fd but no cgroup or set to watch it in");
     if (in.exit_pending && (events < 0 || pidfd >= 0))
         throw std::runtime_error("worker " + in.label() + " waits for its cgroup to empty without a cgroup to watch");

@@ -28,6 +28,7 @@
 #include "notify/notify_message.h"
 #include "notify/notify_socket.h"
 #include "loop/epoll_set.h"
+#include "cgroups/instance_cgroups.h"
 #include "fdstore/fd_stores.h"
 #include "supervisor/instance.h"
 #include "output/log_book.h"
@@ -221,34 +222,15 @@ private:
     void stop_instance(Instance& instance);
     void signal_instance(Instance& instance, int signal);
 
-    // cgroups.cpp: kill_mode = "cgroup"
-    struct SpawnCgroup {
-        std::string name;
-        UniqueFd dir;     // for clone3's CLONE_INTO_CGROUP
-        UniqueFd events;  // cgroup.events
-    };
-    // The cgroup to spawn the instance into: none unless its kill_mode is "cgroup" and
-    // the supervisor has a cgroup tree (else the mode falls back to "group", logged
-    // once per worker). An error is a failed spawn.
-    Result<std::optional<SpawnCgroup>> make_spawn_cgroup(const Instance& instance);  // watched from here
-    // After a launch: the instance keeps it (on failure: it is removed again).
-    void keep_spawn_cgroup(Instance& instance, SpawnCgroup cgroup);
-    void discard_spawn_cgroup(const SpawnCgroup& cgroup);
-    // The main process exited: true if processes are left in its cgroup, which are
-    // then killed, and the exit handled once it is empty (on_cgroup_event).
+    // exits.cpp, kill_mode = "cgroup": the main process exited; true if processes are
+    // left in its cgroup, which are then killed, and the exit handled once it is empty
+    // (on_cgroup_event). Not empty a stop_timeout after cgroup.kill: killed once more;
+    // after another, what is left (a process stuck in the kernel) is given up on, so
+    // that the instance can restart and a shutdown can end.
     bool defer_exit_until_cgroup_empty(Instance& instance, const ExitStatus& status);
     void on_cgroup_event(uint64_t instance_id);
-    // Not empty a stop_timeout after cgroup.kill: killed once more; after another, what
-    // is left (a process stuck in the kernel) is given up on, so that the instance can
-    // restart and a shutdown can end.
     void on_cgroup_drain_timeout(Instance& instance);
     void finish_pending_exit(Instance& instance);
-    // The cgroup is empty: unwatched, closed and removed.
-    void release_cgroup(Instance& instance);
-    // SIGKILL: cgroup.kill; any other signal: the main process and every other process
-    // in the cgroup (as systemd's KillMode=control-group).
-    void signal_cgroup(Instance& instance, int signal);
-    Result<EpollSet*> cgroup_watch();
 
     void advance_shutdown();
     bool is_needed_by_live_worker(const Worker& dependency) const;
@@ -329,17 +311,8 @@ private:
     // Every running process's pidfd, keyed by its instance's id (EPOLLONESHOT: an exit
     // is reported once). Carried across an upgrade's exec with its registrations.
     std::unique_ptr<EpollSet> exits_;
-    // kill_mode = "cgroup": the supervisor's cgroup directory, opened at the first spawn
-    // that needs one (cgroups_tried_); if it could not be, why not (and that mode falls
-    // back to "group"). Every instance's cgroup.events is in cgroup_events_ (EPOLLPRI,
-    // keyed by instance id), carried across an upgrade like exits_.
-    std::unique_ptr<CgroupTree> cgroups_;
-    bool cgroups_tried_ = false;
-    std::string cgroups_unavailable_;
-    std::set<std::string> cgroup_fallback_logged_;  // workers told of the fallback
-    bool clone3_fallback_logged_ = false;
-    std::unique_ptr<EpollSet> cgroup_events_;
-    uint64_t next_cgroup_serial_ = 1;  // each spawn's cgroup has a name of its own
+    // kill_mode = "cgroup": the instances' cgroups and the set watching them.
+    InstanceCgroups cgroups_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
     std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes, for notify

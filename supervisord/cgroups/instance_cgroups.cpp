@@ -1,0 +1,157 @@
+#include "cgroups/instance_cgroups.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+namespace fdsup {
+namespace {
+
+// Failures worth trying again at the next spawn, rather than settling on "group".
+bool transient(int err) { return err == EMFILE || err == ENFILE || err == ENOMEM || err == EINTR; }
+
+}  // namespace
+
+Result<EpollSet*> InstanceCgroups::watch_set() {
+    if (!events_) {
+        auto opened = EpollSet::open(loop_, "cgroup events", [this](uint64_t id, uint32_t) { on_event_(id); });
+        if (!opened) return std::unexpected(opened.error());
+        events_ = std::move(*opened);
+    }
+    return events_.get();
+}
+
+Result<std::optional<InstanceCgroups::Spawn>> InstanceCgroups::make(const Instance& instance) {
+    const auto& cfg = instance.worker->config;
+    if (cfg.kill_mode != config::KillMode::cgroup) return std::nullopt;
+    if (!tree_ && !tried_) {
+        auto tree = CgroupTree::open();
+        if (tree) {
+            tree_ = std::move(*tree);
+            tried_ = true;
+            spdlog::info("instances with kill_mode = \"cgroup\" run in cgroups below {}", tree_->path());
+        } else {
+            tried_ = !transient(tree.error().err);
+            unavailable_ = tree.error().text();
+        }
+    }
+    if (!tree_) {
+        if (fallback_logged_.insert(cfg.name).second)
+            spdlog::warn("worker {}: kill_mode = \"cgroup\" falls back to \"group\": {}", cfg.name, unavailable_);
+        return std::nullopt;
+    }
+
+    // A name per spawn: a rollout's replacement runs beside the old process of the same
+    // index, and a cgroup given up on with a process stuck in it is never joined again.
+    Spawn cgroup;
+    cgroup.name = instance_cgroup_name(cfg.name, instance.index, next_serial_++);
+    auto dir = tree_->create(cgroup.name);
+    if (!dir) return std::unexpected(dir.error());
+    cgroup.dir = std::move(*dir);
+    auto events = tree_->open_events(cgroup.name);
+    auto watch = events ? watch_set() : Result<EpollSet*>(nullptr);
+    int err = events && watch ? (*watch)->add(events->get(), EPOLLPRI, instance.id) : 0;
+    if (!events || !watch || err != 0) {
+        (void)tree_->remove(cgroup.name);
+        if (!events) return std::unexpected(events.error());
+        if (!watch) return std::unexpected(watch.error());
+        return fail("watch " + tree_->path() + "/" + cgroup.name + "/cgroup.events", err);
+    }
+    cgroup.events = std::move(*events);
+    return cgroup;
+}
+
+void InstanceCgroups::keep(Instance& instance, Spawn cgroup) {
+    instance.cgroup = std::move(cgroup.name);
+    instance.cgroup_events = std::move(cgroup.events);
+}
+
+void InstanceCgroups::discard(const Spawn& cgroup) {
+    // Anything the process forked before its launch was found to have failed goes too.
+    (void)tree_->kill(cgroup.name);
+    if (events_ && cgroup.events) events_->remove(cgroup.events.get());
+    if (auto removed = tree_->remove(cgroup.name); !removed) spdlog::warn("{}", removed.error().text());
+}
+
+void InstanceCgroups::note_clone3_errno(int err) {
+    if (err == 0 || clone3_fallback_logged_) return;
+    clone3_fallback_logged_ = true;
+    spdlog::warn("clone3: {}; a process joins its cgroup from the launcher's child instead", std::strerror(err));
+}
+
+Result<bool> InstanceCgroups::populated(const Instance& instance) const {
+    auto populated = cgroup_populated(instance.cgroup_events.get());
+    if (!populated) return fail(path_of(instance) + ": " + populated.error().text());
+    return populated;
+}
+
+void InstanceCgroups::unwatch(Instance& instance) {
+    if (!instance.cgroup_events) return;
+    events_->remove(instance.cgroup_events.get());
+    instance.cgroup_events.reset();
+}
+
+void InstanceCgroups::release(Instance& instance) {
+    if (instance.cgroup.empty()) return;
+    unwatch(instance);
+    // Busy only if a process survived cgroup.kill (one stuck in the kernel): then the
+    // directory is left; its name is never used again.
+    if (auto removed = tree_->remove(instance.cgroup); !removed)
+        spdlog::warn("worker {}: {}", instance.label(), removed.error().text());
+    instance.cgroup.clear();
+}
+
+void InstanceCgroups::signal(Instance& instance, int signal) {
+    if (signal == SIGKILL) {
+        auto killed = tree_->kill(instance.cgroup);
+        if (killed) return;
+        spdlog::error("worker {}: {}; killing its processes one by one", instance.label(), killed.error().text());
+    }
+    // The main process through its pidfd (no pid reuse race); the others by pid, as
+    // systemd does: a pid read from cgroup.procs could only be reused if its process
+    // were reaped between the read and the kill, a window of microseconds.
+    if (instance.pidfd)
+        if (auto sent = pidfd_signal(instance.pidfd.get(), signal); !sent && sent.error().err != ESRCH)
+            spdlog::error("worker {}: {}", instance.label(), sent.error().text());
+    auto processes = tree_->processes(instance.cgroup);
+    if (!processes) {
+        spdlog::error("worker {}: {}", instance.label(), processes.error().text());
+        return;
+    }
+    for (pid_t pid : *processes)
+        if (pid != instance.pid || !instance.pidfd) ::kill(pid, signal);
+}
+
+std::string InstanceCgroups::count_left(const Instance& instance) const {
+    auto left = tree_->processes(instance.cgroup);
+    return left ? std::to_string(left->size()) + " process(es)" : "processes";
+}
+
+std::string InstanceCgroups::path_of(const Instance& instance) const {
+    return (tree_ ? tree_->path() : std::string("fdsupd-?")) + "/" + instance.cgroup;
+}
+
+Result<void> InstanceCgroups::adopt(int events_fd, uint64_t next_serial) {
+    next_serial_ = next_serial;
+    if (events_fd < 0) return {};
+    auto adopted = EpollSet::adopt(loop_, events_fd, "cgroup events", [this](uint64_t id, uint32_t) { on_event_(id); });
+    if (!adopted) return std::unexpected(adopted.error());
+    events_ = std::move(*adopted);
+    return {};
+}
+
+Result<void> InstanceCgroups::reopen_tree(bool required) {
+    auto tree = CgroupTree::open();
+    if (!tree) {
+        if (required) return fail("the instances' cgroups: " + tree.error().text());
+        return {};
+    }
+    tree_ = std::move(*tree);
+    tried_ = true;
+    return {};
+}
+
+}  // namespace fdsup
