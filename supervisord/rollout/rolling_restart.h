@@ -1,21 +1,55 @@
-// A rolling restart in progress: the plan (rollout_plan.h) and, per slot, which
-// processes are involved. Owned by the worker (Worker::rollout) and by the waiter
-// that drives it (Supervisor::advance_rollout in rolling_restart.cpp).
+// A rolling restart (restart_strategy = "rolling"): each instance is replaced by a new
+// process on the same listening sockets, and the old process is asked to stop only once
+// its replacement is ready. The kernel keeps queueing connections on the shared socket
+// throughout, so no client is refused and none waits for a cold start.
+//
+// The replacement is a second Instance with the same index, inserted right after the
+// old one and flagged `replacement` until it is in service; the old one is then
+// `retiring` and erased once its process has exited (it gets stop_signal and up to
+// stop_timeout to finish its requests: the graceful drain).
+//
+// A RollingRestart is the plan (rollout_plan.h) and, per slot, which processes are
+// involved. It is owned by its worker (Worker::rollout) and by the supervisor's waiter
+// that calls advance() after every state change; it acts on the process table through
+// a RolloutHost, which the supervisor is.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "supervisor/operation.h"
 #include "rollout/rollout_plan.h"
+#include "supervisor/instance.h"
+#include "supervisor/operation.h"
 
 namespace fdsup {
 
-struct RollingRestart {
+// What a rollout needs of the process table.
+class RolloutHost {
+public:
+    virtual Worker* find_worker(const std::string& name) const = 0;
+    virtual Instance* find_instance(uint64_t id) const = 0;
+    // A new instance for `old`'s index, right after it, flagged `replacement`.
+    virtual Instance& add_replacement(Worker& worker, const Instance& old) = 0;
+    // Spawns an instance without a process, as an operator's start does (its start
+    // limit and backoff cleared).
+    virtual void start_fresh(Instance& instance) = 0;
+    virtual void spawn(Instance& instance) = 0;
+    virtual void stop_instance(Instance& instance) = 0;
+    // Runs the waiters again (from inside them too: they run to a fixed point).
+    virtual void state_changed() = 0;
+    virtual bool shutting_down() const = 0;
+
+protected:
+    ~RolloutHost() = default;
+};
+
+class RollingRestart {
+public:
     struct Slot {
         int index = 0;
         uint64_t old_id = 0;     // the instance in service when the rollout began
@@ -30,6 +64,12 @@ struct RollingRestart {
         : worker(std::move(worker)), generation(generation), slots(std::move(slots)),
           plan(this->slots.size(), max_surge) {}
 
+    // Moves the rollout on as far as it can now; true once it is finished (and `then`
+    // has been called with one report per slot).
+    bool advance(RolloutHost& host);
+    // "2 of 4 instances replaced", for refusals.
+    std::string progress_text() const;
+
     std::string worker;
     uint64_t generation;  // the worker's generation when it began: a later command ends it
     std::vector<Slot> slots;
@@ -37,6 +77,16 @@ struct RollingRestart {
     std::string stop_reason;  // why the rollout stopped early ("web[1] failed", "fdsupd is shutting down")
     ProgressFn progress;
     std::function<void(std::vector<InstanceReport>)> then;
+
+private:
+    void start_replacement(RolloutHost& host, Worker& worker, size_t slot);
+    // A replacement that will not be used: stopped if it runs, erased once it has none.
+    void retire_replacement(RolloutHost& host, size_t slot);
+    std::vector<InstanceReport> reports(const RolloutHost& host) const;
 };
+
+// Why this instance's start failed (exit, exec error, ready timeout, a kill by the
+// supervisor), if it did.
+std::optional<std::string> start_failure(const Instance& instance);
 
 }  // namespace fdsup

@@ -29,7 +29,7 @@ inline constexpr InstanceState kAllInstanceStates[] = {InstanceState::starting, 
 const char* state_name(InstanceState state);
 
 struct Worker;
-struct RollingRestart;
+class RollingRestart;
 
 // Why the supervisor itself is stopping a process (not the operator, not shutdown):
 // the exit that follows is a failure, restarted by policy.

@@ -84,10 +84,8 @@ Result<std::vector<Worker*>> Supervisor::resolve(const std::vector<std::string>&
 
 std::string Supervisor::busy_reason(const Worker& worker) const {
     if (!worker.rollout) return "";
-    const RolloutPlan& plan = worker.rollout->plan;
-    return "worker " + worker.config.name + ": a rolling restart is in progress (" +
-           std::to_string(plan.count(RolloutPlan::SlotState::done) + plan.count(RolloutPlan::SlotState::draining)) +
-           " of " + std::to_string(plan.size()) + " instances replaced); try again when it is done, or stop it";
+    return "worker " + worker.config.name + ": a rolling restart is in progress (" + worker.rollout->progress_text() +
+           "); try again when it is done, or stop it";
 }
 
 Result<std::vector<Worker*>> Supervisor::resolve_to_start(const std::vector<std::string>& names) const {
@@ -297,6 +295,28 @@ bool Supervisor::rolls(const Worker& worker) const {
     return worker.config.restart_strategy == config::RestartStrategy::rolling && worker.any_process() &&
            !worker.pending_config && !worker.stopped_by_operator;
 }
+
+void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
+                                 std::function<void(std::vector<InstanceReport>)> then) {
+    uint64_t generation = ++worker.generation;
+    worker.stopped_by_operator = false;
+    std::vector<RollingRestart::Slot> slots;
+    for (const auto& instance : worker.instances)
+        if (!instance->retiring) slots.push_back({instance->index, instance->id, instance->pid, 0, -1, false, {}});
+    spdlog::info("worker {}: rolling restart of {} instance(s), max_surge {}", worker.config.name, slots.size(),
+                 worker.config.max_surge);
+    auto rollout = std::make_shared<RollingRestart>(worker.config.name, generation, std::move(slots),
+                                                    worker.config.max_surge);
+    rollout->progress = std::move(progress);
+    rollout->then = std::move(then);
+    worker.rollout = rollout;
+    add_rollout_waiter(std::move(rollout));
+}
+
+void Supervisor::add_rollout_waiter(std::shared_ptr<RollingRestart> rollout) {
+    add_waiter([this, rollout] { return rollout->advance(*this); }, true);
+}
+
 
 void Supervisor::scale_now(Worker& worker, int count, ProgressFn progress,
                            std::function<void(std::vector<InstanceReport>)> then) {

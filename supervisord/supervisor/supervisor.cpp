@@ -62,6 +62,24 @@ Instance& Supervisor::add_instance(Worker& worker) {
     return *worker.instances.back();
 }
 
+Instance& Supervisor::add_replacement(Worker& worker, const Instance& old) {
+    uint64_t id = next_instance_id_++;
+    auto position = std::find_if(worker.instances.begin(), worker.instances.end(),
+                                 [&](const auto& i) { return i.get() == &old; });
+    auto inserted = worker.instances.insert(position + 1, std::make_unique<Instance>(loop_, &worker, old.index, id));
+    Instance& fresh = **inserted;
+    fresh.replacement = true;
+    instances_by_id_[id] = &fresh;
+    return fresh;
+}
+
+void Supervisor::start_fresh(Instance& instance) {
+    instance.timer.stop();  // a pending restart happens now instead
+    instance.start_limiter.reset();
+    instance.backoff.reset();
+    spawn(instance);
+}
+
 Worker* Supervisor::find_worker(const std::string& name) const {
     for (const auto& worker : workers_)
         if (worker->config.name == name && !worker->removing) return worker.get();

@@ -35,6 +35,7 @@
 #include "logging/log_rate_limit.h"
 #include "supervisor/operation.h"
 #include "output/outputs.h"
+#include "rollout/rolling_restart.h"
 #include "sockets/socket_table.h"
 #include "supervisor/spawn_histogram.h"
 #include "sys/cgroup_tree.h"
@@ -48,7 +49,7 @@ using StateDocument = nlohmann::json;
 
 class FdClaims;  // snapshot.cpp: the fds a restore takes over, each checked
 
-class Supervisor {
+class Supervisor : private RolloutHost {
 public:
     // `for_restore`: the workers get no instances (restore() brings them from the state).
     Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
@@ -63,7 +64,7 @@ public:
     // Graceful stop of every worker (dependents before their dependencies), SIGKILL for
     // what remains after shutdown_timeout; then `on_done`. Idempotent.
     void shutdown(std::function<void()> on_done);
-    bool shutting_down() const { return shutting_down_; }
+    bool shutting_down() const override { return shutting_down_; }
     // The shutdown had to SIGKILL a worker (its stop_timeout, or shutdown_timeout, ran out).
     bool shutdown_forced() const { return shutdown_forced_; }
 
@@ -139,7 +140,7 @@ public:
     const config::Config& config() const { return config_; }  // as last loaded
     const SocketTable& sockets() const { return sockets_; }
     const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
-    Worker* find_worker(const std::string& name) const;
+    Worker* find_worker(const std::string& name) const override;
     LogBook& logs() { return outputs_.book(); }
     Clock::time_point started_at() const { return started_at_; }
     uint64_t upgrades() const { return upgrades_; }
@@ -170,7 +171,7 @@ private:
     void start_waiting_dependents();
     bool dependencies_ready(const Worker& worker) const;
 
-    void spawn(Instance& instance);
+    void spawn(Instance& instance) override;
     Result<void> launch(Instance& instance);
 
     // readiness.cpp: ready, ready timeouts, the watchdog, stop escalation
@@ -219,7 +220,7 @@ private:
     void handle_spawn_failure(Instance& instance, const Error& error);
     void schedule_restart(Instance& instance, config::Duration delay, const std::string& why);
 
-    void stop_instance(Instance& instance);
+    void stop_instance(Instance& instance) override;
     void signal_instance(Instance& instance, int signal);
 
     // exits.cpp, kill_mode = "cgroup": the main process exited; true if processes are
@@ -248,7 +249,7 @@ private:
     // other waiter is a command's, and makes an upgrade wait until it is done).
     void add_waiter(std::function<bool()> waiter, bool rollout = false);
     size_t command_waiters() const;
-    void state_changed();
+    void state_changed() override;
     void sweep();
 
     // lifecycle.cpp: the steps commands are made of
@@ -265,7 +266,7 @@ private:
     std::vector<Tracked> track(Worker& worker, bool only_with_process) const;
     InstanceReport report_gone(const Tracked& t) const;
     std::optional<InstanceReport> report_started(const Tracked& t) const;
-    Instance* find_instance(uint64_t id) const;
+    Instance* find_instance(uint64_t id) const override;
     // Starts the worker's idle instances on the operator's behalf: clears the start
     // limit of failed ones, cancels pending restarts, honours `after`.
     std::vector<Tracked> start_now(Worker& worker);
@@ -284,19 +285,15 @@ private:
     // a named worker is busy (busy_reason).
     Result<std::vector<Worker*>> resolve_to_start(const std::vector<std::string>& names) const;
 
-    // rolling_restart.cpp
+    // Rolling restarts (rollout/rolling_restart.h), begun here (lifecycle.cpp)
     // True if a restart of `worker` now is a rolling one.
     bool rolls(const Worker& worker) const;
     void rolling_restart(Worker& worker, ProgressFn progress,
                          std::function<void(std::vector<InstanceReport>)> then);
-    bool advance_rollout(RollingRestart& rollout);  // a waiter: true once finished
     void add_rollout_waiter(std::shared_ptr<RollingRestart> rollout);
-    void start_replacement(Worker& worker, RollingRestart& rollout, size_t slot);
-    void retire_replacement(RollingRestart& rollout, size_t slot);
-    Instance& add_replacement(Worker& worker, const Instance& old);
-    // Why this instance's start failed (exit, exec error, ready timeout), if it did.
-    std::optional<std::string> start_failure(const Instance& instance) const;
-    std::vector<InstanceReport> rollout_reports(const RollingRestart& rollout) const;
+    // RolloutHost (what a rollout does to the process table)
+    Instance& add_replacement(Worker& worker, const Instance& old) override;
+    void start_fresh(Instance& instance) override;
 
     uv_loop_t* loop_;
     config::Config config_;

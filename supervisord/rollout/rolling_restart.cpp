@@ -1,0 +1,172 @@
+#include "rollout/rolling_restart.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "config/values.h"
+
+namespace fdsup {
+
+using config::format_duration;
+using SlotState = RolloutPlan::SlotState;
+
+void RollingRestart::start_replacement(RolloutHost& host, Worker& worker, size_t slot_index) {
+    auto& slot = slots[slot_index];
+    Instance* old = host.find_instance(slot.old_id);
+    if (old != nullptr && !old->has_process()) {
+        // Nothing serves this slot (backoff, failed, stopped): start the instance itself.
+        slot.in_place = true;
+        slot.new_id = old->id;
+        host.start_fresh(*old);
+        slot.new_pid = old->pid;
+        return;
+    }
+    if (old == nullptr) {  // cannot happen while the rollout holds the worker; be safe
+        slot.in_place = true;
+        slot.new_id = 0;
+        return;
+    }
+    Instance& fresh = host.add_replacement(worker, *old);
+    fresh.restarts = old->restarts;  // the counters belong to the slot, as with stop-start
+    slot.new_id = fresh.id;
+    host.spawn(fresh);
+    slot.new_pid = fresh.pid;
+    if (progress && fresh.has_process())
+        progress(fresh.label() + ": started pid " + std::to_string(fresh.pid) + " beside pid " +
+                         std::to_string(old->pid));
+}
+
+std::optional<std::string> start_failure(const Instance& instance) {
+    if (instance.has_process()) {
+        if (instance.kill_reason != KillReason::none) return instance.last_error;
+        return std::nullopt;  // starting, running, or stopping by someone's command
+    }
+    if (instance.state == InstanceState::starting || instance.state == InstanceState::running) return std::nullopt;
+    if (!instance.last_error.empty()) return instance.last_error;
+    if (instance.last_exit) return "exited: " + instance.last_exit->describe();
+    return std::string("did not start (") + state_name(instance.state) + ")";
+}
+
+void RollingRestart::retire_replacement(RolloutHost& host, size_t slot_index) {
+    auto& slot = slots[slot_index];
+    if (slot.in_place) return;  // the slot's only instance: it stays, its policy applies
+    if (Instance* fresh = host.find_instance(slot.new_id)) {
+        fresh->retiring = true;
+        host.stop_instance(*fresh);
+        // Without a process (killed before it was ready) no exit will come to sweep it
+        // away: another pass of the waiters' loop does, now (this runs in that loop).
+        if (!fresh->has_process()) host.state_changed();
+    }
+}
+
+bool RollingRestart::advance(RolloutHost& host) {
+    Worker* owner = host.find_worker(worker);
+    for (bool changed = true; changed;) {
+        changed = false;
+        if (!plan.stopped() &&
+            (owner == nullptr || owner->generation != generation || host.shutting_down())) {
+            stop_reason = host.shutting_down() ? "fdsupd is shutting down" : "a later command took over";
+            spdlog::warn("worker {}: rolling restart stopped: {}", worker, stop_reason);
+            for (size_t i : plan.abort()) retire_replacement(host, i);
+        }
+        for (size_t i = 0; i < slots.size(); ++i) {
+            auto& slot = slots[i];
+            if (plan.state(i) == SlotState::replacing) {
+                const Instance* fresh = host.find_instance(slot.new_id);
+                std::optional<std::string> failure =
+                    fresh == nullptr ? std::optional<std::string>("removed before it was ready") : start_failure(*fresh);
+                if (failure) {
+                    slot.failure = *failure;
+                    std::string label = instance_label(worker, slot.index);
+                    stop_reason = label + " failed";
+                    spdlog::error("worker {}: rolling restart stopped: replacement {}: {}", worker, label,
+                                  *failure);
+                    retire_replacement(host, i);
+                    for (size_t other : plan.replacement_failed(i)) retire_replacement(host, other);
+                    if (progress) progress(label + ": replacement failed: " + *failure);
+                    changed = true;
+                } else if (fresh->state == InstanceState::running && fresh->ready) {
+                    Instance& ready = *host.find_instance(slot.new_id);
+                    ready.replacement = false;  // in service from now on
+                    slot.new_pid = ready.pid;
+                    plan.replacement_ready(i);
+                    Instance* old = slot.in_place ? nullptr : host.find_instance(slot.old_id);
+                    if (old != nullptr) {
+                        old->retiring = true;
+                        host.stop_instance(*old);  // the graceful drain: stop_signal, then stop_timeout
+                    }
+                    if (progress)
+                        progress(ready.label() + ": pid " + std::to_string(ready.pid) + " ready after " +
+                                 format_duration(Clock::now() - ready.started_at) +
+                                 (old != nullptr && slot.old_pid > 0 ? "; stopping pid " + std::to_string(slot.old_pid)
+                                                                     : ""));
+                    changed = true;
+                }
+            }
+            if (plan.state(i) == SlotState::draining) {
+                const Instance* old = slot.in_place ? nullptr : host.find_instance(slot.old_id);
+                if (old == nullptr || !old->has_process()) {
+                    plan.old_gone(i);
+                    changed = true;
+                }
+            }
+        }
+        if (owner != nullptr)
+            for (size_t i : plan.start_next()) {
+                start_replacement(host, *owner, i);
+                changed = true;
+            }
+    }
+    if (!plan.finished()) return false;
+
+    if (owner != nullptr && owner->rollout.get() == this) owner->rollout.reset();
+    auto outcome = reports(host);
+    spdlog::info("worker {}: rolling restart {}: {} of {} instance(s) replaced", worker,
+                 plan.stopped() ? "stopped" : "done", plan.count(SlotState::done), slots.size());
+    auto done = std::move(then);
+    done(std::move(outcome));
+    return true;
+}
+
+std::string RollingRestart::progress_text() const {
+    return std::to_string(plan.count(SlotState::done) + plan.count(SlotState::draining)) + " of " +
+           std::to_string(plan.size()) + " instances replaced";
+}
+
+std::vector<InstanceReport> RollingRestart::reports(const RolloutHost& host) const {
+    std::vector<InstanceReport> reports;
+    for (size_t i = 0; i < slots.size(); ++i) {
+        const auto& slot = slots[i];
+        std::string label = instance_label(worker, slot.index);
+        std::string old_pid = "pid " + std::to_string(slot.old_pid);
+        InstanceReport r{worker, slot.index, InstanceState::stopped, -1, slot.old_pid, true, {}};
+        const Instance* now = host.find_instance(slot.new_id);
+        if (plan.state(i) != SlotState::done) now = host.find_instance(slot.old_id);
+        if (now != nullptr) {
+            r.state = now->state;
+            r.pid = now->pid;
+        }
+        switch (plan.state(i)) {
+            case SlotState::done:
+                r.message = slot.in_place ? label + ": started pid " + std::to_string(slot.new_pid)
+                                          : label + ": " + old_pid + " replaced by pid " + std::to_string(slot.new_pid);
+                break;
+            case SlotState::failed:
+                r.ok = false;
+                r.message = label + ": " + (slot.in_place ? "did not start: " : "replacement failed: ") + slot.failure +
+                            (slot.in_place || slot.old_pid <= 0 ? "" : "; " + old_pid + " keeps serving");
+                break;
+            default:  // skipped
+                r.ok = false;
+                r.message = label + ": not replaced (" + stop_reason + ")" +
+                            (now != nullptr && now->has_process() ? "; pid " + std::to_string(now->pid) + " keeps serving"
+                                                                  : "");
+                break;
+        }
+        reports.push_back(std::move(r));
+    }
+    return reports;
+}
+
+}  // namespace fdsup
