@@ -22,8 +22,11 @@
 #include "control/control_server.h"
 #include "control/metrics.h"
 #include "control/metrics_server.h"
+#include "fdserver/fd_access.h"
+#include "notify/notify_handler.h"
 #include "sockets/bind.h"
 #include "logging/logging.h"
+#include "state/state.h"
 #include "supervisor/supervisor.h"
 #include "loop/uv_handles.h"
 #include "sys/heap_warmup.h"
@@ -392,10 +395,12 @@ int run(const Options& options) {
         spawn_context.fd_socket = fd_socket_path;
         fdsup::Supervisor supervisor(&loop, std::move(*config), std::move(sockets), std::move(spawn_context), restoring);
         if (restoring) {
-            if (auto restored = supervisor.restore(*state, options.restore.rollback_reason.has_value()); !restored)
+            if (auto restored = fdsup::state::restore_state(supervisor, *state, options.restore.rollback_reason.has_value()); !restored)
                 return give_up(restored.error().text());
         }
         auto inherited = [&](const char* key) { return state ? fdsup::upgrade::field_or(*state, key, -1) : -1; };
+        fdsup::notify::NotifyHandler notify_handler(&loop, supervisor);
+        if (state) notify_handler.restore_dropped(fdsup::upgrade::field_or(*state, "notify_dropped", uint64_t{0}));
 
         // Every way to shut down (SIGTERM, SIGINT, `fdsupctl shutdown`) ends here; the
         // callbacks run once all workers have stopped, before the loop ends.
@@ -415,6 +420,7 @@ int run(const Options& options) {
             [&](std::optional<std::string> binary, fdsup::control::Responder responder) {
                 upgrader->begin(std::move(binary), std::move(responder));
             },
+            [&] { return notify_handler.dropped(); },
             {}};
         fdsup::control::ControlSettings settings{
             [&] { return supervisor.config().supervisor.control_idle_timeout; },
@@ -429,7 +435,7 @@ int run(const Options& options) {
         spdlog::info("control socket: {}", (*control)->path());
         auto notify = fdsup::notify::NotifySocket::open(
             &loop, notify_path,
-            [&](fdsup::notify::Datagram datagram) { supervisor.handle_notify(std::move(datagram)); },
+            [&](fdsup::notify::Datagram datagram) { notify_handler.handle(std::move(datagram)); },
             inherited("notify_fd"));
         if (!notify) return give_up(notify.error().text());
         spdlog::info("notify socket: {}", (*notify)->path());
@@ -447,10 +453,7 @@ int run(const Options& options) {
         }
         auto fd_server = fdsup::fdserver::FdServer::open(
             &loop, fd_socket_path,
-            {[&](pid_t pid, uid_t uid) { return supervisor.fd_access(pid, uid); },
-             [&](const std::string& name) { return supervisor.socket_fd(name); },
-             [&](const fdsup::fdserver::FdAccess& peer, const std::string& name, std::vector<fdsup::UniqueFd> fds,
-                 bool poll) { return supervisor.store_from_fd_socket(peer, name, std::move(fds), poll); }},
+            fdsup::fdserver::hooks_for(supervisor),
             inherited("fd_socket_fd"));
         if (!fd_server) return give_up(fd_server.error().text());
         spdlog::info("fd socket: {}", (*fd_server)->path());
@@ -459,7 +462,7 @@ int run(const Options& options) {
         std::unique_ptr<fdsup::control::MetricsServer> metrics;
         if (const auto& listen = supervisor.config().supervisor.metrics_listen) {
             auto opened = fdsup::control::MetricsServer::open(
-                &loop, *listen, [&] { return fdsup::control::metrics_text(supervisor, commands.requests); });
+                &loop, *listen, [&] { return fdsup::control::metrics_text(supervisor, commands.requests, notify_handler.dropped()); });
             // An optional endpoint never stops fdsupd once it runs: a restoring image
             // (whose workers would die with it) goes on without it.
             if (!opened && !restoring) return give_up(opened.error().text());
@@ -481,8 +484,9 @@ int run(const Options& options) {
             &loop, self_binary, options.config_path, extra_args_of(options),
             [&] { return supervisor.upgrade_refusal(); },
             [&](fdsup::JsonWriter& w, std::vector<int>& keep) {
-                supervisor.snapshot(w, keep);
-                w.member("control_fd", (*control)->fd())
+                fdsup::state::write_state(supervisor, w, keep);
+                w.member("notify_dropped", notify_handler.dropped())
+                    .member("control_fd", (*control)->fd())
                     .member("notify_fd", (*notify)->fd())
                     .member("fd_socket_fd", (*fd_server)->fd());
                 keep.insert(keep.end(), {(*control)->fd(), (*notify)->fd(), (*fd_server)->fd()});

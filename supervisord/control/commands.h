@@ -19,6 +19,8 @@ struct CommandContext {
     // Starts an in-place upgrade from `binary` (default: fdsupd's own path); the final
     // reply may come from the next image.
     std::function<void(std::optional<std::string> binary, Responder responder)> upgrade;
+    // sd_notify datagrams dropped so far (the notify handler's count).
+    std::function<uint64_t()> notify_dropped;
     // Requests served, by command (for the metrics).
     RequestCounts requests;
 };

@@ -64,7 +64,7 @@ private:
 
 }  // namespace
 
-std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requests) {
+std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requests, uint64_t notify_dropped) {
     Exposition e;
     const auto now = Clock::now();
 
@@ -81,7 +81,7 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
     for (const auto& [command, count] : requests)
         e.sample("fdsup_control_requests_total", "command=\"" + label(command) + "\"", static_cast<double>(count));
     e.family("fdsup_notify_dropped_total", "counter", "sd_notify datagrams dropped (unknown sender, malformed, refused).");
-    e.sample("fdsup_notify_dropped_total", "", static_cast<double>(supervisor.notify_dropped()));
+    e.sample("fdsup_notify_dropped_total", "", static_cast<double>(notify_dropped));
 
     const SpawnHistogram& spawns = supervisor.spawn_times();
     e.family("fdsup_spawn_duration_seconds", "histogram", "Time the launcher takes per spawn, clone to exec.");

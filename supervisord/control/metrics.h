@@ -16,6 +16,7 @@ namespace fdsup::control {
 // Control requests served, by command ("unknown" for the rest).
 using RequestCounts = std::map<std::string, uint64_t>;
 
-std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requests);
+// `notify_dropped`: sd_notify datagrams the notify handler dropped.
+std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requests, uint64_t notify_dropped);
 
 }  // namespace fdsup::control

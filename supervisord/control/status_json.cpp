@@ -134,7 +134,8 @@ void write_worker(JsonWriter& w, const Supervisor& supervisor, const Worker& wor
 
 }  // namespace
 
-Result<std::string> status_reply(const Supervisor& supervisor, const std::vector<std::string>& names) {
+Result<std::string> status_reply(const Supervisor& supervisor, uint64_t notify_dropped,
+                                 const std::vector<std::string>& names) {
     for (const auto& name : names)
         if (supervisor.find_worker(name) == nullptr) return fail("unknown worker \"" + name + "\"");
     auto now = Clock::now();
@@ -150,7 +151,7 @@ Result<std::string> status_reply(const Supervisor& supervisor, const std::vector
         .member("uptime_s", seconds_since(supervisor.started_at(), now))
         .member("config", config.path)
         .member("reloading", supervisor.reloading())
-        .member("notify_dropped", supervisor.notify_dropped())
+        .member("notify_dropped", notify_dropped)
         .member("shutting_down", supervisor.shutting_down())
         .end_object();
     w.key("sockets").begin_array();

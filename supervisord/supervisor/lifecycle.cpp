@@ -252,16 +252,6 @@ void Supervisor::await(std::vector<Tracked> tracked, Goal goal, ProgressFn progr
     });
 }
 
-void Supervisor::apply_pending_config(Worker& worker) {
-    if (!worker.pending_config || worker.any_process()) return;
-    spdlog::info("worker {}: new configuration in effect", worker.config.name);
-    for (const auto& instance : worker.instances) instances_by_id_.erase(instance->id);
-    worker.instances.clear();
-    worker.config = std::move(*worker.pending_config);
-    worker.pending_config.reset();
-    for (int i = 0; i < worker.config.instances; ++i) add_instance(worker);
-}
-
 void Supervisor::stop_then_start(Worker& worker, ProgressFn progress,
                                  std::function<void(std::vector<InstanceReport>)> then) {
     uint64_t generation = ++worker.generation;

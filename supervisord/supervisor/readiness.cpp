@@ -33,6 +33,10 @@ void Supervisor::become_ready(Instance& instance) {
     if (instance.worker->all_ready()) start_waiting_dependents();
 }
 
+void Supervisor::mark_ready(Instance& instance) {
+    if (instance.state == InstanceState::starting) become_ready(instance);
+}
+
 void Supervisor::arm_ready_delay(Instance& instance, Clock::time_point deadline) {
     instance.timer_deadline = deadline;
     instance.timer.start(until(deadline), [this, &instance] {

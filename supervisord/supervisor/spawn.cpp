@@ -47,6 +47,13 @@ void Supervisor::spawn(Instance& instance) {
     }
 }
 
+void Supervisor::start_fresh(Instance& instance) {
+    instance.timer.stop();  // a pending restart happens now instead
+    instance.start_limiter.reset();
+    instance.backoff.reset();
+    spawn(instance);
+}
+
 Result<void> Supervisor::launch(Instance& instance) {
     const auto& cfg = instance.worker->config;
 

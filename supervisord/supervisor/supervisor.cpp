@@ -36,7 +36,7 @@ Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<Owned
                        SpawnContext context, bool for_restore)
     : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)), context_(std::move(context)),
       null_fd_(open_dev_null()), outputs_(loop, null_fd_.get()), fd_stores_(loop, workers_),
-      cgroups_(loop, [this](uint64_t id) { on_cgroup_event(id); }), notify_drop_summary_(loop), shutdown_timer_(loop) {
+      cgroups_(loop, [this](uint64_t id) { on_cgroup_event(id); }), shutdown_timer_(loop) {
     for (const auto& worker_config : config_.workers) add_worker(worker_config, !for_restore);
 }
 
@@ -73,13 +73,6 @@ Instance& Supervisor::add_replacement(Worker& worker, const Instance& old) {
     return fresh;
 }
 
-void Supervisor::start_fresh(Instance& instance) {
-    instance.timer.stop();  // a pending restart happens now instead
-    instance.start_limiter.reset();
-    instance.backoff.reset();
-    spawn(instance);
-}
-
 Worker* Supervisor::find_worker(const std::string& name) const {
     for (const auto& worker : workers_)
         if (worker->config.name == name && !worker->removing) return worker.get();
@@ -89,6 +82,33 @@ Worker* Supervisor::find_worker(const std::string& name) const {
 Instance* Supervisor::find_instance(uint64_t id) const {
     auto it = instances_by_id_.find(id);
     return it == instances_by_id_.end() ? nullptr : it->second;
+}
+
+void Supervisor::apply_pending_config(Worker& worker) {
+    if (!worker.pending_config || worker.any_process()) return;
+    spdlog::info("worker {}: new configuration in effect", worker.config.name);
+    for (const auto& instance : worker.instances) instances_by_id_.erase(instance->id);
+    worker.instances.clear();
+    worker.config = std::move(*worker.pending_config);
+    worker.pending_config.reset();
+    for (int i = 0; i < worker.config.instances; ++i) add_instance(worker);
+}
+
+// Deep enough for shells, wrappers and worker pools; bounded so a hostile process tree
+// cannot make one datagram (or fd request) expensive.
+constexpr int kMaxAncestorDepth = 32;
+
+Supervisor::ProcessOwner Supervisor::owner_of(pid_t pid) const {
+    if (auto it = instances_by_pid_.find(pid); it != instances_by_pid_.end()) return {it->second, true};
+    pid_t self = context_.supervisor_pid;
+    pid_t current = pid;
+    for (int depth = 0; depth < kMaxAncestorDepth; ++depth) {
+        auto parent = parent_pid_of(current);
+        if (!parent || *parent <= 1 || *parent == self) break;
+        if (auto it = instances_by_pid_.find(*parent); it != instances_by_pid_.end()) return {it->second, false};
+        current = *parent;
+    }
+    return {};
 }
 
 // ---- starting ---------------------------------------------------------------------
@@ -219,6 +239,23 @@ void Supervisor::sweep() {
                     return true;
         return false;
     });
+}
+
+// ---- upgrade -----------------------------------------------------------------------
+
+std::string Supervisor::upgrade_refusal() const {
+    if (shutting_down_) return "fdsupd is shutting down";
+    if (reloading_) return "a reload is in progress; try again when it is done";
+    for (const auto& worker : workers_) {
+        if (worker->removing) return "worker " + worker->config.name + " is being removed; try again when it is gone";
+        if (worker->pending_config)
+            return "worker " + worker->config.name + " is being restarted with a new configuration; try again when it is done";
+    }
+    // Commands waiting on processes (a stop-start restart between its halves, a scale)
+    // would lose their second half: only rollouts, which are carried over, may wait.
+    if (size_t waiting = command_waiters(); waiting > 0)
+        return "a command is in progress (" + std::to_string(waiting) + " waiting); try again when it is done";
+    return "";
 }
 
 }  // namespace fdsup

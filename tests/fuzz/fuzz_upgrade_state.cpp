@@ -24,7 +24,7 @@
 #include <string>
 
 #include "config/loader.h"
-#include "supervisor/supervisor.h"
+#include "state/state.h"
 
 namespace {
 
@@ -94,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fdsup::SpawnContext context;
         context.supervisor_pid = getpid();
         fdsup::Supervisor supervisor(loop, std::move(*loaded.config), {}, std::move(context), true);
-        auto restored = supervisor.restore(state);
+        auto restored = fdsup::state::restore_state(supervisor, state);
         if (!restored && restored.error().text().empty()) std::abort();
         // To check that the seeds restore (and so reach past the first check).
         if (std::getenv("FDSUP_FUZZ_VERBOSE") != nullptr)

@@ -14,7 +14,7 @@
 
 #include "config/loader.h"
 #include "state/state_format.h"
-#include "supervisor/supervisor.h"
+#include "state/state.h"
 #include "upgrade/state_file.h"
 
 using fdsup::Instance;
@@ -53,7 +53,7 @@ Instance& instance(const Supervisor& s, const std::string& worker, size_t i) {
 fdsup::StateDocument snapshot_of(const Supervisor& s, std::vector<int>& keep) {
     fdsup::JsonWriter w;
     w.begin_object();
-    s.snapshot(w, keep);
+    fdsup::state::write_state(s, w, keep);
     w.key("keep").begin_array();
     for (int fd : keep) w.value(fd);
     w.end_array().end_object();
@@ -105,7 +105,7 @@ TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and sca
     CHECK(fcntl(stored_fd, F_GETFD) >= 0);
 
     Supervisor after(&l.loop, config(), {}, context(), true);
-    auto restored = after.restore(state);
+    auto restored = fdsup::state::restore_state(after, state);
     REQUIRE_MESSAGE(restored.has_value(), restored.error().text());
     const Instance& web1 = instance(after, "web", 1);
     CHECK(web1.state == InstanceState::failed);
@@ -133,7 +133,7 @@ TEST_CASE("restore: a damaged or foreign state is an error, never a crash") {
     }
     auto error_of = [&](fdsup::StateDocument damaged) {
         Supervisor after(&l.loop, config(), {}, context(), true);
-        auto restored = after.restore(damaged);
+        auto restored = fdsup::state::restore_state(after, damaged);
         REQUIRE_FALSE(restored.has_value());
         return restored.error().text();
     };
@@ -220,7 +220,7 @@ TEST_CASE("restore: fds the previous image did not keep, or named twice, are ref
     auto error_of = [&](auto make_captures) {
         TwoPipes p;
         Supervisor after(&l.loop, config(), {}, context(), true);
-        auto restored = after.restore(p.state_with(state, make_captures(p)));
+        auto restored = fdsup::state::restore_state(after, p.state_with(state, make_captures(p)));
         REQUIRE_FALSE(restored.has_value());
         CHECK(p.all_open());
         return restored.error().text();
@@ -249,7 +249,7 @@ TEST_CASE("restore: fds the previous image did not keep, or named twice, are ref
     // The good one adopts both pipes under their keys: each reads its EOF and closes.
     TwoPipes p;
     Supervisor after(&l.loop, config(), {}, context(), true);
-    auto restored = after.restore(p.state_with(state, StateDocument::array({capture_record(1, p.read[0]),
+    auto restored = fdsup::state::restore_state(after, p.state_with(state, StateDocument::array({capture_record(1, p.read[0]),
                                                                             capture_record(2, p.read[1])})));
     REQUIRE_MESSAGE(restored.has_value(), restored.error().text());
     close(p.write[0]);

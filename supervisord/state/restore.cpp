@@ -1,0 +1,309 @@
+// Reading the supervisor's state back in the next image (state.h).
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+#include <unordered_set>
+
+#include "sockets/listen_address.h"
+#include "state/codec.h"
+#include "state/state_format.h"
+
+namespace fdsup::state {
+
+using Json = StateDocument;
+namespace {
+
+Clock::time_point time_at(const Json& j) {
+    return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(j.get<int64_t>())));
+}
+
+KillReason kill_reason_of(const std::string& name) {
+    if (name == "ready_timeout") return KillReason::ready_timeout;
+    if (name == "watchdog") return KillReason::watchdog;
+    return KillReason::none;
+}
+
+
+InstanceState state_of(const std::string& name) {
+    for (auto state : kAllInstanceStates)
+        if (name == state_name(state)) return state;
+    throw std::runtime_error("unknown instance state \"" + name + "\"");
+}
+
+std::optional<ExitStatus> read_exit(const Json& e) {
+    if (e.is_null()) return std::nullopt;
+    return ExitStatus{e.at(0).get<bool>(), e.at(1).get<int>(), e.at(2).get<int>()};
+}
+
+// nlohmann turns a fractional number into an integer type with a plain cast: undefined
+// behaviour out of the type's range (fuzz_upgrade_state found "started_at": 1.6e137).
+// A state holds integers only (JsonWriter writes no other numbers), so any other is
+// damage, refused before anything is read.
+void check_integers_only(const Json& j) {
+    if (j.is_number_float()) throw std::runtime_error("a fractional number (" + j.dump() + ") in a state of integers");
+    if (j.is_structured())
+        for (const auto& item : j) check_integers_only(item);
+}
+
+}  // namespace
+
+// The fds a restore takes over. Each must be one the previous image kept open across the
+// exec (the state's "keep" list), and each is taken once: a damaged state naming another
+// number would otherwise adopt, and one day close, whatever this image opened under it
+// (libuv's own fds among them). Checked without a syscall per fd: there are thousands.
+// They are close-on-exec already (make_inherited_fds_cloexec did all at once).
+class FdClaims {
+public:
+    explicit FdClaims(const Json& keep) {
+        for (const auto& fd : keep) kept_.insert(fd.get<int>());
+    }
+    // `ask_kernel`: also checked to be open (F_GETFD), for the few fds not per instance.
+    int claim(int fd, const std::string& what, bool ask_kernel = false) {
+        const std::string named = what + ": fd " + std::to_string(fd);
+        if (!kept_.contains(fd)) throw std::runtime_error(named + " was not kept across the exec");
+        if (!claimed_.insert(fd).second) throw std::runtime_error(named + " is named twice in the state");
+        if (ask_kernel && ::fcntl(fd, F_GETFD) < 0) throw std::runtime_error(named + " is not open");
+        return fd;
+    }
+
+private:
+    std::unordered_set<int> kept_;
+    std::unordered_set<int> claimed_;
+};
+
+Result<void> restore_state(Supervisor& supervisor, const Json& state, bool rolled_back) {
+    try {
+        check_integers_only(state);
+        Codec::restore(supervisor, state, rolled_back);
+    } catch (const std::exception& e) {
+        return fail(std::string("the state cannot be restored: ") + e.what());
+    }
+    return {};
+}
+
+void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
+    FdClaims fds(state.at("keep"));
+    // The loop's clock is as old as the loop: timers armed below must count from now.
+    uv_update_time(sup.loop_);
+    sup.started_at_ = time_at(state.at("started_at"));
+    sup.upgrades_ = state.at("upgrades").get<uint64_t>() + (rolled_back ? 0 : 1);
+    sup.next_instance_id_ = state.at("next_instance_id").get<uint64_t>();
+
+    // Sockets: the current ones take their settings from the config, retired ones
+    // (replaced by a reload, still held by old processes) only need their address.
+    std::vector<OwnedSocket> current_sockets, retired_sockets;
+    // Every field is read before an fd is owned: a throw must not close an fd that a
+    // rollback hands back to the previous image.
+    for (const auto& s : state.at("sockets")) {
+        OwnedSocket socket;
+        const std::string name = s.at("name").get<std::string>();
+        const config::SocketConfig* current = sup.config_.find_socket(name);
+        bool retired = s.at("retired").get<bool>();
+        int fd = s.at("fd").get<int>();
+        socket.bound = s.at("bound").get<std::string>();
+        socket.serial = s.at("serial").get<uint64_t>();
+        socket.held_by_manager = s.at("held_by_manager").get<bool>();
+        if (!retired && current == nullptr) throw std::runtime_error("socket " + name + " is not in the configuration");
+        if (current != nullptr && !retired) socket.config = *current;
+        else {
+            socket.config.name = name;
+            socket.config.listen = s.at("listen").get<std::string>();
+            auto address = parse_listen_address(socket.config.listen);
+            if (!address) throw std::runtime_error("socket " + name + ": " + address.error().text());
+            socket.config.address = *address;
+        }
+        socket.fd.reset(fds.claim(fd, "socket " + name, true));
+        (retired ? retired_sockets : current_sockets).push_back(std::move(socket));
+    }
+    sup.sockets_.restore(std::move(current_sockets), std::move(retired_sockets), state.at("next_socket_serial").get<uint64_t>());
+
+    // Adopted before the instances whose pidfds it holds (an adopted fd is never closed
+    // on failure: a rollback hands it back to the previous image).
+    if (int fd = state.at("exit_watch_fd").get<int>(); fd >= 0) {
+        auto adopted = EpollSet::adopt(sup.loop_, fds.claim(fd, "the set of exits", true), "process exits",
+                                       [&sup](uint64_t id, uint32_t) { sup.on_exit_reported(id); });
+        if (!adopted) throw std::runtime_error(adopted.error().text());
+        sup.exits_ = std::move(*adopted);
+    }
+    int cgroup_events = state.at("cgroup_events_fd").get<int>();
+    if (auto adopted = sup.cgroups_.adopt(cgroup_events >= 0 ? fds.claim(cgroup_events, "the set of cgroup events", true) : -1,
+                                      state.at("next_cgroup_serial").get<uint64_t>());
+        !adopted)
+        throw std::runtime_error(adopted.error().text());
+    sup.instances_by_id_.clear();
+    sup.instances_by_pid_.clear();
+    for (const auto& w : state.at("workers")) {
+        const std::string name = w.at("name").get<std::string>();
+        Worker* worker = sup.find_worker(name);
+        if (worker == nullptr) throw std::runtime_error("worker " + name + " is not in the configuration");
+        worker->config.instances = w.at("instances_wanted").get<int>();
+        worker->stopped_by_operator = w.at("stopped_by_operator").get<bool>();
+        worker->waiting_for_dependencies = w.at("waiting_for_dependencies").get<bool>();
+        worker->generation = w.at("generation").get<uint64_t>();
+        worker->instances.clear();
+        for (const auto& j : w.at("instances")) restore_instance(sup, *worker, j, fds);
+        for (const auto& store : w.at("fd_stores")) {
+            int index = store.at("index").get<int>();
+            FdStore& fd_store = worker->fd_stores.try_emplace(index, sup.fd_stores_.hangups()).first->second;
+            for (const auto& entry : store.at("fds")) {
+                int fd = entry.at("fd").get<int>();
+                std::string name = entry.at("name").get<std::string>();
+                bool poll = entry.at("poll").get<bool>();
+                std::vector<UniqueFd> one;
+                one.emplace_back(fds.claim(fd, "stored fd " + name, true));
+                // Stored before, so they fit (and are no duplicates): no limit applies.
+                fd_store.add(name, std::move(one), poll, std::numeric_limits<size_t>::max());
+            }
+        }
+        if (const Json& r = w.at("rollout"); !r.is_null()) restore_rollout(sup, *worker, r);
+    }
+    // The instances' cgroups are below the same "fdsupd-PID" (the PID is the same). Also
+    // opened for a cgroup worker with no process now, so that the directory is removed
+    // at exit; needed (a failure is a rollback) only if an instance has a cgroup.
+    bool any_cgroup = false, cgroup_mode = false;
+    for (const auto& worker : sup.workers_) {
+        cgroup_mode = cgroup_mode || worker->config.kill_mode == config::KillMode::cgroup;
+        for (const auto& instance : worker->instances) any_cgroup = any_cgroup || !instance->cgroup.empty();
+    }
+    if (any_cgroup || cgroup_mode)
+        if (auto opened = sup.cgroups_.reopen_tree(any_cgroup); !opened) throw std::runtime_error(opened.error().text());
+    // The pipes are in the adopted set already, each under its capture's key.
+    uint64_t next_capture_key = state.at("next_capture_key").get<uint64_t>();
+    int pipes = state.at("output_pipes_fd").get<int>();
+    if (auto adopted = sup.outputs_.adopt(pipes >= 0 ? fds.claim(pipes, "the set of output pipes", true) : -1, next_capture_key);
+        !adopted)
+        throw std::runtime_error(adopted.error().text());
+    // Every record is checked before any pipe is owned (a throw must not close one).
+    struct Capture {
+        uint64_t key;
+        int fd;
+        std::string worker;
+        int index;
+        bool from_stderr;
+        std::string partial;
+    };
+    std::vector<Capture> captures;
+    std::unordered_set<uint64_t> keys;
+    for (const auto& c : state.at("captures")) {
+        using namespace state_format;
+        const auto& v = c.get_ref<const Json::array_t&>();  // throws if it is not an array
+        if (v.size() != kCaptureFields) throw std::runtime_error("a capture of " + std::to_string(v.size()) + " fields");
+        Capture capture{v[kCaptureKey].get<uint64_t>(), v[kCaptureFd].get<int>(), v[kCaptureWorker].get<std::string>(),
+                        v[kCaptureIndex].get<int>(), v[kCaptureStderr].get<bool>(), v[kCapturePartial].get<std::string>()};
+        // Keys name the registrations in the adopted set: each known, once, and below the
+        // next key this image hands out.
+        if (!sup.outputs_.pipes() || capture.key == 0 || capture.key >= next_capture_key || !keys.insert(capture.key).second)
+            throw std::runtime_error("a capture with a missing, repeated or unknown key (" + std::to_string(capture.key) + ")");
+        fds.claim(capture.fd, "output pipe of " + instance_label(capture.worker, capture.index));
+        captures.push_back(std::move(capture));
+    }
+    for (auto& c : captures)
+        sup.outputs_.adopt_capture(c.key, UniqueFd(c.fd), std::move(c.worker), c.index, c.from_stderr, std::move(c.partial));
+}
+
+void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdClaims& fds) {
+    using namespace state_format;
+    const auto& v = j.get_ref<const Json::array_t&>();  // throws if it is not an array
+    if (v.size() != kInstanceFields)
+        throw std::runtime_error("an instance of " + std::to_string(v.size()) + " fields (" +
+                                 std::to_string(kInstanceFields) + " expected)");
+    auto id = v[kId].get<uint64_t>();
+    worker.instances.push_back(std::make_unique<Instance>(sup.loop_, &worker, v[kIndex].get<int>(), id));
+    Instance& in = *worker.instances.back();
+    sup.instances_by_id_[id] = &in;
+    in.retiring = v[kRetiring].get<bool>();
+    in.replacement = v[kReplacement].get<bool>();
+    in.state = state_of(v[kState].get<std::string>());
+    in.ready = v[kReady].get<bool>();
+    in.started_at = time_at(v[kStartedAt]);
+    in.stop_escalated = v[kStopEscalated].get<bool>();
+    in.sockets_used = v[kSocketsUsed].get<std::vector<uint64_t>>();
+    in.timer_deadline = time_at(v[kTimerDeadline]);
+    in.kill_reason = kill_reason_of(v[kKillReason].get<std::string>());
+    in.status_text = v[kStatusText].get<std::string>();
+    in.reloading = v[kReloading].get<bool>();
+    in.stopping_notified = v[kStoppingNotified].get<bool>();
+    in.watchdog_timeout = config::Duration(v[kWatchdogTimeoutMs].get<int64_t>());
+    in.watchdog_deadline = time_at(v[kWatchdogDeadline]);
+    in.last_watchdog_ping = time_at(v[kLastWatchdogPing]);
+    in.restarts = v[kRestarts].get<int>();
+    in.last_exit = read_exit(v[kLastExit]);
+    in.last_error = v[kLastError].get<std::string>();
+    in.backoff.restore(config::Duration(v[kBackoffMs].get<int64_t>()));
+    std::vector<Clock::time_point> starts;
+    for (const auto& t : v[kRecentStarts]) starts.push_back(time_at(t));
+    in.start_limiter.restore(std::move(starts));
+
+    // The process: adopted through its pidfd, which is registered in the adopted set of
+    // exits under the same instance id (no syscall here: this runs once per instance,
+    // thousands of times, while nothing is served). One that exited during the exec is
+    // reported as soon as the loop runs, and handled as usual.
+    int pidfd = v[kPidfd].get<int>();
+    if (pidfd >= 0) {
+        if (!sup.exits_) throw std::runtime_error("worker " + in.label() + " has a process but the state has no set of exits");
+        in.pid = v[kPid].get<pid_t>();
+        in.pidfd.reset(fds.claim(pidfd, "worker " + in.label() + ": pidfd"));
+        sup.instances_by_pid_[in.pid] = &in;
+    }
+    // Its cgroup, likewise through the adopted set of cgroup events. An instance whose
+    // main process has exited keeps its pid while the cgroup empties.
+    // The name is used as a path below fdsupd-PID: it must be one this fdsupd made.
+    in.cgroup = v[kCgroup].get<std::string>();
+    if (!in.cgroup.empty() && !is_instance_cgroup_name(in.cgroup))
+        throw std::runtime_error("worker " + in.label() + ": \"" + in.cgroup + "\" is no instance cgroup's name");
+    in.exit_pending = read_exit(v[kExitPending]);
+    int events = v[kCgroupEventsFd].get<int>();
+    if (events >= 0 && (!sup.cgroups_.events() || in.cgroup.empty()))
+        throw std::runtime_error("worker " + in.label() + " has a cgroup.events fd but no cgroup or set to watch it in");
+    if (in.exit_pending && (events < 0 || pidfd >= 0))
+        throw std::runtime_error("worker " + in.label() + " waits for its cgroup to empty without a cgroup to watch");
+    if (in.exit_pending) in.pid = v[kPid].get<pid_t>();
+    if (events >= 0) in.cgroup_events.reset(fds.claim(events, "worker " + in.label() + ": cgroup.events"));
+
+    // Its timers, to the same deadlines.
+    if (v[kTimerActive].get<bool>() && in.exit_pending) {
+        sup.arm_cgroup_drain(in, in.timer_deadline);
+    } else if (v[kTimerActive].get<bool>()) {
+        switch (in.state) {
+            case InstanceState::backoff: sup.arm_restart(in, in.timer_deadline); break;
+            case InstanceState::stopping: sup.arm_stop_escalation(in, in.timer_deadline); break;
+            case InstanceState::starting:
+                if (worker.config.ready == config::ReadyMode::delay) sup.arm_ready_delay(in, in.timer_deadline);
+                else sup.arm_ready_timeout(in, in.timer_deadline);
+                break;
+            default: break;
+        }
+    }
+    if (v[kWatchdogActive].get<bool>() && in.has_process()) sup.arm_watchdog_until(in, in.watchdog_deadline);
+}
+
+void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {
+    std::vector<RollingRestart::Slot> slots;
+    for (const auto& s : r.at("slots"))
+        slots.push_back({s.at("index").get<int>(), s.at("old_id").get<uint64_t>(), s.at("old_pid").get<pid_t>(),
+                         s.at("new_id").get<uint64_t>(), s.at("new_pid").get<pid_t>(), s.at("in_place").get<bool>(),
+                         s.at("failure").get<std::string>()});
+    std::vector<RolloutPlan::SlotState> states;
+    for (const auto& s : r.at("states")) {
+        int state = s.get<int>();
+        if (state < 0 || state > static_cast<int>(RolloutPlan::SlotState::skipped))
+            throw std::runtime_error("worker " + worker.config.name + ": a rollout slot in state " + std::to_string(state));
+        states.push_back(static_cast<RolloutPlan::SlotState>(state));
+    }
+    if (states.size() != slots.size()) throw std::runtime_error("worker " + worker.config.name + ": a malformed rollout");
+    auto rollout = std::make_shared<RollingRestart>(worker.config.name, r.at("generation").get<uint64_t>(),
+                                                    std::move(slots), r.at("max_surge").get<int>());
+    rollout->plan = RolloutPlan(std::move(states), r.at("max_surge").get<int>(), r.at("stopped").get<bool>());
+    rollout->stop_reason = r.at("stop_reason").get<std::string>();
+    // Nobody waits for its report any more: the command's client was disconnected.
+    rollout->then = [name = worker.config.name](std::vector<InstanceReport> reports) {
+        bool ok = std::all_of(reports.begin(), reports.end(), [](const InstanceReport& r) { return r.ok; });
+        spdlog::info("worker {}: the rolling restart begun before the upgrade is done{}", name, ok ? "" : " (some instances failed)");
+    };
+    worker.rollout = rollout;
+    sup.add_rollout_waiter(rollout);
+}
+
+}  // namespace fdsup::state

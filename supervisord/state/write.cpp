@@ -1,0 +1,199 @@
+// Writing the supervisor's state for the next image (state.h).
+#include <algorithm>
+
+#include "state/codec.h"
+#include "state/state_format.h"
+
+namespace fdsup::state {
+
+using Json = StateDocument;
+namespace {
+
+int64_t ns(Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
+const char* kill_reason_name(KillReason reason) {
+    switch (reason) {
+        case KillReason::none: return "none";
+        case KillReason::ready_timeout: return "ready_timeout";
+        case KillReason::watchdog: return "watchdog";
+    }
+    return "none";
+}
+
+// A positional record (state_format.h), written field by field in its order: a field
+// out of order is a bug that would restore garbage, so it stops the snapshot instead.
+class Record {
+public:
+    explicit Record(JsonWriter& w) : w_(w) { w_.begin_array(); }
+    ~Record() { w_.end_array(); }
+    JsonWriter& field(int which) {
+        if (which != next_++) throw std::logic_error("upgrade state: record field " + std::to_string(which) + " out of order");
+        return w_;
+    }
+
+private:
+    JsonWriter& w_;
+    int next_ = 0;
+};
+
+// null, or [signaled, code, signal]
+void write_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
+    if (exit) w.begin_array().value(exit->signaled).value(exit->code).value(exit->signal).end_array();
+    else w.null();
+}
+
+void write_instance(JsonWriter& w, const Instance& in, std::vector<int>& keep) {
+    using namespace state_format;
+    if (in.pidfd) keep.push_back(in.pidfd.get());
+    Record r(w);
+    r.field(kId).value(in.id);
+    r.field(kIndex).value(in.index);
+    r.field(kRetiring).value(in.retiring);
+    r.field(kReplacement).value(in.replacement);
+    r.field(kState).value(state_name(in.state));
+    r.field(kReady).value(in.ready);
+    r.field(kPid).value(static_cast<int64_t>(in.pid));
+    r.field(kPidfd).value(in.pidfd ? in.pidfd.get() : -1);
+    r.field(kStartedAt).value(ns(in.started_at));
+    r.field(kStopEscalated).value(in.stop_escalated);
+    r.field(kSocketsUsed).begin_array();
+    for (uint64_t serial : in.sockets_used) w.value(serial);
+    w.end_array();
+    r.field(kTimerActive).value(in.timer.active());
+    r.field(kTimerDeadline).value(ns(in.timer_deadline));
+    r.field(kKillReason).value(kill_reason_name(in.kill_reason));
+    r.field(kStatusText).value(in.status_text);
+    r.field(kReloading).value(in.reloading);
+    r.field(kStoppingNotified).value(in.stopping_notified);
+    r.field(kWatchdogTimeoutMs).value(static_cast<int64_t>(in.watchdog_timeout.count()));
+    r.field(kWatchdogActive).value(in.watchdog_timer.active());
+    r.field(kWatchdogDeadline).value(ns(in.watchdog_deadline));
+    r.field(kLastWatchdogPing).value(ns(in.last_watchdog_ping));
+    r.field(kRestarts).value(in.restarts);
+    write_exit(r.field(kLastExit), in.last_exit);
+    r.field(kLastError).value(in.last_error);
+    r.field(kBackoffMs).value(static_cast<int64_t>(in.backoff.last().count()));
+    r.field(kRecentStarts).begin_array();
+    for (auto t : in.start_limiter.starts()) w.value(ns(t));
+    w.end_array();
+    r.field(kCgroup).value(in.cgroup);
+    if (in.cgroup_events) keep.push_back(in.cgroup_events.get());
+    r.field(kCgroupEventsFd).value(in.cgroup_events ? in.cgroup_events.get() : -1);
+    write_exit(r.field(kExitPending), in.exit_pending);
+}
+
+void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
+    w.begin_object().member("generation", rollout.generation).key("slots").begin_array();
+    for (const auto& s : rollout.slots)
+        w.begin_object()
+            .member("index", s.index)
+            .member("old_id", s.old_id)
+            .member("old_pid", static_cast<int64_t>(s.old_pid))
+            .member("new_id", s.new_id)
+            .member("new_pid", static_cast<int64_t>(s.new_pid))
+            .member("in_place", s.in_place)
+            .member("failure", s.failure)
+            .end_object();
+    w.end_array().key("states").begin_array();
+    for (auto state : rollout.plan.states()) w.value(static_cast<int>(state));
+    w.end_array()
+        .member("max_surge", rollout.plan.max_surge())
+        .member("stopped", rollout.plan.stopped())
+        .member("stop_reason", rollout.stop_reason)
+        .end_object();
+}
+
+}  // namespace
+
+void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) {
+    // The sets of pidfds and of output pipes go as they are: the next image adopts
+    // every registration in them.
+    int exit_watch_fd = sup.exits_ ? sup.exits_->fd() : -1;
+    if (exit_watch_fd >= 0) keep.push_back(exit_watch_fd);
+    int output_pipes_fd = sup.outputs_.pipes() ? sup.outputs_.pipes()->fd() : -1;
+    if (output_pipes_fd >= 0) keep.push_back(output_pipes_fd);
+    int cgroup_events_fd = sup.cgroups_.events() ? sup.cgroups_.events()->fd() : -1;
+    if (cgroup_events_fd >= 0) keep.push_back(cgroup_events_fd);
+    w.member("config_path", sup.config_.path)
+        .member("config_source", sup.config_.source)
+        .member("started_at", ns(sup.started_at_))
+        .member("upgrades", sup.upgrades_)
+        .member("next_instance_id", sup.next_instance_id_)
+        .member("next_socket_serial", sup.sockets_.next_serial())
+        .member("nofile_soft_at_start", static_cast<uint64_t>(sup.context_.nofile_soft_at_start))
+        .member("exit_watch_fd", exit_watch_fd)
+        .member("output_pipes_fd", output_pipes_fd)
+        .member("cgroup_events_fd", cgroup_events_fd)
+        .member("next_cgroup_serial", sup.cgroups_.next_serial())
+        .member("next_capture_key", sup.outputs_.next_key());
+
+    w.key("sockets").begin_array();
+    auto write_socket = [&](const OwnedSocket& s, bool retired) {
+        keep.push_back(s.fd.get());
+        w.begin_object()
+            .member("name", s.config.name)
+            .member("listen", s.config.listen)
+            .member("bound", s.bound)
+            .member("serial", s.serial)
+            .member("fd", s.fd.get())
+            .member("retired", retired)
+            .member("held_by_manager", s.held_by_manager)
+            .end_object();
+    };
+    for (const auto& s : sup.sockets_.current()) write_socket(s, false);
+    for (const auto& s : sup.sockets_.retired()) write_socket(s, true);
+    w.end_array();
+
+    w.key("workers").begin_array();
+    for (const auto& worker : sup.workers_) {
+        w.begin_object()
+            .member("name", worker->config.name)
+            .member("instances_wanted", worker->config.instances)
+            .member("stopped_by_operator", worker->stopped_by_operator)
+            .member("waiting_for_dependencies", worker->waiting_for_dependencies)
+            .member("generation", worker->generation);
+        w.key("instances").begin_array();
+        for (const auto& instance : worker->instances) write_instance(w, *instance, keep);
+        w.end_array();
+        w.key("fd_stores").begin_array();
+        for (const auto& [index, store] : worker->fd_stores) {
+            w.begin_object().member("index", index).key("fds").begin_array();
+            for (const auto& entry : store.entries()) {
+                keep.push_back(entry.fd.get());
+                w.begin_object()
+                    .member("name", entry.name)
+                    .member("fd", entry.fd.get())
+                    .member("poll", entry.watched)
+                    .end_object();
+            }
+            w.end_array().end_object();
+        }
+        w.end_array();
+        w.key("rollout");
+        if (worker->rollout) write_rollout(w, *worker->rollout);
+        else w.null();
+        w.end_object();
+    }
+    w.end_array();
+
+    // Positional too (there are two per instance); the label is made again from the
+    // worker and index, as add_capture made it.
+    w.key("captures").begin_array();
+    for (const auto& [key, entry] : sup.outputs_.captures()) {
+        using namespace state_format;
+        keep.push_back(entry.capture->fd());
+        Record r(w);
+        r.field(kCaptureKey).value(key);
+        r.field(kCaptureFd).value(entry.capture->fd());
+        r.field(kCaptureWorker).value(entry.worker);
+        r.field(kCaptureIndex).value(entry.index);
+        r.field(kCaptureStderr).value(entry.from_stderr);
+        r.field(kCapturePartial).value(entry.capture->partial());
+    }
+    w.end_array();
+}
+
+void write_state(const Supervisor& supervisor, JsonWriter& w, std::vector<int>& keep) {
+    Codec::write(supervisor, w, keep);
+}
+
+}  // namespace fdsup::state
