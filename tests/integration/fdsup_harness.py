@@ -171,7 +171,12 @@ class Fdsupd:
         return json.loads(self.ctl_ok("--json", *args, **kwargs))
 
     def wait_control(self):
-        """Waits until the control socket answers."""
+        """Waits until the control socket answers. Needed before the first fdsupctl
+        unless the test already waited for something fdsupd does only once the control
+        socket exists (a worker started, a worker's output, READY=1, the "control
+        socket:" line): fdsupd binds its [sockets] (logging "listening on") and parks
+        them with its manager (FDSTORE=1) before it opens the control socket, so right
+        after those the socket file may not exist yet (fdsupctl: ENOENT, issue 18)."""
         def answers():
             if self.proc.poll() is not None:
                 raise AssertionError(f"fdsupd exited ({self.proc.returncode}); log:\n{self.log()}")
@@ -184,10 +189,13 @@ class Fdsupd:
         status = self.ctl_json("status", worker)
         return {i["index"]: i["pid"] for i in status["workers"][0]["instances"]}
 
-    def start(self, wait_for_workers=(), preexec_fn=None, stdin=subprocess.DEVNULL, output=None):
+    def start(self, wait_for_workers=(), preexec_fn=None, stdin=subprocess.DEVNULL, output=None,
+              wait_control=False):
         """`stdin`: fdsupd's stdin (default /dev/null). `output`: a path its stdout and
         stderr go to instead of the log file (which then stays empty: wait_log cannot
-        be used, only fdsupctl)."""
+        be used, only fdsupctl). `wait_control`: returns only once the control socket
+        answers (see wait_control(); not the default, as some tests start an fdsupd
+        that must fail)."""
         if output:
             open(self.log_path, "wb").close()  # log() reads it: empty
         self._log = open(output or self.log_path, "wb")
@@ -197,6 +205,8 @@ class Fdsupd:
             env=self.env, start_new_session=True, preexec_fn=preexec_fn)
         for name in wait_for_workers:
             self.wait_log(rf"worker {re.escape(name)}: started pid \d+")
+        if wait_control:
+            self.wait_control()
         return self
 
     @property
