@@ -125,7 +125,7 @@ def wait_for_connections_closed(d):
     """Until fdsupd has closed its ends of every connection to its control and fd sockets
     (fdsupctl's, a worker's): it does when it reads their EOF, a moment after the peer
     went. They are listed in /proc/net/unix under the socket's path, connected (St 03)."""
-    paths = {os.path.join(d.tmp, "run", name) for name in ("fds.sock", "control.sock")}
+    paths = {os.path.join(d.tmp, "run", "fds.sock"), d.control_socket}
 
     def connections():
         with open("/proc/net/unix") as f:

@@ -10,7 +10,7 @@ import sys
 import unittest
 
 from fdsup_harness import (SOURCE_DIR, FdsupTestCase, http_get, kill_if_still, open_fd_count, pid_alive,
-                           wait_until)
+                           wait_for_connections_closed, wait_until)
 
 CONFIG = """
 [sockets.http]
@@ -131,6 +131,7 @@ user = "nobody"
 
     def test_bad_requests_and_big_ones_leak_nothing(self):
         d, path = self.start()
+        wait_for_connections_closed(d)  # wait_control's fdsupctl: its connection closes a moment later
         baseline = open_fd_count(d.pid)
         cases = [
             (b"not json\n", "invalid JSON"),
