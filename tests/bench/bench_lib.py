@@ -2,7 +2,6 @@
 summaries, and clean-up of the processes a benchmark started."""
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -70,21 +69,12 @@ class StampSink:
 
 def kill_processes_mentioning(text):
     """SIGKILLs every process whose command line or environment mentions `text` (the
-    workers a benchmark started, whichever supervisor started them)."""
-    needle = text.encode()
+    workers a benchmark started, whichever supervisor started them). Each through a
+    pidfd: a process that exits between the look and the kill cannot hand its pid on to
+    another test's process, which would get the SIGKILL."""
     for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                found = needle in f.read()
-            if not found:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    found = needle in f.read()
-            if found:
-                os.kill(int(entry), signal.SIGKILL)
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            pass
+        if entry.isdigit() and int(entry) != os.getpid():
+            fdsup_harness.kill_if_still(int(entry), text)
 
 
 class ProcessFigures:

@@ -58,6 +58,38 @@ def process_state(pid):
         return None
 
 
+def mentions(pid, text):
+    """True if the command line or the environment of `pid` contains `text`."""
+    needle = text.encode()
+    try:
+        for part in ("cmdline", "environ"):
+            with open(f"/proc/{pid}/{part}", "rb") as f:
+                if needle in f.read():
+                    return True
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return False
+
+
+def kill_if_still(pid, text):
+    """SIGKILL to `pid` if it is still one of ours: its command line or environment
+    mentions `text` (something only ours have, as a path in the test's temp dir). For
+    pids learnt earlier: that process may be gone, and its pid handed on to another
+    test's process since (pid_max is 32768 on the machines the tests share). Through a
+    pidfd, so that the process checked is the one killed."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if mentions(pid, text):
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
+
+
 def children_of(pid):
     """Direct children of `pid` (any state, zombies included)."""
     kids = []
@@ -93,7 +125,7 @@ def wait_for_connections_closed(d):
     """Until fdsupd has closed its ends of every connection to its control and fd sockets
     (fdsupctl's, a worker's): it does when it reads their EOF, a moment after the peer
     went. They are listed in /proc/net/unix under the socket's path, connected (St 03)."""
-    paths = {os.path.join(d.tmp, "run", name) for name in ("fds.sock", "control.sock")}
+    paths = {os.path.join(d.tmp, "run", "fds.sock"), d.control_socket}
 
     def connections():
         with open("/proc/net/unix") as f:
@@ -122,8 +154,10 @@ def http_get(host, port, timeout=5.0):
 class Fdsupd:
     """One fdsupd process with its own temp dir, config file and log file."""
 
-    def __init__(self, config_text, tmpdir=None, extra_args=(), env=None, wrapper=()):
-        self.tmp = tmpdir or tempfile.mkdtemp(prefix="fdsup-test-")
+    def __init__(self, config_text, prefix="fdsup-test-", extra_args=(), env=None, wrapper=()):
+        # Always a directory of its own, made here: cleanup() removes it with everything
+        # in it, so it must never be one another Fdsupd (or anything else) also uses.
+        self.tmp = tempfile.mkdtemp(prefix=prefix)
         self.config_path = os.path.join(self.tmp, "fdsup.toml")
         self.log_path = os.path.join(self.tmp, "fdsupd.log")
         self.write_config(config_text)
@@ -171,7 +205,12 @@ class Fdsupd:
         return json.loads(self.ctl_ok("--json", *args, **kwargs))
 
     def wait_control(self):
-        """Waits until the control socket answers."""
+        """Waits until the control socket answers. Needed before the first fdsupctl
+        unless the test already waited for something fdsupd does only once the control
+        socket exists (a worker started, a worker's output, READY=1, the "control
+        socket:" line): fdsupd binds its [sockets] (logging "listening on") and parks
+        them with its manager (FDSTORE=1) before it opens the control socket, so right
+        after those the socket file may not exist yet (fdsupctl: ENOENT, issue 18)."""
         def answers():
             if self.proc.poll() is not None:
                 raise AssertionError(f"fdsupd exited ({self.proc.returncode}); log:\n{self.log()}")
@@ -184,10 +223,13 @@ class Fdsupd:
         status = self.ctl_json("status", worker)
         return {i["index"]: i["pid"] for i in status["workers"][0]["instances"]}
 
-    def start(self, wait_for_workers=(), preexec_fn=None, stdin=subprocess.DEVNULL, output=None):
+    def start(self, wait_for_workers=(), preexec_fn=None, stdin=subprocess.DEVNULL, output=None,
+              wait_control=False):
         """`stdin`: fdsupd's stdin (default /dev/null). `output`: a path its stdout and
         stderr go to instead of the log file (which then stays empty: wait_log cannot
-        be used, only fdsupctl)."""
+        be used, only fdsupctl). `wait_control`: returns only once the control socket
+        answers (see wait_control(); not the default, as some tests start an fdsupd
+        that must fail)."""
         if output:
             open(self.log_path, "wb").close()  # log() reads it: empty
         self._log = open(output or self.log_path, "wb")
@@ -197,6 +239,8 @@ class Fdsupd:
             env=self.env, start_new_session=True, preexec_fn=preexec_fn)
         for name in wait_for_workers:
             self.wait_log(rf"worker {re.escape(name)}: started pid \d+")
+        if wait_control:
+            self.wait_control()
         return self
 
     @property
@@ -262,24 +306,40 @@ class Fdsupd:
             raise AssertionError(f"fdsupd did not exit within {timeout}s; log:\n{self.log()}") from None
 
     def cleanup(self):
-        """Kills whatever is left: SIGKILL to fdsupd, whose workers die by PDEATHSIG, and
-        to each worker's process group, where their own children are (a shell's
-        background `sleep` has no PDEATHSIG and would outlive the test)."""
+        """Kills whatever is left: SIGKILL to each worker's process group, where their own
+        children are (a shell's background `sleep` has no PDEATHSIG and would outlive the
+        test), and to fdsupd.
+
+        fdsupd is stopped (SIGSTOP) before its workers' groups are looked up, and killed
+        only after they are: a stopped fdsupd reaps nothing (and respawns nothing), so
+        each worker, alive or a zombie, keeps its pid and its process group's number
+        taken until the killpg. Were fdsupd running, or killed first (its workers then
+        die by PDEATHSIG and init reaps them at once), a group's number could be free by
+        the time of the killpg, and (pid_max is 32768 on the machines the tests share, and
+        other tests fork all the time) handed to a new process group: the killpg would
+        then SIGKILL another test's fdsupd or workers (issue 18)."""
         if self.proc is not None and self.proc.poll() is None:
+            pid = self.proc.pid
+            os.kill(pid, signal.SIGSTOP)  # still ours: not reaped (poll() said so)
+            # Signals are delivered asynchronously: wait until it is stopped (or gone; a
+            # process stuck in the kernel stops late: then on without it, as before).
+            deadline = time.monotonic() + 5
+            while process_state(pid) not in ("T", "t", "Z", None) and time.monotonic() < deadline:
+                time.sleep(0.001)
             groups = set()
-            for child in children_of(self.proc.pid):
+            for child in children_of(pid):
                 try:
                     groups.add(os.getpgid(child))
                 except ProcessLookupError:
                     pass
             groups.discard(os.getpgid(0))
-            self.proc.kill()
-            self.proc.wait()
             for group in groups:
                 try:
                     os.killpg(group, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+            self.proc.kill()  # SIGKILL ends a stopped process too
+            self.proc.wait()
         if self._log:
             self._log.close()
             self._log = None

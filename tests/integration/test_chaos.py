@@ -28,7 +28,6 @@ import random
 import re
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
@@ -343,8 +342,9 @@ class Chaos(FdsupTestCase):
 
     def test_kills_restarts_reloads_and_upgrades_under_load(self):
         began = time.monotonic()
-        # A prefix of its own: nothing that tidies up other tests' dirs touches it.
-        d = self.fdsupd(config(self.generations), tmpdir=tempfile.mkdtemp(prefix="fdsup-chaos-")).start()
+        # A prefix of its own, only to tell its directory apart (FDSUP_KEEP_TMP=1): the
+        # suite removes no directory by name or prefix, each Fdsupd only its own.
+        d = self.fdsupd(config(self.generations), prefix="fdsup-chaos-").start()
         self.threads = []
         self.addCleanup(self.stop_threads, d)  # cleanups run last-in first: before fdsupd is killed
         d.wait_control()

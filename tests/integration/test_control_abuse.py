@@ -9,10 +9,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import unittest
 
-from fdsup_harness import FDSUPCTL, FdsupTestCase, open_fd_count, wait_until
+from fdsup_harness import FDSUPCTL, FdsupTestCase, open_fd_count, wait_for_connections_closed, wait_until
 
 CONFIG = """
 [supervisor]
@@ -74,8 +73,9 @@ class Abuse(FdsupTestCase):
         self.baseline = self.fd_count_settled()
 
     def fd_count_settled(self):
-        # the last fdsupctl's connection closes asynchronously
-        time.sleep(0.2)
+        # the last fdsupctl's connection closes asynchronously: waited for, not slept on
+        # (0.2 s was not always enough under load; the baseline then counted it)
+        wait_for_connections_closed(self.d)
         return open_fd_count(self.d.pid)
 
     def assert_fds_back(self):

@@ -7,6 +7,7 @@ import select
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -196,7 +197,11 @@ class Verbs(FdsupTestCase):
 
 class NoSupervisor(FdsupTestCase):
     def test_exit_3_names_the_socket(self):
-        path = "/tmp/fdsup-no-such-dir/control.sock"
+        # In a directory of its own that does not exist: a fixed name in /tmp could
+        # exist, made by anyone (another test run, another checkout's).
+        tmp = tempfile.mkdtemp(prefix="fdsup-test-")
+        self.addCleanup(os.rmdir, tmp)
+        path = os.path.join(tmp, "no-such-dir", "control.sock")
         for args in (["status"], ["restart", "web"], ["--json", "status"]):
             r = subprocess.run([FDSUPCTL, "-s", path, *args], capture_output=True, text=True, timeout=20)
             self.assertEqual(r.returncode, 3, r)

@@ -4,13 +4,13 @@ every bad kind get an error, and no fd leaks in the supervisor."""
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import unittest
 
-from fdsup_harness import SOURCE_DIR, FdsupTestCase, http_get, open_fd_count, pid_alive, wait_until
+from fdsup_harness import (SOURCE_DIR, FdsupTestCase, http_get, kill_if_still, open_fd_count, pid_alive,
+                           wait_for_connections_closed, wait_until)
 
 CONFIG = """
 [sockets.http]
@@ -121,14 +121,17 @@ user = "nobody"
         grandchild = int(re.search(r"fd socket: child\[0\] descendant \(pid (\d+)\) fetched 1 socket",
                                    d.log()).group(1))
         # Killed even if the test fails before the graceful stop (fdsupd's SIGKILL at
-        # clean-up reaches only its own children).
-        self.addCleanup(lambda: pid_alive(grandchild) and os.kill(grandchild, signal.SIGKILL))
+        # clean-up reaches only its own children): if it is still this test's process
+        # (FDSUP_FD_SOCKET in its environment names our temp dir), not whichever got its
+        # pid after it exited.
+        self.addCleanup(kill_if_still, grandchild, d.tmp)
         self.assertRegex(d.log(), r"fd socket: lowly\[0\] \(pid \d+\) fetched 1 socket")
         self.assertEqual(d.stop(), 0)  # gracefully: the group, grandchild and all
         wait_until(lambda: not pid_alive(grandchild), what="the shell's http_worker gone with its group")
 
     def test_bad_requests_and_big_ones_leak_nothing(self):
         d, path = self.start()
+        wait_for_connections_closed(d)  # wait_control's fdsupctl: its connection closes a moment later
         baseline = open_fd_count(d.pid)
         cases = [
             (b"not json\n", "invalid JSON"),

@@ -9,10 +9,9 @@ default profiles do) the child joins its cgroup itself.
 Needs a writable cgroup v2 hierarchy (skipped without one)."""
 import os
 import re
-import signal
 import unittest
 
-from fdsup_harness import FdsupTestCase, helper, pid_alive, wait_until
+from fdsup_harness import FdsupTestCase, helper, kill_if_still, pid_alive, wait_until
 
 
 def own_cgroup_dir():
@@ -93,9 +92,10 @@ class KillMode(FdsupTestCase):
             return []
 
     def kill_runaways(self, d):
+        # A runaway that is gone may have left its pid to another test's process: only
+        # one whose command line still names this test's pidfile is killed.
         for pid in self.runaways(d):
-            if pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            kill_if_still(pid, os.path.join(d.tmp, "runaways"))
 
     def remove_cgroups(self, d):
         if d.proc is None:

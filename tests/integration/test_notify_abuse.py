@@ -8,7 +8,7 @@ import os
 import socket
 import unittest
 
-from fdsup_harness import FdsupTestCase, open_fd_count, wait_until
+from fdsup_harness import FdsupTestCase, open_fd_count, wait_for_connections_closed, wait_until
 
 SENDER = """
 [workers.w]
@@ -56,6 +56,10 @@ class NotifyAbuse(FdsupTestCase):
 
     def test_unasked_fds_are_closed_and_nothing_leaks(self):
         d = self.sender([])
+        # Counted once fdsupd has closed its end of each fdsupctl connection (it does when
+        # it reads their EOF, a moment after fdsupctl exits): one still open made the
+        # counts differ by one under load.
+        wait_for_connections_closed(d)
         baseline = open_fd_count(d.pid)
         d2 = self.sender([{"send": "STATUS=with fds", "fds": 200}, {"send": "FDSTORE=1\nFDNAME=x", "fds": 3},
                           {"barrier": True}, {"send": "READY=1\nSTATUS=fine"}])
@@ -71,6 +75,7 @@ class NotifyAbuse(FdsupTestCase):
         # BARRIER=1: the pipe's write end was closed once handled, which released the worker.
         d2.wait_log(r"w\[0\]: barrier: released")
         # Both supervisors hold the same fds: none of the 203 received ones stayed open.
+        wait_for_connections_closed(d2)
         baseline2 = open_fd_count(d2.pid)
         self.assertEqual(baseline2, baseline)
         self.assertEqual(open_fd_count(d.pid), baseline)
@@ -80,6 +85,7 @@ class NotifyAbuse(FdsupTestCase):
         path = os.path.join(d.tmp, "run", "notify.sock")
         worker_pid = status_of(d)[1]["pid"]
         # The test process is no worker: READY=1, even naming the worker's pid, is ignored.
+        wait_for_connections_closed(d)  # status_of's fdsupctl
         baseline = open_fd_count(d.pid)
         for text in ("READY=1", f"MAINPID={worker_pid}\nREADY=1", "WATCHDOG=trigger"):
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
@@ -89,6 +95,7 @@ class NotifyAbuse(FdsupTestCase):
             s.sendmsg([b"FDSTORE=1\nFDNAME=x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                                                  array.array("i", [null.fileno()] * 50))], 0, path)
         wait_until(lambda: status_of(d)[0] == 4, what="four dropped datagrams")
+        wait_for_connections_closed(d)
         self.assertEqual(open_fd_count(d.pid), baseline)
         dropped, instance = status_of(d)
         self.assertEqual((instance["state"], instance["ready"], instance["pid"]), ("starting", False, worker_pid))

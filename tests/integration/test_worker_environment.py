@@ -56,6 +56,9 @@ class WorkerEnvironment(FdsupTestCase):
     def setUpClass(cls):
         # One supervisor for every check here: each test reads the same reports.
         cls.d = Fdsupd(CONFIG)
+        # Not tearDownClass: that does not run when setUpClass fails (a report that never
+        # came), and fdsupd and its workers would outlive the test.
+        cls.addClassCleanup(cls.d.cleanup)
         os.makedirs(os.path.join(cls.d.tmp, "work"))
         os.makedirs(os.path.join(cls.d.tmp, "out"))
         os.chmod(os.path.join(cls.d.tmp, "out"), 0o777)  # the "nobody" worker writes here too
@@ -66,10 +69,6 @@ class WorkerEnvironment(FdsupTestCase):
         cls.d.start(preexec_fn=set_starting_limit)
         cls.reports = {name: read_json_file(os.path.join(cls.d.tmp, "out", name + ".json"))
                        for name in ("probe-0", "probe-1", "inetd", "shorthand", "nobody")}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
 
     def fds(self, report):
         return {entry["fd"]: entry for entry in report["fds"]}
