@@ -4,7 +4,7 @@ configuration, the bash completion and the man pages below the prefix given at i
 time (`--prefix`, else the configured one), staged under DESTDIR when it is set, and the
 unit's ExecStart=/ExecReload= and the configuration's demo worker name the paths of that
 installation; an existing configuration is never overwritten; the units pass
-`systemd-analyze verify`; the man pages render without a warning;
+`systemd-analyze verify`; the man pages render without a warning and keep their quotes;
 the installed fdsupd accepts the installed configuration; and CPack builds a .deb for
 /usr with the same files."""
 import os
@@ -197,6 +197,31 @@ class Install(unittest.TestCase):
         manual = layout.read(os.path.join(layout.prefix, "share/man/man8/fdsupctl.8"))
         for verb in ("status", "restart", "upgrade", "exec", "logs"):  # made from fdsupctl's own verb table
             self.assertIn(f".B {verb}", manual)
+
+    def test_the_man_pages_keep_their_quotes(self):
+        if shutil.which("groff") is None:
+            self.skipTest("groff is not installed")
+        layout = self.configured
+        pages = {"share/man/man8/fdsupd.8": ['ENTRYPOINT ["/usr/sbin/fdsupd", "-c", "/etc/fdsup/fdsup.toml"]'],
+                 "share/man/man5/fdsup.toml.5": ['sockets = ["http", "admin"] is shorthand for '
+                                                 'fds = { 3 = "http", 4 = "admin" }'],
+                 "share/man/man8/fdsupctl.8": []}
+        for page, texts in pages.items():
+            path = layout.installed(os.path.join(layout.prefix, page))
+            # As man shows it, without overstriking, hyphenation or line breaks.
+            r = subprocess.run(["groff", "-man", "-Tutf8", "-P-cbou", "-rHY=0", "-rLL=1000n", path],
+                               capture_output=True, text=True, check=True)
+            shown = " ".join(r.stdout.replace("\u2212", "-").replace("\u2010", "-").split())
+            for text in texts:
+                where = shown.find(text.split()[0])
+                self.assertTrue(text in shown, f"{page} shows {shown[where:where + len(text) + 20]!r}, not {text!r}")
+            # A '"' inside an unquoted argument of a macro line (.B, .BR, ...) is not
+            # shown as written: it must be \(dq (or "" inside a quoted argument).
+            with open(path) as f:
+                for number, line in enumerate(f, 1):
+                    if re.match(r"^\.(B|I|BR|RB|BI|IB|IR|RI|SM|SB|IP|TP|SH|SS)\s", line):
+                        unquoted = re.sub(r'(?<=\s)"(?:[^"]|"")*"(?=\s|$)', "", line.rstrip("\n"))
+                        self.assertNotIn('"', unquoted, f"{page}:{number}: {line}")
 
     def test_cpack_builds_a_deb_for_usr_with_the_same_files(self):
         if shutil.which("dpkg-deb") is None:
