@@ -13,7 +13,9 @@ Run as a script it is a small HTTP server on the socket it fetches, e.g. as the
 worker of conf/examples/scm-rights.toml:  fdsup_fds.py http
 With --count it also counts the requests it served in a memfd kept in the fd store,
 so the count goes on across crashes and restarts (conf/examples/fd-store.toml).
-The protocol is in ../../../shared/SPEC.md ("fd socket") and supervisord/fdserver/fd_server.h.
+What the fd socket gives whom is in fdsup's README ("Sockets over SCM_RIGHTS, and
+fdsupctl exec", "The fd store") and in fdsup.toml(5) (scm_rights, fd_store_max); the
+wire format in supervisord/fdserver/fd_server.h of fdsup's source.
 """
 import json
 import os

@@ -104,7 +104,8 @@ void MetricsServer::on_readable(Client& c) {
     std::string path = line.substr(first + 1, second - first - 1);
     if (size_t query = path.find('?'); query != std::string::npos) path.resize(query);
     if (method != "GET" && method != "HEAD") return respond(c, 405, "Method Not Allowed", "only GET\n", "text/plain");
-    if (path != "/metrics" && path != "/") return respond(c, 404, "Not Found", "the metrics are at /metrics\n", "text/plain");
+    // Only /metrics: / too says where they are (/healthz and /readyz are to come).
+    if (path != "/metrics") return respond(c, 404, "Not Found", "not found; the metrics are at /metrics\n", "text/plain");
     respond(c, 200, "OK", text_(), "text/plain; version=0.0.4; charset=utf-8", method == "HEAD");
 }
 

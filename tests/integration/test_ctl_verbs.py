@@ -122,9 +122,11 @@ class Verbs(FdsupTestCase):
         d.wait_log(r"chatty\[0\]: got-usr1")
         reply = d.ctl_json("signal", "chatty", "SIGUSR1")
         self.assertEqual((reply["signal"], reply["pids"]), ("USR1", [pid]))
+        # An unknown signal is a usage error, found by fdsupctl itself.
         code, _, err = d.ctl("signal", "chatty", "NOPE")
-        self.assertEqual(code, 1)
+        self.assertEqual(code, 2)
         self.assertIn('unknown signal "NOPE"', err)
+        self.assertIn("usage: fdsupctl", err)
         self.assertEqual(d.instance_pids("chatty")[0], pid)
 
         logs = d.ctl_json("logs", "chatty", "-n", "10")
@@ -210,6 +212,21 @@ class NoSupervisor(FdsupTestCase):
         r = subprocess.run([FDSUPCTL, "status"], capture_output=True, text=True, timeout=20, env=env)
         self.assertEqual(r.returncode, 3)
         self.assertIn(path, r.stderr)
+
+    def test_an_unknown_signal_is_a_usage_error_before_fdsupd_is_asked(self):
+        path = "/tmp/fdsup-no-such-dir/control.sock"
+        ctl = lambda *args: subprocess.run([FDSUPCTL, "-s", path, *args], capture_output=True, text=True, timeout=20)
+        r = ctl("signal", "app", "BOGUS")
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn('fdsupctl: unknown signal "BOGUS"', r.stderr)
+        for sig in ("SIGBOGUS", "65", "0", "RTMIN+99", "-1"):
+            r = ctl("signal", "app", sig)
+            self.assertEqual(r.returncode, 2, r)
+            self.assertNotIn(path, r.stderr)
+        # Names fdsupd knows get as far as asking it (which cannot be reached here: 3).
+        for sig in ("HUP", "sighup", "9", "64", "RTMIN+3", "SIGRTMAX-1"):
+            r = ctl("signal", "app", sig)
+            self.assertEqual(r.returncode, 3, r)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,45 @@ user = "nobody"
         self.assertEqual(code, 1)
         self.assertIn("fdsupctl: exec /no/such/command: No such file or directory", err)
 
+    def test_o_nonblock_is_one_flag_for_every_process_holding_the_socket(self):
+        # As the README says beside the drain advice: fdsupd binds blocking sockets and
+        # never changes the mode; O_NONBLOCK belongs to the open file description, which
+        # fdsupd, every instance and an exec'd tool share, and outlives who set it.
+        d, _ = self.start(extra="""
+[sockets.plain]
+listen = "tcp://127.0.0.1:0"
+
+[workers.sleeper]
+command = ["/bin/sleep", "1000"]
+sockets = ["plain"]
+instances = 2
+backoff = "10ms"
+""")
+        wait_until(lambda: all(d.instance_pids("sleeper").values()), what="both sleepers running")
+
+        def nonblocking(pid, fd=3):
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                flags = int(re.search(r"^flags:\s+([0-7]+)$", f.read(), re.M).group(1), 8)
+            return bool(flags & os.O_NONBLOCK)
+
+        def modes():
+            return [nonblocking(pid) for pid in d.instance_pids("sleeper").values()]
+        self.assertEqual(modes(), [False, False])
+        set_mode = ("import fcntl, os, sys; flags = fcntl.fcntl(3, fcntl.F_GETFL); "
+                    "fcntl.fcntl(3, fcntl.F_SETFL, flags | os.O_NONBLOCK if sys.argv[1] == 'on' else "
+                    "flags & ~os.O_NONBLOCK)")
+        d.ctl_ok("exec", "--fd", "3=plain", "--", sys.executable, "-c", set_mode, "on")
+        # Set by a process that has exited, for both instances.
+        self.assertEqual(modes(), [True, True])
+        # And for the next process too: a crashed instance's replacement gets it so.
+        old = d.instance_pids("sleeper")[0]
+        os.kill(old, signal.SIGKILL)
+        replacement = wait_until(lambda: d.instance_pids("sleeper")[0] not in (None, old) and
+                                 d.instance_pids("sleeper")[0], what="the replacement of sleeper[0]")
+        self.assertTrue(nonblocking(replacement))
+        d.ctl_ok("exec", "--fd", "3=plain", "--", sys.executable, "-c", set_mode, "off")
+        self.assertEqual(modes(), [False, False])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -78,10 +78,41 @@ class Metrics(FdsupTestCase):
         code, out, _ = d.ctl("metrics")
         self.assertEqual(code, 0)
         families = lambda text: sorted(set(re.findall(r"^# TYPE (\S+)", text, re.M)))
-        self.assertEqual(families(out), families(http(port, b"GET / HTTP/1.0\r\n\r\n")[1]))
+        self.assertEqual(families(out), families(http(port, b"GET /metrics HTTP/1.0\r\n\r\n")[1]))
         self.assertEqual(sample(out, "fdsup_reloads_total", '{result="ok"}'), 1)
         self.assertGreaterEqual(sample(out, "fdsup_control_requests_total", '{command="status"}'), 1)
         self.assertEqual(sample(out, "fdsup_control_requests_total", '{command="metrics"}'), 1)
+
+    def test_only_metrics_serves_the_metrics_every_other_path_is_404_naming_it(self):
+        d, port = self.start()
+        for path in (b"/", b"/healthz", b"/readyz", b"/metrics/", b"/metricsx", b"/index.html", b"//metrics"):
+            head, body = http(port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(head.startswith("HTTP/1.1 404 Not Found"), (path, head))
+            self.assertEqual(body, "not found; the metrics are at /metrics\n", path)
+        head, body = http(port, b"GET /metrics?name=fdsup HTTP/1.1\r\nHost: x\r\n\r\n")  # a query is no other path
+        self.assertTrue(head.startswith("HTTP/1.1 200 OK"), head)
+        self.assertIn("# TYPE fdsup_uptime_seconds", body)
+        self.assertIsNone(d.proc.poll())
+
+    def test_a_metrics_listen_added_by_reload_is_bound_by_an_in_place_upgrade(self):
+        without = CONFIG.replace('metrics_listen = "127.0.0.1:0"\n', "")
+        self.assertNotEqual(without, CONFIG)
+        d = self.fdsupd(without).start()
+        d.wait_control()
+        wait_until(lambda: all(pid for pid in d.instance_pids("web").values()), what="web running")
+        d.write_config(CONFIG)
+        code, out, err = d.ctl("reload")
+        self.assertEqual(code, 0, err)
+        self.assertIn("supervisor.metrics_listen changed", out + err)
+        self.assertNotRegex(d.log(), r"metrics: http://")  # not by the reload itself
+        pids = d.instance_pids("web")
+        code, out, err = d.ctl("upgrade")
+        self.assertEqual(code, 0, err)
+        port = int(d.wait_log(r"metrics: http://127\.0\.0\.1:(\d+)/metrics")[0].group(1))
+        head, page = http(port, b"GET /metrics HTTP/1.0\r\n\r\n")
+        self.assertTrue(head.startswith("HTTP/1.1 200 OK"), head)
+        self.assertEqual(sample(page, "fdsup_upgrades_total"), 1)
+        self.assertEqual(d.instance_pids("web"), pids)
 
     def test_bad_requests_get_an_http_error_and_nothing_else_changes(self):
         d, port = self.start()

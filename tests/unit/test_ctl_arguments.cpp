@@ -2,10 +2,14 @@
 // the control socket is looked for.
 #include <doctest/doctest.h>
 
+#include <cctype>
+#include <csignal>
+#include <cstring>
 #include <initializer_list>
 #include <string>
 #include <vector>
 
+#include "config/values.h"
 #include "ctl/arguments.h"
 
 using fdsup::ctl::Command;
@@ -58,6 +62,7 @@ TEST_CASE("ctl arguments: the request each verb sends") {
     CHECK(request({"signal", "web", "HUP"}) == Json::parse(R"({"cmd":"signal","name":"web","signal":"HUP"})"));
     CHECK(request({"signal", "web", "sigusr2"}) == Json::parse(R"({"cmd":"signal","name":"web","signal":"USR2"})"));
     CHECK(request({"signal", "web", "9"}) == Json::parse(R"({"cmd":"signal","name":"web","signal":9})"));
+    CHECK(request({"signal", "web", "rtmin+3"}) == Json::parse(R"({"cmd":"signal","name":"web","signal":"RTMIN+3"})"));
     CHECK(request({"scale", "web", "3"}) == Json::parse(R"({"cmd":"scale","name":"web","instances":3})"));
     CHECK(request({"scale", "web", "0"}) == Json::parse(R"({"cmd":"scale","name":"web","instances":0})"));
     CHECK(request({"reload"}) == Json::parse(R"({"cmd":"reload"})"));
@@ -120,7 +125,11 @@ TEST_CASE("ctl arguments: usage errors say what is wrong and show the verb's syn
     CHECK(usage_error({"signal"}).message == "signal needs a worker name");
     CHECK(usage_error({"signal", "web", "HUP", "TERM"}).message.find("at most one signal") != std::string::npos);
     CHECK(usage_error({"signal", "web", "0"}).message == "no signal number 0");
-    CHECK(usage_error({"signal", "web", "H U P"}).message.find("bad signal") != std::string::npos);
+    CHECK(usage_error({"signal", "web", "H U P"}).message.find("unknown signal") != std::string::npos);
+    CHECK(usage_error({"signal", "web", "BOGUS"}).message ==
+          "unknown signal \"BOGUS\" (a name like HUP or SIGHUP, RTMIN+N, RTMAX-N, or a number 1-64)");
+    CHECK(usage_error({"signal", "web", "65"}).message == "no signal number 65");
+    CHECK(usage_error({"signal", "web", "RTMIN+99"}).message.find("unknown signal") != std::string::npos);
     CHECK(usage_error({"reload", "now"}).message == "reload takes no arguments, got \"now\"");
     CHECK(usage_error({"status", "-x"}).message == "unknown option -x for status");
 
@@ -227,4 +236,47 @@ TEST_CASE("ctl arguments: a socket path too long for sun_path is a usage error")
     auto error = usage_error({"-s", longest + "x", "status"});
     CHECK(error.message.starts_with("socket path too long for a unix socket (108 bytes, at most 107)"));
     CHECK(error.synopsis.ends_with("status [NAME...]"));
+}
+
+// fdsupctl checks signals itself (a usage error, before fdsupd is asked) with its own
+// copy of fdsupd's rules, since it does not link config/values.cpp: the two must accept
+// the same texts (fdsupctl in any case, fdsupd the upper-cased form fdsupctl sends), and
+// what fdsupctl sends must be the signal fdsupd reads from the text.
+TEST_CASE("ctl arguments: fdsupctl accepts exactly the signals fdsupd knows") {
+    std::vector<std::string> names = {"", "SIG", "BOGUS", "H U P", "SIGHUP ", "CLD", "EXIT", "RTMIN", "RTMAX",
+                                      "RTMIN+", "RTMAX-", "RTMIN-1", "RTMAX+1", "RTMINX", "RTMIN+1x", "IOT",
+                                      "POLL", "9x", "-1", "+1", "0x1", "09", "064", "99999999999999999999",
+                                      "RTMIN+99999999999999999999", "RTMIN+-1"};
+    for (int n = 0; n <= 70; ++n) names.push_back(std::to_string(n));
+    for (int n = 1; n < NSIG; ++n)  // the C library's names, an independent list
+        if (const char* abbreviation = sigabbrev_np(n)) names.push_back(abbreviation);
+    for (int n = 0; n <= 40; ++n) {
+        names.push_back("RTMIN+" + std::to_string(n));
+        names.push_back("RTMAX-" + std::to_string(n));
+    }
+    auto upper = [](std::string text) {
+        for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return text;
+    };
+    auto lower = [](std::string text) {
+        for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return text;
+    };
+    int accepted = 0;
+    for (const auto& name : names) {
+        for (const auto& text : {name, "SIG" + name, lower(name), "sig" + lower(name)}) {
+            CAPTURE(text);
+            std::vector<std::string> args = {"signal", "web", text};
+            ParseOutcome outcome = fdsup::ctl::parse_arguments(std::span<const std::string>(args), Environment{});
+            const auto* parsed = std::get_if<Command>(&outcome);
+            std::optional<int> known = fdsup::config::parse_signal(upper(text));
+            CHECK((parsed != nullptr) == known.has_value());
+            if (parsed == nullptr || !known) continue;
+            ++accepted;
+            const Json& sent = parsed->request["signal"];
+            std::string sent_text = sent.is_string() ? sent.get<std::string>() : std::to_string(sent.get<long long>());
+            CHECK(fdsup::config::parse_signal(sent_text) == known);
+        }
+    }
+    CHECK(accepted > 300);
 }
