@@ -4,6 +4,7 @@ every bad kind get an error, and no fd leaks in the supervisor."""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
