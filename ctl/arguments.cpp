@@ -1,4 +1,5 @@
 #include "ctl/arguments.h"
+#include "sys/signal_names.h"
 
 #include <sys/un.h>
 #include <unistd.h>
@@ -115,40 +116,20 @@ Built build_no_arguments(std::string_view verb, const std::vector<std::string>& 
     return VerbRequest{request_for(verb)};
 }
 
-// The signal names fdsupd knows, without "SIG": the table of config/values.cpp's
-// parse_signal, which fdsupctl does not link (a unit test checks that the two accept
-// the same signals).
-constexpr std::string_view kSignalNames[] = {
-    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
-    "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
-    "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS", "IOT", "POLL",
-};
-
-// "RTMIN", "RTMIN+N", "RTMAX", "RTMAX-N" within SIGRTMIN..SIGRTMAX, as fdsupd reads them.
-bool is_realtime_signal(std::string_view name) {
-    bool from_min = name.starts_with("RTMIN");
-    if (!from_min && !name.starts_with("RTMAX")) return false;
-    std::string_view rest = name.substr(5);
-    if (rest.empty()) return true;
-    if (rest.front() != (from_min ? '+' : '-')) return false;
-    auto offset = parse_non_negative(rest.substr(1));
-    return offset && *offset <= SIGRTMAX - SIGRTMIN;
-}
-
-// "HUP", "SIGHUP", "hup" -> "HUP"; "RTMIN+3" as is; "9" -> 9. A signal fdsupd would
-// not know is a usage error here, before fdsupd is asked.
+// "HUP", "SIGHUP", "hup" -> "HUP"; "RTMIN+3" as is; "9" -> 9, checked with fdsupd's own
+// reader (sys/signal_names.h): a signal fdsupd would not know is a usage error here,
+// before fdsupd is asked.
 std::expected<Json, std::string> parse_signal(std::string_view text) {
-    if (!text.empty() && std::isdigit(static_cast<unsigned char>(text.front()))) {
-        auto number = parse_non_negative(text);
-        if (number && *number >= 1 && *number <= 64) return Json(*number);
-        if (number) return std::unexpected("no signal number " + std::string(text));
+    std::string upper;
+    for (char c : text) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    bool digits = !upper.empty() && std::all_of(upper.begin(), upper.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+    });
+    if (fdsup::parse_signal(upper)) {
+        if (digits) return Json(std::stoi(upper));
+        return Json(upper.starts_with("SIG") ? upper.substr(3) : upper);
     }
-    std::string name;
-    for (char c : text) name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (name.starts_with("SIG")) name.erase(0, 3);
-    if (std::find(std::begin(kSignalNames), std::end(kSignalNames), name) != std::end(kSignalNames) ||
-        is_realtime_signal(name))
-        return Json(name);
+    if (digits) return std::unexpected("no signal number " + std::string(text));
     return std::unexpected("unknown signal " + in_quotes(text) +
                            " (a name like HUP or SIGHUP, RTMIN+N, RTMAX-N, or a number 1-64)");
 }

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "loop/epoll_set.h"
-#include "supervisor/instance.h"
+#include "table/instance.h"
 #include "sys/cgroup_tree.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"

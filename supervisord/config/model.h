@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "sockets/listen_address.h"
+#include "config/listen_address.h"
 
 namespace fdsup::config {
 

@@ -5,6 +5,7 @@
 #include <climits>
 
 #include "config/values.h"
+#include "sys/signal_names.h"
 
 namespace fdsup::config {
 

@@ -1,5 +1,5 @@
-// Parsers for the scalar value formats used in the config: durations, octal modes,
-// signal names. Each returns std::nullopt for anything it does not accept.
+// Parsers for the scalar value formats used in the config: durations and octal modes
+// (signal names: sys/signal_names.h). Each returns std::nullopt for anything it does not accept.
 #pragma once
 
 #include <sys/types.h>
@@ -24,12 +24,6 @@ std::optional<Duration> parse_duration(std::string_view text);
 
 // "0600", "660", "0o755": octal digits, at most 07777.
 std::optional<mode_t> parse_mode(std::string_view text);
-
-// "TERM", "SIGTERM", "15" -> SIGTERM. Real-time signals as "RTMIN+3".
-std::optional<int> parse_signal(std::string_view text);
-
-// SIGTERM -> "TERM" (for messages).
-std::string signal_name(int signal);
 
 // For messages: "250ms" below a second, else "1.5s".
 std::string format_duration(std::chrono::steady_clock::duration d);

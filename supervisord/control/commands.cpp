@@ -10,6 +10,7 @@
 #include "control/metrics.h"
 #include "control/status_json.h"
 #include "version.h"
+#include "sys/signal_names.h"
 
 namespace fdsup::control {
 namespace {
@@ -80,7 +81,7 @@ void run_signal(CommandContext& context, const Json& request, const Responder& r
     }
     auto sent = context.supervisor.signal_worker(*name, signal);
     if (!sent) return responder.finish(error_reply(sent.error().text()));
-    responder.finish(Json{{"ok", true}, {"worker", *name}, {"signal", config::signal_name(sent->signal)}, {"pids", sent->pids}});
+    responder.finish(Json{{"ok", true}, {"worker", *name}, {"signal", signal_name(sent->signal)}, {"pids", sent->pids}});
 }
 
 void run_scale(CommandContext& context, const Json& request, const Responder& responder) {

@@ -9,7 +9,7 @@
 #include <cerrno>
 
 #include "sockets/bind.h"
-#include "sockets/listen_address.h"
+#include "config/listen_address.h"
 
 namespace fdsup::control {
 

@@ -10,6 +10,7 @@
 #include "json/json_writer.h"
 #include "rollout/rolling_restart.h"
 #include "version.h"
+#include "sys/signal_names.h"
 
 namespace fdsup::control {
 namespace {
@@ -35,7 +36,7 @@ void write_last_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
     if (!exit) {
         w.key("code").null().key("signal").null();
     } else if (exit->signaled) {
-        w.key("code").null().member("signal", config::signal_name(exit->signal)).member("text", exit->describe());
+        w.key("code").null().member("signal", signal_name(exit->signal)).member("text", exit->describe());
     } else {
         w.member("code", exit->code).key("signal").null().member("text", exit->describe());
     }

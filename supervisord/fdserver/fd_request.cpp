@@ -1,7 +1,7 @@
 #include "fdserver/fd_request.h"
 
 #include "control/protocol.h"
-#include "notify/notify_message.h"
+#include "fdstore/fd_name.h"
 
 namespace fdsup::fdserver {
 
@@ -24,7 +24,7 @@ Result<FdRequest> parse_fd_request(std::string_view line) {
     if (request->contains("name")) {
         auto given = control::string_field(*request, "name");
         if (!given) return std::unexpected(given.error());
-        if (!notify::valid_fd_name(*given))
+        if (!valid_fd_name(*given))
             return fail("\"name\" must be 1-255 printable ASCII characters without ':'");
         parsed.store_name = std::move(*given);
     }

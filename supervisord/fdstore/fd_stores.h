@@ -13,7 +13,7 @@
 #include "fdstore/fd_store.h"
 #include "launcher/plan_builder.h"
 #include "logging/log_rate_limit.h"
-#include "supervisor/instance.h"
+#include "table/instance.h"
 #include "sys/result.h"
 
 namespace fdsup {

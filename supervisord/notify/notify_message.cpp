@@ -1,4 +1,5 @@
 #include "notify/notify_message.h"
+#include "fdstore/fd_name.h"
 
 #include <algorithm>
 #include <charconv>
@@ -53,11 +54,6 @@ bool printable_utf8(std::string_view text) {
 }
 
 }  // namespace
-
-bool valid_fd_name(std::string_view name) {
-    if (name.empty() || name.size() > 255) return false;
-    return std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7f && c != ':'; });
-}
 
 Result<NotifyMessage> parse_notify_message(std::string_view datagram) {
     if (datagram.empty()) return fail("empty message");

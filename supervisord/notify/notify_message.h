@@ -47,10 +47,6 @@ struct NotifyMessage {
     bool operator==(const NotifyMessage&) const = default;
 };
 
-// systemd's rule for fd names (fdname_is_valid, stricter: no spaces): 1-255 printable
-// ASCII characters without ':', which separates the names in LISTEN_FDNAMES.
-bool valid_fd_name(std::string_view name);
-
 // Parses one datagram's payload. The error says what was wrong ("line 2: READY must be 1").
 Result<NotifyMessage> parse_notify_message(std::string_view datagram);
 

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "rollout/rollout_plan.h"
-#include "supervisor/instance.h"
-#include "supervisor/operation.h"
+#include "table/instance.h"
+#include "table/operation.h"
 
 namespace fdsup {
 

@@ -8,7 +8,7 @@
 
 #include "config/model.h"
 #include "sockets/bind.h"
-#include "sockets/listen_address.h"
+#include "config/listen_address.h"
 #include "sys/paths.h"
 
 namespace fdsup {

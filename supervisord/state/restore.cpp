@@ -6,7 +6,7 @@
 #include <limits>
 #include <unordered_set>
 
-#include "sockets/listen_address.h"
+#include "config/listen_address.h"
 #include "state/codec.h"
 #include "state/state_format.h"
 

@@ -14,6 +14,7 @@
 #include "config/values.h"
 #include "rollout/rolling_restart.h"
 #include "supervisor/supervisor.h"
+#include "sys/signal_names.h"
 
 namespace fdsup {
 namespace {
@@ -429,7 +430,7 @@ Result<Supervisor::SignalSent> Supervisor::signal_worker(const std::string& name
     Worker& worker = *workers->front();
     int sig = worker.config.reload_signal;
     if (signal) {
-        auto parsed = config::parse_signal(*signal);
+        auto parsed = parse_signal(*signal);
         if (!parsed) return fail("unknown signal \"" + *signal + "\" (use a name like HUP or a number 1-64)");
         sig = *parsed;
     }
@@ -439,7 +440,7 @@ Result<Supervisor::SignalSent> Supervisor::signal_worker(const std::string& name
         sent.pids.push_back(instance->pid);
         signal_instance(*instance, sig);
     }
-    spdlog::info("worker {}: sent SIG{} to {} instance(s)", name, config::signal_name(sig), sent.pids.size());
+    spdlog::info("worker {}: sent SIG{} to {} instance(s)", name, signal_name(sig), sent.pids.size());
     return sent;
 }
 

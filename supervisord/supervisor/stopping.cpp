@@ -7,6 +7,7 @@
 
 #include "config/values.h"
 #include "supervisor/supervisor.h"
+#include "sys/signal_names.h"
 
 namespace fdsup {
 using config::format_duration;
@@ -51,7 +52,7 @@ void Supervisor::stop_instance(Instance& instance) {
     instance.ready = false;
     instance.watchdog_timer.stop();
     spdlog::info("worker {}: stopping pid {} with SIG{} (timeout {})", instance.label(), instance.pid,
-                 config::signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
+                 signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
     signal_instance(instance, cfg.stop_signal);
     arm_stop_escalation(instance, Clock::now() + cfg.stop_timeout);
 }

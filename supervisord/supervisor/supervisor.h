@@ -38,8 +38,8 @@
 #include "output/outputs.h"
 #include "rollout/rolling_restart.h"
 #include "sockets/socket_table.h"
-#include "supervisor/instance.h"
-#include "supervisor/operation.h"
+#include "table/instance.h"
+#include "table/operation.h"
 #include "supervisor/spawn_histogram.h"
 #include "sys/unique_fd.h"
 

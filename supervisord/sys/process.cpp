@@ -11,6 +11,7 @@
 
 #include "config/values.h"
 #include "sys/unique_fd.h"
+#include "sys/signal_names.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -19,13 +20,13 @@
 namespace fdsup {
 
 std::string ExitStatus::describe() const {
-    if (signaled) return "killed by signal " + config::signal_name(signal);
+    if (signaled) return "killed by signal " + signal_name(signal);
     return "exited with code " + std::to_string(code);
 }
 
 Result<void> pidfd_signal(int pidfd, int signal) {
     if (syscall(SYS_pidfd_send_signal, pidfd, signal, nullptr, 0) < 0)
-        return fail_errno("pidfd_send_signal " + config::signal_name(signal));
+        return fail_errno("pidfd_send_signal " + signal_name(signal));
     return {};
 }
 

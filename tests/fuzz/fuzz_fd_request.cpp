@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "fdserver/fd_request.h"
-#include "notify/notify_message.h"
+#include "fdstore/fd_name.h"
 
 using fdsup::fdserver::FdRequest;
 
@@ -18,6 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     if (request->names.size() > fdsup::fdserver::kMaxNamesPerRequest) std::abort();
     if (request->kind == FdRequest::Kind::get && request->names.empty()) std::abort();
-    if (request->kind == FdRequest::Kind::store && !fdsup::notify::valid_fd_name(request->store_name)) std::abort();
+    if (request->kind == FdRequest::Kind::store && !fdsup::valid_fd_name(request->store_name)) std::abort();
     return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "config/loader.h"
 #include "config/values.h"
+#include "sys/signal_names.h"
 
 // Failed comparisons of error lists print every error, one per line.
 namespace doctest {
@@ -29,6 +30,8 @@ struct StringMaker<std::vector<std::string>> {
 
 using namespace std::chrono_literals;
 using namespace fdsup::config;
+using fdsup::parse_signal;
+using fdsup::signal_name;
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "config/values.h"
+#include "sys/signal_names.h"
 #include "ctl/arguments.h"
 
 using fdsup::ctl::Command;
@@ -238,10 +238,10 @@ TEST_CASE("ctl arguments: a socket path too long for sun_path is a usage error")
     CHECK(error.synopsis.ends_with("status [NAME...]"));
 }
 
-// fdsupctl checks signals itself (a usage error, before fdsupd is asked) with its own
-// copy of fdsupd's rules, since it does not link config/values.cpp: the two must accept
-// the same texts (fdsupctl in any case, fdsupd the upper-cased form fdsupctl sends), and
-// what fdsupctl sends must be the signal fdsupd reads from the text.
+// fdsupctl checks signals itself (a usage error, before fdsupd is asked) with fdsupd's
+// reader: the two must accept the same texts (fdsupctl in any case, fdsupd the
+// upper-cased form fdsupctl sends), and what fdsupctl sends must be the signal fdsupd
+// reads from the text.
 TEST_CASE("ctl arguments: fdsupctl accepts exactly the signals fdsupd knows") {
     std::vector<std::string> names = {"", "SIG", "BOGUS", "H U P", "SIGHUP ", "CLD", "EXIT", "RTMIN", "RTMAX",
                                       "RTMIN+", "RTMAX-", "RTMIN-1", "RTMAX+1", "RTMINX", "RTMIN+1x", "IOT",
@@ -269,13 +269,13 @@ TEST_CASE("ctl arguments: fdsupctl accepts exactly the signals fdsupd knows") {
             std::vector<std::string> args = {"signal", "web", text};
             ParseOutcome outcome = fdsup::ctl::parse_arguments(std::span<const std::string>(args), Environment{});
             const auto* parsed = std::get_if<Command>(&outcome);
-            std::optional<int> known = fdsup::config::parse_signal(upper(text));
+            std::optional<int> known = fdsup::parse_signal(upper(text));
             CHECK((parsed != nullptr) == known.has_value());
             if (parsed == nullptr || !known) continue;
             ++accepted;
             const Json& sent = parsed->request["signal"];
             std::string sent_text = sent.is_string() ? sent.get<std::string>() : std::to_string(sent.get<long long>());
-            CHECK(fdsup::config::parse_signal(sent_text) == known);
+            CHECK(fdsup::parse_signal(sent_text) == known);
         }
     }
     CHECK(accepted > 300);

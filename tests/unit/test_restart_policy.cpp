@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "supervisor/restart_policy.h"
+#include "table/restart_policy.h"
 
 using namespace std::chrono_literals;
 using fdsup::Backoff;

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "sockets/bind.h"
-#include "sockets/listen_address.h"
+#include "config/listen_address.h"
 
 using fdsup::ListenAddress;
 using fdsup::parse_listen_address;

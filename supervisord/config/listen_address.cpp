@@ -1,4 +1,4 @@
-#include "sockets/listen_address.h"
+#include "config/listen_address.h"
 
 #include <arpa/inet.h>
 #include <sys/un.h>

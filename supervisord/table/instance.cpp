@@ -1,4 +1,4 @@
-#include "supervisor/instance.h"
+#include "table/instance.h"
 
 namespace fdsup {
 

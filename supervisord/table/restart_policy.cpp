@@ -1,4 +1,4 @@
-#include "supervisor/restart_policy.h"
+#include "table/restart_policy.h"
 
 #include <algorithm>
 

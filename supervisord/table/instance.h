@@ -13,7 +13,7 @@
 
 #include "config/model.h"
 #include "fdstore/fd_store.h"
-#include "supervisor/restart_policy.h"
+#include "table/restart_policy.h"
 #include "loop/uv_handles.h"
 #include "sys/process.h"
 #include "sys/unique_fd.h"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "supervisor/instance.h"
+#include "table/instance.h"
 
 namespace fdsup {
 
