@@ -2,10 +2,11 @@
 retry with backoff per attempt, "failed" once the start limit is hit, and the supervisor
 (and its other workers) unaffected, with no zombie left behind."""
 import os
+import pwd
 import re
 import unittest
 
-from fdsup_harness import FdsupTestCase, children_of, helper, http_get, process_state
+from fdsup_harness import FdsupTestCase, children_of, helper, http_get, process_state, wait_until
 
 CONFIG = """
 [sockets.http]
@@ -67,7 +68,7 @@ class ExecFailures(FdsupTestCase):
         d.wait_log(r"worker baddir\[0\]: start limit hit")
         self.assertIn("exec /bin/true: No such file or directory (stage: chdir)", d.log())
         d.wait_log(r"worker notinpath\[0\]: exec fdsup-no-such-program: No such file or directory "
-                   r"\(stage: execve\); not retried \(restart = never\)")
+                   r"\(stage: execve; searched PATH=\S+\); not retried \(restart = never\)")
 
         # The supervisor is fine: the healthy worker serves, and the only child is that worker.
         host, port = d.address("http")
@@ -94,6 +95,69 @@ start_limit_burst = 2
                 self.assertIn("exec /bin/sh: Operation not permitted (stage: verify ids); restart #1", d.log())
                 self.assertFalse(os.path.exists(os.path.join(d.tmp, "ran")))
                 self.assertEqual(d.stop(), 0)
+
+    @unittest.skipUnless(os.geteuid() == 0, "running a worker as nobody needs root")
+    def test_a_bare_command_name_is_searched_as_the_workers_user(self):
+        # fdsupd's PATH (inherited by its workers) begins with a directory only root may
+        # enter, as root's own ~/bin would: the worker, as nobody, runs the next one.
+        d = self.fdsupd("""
+[workers.tool]
+command = ["fdsup-tool", "@TMP@/out/tool"]
+user = "nobody"
+
+[workers.hidden]
+command = ["fdsup-rootonly-tool"]
+user = "nobody"
+backoff = "10ms"
+start_limit_burst = 2
+
+[workers.garbage]
+command = ["fdsup-garbage", "@TMP@/out/garbage"]
+user = "nobody"
+restart = "never"
+""")
+        os.chmod(d.tmp, 0o755)
+        dirs = {name: os.path.join(d.tmp, name) for name in ("rootonly", "public", "later", "out")}
+        for name, path in dirs.items():
+            os.mkdir(path)
+            os.chmod(path, {"rootonly": 0o700, "out": 0o777}.get(name, 0o755))
+
+        def program(directory, name, text):
+            path = os.path.join(dirs[directory], name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o755)
+        writes = '#!/bin/sh\necho "{} $(id -u)" > "$1"\nexec sleep 1000\n'
+        program("rootonly", "fdsup-tool", writes.format("rootonly"))
+        program("public", "fdsup-tool", writes.format("public"))
+        program("rootonly", "fdsup-rootonly-tool", writes.format("rootonly"))
+        # Not a program (ENOEXEC): execvp's search stops there, it does not go on to the next.
+        program("public", "fdsup-garbage", "garbage, not a program\n")
+        program("later", "fdsup-garbage", writes.format("later"))
+        path = ":".join([dirs["rootonly"], dirs["public"], dirs["later"], os.environ.get("PATH", "/usr/bin:/bin")])
+        d.env["PATH"] = path
+        d.start()
+
+        started = d.wait_log(r"worker tool\[0\]: (started pid \d+|.*exec .*)")[0].group(1)
+        self.assertRegex(started, r"started pid \d+")
+
+        def report():
+            try:
+                with open(os.path.join(dirs["out"], "tool")) as f:
+                    return f.read().strip()
+            except FileNotFoundError:
+                return None
+        self.assertEqual(wait_until(report, what="tool's report"), f"public {pwd.getpwnam('nobody').pw_uid}")
+
+        # Found only where nobody may not look: EACCES, naming the candidate and the PATH.
+        d.wait_log(re.escape(f"worker hidden[0]: exec fdsup-rootonly-tool: Permission denied (stage: execve; "
+                             f"{dirs['rootonly']}/fdsup-rootonly-tool; searched PATH={path});"))
+        d.wait_log(re.escape(f"worker garbage[0]: exec fdsup-garbage: Exec format error (stage: execve; "
+                             f"{dirs['public']}/fdsup-garbage; searched PATH={path}); not retried"))
+        self.assertFalse(os.path.exists(os.path.join(dirs["out"], "garbage")))
+        self.assertEqual(d.stop(), 0)
+
+
 
 if __name__ == "__main__":
     unittest.main()
