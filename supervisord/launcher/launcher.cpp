@@ -118,7 +118,9 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
         // The child has written its report and is in _exit: reap it now so it never
         // lingers as a zombie.
         (void)pidfd_reap(process.pidfd.get());
-        return fail(describe_child_failure(plan, failure));
+        Error error{describe_child_failure(plan, failure), 0};
+        error.permanent = is_permanent_child_failure(failure.stage, failure.err);
+        return std::unexpected(std::move(error));
     }
     return process;
 }

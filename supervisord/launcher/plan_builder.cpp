@@ -24,6 +24,11 @@ bool starts_with(const std::string& s, const char* prefix) { return s.rfind(pref
 
 std::string env_key(const std::string& entry) { return entry.substr(0, entry.find('=')); }
 
+// A failure retrying cannot mend (see Error::permanent).
+std::unexpected<Error> permanent_failure(std::string message) {
+    return std::unexpected<Error>(Error{std::move(message), 0, true});
+}
+
 // The first (lowest) fd a worker maps `socket` to, or -1.
 int fd_of_socket(const config::WorkerConfig& worker, const std::string& socket) {
     for (const auto& [fd, name] : worker.fds)
@@ -155,7 +160,7 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
         auto user = find_user(*worker.user);
         if (!user) return fail_with_prefix(prefix, user.error());
         if (!user->has_passwd_entry && !worker.group)
-            return fail(prefix + "user " + *worker.user + " has no passwd entry: set `group` too");
+            return permanent_failure(prefix + "user " + *worker.user + " has no passwd entry: set `group` too");
         uid = user->uid;
         gid = user->gid;
         user_name_ = user->name;
@@ -169,7 +174,7 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
     }
     if (!context.is_root) {
         if (uid == geteuid() && gid == getegid()) return {};  // already who the worker wants
-        return fail("worker " + worker.name + ": cannot switch to user/group: fdsupd is not running as root");
+        return permanent_failure("worker " + worker.name + ": cannot switch to user/group: fdsupd is not running as root");
     }
     // Supplementary groups: the user's from the group database, or just the gid.
     groups_.assign(1, gid);

@@ -142,6 +142,7 @@ void Supervisor::spawn(Instance& instance) {
         handle_spawn_failure(instance, launched.error());
         return;
     }
+    instance.start_limiter.note_exec();
     instance.last_error.clear();
     instance.state = InstanceState::starting;
     switch (cfg.ready) {
@@ -419,6 +420,13 @@ void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
     if (cfg.restart == config::RestartPolicy::never) {
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: {}; not retried (restart = never)", instance.label(), error.text());
+        return;
+    }
+    if (error.permanent && instance.start_limiter.note_permanent_failure(cfg)) {
+        instance.state = InstanceState::failed;
+        instance.last_error = cannot_start_reason(instance.start_limiter.permanent_failures(), error);
+        spdlog::error("worker {}: {}; state failed until `fdsupctl start {}`", instance.label(), instance.last_error,
+                      cfg.name);
         return;
     }
     schedule_restart(instance, instance.backoff.next_failure_delay(cfg), error.text());

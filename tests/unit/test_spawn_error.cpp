@@ -1,6 +1,6 @@
 // The pure parts of spawning a worker: execvp's PATH search as the launcher splits it
-// (candidates listed by the parent, skip rules applied by the child), and the message
-// of a failed spawn.
+// (candidates listed by the parent, skip rules applied by the child), the message of a
+// failed spawn, and which failures retrying cannot mend.
 #include <doctest/doctest.h>
 
 #include <cerrno>
@@ -67,4 +67,21 @@ TEST_CASE("failure message: the command as configured, the stage, for a search t
     absolute.path = "/usr/bin/x";
     CHECK(fdsup::describe_child_failure(absolute, ChildFailure{ChildStage::execve, ENOENT, -1}) ==
           "exec /usr/bin/x: No such file or directory (stage: execve)");
+}
+
+TEST_CASE("permanent failures: a program that cannot be run, transient: resources that may come back") {
+    for (int err : {ENOENT, EACCES, ENOEXEC, ENOTDIR, ELOOP, EISDIR, ENAMETOOLONG, EPERM, E2BIG})
+        CHECK(fdsup::is_permanent_child_failure(ChildStage::execve, err));
+    for (int err : {EAGAIN, ENOMEM, EMFILE, ENFILE, ETXTBSY, EIO, EINTR})
+        CHECK_FALSE(fdsup::is_permanent_child_failure(ChildStage::execve, err));
+    for (int err : {ENOENT, EACCES, ENOTDIR}) CHECK(fdsup::is_permanent_child_failure(ChildStage::chdir, err));
+    CHECK_FALSE(fdsup::is_permanent_child_failure(ChildStage::chdir, EIO));
+    CHECK(fdsup::is_permanent_child_failure(ChildStage::setresuid, EPERM));
+    CHECK(fdsup::is_permanent_child_failure(ChildStage::setgroups, EINVAL));
+    CHECK_FALSE(fdsup::is_permanent_child_failure(ChildStage::setresuid, EAGAIN));
+    CHECK(fdsup::is_permanent_child_failure(ChildStage::verify_ids, EPERM));
+    CHECK(fdsup::is_permanent_child_failure(ChildStage::setrlimit, EPERM));
+    for (auto stage : {ChildStage::dup_fds, ChildStage::close_fds, ChildStage::cgroup, ChildStage::setsid,
+                       ChildStage::pdeathsig, ChildStage::sigmask})
+        CHECK_FALSE(fdsup::is_permanent_child_failure(stage, EMFILE));
 }
