@@ -15,6 +15,7 @@
 #include <optional>
 #include <vector>
 
+#include "sys/paths.h"
 #include "sys/users.h"
 
 #ifndef IPV6_FREEBIND
@@ -114,7 +115,8 @@ Result<void> clear_path(const std::string& path, const std::string& prefix) {
     return {};
 }
 
-// Unlinks the socket file this call created unless the bind as a whole succeeded.
+// Unless the bind as a whole succeeded: unlinks the socket file this call created, then
+// removes the directories it made for it.
 class PathCleanup {
 public:
     PathCleanup() = default;
@@ -122,12 +124,18 @@ public:
     PathCleanup& operator=(const PathCleanup&) = delete;
     ~PathCleanup() {
         if (!path_.empty()) unlink(path_.c_str());
+        remove_directories(directories_);
     }
     void arm(std::string path) { path_ = std::move(path); }
-    void disarm() { path_.clear(); }
+    std::vector<std::string>* directories() { return &directories_; }
+    void disarm() {
+        path_.clear();
+        directories_.clear();
+    }
 
 private:
     std::string path_;
+    std::vector<std::string> directories_;  // made by this call, parents first
 };
 
 Result<void> configure_inet(int fd, const config::SocketConfig& cfg, int family,
@@ -206,6 +214,10 @@ Result<BoundSocket> bind_socket(const config::SocketConfig& cfg) {
 
     PathCleanup cleanup;
     if (path_socket) {
+        // The directories it lives in (0755, as the runtime directory): a socket beside
+        // the control socket is bound before fdsupd makes that directory.
+        if (auto made = make_directories(directory_of(a.path), cleanup.directories()); !made)
+            return fail(prefix + listen + ": " + made.error().text());
         auto ok = clear_path(a.path, prefix);
         if (!ok) return std::unexpected(ok.error());
     }

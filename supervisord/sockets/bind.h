@@ -35,11 +35,13 @@ struct BoundSocket {
 //
 // tcp/udp: HOST is resolved with getaddrinfo (numeric or a name); a bracketed host is
 // AF_INET6 only, otherwise the first IPv4 or IPv6 result is taken.
-// unix path: an existing socket file at the path is a stale one and is replaced; anything
-// else there is an error ("socket NAME: /path exists and is not a socket"). When `mode`
-// is set the file is created with no permissions at all, then chown'ed (owner/group:
-// names or numeric ids) and chmod'ed, so nobody else can connect before it has its final
-// owner and mode. If any step after bind fails, the file is removed again.
+// unix path: the directories above it are made if missing (mkdir -p, mode 0755). An
+// existing socket file at the path is a stale one and is replaced; anything else there
+// is an error ("socket NAME: /path exists and is not a socket"). When `mode` is set the
+// file is created with no permissions at all, then chown'ed (owner/group: names or
+// numeric ids) and chmod'ed, so nobody else can connect before it has its final owner
+// and mode. If any step after bind fails, the file is removed again, and so are the
+// directories made for it.
 // unix abstract (@name): bound with the exact address length (no trailing NULs).
 //
 // Errors name the socket, the step and the cause:

@@ -18,9 +18,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "sockets/bind.h"
 #include "sockets/listen_address.h"
+#include "sys/paths.h"
 
 using fdsup::ListenAddress;
 using fdsup::parse_listen_address;
@@ -509,11 +511,47 @@ TEST_CASE("bind: a regular file at the path is an error and is left alone") {
     CHECK(S_ISREG(st.st_mode));
 }
 
-TEST_CASE("bind: a missing parent directory is a bind error") {
+TEST_CASE("bind: missing directories above a unix socket are made, 0755 whatever the umask") {
     TempDir dir;
-    std::string path = dir.file("no/such/dir.sock");
+    REQUIRE(chmod(dir.path.c_str(), 0700) == 0);
+    std::string path = dir.file("run/app/admin.sock");
+    mode_t saved_umask = umask(077);
+    auto s = fdsup::bind_socket(make_socket("admin", "unix:" + path));
+    umask(saved_umask);
+    REQUIRE_MESSAGE(s, (s ? std::string() : s.error().text()));
+    struct stat st{};
+    for (const char* made : {"run", "run/app"}) {
+        REQUIRE(lstat(dir.file(made).c_str(), &st) == 0);
+        CHECK(S_ISDIR(st.st_mode));
+        CHECK((st.st_mode & 07777) == 0755);
+    }
+    REQUIRE(lstat(dir.path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0700);  // what existed is not touched
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+}
+
+TEST_CASE("bind: a directory that cannot be made is an error naming the socket and the step") {
+    TempDir dir;
+    { std::ofstream(dir.file("data")) << "a file, not a directory"; }
+    std::string path = dir.file("data/sub/app.sock");
     std::string err = bind_error(make_socket("app", "unix:" + path));
-    CHECK(err == "socket app: bind unix:" + path + ": No such file or directory");
+    CHECK(err == "socket app: unix:" + path + ": mkdir " + dir.file("data/sub") + ": Not a directory");
+}
+
+TEST_CASE("paths: make_directories reports what it made, remove_directories takes only that away") {
+    TempDir dir;
+    REQUIRE(mkdir(dir.file("kept").c_str(), 0700) == 0);
+    std::vector<std::string> made;
+    REQUIRE(fdsup::make_directories(dir.file("kept/a/b"), &made));
+    CHECK(made == std::vector<std::string>{dir.file("kept/a"), dir.file("kept/a/b")});
+    std::vector<std::string> again;
+    REQUIRE(fdsup::make_directories(dir.file("kept/a/b"), &again));
+    CHECK(again.empty());  // all there: nothing made
+    fdsup::remove_directories(made);
+    struct stat st{};
+    CHECK(lstat(dir.file("kept/a").c_str(), &st) < 0);
+    CHECK(lstat(dir.file("kept").c_str(), &st) == 0);
 }
 
 TEST_CASE("bind: abstract name") {
