@@ -83,11 +83,23 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     if (!result.config_errors.empty()) return refuse("the new configuration cannot be applied live; nothing changed");
 
     // 1. Bind what is new. Nothing has changed yet, so a failure just closes these.
+    // A unix socket file that answers is refused, unless it is one of ours this reload
+    // (or an earlier one) retires: a socket renamed, or changed in kind, on the same path.
+    std::vector<std::string> retiring_paths;
+    auto listed = [](const std::vector<std::string>& names, const std::string& name) {
+        return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    for (const auto* table : {&sockets_, &retired_sockets_})
+        for (const auto& socket : *table)
+            if (socket.config.address.is_unix() && !socket.config.address.abstract &&
+                (table == &retired_sockets_ || listed(diff.sockets_removed, socket.config.name) ||
+                 listed(diff.sockets_replaced, socket.config.name)))
+                retiring_paths.push_back(socket.config.address.path);
     std::vector<OwnedSocket> bound;
     for (const auto* names : {&diff.sockets_added, &diff.sockets_replaced}) {
         for (const auto& name : *names) {
             const config::SocketConfig& socket_config = *next.find_socket(name);
-            auto socket = bind_socket(socket_config);
+            auto socket = bind_socket(socket_config, retiring_paths);
             if (!socket) {
                 for (const auto& b : bound) remove_socket_file(b.config);
                 result.config_errors.push_back(socket.error().text());
