@@ -15,6 +15,7 @@
 
 #include <cerrno>
 
+#include "launcher/path_search.h"
 #include "launcher/spawn_plan.h"
 
 namespace fdsup {
@@ -34,6 +35,25 @@ constexpr unsigned long kKernelSigsetSize = _NSIG / 8;  // the kernel's sigset_t
     plan.failure->err = err;
     syscall(SYS_exit_group, 127);
     __builtin_unreachable();
+}
+
+// execvp's search over the candidates the parent listed, as the worker's user: a
+// candidate that is missing or that this user may not run is skipped; any other error
+// ends the search. Nothing run: EACCES if some candidate said so (the most meaningful
+// error: the program is there), else the last error. failure->candidate names the
+// candidate of the error reported (or, after a successful exec, the one that runs).
+[[noreturn]] void exec_searching(const SpawnPlan& plan) {
+    int eacces_at = -1;
+    int last_err = ENOENT;
+    for (size_t i = 0; i < plan.search_candidate_count; ++i) {
+        plan.failure->candidate = static_cast<int>(i);
+        syscall(SYS_execve, plan.search_candidates[i], plan.argv, plan.envp);
+        last_err = errno;
+        if (!exec_search_goes_on(last_err)) die(plan, ChildStage::execve, last_err);
+        if (last_err == EACCES && eacces_at < 0) eacces_at = static_cast<int>(i);
+    }
+    plan.failure->candidate = eacces_at;
+    die(plan, ChildStage::execve, eacces_at >= 0 ? EACCES : last_err);
 }
 
 // The parent blocked every signal before clone. A handler inherited from libuv would
@@ -157,6 +177,7 @@ int run_spawn_child(void* arg) {
     if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &plan.exec_sigmask, nullptr, kKernelSigsetSize) < 0)
         die(plan, ChildStage::sigmask, errno);
 
+    if (plan.search_candidate_count > 0) exec_searching(plan);
     syscall(SYS_execve, plan.path, plan.argv, plan.envp);
     die(plan, ChildStage::execve, errno);
 }

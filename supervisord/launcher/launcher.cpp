@@ -10,6 +10,7 @@
 #include <string>
 
 #include "launcher/clone_into_cgroup.h"
+#include "launcher/spawn_error.h"
 #include "sys/process.h"
 
 namespace fdsup {
@@ -117,8 +118,9 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
         // The child has written its report and is in _exit: reap it now so it never
         // lingers as a zombie.
         (void)pidfd_reap(process.pidfd.get());
-        return fail(std::string("exec ") + plan.path + ": " + std::strerror(failure.err) +
-                    " (stage: " + child_stage_name(failure.stage) + ")");
+        Error error{describe_child_failure(plan, failure), 0};
+        error.permanent = is_permanent_child_failure(failure.stage, failure.err);
+        return std::unexpected(std::move(error));
     }
     return process;
 }

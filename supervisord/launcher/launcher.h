@@ -26,7 +26,8 @@ public:
 
     // Runs `plan`. On success the program has been exec'd (CLONE_VFORK returns only
     // after execve or _exit). On failure the child has been reaped and the error says
-    // "exec /usr/bin/x: No such file or directory (stage: execve)".
+    // "exec /usr/bin/x: No such file or directory (stage: execve)" (describe_child_failure),
+    // `permanent` when retrying cannot help (is_permanent_child_failure).
     Result<LaunchedProcess> launch(SpawnPlan& plan);
 
     // 0 while plans with a cgroup are spawned by clone3 straight into it; else the

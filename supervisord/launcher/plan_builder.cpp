@@ -1,10 +1,10 @@
 #include "launcher/plan_builder.h"
 
+#include "launcher/path_search.h"
 #include "sys/users.h"
 
 #include <grp.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -19,11 +19,15 @@ namespace {
 // Env keys whose value the vfork child fills with its own pid.
 constexpr const char* kPidKeys[] = {"LISTEN_PID", "WATCHDOG_PID"};
 constexpr size_t kPidDigitsRoom = 21;  // 20 digits + NUL
-constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 std::string env_key(const std::string& entry) { return entry.substr(0, entry.find('=')); }
+
+// A failure retrying cannot mend (see Error::permanent).
+std::unexpected<Error> permanent_failure(std::string message) {
+    return std::unexpected<Error>(Error{std::move(message), 0, true});
+}
 
 // The first (lowest) fd a worker maps `socket` to, or -1.
 int fd_of_socket(const config::WorkerConfig& worker, const std::string& socket) {
@@ -156,7 +160,7 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
         auto user = find_user(*worker.user);
         if (!user) return fail_with_prefix(prefix, user.error());
         if (!user->has_passwd_entry && !worker.group)
-            return fail(prefix + "user " + *worker.user + " has no passwd entry: set `group` too");
+            return permanent_failure(prefix + "user " + *worker.user + " has no passwd entry: set `group` too");
         uid = user->uid;
         gid = user->gid;
         user_name_ = user->name;
@@ -170,7 +174,7 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
     }
     if (!context.is_root) {
         if (uid == geteuid() && gid == getegid()) return {};  // already who the worker wants
-        return fail("worker " + worker.name + ": cannot switch to user/group: fdsupd is not running as root");
+        return permanent_failure("worker " + worker.name + ": cannot switch to user/group: fdsupd is not running as root");
     }
     // Supplementary groups: the user's from the group database, or just the gid.
     groups_.assign(1, gid);
@@ -258,27 +262,14 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     }
 }
 
+// Only lists where to look: the child searches, as the worker's user in its working_dir
+// (a directory of root's PATH that the user may not enter is skipped, as execvp would).
 void PreparedSpawn::resolve_path() {
-    const std::string& name = argv_strings_.front();
-    path_ = name;
-    if (name.find('/') != std::string::npos) return;  // relative to working_dir, or absolute
-    std::string search = kDefaultPath;
-    for (const auto& entry : env_strings_)
-        if (starts_with(entry, "PATH=")) search = entry.substr(5);
-    size_t start = 0;
-    while (start <= search.size()) {
-        size_t end = search.find(':', start);
-        if (end == std::string::npos) end = search.size();
-        std::string dir = search.substr(start, end - start);
-        std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-        struct stat st{};
-        if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(candidate.c_str(), X_OK) == 0) {
-            path_ = candidate;
-            return;
-        }
-        start = end + 1;
-    }
-    // Not found: execve(name) fails with ENOENT, which is the message the operator needs.
+    path_ = argv_strings_.front();
+    if (!is_bare_command(path_)) return;  // relative to working_dir, or absolute
+    search_path_ = search_path_of(env_strings_);
+    search_candidates_ = exec_candidates(path_, search_path_);
+    for (const auto& candidate : search_candidates_) search_candidate_ptrs_.push_back(candidate.c_str());
 }
 
 void PreparedSpawn::link_plan(const SpawnContext& context, const config::WorkerConfig& worker) {
@@ -288,6 +279,9 @@ void PreparedSpawn::link_plan(const SpawnContext& context, const config::WorkerC
     envp_.push_back(nullptr);
 
     plan_.path = path_.c_str();
+    plan_.search_candidates = search_candidate_ptrs_.data();
+    plan_.search_candidate_count = search_candidate_ptrs_.size();
+    plan_.search_path = search_path_.c_str();
     plan_.argv = argv_.data();
     plan_.envp = envp_.data();
     static_assert(std::size(kPidKeys) == std::size(SpawnPlan{}.pid_slots));

@@ -1,7 +1,8 @@
 // Turns a worker's config into a ready-to-run SpawnPlan: expanded argv, the worker's
 // environment (with the LISTEN_FDS protocol), its fd map, ids, limits and directory.
-// Everything that may allocate, look up users or search PATH happens here, in the
-// parent, before vfork.
+// Everything that may allocate or look up users happens here, in the parent, before
+// vfork; a bare command name's PATH candidates are listed here and tried by the child
+// (launcher/path_search.h), once it runs as the worker's user.
 #pragma once
 
 #include <sys/resource.h>
@@ -72,7 +73,11 @@ public:
                                                        StdioFds stdio);
 
     SpawnPlan& plan() { return plan_; }
-    const std::string& path() const { return path_; }
+    const std::string& path() const { return path_; }  // the command as configured
+    // For a bare command name: the PATH searched and the candidates in the order the
+    // child tries them (empty for a path with a '/').
+    const std::string& search_path() const { return search_path_; }
+    const std::vector<std::string>& search_candidates() const { return search_candidates_; }
     const std::vector<std::string>& argv() const { return argv_strings_; }
     const std::vector<std::string>& env() const { return env_strings_; }
 
@@ -88,6 +93,9 @@ private:
     void link_plan(const SpawnContext& context, const config::WorkerConfig& worker);
 
     std::string path_;
+    std::string search_path_;
+    std::vector<std::string> search_candidates_;
+    std::vector<const char*> search_candidate_ptrs_;
     std::vector<std::string> argv_strings_;
     std::vector<std::string> env_strings_;
     std::vector<char*> argv_;

@@ -38,6 +38,10 @@ const char* child_stage_name(ChildStage stage);
 struct ChildFailure {
     ChildStage stage = ChildStage::none;
     int err = 0;
+    // PATH search: the index in SpawnPlan::search_candidates of the candidate `err`
+    // came from (-1: none in particular, the command was not found). After a successful
+    // exec: the candidate that ran.
+    int candidate = -1;
 };
 
 struct RlimitValue {
@@ -47,7 +51,14 @@ struct RlimitValue {
 };
 
 struct SpawnPlan {
-    const char* path;              // what execve runs
+    const char* path;              // what execve runs: the command as configured
+    // A bare command name (no '/') is searched like execvp does, by the child once it
+    // runs as the worker's user and in its working_dir: it execs each candidate
+    // ("DIR/NAME", one per PATH entry) in turn (launcher/path_search.h). Empty for a
+    // path with a '/', which is exec'd as is.
+    const char* const* search_candidates;
+    size_t search_candidate_count;
+    const char* search_path;       // the PATH they come from, for messages
     char* const* argv;
     char* const* envp;
     // Env values the child fills with its own pid (LISTEN_PID, WATCHDOG_PID): only the

@@ -9,12 +9,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "sockets/unix_probe.h"
+#include "sys/paths.h"
 #include "sys/users.h"
 
 #ifndef IPV6_FREEBIND
@@ -104,17 +107,32 @@ Result<void> set_option(int fd, int level, int option, int value, const std::str
     return {};
 }
 
-// Replaces a stale socket file at `path`; refuses to touch anything else.
-Result<void> clear_path(const std::string& path, const std::string& prefix) {
+// Replaces a stale socket file at `path` (nobody answers a connect of `type` there);
+// refuses one that a process still serves, unless it is in `replaceable` (the caller's
+// own, which it is replacing), and anything that is not a socket.
+Result<void> clear_path(const std::string& path, int type, const std::vector<std::string>& replaceable,
+                        const std::string& prefix, const std::string& listen) {
     struct stat st{};
     if (lstat(path.c_str(), &st) < 0) return {};  // absent (or unreachable: bind will say why)
     if (!S_ISSOCK(st.st_mode)) return fail(prefix + path + " exists and is not a socket");
+    bool ours = std::find(replaceable.begin(), replaceable.end(), path) != replaceable.end();
+    if (!ours) {
+        SocketFileProbe probe = probe_socket_file(path, type);
+        if (probe.use == SocketFileUse::in_use)
+            return fail(prefix + listen + " is in use by another process (" + describe_socket_file_probe(probe) +
+                        "); not replacing it");
+        if (probe.use == SocketFileUse::unknown)
+            return fail(prefix + listen + ": cannot tell whether another process serves it (" +
+                        describe_socket_file_probe(probe) + "); not replacing it");
+        if (probe.use == SocketFileUse::absent) return {};  // gone meanwhile
+    }
     if (unlink(path.c_str()) < 0 && errno != ENOENT)
         return fail_errno(prefix + "remove stale socket " + path);
     return {};
 }
 
-// Unlinks the socket file this call created unless the bind as a whole succeeded.
+// Unless the bind as a whole succeeded: unlinks the socket file this call created, then
+// removes the directories it made for it.
 class PathCleanup {
 public:
     PathCleanup() = default;
@@ -122,12 +140,18 @@ public:
     PathCleanup& operator=(const PathCleanup&) = delete;
     ~PathCleanup() {
         if (!path_.empty()) unlink(path_.c_str());
+        remove_directories(directories_);
     }
     void arm(std::string path) { path_ = std::move(path); }
-    void disarm() { path_.clear(); }
+    std::vector<std::string>* directories() { return &directories_; }
+    void disarm() {
+        path_.clear();
+        directories_.clear();
+    }
 
 private:
     std::string path_;
+    std::vector<std::string> directories_;  // made by this call, parents first
 };
 
 Result<void> configure_inet(int fd, const config::SocketConfig& cfg, int family,
@@ -168,7 +192,7 @@ Result<void> configure_buffers(int fd, const config::SocketConfig& cfg, const st
 
 }  // namespace
 
-Result<BoundSocket> bind_socket(const config::SocketConfig& cfg) {
+Result<BoundSocket> bind_socket(const config::SocketConfig& cfg, const std::vector<std::string>& replaceable) {
     const ListenAddress& a = cfg.address;
     const std::string prefix = "socket " + cfg.name + ": ";
     const std::string listen = listen_text(cfg);
@@ -206,7 +230,11 @@ Result<BoundSocket> bind_socket(const config::SocketConfig& cfg) {
 
     PathCleanup cleanup;
     if (path_socket) {
-        auto ok = clear_path(a.path, prefix);
+        // The directories it lives in (0755, as the runtime directory): a socket beside
+        // the control socket is bound before fdsupd makes that directory.
+        if (auto made = make_directories(directory_of(a.path), cleanup.directories()); !made)
+            return fail(prefix + listen + ": " + made.error().text());
+        auto ok = clear_path(a.path, type, replaceable, prefix, listen);
         if (!ok) return std::unexpected(ok.error());
     }
 

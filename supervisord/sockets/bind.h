@@ -18,6 +18,7 @@
 #include <sys/socket.h>  // SOMAXCONN, used by config/model.h
 
 #include <string>
+#include <vector>
 
 #include "config/model.h"
 #include "sys/result.h"
@@ -35,11 +36,18 @@ struct BoundSocket {
 //
 // tcp/udp: HOST is resolved with getaddrinfo (numeric or a name); a bracketed host is
 // AF_INET6 only, otherwise the first IPv4 or IPv6 result is taken.
-// unix path: an existing socket file at the path is a stale one and is replaced; anything
-// else there is an error ("socket NAME: /path exists and is not a socket"). When `mode`
-// is set the file is created with no permissions at all, then chown'ed (owner/group:
-// names or numeric ids) and chmod'ed, so nobody else can connect before it has its final
-// owner and mode. If any step after bind fails, the file is removed again.
+// unix path: the directories above it are made if missing (mkdir -p, mode 0755). An
+// existing socket file at the path is probed with a connect() of the socket's own type
+// (sockets/unix_probe.h): when nobody listens (ECONNREFUSED) it is stale and replaced;
+// when a process still serves it, or the probe cannot tell, that is an error and the
+// file is left alone, as EADDRINUSE is for a TCP port:
+//   "socket admin: unix:/run/app.sock is in use by another process (a connect succeeded); not replacing it"
+// Paths in `replaceable` (sockets of this very process that a reload is replacing) are
+// replaced without a probe. Anything else at the path is an error ("socket NAME: /path
+// exists and is not a socket"). When `mode` is set the file is created with no
+// permissions at all, then chown'ed (owner/group: names or numeric ids) and chmod'ed,
+// so nobody else can connect before it has its final owner and mode. If any step after
+// bind fails, the file is removed again, and so are the directories made for it.
 // unix abstract (@name): bound with the exact address length (no trailing NULs).
 //
 // Errors name the socket, the step and the cause:
@@ -47,7 +55,7 @@ struct BoundSocket {
 //   "socket http: setsockopt SO_REUSEPORT tcp://[::]:80: Protocol not available"
 //   "socket app: chown /run/app.sock: unknown user \"www\""
 // On error nothing is left open.
-Result<BoundSocket> bind_socket(const config::SocketConfig& cfg);
+Result<BoundSocket> bind_socket(const config::SocketConfig& cfg, const std::vector<std::string>& replaceable = {});
 
 // A socket bound by someone else (a service manager's socket activation) taken as the
 // socket `cfg` describes: it must be of the same kind (type and family) and bound to

@@ -9,23 +9,10 @@
 #include "config/model.h"
 #include "sockets/bind.h"
 #include "config/listen_address.h"
+#include "sockets/unix_probe.h"
 #include "sys/paths.h"
 
 namespace fdsup {
-namespace {
-
-// True if a process serves the unix socket at `path` (connect succeeds); a stale file
-// left by a process that died refuses the connection.
-bool someone_serves(const std::string& path, bool datagram) {
-    UniqueFd probe(::socket(AF_UNIX, (datagram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    if (!probe || path.size() >= sizeof addr.sun_path) return false;
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-}
-
-}  // namespace
 
 Result<UniqueFd> open_service_socket(const ServiceSocketSpec& spec) {
     if (spec.inherited_fd >= 0) {
@@ -43,7 +30,8 @@ Result<UniqueFd> open_service_socket(const ServiceSocketSpec& spec) {
         return UniqueFd(fd);
     }
     if (auto made = make_directories(directory_of(spec.path)); !made) return fail(spec.what + ": " + made.error().text());
-    if (someone_serves(spec.path, spec.datagram))
+    // Non-blocking: a live fdsupd whose backlog is full answers EAGAIN, it does not hang us.
+    if (probe_socket_file(spec.path, spec.datagram ? SOCK_DGRAM : SOCK_STREAM).use == SocketFileUse::in_use)
         return fail(spec.what + ": another process (another fdsupd?) is serving there");
     std::string listen = (spec.datagram ? "unixgram:" : "unix:") + spec.path;
     auto address = parse_listen_address(listen);

@@ -24,6 +24,18 @@ uint64_t SocketTable::serial_of(const std::string& name) const {
     return it == serials_.end() ? 0 : it->second;
 }
 
+std::vector<std::string> SocketTable::unix_paths_leaving(const std::vector<std::string>& leaving) const {
+    std::vector<std::string> paths;
+    auto add_path = [&](const OwnedSocket& socket) {
+        if (socket.config.address.is_unix() && !socket.config.address.abstract)
+            paths.push_back(socket.config.address.path);
+    };
+    for (const auto& socket : retired_) add_path(socket);
+    for (const auto& socket : current_)
+        if (std::find(leaving.begin(), leaving.end(), socket.config.name) != leaving.end()) add_path(socket);
+    return paths;
+}
+
 void SocketTable::add(std::vector<OwnedSocket> sockets) {
     for (auto& socket : sockets) {
         socket.serial = next_serial_++;

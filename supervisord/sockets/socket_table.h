@@ -47,6 +47,9 @@ public:
     // The serial of the current socket `name`, 0 if there is none.
     uint64_t serial_of(const std::string& name) const;
 
+    // The files of the unix sockets on their way out: retired ones, and the current ones
+    // named in `leaving` (a reload may bind a new socket at such a path).
+    std::vector<std::string> unix_paths_leaving(const std::vector<std::string>& leaving) const;
     // Sockets bound (or adopted) since: current from now on, in name order.
     void add(std::vector<OwnedSocket> sockets);
     // The current sockets named (those a reload replaced or removed) are retired.

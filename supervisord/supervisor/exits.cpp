@@ -1,5 +1,5 @@
 // A process's exit and what follows: seen through its pidfd (one-shot, in one epoll set
-// for all), reaped, and handled by the worker's restart policy (supervisor/restart_policy.h):
+// for all), reaped, and handled by the worker's restart policy (table/restart_policy.h):
 // stopped on purpose, not restarted, failed, or restarted after a backoff. A start that
 // fails before exec is handled the same way. In cgroup mode an exit that left processes
 // behind waits, bounded, until the instance's cgroup is empty.
@@ -132,6 +132,13 @@ void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
     if (cfg.restart == config::RestartPolicy::never) {
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: {}; not retried (restart = never)", instance.label(), error.text());
+        return;
+    }
+    if (error.permanent && instance.start_limiter.note_permanent_failure(cfg)) {
+        instance.state = InstanceState::failed;
+        instance.last_error = cannot_start_reason(instance.start_limiter.permanent_failures(), error);
+        spdlog::error("worker {}: {}; state failed until `fdsupctl start {}`", instance.label(), instance.last_error,
+                      cfg.name);
         return;
     }
     schedule_restart(instance, instance.backoff.next_failure_delay(cfg), error.text());

@@ -83,11 +83,16 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     if (!result.config_errors.empty()) return refuse("the new configuration cannot be applied live; nothing changed");
 
     // 1. Bind what is new. Nothing has changed yet, so a failure just closes these.
+    // A unix socket file that answers is refused, unless it is one of ours this reload
+    // (or an earlier one) retires: a socket renamed, or changed in kind, on the same path.
+    std::vector<std::string> leaving = diff.sockets_removed;
+    leaving.insert(leaving.end(), diff.sockets_replaced.begin(), diff.sockets_replaced.end());
+    std::vector<std::string> retiring_paths = sockets_.unix_paths_leaving(leaving);
     std::vector<OwnedSocket> bound;
     for (const auto* names : {&diff.sockets_added, &diff.sockets_replaced}) {
         for (const auto& name : *names) {
             const config::SocketConfig& socket_config = *next.find_socket(name);
-            auto socket = bind_socket(socket_config);
+            auto socket = bind_socket(socket_config, retiring_paths);
             if (!socket) {
                 for (const auto& b : bound) remove_socket_file(b.config);
                 result.config_errors.push_back(socket.error().text());

@@ -34,6 +34,7 @@ void Supervisor::spawn(Instance& instance) {
         handle_spawn_failure(instance, launched.error());
         return;
     }
+    instance.start_limiter.note_exec();
     instance.last_error.clear();
     instance.state = InstanceState::starting;
     switch (cfg.ready) {

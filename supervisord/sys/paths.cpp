@@ -7,7 +7,7 @@
 
 namespace fdsup {
 
-Result<void> make_directories(const std::string& dir) {
+Result<void> make_directories(const std::string& dir, std::vector<std::string>* created) {
     if (dir.empty()) return {};
     std::string path;
     size_t pos = 0;
@@ -15,9 +15,18 @@ Result<void> make_directories(const std::string& dir) {
         pos = dir.find('/', pos + 1);
         path = dir.substr(0, pos);
         if (path.empty()) continue;
-        if (::mkdir(path.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + path);
+        if (::mkdir(path.c_str(), 0755) < 0) {
+            if (errno == EEXIST) continue;
+            return fail_errno("mkdir " + path);
+        }
+        if (created != nullptr) created->push_back(path);
+        if (::chmod(path.c_str(), 0755) < 0) return fail_errno("chmod 0755 " + path);  // past the umask
     }
     return {};
+}
+
+void remove_directories(const std::vector<std::string>& dirs) {
+    for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) ::rmdir(it->c_str());
 }
 
 std::string absolute_path(const std::string& path) {

@@ -4,14 +4,20 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "sys/result.h"
 
 namespace fdsup {
 
-// mkdir -p; what it creates gets mode 0755 (workers of other users must reach the
-// notify and fd sockets that live in the runtime directory).
-Result<void> make_directories(const std::string& dir);
+// mkdir -p; what it creates gets mode 0755 whatever the umask (workers of other users
+// must reach the notify and fd sockets that live in the runtime directory, and the unix
+// sockets of [sockets.NAME]). `created`, if given, gets each directory it made, parents
+// first (for remove_directories when what they were made for fails).
+Result<void> make_directories(const std::string& dir, std::vector<std::string>* created = nullptr);
+
+// rmdir of each of `dirs` in reverse order, as far as each is empty; errors are ignored.
+void remove_directories(const std::vector<std::string>& dirs);
 
 // `path` made absolute against the current directory (unchanged if it already is).
 std::string absolute_path(const std::string& path);

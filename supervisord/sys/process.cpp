@@ -9,7 +9,6 @@
 #include <charconv>
 #include <string_view>
 
-#include "config/values.h"
 #include "sys/unique_fd.h"
 #include "sys/signal_names.h"
 

@@ -14,6 +14,9 @@ namespace fdsup {
 struct Error {
     std::string message;  // "bind tcp://127.0.0.1:80"
     int err = 0;          // errno, or 0
+    // Trying again cannot help until the config or the system changes (a program that
+    // cannot be exec'd, an unknown user): the supervisor stops retrying such spawns.
+    bool permanent = false;
 
     // "bind tcp://127.0.0.1:80: Address already in use"
     std::string text() const {

@@ -45,6 +45,11 @@ Result<bool> lookup(Lookup call, int size_hint, const std::string& what, Copy co
     }
 }
 
+// A name no database knows, or an id out of range: asking again gives the same answer.
+std::unexpected<Error> no_such(std::string message) {
+    return std::unexpected<Error>(Error{std::move(message), 0, true});
+}
+
 }  // namespace
 
 Result<UserEntry> find_user(const std::string& name_or_id) {
@@ -53,7 +58,7 @@ Result<UserEntry> find_user(const std::string& name_or_id) {
         user = UserEntry{pw.pw_uid, pw.pw_gid, true, pw.pw_name, pw.pw_dir, pw.pw_shell};
     };
     auto id = parse_id(name_or_id);
-    if (id && *id > kMaxId) return fail("user id " + name_or_id + " out of range");
+    if (id && *id > kMaxId) return no_such("user id " + name_or_id + " out of range");
     auto found = id ? lookup<passwd>([&](passwd* pw, char* buf, size_t len, passwd** out) {
                           return getpwuid_r(static_cast<uid_t>(*id), pw, buf, len, out);
                       }, _SC_GETPW_R_SIZE_MAX, "look up user " + name_or_id, copy)
@@ -63,12 +68,12 @@ Result<UserEntry> find_user(const std::string& name_or_id) {
     if (!found) return std::unexpected(found.error());
     if (*found) return user;
     if (id) return UserEntry{static_cast<uid_t>(*id), 0, false, {}, {}, {}};
-    return fail("unknown user \"" + name_or_id + "\"");
+    return no_such("unknown user \"" + name_or_id + "\"");
 }
 
 Result<gid_t> find_group(const std::string& name_or_id) {
     if (auto id = parse_id(name_or_id)) {
-        if (*id > kMaxId) return fail("group id " + name_or_id + " out of range");
+        if (*id > kMaxId) return no_such("group id " + name_or_id + " out of range");
         return static_cast<gid_t>(*id);
     }
     gid_t gid = 0;
@@ -76,7 +81,7 @@ Result<gid_t> find_group(const std::string& name_or_id) {
         return getgrnam_r(name_or_id.c_str(), gr, buf, len, out);
     }, _SC_GETGR_R_SIZE_MAX, "look up group \"" + name_or_id + "\"", [&](const group& gr) { gid = gr.gr_gid; });
     if (!found) return std::unexpected(found.error());
-    if (!*found) return fail("unknown group \"" + name_or_id + "\"");
+    if (!*found) return no_such("unknown group \"" + name_or_id + "\"");
     return gid;
 }
 

@@ -19,8 +19,9 @@ struct UserEntry {
 };
 
 // `name_or_id` is a user name or a decimal uid. A numeric uid is a user even without a
-// passwd entry (has_passwd_entry = false), as chown(1) has it. Errors: `unknown user "x"`,
-// an out-of-range id, or a failed lookup (NSS trouble, with its errno).
+// passwd entry (has_passwd_entry = false), as chown(1) has it. Errors: `unknown user "x"`
+// and an out-of-range id (both `permanent`), or a failed lookup (NSS trouble, with its
+// errno; not permanent).
 Result<UserEntry> find_user(const std::string& name_or_id);
 
 // `name_or_id` is a group name or a decimal gid; errors as find_user's.
@@ -28,7 +29,7 @@ Result<gid_t> find_group(const std::string& name_or_id);
 
 // `prefix` + the error's message, keeping its errno: "worker web: unknown user \"x\"".
 inline std::unexpected<Error> fail_with_prefix(const std::string& prefix, const Error& error) {
-    return fail(prefix + error.message, error.err);
+    return std::unexpected<Error>(Error{prefix + error.message, error.err, error.permanent});
 }
 
 }  // namespace fdsup

@@ -1,6 +1,7 @@
 #include "table/restart_policy.h"
 
 #include <algorithm>
+#include <string>
 
 namespace fdsup {
 
@@ -37,6 +38,16 @@ bool StartLimiter::try_start(const config::WorkerConfig& worker, Clock::time_poi
     if (starts_.size() >= static_cast<size_t>(worker.start_limit_burst)) return false;
     starts_.push_back(now);
     return true;
+}
+
+bool StartLimiter::note_permanent_failure(const config::WorkerConfig& worker) {
+    ++permanent_failures_;
+    return permanent_failures_ >= worker.start_limit_burst;
+}
+
+std::string cannot_start_reason(int failures, const Error& last) {
+    std::string times = failures == 1 ? "" : " " + std::to_string(failures) + " times in a row";
+    return "could not be started" + times + ": " + last.text();
 }
 
 }  // namespace fdsup

@@ -8,6 +8,7 @@
 #include "config/model.h"
 #include "sys/clock.h"
 #include "sys/process.h"
+#include "sys/result.h"
 
 namespace fdsup {
 
@@ -38,7 +39,18 @@ class StartLimiter {
 public:
     // Records a start at `now` if allowed; false if it would exceed the limit.
     bool try_start(const config::WorkerConfig& worker, Clock::time_point now);
-    void reset() { starts_.clear(); }
+    // A spawn that failed for good (Error::permanent: the program cannot be exec'd, its
+    // user does not exist...). True once start_limit_burst of them came in a row, however
+    // slowly (backoff_max can space them out beyond any start_limit_interval): the
+    // worker goes to "failed" instead of retrying for ever. Transient failures (EAGAIN...)
+    // neither count nor break the row; a spawn that execs does.
+    bool note_permanent_failure(const config::WorkerConfig& worker);
+    void note_exec() { permanent_failures_ = 0; }
+    int permanent_failures() const { return permanent_failures_; }
+    void reset() {  // an operator's start: both limits begin again
+        starts_.clear();
+        permanent_failures_ = 0;
+    }
     size_t recent_starts() const { return starts_.size(); }
     const std::vector<Clock::time_point>& starts() const { return starts_; }
     void restore(std::vector<Clock::time_point> starts) { starts_ = std::move(starts); }
@@ -47,6 +59,11 @@ private:
     // Oldest first. A vector, not a deque: an empty deque already costs two allocations
     // (576 bytes), in every instance, and there are thousands of instances.
     std::vector<Clock::time_point> starts_;
+    int permanent_failures_ = 0;  // in a row; not carried by an upgrade (it starts again)
 };
+
+// Why an instance is "failed" after `failures` permanent spawn failures in a row, the
+// last being `last`: "could not be started 3 times in a row: exec /x: ... (stage: execve)".
+std::string cannot_start_reason(int failures, const Error& last);
 
 }  // namespace fdsup

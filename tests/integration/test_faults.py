@@ -65,7 +65,11 @@ rlimits = { nproc = @NPROC@ }
 healthy_after = "0ms"
 backoff = "50ms"
 backoff_max = "400ms"
-start_limit_burst = 100000
+# Starts are 50 ms apart at least: never 3 within 10 ms, so the start limit stays out of
+# the way, and more than 3 failed starts in a row show EAGAIN is not taken as a program
+# that cannot be run (those fail the worker after start_limit_burst in a row).
+start_limit_burst = 3
+start_limit_interval = "10ms"
 """
 
 # Its stdout is /dev/full, where every write fails with ENOSPC, as on a full disk. It says

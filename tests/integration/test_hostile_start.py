@@ -45,8 +45,9 @@ backoff = "0s"
 healthy_after = "0s"
 start_limit_burst = 3000
 """).start()
-        d.wait_log(r"worker missing\[0\]: start limit hit \(3000 starts", timeout=120)
-        self.assertEqual(len(re.findall(r"missing\[0\]: exec /nonexistent/bin/app", d.log())), 3000)
+        d.wait_log(r"worker missing\[0\]: could not be started 3000 times in a row", timeout=120)
+        self.assertEqual(len(re.findall(r"missing\[0\]: (could not be started 3000 times in a row: )?"
+                                        r"exec /nonexistent/bin/app", d.log())), 3000)
         self.assertEqual(d.stop(), 0)
 
     def test_no_spawn_after_shutdown_begins(self):

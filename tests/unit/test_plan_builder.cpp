@@ -69,7 +69,8 @@ TEST_CASE("env: LISTEN_FDS protocol when sockets sit at 3..3+n-1, FDSUP_* always
     CHECK(has(env, "APP_ENV=prod"));
     CHECK(has(env, "KEEP=overridden"));
     CHECK_FALSE(has_key(env, "NOTIFY_SOCKET"));
-    CHECK((*spawn)->path() == "/usr/bin/true");  // found through the worker's PATH
+    // Searched through the worker's PATH by the child, as the worker's user.
+    CHECK((*spawn)->search_candidates() == std::vector<std::string>{"/usr/bin/true", "/bin/true"});
     CHECK((*spawn)->plan().pid_slots[0] != nullptr);
     CHECK((*spawn)->plan().pid_slots[1] == nullptr);  // no watchdog
 }
@@ -147,12 +148,14 @@ TEST_CASE("plan: an unknown user is an error naming it; nofile defaults to the s
     auto spawn = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
     REQUIRE_FALSE(spawn.has_value());
     CHECK(spawn.error().text() == "worker w: unknown user \"no-such-user-fdsup\"");
+    CHECK(spawn.error().permanent);  // retrying cannot mend it: the worker goes to "failed"
 
     // A numeric uid without a passwd entry has no primary group to take.
     w.user = "54321";
     auto numeric = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
     REQUIRE_FALSE(numeric.has_value());
     CHECK(numeric.error().text() == "worker w: user 54321 has no passwd entry: set `group` too");
+    CHECK(numeric.error().permanent);
 
     w.user.reset();
     auto plain = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
@@ -237,4 +240,42 @@ TEST_CASE("env: a worker's own LISTEN_PID / WATCHDOG_PID is never a pid slot") {
     CHECK((*both)->plan().pid_slots[0] != nullptr);
     CHECK((*both)->plan().pid_slots[1] != nullptr);
     CHECK(std::string((*both)->plan().pid_slots[1]).size() == 20);
+}
+
+TEST_CASE("plan: a bare command name is searched by the child in the worker's PATH, else the default") {
+    WorkerConfig w;
+    w.name = "w";
+    w.command = {"python3", "app.py"};
+    // The PATH the worker inherits (the supervisor's): tried in order, as the worker's user.
+    auto inherited = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(inherited.has_value());
+    const auto& plan = (*inherited)->plan();
+    CHECK(std::string(plan.path) == "python3");  // the command as configured, for messages
+    CHECK(std::string(plan.search_path) == "/usr/bin:/bin");
+    REQUIRE(plan.search_candidate_count == 2);
+    CHECK(std::string(plan.search_candidates[0]) == "/usr/bin/python3");
+    CHECK(std::string(plan.search_candidates[1]) == "/bin/python3");
+    CHECK(std::string(plan.argv[0]) == "python3");
+
+    // The worker's own PATH wins over the inherited one.
+    w.env = {{"PATH", "/opt/app/bin"}};
+    auto own = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(own.has_value());
+    CHECK((*own)->search_candidates() == std::vector<std::string>{"/opt/app/bin/python3"});
+
+    // No PATH at all (clear_env): systemd's default search path.
+    w.env.clear();
+    w.clear_env = true;
+    auto cleared = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(cleared.has_value());
+    CHECK((*cleared)->search_path() == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    CHECK((*cleared)->search_candidates().size() == 6);
+    CHECK_FALSE(has_key((*cleared)->env(), "PATH"));  // searched in, not given to the worker
+
+    // A name with a '/' is exec'd as is (relative to working_dir): no search.
+    w.command = {"bin/app"};
+    auto relative = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(relative.has_value());
+    CHECK(std::string((*relative)->plan().path) == "bin/app");
+    CHECK((*relative)->plan().search_candidate_count == 0);
 }

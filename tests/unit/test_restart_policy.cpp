@@ -88,3 +88,38 @@ TEST_CASE("backoff: a start that never ran (exec failed) is never a healthy run"
     CHECK(b.next_failure_delay(w) == 400ms);
     CHECK(b.next_failure_delay(w) == 400ms);
 }
+
+TEST_CASE("permanent spawn failures: start_limit_burst of them in a row fail the worker, however slow") {
+    WorkerConfig w;
+    w.start_limit_burst = 3;
+    w.start_limit_interval = 10ms;  // starts spaced by backoff_max never reach the start limit ...
+    StartLimiter limiter;
+    auto t0 = Clock::time_point{} + 1000s;
+    for (int i = 0; i < 2; ++i) {
+        REQUIRE(limiter.try_start(w, t0 + i * 30s));
+        CHECK_FALSE(limiter.note_permanent_failure(w));
+    }
+    REQUIRE(limiter.try_start(w, t0 + 60s));
+    CHECK(limiter.note_permanent_failure(w));  // ... but the 3rd failure in a row is the end
+    CHECK(limiter.permanent_failures() == 3);
+
+    // A start that execs ends the row; so does the operator's start (reset).
+    limiter.note_exec();
+    CHECK_FALSE(limiter.note_permanent_failure(w));
+    CHECK_FALSE(limiter.note_permanent_failure(w));
+    limiter.reset();
+    CHECK(limiter.permanent_failures() == 0);
+    CHECK_FALSE(limiter.note_permanent_failure(w));
+
+    w.start_limit_burst = 1;  // the first failure is enough
+    StartLimiter once;
+    CHECK(once.note_permanent_failure(w));
+}
+
+TEST_CASE("permanent spawn failures: the reason names the count and the last error") {
+    fdsup::Error error{"exec /x: No such file or directory (stage: execve)", 0, true};
+    CHECK(fdsup::cannot_start_reason(4, error) ==
+          "could not be started 4 times in a row: exec /x: No such file or directory (stage: execve)");
+    CHECK(fdsup::cannot_start_reason(1, fdsup::Error{"worker w: unknown user \"x\"", 0, true}) ==
+          "could not be started: worker w: unknown user \"x\"");
+}

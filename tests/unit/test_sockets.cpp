@@ -18,9 +18,12 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "sockets/bind.h"
 #include "config/listen_address.h"
+#include "sockets/unix_probe.h"
+#include "sys/paths.h"
 
 using fdsup::ListenAddress;
 using fdsup::parse_listen_address;
@@ -509,11 +512,163 @@ TEST_CASE("bind: a regular file at the path is an error and is left alone") {
     CHECK(S_ISREG(st.st_mode));
 }
 
-TEST_CASE("bind: a missing parent directory is a bind error") {
+TEST_CASE("bind: missing directories above a unix socket are made, 0755 whatever the umask") {
     TempDir dir;
-    std::string path = dir.file("no/such/dir.sock");
+    REQUIRE(chmod(dir.path.c_str(), 0700) == 0);
+    std::string path = dir.file("run/app/admin.sock");
+    mode_t saved_umask = umask(077);
+    auto s = fdsup::bind_socket(make_socket("admin", "unix:" + path));
+    umask(saved_umask);
+    REQUIRE_MESSAGE(s, (s ? std::string() : s.error().text()));
+    struct stat st{};
+    for (const char* made : {"run", "run/app"}) {
+        REQUIRE(lstat(dir.file(made).c_str(), &st) == 0);
+        CHECK(S_ISDIR(st.st_mode));
+        CHECK((st.st_mode & 07777) == 0755);
+    }
+    REQUIRE(lstat(dir.path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0700);  // what existed is not touched
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+}
+
+TEST_CASE("bind: a directory that cannot be made is an error naming the socket and the step") {
+    TempDir dir;
+    { std::ofstream(dir.file("data")) << "a file, not a directory"; }
+    std::string path = dir.file("data/sub/app.sock");
     std::string err = bind_error(make_socket("app", "unix:" + path));
-    CHECK(err == "socket app: bind unix:" + path + ": No such file or directory");
+    CHECK(err == "socket app: unix:" + path + ": mkdir " + dir.file("data/sub") + ": Not a directory");
+}
+
+TEST_CASE("paths: make_directories reports what it made, remove_directories takes only that away") {
+    TempDir dir;
+    REQUIRE(mkdir(dir.file("kept").c_str(), 0700) == 0);
+    std::vector<std::string> made;
+    REQUIRE(fdsup::make_directories(dir.file("kept/a/b"), &made));
+    CHECK(made == std::vector<std::string>{dir.file("kept/a"), dir.file("kept/a/b")});
+    std::vector<std::string> again;
+    REQUIRE(fdsup::make_directories(dir.file("kept/a/b"), &again));
+    CHECK(again.empty());  // all there: nothing made
+    fdsup::remove_directories(made);
+    struct stat st{};
+    CHECK(lstat(dir.file("kept/a").c_str(), &st) < 0);
+    CHECK(lstat(dir.file("kept").c_str(), &st) == 0);
+}
+
+namespace {
+
+// A socket of `type` bound at `path` by "another process" (this test), listening for
+// stream kinds with `backlog`.
+fdsup::UniqueFd serve_unix(const std::string& path, int type, int backlog = 16) {
+    fdsup::UniqueFd fd(socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
+    REQUIRE(fd);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    if (type != SOCK_DGRAM) REQUIRE(listen(fd.get(), backlog) == 0);
+    return fd;
+}
+
+// connect() to `path` with a non-blocking socket of `type`: 0 or the errno.
+int unix_connect(const std::string& path, int type, fdsup::UniqueFd* keep = nullptr) {
+    fdsup::UniqueFd client(socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    REQUIRE(client);
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+    int rc = connect(client.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 ? 0 : errno;
+    if (keep) *keep = std::move(client);
+    return rc;
+}
+
+ino_t inode_of(const std::string& path) {
+    struct stat st{};
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    return st.st_ino;
+}
+
+}  // namespace
+
+TEST_CASE("bind: a unix socket file another process serves is refused and left alone") {
+    TempDir dir;
+    int n = 0;
+    struct Case {
+        const char* scheme;
+        int theirs;
+        const char* why;
+    };
+    for (const Case& c : {Case{"unix:", SOCK_STREAM, "a connect succeeded"},
+                          Case{"unixgram:", SOCK_DGRAM, "a connect succeeded"},
+                          Case{"unixpacket:", SOCK_SEQPACKET, "a connect succeeded"},
+                          Case{"unix:", SOCK_DGRAM, "a socket of another type is bound there"}}) {
+        CAPTURE(c.scheme);
+        CAPTURE(c.theirs);
+        std::string path = dir.file("live-" + std::to_string(++n) + ".sock");
+        auto other = serve_unix(path, c.theirs);
+        ino_t before = inode_of(path);
+        std::string listen = std::string(c.scheme) + path;
+        CHECK(bind_error(make_socket("admin", listen)) ==
+              "socket admin: " + listen + " is in use by another process (" + c.why + "); not replacing it");
+        CHECK(inode_of(path) == before);  // the other process's file, still there
+        CHECK(unix_connect(path, c.theirs) == 0);  // and still answering
+    }
+}
+
+TEST_CASE("bind: a listener with a full backlog is in use too") {
+    TempDir dir;
+    std::string path = dir.file("busy.sock");
+    auto other = serve_unix(path, SOCK_STREAM, 0);
+    std::vector<fdsup::UniqueFd> queued;
+    for (int i = 0; i < 64; ++i) {
+        fdsup::UniqueFd client;
+        int rc = unix_connect(path, SOCK_STREAM, &client);
+        if (rc == EAGAIN) break;
+        REQUIRE(rc == 0);
+        queued.push_back(std::move(client));
+    }
+    REQUIRE(unix_connect(path, SOCK_STREAM) == EAGAIN);
+    CHECK(bind_error(make_socket("admin", "unix:" + path)) ==
+          "socket admin: unix:" + path + " is in use by another process (its backlog is full); not replacing it");
+    struct stat st{};
+    CHECK(lstat(path.c_str(), &st) == 0);
+}
+
+TEST_CASE("bind: a live socket file of this process that the caller replaces is replaced") {
+    TempDir dir;
+    std::string path = dir.file("ours.sock");
+    auto cfg = make_socket("old", "unix:" + path);
+    auto old = bind_ok(cfg);
+    ino_t before = inode_of(path);
+    cfg.name = "new";
+    auto fresh = fdsup::bind_socket(cfg, {dir.file("other.sock"), path});
+    REQUIRE_MESSAGE(fresh, (fresh ? std::string() : fresh.error().text()));
+    CHECK(inode_of(path) != before);
+    CHECK(unix_connect(path, SOCK_STREAM) == 0);
+    // The new socket got the connection, not the old one.
+    int flags = fcntl(fresh->fd.get(), F_GETFL);
+    REQUIRE(fcntl(fresh->fd.get(), F_SETFL, flags | O_NONBLOCK) == 0);
+    REQUIRE(fcntl(old.fd.get(), F_SETFL, flags | O_NONBLOCK) == 0);
+    fdsup::UniqueFd accepted(accept4(fresh->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    CHECK(accepted);
+    CHECK(accept4(old.fd.get(), nullptr, nullptr, SOCK_CLOEXEC) < 0);
+}
+
+TEST_CASE("unix probe: absent, stale, in use") {
+    TempDir dir;
+    CHECK(fdsup::probe_socket_file(dir.file("none.sock"), SOCK_STREAM).use == fdsup::SocketFileUse::absent);
+    std::string path = dir.file("p.sock");
+    { auto gone = serve_unix(path, SOCK_STREAM); }  // closed: the file stays, nobody listens
+    auto stale = fdsup::probe_socket_file(path, SOCK_STREAM);
+    CHECK(stale.use == fdsup::SocketFileUse::stale);
+    CHECK(stale.err == ECONNREFUSED);
+    REQUIRE(unlink(path.c_str()) == 0);
+    auto live = serve_unix(path, SOCK_SEQPACKET);
+    CHECK(fdsup::probe_socket_file(path, SOCK_SEQPACKET).use == fdsup::SocketFileUse::in_use);
+    auto other_type = fdsup::probe_socket_file(path, SOCK_STREAM);
+    CHECK(other_type.use == fdsup::SocketFileUse::in_use);
+    CHECK(fdsup::describe_socket_file_probe(other_type) == "a socket of another type is bound there");
+    CHECK(fdsup::describe_socket_file_probe({fdsup::SocketFileUse::unknown, EACCES}) == "connect: Permission denied");
 }
 
 TEST_CASE("bind: abstract name") {
