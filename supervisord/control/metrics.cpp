@@ -135,8 +135,7 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
     });
     e.family("fdsup_instance_fd_store_fds", "gauge", "Fds held in the instance's fd store.");
     each_instance([&](const Worker& worker, const Instance& in, const std::string& labels) {
-        auto store = worker.fd_stores.find(in.index);
-        e.sample("fdsup_instance_fd_store_fds", labels, store == worker.fd_stores.end() ? 0 : static_cast<double>(store->second.size()));
+        e.sample("fdsup_instance_fd_store_fds", labels, static_cast<double>(supervisor.fd_stores().count(worker, in.index)));
     });
     return e.take();
 }

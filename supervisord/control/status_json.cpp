@@ -87,13 +87,14 @@ void write_rollout(JsonWriter& w, const Worker& worker) {
 }
 
 // The fd stores, per instance index: how many fds under each name, in the order stored.
-void write_fd_store(JsonWriter& w, const Worker& worker) {
-    if (worker.config.fd_store_max <= 0 && worker.fd_stores.empty()) {
+void write_fd_store(JsonWriter& w, const Worker& worker, const FdStores& stores) {
+    const std::map<int, FdStore>& slots = stores.of(worker);
+    if (worker.config.fd_store_max <= 0 && slots.empty()) {
         w.null();
         return;
     }
     w.begin_object().member("max", worker.config.fd_store_max).key("instances").begin_array();
-    for (const auto& [index, store] : worker.fd_stores) {
+    for (const auto& [index, store] : slots) {
         std::vector<std::string> order;  // names in the order first stored
         std::unordered_map<std::string, size_t> counts;
         for (const auto& entry : store.entries())
@@ -129,7 +130,7 @@ void write_worker(JsonWriter& w, const Supervisor& supervisor, const Worker& wor
     w.key("rollout");
     write_rollout(w, worker);
     w.key("fd_store");
-    write_fd_store(w, worker);
+    write_fd_store(w, worker, supervisor.fd_stores());
     w.end_object();
 }
 

@@ -6,7 +6,7 @@
 
 namespace fdsup {
 
-FdStores::FdStores(uv_loop_t* loop, const std::vector<std::unique_ptr<Worker>>& workers) : workers_(workers) {
+FdStores::FdStores(uv_loop_t* loop) {
     auto hangups = HangupWatch::open(loop, [this](int fd) { return on_hangup(fd); });
     if (hangups) hangups_ = std::move(*hangups);
     else spdlog::error("{}; stored fds are kept even when they hang up", hangups.error().text());
@@ -37,7 +37,7 @@ Result<StoreOutcome> FdStores::store(Instance& instance, const std::string& name
     Worker& worker = *instance.worker;
     const std::string who = instance.label();
     size_t offered = fds.size();
-    FdStore& slot = worker.fd_stores.try_emplace(instance.index, hangups_.get()).first->second;
+    FdStore& slot = this->slot(worker, instance.index);
     StoreOutcome outcome = slot.add(name, std::move(fds), poll, static_cast<size_t>(worker.config.fd_store_max));
     spdlog::debug("worker {}: stored {} fd(s) as \"{}\"{} ({} of {} in its fd store{})", who, outcome.stored, name,
                   poll ? "" : " (not polled)", slot.size(), worker.config.fd_store_max,
@@ -47,28 +47,27 @@ Result<StoreOutcome> FdStores::store(Instance& instance, const std::string& name
                                   "fd(s) for \"{}\" closed",
                                   who, worker.config.fd_store_max, kMaxFdNamesLength, outcome.over_limit, offered,
                                   name));
-    if (slot.empty()) worker.fd_stores.erase(instance.index);
+    if (slot.empty()) erase(worker, instance.index);
     return outcome;
 }
 
 Result<size_t> FdStores::remove(Instance& instance, const std::string& name, bool shutting_down) {
     if (auto why = refusal(instance, shutting_down); !why.empty()) return fail(why);
-    Worker& worker = *instance.worker;
-    auto it = worker.fd_stores.find(instance.index);
-    size_t removed = it == worker.fd_stores.end() ? 0 : it->second.remove(name);
-    if (it != worker.fd_stores.end() && it->second.empty()) worker.fd_stores.erase(it);
+    FdStore* slot = find(*instance.worker, instance.index);
+    size_t removed = slot == nullptr ? 0 : slot->remove(name);
+    if (slot != nullptr && slot->empty()) erase(*instance.worker, instance.index);
     spdlog::debug("worker {}: removed {} fd(s) named \"{}\" from its fd store", instance.label(), removed, name);
     return removed;
 }
 
 bool FdStores::on_hangup(int fd) {
-    for (auto& worker : workers_) {
-        for (auto it = worker->fd_stores.begin(); it != worker->fd_stores.end(); ++it) {
+    for (auto& [worker, slots] : stores_) {
+        for (auto& [index, store] : slots) {
             std::string name;
-            if (!it->second.drop(fd, &name)) continue;
+            if (!store.drop(fd, &name)) continue;
             spdlog::info("worker {}: stored fd \"{}\" hung up; dropped from the fd store",
-                         instance_label(worker->config.name, it->first), name);
-            if (it->second.empty()) worker->fd_stores.erase(it);
+                         instance_label(worker->config.name, index), name);
+            if (store.empty()) erase(*worker, index);
             return true;
         }
     }
@@ -77,17 +76,17 @@ bool FdStores::on_hangup(int fd) {
 
 std::vector<StoredFdRef> FdStores::hand_over(Instance& instance) {
     Worker& worker = *instance.worker;
-    auto it = worker.fd_stores.find(instance.index);
-    if (it == worker.fd_stores.end()) return {};
+    FdStore* slot = find(worker, instance.index);
+    if (slot == nullptr) return {};
     // fd_store_max lowered by a reload: the newest go.
-    if (size_t closed = it->second.trim(static_cast<size_t>(std::max(worker.config.fd_store_max, 0))); closed > 0)
+    if (size_t closed = slot->trim(static_cast<size_t>(std::max(worker.config.fd_store_max, 0))); closed > 0)
         spdlog::warn("worker {}: fd_store_max is now {}: closed the {} newest stored fd(s)", instance.label(),
                      worker.config.fd_store_max, closed);
     // In systemd's order: the most recently stored first.
     std::vector<StoredFdRef> handed;
-    const auto& entries = it->second.entries();
+    const auto& entries = slot->entries();
     for (auto entry = entries.rbegin(); entry != entries.rend(); ++entry) handed.push_back({entry->name, entry->fd.get()});
-    if (it->second.empty()) worker.fd_stores.erase(it);
+    if (slot->empty()) erase(worker, instance.index);
     return handed;
 }
 
@@ -95,8 +94,10 @@ std::vector<StoredFdRef> FdStores::hand_over(Instance& instance) {
 // stopped by the operator or removed, the slot was scaled away, or its instance ended
 // for good (exited with no restart due, or failed). A stop-start restart or a restart
 // after backoff keeps it. Called on every state change (sweep).
-void FdStores::release_ended(Worker& worker) {
-    std::erase_if(worker.fd_stores, [&](auto& slot) {
+void FdStores::release_ended(const Worker& worker) {
+    auto slots = stores_.find(&worker);
+    if (slots == stores_.end()) return;
+    std::erase_if(slots->second, [&](auto& slot) {
         auto& [index, store] = slot;
         std::string why;
         if (worker.removing) why = "the worker was removed";
@@ -115,6 +116,39 @@ void FdStores::release_ended(Worker& worker) {
                      why, store.size());
         return true;
     });
+    if (slots->second.empty()) stores_.erase(slots);
 }
+
+const std::map<int, FdStore>& FdStores::of(const Worker& worker) const {
+    static const std::map<int, FdStore> none;
+    auto it = stores_.find(&worker);
+    return it == stores_.end() ? none : it->second;
+}
+
+size_t FdStores::count(const Worker& worker, int index) const {
+    const auto& slots = of(worker);
+    auto it = slots.find(index);
+    return it == slots.end() ? 0 : it->second.size();
+}
+
+FdStore& FdStores::slot(const Worker& worker, int index) {
+    return stores_[&worker].try_emplace(index, hangups_.get()).first->second;
+}
+
+FdStore* FdStores::find(const Worker& worker, int index) {
+    auto slots = stores_.find(&worker);
+    if (slots == stores_.end()) return nullptr;
+    auto it = slots->second.find(index);
+    return it == slots->second.end() ? nullptr : &it->second;
+}
+
+void FdStores::erase(const Worker& worker, int index) {
+    auto slots = stores_.find(&worker);
+    if (slots == stores_.end()) return;
+    slots->second.erase(index);
+    if (slots->second.empty()) stores_.erase(slots);
+}
+
+void FdStores::forget(const Worker& worker) { stores_.erase(&worker); }
 
 }  // namespace fdsup

@@ -1,11 +1,12 @@
-// The rules of the workers' fd stores (one slot's fds: fd_store.h; the stores are the
-// workers' own, Worker::fd_stores): what goes in (FDSTORE=1 over the notify socket,
+// The workers' fd stores, one FdStore (fd_store.h) per instance slot (worker, index) that
+// has anything stored, and their rules: what goes in (FDSTORE=1 over the notify socket,
 // {"cmd":"store"} over the fd socket), what comes out (the next process of the slot),
 // when a stored fd hangs up, and when a slot's store is released.
 #pragma once
 
 #include <uv.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,8 +21,7 @@ namespace fdsup {
 
 class FdStores {
 public:
-    // `workers`: the process table, where a hung-up fd is looked for.
-    FdStores(uv_loop_t* loop, const std::vector<std::unique_ptr<Worker>>& workers);
+    explicit FdStores(uv_loop_t* loop);
     FdStores(const FdStores&) = delete;
     FdStores& operator=(const FdStores&) = delete;
 
@@ -39,16 +39,28 @@ public:
     // does (trimmed to fd_store_max first: a reload may have lowered it).
     std::vector<StoredFdRef> hand_over(Instance& instance);
     // Releases the stores of `worker`'s slots that have no future (see fd_stores.cpp).
-    void release_ended(Worker& worker);
+    void release_ended(const Worker& worker);
+    // The worker is gone from the table: its stores (released already) are forgotten.
+    void forget(const Worker& worker);
+
+    // What is stored, by instance index (empty: nothing), and how many fds in one slot.
+    const std::map<int, FdStore>& of(const Worker& worker) const;
+    size_t count(const Worker& worker, int index) const;
+    // A slot's store, made if need be (an upgrade's restore fills it).
+    FdStore& slot(const Worker& worker, int index);
     // A warning about a store, at most 20 per 10 s: a worker that stores in a loop
     // beyond its limit must not flood the log.
     void warn(const std::string& text);
 
 private:
     bool on_hangup(int fd);
+    FdStore* find(const Worker& worker, int index);
+    void erase(const Worker& worker, int index);
 
-    const std::vector<std::unique_ptr<Worker>>& workers_;
+    // Declared first: destroyed after the stores, which unwatch their fds.
     std::unique_ptr<HangupWatch> hangups_;
+    // Per worker, per instance index; a slot with nothing stored has no entry.
+    std::map<const Worker*, std::map<int, FdStore>> stores_;
     LogRateLimit log_{20, std::chrono::seconds(10)};
 };
 

@@ -146,7 +146,7 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         for (const auto& j : w.at("instances")) restore_instance(sup, *worker, j, fds);
         for (const auto& store : w.at("fd_stores")) {
             int index = store.at("index").get<int>();
-            FdStore& fd_store = worker->fd_stores.try_emplace(index, sup.fd_stores_.hangups()).first->second;
+            FdStore& fd_store = sup.fd_stores_.slot(*worker, index);
             for (const auto& entry : store.at("fds")) {
                 int fd = entry.at("fd").get<int>();
                 std::string name = entry.at("name").get<std::string>();

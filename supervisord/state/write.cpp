@@ -155,7 +155,7 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
         for (const auto& instance : worker->instances) write_instance(w, *instance, keep);
         w.end_array();
         w.key("fd_stores").begin_array();
-        for (const auto& [index, store] : worker->fd_stores) {
+        for (const auto& [index, store] : sup.fd_stores_.of(*worker)) {
             w.begin_object().member("index", index).key("fds").begin_array();
             for (const auto& entry : store.entries()) {
                 keep.push_back(entry.fd.get());

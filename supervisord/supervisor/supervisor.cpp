@@ -35,7 +35,7 @@ UniqueFd open_dev_null() {
 Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
                        SpawnContext context, bool for_restore)
     : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)), context_(std::move(context)),
-      null_fd_(open_dev_null()), outputs_(loop, null_fd_.get()), fd_stores_(loop, workers_),
+      null_fd_(open_dev_null()), outputs_(loop, null_fd_.get()), fd_stores_(loop),
       cgroups_(loop, [this](uint64_t id) { on_cgroup_event(id); }), shutdown_timer_(loop) {
     for (const auto& worker_config : config_.workers) add_worker(worker_config, !for_restore);
 }
@@ -213,7 +213,7 @@ std::string Supervisor::status_summary() const {
 
 void Supervisor::sweep() {
     for (auto& worker : workers_) {
-        if (!worker->fd_stores.empty()) fd_stores_.release_ended(*worker);
+        fd_stores_.release_ended(*worker);
         std::erase_if(worker->instances, [this](const std::unique_ptr<Instance>& instance) {
             if (!instance->retiring || instance->has_process()) return false;
             instances_by_id_.erase(instance->id);
@@ -229,6 +229,7 @@ void Supervisor::sweep() {
         spdlog::info("worker {}: removed", worker.config.name);
         for (const auto& instance : worker.instances) instances_by_id_.erase(instance->id);
         if (find_worker(worker.config.name) == nullptr) outputs_.book().forget(worker.config.name);
+        fd_stores_.forget(worker);
         it = workers_.erase(it);
     }
     sockets_.close_unheld([this](uint64_t serial) {

@@ -131,6 +131,7 @@ public:
         return fd_stores_.remove(instance, name, shutting_down_);
     }
     FdStores& fd_stores() { return fd_stores_; }
+    const FdStores& fd_stores() const { return fd_stores_; }
     // Re-checks the waiters after anything that may move a command on.
     void state_changed() override;
     // Handles the notify datagrams already queued; called before a process's exit is
@@ -274,10 +275,10 @@ private:
     Launcher launcher_;
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
     Outputs outputs_;
-    // Declared before workers_, whose instances register in their sets and stores:
-    // the stores' hang-up watch, every running process's pidfd keyed by its instance's
-    // id (EPOLLONESHOT: an exit is reported once; carried across an upgrade's exec
-    // with its registrations), and the instances' cgroups.
+    // Declared before workers_, whose instances register in their sets: the fd stores,
+    // every running process's pidfd keyed by its instance's id (EPOLLONESHOT: an exit
+    // is reported once; carried across an upgrade's exec with its registrations), and
+    // the instances' cgroups.
     FdStores fd_stores_;
     std::unique_ptr<EpollSet> exits_;
     InstanceCgroups cgroups_;

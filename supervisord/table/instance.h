@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "config/model.h"
-#include "fdstore/fd_store.h"
 #include "table/restart_policy.h"
 #include "loop/uv_handles.h"
 #include "sys/process.h"
@@ -108,8 +107,6 @@ struct Worker {
     uint64_t generation = 0;
     // The rolling restart in progress, if any (rolling_restart.cpp).
     std::shared_ptr<RollingRestart> rollout;
-    // Instance index -> its fd store (fd_stores.cpp); a slot with nothing stored has none.
-    std::map<int, FdStore> fd_stores;
 
     // Every instance is running and ready (a worker with no instances is trivially
     // ready; instances being scaled away and replacements not yet in service do not count).

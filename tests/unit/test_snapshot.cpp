@@ -91,7 +91,7 @@ TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and sca
         stored_fd = memfd_create("state", MFD_CLOEXEC);
         std::vector<fdsup::UniqueFd> fds;
         fds.emplace_back(stored_fd);
-        before.find_worker("web")->fd_stores.try_emplace(1, nullptr).first->second.add("state", std::move(fds), false, 4);
+        before.fd_stores().slot(*before.find_worker("web"), 1).add("state", std::move(fds), false, 4);
         state = snapshot_of(before, keep);
         CHECK(std::find(keep.begin(), keep.end(), stored_fd) != keep.end());
         // An exec would leave the fd open; this Supervisor closes its copy when it goes:
@@ -117,7 +117,7 @@ TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and sca
     CHECK(instance(after, "db", 0).state == InstanceState::exited);
     CHECK(after.find_worker("db")->stopped_by_operator);
     CHECK(after.upgrades() == 1);
-    const auto& store = after.find_worker("web")->fd_stores.at(1);
+    const auto& store = after.fd_stores().of(*after.find_worker("web")).at(1);
     REQUIRE(store.size() == 1);
     CHECK(store.entries()[0].name == "state");
     CHECK(store.entries()[0].fd.get() == stored_fd);
