@@ -158,8 +158,10 @@ void handle_request(CommandContext& context, const Json& request, const Responde
     }
     if (cmd == "shutdown") {
         spdlog::info("control: shutdown requested");
-        return context.shutdown([responder] {
-            responder.finish(Json{{"ok", true}, {"message", "all workers stopped; fdsupd is exiting"}});
+        return context.shutdown([responder, &supervisor] {
+            std::string message = "all workers stopped; fdsupd is exiting";
+            if (supervisor.shutdown_forced()) message += " (some had to be SIGKILLed after their stop_timeout)";
+            responder.finish(Json{{"ok", true}, {"message", message}});
         });
     }
     if (cmd == "upgrade") {

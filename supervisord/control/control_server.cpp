@@ -93,7 +93,7 @@ void Responder::on_gone(std::function<void()> callback) const {
 
 ControlServer::ControlServer(uv_loop_t* loop, std::string path, UniqueFd fd, std::optional<gid_t> group,
                              ControlSettings settings, RequestHandler handler)
-    : loop_(loop), socket_file_(std::move(path)), fd_(std::move(fd)), watch_(loop, fd_.get()), accept_pause_(loop),
+    : loop_(loop), fd_(std::move(fd)), socket_file_(std::move(path)), watch_(loop, fd_.get()), accept_pause_(loop),
       group_(group), settings_(std::move(settings)), handler_(std::move(handler)),
       alive_(std::make_shared<ControlServer*>(this)) {}
 

@@ -118,8 +118,11 @@ private:
     static void refuse(UniqueFd fd, const std::string& message);
 
     uv_loop_t* loop_;
-    OwnedPath socket_file_;  // removed at exit only if it is still ours
     UniqueFd fd_;
+    // Removed at exit only if it is still ours; checked before the socket closes: while
+    // the socket is open its inode cannot be reused, so a file someone else bound at the
+    // path since is never taken for ours.
+    OwnedPath socket_file_;
     FdWatch watch_;
     Timer accept_pause_;  // after EMFILE: accepting again a moment later
     LogRateLimit refusal_log_{20, std::chrono::seconds(10)};

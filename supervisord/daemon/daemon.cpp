@@ -199,19 +199,26 @@ int Daemon::run() {
             startup_.warm_heap.reset();
         });
     } else {
+        // The loop's clock is as old as the loop: the deadlines the starts arm (ready
+        // timeouts, ready delays) must count from now, not from before the servers opened.
+        uv_update_time(loop_.get());
         supervisor_.start_all();
         startup_.manager.send("READY=1\nSTATUS=" + supervisor_.status_summary());
     }
     uv_run(loop_.get(), UV_RUN_DEFAULT);
-    // 0: every worker stopped within its stop_timeout; 1: some had to be SIGKILLed.
-    int exit_code = supervisor_.shutdown_forced() ? 1 : 0;
+    // A shutdown that was asked for ends with 0, also when a worker had to be
+    // SIGKILLed: fdsupd did what it was asked (a service manager must not count the
+    // stop as a failure); the kills were logged one by one, and are summed up here.
+    if (supervisor_.shutdown_forced())
+        spdlog::warn("shutdown: not every worker stopped within its stop_timeout (or shutdown_timeout); "
+                     "those were SIGKILLed");
     // Closing the signal handles restores the default dispositions: a late SIGTERM
     // would then kill us with a misleading status. Block them for the last steps.
     sigset_t late;
     sigemptyset(&late);
     for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&late, sig);
     sigprocmask(SIG_BLOCK, &late, nullptr);
-    return exit_code;
+    return 0;
 }
 
 void Daemon::finish_restore() {

@@ -43,7 +43,7 @@ public:
     Result<void> open();
     // A restored image answers its upgrade and applies a configuration changed since;
     // a fresh one starts every worker and tells its manager it is ready. Then the loop
-    // runs until the shutdown is over. Returns fdsupd's exit status.
+    // runs until the shutdown is over. Returns fdsupd's exit status: 0.
     int run();
     // The state an upgrade handed over (restoring, until it has settled), for a rollback.
     std::optional<StateDocument> take_state() { return std::move(startup_.state); }

@@ -54,7 +54,7 @@ struct FdServer::Client {
 };
 
 FdServer::FdServer(uv_loop_t* loop, std::string path, UniqueFd fd, FdServerHooks hooks)
-    : loop_(loop), file_(std::move(path)), fd_(std::move(fd)), watch_(loop, fd_.get()), accept_pause_(loop),
+    : loop_(loop), fd_(std::move(fd)), file_(std::move(path)), watch_(loop, fd_.get()), accept_pause_(loop),
       hooks_(std::move(hooks)) {}
 
 FdServer::~FdServer() {

@@ -111,8 +111,11 @@ private:
     size_t queued_fds() const;
 
     uv_loop_t* loop_;
-    OwnedPath file_;
     UniqueFd fd_;
+    // The file is checked (and removed) before the socket closes: while the socket is
+    // open its inode cannot be reused, so a file someone else bound at the path since
+    // is never taken for ours.
+    OwnedPath file_;
     FdWatch watch_;
     Timer accept_pause_;
     FdServerHooks hooks_;

@@ -25,7 +25,7 @@ constexpr int kReceiveBuffer = 8 * 1024 * 1024;
 }  // namespace
 
 NotifySocket::NotifySocket(uv_loop_t* loop, std::string path, UniqueFd fd, OnDatagram on_datagram)
-    : file_(std::move(path)), fd_(std::move(fd)), watch_(loop, fd_.get()), on_datagram_(std::move(on_datagram)) {}
+    : fd_(std::move(fd)), file_(std::move(path)), watch_(loop, fd_.get()), on_datagram_(std::move(on_datagram)) {}
 
 NotifySocket::~NotifySocket() = default;
 

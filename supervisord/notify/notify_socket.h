@@ -60,8 +60,11 @@ private:
     // One recvmsg; false once the queue is empty (or the socket failed).
     bool receive_one();
 
-    OwnedPath file_;
     UniqueFd fd_;
+    // The file is checked (and removed) before the socket closes: while the socket is
+    // open its inode cannot be reused, so a file someone else bound at the path since
+    // is never taken for ours.
+    OwnedPath file_;
     FdWatch watch_;  // after fd_: destroyed first
     OnDatagram on_datagram_;
 };

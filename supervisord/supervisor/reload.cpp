@@ -126,7 +126,10 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     // 3. [supervisor] settings.
     for (const auto& key : diff.supervisor_keys_changed) {
         if (needs_restart(key))
-            result.warnings.push_back("supervisor." + key + " changed: takes effect when fdsupd restarts");
+            // Each image binds the metrics listener anew; the control, notify and fd
+            // sockets an upgrade hands over stay where they are.
+            result.warnings.push_back("supervisor." + key + " changed: takes effect when fdsupd restarts" +
+                                      (key == "metrics_listen" ? " or is upgraded in place (fdsupctl upgrade)" : ""));
     }
     if (next.supervisor.log_level != config_.supervisor.log_level) set_log_level(next.supervisor.log_level);
     config_ = next;

@@ -103,7 +103,8 @@ class Metrics(FdsupTestCase):
         d.write_config(CONFIG)
         code, out, err = d.ctl("reload")
         self.assertEqual(code, 0, err)
-        self.assertIn("supervisor.metrics_listen changed", out + err)
+        self.assertIn("supervisor.metrics_listen changed: takes effect when fdsupd restarts or is upgraded in "
+                      "place (fdsupctl upgrade)", out + err)
         self.assertNotRegex(d.log(), r"metrics: http://")  # not by the reload itself
         pids = d.instance_pids("web")
         code, out, err = d.ctl("upgrade")

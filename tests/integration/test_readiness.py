@@ -6,7 +6,7 @@ import os
 import re
 import unittest
 
-from fdsup_harness import FdsupTestCase, http_get, pid_alive, wait_until
+from fdsup_harness import FdsupTestCase, helper, http_get, pid_alive, wait_until
 
 HTTP = """
 [sockets.http]
@@ -45,6 +45,25 @@ ready = "notify"
         self.assertIn("web[0]: status: serving", d.ctl_ok("status"))
         self.assertTrue(http_get(*d.address("http")).startswith("web["))
         self.assertEqual(d.ctl_json("status")["supervisor"]["notify_dropped"], 0)
+
+    def test_a_ready_timeout_counts_from_the_exec_not_from_fdsupds_own_start(self):
+        # fdsupd's start is made slow between its loop's birth and the workers' start (the
+        # control socket's bind sleeps 600 ms). A ready timeout counted from the loop's
+        # clock of then would have run out before the worker even started ("0ms after
+        # exec"); counted from the exec, the worker's READY=1 after 200 ms is in time.
+        env = dict(os.environ, LD_PRELOAD=helper("slow_bind.so"), FDSUP_SLOW_BIND_SUFFIX="/control.sock",
+                   FDSUP_SLOW_BIND_MS="600", ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=1")
+        d = self.fdsupd(HTTP + """
+[workers.web]
+command = ["@HELPERS@/http_worker", "--notify", "--startup-delay-ms", "200"]
+sockets = ["http"]
+ready = "notify"
+ready_timeout = "500ms"
+""", env=env).start(wait_for_workers=["web[0]"])
+        pid = d.current_pid("web[0]")
+        d.wait_log(rf"worker web\[0\]: pid {pid} ready after \d+")
+        self.assertNotIn("not ready within ready_timeout", d.log())
+        self.assertEqual(instance(d, "web")["restarts"], 0)
 
     def test_start_waits_for_ready(self):
         d = self.fdsupd(HTTP + """

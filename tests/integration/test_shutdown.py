@@ -39,8 +39,11 @@ class Shutdown(FdsupTestCase):
         d.wait_log(r"worker deaf\[0\]: pid \d+ still running after stop_timeout; sending SIGKILL")
         # A second signal during the shutdown changes nothing.
         d.signal(signal.SIGTERM)
-        self.assertEqual(d.wait_exit(), 1)  # deaf had to be SIGKILLed
+        # 0 although deaf had to be SIGKILLed: the stop that was asked for happened (a
+        # service manager must not mark fdsupd failed for it); the log says so.
+        self.assertEqual(d.wait_exit(), 0)
         log = d.log()
+        self.assertIn("shutdown: not every worker stopped within its stop_timeout", log)
         self.assertRegex(log, rf"worker deaf\[0\]: pid {deaf} killed by signal KILL after .*; stopped")
         for pid in polite:
             self.assertRegex(log, rf"worker polite\[\d\]: pid {pid} exited with code 0 after .*; stopped")
