@@ -110,7 +110,7 @@ Result<std::unique_ptr<PreparedSpawn>> PreparedSpawn::make(const SpawnContext& c
                                                            const std::vector<StoredFdRef>& stored,
                                                            StdioFds stdio) {
     std::unique_ptr<PreparedSpawn> spawn(new PreparedSpawn());
-    if (worker.command.empty()) return fail("worker " + worker.name + ": empty command");
+    if (worker.command.empty()) return fail("empty command");
 
     for (const auto& arg : worker.command) spawn->argv_strings_.push_back(expand_placeholders(arg, worker, instance));
 
@@ -118,7 +118,7 @@ Result<std::unique_ptr<PreparedSpawn>> PreparedSpawn::make(const SpawnContext& c
     std::map<int, int> moves{{0, stdio.in}, {1, stdio.out}, {2, stdio.err}};
     for (const auto& [target, socket] : worker.fds) {
         auto it = socket_fds.find(socket);
-        if (it == socket_fds.end()) return fail("worker " + worker.name + ": socket " + socket + " is not open");
+        if (it == socket_fds.end()) return fail("socket " + socket + " is not open");
         moves[target] = it->second;
     }
     int next_target = std::max(3, worker.fds.empty() ? 3 : worker.fds.rbegin()->first + 1);
@@ -155,12 +155,11 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
     if (!worker.user && !worker.group) return {};
     uid_t uid = geteuid();
     gid_t gid = getegid();
-    const std::string prefix = "worker " + worker.name + ": ";
     if (worker.user) {
         auto user = find_user(*worker.user);
-        if (!user) return fail_with_prefix(prefix, user.error());
+        if (!user) return std::unexpected(user.error());
         if (!user->has_passwd_entry && !worker.group)
-            return permanent_failure(prefix + "user " + *worker.user + " has no passwd entry: set `group` too");
+            return permanent_failure("user " + *worker.user + " has no passwd entry: set `group` too");
         uid = user->uid;
         gid = user->gid;
         user_name_ = user->name;
@@ -169,12 +168,12 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
     }
     if (worker.group) {
         auto group = find_group(*worker.group);
-        if (!group) return fail_with_prefix(prefix, group.error());
+        if (!group) return std::unexpected(group.error());
         gid = *group;
     }
     if (!context.is_root) {
         if (uid == geteuid() && gid == getegid()) return {};  // already who the worker wants
-        return permanent_failure("worker " + worker.name + ": cannot switch to user/group: fdsupd is not running as root");
+        return permanent_failure("cannot switch to user/group: fdsupd is not running as root");
     }
     // Supplementary groups: the user's from the group database, or just the gid.
     groups_.assign(1, gid);

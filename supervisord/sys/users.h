@@ -27,7 +27,7 @@ Result<UserEntry> find_user(const std::string& name_or_id);
 // `name_or_id` is a group name or a decimal gid; errors as find_user's.
 Result<gid_t> find_group(const std::string& name_or_id);
 
-// `prefix` + the error's message, keeping its errno: "worker web: unknown user \"x\"".
+// `prefix` + the error's message, keeping its errno: "socket app: chown /run/app.sock: unknown user \"x\"".
 inline std::unexpected<Error> fail_with_prefix(const std::string& prefix, const Error& error) {
     return std::unexpected<Error>(Error{prefix + error.message, error.err, error.permanent});
 }

@@ -68,7 +68,8 @@ class ExecFailures(FdsupTestCase):
 
         d.wait_log(rf"worker noexec\[0\]: could not be started 2 times in a row: exec {re.escape(d.tmp)}/"
                    r"not-executable: Permission denied \(stage: execve\)")
-        d.wait_log(r'worker baduser\[0\]: could not be started 2 times in a row: worker baduser: unknown user '
+        # Named once, by the instance: not "worker baduser[0]: ... worker baduser: unknown user".
+        d.wait_log(r'worker baduser\[0\]: could not be started 2 times in a row: unknown user '
                    r'"no-such-user-fdsup"')
         d.wait_log(r"worker baddir\[0\]: could not be started 2 times in a row: exec /bin/true: No such file or "
                    r"directory \(stage: chdir\)")

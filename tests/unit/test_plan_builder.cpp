@@ -147,14 +147,14 @@ TEST_CASE("plan: an unknown user is an error naming it; nofile defaults to the s
     w.user = "no-such-user-fdsup";
     auto spawn = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
     REQUIRE_FALSE(spawn.has_value());
-    CHECK(spawn.error().text() == "worker w: unknown user \"no-such-user-fdsup\"");
+    CHECK(spawn.error().text() == "unknown user \"no-such-user-fdsup\"");  // the caller names the instance
     CHECK(spawn.error().permanent);  // retrying cannot mend it: the worker goes to "failed"
 
     // A numeric uid without a passwd entry has no primary group to take.
     w.user = "54321";
     auto numeric = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
     REQUIRE_FALSE(numeric.has_value());
-    CHECK(numeric.error().text() == "worker w: user 54321 has no passwd entry: set `group` too");
+    CHECK(numeric.error().text() == "user 54321 has no passwd entry: set `group` too");
     CHECK(numeric.error().permanent);
 
     w.user.reset();
