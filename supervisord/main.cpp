@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "config/host_checks.h"
 #include "config/loader.h"
 #include "daemon/daemon.h"
 #include "daemon/options.h"
@@ -123,6 +124,10 @@ int main(int argc, char** argv) {
         auto loaded = fdsup::config::load_config_file(options.config_path);
         for (const auto& error : loaded.errors) std::fprintf(stderr, "%s\n", error.text().c_str());
         if (!loaded.config) return 1;
+        // Warnings change nothing: the configuration is valid (exit 0).
+        for (const auto& warning : loaded.warnings) std::fprintf(stderr, "%s\n", warning.text().c_str());
+        for (const auto& warning : fdsup::config::check_host(*loaded.config))
+            std::fprintf(stderr, "%s: %s\n", options.config_path.c_str(), warning.c_str());
         std::printf("%s: configuration is valid\n", options.config_path.c_str());
     }
     if (options.state_formats) std::printf("%d\n", fdsup::kStateVersion);

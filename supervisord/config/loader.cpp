@@ -308,10 +308,13 @@ LoadResult Loader::load(std::string_view text) {
     config.source = std::string(text);
     read_top_level(root, config);
 
-    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+    auto by_position = [](const auto& a, const auto& b) {
         return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-    });
+    };
+    std::stable_sort(errors_.begin(), errors_.end(), by_position);
+    std::stable_sort(warnings_.begin(), warnings_.end(), by_position);
     result.errors = std::move(errors_);
+    result.warnings = std::move(warnings_);
     if (result.errors.empty()) result.config = std::move(config);
     return result;
 }

@@ -24,6 +24,8 @@ struct ConfigError {
 struct LoadResult {
     std::optional<Config> config;          // set iff errors is empty
     std::vector<ConfigError> errors;
+    // Valid, but probably not what was meant (each message starts with "warning: ").
+    std::vector<ConfigError> warnings;
 };
 
 // Reads and validates `path`.

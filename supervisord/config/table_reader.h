@@ -110,6 +110,7 @@ private:
     void read_after(const Section& s, WorkerConfig& w);
     void check_backoff(const Section& s, const WorkerConfig& w);
     void check_command_fds(const Section& s, const WorkerConfig& w);
+    void check_stdio_sockets(const Section& s, const WorkerConfig& w);
     void check_fd_store(const Section& s, const WorkerConfig& w);
     void check_after_cycles(const std::vector<ReadWorker>& workers);
 };

@@ -85,6 +85,7 @@ public:
 protected:
     std::string file_;
     std::vector<ConfigError> errors_;
+    std::vector<ConfigError> warnings_;
 
     // --- reporting
     void error(const toml::source_region& where, std::string message) {
@@ -93,6 +94,11 @@ protected:
     }
     void error(const toml::node& node, const std::string& path, std::string_view message) {
         error(node.source(), path + ": " + std::string(message));
+    }
+    void warning(const toml::node& node, const std::string& path, std::string_view message) {
+        warnings_.push_back({file_, static_cast<int>(node.source().begin.line),
+                             static_cast<int>(node.source().begin.column),
+                             "warning: " + path + ": " + std::string(message)});
     }
     void type_error(const toml::node& node, const std::string& path, std::string_view expected) {
         error(node, path, "expected " + std::string(expected) + ", got " + type_phrase(node));

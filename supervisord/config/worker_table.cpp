@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <tuple>
 
 #include "config/table_reader.h"
 #include "config/values.h"
@@ -82,6 +83,7 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
         error(*n, s.at("ready_timeout"), "must be greater than 0");
     check_command_fds(s, w);
     check_fd_store(s, w);
+    check_stdio_sockets(s, w);
     return result;
 }
 
@@ -268,6 +270,21 @@ void Loader::check_backoff(const Section& s, const WorkerConfig& w) {
 
 // `{fd:NAME}` in the command becomes the fd number NAME is mapped to, so NAME must be
 // one of this worker's fds. Any other brace text is left alone (it is the program's).
+// A socket on fd 1 or 2 is allowed (inetd-style apps write their replies to stdout),
+// but then the worker's output goes into the socket: a "log" target there captures
+// nothing, which is worth a word.
+void Loader::check_stdio_sockets(const Section& s, const WorkerConfig& w) {
+    const toml::node* fds = s.get("fds");
+    if (fds == nullptr) return;
+    for (auto [fd, key, target] : {std::tuple{1, "stdout", w.stdout_target}, std::tuple{2, "stderr", w.stderr_target}}) {
+        auto mapped = w.fds.find(fd);
+        if (mapped == w.fds.end() || target.kind != OutputKind::log) continue;
+        warning(*fds, s.at("fds"), "fd " + std::to_string(fd) + " is socket " + quote(mapped->second) + ", so " +
+                                       key + " = \"log\" captures nothing (the worker's " + key +
+                                       " is the socket); set " + key + " = \"null\" to say so");
+    }
+}
+
 void Loader::check_command_fds(const Section& s, const WorkerConfig& w) {
     const toml::node* n = s.get("command");
     const toml::array* array = n ? n->as_array() : nullptr;

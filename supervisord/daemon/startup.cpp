@@ -201,8 +201,10 @@ std::expected<Startup, StartError> load(const Options& options) {
         for (const auto& error : loaded.errors) std::fprintf(stderr, "%s\n", error.text().c_str());
         if (!loaded.config) return std::unexpected(StartError{});
         startup.config = std::move(*loaded.config);
+        startup.config_warnings = std::move(loaded.warnings);
     }
     init_logging(options.log_level.value_or(startup.config.supervisor.log_level));
+    for (const auto& warning : startup.config_warnings) spdlog::warn("{}", warning.text());
     if (options.log_level && !set_log_level(*options.log_level))
         return std::unexpected(StartError{"unknown log level \"" + *options.log_level + "\"", 2, std::move(startup.state)});
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "config/loader.h"
 #include "config/model.h"
 #include "launcher/plan_builder.h"
 #include "daemon/options.h"
@@ -39,6 +40,7 @@ struct Startup {
     std::optional<StateDocument> state;    // restoring: the state the previous image wrote
     std::unique_ptr<HeapWarmup> warm_heap;  // restoring: a heap ready for the restore's burst
     config::Config config;
+    std::vector<config::ConfigError> config_warnings;  // logged once logging is up
     // The binary an upgrade execs by default: the path fdsupd was first started from.
     std::string self_binary;
     // Absolute: workers run in their own working_dir, and sd_notify() accepts only

@@ -68,6 +68,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
                       (loaded.errors.size() == 1 ? "" : "s") + "); nothing changed");
     }
     config::Config next = std::move(*loaded.config);
+    for (const auto& warning : loaded.warnings) result.warnings.push_back(warning.text());
     config::ConfigDiff diff = config::diff_configs(config_, next);
     result.config_errors = diff.errors;
     for (const auto* names : {&diff.workers_changed, &diff.workers_scaled})

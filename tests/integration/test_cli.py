@@ -48,6 +48,37 @@ class Cli(FdsupTestCase):
             env = dict(os.environ, FDSUP_CONFIG=path)
             self.assertEqual(run("--check-config", env=env).returncode, 0)
 
+    def test_check_config_warns_about_what_would_fail_every_start(self):
+        # Valid (exit 0: the file may be checked on another machine), with one warning per
+        # problem: the user, the program and the working directory this machine lacks, and a
+        # socket on stdout while stdout is "log".
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "warn.toml")
+            with open(path, "w") as f:
+                f.write(f"""[sockets.http]
+listen = "tcp://127.0.0.1:0"
+[workers.a]
+command = ["/nonexistent/fdsup-app"]
+user = "no-such-user-fdsup"
+working_dir = "{tmp}/no-such-dir"
+[workers.b]
+command = ["{tmp}/warn.toml"]
+fds = {{ 1 = "http" }}
+""")
+            r = run("--check-config", "-c", path)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("configuration is valid", r.stdout)
+            warnings = r.stderr.strip().splitlines()
+            self.assertEqual(warnings, [
+                f'{path}:9:7: warning: workers.b.fds: fd 1 is socket "http", so stdout = "log" captures nothing '
+                '(the worker\'s stdout is the socket); set stdout = "null" to say so',
+                f'{path}: warning: worker a: unknown user "no-such-user-fdsup" (every start would fail)',
+                f"{path}: warning: worker a: /nonexistent/fdsup-app: No such file or directory (every start would fail)",
+                f"{path}: warning: worker a: working_dir {tmp}/no-such-dir: No such file or directory "
+                "(every start would fail)",
+                f"{path}: warning: worker b: {tmp}/warn.toml: not an executable file (every start would fail)",
+            ])
+
     def test_shipped_configs_are_valid(self):
         # The demo and every example stay in step with the config schema.
         examples = os.path.join(SOURCE_DIR, "conf", "examples")

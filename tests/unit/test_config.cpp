@@ -1050,3 +1050,29 @@ TEST_CASE("load_config_file: reads the file, and names it in errors") {
     std::remove(path.c_str());
     rmdir(dir.c_str());
 }
+
+TEST_CASE("config: a socket on fd 1 or 2 with that stream logged is valid, with a warning at fds") {
+    auto r = load(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+[workers.inetd]
+command = ["/bin/cat"]
+fds = { 1 = "http", 2 = "http" }
+stderr = "null"
+)");
+    REQUIRE(r.errors.empty());
+    REQUIRE(r.config.has_value());
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].text() ==
+          "t.toml:5:7: warning: workers.inetd.fds: fd 1 is socket \"http\", so stdout = \"log\" captures nothing "
+          "(the worker's stdout is the socket); set stdout = \"null\" to say so");
+    // Said so: nothing to warn about.
+    CHECK(load(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+[workers.inetd]
+command = ["/bin/cat"]
+fds = { 0 = "http", 1 = "http" }
+stdout = "null"
+)").warnings.empty());
+}
