@@ -33,6 +33,7 @@ Result<std::optional<InstanceCgroups::Spawn>> InstanceCgroups::make(const Instan
             tree_ = std::move(*tree);
             tried_ = true;
             spdlog::info("instances with kill_mode = \"cgroup\" run in cgroups below {}", tree_->path());
+            for (const auto& line : tree_->stale_removed()) spdlog::warn("cgroups: {}", line);
         } else {
             tried_ = !transient(tree.error().err);
             unavailable_ = tree.error().text();
@@ -151,6 +152,7 @@ Result<void> InstanceCgroups::reopen_tree(bool required) {
     }
     tree_ = std::move(*tree);
     tried_ = true;
+    for (const auto& line : tree_->stale_removed()) spdlog::warn("cgroups: {}", line);
     return {};
 }
 

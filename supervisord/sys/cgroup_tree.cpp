@@ -1,10 +1,15 @@
 #include "sys/cgroup_tree.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -113,6 +118,10 @@ Result<std::unique_ptr<CgroupTree>> CgroupTree::open() {
     auto own = cgroup_dir_from(*proc_cgroup, *mountinfo);
     if (!own) return std::unexpected(own.error());
 
+    // A process that exists is alive, whoever it is (EPERM: it is someone else's).
+    auto alive = [](pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; };
+    auto stale = remove_stale_trees(*own, ::getpid(), alive);
+
     std::string path = *own + "/fdsupd-" + std::to_string(::getpid());
     if (::mkdir(path.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + path);
     UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -129,7 +138,83 @@ Result<std::unique_ptr<CgroupTree>> CgroupTree::open() {
         if (err == ENOENT) return fail(path + " has no cgroup.kill (it needs Linux 5.14 or later)");
         return fail(path + "/cgroup.kill", err);
     }
-    return std::unique_ptr<CgroupTree>(new CgroupTree(std::move(path), std::move(dir)));
+    auto tree = std::unique_ptr<CgroupTree>(new CgroupTree(std::move(path), std::move(dir)));
+    tree->stale_removed_ = std::move(stale);
+    return tree;
+}
+
+namespace {
+
+// Killed processes leave their cgroup a moment later: waits (bounded) for cgroup.events
+// to say "populated 0", which the kernel signals with POLLPRI.
+void wait_until_empty(int events_fd, std::chrono::milliseconds limit) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        auto populated = cgroup_populated(events_fd);
+        if (!populated || !*populated) return;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return;
+        pollfd watch{events_fd, POLLPRI, 0};
+        if (::poll(&watch, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return;
+    }
+}
+
+}  // namespace
+
+std::vector<std::string> remove_stale_trees(const std::string& parent, pid_t own_pid,
+                                            const std::function<bool(pid_t)>& alive) {
+    std::vector<std::string> report;
+    DIR* listing = ::opendir(parent.c_str());
+    if (listing == nullptr) return report;
+    std::vector<std::pair<std::string, pid_t>> candidates;
+    while (const dirent* entry = ::readdir(listing)) {
+        std::string_view name = entry->d_name;
+        if (!name.starts_with("fdsupd-")) continue;
+        std::string_view digits = name.substr(7);
+        if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string_view::npos)
+            continue;
+        pid_t pid = static_cast<pid_t>(std::stol(std::string(digits)));
+        if (pid <= 0 || pid == own_pid || alive(pid)) continue;
+        candidates.emplace_back(std::string(name), pid);
+    }
+    ::closedir(listing);
+
+    for (const auto& [name, pid] : candidates) {
+        std::string top = parent + "/" + name;
+        size_t cgroups = 0, killed = 0, left = 0;
+        if (DIR* instances = ::opendir(top.c_str())) {
+            std::vector<std::string> children;
+            while (const dirent* entry = ::readdir(instances))
+                if (is_instance_cgroup_name(entry->d_name)) children.emplace_back(entry->d_name);
+            ::closedir(instances);
+            for (const auto& child : children) {
+                std::string dir = top + "/" + child;
+                ++cgroups;
+                UniqueFd events(::open((dir + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
+                if (events) {
+                    if (auto populated = cgroup_populated(events.get()); populated && *populated) {
+                        UniqueFd kill_file(::open((dir + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC));
+                        if (kill_file && ::write(kill_file.get(), "1", 1) == 1) {
+                            ++killed;
+                            wait_until_empty(events.get(), std::chrono::milliseconds(500));
+                        }
+                    }
+                }
+                if (::rmdir(dir.c_str()) < 0) ++left;  // EBUSY: something survived cgroup.kill
+            }
+        }
+        std::string what = std::to_string(cgroups) + (cgroups == 1 ? " cgroup" : " cgroups") +
+                           (killed > 0 ? ", " + std::to_string(killed) + " with processes killed" : "");
+        std::string whose = top + " (pid " + std::to_string(pid) + " is gone): " + what;
+        if (left > 0)
+            report.push_back("cannot remove " + whose + "; " + std::to_string(left) +
+                             " still hold processes that survived cgroup.kill (tried again at the next start)");
+        else if (::rmdir(top.c_str()) < 0)
+            report.push_back("cannot remove " + whose + ": " + std::strerror(errno));
+        else
+            report.push_back("removed " + whose);
+    }
+    return report;
 }
 
 CgroupTree::~CgroupTree() { ::rmdir(path_.c_str()); }

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +40,9 @@ public:
 
     // ".../fdsupd-PID"
     const std::string& path() const { return path_; }
+    // What open() found and cleared of fdsupds that are gone (see remove_stale_trees),
+    // one line each, for the log.
+    const std::vector<std::string>& stale_removed() const { return stale_removed_; }
 
     // Makes the cgroup `name` and opens it, O_DIRECTORY, for clone3's CLONE_INTO_CGROUP.
     // One already there is an error (EEXIST): it is not this process's to join (a name
@@ -59,7 +63,19 @@ private:
 
     std::string path_;
     UniqueFd dir_;
+    std::vector<std::string> stale_removed_;
 };
+
+// The "fdsupd-PID" directories below `parent` that an fdsupd killed before it could
+// remove its own left behind: for each whose PID is not `own_pid` and not a live
+// process (`alive`), every instance cgroup in it that still holds processes (a
+// worker's daemonized child) is killed (cgroup.kill, waiting up to 500 ms for it to
+// empty), and each instance cgroup is removed, then the directory. One that belongs to
+// a live process is never touched, nor anything in it that is not an instance cgroup's.
+// Returns a line per directory: "removed .../fdsupd-123 (pid 123 is gone): 2 cgroups,
+// 1 with processes killed", or why it could not be removed (the next start tries again).
+std::vector<std::string> remove_stale_trees(const std::string& parent, pid_t own_pid,
+                                            const std::function<bool(pid_t)>& alive);
 
 // Reads "populated 0|1" from a cgroup.events fd, from its start. Reading also rearms
 // the fd: the kernel reports it with EPOLLPRI (and EPOLLERR) once after each change.

@@ -159,6 +159,34 @@ class KillMode(FdsupTestCase):
         wait_until(lambda: not os.path.exists(os.path.join(CGROUP_BASE, f"fdsupd-{d.pid}")),
                    what="fdsupd's cgroup directory removed")
 
+    def test_the_cgroups_a_killed_fdsupd_left_are_removed_at_the_next_start_and_only_then(self):
+        # A live fdsupd's tree, which no other start may touch.
+        live = self.fdsupd(worker_config("cgroup"))
+        live_main, live_daemon = self.start_worker(live)
+        # A SIGKILLed fdsupd cannot remove its fdsupd-PID tree, and its worker's daemon
+        # lives on in its instance cgroup (PDEATHSIG reaches the worker, not the daemon).
+        dead = self.fdsupd(worker_config("cgroup"))
+        _, daemon = self.start_worker(dead)
+        self.assertNotIn("cgroups: removed", dead.log())  # the live one's tree stays
+        dead.proc.kill()
+        dead.proc.wait()
+        left = os.path.join(CGROUP_BASE, f"fdsupd-{dead.pid}")
+        self.assertTrue(os.path.isdir(left))
+        self.assertTrue(pid_alive(daemon))
+        # The next fdsupd that runs a cgroup worker clears what the dead one left: the
+        # daemon killed, the tree gone, and said so; the live one's tree is untouched.
+        d = self.fdsupd(worker_config("cgroup"))
+        self.start_worker(d)
+        d.wait_log(rf"cgroups: removed {re.escape(left)} \(pid {dead.pid} is gone\): 1 cgroup, "
+                   r"1 with processes killed")
+        wait_until(lambda: not pid_alive(daemon), what="the dead fdsupd's daemon killed")
+        self.assertFalse(os.path.exists(left))
+        self.assertNotIn(f"fdsupd-{live.pid}", d.log())
+        self.assert_in_instance_cgroup(live, live_main, live_daemon)
+        self.assertTrue(pid_alive(live_daemon))
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(live.stop(), 0)
+
     def test_in_group_mode_the_same_daemon_gets_away(self):
         # What the cgroup mode is for: the test above would fail without it.
         d = self.fdsupd(worker_config("group"))

@@ -1,6 +1,12 @@
 // Where fdsupd finds its own cgroup v2 directory: /proc/self/cgroup resolved through
 // /proc/self/mountinfo.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
 
 #include "sys/cgroup_tree.h"
 
@@ -66,4 +72,40 @@ TEST_CASE("instance cgroup names: made, and checked when read back from an upgra
         CAPTURE(bad);
         CHECK_FALSE(fdsup::is_instance_cgroup_name(bad));
     }
+}
+
+// Plain directories stand in for cgroups here (no cgroup.events: nothing is killed);
+// the integration test (test_kill_mode) runs it on a real cgroup tree.
+TEST_CASE("stale trees: only the fdsupd-PID directories of gone processes are removed, with their instance cgroups") {
+    char dir_template[] = "/tmp/fdsup-test-cgroups-XXXXXX";
+    REQUIRE(mkdtemp(dir_template) != nullptr);
+    const std::string base = dir_template;
+    auto make = [&](const std::string& relative) { REQUIRE(::mkdir((base + "/" + relative).c_str(), 0755) == 0); };
+    auto exists = [&](const std::string& relative) { return ::access((base + "/" + relative).c_str(), F_OK) == 0; };
+    make("fdsupd-100");               // our own
+    make("fdsupd-100/web@0.1");
+    make("fdsupd-200");               // a live fdsupd's
+    make("fdsupd-200/web@0.1");
+    make("fdsupd-300");               // a gone one's, with two instance cgroups
+    make("fdsupd-300/web@0.1");
+    make("fdsupd-300/api@3.17");
+    make("fdsupd-400");               // a gone one's, with something that is no cgroup of ours
+    make("fdsupd-400/other");
+    make("fdsupd-abc");               // not a pid
+    make("system.slice");
+
+    auto alive = [](pid_t pid) { return pid == 200; };
+    auto report = fdsup::remove_stale_trees(base, 100, alive);
+
+    CHECK(exists("fdsupd-100/web@0.1"));
+    CHECK(exists("fdsupd-200/web@0.1"));
+    CHECK_FALSE(exists("fdsupd-300"));
+    CHECK(exists("fdsupd-400/other"));  // never removed: not an instance cgroup's name
+    CHECK(exists("fdsupd-abc"));
+    CHECK(exists("system.slice"));
+    std::sort(report.begin(), report.end());
+    REQUIRE(report.size() == 2);
+    CHECK(report[0] == "cannot remove " + base + "/fdsupd-400 (pid 400 is gone): 0 cgroups: Directory not empty");
+    CHECK(report[1] == "removed " + base + "/fdsupd-300 (pid 300 is gone): 2 cgroups");
+    std::filesystem::remove_all(base);
 }
