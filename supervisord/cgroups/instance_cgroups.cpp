@@ -16,12 +16,7 @@ bool transient(int err) { return err == EMFILE || err == ENFILE || err == ENOMEM
 }  // namespace
 
 Result<EpollSet*> InstanceCgroups::watch_set() {
-    if (!events_) {
-        auto opened = EpollSet::open(loop_, "cgroup events", [this](uint64_t id, uint32_t) { on_event_(id); });
-        if (!opened) return std::unexpected(opened.error());
-        events_ = std::move(*opened);
-    }
-    return events_.get();
+    return EpollSet::open_once(events_, loop_, "cgroup events", [this](uint64_t id, uint32_t) { on_event_(id); });
 }
 
 Result<std::optional<InstanceCgroups::Spawn>> InstanceCgroups::make(const Instance& instance) {

@@ -16,6 +16,16 @@ Result<std::unique_ptr<EpollSet>> EpollSet::open(uv_loop_t* loop, const std::str
     return watched(std::unique_ptr<EpollSet>(new EpollSet(loop, std::move(epoll), std::move(on_event))), what, true);
 }
 
+Result<EpollSet*> EpollSet::open_once(std::unique_ptr<EpollSet>& set, uv_loop_t* loop, const std::string& what,
+                                      Callback on_event) {
+    if (!set) {
+        auto opened = open(loop, what, std::move(on_event));
+        if (!opened) return std::unexpected(opened.error());
+        set = std::move(*opened);
+    }
+    return set.get();
+}
+
 Result<std::unique_ptr<EpollSet>> EpollSet::adopt(uv_loop_t* loop, int epoll, const std::string& what,
                                                   Callback on_event) {
     return watched(std::unique_ptr<EpollSet>(new EpollSet(loop, UniqueFd(epoll), std::move(on_event))), what, false);

@@ -26,6 +26,10 @@ public:
 
     // A new, empty set; `what` names it in errors ("fd store").
     static Result<std::unique_ptr<EpollSet>> open(uv_loop_t* loop, const std::string& what, Callback on_event);
+    // `set` itself, opened now if it is not yet: sets whose owners open them at first
+    // use, so that a failure (EMFILE) is tried again at the next use.
+    static Result<EpollSet*> open_once(std::unique_ptr<EpollSet>& set, uv_loop_t* loop, const std::string& what,
+                                       Callback on_event);
     // A set this process already holds (one an upgrade handed over), with whatever it
     // has registered. `epoll` is owned only on success: never closed on failure (a
     // rollback hands it back to the previous image).

@@ -64,12 +64,7 @@ Result<UniqueFd> Outputs::open_target(const config::OutputTarget& target, const 
 }
 
 Result<EpollSet*> Outputs::pipe_set() {
-    if (!pipes_) {
-        auto opened = EpollSet::open(loop_, "output pipes", [this](uint64_t key, uint32_t) { on_pipe_ready(key); });
-        if (!opened) return std::unexpected(opened.error());
-        pipes_ = std::move(*opened);
-    }
-    return pipes_.get();
+    return EpollSet::open_once(pipes_, loop_, "output pipes", [this](uint64_t key, uint32_t) { on_pipe_ready(key); });
 }
 
 void Outputs::on_pipe_ready(uint64_t key) {

@@ -17,12 +17,7 @@ namespace fdsup {
 using config::format_duration;
 
 Result<EpollSet*> Supervisor::exit_watch() {
-    if (!exits_) {
-        auto opened = EpollSet::open(loop_, "process exits", [this](uint64_t id, uint32_t) { on_exit_reported(id); });
-        if (!opened) return std::unexpected(opened.error());
-        exits_ = std::move(*opened);
-    }
-    return exits_.get();
+    return EpollSet::open_once(exits_, loop_, "process exits", [this](uint64_t id, uint32_t) { on_exit_reported(id); });
 }
 
 void Supervisor::on_exit_reported(uint64_t id) {
