@@ -1,4 +1,4 @@
-// The layout of an instance and of a capture in the upgrade state (snapshot.cpp). They
+// The layout of an instance and of a capture in the upgrade state (state.h). They
 // are the bulk of a state (thousands of them), so each is a JSON array in this order
 // rather than an object: measured at 1,000 instances, about four times faster to build,
 // write and parse. Changing the order or the set is a new kStateVersion.

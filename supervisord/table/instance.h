@@ -53,7 +53,7 @@ struct Instance {
     UniqueFd pidfd;  // in the supervisor's set of exits while the process runs
     Clock::time_point started_at{};
     bool stop_escalated = false;  // the current stop needed SIGKILL after stop_timeout
-    // kill_mode = "cgroup" (cgroups.cpp): the cgroup the process was spawned into, a
+    // kill_mode = "cgroup" (cgroups/): the cgroup the process was spawned into, a
     // name below the supervisor's own ("" without one, also where the mode fell back to
     // "group"), and its cgroup.events, watched in the supervisor's set while it is kept.
     std::string cgroup;
@@ -74,7 +74,7 @@ struct Instance {
     Clock::time_point timer_deadline{};
     KillReason kill_reason = KillReason::none;
 
-    // sd_notify (notify_events.cpp), reset at every start.
+    // sd_notify (notify/notify_handler.cpp), reset at every start.
     std::string status_text;         // STATUS=
     bool reloading = false;          // RELOADING=1, until READY=1
     bool stopping_notified = false;  // STOPPING=1
@@ -105,7 +105,7 @@ struct Worker {
     // Bumped by every lifecycle command: a command that waits (restart's stop phase)
     // does not continue once a later command took the worker over.
     uint64_t generation = 0;
-    // The rolling restart in progress, if any (rolling_restart.cpp).
+    // The rolling restart in progress, if any (rollout/rolling_restart.h).
     std::shared_ptr<RollingRestart> rollout;
 
     // Every instance is running and ready (a worker with no instances is trivially

@@ -1,4 +1,4 @@
-// libFuzzer target: the upgrade state decoder, Supervisor::restore, on the document an
+// libFuzzer target: the upgrade state decoder, state::restore_state, on the document an
 // old image hands the new one. Any document gives a restored supervisor or an error,
 // never a crash.
 //
