@@ -1,6 +1,8 @@
 // The control protocol: fdsupctl <-> fdsupd over the control socket. Shared by both.
 //
 // Wire format, version kProtocolVersion (bump it on every change):
+//   1  the first
+//   2  status: "used_by_scm_rights" (sockets), "scm_rights" (workers)
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -15,7 +17,12 @@
 //             client disconnects
 //
 //   cmd        fields                                   reply fields (besides "ok")
-//   status     names?: [str]                            supervisor, sockets, workers (SPEC)
+//   status     names?: [str]                            supervisor, sockets, workers (SPEC);
+//                                                       a socket's "used_by": the workers that
+//                                                       inherit it (fds), "used_by_scm_rights":
+//                                                       those that fetch it over SCM_RIGHTS;
+//                                                       a worker's "fds" and "scm_rights" (the
+//                                                       socket names it fetches)
 //   start      names: [str]                             instances: [INSTANCE]
 //   stop       names: [str]                             instances: [INSTANCE]
 //   restart    names: [str]                             instances: [INSTANCE]
@@ -57,7 +64,7 @@ namespace fdsup::control {
 // ordered: replies keep the order they are built in ("ok" first), as people read them.
 using Json = nlohmann::ordered_json;
 
-inline constexpr int kProtocolVersion = 1;
+inline constexpr int kProtocolVersion = 2;
 inline constexpr size_t kMaxRequestLine = 64 * 1024;
 inline constexpr size_t kMaxPendingOutput = 8 * 1024 * 1024;
 
