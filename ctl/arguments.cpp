@@ -300,7 +300,9 @@ constexpr Verb kVerbs[] = {
      "Restart each named worker per its restart_strategy. rolling: start a new\n"
      "instance, wait until it is ready, then stop an old one, one at a time; if a new\n"
      "instance fails, the rollout stops, the old instances keep serving and the exit\n"
-     "status is 1. stop-start: stop all instances, then start them again.\n",
+     "status is 1. stop-start: stop all instances, then start them again. A rolling\n"
+     "restart goes on across an in-place upgrade of fdsupd: fdsupctl then connects\n"
+     "again (a note on standard error) and reports how it ended in the new image.\n",
      kNoOptions, build_names},
     {"signal", "signal NAME [SIG]", "send a signal to every instance of a worker",
      "Send SIG to every running instance of NAME. SIG is a name (HUP, SIGHUP, RTMIN+3)\n"
@@ -321,7 +323,9 @@ constexpr Verb kVerbs[] = {
     {"logs", "logs NAME [-n N] [-f]", "print the recent output of a worker",
      "Print the most recent captured output (stdout and stderr) of NAME's instances,\n"
      "each line with its time and instance. With -f, keep printing new lines as they\n"
-     "arrive until fdsupd closes the connection or Ctrl-C.\n",
+     "arrive until fdsupd closes the connection or Ctrl-C; across an in-place upgrade\n"
+     "of fdsupd, from the new image on (a note on standard error), no line lost or\n"
+     "printed twice.\n",
      "  -n, --lines N        print the last N lines (default 50)\n"
      "  -f, --follow         then print new lines as they arrive\n",
      build_logs},
@@ -395,7 +399,7 @@ std::string general_help() {
         "  --json               print fdsupd's reply as received, one JSON object\n"
         "  -h, --help           print this help; `fdsupctl help VERB` for a verb's\n"
         "\nexit status: 0 done, 1 fdsupd refused or the operation failed, 2 usage error,\n"
-        "3 cannot reach fdsupd.\n";
+        "3 cannot reach fdsupd (or it went away before it answered).\n";
     return text;
 }
 
@@ -477,7 +481,8 @@ std::string man_page(std::string_view version) {
         if (!verb.options.empty()) page += ".IP\n.nf\n" + roff_escaped(verb.options) + ".fi\n";
     }
     page += ".SH EXIT STATUS\n0 done; 1 fdsupd refused or the operation failed (the reason on standard error);\n"
-            "2 usage error; 3 fdsupd cannot be reached.\n";
+            "2 usage error; 3 fdsupd cannot be reached, or went away before it answered (an\n"
+            "in-place upgrade it did not come back from).\n";
     page += ".SH SEE ALSO\n.BR fdsupd (8),\n.BR fdsup.toml (5)\n";
     return page;
 }

@@ -47,11 +47,25 @@ Result<Client> Client::connect(std::string socket_path) {
         if (errno != EINTR) return fail_errno(unreachable);
         if (int error = wait_for_interrupted_connect(fd.get()); error != 0) return fail(unreachable, error);
     }
-    return Client(std::move(fd), std::move(socket_path));
+    Client client(std::move(fd), std::move(socket_path));
+    ucred peer{};
+    socklen_t length = sizeof peer;
+    if (::getsockopt(client.fd_.get(), SOL_SOCKET, SO_PEERCRED, &peer, &length) == 0) client.server_pid_ = peer.pid;
+    return client;
+}
+
+bool is_upgrading(const Json& line) {
+    auto it = line.find("upgrading");
+    return it != line.end() && it->is_boolean() && it->get<bool>();
 }
 
 Result<void> Client::send(const Json& request) {
-    std::string line = control::encode_line(request);
+    return send_lines({request});
+}
+
+Result<void> Client::send_lines(const std::vector<Json>& requests) {
+    std::string line;
+    for (const auto& request : requests) line += control::encode_line(request);
     size_t sent = 0;
     while (sent < line.size()) {
         // MSG_NOSIGNAL: a closed peer is an EPIPE to report, not a SIGPIPE that kills us.
@@ -65,7 +79,7 @@ Result<void> Client::send(const Json& request) {
     return {};
 }
 
-Result<std::optional<Reply>> Client::next_line() {
+Result<std::optional<Reply>> Client::next_line(std::optional<std::chrono::steady_clock::time_point> deadline) {
     for (;;) {
         if (auto line = splitter_.next()) {
             if (line->too_long) return fail("a reply line from fdsupd at " + socket_path_ + " is over 256 MiB");
@@ -78,6 +92,14 @@ Result<std::optional<Reply>> Client::next_line() {
         }
         if (closed_) return std::optional<Reply>{};
 
+        if (deadline) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+            pollfd readable{fd_.get(), POLLIN, 0};
+            int ready = left.count() > 0 ? ::poll(&readable, 1, static_cast<int>(left.count())) : 0;
+            if (ready < 0 && errno == EINTR) continue;
+            if (ready < 0) return fail_errno("poll the connection to fdsupd at " + socket_path_);
+            if (ready == 0) return fail("fdsupd at " + socket_path_ + " did not answer in time");
+        }
         ssize_t n = ::read(fd_.get(), read_buffer_.data(), read_buffer_.size());
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -105,24 +127,37 @@ Result<std::optional<Reply>> Client::next_line() {
     }
 }
 
-Result<Reply> Client::read_reply(const std::function<void(const Json& progress_line)>& on_progress) {
+Result<Reply> Client::read_reply(const std::function<void(const Json& progress_line)>& on_progress,
+                                 std::optional<std::chrono::steady_clock::time_point> deadline) {
     for (;;) {
-        auto line = next_line();
+        auto line = next_line(deadline);
         if (!line) return std::unexpected(line.error());
         if (!*line) return fail("connection to fdsupd at " + socket_path_ + " closed before the reply");
         Reply& reply = **line;
-        if (reply.value.contains("ok")) return std::move(reply);
+        if (reply.value.contains("ok") || is_upgrading(reply.value)) return std::move(reply);
         if (reply.value.contains("progress") && on_progress) on_progress(reply.value);
     }
 }
 
-Result<void> Client::follow_logs(const std::function<bool(const Json& log_line, std::string_view raw)>& on_log) {
+Result<std::optional<Reply>> Client::follow_logs(
+    const std::function<bool(const Json& log_line, std::string_view raw)>& on_log) {
     for (;;) {
         auto line = next_line();
         if (!line) return std::unexpected(line.error());
-        if (!*line) return {};  // fdsupd closed the connection: the stream is over
+        if (!*line) return std::optional<Reply>{};  // fdsupd closed the connection: the stream is over
+        if (is_upgrading((*line)->value)) return std::move(*line);
         if (!(*line)->value.contains("log")) continue;
-        if (!on_log((*line)->value, (*line)->line)) return {};
+        if (!on_log((*line)->value, (*line)->line)) return std::optional<Reply>{};
+    }
+}
+
+bool Client::upgrade_went_ahead() {
+    for (;;) {
+        auto line = next_line();
+        // A read error (ECONNRESET) is the connection going as well.
+        if (!line || !*line) return true;
+        auto upgrading = (*line)->value.find("upgrading");
+        if (upgrading != (*line)->value.end() && upgrading->is_boolean() && !upgrading->get<bool>()) return false;
     }
 }
 

@@ -2,13 +2,18 @@
 //
 // Exit status (SPEC): 0 done · 1 fdsupd refused or the operation failed · 2 usage
 // error · 3 cannot reach fdsupd (connect failed, or the connection broke before the
-// final reply).
+// final reply and the request could not be followed across an in-place upgrade).
+//
+// A request that waits (a rolling restart) and `logs -f` go on across an in-place
+// upgrade of fdsupd: see ctl/resume.h.
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -17,6 +22,7 @@
 #include "ctl/client.h"
 #include "ctl/exec.h"
 #include "ctl/render.h"
+#include "ctl/resume.h"
 #include "ctl/terminal_safe.h"
 
 namespace {
@@ -51,19 +57,112 @@ void exit_zero_on_interrupt() {
     sigaction(SIGINT, &action, nullptr);
 }
 
-// After a successful `logs -f` reply: every log line as it arrives.
-int follow_logs(fdsup::ctl::Client& client, bool json) {
+// The notice's "instances" (what the request did before an upgrade), gathered.
+void gather_done_before(const Json& notice, Json& done_before) {
+    auto instances = notice.find("instances");
+    if (instances == notice.end() || !instances->is_array()) return;
+    for (const auto& instance : *instances) done_before.push_back(instance);
+}
+
+// A request going on across in-place upgrades (ctl/resume.h): where its final reply
+// comes from, and what it said before.
+struct InFlight {
+    fdsup::ctl::Client client;
+    Json done_before = Json::array();  // instances reported done before an upgrade
+    bool resumed = false;
+};
+
+// The final reply of the request in flight, following it across in-place upgrades.
+// `consequence` ends the message if it cannot be followed; `goes_on` the note if it can.
+fdsup::Result<fdsup::ctl::Reply> final_reply(InFlight& flight, const std::string& consequence,
+                                             const std::string& goes_on,
+                                             const std::function<void(const Json&)>& on_progress) {
+    for (;;) {
+        auto reply = flight.client.read_reply(on_progress);
+        if (!reply || !fdsup::ctl::is_upgrading(reply->value)) return reply;
+        auto next = fdsup::ctl::resume_after_upgrade(flight.client, reply->value, consequence);
+        if (!next) return std::unexpected(next.error());
+        if (!*next) continue;  // the exec failed after all: the request goes on here
+        gather_done_before(reply->value, flight.done_before);
+        flight.client = std::move((*next)->client);
+        flight.resumed = true;
+        std::fprintf(stderr, "fdsupctl: %s; %s\n", (*next)->note.c_str(), goes_on.c_str());
+        std::fflush(stderr);
+    }
+}
+
+// A restart's reply once it went on across an upgrade: the next image's `rollout`
+// answer with what the old one had reported done, as one reply of the original verb,
+// in the order of the names asked for.
+Json merged_reply(const Command& command, const Json& done_before, const Json& resumed) {
+    Json instances = done_before;
+    if (auto more = resumed.find("instances"); more != resumed.end() && more->is_array())
+        for (const auto& instance : *more) instances.push_back(instance);
+    const Json names = command.request.value("names", Json::array());
+    auto position = [&](const Json& instance) {
+        auto it = std::find(names.begin(), names.end(), instance.value("worker", Json()));
+        return std::distance(names.begin(), it);
+    };
+    std::stable_sort(instances.begin(), instances.end(),
+                     [&](const Json& a, const Json& b) { return position(a) < position(b); });
+    size_t failed = static_cast<size_t>(std::count_if(instances.begin(), instances.end(), [](const Json& instance) {
+        return instance.value("ok", true) != true;
+    }));
+    bool ok = failed == 0 && fdsup::ctl::reply_ok(resumed);
+    Json reply{{"ok", ok}, {"instances", instances}};
+    if (failed > 0) {
+        auto first = std::find_if(instances.begin(), instances.end(),
+                                  [](const Json& instance) { return instance.value("ok", true) != true; });
+        // As fdsupd says it (Supervisor's result_of).
+        reply["error"] = command.verb + " failed for " + std::to_string(failed) + " of " +
+                         std::to_string(instances.size()) + " instance" + (instances.size() == 1 ? "" : "s") + ": " +
+                         first->value("message", std::string("?"));
+    } else if (!ok) {
+        reply["error"] = resumed.value("error", Json("fdsupd reported a failure without saying why"));
+    }
+    return reply;
+}
+
+// After a successful `logs -f` reply: every log line as it arrives, across in-place
+// upgrades (each time, the next image's whole ring, then its lines).
+int follow_logs(InFlight& flight, bool json) {
     int stdout_error = 0;
-    auto followed = client.follow_logs([&](const Json& line, std::string_view raw) {
-        std::string text = json ? fdsup::ctl::json_terminal_safe(raw) + "\n" : fdsup::ctl::render_log_line(line.contains("log") ? line.at("log") : Json());
+    auto print_line = [&](std::string_view text) {
         print(stdout, text);
         if (std::fflush(stdout) != 0) {
             stdout_error = errno;
             return false;
         }
         return true;
-    });
-    if (!followed) return unreachable(followed.error());
+    };
+    auto on_log = [&](const Json& line, std::string_view raw) {
+        return print_line(json ? fdsup::ctl::json_terminal_safe(raw) + "\n"
+                               : fdsup::ctl::render_log_line(line.contains("log") ? line.at("log") : Json()));
+    };
+    const std::string consequence = "following the logs ends here";
+    for (;;) {
+        auto followed = flight.client.follow_logs(on_log);
+        if (!followed) return unreachable(followed.error());
+        if (!*followed) break;  // fdsupd closed the connection, or stdout went
+        const fdsup::ctl::Reply notice = std::move(**followed);
+        if (json && !print_line(fdsup::ctl::json_terminal_safe(notice.line) + "\n")) break;
+        auto next = fdsup::ctl::resume_after_upgrade(flight.client, notice.value, consequence);
+        if (!next) return unreachable(next.error());
+        if (!*next) continue;  // the exec failed after all: the lines go on coming here
+        flight.client = std::move((*next)->client);
+        std::fprintf(stderr, "fdsupctl: %s; following again\n", (*next)->note.c_str());
+        std::fflush(stderr);
+        // The next image's whole ring: the lines this one had not read yet.
+        auto reply = final_reply(flight, consequence, "following again", nullptr);
+        if (!reply) return unreachable(reply.error());
+        if (!fdsup::ctl::reply_ok(reply->value)) {
+            print(stderr, fdsup::ctl::render_reply("logs", Json::object(), reply->value).err);
+            return kExitFailed;
+        }
+        if (!print_line(json ? fdsup::ctl::json_terminal_safe(reply->line) + "\n"
+                              : fdsup::ctl::render_logs(reply->value)))
+            break;
+    }
     // The reader went away (`fdsupctl logs -f web | head`): as good as Ctrl-C.
     if (stdout_error == 0 || stdout_error == EPIPE) return kExitOk;
     std::fprintf(stderr, "fdsupctl: write to stdout: %s\n", std::strerror(stdout_error));
@@ -81,17 +180,23 @@ int run(const Command& command) {
     auto client = fdsup::ctl::Client::connect(command.socket_path);
     if (!client) return unreachable(client.error());
     auto sent = client->send(command.request);
+    InFlight flight{std::move(*client)};
 
     // Progress is for someone watching; in a pipe or a log it would be noise.
     bool show_progress = isatty(STDERR_FILENO) == 1;
-    auto reply = client->read_reply([&](const Json& progress_line) {
+    auto reply = final_reply(flight, "the outcome of the " + command.verb + " is not known",
+                             "the " + command.verb + " goes on there", [&](const Json& progress_line) {
         if (!show_progress) return;
         print(stderr, fdsup::ctl::render_progress(progress_line));
         std::fflush(stderr);
     });
     // fdsupd may refuse a connection (permission, too many clients) with a reply and
     // close it before the request is written: that reply, not the EPIPE, says why.
-    if (!reply) return unreachable(sent ? reply.error() : sent.error());
+    if (!reply) return unreachable(sent || flight.resumed ? reply.error() : sent.error());
+    if (flight.resumed && command.verb != "logs") {
+        reply->value = merged_reply(command, flight.done_before, reply->value);
+        reply->line = reply->value.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
 
     bool ok = fdsup::ctl::reply_ok(reply->value);
     if (command.json) {
@@ -109,7 +214,7 @@ int run(const Command& command) {
     bool server_follows = following == reply->value.end() || !following->is_boolean() || following->get<bool>();
     if (command.follow && server_follows) {
         std::fflush(stdout);
-        return follow_logs(*client, command.json);
+        return follow_logs(flight, command.json);
     }
     return kExitOk;
 }

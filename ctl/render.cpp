@@ -76,10 +76,23 @@ std::string signal_name(const Json& value) {
     return printable(value);
 }
 
-// {"4": "admin", "3": "http"} -> "3=http 4=admin" (by fd number, not as strings sort).
-std::string format_fds(const Json& fds) {
-    if (is_empty_value(fds)) return "-";
-    if (!fds.is_object()) return printable(fds);
+// ["web", "api"] -> "web (scm), api (scm)": what is taken over SCM_RIGHTS, marked so.
+std::string scm_list(const Json& names, std::string_view separator) {
+    if (!names.is_array()) return printable(names) + " (scm)";
+    std::string joined;
+    for (const auto& name : names) {
+        if (!joined.empty()) joined += separator;
+        joined += printable(name) + " (scm)";
+    }
+    return joined;
+}
+
+// {"4": "admin", "3": "http"} -> "3=http 4=admin" (by fd number, not as strings sort),
+// then the sockets fetched over SCM_RIGHTS: "3=http metrics (scm)".
+std::string format_fds(const Json& fds, const Json& scm_rights) {
+    std::string fetched = is_empty_value(scm_rights) ? "" : scm_list(scm_rights, " ");
+    if (is_empty_value(fds)) return fetched.empty() ? "-" : fetched;
+    if (!fds.is_object()) return printable(fds) + (fetched.empty() ? "" : " " + fetched);
     std::vector<std::pair<long long, std::string>> entries;
     for (const auto& [key, name] : fds.items()) {
         long long number = -1;
@@ -94,6 +107,7 @@ std::string format_fds(const Json& fds) {
         if (!joined.empty()) joined += ' ';
         joined += entry;
     }
+    if (!fetched.empty()) joined += " " + fetched;
     return joined;
 }
 
@@ -136,7 +150,7 @@ std::string status_header(const Json& supervisor) {
 void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::string>& notes) {
     for (const auto& worker : workers) {
         const Json& name = field_or_null(worker, "name");
-        std::string fds = format_fds(field_or_null(worker, "fds"));
+        std::string fds = format_fds(field_or_null(worker, "fds"), field_or_null(worker, "scm_rights"));
         const Json& instances = field_or_null(worker, "instances");
         if (instances.is_array() && !instances.empty()) {
             for (const auto& instance : instances) {
@@ -358,9 +372,13 @@ std::string render_status(const Json& reply) {
     if (sockets.is_array() && !sockets.empty()) {
         std::vector<Row> socket_rows{{"SOCKET", "LISTEN", "BOUND", "USED-BY"}};
         for (const auto& socket : sockets) {
+            // Workers that inherit it, then those that fetch it over SCM_RIGHTS.
             const Json& used_by = field_or_null(socket, "used_by");
+            const Json& fetched_by = field_or_null(socket, "used_by_scm_rights");
+            std::string users = is_empty_value(used_by) ? "" : join_list(used_by);
+            if (!is_empty_value(fetched_by)) users += (users.empty() ? "" : ", ") + scm_list(fetched_by, ", ");
             socket_rows.push_back({text(socket, "name"), text(socket, "listen"), text(socket, "bound"),
-                                   is_empty_value(used_by) ? "-" : join_list(used_by)});
+                                   users.empty() ? "-" : users});
         }
         out += "\n" + format_table(socket_rows);
     }

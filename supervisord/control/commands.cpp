@@ -9,14 +9,16 @@
 #include "config/values.h"
 #include "control/metrics.h"
 #include "control/status_json.h"
+#include "rollout/rolling_restart.h"
 #include "version.h"
 #include "sys/signal_names.h"
 
 namespace fdsup::control {
 namespace {
 
-constexpr std::string_view kCommands[] = {"status", "start",    "stop",     "restart", "signal", "scale",
-                                          "reload", "logs",     "shutdown", "upgrade", "version", "metrics"};
+constexpr std::string_view kCommands[] = {"status",  "start",   "stop",    "restart", "signal",
+                                          "scale",   "reload",  "logs",    "shutdown", "upgrade",
+                                          "version", "metrics", "rollout"};
 constexpr long long kDefaultLogLines = 50;
 
 Json operation_reply(const OperationResult& result) {
@@ -58,6 +60,34 @@ ProgressFn progress_to(const Responder& responder) {
     return [responder](const std::string& message) { responder.progress(message); };
 }
 
+Json instances_json(const std::vector<InstanceReport>& reports) {
+    Json instances = Json::array();
+    for (const auto& report : reports) instances.push_back(instance_report_json(report));
+    return instances;
+}
+
+// A restart across an in-place upgrade: only its rolling restarts can be going on then
+// (Supervisor::upgrade_refusal), and they are carried over. Its client is told to ask
+// the next image for them (`rollout` with "wait"), and given what is done already.
+void resume_restart_after_upgrade(const Supervisor& supervisor, const std::vector<std::string>& names,
+                                  const Responder& responder,
+                                  const std::shared_ptr<std::vector<InstanceReport>>& done_before) {
+    responder.on_upgrade([&supervisor, names, done_before] {
+        std::vector<std::string> rolling;
+        for (const auto& name : names) {
+            bool reported = std::any_of(done_before->begin(), done_before->end(),
+                                        [&](const InstanceReport& r) { return r.worker == name; });
+            const Worker* worker = supervisor.find_worker(name);
+            if (!reported && worker != nullptr && worker->rollout &&
+                std::find(rolling.begin(), rolling.end(), name) == rolling.end())
+                rolling.push_back(name);
+        }
+        Json note{{"instances", instances_json(*done_before)}};
+        if (!rolling.empty()) note["resume"] = Json{{"cmd", "rollout"}, {"names", rolling}, {"wait", true}};
+        return note;
+    });
+}
+
 // A command whose reply waits for the processes: start, stop, restart.
 void run_names_command(CommandContext& context, const std::string& cmd, const Json& request,
                        const Responder& responder) {
@@ -65,9 +95,97 @@ void run_names_command(CommandContext& context, const std::string& cmd, const Js
     if (!names) return responder.finish(error_reply(names.error().text()));
     auto done = [responder](OperationResult result) { responder.finish(operation_reply(result)); };
     Supervisor& s = context.supervisor;
-    if (cmd == "start") s.start_workers(*names, progress_to(responder), done);
-    else if (cmd == "stop") s.stop_workers(*names, progress_to(responder), done);
-    else s.restart_workers(*names, progress_to(responder), done);
+    if (cmd == "start") return s.start_workers(*names, progress_to(responder), done);
+    if (cmd == "stop") return s.stop_workers(*names, progress_to(responder), done);
+    auto done_before = std::make_shared<std::vector<InstanceReport>>();
+    resume_restart_after_upgrade(s, *names, responder, done_before);
+    s.restart_workers(*names, progress_to(responder), done, [done_before](const std::vector<InstanceReport>& part) {
+        done_before->insert(done_before->end(), part.begin(), part.end());
+    });
+}
+
+// ROLLOUT (protocol.h) of one worker: the rollout in progress, else the last one.
+Json rollout_json(const Worker& worker) {
+    const RollingRestart* rollout = worker.rollout ? worker.rollout.get() : worker.last_rollout.get();
+    if (rollout == nullptr)
+        return Json{{"worker", worker.config.name}, {"state", "none"}, {"total", 0}, {"replaced", 0},
+                    {"replacing", 0}, {"stop_reason", nullptr}};
+    const RolloutPlan& plan = rollout->plan;
+    const char* state = !rollout->finished() ? "running" : plan.stopped() ? "stopped" : "done";
+    return Json{{"worker", worker.config.name},
+                {"state", state},
+                {"total", plan.size()},
+                {"replaced", plan.count(RolloutPlan::SlotState::done) + plan.count(RolloutPlan::SlotState::draining)},
+                {"replacing", plan.count(RolloutPlan::SlotState::replacing)},
+                {"stop_reason", rollout->stop_reason.empty() ? Json(nullptr) : Json(rollout->stop_reason)}};
+}
+
+Json rollout_reply(const Supervisor& supervisor, const std::vector<std::string>& names, bool wait) {
+    Json rollouts = Json::array();
+    std::vector<InstanceReport> reports;
+    std::string unknown;
+    for (const auto& name : names) {
+        const Worker* worker = supervisor.find_worker(name);
+        if (worker == nullptr) {  // removed while the client waited
+            rollouts.push_back(Json{{"worker", name}, {"state", "none"}, {"total", 0}, {"replaced", 0},
+                                    {"replacing", 0}, {"stop_reason", "the worker was removed"}});
+            if (unknown.empty()) unknown = "worker " + name + " was removed";
+            continue;
+        }
+        rollouts.push_back(rollout_json(*worker));
+        if (!worker->rollout && worker->last_rollout)
+            reports.insert(reports.end(), worker->last_rollout->outcome.begin(), worker->last_rollout->outcome.end());
+        else if (!worker->rollout && unknown.empty())
+            unknown = "worker " + name + ": no rolling restart is known to this fdsupd (none finished since it started " +
+                      "or was last upgraded in place)";
+    }
+    Json reply{{"ok", true}, {"rollouts", std::move(rollouts)}, {"instances", instances_json(reports)}};
+    if (!wait) return reply;
+    // As `restart` says it (Supervisor's result_of).
+    size_t failed = std::count_if(reports.begin(), reports.end(), [](const InstanceReport& r) { return !r.ok; });
+    if (failed > 0) {
+        auto first = std::find_if(reports.begin(), reports.end(), [](const InstanceReport& r) { return !r.ok; });
+        reply["ok"] = false;
+        reply["error"] = "restart failed for " + std::to_string(failed) + " of " + std::to_string(reports.size()) +
+                         " instance" + (reports.size() == 1 ? "" : "s") + ": " + first->message;
+    } else if (!unknown.empty()) {
+        reply["ok"] = false;
+        reply["error"] = unknown;
+    }
+    return reply;
+}
+
+// `rollout`: where the named workers' rolling restarts are; with "wait", once none is
+// in progress any more. A wait goes on across an in-place upgrade (its client asks the
+// next image the same), as the rollouts themselves do.
+void run_rollout(CommandContext& context, const Json& request, const Responder& responder) {
+    auto names = names_field(request, "names", true);
+    if (!names) return responder.finish(error_reply(names.error().text()));
+    auto wait = bool_field(request, "wait", false);
+    if (!wait) return responder.finish(error_reply(wait.error().text()));
+    Supervisor& supervisor = context.supervisor;
+    for (const auto& name : *names)
+        if (supervisor.find_worker(name) == nullptr) return responder.finish(error_reply("unknown worker \"" + name + "\""));
+    std::vector<std::shared_ptr<RollingRestart>> running;
+    for (const auto& name : *names)
+        if (const Worker* worker = supervisor.find_worker(name); worker->rollout &&
+            std::find(running.begin(), running.end(), worker->rollout) == running.end())
+            running.push_back(worker->rollout);
+    if (!*wait || running.empty()) return responder.finish(rollout_reply(supervisor, *names, *wait));
+
+    auto remaining = std::make_shared<size_t>(running.size());
+    auto watches = std::make_shared<std::vector<std::pair<std::weak_ptr<RollingRestart>, uint64_t>>>();
+    for (const auto& rollout : running) {
+        uint64_t id = rollout->when_finished([&supervisor, names = *names, responder, remaining] {
+            if (--*remaining == 0) responder.finish(rollout_reply(supervisor, names, true));
+        });
+        watches->emplace_back(rollout, id);
+    }
+    responder.on_upgrade([request] { return Json{{"resume", request}}; });
+    responder.on_gone([watches] {
+        for (auto& [rollout, id] : *watches)
+            if (auto alive = rollout.lock()) alive->forget(id);
+    });
 }
 
 void run_signal(CommandContext& context, const Json& request, const Responder& responder) {
@@ -125,6 +243,11 @@ void run_logs(CommandContext& context, const Json& request, const Responder& res
         responder.stream(Json{{"log", log_line_json(line)}});
     });
     responder.on_gone([&book, id] { book.unfollow(id); });
+    // Across an in-place upgrade: the next image's book starts empty, so its whole ring
+    // holds exactly the lines this one had not read yet.
+    responder.on_upgrade([name = *name] {
+        return Json{{"resume", Json{{"cmd", "logs"}, {"name", name}, {"lines", LogBook::kMaxLines}, {"follow", true}}}};
+    });
 }
 
 }  // namespace
@@ -152,6 +275,7 @@ void handle_request(CommandContext& context, const Json& request, const Responde
     if (cmd == "signal") return run_signal(context, request, responder);
     if (cmd == "scale") return run_scale(context, request, responder);
     if (cmd == "logs") return run_logs(context, request, responder);
+    if (cmd == "rollout") return run_rollout(context, request, responder);
     if (cmd == "reload") {
         return supervisor.reload(progress_to(responder),
                                  [responder](ReloadResult result) { responder.finish(reload_reply(result)); });

@@ -1,6 +1,7 @@
 #include "control/control_server.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,6 +45,8 @@ struct ControlServer::Client {
     bool busy = false;       // a request is running
     bool streaming = false;  // logs -f: lines flow until the client goes
     std::vector<std::function<void()>> on_gone;
+    std::function<Json()> upgrade_note;  // Responder::on_upgrade
+    bool told_upgrading = false;         // announce_upgrade reached it
     pid_t pid;
     uid_t uid;
 
@@ -87,6 +90,12 @@ void Responder::on_gone(std::function<void()> callback) const {
         }
     }
     callback();  // already gone
+}
+
+void Responder::on_upgrade(std::function<Json()> note) const {
+    ControlServer* s = server();
+    if (s == nullptr) return;
+    if (auto it = s->clients_.find(client_); it != s->clients_.end()) it->second->upgrade_note = std::move(note);
 }
 
 // ---- the server -------------------------------------------------------------------
@@ -308,7 +317,10 @@ void ControlServer::send(uint64_t id, std::string line, bool final, bool stream)
         client.out_sent = 0;
     }
     client.out += line;
-    if (final) client.busy = false;
+    if (final) {
+        client.busy = false;
+        client.upgrade_note = nullptr;
+    }
     if (stream) client.streaming = true;
     if (!flush(client)) return;
     if (final) {
@@ -344,6 +356,63 @@ bool ControlServer::flush(Client& client) {
     }
     update_watch(client);
     return clients_.contains(client.id);
+}
+
+size_t ControlServer::announce_upgrade(const Json& notice, uint64_t except, std::chrono::milliseconds budget) {
+    std::vector<Client*> told;
+    for (auto& [id, client] : clients_) {
+        if (id == except || !(client->busy || client->streaming)) continue;
+        Json line = notice;
+        if (client->upgrade_note) {
+            try {
+                Json note = client->upgrade_note();
+                for (auto& [key, value] : note.items()) line[key] = value;
+            } catch (const std::exception& e) {  // a bug in a note must not stop the upgrade
+                spdlog::error("control client {}: its upgrade note failed: {}", id, e.what());
+            }
+        }
+        // After whatever is still unsent: lines stay whole.
+        client->out += encode_line(line);
+        client->told_upgrading = true;
+        told.push_back(client.get());
+    }
+    // The exec closes every connection: written now, waiting for slow readers up to
+    // `budget` in all (the loop does not run again in this image).
+    auto deadline = std::chrono::steady_clock::now() + budget;
+    for (;;) {
+        std::vector<pollfd> waiting;
+        for (Client* client : told) {
+            while (client->unsent() > 0) {
+                ssize_t n = ::send(client->fd.get(), client->out.data() + client->out_sent, client->unsent(),
+                                   MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0) break;
+                client->out_sent += static_cast<size_t>(n);
+            }
+            if (client->unsent() > 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                waiting.push_back({client->fd.get(), POLLOUT, 0});
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (waiting.empty() || left.count() <= 0) {
+            if (!waiting.empty())
+                spdlog::warn("upgrade: {} control client(s) did not take the upgrade notice in time", waiting.size());
+            break;
+        }
+        if (::poll(waiting.data(), waiting.size(), static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    }
+    return told.size();
+}
+
+void ControlServer::upgrade_failed(const std::string& why) {
+    std::vector<uint64_t> told;
+    for (auto& [id, client] : clients_)
+        if (client->told_upgrading) told.push_back(id);
+    for (uint64_t id : told) {
+        auto it = clients_.find(id);
+        if (it == clients_.end()) continue;
+        it->second->told_upgrading = false;
+        send(id, encode_line(Json{{"upgrading", false}, {"error", why}}), false, false);
+    }
 }
 
 void ControlServer::close_client(uint64_t id, const std::string& why) {

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -50,6 +51,11 @@ public:
     // client goes. `on_gone` runs when it does (or at once if it already has).
     void stream(const Json& line) const;
     void on_gone(std::function<void()> callback) const;
+    // What this request tells its client if fdsupd is upgraded in place before its
+    // final reply (or while its stream flows): the fields added to the "upgrading"
+    // notice, "resume" and "instances" (protocol.h). Called just before the exec. The
+    // final reply drops it; a stream sets it after that reply.
+    void on_upgrade(std::function<Json()> note) const;
     bool connected() const;
     // Which connection it answers (ControlServer::client_fd).
     uint64_t client_id() const { return client_; }
@@ -91,6 +97,16 @@ public:
 
     const std::string& path() const { return socket_file_.path(); }
     size_t client_count() const { return clients_.size(); }
+
+    // Just before an in-place upgrade's exec: `notice` ({"upgrading": true, ...}), with
+    // each request's own note (Responder::on_upgrade), goes to every client whose
+    // request waits for its final reply or whose stream flows, except `except` (the
+    // upgrade's own). Blocks until all of it has been written, or `budget` has passed
+    // (a client that does not read then loses it). Returns how many were told.
+    size_t announce_upgrade(const Json& notice, uint64_t except, std::chrono::milliseconds budget);
+    // The exec failed after all: the clients told are told so ({"upgrading": false}),
+    // and their requests go on.
+    void upgrade_failed(const std::string& why);
 
 private:
     friend class Responder;

@@ -1,6 +1,9 @@
 // The control protocol: fdsupctl <-> fdsupd over the control socket. Shared by both.
 //
 // Wire format, version kProtocolVersion (bump it on every change):
+//   1  the first
+//   2  the "upgrading" notice and resuming across an in-place upgrade; the `rollout`
+//      command; status: "used_by_scm_rights" (sockets), "scm_rights" (workers)
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -13,9 +16,34 @@
 //   Reply     {"ok": true, ...}  or  {"ok": false, "error": "message", ...}
 //   Log line  {"log": LOGLINE}   after a `logs` reply with "follow": true, until the
 //             client disconnects
+//   Upgrading {"upgrading": true, "pid": 4242, "from": "0.1.0", "binary": "/usr/sbin/fdsupd",
+//              "upgrades": 3, "resume": REQUEST?, "instances": [INSTANCE]?}
+//             an in-place upgrade is about to exec the next image (version 2). Sent to
+//             every client whose request has not had its final reply yet (a rolling
+//             `restart`, a `rollout` that waits) or that follows logs, except the
+//             client of the `upgrade` itself (the next image answers it); nothing
+//             follows it but the connection's close, by the exec. The next image (or,
+//             after a rollback, this one restored) answers on the same socket path
+//             once it has restored the state, as the same pid. "resume": the request
+//             that picks up there: send it on a new connection and take its answer as
+//             this request's (a `logs` with "follow" and the whole ring, which starts
+//             empty in the next image, so that no line is lost or shown twice; a
+//             `rollout` with "wait" for the rolling restarts still going on).
+//             "instances": what the request reported as done before the upgrade, to
+//             be shown with the resumed answer. No "resume": the request's outcome
+//             cannot be followed across the upgrade. "pid", "upgrades": fdsupd's pid
+//             and its count of upgrades so far (the next image has one more, a
+//             rolled-back one the same).
+//   {"upgrading": false, "error": "why"}  the exec failed after the notice: this image
+//             goes on, and so does the request on this connection.
 //
 //   cmd        fields                                   reply fields (besides "ok")
-//   status     names?: [str]                            supervisor, sockets, workers (SPEC)
+//   status     names?: [str]                            supervisor, sockets, workers (SPEC);
+//                                                       a socket's "used_by": the workers that
+//                                                       inherit it (fds), "used_by_scm_rights":
+//                                                       those that fetch it over SCM_RIGHTS;
+//                                                       a worker's "fds" and "scm_rights" (the
+//                                                       socket names it fetches)
 //   start      names: [str]                             instances: [INSTANCE]
 //   stop       names: [str]                             instances: [INSTANCE]
 //   restart    names: [str]                             instances: [INSTANCE]
@@ -29,10 +57,24 @@
 //   logs       name: str, lines?: int, follow?: bool    lines: [LOGLINE], follow: bool
 //   shutdown   -                                        message (sent once all workers
 //                                                       stopped; then fdsupd exits)
-//   version    -                                        version, protocol, state_format, pid
+//   version    -                                        version, protocol, state_format, pid,
+//                                                       upgrades
+//   rollout    names: [str], wait?: bool                rollouts: [ROLLOUT], instances: [INSTANCE]
+//              where each worker's rolling restart is; with "wait", the reply comes once
+//              none of them has one in progress, with the reports of each one's last
+//              rolling restart (as `restart` gives them) and "ok" true only if every
+//              one replaced all its instances (else "error" says why, as `restart`
+//              does). Without "wait", "ok" is true and the states say the rest.
+//              This fdsupd image's memory: a rolling restart that finished before an
+//              in-place upgrade is not known to the next image (state "none").
 //
 //   INSTANCE   {"worker": "web", "index": 0, "state": "running", "pid": 1250 | null,
-//               "previous_pid": 1234 | null, "message": "web[0]: started pid 1250"}
+//               "previous_pid": 1234 | null, "ok": true, "message": "web[0]: started pid 1250"}
+//   ROLLOUT    {"worker": "web", "state": "running" | "done" | "stopped" | "none",
+//               "total": 4, "replaced": 2, "replacing": 1, "stop_reason": "web[1] failed" | null}
+//               done: every instance was replaced; stopped: a replacement failed, a later
+//               command or the shutdown ended it; none: no rolling restart known (the
+//               counts are then 0)
 //   LOGLINE    {"time": 1763900000.123 (unix seconds), "worker": "web", "instance": 0,
 //               "stream": "stdout" | "stderr", "text": "the line, without newline"}
 //
@@ -57,7 +99,7 @@ namespace fdsup::control {
 // ordered: replies keep the order they are built in ("ok" first), as people read them.
 using Json = nlohmann::ordered_json;
 
-inline constexpr int kProtocolVersion = 1;
+inline constexpr int kProtocolVersion = 2;
 inline constexpr size_t kMaxRequestLine = 64 * 1024;
 inline constexpr size_t kMaxPendingOutput = 8 * 1024 * 1024;
 

@@ -122,6 +122,9 @@ void write_worker(JsonWriter& w, const Supervisor& supervisor, const Worker& wor
     w.key("fds").begin_object();
     for (const auto& [fd, name] : worker.config.fds) w.member(std::to_string(fd), name);
     w.end_object();
+    w.key("scm_rights").begin_array();  // the sockets it fetches over SCM_RIGHTS
+    for (const auto& name : worker.config.scm_rights) w.value(name);
+    w.end_array();
     w.member("restart_strategy",
              worker.config.restart_strategy == config::RestartStrategy::rolling ? "rolling" : "stop-start");
     w.key("instances").begin_array();
@@ -168,6 +171,12 @@ Result<std::string> status_reply(const Supervisor& supervisor, uint64_t notify_d
             bool uses = false;
             for (const auto& [fd, name] : worker->config.fds) uses |= name == socket.config.name;
             if (uses && !worker->removing) w.value(worker->config.name);
+        }
+        w.end_array().key("used_by_scm_rights").begin_array();
+        for (const auto& worker : supervisor.workers()) {
+            const auto& fetched = worker->config.scm_rights;
+            if (!worker->removing && std::find(fetched.begin(), fetched.end(), socket.config.name) != fetched.end())
+                w.value(worker->config.name);
         }
         w.end_array().end_object();
     }

@@ -18,6 +18,13 @@
 #include "version.h"
 
 namespace fdsup::daemon {
+namespace {
+
+// How long the clients told of an upgrade may take to read the notice, in all, while
+// the exec waits (nothing else is served meanwhile).
+constexpr std::chrono::milliseconds kUpgradeNoticeBudget{1000};
+
+}  // namespace
 
 Daemon::Daemon(const Options& options, Startup startup)
     : options_(options),
@@ -112,7 +119,15 @@ Result<void> Daemon::open() {
         [this](JsonWriter& w, std::vector<int>& keep) { write_state(w, keep); },
         [this](uint64_t client) { return control_->client_fd(client); },
         [this](uint64_t client) { return control_->client_uid(client); },
-        [this](const std::string& message) { startup_.manager.send(message); }});
+        [this](const std::string& message) { startup_.manager.send(message); },
+        [this](const std::string& binary, std::optional<uint64_t> upgrade_client) {
+            control::Json notice{{"upgrading", true},         {"pid", getpid()},
+                                 {"from", kVersion},          {"binary", binary},
+                                 {"upgrades", supervisor_.upgrades()}};
+            size_t told = control_->announce_upgrade(notice, upgrade_client.value_or(0), kUpgradeNoticeBudget);
+            if (told > 0) spdlog::info("upgrade: told {} control client(s) to ask the next image", told);
+        },
+        [this](const std::string& why) { control_->upgrade_failed(why); }});
     open_signals();
     start_manager_watchdog();
     return {};

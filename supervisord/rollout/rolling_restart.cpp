@@ -120,13 +120,25 @@ bool RollingRestart::advance(RolloutHost& host) {
     }
     if (!plan.finished()) return false;
 
-    if (owner != nullptr && owner->rollout.get() == this) owner->rollout.reset();
-    auto outcome = reports(host);
+    outcome = reports(host);
+    // Kept, with its outcome, for whoever asks how it went (a client that reconnects
+    // after an in-place upgrade).
+    if (owner != nullptr && owner->rollout.get() == this) owner->last_rollout = std::move(owner->rollout);
     spdlog::info("worker {}: rolling restart {}: {} of {} instance(s) replaced", worker,
                  plan.stopped() ? "stopped" : "done", plan.count(SlotState::done), slots.size());
+    progress = nullptr;  // the command has its answer: nothing more to say to its client
     auto done = std::move(then);
-    done(std::move(outcome));
+    if (done) done(outcome);
+    auto watchers = std::move(watchers_);
+    watchers_.clear();
+    for (auto& [id, watcher] : watchers) watcher();
     return true;
+}
+
+uint64_t RollingRestart::when_finished(std::function<void()> callback) {
+    uint64_t id = next_watcher_++;
+    watchers_.emplace(id, std::move(callback));
+    return id;
 }
 
 std::string RollingRestart::progress_text() const {

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,10 +66,16 @@ public:
           plan(this->slots.size(), max_surge) {}
 
     // Moves the rollout on as far as it can now; true once it is finished (and `then`
-    // has been called with one report per slot).
+    // has been called with one report per slot). A finished rollout becomes its
+    // worker's `last_rollout`, its reports kept in `outcome`.
     bool advance(RolloutHost& host);
     // "2 of 4 instances replaced", for refusals.
     std::string progress_text() const;
+    bool finished() const { return plan.finished(); }
+    // `callback` runs once the rollout is finished (after `then`, with `outcome` and the
+    // worker's last_rollout set); forget(id) takes it back (its client went away).
+    uint64_t when_finished(std::function<void()> callback);
+    void forget(uint64_t id) { watchers_.erase(id); }
 
     std::string worker;
     uint64_t generation;  // the worker's generation when it began: a later command ends it
@@ -77,8 +84,12 @@ public:
     std::string stop_reason;  // why the rollout stopped early ("web[1] failed", "fdsupd is shutting down")
     ProgressFn progress;
     std::function<void(std::vector<InstanceReport>)> then;
+    std::vector<InstanceReport> outcome;  // once finished: one report per slot, as `then` got them
 
 private:
+    std::map<uint64_t, std::function<void()>> watchers_;
+    uint64_t next_watcher_ = 1;
+
     void start_replacement(RolloutHost& host, Worker& worker, size_t slot);
     // A replacement that will not be used: stopped if it runs, erased once it has none.
     void retire_replacement(RolloutHost& host, size_t slot);

@@ -9,7 +9,9 @@
 // deadline stays a deadline: a backoff due in 300 ms is still due then.
 //
 // What is not carried: control and fd-socket connections (their clients see the
-// connection close), the output ring of `fdsupctl logs`, commands waiting for a result.
+// connection close; those waiting for an outcome or following logs are told first, and
+// pick up again with the next image: control/protocol.h, "Upgrading"), the output ring
+// of `fdsupctl logs`, commands waiting for a result, a worker's last finished rollout.
 // That is why an upgrade is refused while a command other than a rolling restart is in
 // flight (Supervisor::upgrade_refusal): the rollout itself is carried and goes on.
 // What the servers around the supervisor carry (their sockets, the notify counter) the

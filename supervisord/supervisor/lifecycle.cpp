@@ -385,7 +385,8 @@ void Supervisor::stop_workers(const std::vector<std::string>& names, ProgressFn 
     }
 }
 
-void Supervisor::restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done) {
+void Supervisor::restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done,
+                                 std::function<void(const std::vector<InstanceReport>&)> part_done) {
     auto workers = resolve_to_start(names);
     if (!workers) return done({false, workers.error().text(), {}});
     auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
@@ -393,12 +394,18 @@ void Supervisor::restart_workers(const std::vector<std::string>& names, Progress
     });
     for (size_t i = 0; i < workers->size(); ++i) {
         Worker& worker = *(*workers)[i];
+        auto part = Gather::part(gather, i);
+        if (part_done)
+            part = [part, part_done](std::vector<InstanceReport> reports) {
+                part_done(reports);
+                part(std::move(reports));
+            };
         if (rolls(worker)) {
             spdlog::info("worker {}: restart requested (rolling)", worker.config.name);
-            rolling_restart(worker, progress, Gather::part(gather, i));
+            rolling_restart(worker, progress, std::move(part));
         } else {
             spdlog::info("worker {}: restart requested (stop-start)", worker.config.name);
-            stop_then_start(worker, progress, Gather::part(gather, i));
+            stop_then_start(worker, progress, std::move(part));
         }
     }
 }

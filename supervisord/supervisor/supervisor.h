@@ -84,8 +84,10 @@ public:
     // restart: per the worker's restart_strategy. stop-start: stop every instance, then
     // start them again (the listening sockets stay open in the supervisor, so clients
     // wait in the backlog meanwhile). rolling: see rollout/rolling_restart.h; a worker
-    // with a rollout in progress refuses start, restart and scale.
-    void restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done);
+    // with a rollout in progress refuses start, restart and scale. `part_done`, if
+    // given, gets each worker's reports as soon as that worker is done (before `done`).
+    void restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done,
+                         std::function<void(const std::vector<InstanceReport>&)> part_done = nullptr);
     // scale: more instances start; fewer stop the newest (highest index) first.
     void scale_worker(const std::string& name, int count, ProgressFn progress, OperationDoneFn done);
     struct SignalSent {

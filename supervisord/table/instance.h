@@ -107,6 +107,9 @@ struct Worker {
     uint64_t generation = 0;
     // The rolling restart in progress, if any (rollout/rolling_restart.h).
     std::shared_ptr<RollingRestart> rollout;
+    // The last one that finished in this fdsupd image, with its outcome: what a client
+    // that asks afterwards is told (`rollout` requests; not carried across an upgrade).
+    std::shared_ptr<const RollingRestart> last_rollout;
 
     // Every instance is running and ready (a worker with no instances is trivially
     // ready; instances being scaled away and replacements not yet in service do not count).

@@ -153,12 +153,15 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     spdlog::default_logger()->flush();
     // A Type=notify manager is told, as for a reload; the next image says READY=1.
     if (setup_.notify_manager) setup_.notify_manager(ManagerNotify::reloading_message());
+    if (setup_.announce)
+        setup_.announce(binary, responder ? std::optional<uint64_t>(responder->client_id()) : std::nullopt);
     ExecRequest request{binary, -1,
                         next_argv(binary, setup_.config_path, setup_.extra_args, file->get(), previous.get(), std::nullopt),
                         keep};
     auto failed = exec_in_place(request);
     // Still here: the exec failed (the pre-flight ran the same file a moment ago).
     if (setup_.notify_manager) setup_.notify_manager("READY=1");
+    if (setup_.announce_failed) setup_.announce_failed("upgrade refused: " + failed.error().text());
     refuse(failed.error().text());
 }
 

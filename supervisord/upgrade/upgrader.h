@@ -2,7 +2,9 @@
 // then write the supervisor's state to a memfd and exec the new binary in place. The
 // new image restores the state and answers the waiting `fdsupctl upgrade` itself, on
 // the connection it inherits; if it cannot restore, it execs this image again (kept
-// as an O_PATH fd), which restores instead and answers with the reason.
+// as an O_PATH fd), which restores instead and answers with the reason. The other
+// control clients that wait for an outcome or follow logs are told just before the
+// exec (UpgradeSetup::announce), so that they can pick up with the next image.
 #pragma once
 
 #include <uv.h>
@@ -32,6 +34,11 @@ struct UpgradeSetup {
     std::function<int(uint64_t client)> client_fd;  // a control connection's fd, -1 if gone
     std::function<std::optional<uid_t>(uint64_t client)> client_uid;
     std::function<void(const std::string& message)> notify_manager;  // sd_notify to fdsupd's own manager
+    // Just before the exec: the control clients that wait for a request's outcome or
+    // follow logs are told that `binary` takes over (the upgrade's own client, if any,
+    // is not: the next image answers it); `announce_failed`: the exec failed after all.
+    std::function<void(const std::string& binary, std::optional<uint64_t> upgrade_client)> announce;
+    std::function<void(const std::string& why)> announce_failed;
 };
 
 class Upgrader {

@@ -130,7 +130,9 @@ def environ_of(pid):
 
 def cut_by_upgrade(code, out):
     """fdsupctl's connection closed under it (exit 3) by an upgrade's exec: control
-    connections are not carried to the next image (SPEC, "upgrade"; supervisord/state/state.h)."""
+    connections are not carried to the next image (SPEC, "upgrade"; supervisord/state/state.h). A
+    request fdsupd had begun is told first and followed to the next image (README,
+    "Clients across an upgrade"); one sent just as the exec came was not begun."""
     return code == 3 and re.search(r"closed before the reply|Connection reset by peer|Broken pipe", out)
 
 

@@ -43,7 +43,8 @@ class Verbs(FdsupTestCase):
         self.assertEqual(status["supervisor"]["config"], d.config_path)
         host, port = d.address("http")
         self.assertEqual(status["sockets"], [{"name": "http", "listen": "tcp://127.0.0.1:0",
-                                              "bound": f"{host}:{port}", "used_by": ["web"]}])
+                                              "bound": f"{host}:{port}", "used_by": ["web"],
+                                              "used_by_scm_rights": []}])
         web = [w for w in status["workers"] if w["name"] == "web"][0]
         self.assertEqual(web["state"], "running")
         self.assertEqual([i["index"] for i in web["instances"]], [0, 1])
@@ -174,10 +175,10 @@ class Verbs(FdsupTestCase):
     def test_version_help_and_usage(self):
         d = self.d
         out = d.ctl_ok("version")
-        self.assertRegex(out, r"^fdsupctl \d+\.\d+\.\d+ \(protocol 1\)\n"
-                              rf"fdsupd \d+\.\d+\.\d+ \(protocol 1, state format \d+, pid {d.pid}\)\n$")
+        self.assertRegex(out, r"^fdsupctl \d+\.\d+\.\d+ \(protocol 2\)\n"
+                              rf"fdsupd \d+\.\d+\.\d+ \(protocol 2, state format \d+, pid {d.pid}\)\n$")
         reply = d.ctl_json("version")
-        self.assertEqual((reply["protocol"], reply["pid"]), (1, d.pid))
+        self.assertEqual((reply["protocol"], reply["pid"]), (2, d.pid))
         for verb in ("status", "start", "stop", "restart", "signal", "scale", "reload", "logs", "shutdown",
                      "version"):
             code, out, _ = d.ctl(verb, "--help")

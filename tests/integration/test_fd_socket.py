@@ -62,6 +62,21 @@ class FdSocket(FdsupTestCase):
         self.assertIn(f"FDSUP_FD_SOCKET={d.tmp}/run/fds.sock".encode(), env)
         self.assertFalse(any(e.startswith(b"LISTEN_FDS=") for e in env))  # not inherited
 
+    def test_status_shows_who_takes_a_socket_over_scm_rights(self):
+        d, _ = self.start('\n[workers.plain]\ncommand = ["@HELPERS@/http_worker"]\nsockets = ["http"]\n')
+        status = d.ctl_json("status")
+        sockets = {s["name"]: s for s in status["sockets"]}
+        self.assertEqual((sockets["http"]["used_by"], sockets["http"]["used_by_scm_rights"]), (["plain"], ["web"]))
+        self.assertEqual((sockets["admin"]["used_by"], sockets["admin"]["used_by_scm_rights"]), ([], ["py"]))
+        workers = {w["name"]: w for w in status["workers"]}
+        self.assertEqual((workers["web"]["fds"], workers["web"]["scm_rights"]), ({}, ["http"]))
+        self.assertEqual((workers["plain"]["fds"], workers["plain"]["scm_rights"]), ({"3": "http"}, []))
+        out = d.ctl_ok("status")
+        self.assertRegex(out, r"(?m)^http\s+tcp://127\.0\.0\.1:0\s+127\.0\.0\.1:\d+\s+plain, web \(scm\)$")
+        self.assertRegex(out, r"(?m)^admin\s+tcp://127\.0\.0\.1:0\s+127\.0\.0\.1:\d+\s+py \(scm\)$")
+        self.assertRegex(out, r"(?m)^web\s+0\s+running\s.*\syes\s+http \(scm\)$")
+        self.assertRegex(out, r"(?m)^plain\s+0\s+running\s.*\syes\s+3=http$")
+
     def test_root_may_fetch_any_socket(self):
         d, path = self.start()
         # Not in name order: the fds come in the order asked for.

@@ -161,3 +161,49 @@ TEST_CASE("ctl client: logs -f: log lines after the reply until the server close
     CHECK(texts == std::vector<std::string>{"a", "b"});
     CHECK(raw_lines[0] == R"({"log":{"time":1.5,"worker":"web","instance":0,"stream":"stdout","text":"a"}})");
 }
+
+TEST_CASE("ctl client: an upgrade notice ends the wait for a reply; the close says the exec happened") {
+    ScriptedServer server({
+        R"({"progress":"web[0]: started pid 1250 beside pid 1234"})" "\n",
+        R"({"upgrading":true,"pid":42,"from":"0.1.0","upgrades":0,"resume":{"cmd":"rollout","names":["web"],"wait":true}})" "\n",
+    });
+    auto client = Client::connect(server.path());
+    REQUIRE(client);
+    CHECK(client->server_pid() == ::getpid());  // the scripted server is a thread of this process
+    REQUIRE(client->send(Json::parse(R"({"cmd":"restart","names":["web"]})")));
+    int progress = 0;
+    auto reply = client->read_reply([&](const Json&) { ++progress; });
+    REQUIRE(reply);
+    CHECK(progress == 1);
+    CHECK(fdsup::ctl::is_upgrading(reply->value));
+    CHECK(reply->value["resume"]["cmd"] == "rollout");
+    CHECK(client->upgrade_went_ahead());
+}
+
+TEST_CASE("ctl client: logs -f: an upgrade notice, then an exec that failed, and the lines go on") {
+    ScriptedServer server({
+        R"({"ok":true,"follow":true,"lines":[]})" "\n",
+        R"({"log":{"time":1.5,"worker":"web","instance":0,"stream":"stdout","text":"a"}})" "\n",
+        R"({"upgrading":true,"pid":42})" "\n",
+        R"({"upgrading":false,"error":"upgrade refused: exec /x: No such file or directory"})" "\n",
+        R"({"log":{"time":2.5,"worker":"web","instance":0,"stream":"stdout","text":"b"}})" "\n",
+    });
+    auto client = Client::connect(server.path());
+    REQUIRE(client);
+    REQUIRE(client->send(Json::parse(R"({"cmd":"logs","name":"web","lines":0,"follow":true})")));
+    REQUIRE(client->read_reply(nullptr));
+    std::vector<std::string> texts;
+    auto on_log = [&](const Json& line, std::string_view) {
+        texts.push_back(line["log"]["text"].get<std::string>());
+        return true;
+    };
+    auto notice = client->follow_logs(on_log);
+    REQUIRE(notice);
+    REQUIRE(*notice);
+    CHECK((*notice)->value["pid"] == 42);
+    CHECK_FALSE(client->upgrade_went_ahead());
+    auto rest = client->follow_logs(on_log);
+    REQUIRE(rest);
+    CHECK_FALSE(*rest);  // the server closed: the end of the stream
+    CHECK(texts == std::vector<std::string>{"a", "b"});
+}

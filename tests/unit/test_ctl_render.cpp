@@ -106,6 +106,35 @@ TEST_CASE("ctl render: status header, instance table, notes, sockets") {
           "admin   unix:/run/a.sock   /run/a.sock      -\n");
 }
 
+TEST_CASE("ctl render: sockets taken over SCM_RIGHTS show under USED-BY and FDS") {
+    auto reply = Json::parse(R"({"ok":true,
+        "supervisor":{"pid":1,"version":"0.1.0","uptime_s":1,"config":"/c"},
+        "sockets":[{"name":"http","listen":"tcp://127.0.0.1:80","bound":"127.0.0.1:80","used_by":["web"],
+                    "used_by_scm_rights":[]},
+                   {"name":"metrics","listen":"tcp://127.0.0.1:9","bound":"127.0.0.1:9","used_by":["api"],
+                    "used_by_scm_rights":["web","batch"]},
+                   {"name":"admin","listen":"unix:/a","bound":"/a","used_by":[],"used_by_scm_rights":["web"]}],
+        "workers":[{"name":"web","state":"running","fds":{"3":"http"},"scm_rights":["metrics","admin"],
+                    "waiting_for":[],"instances":[{"index":0,"pid":10,"state":"running","ready":true,
+                    "restarts":0,"uptime_s":5,"last_exit":null,"last_error":null}]},
+                   {"name":"batch","state":"running","fds":{},"scm_rights":["metrics"],"waiting_for":[],
+                    "instances":[{"index":0,"pid":11,"state":"running","ready":true,"restarts":0,"uptime_s":5,
+                    "last_exit":null,"last_error":null}]}]})");
+    auto out = render_reply("status", Json::parse(R"({"cmd":"status"})"), reply).out;
+    CHECK(out.find("  3=http metrics (scm) admin (scm)\n") != std::string::npos);
+    CHECK(out.find("  metrics (scm)\n") != std::string::npos);  // nothing inherited: only what it fetches
+    CHECK(out.find("SOCKET   LISTEN              BOUND         USED-BY\n"
+                   "http     tcp://127.0.0.1:80  127.0.0.1:80  web\n"
+                   "metrics  tcp://127.0.0.1:9   127.0.0.1:9   api, web (scm), batch (scm)\n"
+                   "admin    unix:/a             /a            web (scm)\n") != std::string::npos);
+    // An fdsupd older than protocol 2 does not say: as before.
+    reply["sockets"][2].erase("used_by_scm_rights");
+    reply["workers"][1].erase("scm_rights");
+    out = render_reply("status", Json::parse(R"({"cmd":"status"})"), reply).out;
+    CHECK(out.find("admin    unix:/a             /a            -\n") != std::string::npos);
+    CHECK(out.find("batch   0         running  11   5s      0         -          yes    -\n") != std::string::npos);
+}
+
 TEST_CASE("ctl render: a rollout in progress, and what workers said over sd_notify") {
     auto reply = Json::parse(R"({"ok":true,
         "supervisor":{"pid":1,"version":"0.1.0","uptime_s":1,"config":"/c"},
@@ -294,7 +323,7 @@ TEST_CASE("ctl --json: DEL and C1 controls escaped, the same JSON to a parser") 
 }
 
 TEST_CASE("ctl render: version, shutdown, failures without a message") {
-    CHECK(fdsup::ctl::client_version_line() == "fdsupctl 0.1.0 (protocol 1)");
+    CHECK(fdsup::ctl::client_version_line() == "fdsupctl 0.1.0 (protocol 2)");
     CHECK(render_reply("version", Json::object(),
                        Json::parse(R"({"ok":true,"version":"0.1.0","protocol":1,"state_format":1,"pid":77})")).out ==
           "fdsupd 0.1.0 (protocol 1, state format 1, pid 77)\n");
