@@ -78,6 +78,21 @@ struct OutputTarget {
     bool operator==(const OutputTarget&) const = default;
 };
 
+// A [workers.NAME.ready_probe] or [workers.NAME.liveness_probe] table (health/).
+enum class ProbeKind { http, tcp, exec };
+struct ProbeConfig {
+    ProbeKind kind = ProbeKind::http;
+    // http: the URL; tcp: HOST:PORT or a unix socket; as written, {instance} allowed.
+    std::string target;
+    std::vector<std::string> command;      // exec: the argv, placeholders as in `command`
+    Duration interval = 10s;
+    Duration timeout = 1s;
+    int failures = 3;                      // liveness: failed checks in a row that replace the instance
+    SourcePos pos;
+
+    bool operator==(const ProbeConfig&) const = default;
+};
+
 struct RlimitSetting {
     int resource = 0;                      // RLIMIT_*
     std::string name;                      // "nofile"
@@ -120,6 +135,8 @@ struct WorkerConfig {
     int fd_store_max = 0;
     OutputTarget stdout_target;
     OutputTarget stderr_target;
+    std::optional<ProbeConfig> ready_probe;     // used by ready = "probe"
+    std::optional<ProbeConfig> liveness_probe;  // checked while running
     SourcePos pos;
 
     bool operator==(const WorkerConfig&) const = default;
