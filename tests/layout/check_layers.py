@@ -16,7 +16,7 @@ LAYERS = [
     ["config"],
     ["sockets", "launcher"],
     ["table"],
-    ["output", "fdstore", "cgroups", "rollout"],
+    ["output", "fdstore", "cgroups", "rollout", "health"],
     ["supervisor"],
     ["state"],
     ["notify", "fdserver", "control"],
