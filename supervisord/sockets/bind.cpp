@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <net/if.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/stat.h>
@@ -12,10 +11,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
-#include <memory>
 #include <optional>
 #include <vector>
 
+#include "sockets/socket_address.h"
 #include "sockets/unix_probe.h"
 #include "sys/paths.h"
 #include "sys/users.h"
@@ -28,14 +27,6 @@ namespace fdsup {
 
 namespace {
 
-struct SockAddr {
-    sockaddr_storage storage{};
-    socklen_t len = 0;
-
-    const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
-    int family() const { return storage.ss_family; }
-};
-
 // The listen string as written, or rebuilt from the parsed address when the config was
 // made by hand (tests, defaults).
 std::string listen_text(const config::SocketConfig& cfg) {
@@ -47,59 +38,6 @@ std::string listen_text(const config::SocketConfig& cfg) {
         return kind + "://" + (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
     }
     return kind + ":" + (a.abstract ? "@" : "") + a.path;
-}
-
-int socket_type(SocketKind kind) {
-    switch (kind) {
-        case SocketKind::tcp:
-        case SocketKind::unix_stream: return SOCK_STREAM;
-        case SocketKind::udp:
-        case SocketKind::unix_dgram: return SOCK_DGRAM;
-        case SocketKind::unix_seqpacket: return SOCK_SEQPACKET;
-    }
-    return SOCK_STREAM;
-}
-
-// HOST:PORT -> the first usable address. A host with ':' came from brackets: IPv6 only.
-Result<SockAddr> resolve_inet(const ListenAddress& a, int type, const std::string& what) {
-    addrinfo hints{};
-    hints.ai_family = a.host.find(':') != std::string::npos ? AF_INET6 : AF_UNSPEC;
-    hints.ai_socktype = type;
-    hints.ai_flags = AI_NUMERICSERV;
-    addrinfo* list = nullptr;
-    std::string service = std::to_string(a.port);
-    int rc = getaddrinfo(a.host.c_str(), service.c_str(), &hints, &list);
-    if (rc == EAI_SYSTEM) return fail_errno(what);
-    if (rc != 0) return fail(what + ": " + gai_strerror(rc));
-    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> owner(list, &freeaddrinfo);
-    for (const addrinfo* ai = list; ai; ai = ai->ai_next) {
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
-        if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
-        SockAddr out;
-        std::memcpy(&out.storage, ai->ai_addr, ai->ai_addrlen);
-        out.len = ai->ai_addrlen;
-        return out;
-    }
-    return fail(what + ": no IPv4 or IPv6 address");
-}
-
-// sockaddr_un for a path (NUL-terminated) or an abstract name (exact length).
-Result<SockAddr> unix_address(const ListenAddress& a, const std::string& what) {
-    SockAddr out;
-    auto* un = reinterpret_cast<sockaddr_un*>(&out.storage);
-    un->sun_family = AF_UNIX;
-    constexpr size_t room = sizeof(un->sun_path);
-    if (a.abstract) {
-        if (a.path.empty() || a.path.size() > room - 1) return fail(what + ": bad abstract name");
-        un->sun_path[0] = '\0';
-        std::memcpy(un->sun_path + 1, a.path.data(), a.path.size());
-        out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + a.path.size());
-    } else {
-        if (a.path.empty() || a.path.size() > room - 1) return fail(what + ": bad path");
-        std::memcpy(un->sun_path, a.path.data(), a.path.size());
-        out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + a.path.size() + 1);
-    }
-    return out;
 }
 
 Result<void> set_option(int fd, int level, int option, int value, const std::string& what) {

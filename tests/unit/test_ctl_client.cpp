@@ -3,17 +3,15 @@
 // request limit, log lines after a follow reply, and errors that name the socket.
 #include <doctest/doctest.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "ctl/client.h"
 #include "sys/unique_fd.h"
+#include "unix_listener_support.h"
 
 using fdsup::UniqueFd;
 using fdsup::ctl::Client;
@@ -26,25 +24,12 @@ namespace {
 class ScriptedServer {
 public:
     explicit ScriptedServer(std::vector<std::string> script) {
-        char dir_template[] = "/tmp/fdsup-ctl-test-XXXXXX";
-        REQUIRE(mkdtemp(dir_template) != nullptr);
-        dir_ = dir_template;
-        path_ = dir_ + "/control.sock";
-        listener_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        REQUIRE(listener_);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, path_.c_str(), sizeof address.sun_path - 1);
-        REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-        REQUIRE(::listen(listener_.get(), 1) == 0);
         thread_ = std::thread([this, script = std::move(script)] { serve(script); });
     }
     ~ScriptedServer() {
         if (thread_.joinable()) thread_.join();
-        ::unlink(path_.c_str());
-        ::rmdir(dir_.c_str());
     }
-    const std::string& path() const { return path_; }
+    const std::string& path() const { return listener_.path; }
     // What the client sent, once the connection is done.
     std::string request() {
         if (thread_.joinable()) thread_.join();
@@ -53,7 +38,7 @@ public:
 
 private:
     void serve(const std::vector<std::string>& script) {
-        UniqueFd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        UniqueFd connection(::accept4(listener_.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
         if (!connection) return;
         char byte;
         while (::read(connection.get(), &byte, 1) == 1 && byte != '\n') request_ += byte;
@@ -67,9 +52,7 @@ private:
         }
     }
 
-    std::string dir_;
-    std::string path_;
-    UniqueFd listener_;
+    TempUnixListener listener_{"fdsup-ctl-test", "control.sock", 1};
     std::string request_;
     std::thread thread_;
 };
