@@ -20,7 +20,8 @@ cd "$(dirname "$0")"
 # idle supervisor.service, which the benchmarks do not use) and plot with gnuplot;
 # ctest's "bench: smoke" runs them too, so they are installed for the tests as well.
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
-          libsystemd-dev apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox)
+          libsystemd-dev apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox
+          nodejs python3-gunicorn)
 # The fuzz targets need a clang whose C++23 library support covers std::expected (with
 # Debian 12's libstdc++ that is clang 19, from Debian's own bookworm packages) and its
 # libFuzzer runtime.

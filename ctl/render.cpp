@@ -66,6 +66,44 @@ std::string format_ready(const Json& value) {
     return printable(value);
 }
 
+}  // namespace
+
+// The HEALTH column: the last probe check ("ok 1.2ms", "fail 2/3"), "checking" before
+// the first, "accepting" once ready = "accepting" saw it; "-" without health checks.
+std::string format_health(const Json& health) {
+    if (!health.is_object()) return "-";
+    const Json& last = field_or_null(health, "last");
+    if (last.is_object()) {
+        if (field_or_null(last, "passed") == Json(true)) {
+            const Json& ms = field_or_null(last, "latency_ms");
+            if (!ms.is_number()) return "ok";
+            char buffer[32];
+            std::snprintf(buffer, sizeof buffer, "ok %.1fms", ms.get<double>());
+            return buffer;
+        }
+        const Json& allowed = field_or_null(health, "failures_allowed");
+        const Json& failures = field_or_null(health, "failures");
+        if (allowed.is_number_integer() && failures.is_number_integer() && failures.get<int64_t>() > 0)
+            return "fail " + printable(failures) + "/" + printable(allowed);
+        return "fail";
+    }
+    if (!field_or_null(health, "checking").is_null()) return "checking";
+    if (field_or_null(health, "accepting").is_string()) return "accepting";
+    return "-";
+}
+
+namespace {
+
+// Under the table: a failed last check, and a replacement the liveness probe made.
+void health_notes(const std::string& label, const Json& health, std::vector<std::string>& notes) {
+    if (!health.is_object()) return;
+    const Json& last = field_or_null(health, "last");
+    if (last.is_object() && field_or_null(last, "passed") == Json(false))
+        notes.push_back(label + ": probe failed: " + text(last, "detail"));
+    const Json& replaced = field_or_null(health, "replaced");
+    if (replaced.is_string()) notes.push_back(label + ": replaced by its liveness probe: " + printable(replaced));
+}
+
 // "KILL" -> "SIGKILL", 9 -> "signal 9".
 std::string signal_name(const Json& value) {
     if (value.is_string()) {
@@ -161,19 +199,23 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
                 rows.push_back({printable(name), text(instance, "index"), state,
                                 text(instance, "pid"), format_uptime(field_or_null(instance, "uptime_s")),
                                 text(instance, "restarts"), format_last_exit(field_or_null(instance, "last_exit")),
-                                format_ready(field_or_null(instance, "ready")), fds});
+                                format_ready(field_or_null(instance, "ready")),
+                                format_health(field_or_null(instance, "health")), fds});
             }
         } else {
             // Scaled to 0 (or an odd reply): the worker still gets a row, with its state.
-            rows.push_back({printable(name), "-", text(worker, "state"), "-", "-", "-", "-", "-", fds});
+            rows.push_back({printable(name), "-", text(worker, "state"), "-", "-", "-", "-", "-", "-", fds});
         }
         const Json& waiting_for = field_or_null(worker, "waiting_for");
         if (!is_empty_value(waiting_for))
             notes.push_back(printable(name) + ": waiting for " + join_list(waiting_for) + " to be ready");
         const Json& rollout = field_or_null(worker, "rollout");
-        if (rollout.is_object())
-            notes.push_back(printable(name) + ": rolling restart in progress, " + text(rollout, "replaced") + " of " +
-                            text(rollout, "total") + " replaced");
+        if (rollout.is_object()) {
+            const Json& reason = field_or_null(rollout, "reason");
+            notes.push_back(printable(name) + ": rolling restart in progress" +
+                            (reason.is_string() ? " (" + printable(reason) + ")" : "") + ", " +
+                            text(rollout, "replaced") + " of " + text(rollout, "total") + " replaced");
+        }
         const Json& fd_store = field_or_null(worker, "fd_store");
         if (fd_store.is_object()) {
             const Json& slots = field_or_null(fd_store, "instances");
@@ -195,6 +237,7 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
             if (status.is_string()) notes.push_back(label + ": status: " + printable(status));
             const Json& last_error = field_or_null(instance, "last_error");
             if (!last_error.is_null()) notes.push_back(label + ": " + printable(last_error));
+            health_notes(label, field_or_null(instance, "health"), notes);
         }
     }
 }
@@ -358,7 +401,7 @@ std::string render_status(const Json& reply) {
     std::string out = status_header(field_or_null(reply, "supervisor")) + "\n";
 
     const Json& workers = field_or_null(reply, "workers");
-    std::vector<Row> rows{{"WORKER", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", "READY", "FDS"}};
+    std::vector<Row> rows{{"WORKER", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", "READY", "HEALTH", "FDS"}};
     std::vector<std::string> notes;
     if (workers.is_array()) worker_rows(workers, rows, notes);
     if (rows.size() == 1) {

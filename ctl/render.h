@@ -40,6 +40,8 @@ std::string printable(const Json& value);
 std::string format_duration(double seconds);
 // {"code": 3, "signal": null} -> "exit 3"; {"signal": "KILL"} -> "SIGKILL"; nothing -> "-".
 std::string format_last_exit(const Json& last_exit);
+// An instance's "health" -> "ok 1.2ms", "fail 2/3", "fail", "checking", "accepting"; "-".
+std::string format_health(const Json& health);
 // Unix seconds -> "2026-11-23 10:00:00.123" in the local time zone.
 std::string format_log_time(double unix_seconds);
 // A LOGLINE -> "2026-11-23 10:00:00.123 web[0]: text\n" ("web[0] stderr: " for stderr).

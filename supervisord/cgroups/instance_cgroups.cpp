@@ -121,8 +121,13 @@ void InstanceCgroups::signal(Instance& instance, int signal) {
         if (pid != instance.pid || !instance.pidfd) ::kill(pid, signal);
 }
 
+Result<std::vector<pid_t>> InstanceCgroups::processes(const Instance& instance) const {
+    if (!tree_ || instance.cgroup.empty()) return fail(path_of(instance) + ": no cgroup");
+    return tree_->processes(instance.cgroup);
+}
+
 std::string InstanceCgroups::count_left(const Instance& instance) const {
-    auto left = tree_->processes(instance.cgroup);
+    auto left = processes(instance);
     return left ? std::to_string(left->size()) + " process(es)" : "processes";
 }
 

@@ -59,6 +59,8 @@ public:
     void unwatch(Instance& instance);
     // The cgroup is empty (or given up on): unwatched, closed and removed.
     void release(Instance& instance);
+    // The processes in the instance's cgroup now.
+    Result<std::vector<pid_t>> processes(const Instance& instance) const;
     // "3 process(es)" left in it, for a message.
     std::string count_left(const Instance& instance) const;
     // ".../fdsupd-PID/web@0.1", for messages.

@@ -281,10 +281,10 @@ void Loader::read_top_level(const toml::table& root, Config& config) {
 
     std::vector<ReadSocket> sockets;
     if (const toml::node* n = root.get("sockets")) sockets = read_sockets(*n);
-    for (auto& s : sockets) config.sockets.push_back(std::move(s.config));
-
     std::vector<ReadWorker> workers;
     if (const toml::node* n = root.get("workers")) workers = read_workers(*n);
+    check_probe_targets(sockets, workers);
+    for (auto& s : sockets) config.sockets.push_back(std::move(s.config));
     for (auto& w : workers) config.workers.push_back(std::move(w.config));
 
     auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };

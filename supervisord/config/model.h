@@ -66,7 +66,7 @@ struct SocketConfig {
 };
 
 enum class RestartPolicy { always, on_failure, never };
-enum class ReadyMode { exec, notify, delay };
+enum class ReadyMode { exec, notify, delay, accepting, probe };
 enum class NotifyAccess { main, all };
 enum class KillMode { process, group, cgroup };
 enum class RestartStrategy { rolling, stop_start };

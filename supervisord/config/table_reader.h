@@ -39,8 +39,11 @@ constexpr std::string_view kWorkerKeys[] = {
     "backoff_max", "healthy_after",     "start_limit_burst", "start_limit_interval", "ready",
     "ready_delay", "ready_timeout",     "watchdog",      "notify_access",    "stop_signal",
     "stop_timeout", "kill_mode",        "after",         "reload_signal",    "restart_strategy",
-    "max_surge",   "fd_store_max",      "stdout",        "stderr",
+    "max_surge",   "fd_store_max",      "stdout",        "stderr",           "ready_probe",
+    "liveness_probe",
 };
+
+constexpr std::string_view kProbeKeys[] = {"http", "tcp", "exec", "interval", "timeout", "failures"};
 
 constexpr Choice<std::string_view> kLogLevels[] = {
     {"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}};
@@ -49,7 +52,8 @@ constexpr Choice<RestartPolicy> kRestartPolicies[] = {
     {"on-failure", RestartPolicy::on_failure},
     {"never", RestartPolicy::never}};
 constexpr Choice<ReadyMode> kReadyModes[] = {
-    {"exec", ReadyMode::exec}, {"notify", ReadyMode::notify}, {"delay", ReadyMode::delay}};
+    {"exec", ReadyMode::exec},           {"notify", ReadyMode::notify}, {"delay", ReadyMode::delay},
+    {"accepting", ReadyMode::accepting}, {"probe", ReadyMode::probe}};
 constexpr Choice<NotifyAccess> kNotifyAccess[] = {
     {"main", NotifyAccess::main}, {"all", NotifyAccess::all}};
 constexpr Choice<KillMode> kKillModes[] = {
@@ -113,6 +117,13 @@ private:
     void check_stdio_sockets(const Section& s, const WorkerConfig& w);
     void check_fd_store(const Section& s, const WorkerConfig& w);
     void check_after_cycles(const std::vector<ReadWorker>& workers);
+    // probe_table.cpp
+    std::optional<ProbeConfig> read_probe(const Section& worker, std::string_view key, const WorkerConfig& w);
+    bool read_probe_command(const toml::node& n, const std::string& path, ProbeConfig& probe);
+    bool check_probe_target(const toml::node& n, const std::string& path, const ProbeConfig& probe,
+                            const WorkerConfig& w);
+    void check_ready_mode(const Section& s, const WorkerConfig& w);
+    void check_probe_targets(const std::vector<ReadSocket>& sockets, const std::vector<ReadWorker>& workers);
 };
 
 // "250ms", "10s", "5m", "1h": a duration as it would be written in the file.

@@ -77,8 +77,11 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
     auto output = [&](const auto& n, const auto& p) { return as_output(n, p); };
     read(s, "stdout", w.stdout_target, output);
     read(s, "stderr", w.stderr_target, output);
+    w.ready_probe = read_probe(s, "ready_probe", w);
+    w.liveness_probe = read_probe(s, "liveness_probe", w);
 
     check_backoff(s, w);
+    check_ready_mode(s, w);
     if (const toml::node* n = s.get("ready_timeout"); n && w.ready_timeout == 0ms)
         error(*n, s.at("ready_timeout"), "must be greater than 0");
     check_command_fds(s, w);

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cmath>
 
-#include "supervisor/spawn_histogram.h"
+#include "sys/histogram.h"
 #include "version.h"
 
 namespace fdsup::control {
@@ -56,6 +56,15 @@ public:
         out_ += number(value);
         out_ += '\n';
     }
+    // The _bucket, _sum and _count samples of a histogram; `labels` as for sample().
+    void histogram(const std::string& name, const std::string& labels, const Histogram& h) {
+        std::string prefix = labels.empty() ? "" : labels + ",";
+        for (size_t i = 0; i < h.bounds().size(); ++i)
+            sample(name + "_bucket", prefix + "le=\"" + number(h.bounds()[i]) + "\"", static_cast<double>(h.bucket(i)));
+        sample(name + "_bucket", prefix + "le=\"+Inf\"", static_cast<double>(h.count()));
+        sample(name + "_sum", labels, h.sum());
+        sample(name + "_count", labels, static_cast<double>(h.count()));
+    }
     std::string take() { return std::move(out_); }
 
 private:
@@ -83,14 +92,8 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
     e.family("fdsup_notify_dropped_total", "counter", "sd_notify datagrams dropped (unknown sender, malformed, refused).");
     e.sample("fdsup_notify_dropped_total", "", static_cast<double>(notify_dropped));
 
-    const SpawnHistogram& spawns = supervisor.spawn_times();
     e.family("fdsup_spawn_duration_seconds", "histogram", "Time the launcher takes per spawn, clone to exec.");
-    for (size_t i = 0; i < SpawnHistogram::kBounds.size(); ++i)
-        e.sample("fdsup_spawn_duration_seconds_bucket", "le=\"" + number(SpawnHistogram::kBounds[i]) + "\"",
-                 static_cast<double>(spawns.bucket(i)));
-    e.sample("fdsup_spawn_duration_seconds_bucket", "le=\"+Inf\"", static_cast<double>(spawns.count()));
-    e.sample("fdsup_spawn_duration_seconds_sum", "", spawns.sum());
-    e.sample("fdsup_spawn_duration_seconds_count", "", static_cast<double>(spawns.count()));
+    e.histogram("fdsup_spawn_duration_seconds", "", supervisor.spawn_times());
 
     // Per worker and instance. Instances being replaced or scaled away are left out:
     // an index names one series.
@@ -137,7 +140,60 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
     each_instance([&](const Worker& worker, const Instance& in, const std::string& labels) {
         e.sample("fdsup_instance_fd_store_fds", labels, static_cast<double>(supervisor.fd_stores().count(worker, in.index)));
     });
+    e.family("fdsup_instance_liveness_failures", "gauge", "Liveness probe checks the instance has failed in a row.");
+    each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+        e.sample("fdsup_instance_liveness_failures", labels, in.health.failures);
+    });
+
+    // Health checks (health/), per worker with a probe.
+    auto probed = [&](auto&& emit) {
+        for (const auto& worker : supervisor.workers()) {
+            if (worker->removing) continue;
+            std::string labels = "worker=\"" + label(worker->config.name) + "\"";
+            if (worker->config.ready == config::ReadyMode::probe) emit(*worker, labels + ",probe=\"ready\"", false);
+            if (worker->config.liveness_probe) emit(*worker, labels + ",probe=\"liveness\"", true);
+        }
+    };
+    e.family("fdsup_probe_checks_total", "counter", "Probe checks by this fdsupd image, by worker, probe and result.");
+    probed([&](const Worker& worker, const std::string& labels, bool liveness) {
+        const ProbeCounters& c = worker.probe_counters.of(liveness);
+        e.sample("fdsup_probe_checks_total", labels + ",result=\"pass\"", static_cast<double>(c.passed));
+        e.sample("fdsup_probe_checks_total", labels + ",result=\"fail\"", static_cast<double>(c.failed));
+    });
+    e.family("fdsup_probe_duration_seconds", "histogram", "Time a probe check takes, by worker and probe.");
+    probed([&](const Worker& worker, const std::string& labels, bool liveness) {
+        e.histogram("fdsup_probe_duration_seconds", labels, worker.probe_counters.of(liveness).latency);
+    });
+    e.family("fdsup_liveness_replacements_total", "counter", "Instances replaced after failing their liveness probe, by worker.");
+    for (const auto& worker : supervisor.workers())
+        if (!worker->removing && worker->config.liveness_probe)
+            e.sample("fdsup_liveness_replacements_total", "worker=\"" + label(worker->config.name) + "\"",
+                     static_cast<double>(worker->probe_counters.replacements));
+    const auto& scans = supervisor.accept_scan_cost();
+    e.family("fdsup_accept_scans_total", "counter", "Looks at starting instances' processes for ready = \"accepting\".");
+    e.sample("fdsup_accept_scans_total", "", static_cast<double>(scans.scans));
+    e.family("fdsup_accept_scan_cpu_seconds_total", "counter", "fdsupd's CPU time spent in those looks.");
+    e.sample("fdsup_accept_scan_cpu_seconds_total", "", std::chrono::duration<double>(scans.cpu).count());
     return e.take();
+}
+
+std::vector<std::string> not_ready(const Supervisor& supervisor) {
+    if (supervisor.shutting_down()) return {"fdsupd is shutting down"};
+    std::vector<std::string> lines;
+    for (const auto& worker : supervisor.workers()) {
+        if (worker->removing || worker->stopped_by_operator) continue;
+        if (worker->waiting_for_dependencies) {
+            lines.push_back(worker->config.name + ": waiting for a dependency (after)");
+            continue;
+        }
+        for (const auto& instance : worker->instances) {
+            if (instance->retiring || instance->replacement || instance->ready) continue;
+            std::string line = instance->label() + ": " + state_name(instance->state);
+            if (!instance->last_error.empty()) line += " (" + instance->last_error + ")";
+            lines.push_back(std::move(line));
+        }
+    }
+    return lines;
 }
 
 }  // namespace fdsup::control

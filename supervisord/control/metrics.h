@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "supervisor/supervisor.h"
 
@@ -18,5 +19,10 @@ using RequestCounts = std::map<std::string, uint64_t>;
 
 // `notify_dropped`: sd_notify datagrams the notify handler dropped.
 std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requests, uint64_t notify_dropped);
+
+// For GET /readyz: what keeps fdsupd from being ready, one line each ("web[1]: starting",
+// "db: waiting for cache"); empty once every instance of every worker meant to run is
+// ready. Workers an operator stopped are not meant to run.
+std::vector<std::string> not_ready(const Supervisor& supervisor);
 
 }  // namespace fdsup::control

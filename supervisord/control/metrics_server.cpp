@@ -27,7 +27,7 @@ struct MetricsServer::Client {
 };
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::open(uv_loop_t* loop, const std::string& listen,
-                                                           std::function<std::string()> text) {
+                                                           Pages pages) {
     config::SocketConfig cfg;
     cfg.name = "metrics";
     cfg.listen = "tcp://" + listen;
@@ -39,15 +39,15 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::open(uv_loop_t* loop, cons
     if (!bound) return std::unexpected(bound.error());
     // Unlike a worker's listener, this one is ours to accept on: non-blocking.
     if (::fcntl(bound->fd.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno("metrics: fcntl");
-    std::unique_ptr<MetricsServer> server(new MetricsServer(loop, std::move(bound->fd), bound->bound, std::move(text)));
+    std::unique_ptr<MetricsServer> server(new MetricsServer(loop, std::move(bound->fd), bound->bound, std::move(pages)));
     if (!server->watch_.ok() ||
         server->watch_.start(UV_READABLE, [s = server.get()](int, int) { s->on_accept(); }) != 0)
         return fail("metrics: cannot watch the listening socket");
     return server;
 }
 
-MetricsServer::MetricsServer(uv_loop_t* loop, UniqueFd fd, std::string bound, std::function<std::string()> text)
-    : loop_(loop), fd_(std::move(fd)), bound_(std::move(bound)), text_(std::move(text)), watch_(loop, fd_.get()),
+MetricsServer::MetricsServer(uv_loop_t* loop, UniqueFd fd, std::string bound, Pages pages)
+    : loop_(loop), fd_(std::move(fd)), bound_(std::move(bound)), pages_(std::move(pages)), watch_(loop, fd_.get()),
       accept_pause_(loop) {}
 
 MetricsServer::~MetricsServer() = default;
@@ -104,9 +104,15 @@ void MetricsServer::on_readable(Client& c) {
     std::string path = line.substr(first + 1, second - first - 1);
     if (size_t query = path.find('?'); query != std::string::npos) path.resize(query);
     if (method != "GET" && method != "HEAD") return respond(c, 405, "Method Not Allowed", "only GET\n", "text/plain");
-    // Only /metrics: / too says where they are (/healthz and /readyz are to come).
-    if (path != "/metrics") return respond(c, 404, "Not Found", "not found; the metrics are at /metrics\n", "text/plain");
-    respond(c, 200, "OK", text_(), "text/plain; version=0.0.4; charset=utf-8", method == "HEAD");
+    auto page = pages_.find(path);
+    if (page == pages_.end()) {
+        std::string paths;
+        for (const auto& [known, make] : pages_) paths += (paths.empty() ? "" : ", ") + known;
+        return respond(c, 404, "Not Found", "not found; this server has " + paths + "\n", "text/plain");
+    }
+    Page made = page->second();
+    respond(c, made.code, made.code == 200 ? "OK" : made.code == 503 ? "Service Unavailable" : "Error", made.body,
+            made.type, method == "HEAD");
 }
 
 void MetricsServer::respond(Client& c, int code, const char* reason, const std::string& body, const char* type,

@@ -1,7 +1,8 @@
-// [supervisor] metrics_listen: the Prometheus exposition over HTTP, on fdsupd's own loop.
-// A scrape is one request per connection: `GET /metrics` (or `/`) gets the text
-// (control/metrics.h); any other path 404, any other method 405, a malformed request
-// 400. Then the connection is closed.
+// [supervisor] metrics_listen: the Prometheus exposition over HTTP, on fdsupd's own loop,
+// and the health endpoints beside it (SPEC "Health"). One request per connection:
+// `GET /metrics` gets the text (control/metrics.h), `/healthz` and `/readyz` their
+// pages; any other path 404, any other method 405, a malformed request 400. Then the
+// connection is closed.
 //
 // Limits (each protects fdsupd and the scrapers): at most kMaxClients connections (a new
 // one pushes out the oldest that has not sent a whole request yet), a request head of
@@ -29,10 +30,16 @@ public:
     static constexpr size_t kMaxRequest = 8 * 1024;
     static constexpr auto kTimeout = std::chrono::seconds(10);
 
+    // A page as served: its status code, body and content type, made per request.
+    struct Page {
+        int code = 200;
+        std::string body;
+        const char* type = "text/plain; charset=utf-8";
+    };
+    using Pages = std::map<std::string, std::function<Page()>>;  // by path ("/metrics")
+
     // `listen`: "HOST:PORT" as metrics_listen has it (a numeric or named host; [v6]).
-    // `text`: the exposition, made per scrape.
-    static Result<std::unique_ptr<MetricsServer>> open(uv_loop_t* loop, const std::string& listen,
-                                                       std::function<std::string()> text);
+    static Result<std::unique_ptr<MetricsServer>> open(uv_loop_t* loop, const std::string& listen, Pages pages);
     ~MetricsServer();
     MetricsServer(const MetricsServer&) = delete;
     MetricsServer& operator=(const MetricsServer&) = delete;
@@ -41,7 +48,7 @@ public:
 
 private:
     struct Client;
-    MetricsServer(uv_loop_t* loop, UniqueFd fd, std::string bound, std::function<std::string()> text);
+    MetricsServer(uv_loop_t* loop, UniqueFd fd, std::string bound, Pages pages);
     void on_accept();
     void on_readable(Client& client);
     // Sends the reply, then closes (the client may be gone when this returns).
@@ -53,7 +60,7 @@ private:
     uv_loop_t* loop_;
     UniqueFd fd_;
     std::string bound_;
-    std::function<std::string()> text_;
+    Pages pages_;
     FdWatch watch_;
     Timer accept_pause_;  // out of fds: accepting waits a moment
     std::map<uint64_t, std::unique_ptr<Client>> clients_;  // by id: oldest first

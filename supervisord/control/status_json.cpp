@@ -43,6 +43,51 @@ void write_last_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
     w.end_object();
 }
 
+// What health/ is checking of the instance now, derived from its state and config:
+// "accepting", "ready_probe", "liveness_probe", or none.
+const char* health_check_of(const Instance& instance) {
+    const auto& cfg = instance.worker->config;
+    if (!instance.has_process()) return nullptr;
+    if (instance.state == InstanceState::starting) {
+        if (cfg.ready == config::ReadyMode::accepting) return "accepting";
+        if (cfg.ready == config::ReadyMode::probe) return "ready_probe";
+    }
+    if (instance.state == InstanceState::running && instance.ready && cfg.liveness_probe) return "liveness_probe";
+    return nullptr;
+}
+
+// The health checks' findings; only for an instance that has any (SPEC "Health").
+void write_health(JsonWriter& w, const Instance& instance) {
+    const auto& cfg = instance.worker->config;
+    const InstanceHealth& h = instance.health;
+    bool checked = cfg.ready == config::ReadyMode::accepting || cfg.ready == config::ReadyMode::probe ||
+                   cfg.liveness_probe.has_value();
+    if (!checked && h.replaced.empty()) return;
+    w.key("health").begin_object();
+    w.key("checking");
+    if (const char* check = health_check_of(instance)) w.value(check);
+    else w.null();
+    w.key("accepting");
+    string_or_null(w, h.accepting);
+    w.member("failures", h.failures);
+    if (cfg.liveness_probe) w.member("failures_allowed", cfg.liveness_probe->failures);
+    w.key("last");
+    if (h.last) {
+        auto age = std::chrono::system_clock::now() - h.last->at;
+        w.begin_object()
+            .member("passed", h.last->passed)
+            .member("detail", h.last->detail)
+            .member("latency_ms", std::chrono::duration<double, std::milli>(h.last->latency).count())
+            .member("age_s", std::max(0.0, std::chrono::duration<double>(age).count()))
+            .end_object();
+    } else {
+        w.null();
+    }
+    w.key("replaced");
+    string_or_null(w, h.replaced);
+    w.end_object();
+}
+
 void write_instance(JsonWriter& w, const Instance& instance, Clock::time_point now) {
     w.begin_object();
     w.member("index", instance.index);
@@ -68,6 +113,7 @@ void write_instance(JsonWriter& w, const Instance& instance, Clock::time_point n
     if (!instance.cgroup.empty()) w.member("cgroup", instance.cgroup);  // below the supervisor's fdsupd-PID
     if (instance.retiring) w.member("retiring", true);
     if (instance.replacement) w.member("replacement", true);  // a rollout's new process, not yet in service
+    write_health(w, instance);
     w.end_object();
 }
 
@@ -82,8 +128,10 @@ void write_rollout(JsonWriter& w, const Worker& worker) {
         .member("total", static_cast<uint64_t>(plan.size()))
         .member("replaced", static_cast<uint64_t>(plan.count(RolloutPlan::SlotState::done) +
                                                   plan.count(RolloutPlan::SlotState::draining)))
-        .member("replacing", static_cast<uint64_t>(plan.count(RolloutPlan::SlotState::replacing)))
-        .end_object();
+        .member("replacing", static_cast<uint64_t>(plan.count(RolloutPlan::SlotState::replacing)));
+    w.key("reason");  // why fdsupd began it itself (a failed liveness probe); null for an operator's
+    string_or_null(w, worker.rollout->reason);
+    w.end_object();
 }
 
 // The fd stores, per instance index: how many fds under each name, in the order stored.

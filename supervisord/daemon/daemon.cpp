@@ -97,9 +97,23 @@ Result<void> Daemon::open() {
     // [supervisor] metrics_listen: bound again by each image (a scrape during the exec
     // of an upgrade is refused; the next one is not).
     if (const auto& listen = supervisor_.config().supervisor.metrics_listen) {
-        auto opened = control::MetricsServer::open(loop_.get(), *listen, [this] {
-            return control::metrics_text(supervisor_, commands_.requests, notify_handler_.dropped());
-        });
+        using Page = control::MetricsServer::Page;
+        auto opened = control::MetricsServer::open(
+            loop_.get(), *listen,
+            {{"/metrics",
+              [this] {
+                  return Page{200, control::metrics_text(supervisor_, commands_.requests, notify_handler_.dropped()),
+                              "text/plain; version=0.0.4; charset=utf-8"};
+              }},
+             // Answered at all: the loop runs.
+             {"/healthz", [] { return Page{200, "ok\n"}; }},
+             {"/readyz", [this] {
+                  auto not_ready = control::not_ready(supervisor_);
+                  if (not_ready.empty()) return Page{200, "ready\n"};
+                  std::string body;
+                  for (const auto& line : not_ready) body += line + "\n";
+                  return Page{503, body};
+              }}});
         // An optional endpoint never stops fdsupd once it runs: a restoring image
         // (whose workers would die with it) goes on without it.
         if (!opened && !options_.restoring()) return std::unexpected(opened.error());
@@ -126,6 +140,7 @@ Result<void> Daemon::open() {
                                  {"upgrades", supervisor_.upgrades()}};
             size_t told = control_->announce_upgrade(notice, upgrade_client.value_or(0), kUpgradeNoticeBudget);
             if (told > 0) spdlog::info("upgrade: told {} control client(s) to ask the next image", told);
+            supervisor_.before_exec();
         },
         [this](const std::string& why) { control_->upgrade_failed(why); }});
     open_signals();
@@ -156,7 +171,7 @@ void Daemon::open_signals() {
         if (options_.subreaper && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
             spdlog::error("--subreaper: prctl(PR_SET_CHILD_SUBREAPER): {}", std::strerror(errno));
         auto reap = [this] {
-            auto ours = [this](pid_t pid) { return supervisor_.runs(pid) || upgrade::is_preflight_child(pid); };
+            auto ours = [this](pid_t pid) { return supervisor_.reaps(pid) || upgrade::is_preflight_child(pid); };
             for (const auto& [pid, status] : reap_orphans(ours))
                 spdlog::info("reaped orphan pid {} ({})", pid, status.describe());
         };

@@ -15,11 +15,14 @@
 #include <vector>
 
 #include "config/model.h"
+#include "config/placeholders.h"
 #include "launcher/fd_map.h"
 #include "launcher/spawn_plan.h"
 #include "sys/result.h"
 
 namespace fdsup {
+
+using config::expand_placeholders;
 
 // What every spawn shares, fixed when the supervisor starts.
 struct SpawnContext {
@@ -53,10 +56,6 @@ struct StoredFdRef {
     std::string name;
     int fd;  // the supervisor's
 };
-
-// Replaces {fd:NAME}, {instance} and {name} in one command argument.
-std::string expand_placeholders(const std::string& arg, const config::WorkerConfig& worker,
-                                int instance);
 
 // "FDSUP_FD_HTTP_ADMIN" for socket "http-admin".
 std::string socket_env_name(const std::string& socket);

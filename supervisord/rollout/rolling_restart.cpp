@@ -123,9 +123,13 @@ bool RollingRestart::advance(RolloutHost& host) {
     outcome = reports(host);
     // Kept, with its outcome, for whoever asks how it went (a client that reconnects
     // after an in-place upgrade).
-    if (owner != nullptr && owner->rollout.get() == this) owner->last_rollout = std::move(owner->rollout);
-    spdlog::info("worker {}: rolling restart {}: {} of {} instance(s) replaced", worker,
-                 plan.stopped() ? "stopped" : "done", plan.count(SlotState::done), slots.size());
+    if (owner != nullptr && owner->rollout.get() == this) {
+        if (reason.empty()) owner->last_rollout = std::move(owner->rollout);
+        else owner->rollout.reset();
+    }
+    spdlog::info("worker {}: rolling restart{} {}: {} of {} instance(s) replaced", worker,
+                 reason.empty() ? "" : " (" + reason + ")", plan.stopped() ? "stopped" : "done",
+                 plan.count(SlotState::done), slots.size());
     progress = nullptr;  // the command has its answer: nothing more to say to its client
     auto done = std::move(then);
     if (done) done(outcome);

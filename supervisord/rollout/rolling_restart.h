@@ -82,6 +82,10 @@ public:
     std::vector<Slot> slots;
     RolloutPlan plan;
     std::string stop_reason;  // why the rollout stopped early ("web[1] failed", "fdsupd is shutting down")
+    // Why fdsupd began it itself ("web[1] failed its liveness probe"); "" for an
+    // operator's restart. Such a rollout is nobody's command: it does not become the
+    // worker's last_rollout.
+    std::string reason;
     ProgressFn progress;
     std::function<void(std::vector<InstanceReport>)> then;
     std::vector<InstanceReport> outcome;  // once finished: one report per slot, as `then` got them

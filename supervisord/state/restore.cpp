@@ -22,9 +22,27 @@ Clock::time_point time_at(const Json& j) {
 KillReason kill_reason_of(const std::string& name) {
     if (name == "ready_timeout") return KillReason::ready_timeout;
     if (name == "watchdog") return KillReason::watchdog;
+    if (name == "liveness") return KillReason::liveness;
     return KillReason::none;
 }
 
+
+std::chrono::system_clock::time_point wall_time_at(const Json& j) {
+    return std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(j.get<int64_t>())));
+}
+
+InstanceHealth read_health(const Json& h) {
+    InstanceHealth health;
+    health.failures = h.at(0).get<int>();
+    if (const Json& last = h.at(1); !last.is_null())
+        health.last = ProbeOutcome{last.at(0).get<bool>(), last.at(1).get<std::string>(),
+                                   std::chrono::microseconds(last.at(2).get<int64_t>()), wall_time_at(last.at(3))};
+    health.accepting = h.at(2).get<std::string>();
+    health.replaced = h.at(3).get<std::string>();
+    health.replaced_at = wall_time_at(h.at(4));
+    return health;
+}
 
 InstanceState state_of(const std::string& name) {
     for (auto state : kAllInstanceStates)
@@ -277,6 +295,14 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
         }
     }
     if (v[kWatchdogActive].get<bool>() && in.has_process()) sup.arm_watchdog_until(in, in.watchdog_deadline);
+
+    // Its health checks go on where they were: a starting instance is looked at (or
+    // probed) again, a running one's liveness probe runs with its failures so far.
+    in.health = read_health(v[kHealth]);
+    if (in.has_process() && !in.exit_pending) {
+        if (in.state == InstanceState::starting) sup.health_.starting(in);
+        else if (in.state == InstanceState::running && in.ready) sup.health_.running(in);
+    }
 }
 
 void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {
@@ -297,6 +323,7 @@ void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {
                                                     std::move(slots), r.at("max_surge").get<int>());
     rollout->plan = RolloutPlan(std::move(states), r.at("max_surge").get<int>(), r.at("stopped").get<bool>());
     rollout->stop_reason = r.at("stop_reason").get<std::string>();
+    rollout->reason = r.at("reason").get<std::string>();
     // Nobody waits for its report any more: the command's client was disconnected.
     rollout->then = [name = worker.config.name](std::vector<InstanceReport> reports) {
         bool ok = std::all_of(reports.begin(), reports.end(), [](const InstanceReport& r) { return r.ok; });

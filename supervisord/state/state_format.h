@@ -15,6 +15,7 @@ enum InstanceField {
     kCgroup,          // "" or the name of its cgroup below the supervisor's
     kCgroupEventsFd,  // -1 or its cgroup.events, registered in the set of cgroup events
     kExitPending,     // null, or the main process's exit [signaled, code, signal] while its cgroup empties
+    kHealth,          // [failures, last (null or [passed, detail, latency_us, at_ns]), accepting, replaced, replaced_at_ns]
     kInstanceFields  // the count
 };
 

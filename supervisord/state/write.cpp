@@ -15,6 +15,7 @@ const char* kill_reason_name(KillReason reason) {
         case KillReason::none: return "none";
         case KillReason::ready_timeout: return "ready_timeout";
         case KillReason::watchdog: return "watchdog";
+        case KillReason::liveness: return "liveness";
     }
     return "none";
 }
@@ -39,6 +40,24 @@ private:
 void write_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
     if (exit) w.begin_array().value(exit->signaled).value(exit->code).value(exit->signal).end_array();
     else w.null();
+}
+
+int64_t wall_ns(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+void write_health(JsonWriter& w, const InstanceHealth& h) {
+    w.begin_array().value(h.failures);
+    if (h.last)
+        w.begin_array()
+            .value(h.last->passed)
+            .value(h.last->detail)
+            .value(static_cast<int64_t>(h.last->latency.count()))
+            .value(wall_ns(h.last->at))
+            .end_array();
+    else
+        w.null();
+    w.value(h.accepting).value(h.replaced).value(wall_ns(h.replaced_at)).end_array();
 }
 
 void write_instance(JsonWriter& w, const Instance& in, std::vector<int>& keep) {
@@ -79,6 +98,7 @@ void write_instance(JsonWriter& w, const Instance& in, std::vector<int>& keep) {
     if (in.cgroup_events) keep.push_back(in.cgroup_events.get());
     r.field(kCgroupEventsFd).value(in.cgroup_events ? in.cgroup_events.get() : -1);
     write_exit(r.field(kExitPending), in.exit_pending);
+    write_health(r.field(kHealth), in.health);
 }
 
 void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
@@ -99,6 +119,7 @@ void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
         .member("max_surge", rollout.plan.max_surge())
         .member("stopped", rollout.plan.stopped())
         .member("stop_reason", rollout.stop_reason)
+        .member("reason", rollout.reason)
         .end_object();
 }
 

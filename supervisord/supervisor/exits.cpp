@@ -80,6 +80,7 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     instance.last_exit = status;
     instance.timer.stop();
     instance.watchdog_timer.stop();
+    health_.stop(instance);
     std::string ran = "pid " + std::to_string(pid) + " " + status.describe() + " after " + format_duration(run_time);
 
     // Stopped on purpose (operator, shutdown, scale, rollout): done.

@@ -85,7 +85,9 @@ Result<std::vector<Worker*>> Supervisor::resolve(const std::vector<std::string>&
 
 std::string Supervisor::busy_reason(const Worker& worker) const {
     if (!worker.rollout) return "";
-    return "worker " + worker.config.name + ": a rolling restart is in progress (" + worker.rollout->progress_text() +
+    const std::string& reason = worker.rollout->reason;
+    return "worker " + worker.config.name + ": a rolling restart is in progress (" +
+           (reason.empty() ? "" : reason + ": ") + worker.rollout->progress_text() +
            "); try again when it is done, or stop it";
 }
 

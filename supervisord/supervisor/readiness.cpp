@@ -5,6 +5,7 @@
 // Every timeout is a deadline on a one-shot timer, never a poll: an idle supervisor
 // makes no wakeups. EXTEND_TIMEOUT_USEC= moves the current phase's deadline later.
 #include <signal.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include "config/values.h"
@@ -30,7 +31,64 @@ void Supervisor::become_ready(Instance& instance) {
     spdlog::info("worker {}: pid {} ready after {}", instance.label(), instance.pid,
                  format_duration(Clock::now() - instance.started_at));
     arm_watchdog(instance);
+    health_.running(instance);  // its liveness probe, if it has one
     if (instance.worker->all_ready()) start_waiting_dependents();
+}
+
+void Supervisor::health_ready(Instance& instance) {
+    if (instance.state != InstanceState::starting) return;
+    become_ready(instance);
+    state_changed();
+}
+
+std::vector<ino_t> Supervisor::socket_inodes(const Instance& instance) const {
+    std::vector<ino_t> inodes;
+    const auto& cfg = instance.worker->config;
+    auto add = [&](const std::string& name) {
+        auto fd = sockets_.fds().find(name);
+        struct stat st {};
+        if (fd != sockets_.fds().end() && ::fstat(fd->second, &st) == 0) inodes.push_back(st.st_ino);
+    };
+    for (const auto& [fd, name] : cfg.fds) add(name);
+    for (const auto& name : cfg.scm_rights) add(name);
+    return inodes;
+}
+
+std::optional<std::vector<pid_t>> Supervisor::cgroup_processes(const Instance& instance) const {
+    if (instance.cgroup.empty()) return std::nullopt;
+    auto pids = cgroups_.processes(instance);
+    if (!pids) return std::nullopt;
+    // The main process first: the one most likely to accept.
+    std::erase(*pids, instance.pid);
+    pids->insert(pids->begin(), instance.pid);
+    return std::move(*pids);
+}
+
+void Supervisor::liveness_failed(Instance& instance, const std::string& why) {
+    if (!instance.has_process() || instance.state != InstanceState::running || shutting_down_) return;
+    Worker& worker = *instance.worker;
+    worker.probe_counters.replacements++;
+    instance.health.replaced = "pid " + std::to_string(instance.pid) + ": " + why;
+    instance.health.replaced_at = std::chrono::system_clock::now();
+    // Replaced the graceful way, as a rolling restart of this one instance: the
+    // replacement is started (per max_surge) and must be ready before the failed
+    // process gets stop_signal. Where that cannot be (a rollout is already under way,
+    // or the instance is itself on its way in or out), it is stopped and restarted by
+    // its policy, as a watchdog failure is.
+    if (worker.rollout || instance.retiring || instance.replacement || worker.pending_config) {
+        kill_for(instance, KillReason::liveness, why);
+        return;
+    }
+    spdlog::error("worker {}: pid {}: {}; replacing it", instance.label(), instance.pid, why);
+    instance.last_error = why;
+    instance.restarts++;  // the replacement takes the slot's counters over
+    std::vector<RollingRestart::Slot> slots{{instance.index, instance.id, instance.pid, 0, -1, false, {}}};
+    auto rollout = std::make_shared<RollingRestart>(worker.config.name, worker.generation, std::move(slots),
+                                                    worker.config.max_surge);
+    rollout->reason = instance.label() + " failed its liveness probe";
+    worker.rollout = rollout;
+    add_rollout_waiter(std::move(rollout));
+    state_changed();
 }
 
 void Supervisor::mark_ready(Instance& instance) {

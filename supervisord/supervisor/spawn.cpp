@@ -1,6 +1,6 @@
 // Spawning an instance's process: the start limit, the launch (streams, fd map, fd
 // store, cgroup, the launcher), the pidfd watched for its exit, and the first step of
-// readiness by the worker's `ready` mode.
+// readiness by the worker's `ready` mode (for "accepting" and "probe", health/).
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -45,6 +45,11 @@ void Supervisor::spawn(Instance& instance) {
         case config::ReadyMode::notify:  // ready at READY=1, failed after ready_timeout
             arm_ready_timeout(instance, Clock::now() + cfg.ready_timeout);
             break;
+        case config::ReadyMode::accepting:  // ready once seen accepting, or a passed probe
+        case config::ReadyMode::probe:      // (health/), failed after ready_timeout
+            arm_ready_timeout(instance, Clock::now() + cfg.ready_timeout);
+            health_.starting(instance);
+            break;
     }
 }
 
@@ -85,6 +90,7 @@ Result<void> Supervisor::launch(Instance& instance) {
     instance.reloading = false;
     instance.stopping_notified = false;
     instance.watchdog_timeout = cfg.watchdog;
+    instance.health.reset_for_start();
     instance.sockets_used.clear();
     auto note_socket = [&](const std::string& name) {
         if (uint64_t serial = sockets_.serial_of(name); serial != 0) instance.sockets_used.push_back(serial);

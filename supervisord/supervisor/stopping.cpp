@@ -51,9 +51,13 @@ void Supervisor::stop_instance(Instance& instance) {
     instance.state = InstanceState::stopping;
     instance.ready = false;
     instance.watchdog_timer.stop();
+    health_.stop(instance);
     spdlog::info("worker {}: stopping pid {} with SIG{} (timeout {})", instance.label(), instance.pid,
                  signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
     signal_instance(instance, cfg.stop_signal);
+    // A stopped process (SIGSTOP, a debugger's) acts on stop_signal only once it runs
+    // again: continued at once, as systemd does, rather than left to stop_timeout.
+    if (cfg.stop_signal != SIGKILL && cfg.stop_signal != SIGCONT) signal_instance(instance, SIGCONT);
     arm_stop_escalation(instance, Clock::now() + cfg.stop_timeout);
 }
 

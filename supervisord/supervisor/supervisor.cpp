@@ -69,6 +69,8 @@ Instance& Supervisor::add_replacement(Worker& worker, const Instance& old) {
     auto inserted = worker.instances.insert(position + 1, std::make_unique<Instance>(loop_, &worker, old.index, id));
     Instance& fresh = **inserted;
     fresh.replacement = true;
+    fresh.health.replaced = old.health.replaced;  // the slot's, as its restart count is
+    fresh.health.replaced_at = old.health.replaced_at;
     instances_by_id_[id] = &fresh;
     return fresh;
 }
@@ -216,6 +218,7 @@ void Supervisor::sweep() {
         fd_stores_.release_ended(*worker);
         std::erase_if(worker->instances, [this](const std::unique_ptr<Instance>& instance) {
             if (!instance->retiring || instance->has_process()) return false;
+            health_.stop(*instance);
             instances_by_id_.erase(instance->id);
             return true;
         });
@@ -227,7 +230,10 @@ void Supervisor::sweep() {
             continue;
         }
         spdlog::info("worker {}: removed", worker.config.name);
-        for (const auto& instance : worker.instances) instances_by_id_.erase(instance->id);
+        for (const auto& instance : worker.instances) {
+            health_.stop(*instance);
+            instances_by_id_.erase(instance->id);
+        }
         if (find_worker(worker.config.name) == nullptr) outputs_.book().forget(worker.config.name);
         fd_stores_.forget(worker);
         it = workers_.erase(it);

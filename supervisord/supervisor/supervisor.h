@@ -6,12 +6,13 @@
 // What it calls into, each in a folder of its own: sockets/socket_table.h (the
 // listening sockets), output/outputs.h (stdout and stderr), fdstore/fd_stores.h (the fd
 // stores), cgroups/instance_cgroups.h (kill_mode = "cgroup"), rollout/ (rolling
-// restarts, driven through RolloutHost). What calls into it, above it: the notify
+// restarts, driven through RolloutHost), health/ (ready = "accepting" and "probe", the
+// liveness probe, reporting through health::HealthHost). What calls into it, above it: the notify
 // handler, the fd server, the control commands, the upgrade state (state/, its friend)
 // and the daemon that assembles them all (daemon/). It knows none of them.
 //
 // The files: supervisor.cpp (the table, starting, waiters), spawn.cpp, readiness.cpp
-// (ready, timeouts, watchdog), exits.cpp, stopping.cpp (and shutdown), lifecycle.cpp
+// (ready, timeouts, watchdog, what health/ reports), exits.cpp, stopping.cpp (and shutdown), lifecycle.cpp
 // (start, stop, restart, scale, signal), reload.cpp.
 //
 // The operator's commands are asynchronous: they act at once and report through
@@ -31,6 +32,7 @@
 #include "cgroups/instance_cgroups.h"
 #include "config/model.h"
 #include "fdstore/fd_stores.h"
+#include "health/health_checks.h"
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
 #include "loop/epoll_set.h"
@@ -40,7 +42,7 @@
 #include "sockets/socket_table.h"
 #include "table/instance.h"
 #include "table/operation.h"
-#include "supervisor/spawn_histogram.h"
+#include "sys/histogram.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
@@ -49,7 +51,7 @@ namespace state {
 class Codec;  // state/: writes and reads the whole table for an in-place upgrade
 }
 
-class Supervisor : private RolloutHost {
+class Supervisor : private RolloutHost, private health::HealthHost {
 public:
     // `for_restore`: the workers get no instances (state::restore_state brings them).
     Supervisor(uv_loop_t* loop, config::Config config, std::vector<OwnedSocket> sockets,
@@ -104,6 +106,9 @@ public:
     bool reloading() const { return reloading_; }
     // Why an in-place upgrade cannot begin now, or "" if it can.
     std::string upgrade_refusal() const;
+    // Just before an in-place upgrade's exec: no exec probe may be left running, as a
+    // child the next image would not know.
+    void before_exec() { health_.kill_probe_processes(); }
 
     // ---- what a worker's own processes report (notify/, fdserver/) ----
     // The instance a process belongs to: its main process, or a descendant of it (found
@@ -115,6 +120,8 @@ public:
     ProcessOwner owner_of(pid_t pid) const;
     // `pid` is one of our workers' running processes (reaped through its pidfd).
     bool runs(pid_t pid) const { return instances_by_pid_.contains(pid); }
+    // ... or a process of an exec probe (also reaped through its pidfd).
+    bool reaps(pid_t pid) const { return runs(pid) || health_.owns(pid); }
     // READY=1: a starting instance is ready (running, in service).
     void mark_ready(Instance& instance);
     // WATCHDOG=1, or a new WATCHDOG_USEC=: the next ping is due a watchdog timeout from now.
@@ -163,8 +170,9 @@ public:
     LogBook& logs() { return outputs_.book(); }
     Clock::time_point started_at() const { return started_at_; }
     uint64_t upgrades() const { return upgrades_; }
-    const SpawnHistogram& spawn_times() const { return spawn_times_; }
+    const Histogram& spawn_times() const { return spawn_times_; }
     uint64_t reloads(bool ok) const { return ok ? reloads_ok_ : reloads_failed_; }
+    const health::AcceptScanCost& accept_scan_cost() const { return health_.accept_cost(); }
 
 private:
     friend class state::Codec;
@@ -189,6 +197,13 @@ private:
 
     // ---- readiness and timeouts (readiness.cpp) ----
     void become_ready(Instance& instance);
+    // health::HealthHost: what the health checks (health/) ask and report.
+    std::vector<ino_t> socket_inodes(const Instance& instance) const override;
+    std::optional<std::vector<pid_t>> cgroup_processes(const Instance& instance) const override;
+    void health_ready(Instance& instance) override;
+    // Replaced the graceful way (a rolling restart of the one instance), or, where a
+    // rollout is already under way, stopped and restarted by policy.
+    void liveness_failed(Instance& instance, const std::string& why) override;
     // Each timer of an instance runs to an absolute deadline (kept in the instance, so
     // that an upgrade can carry it over): the ready delay, the restart after backoff,
     // the ready timeout, stop escalation, the drain of a cgroup, the watchdog.
@@ -284,6 +299,7 @@ private:
     FdStores fd_stores_;
     std::unique_ptr<EpollSet> exits_;
     InstanceCgroups cgroups_;
+    health::HealthChecks health_{loop_, *this, launcher_, context_, null_fd_.get()};
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unordered_map<uint64_t, Instance*> instances_by_id_;
     std::unordered_map<pid_t, Instance*> instances_by_pid_;  // running processes
@@ -291,7 +307,7 @@ private:
     Clock::time_point started_at_ = Clock::now();
     uint64_t upgrades_ = 0;  // in-place upgrades this supervisor has been through
     // For the metrics (this image's: an upgrade starts them again).
-    SpawnHistogram spawn_times_;
+    Histogram spawn_times_{kSpawnBounds};
     uint64_t reloads_ok_ = 0;
     uint64_t reloads_failed_ = 0;
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "table/health_state.h"
 #include "table/restart_policy.h"
 #include "loop/uv_handles.h"
 #include "sys/process.h"
@@ -32,7 +33,7 @@ class RollingRestart;
 
 // Why the supervisor itself is stopping a process (not the operator, not shutdown):
 // the exit that follows is a failure, restarted by policy.
-enum class KillReason { none, ready_timeout, watchdog };
+enum class KillReason { none, ready_timeout, watchdog, liveness };
 
 struct Instance {
     Instance(uv_loop_t* loop, Worker* worker, int index, uint64_t id)
@@ -83,7 +84,9 @@ struct Instance {
     Clock::time_point watchdog_deadline{};
     Clock::time_point last_watchdog_ping{};
 
-    int restarts = 0;  // restarts after unplanned exits and failed execs
+    InstanceHealth health;  // what health/ found (ready = "accepting" or "probe", liveness_probe)
+
+    int restarts = 0;  // restarts after unplanned exits, failed execs and failed liveness probes
     std::optional<ExitStatus> last_exit;
     std::string last_error;  // why the last start failed (exec error, ready timeout, watchdog), for status
     Backoff backoff;
@@ -110,6 +113,7 @@ struct Worker {
     // The last one that finished in this fdsupd image, with its outcome: what a client
     // that asks afterwards is told (`rollout` requests; not carried across an upgrade).
     std::shared_ptr<const RollingRestart> last_rollout;
+    WorkerProbeCounters probe_counters;
 
     // Every instance is running and ready (a worker with no instances is trivially
     // ready; instances being scaled away and replacements not yet in service do not count).

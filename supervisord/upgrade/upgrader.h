@@ -36,7 +36,8 @@ struct UpgradeSetup {
     std::function<void(const std::string& message)> notify_manager;  // sd_notify to fdsupd's own manager
     // Just before the exec: the control clients that wait for a request's outcome or
     // follow logs are told that `binary` takes over (the upgrade's own client, if any,
-    // is not: the next image answers it); `announce_failed`: the exec failed after all.
+    // is not: the next image answers it), and the children the next image would not
+    // know (exec probes) are ended; `announce_failed`: the exec failed after all.
     std::function<void(const std::string& binary, std::optional<uint64_t> upgrade_client)> announce;
     std::function<void(const std::string& why)> announce_failed;
 };

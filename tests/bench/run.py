@@ -14,6 +14,8 @@ figures are medians and ratios measured in one run.
   scale     2,000 instances: all running, idle CPU/wakeups/RSS, status, respawn, upgrade;
             fdsupd and supervisord                                           (scale.py)
   upgrade   fdsupd's upgrade pause, its phases, with output discarded/captured (upgrade.py)
+  health    CPU per start of ready = "accepting"; idle cost of 100 instances with a 1 s
+            liveness probe each (tcp, http) against none                     (health.py)
 
 --smoke runs each with tiny counts into a temp dir (ctest's "bench: smoke", so none rots).
 Only a full run writes tests/bench/RESULTS.md; with --only or --smoke, --results FILE
@@ -30,6 +32,7 @@ import tempfile
 
 import plot
 import report as report_module
+import health
 import respawn
 import restarts
 import scale
@@ -37,7 +40,7 @@ import spawn
 import upgrade
 from bench_lib import HERE, Build
 
-BENCHMARKS = ["respawn", "restarts", "spawn", "scale", "upgrade"]
+BENCHMARKS = ["respawn", "restarts", "spawn", "scale", "upgrade", "health"]
 
 
 def main():
@@ -56,12 +59,14 @@ def main():
     work = tempfile.mkdtemp(prefix="fdsup-bench-out-")
     if args.smoke:
         sizes = dict(kills=2, restarts=1, instances=20, scale_kills=3, status_rounds=2, upgrade_rounds=1,
-                     idle_s=1.0, spawns=5, large_rss_mib=64, upgrade_cases=((10, "null"), (20, "log")))
+                     idle_s=1.0, spawns=5, large_rss_mib=64, upgrade_cases=((10, "null"), (20, "log")),
+                     health_starts=3, health_idle=5)
     else:
         sizes = dict(kills=args.kills, restarts=args.restarts, instances=args.instances, scale_kills=args.kills,
                      status_rounds=10, upgrade_rounds=5, idle_s=scale.IDLE_S, spawns=200,
                      large_rss_mib=args.large_rss_mib,
-                     upgrade_cases=((10, "null"), (args.instances, "null"), (args.instances, "log")))
+                     upgrade_cases=((10, "null"), (args.instances, "null"), (args.instances, "log")),
+                     health_starts=100, health_idle=100)
     # Only a full run replaces the committed RESULTS.md; a partial or smoke run writes its
     # Markdown where --results says (smoke: into its temp dir, to check it).
     results = args.results
@@ -84,6 +89,8 @@ def main():
                       idle_s=sizes["idle_s"])
         if "upgrade" in chosen:
             upgrade.run(build, report, sizes["upgrade_cases"], sizes["upgrade_rounds"])
+        if "health" in chosen:
+            health.run(build, report, sizes["health_starts"], sizes["health_idle"], sizes["idle_s"])
         command = "./dev.sh bench" if not (args.only or args.smoke) else " ".join(["run.py", *sys.argv[2:]])
         report.write_markdown(results, command)
         if not results.startswith(work):

@@ -6,7 +6,7 @@
  *
  * C threads (default 1) each loop: connect (new TCP connection per request),
  * send "GET PATH HTTP/1.0\r\nHost: x\r\n\r\n", read the response until EOF
- * (5 s timeout), check it starts with "HTTP/1.0 200".  Runs for D ms, or
+ * (5 s timeout), check it starts with "HTTP/1.0 200" (or "HTTP/1.1 200").  Runs for D ms, or
  * until SIGTERM/SIGINT when no duration is given.  Then prints one JSON line:
  *   {"ok":N,"refused":N,"connect_other":N,"reset":N,"bad_response":N,
  *    "timeout":N,"p50_us":N,"p99_us":N,"max_us":N,"requests":N,
@@ -127,7 +127,8 @@ static int io_error_class(int err)
  * Returns NULL if fine, else a short reason. */
 static const char *response_check(const char *r, size_t n, size_t total)
 {
-    if (n < 12 || memcmp(r, "HTTP/1.0 200", 12) != 0)
+    /* HTTP/1.0 or 1.1: a server may answer a 1.0 request with its own version (Node does). */
+    if (n < 12 || (memcmp(r, "HTTP/1.0 200", 12) != 0 && memcmp(r, "HTTP/1.1 200", 12) != 0))
         return "status";
     const char *hend = memmem(r, n, "\r\n\r\n", 4);
     if (!hend)                  /* header larger than what we kept: accept */

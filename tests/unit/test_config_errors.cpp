@@ -253,7 +253,7 @@ stderr = "file:logs/err.log"
                         "t.toml:3:11: workers.web.restart: invalid value \"sometimes\" (expected "
                         "always, on-failure or never)",
                         "t.toml:4:9: workers.web.ready: invalid value \"ready\" (expected exec, "
-                        "notify or delay)",
+                        "notify, delay, accepting or probe)",
                         "t.toml:5:13: workers.web.kill_mode: invalid value \"all\" (expected "
                         "process, group or cgroup)",
                         "t.toml:6:20: workers.web.restart_strategy: invalid value \"blue-green\" "

@@ -49,7 +49,11 @@ const char* kStatusReply = R"({"ok":true,
  "workers":[{"name":"web","state":"running","instances_wanted":2,"waiting_for":[],
              "fds":{"3":"http","10":"extra","4":"admin"},
              "instances":[{"index":0,"pid":4250,"state":"running","ready":true,"restarts":0,
-                           "uptime_s":12.1,"last_exit":{"code":null,"signal":null},"last_error":null},
+                           "uptime_s":12.1,"last_exit":{"code":null,"signal":null},"last_error":null,
+                           "health":{"checking":"liveness_probe","accepting":null,"failures":2,"failures_allowed":3,
+                                     "last":{"passed":false,"detail":"GET http://127.0.0.1:9000/healthz: 503",
+                                             "latency_ms":1.25,"age_s":0.5},
+                                     "replaced":"pid 4200: liveness probe failed 3 times: timed out after 1s"}},
                           {"index":1,"pid":null,"state":"backoff","ready":false,"restarts":12,
                            "uptime_s":null,"last_exit":{"code":null,"signal":"KILL"},
                            "last_error":"exec /srv/app: Permission denied"}]},
@@ -88,16 +92,31 @@ TEST_CASE("ctl render: last exit") {
     CHECK(format_last_exit(Json::parse(R"({"code":"weird"})")) == "weird");
 }
 
+TEST_CASE("ctl render: the HEALTH column") {
+    using fdsup::ctl::format_health;
+    CHECK(format_health(Json()) == "-");
+    CHECK(format_health(Json::parse(R"({"checking":null,"accepting":null,"failures":0,"last":null})")) == "-");
+    CHECK(format_health(Json::parse(R"({"checking":"accepting","accepting":null,"last":null})")) == "checking");
+    CHECK(format_health(Json::parse(R"({"checking":null,"accepting":"epoll, pid 3 fd 3","last":null})")) ==
+          "accepting");
+    CHECK(format_health(Json::parse(R"({"failures":0,"last":{"passed":true,"latency_ms":1.234}})")) == "ok 1.2ms");
+    CHECK(format_health(Json::parse(R"({"failures":1,"failures_allowed":3,"last":{"passed":false}})")) ==
+          "fail 1/3");
+    CHECK(format_health(Json::parse(R"({"failures":0,"last":{"passed":false}})")) == "fail");  // a ready probe
+}
+
 TEST_CASE("ctl render: status header, instance table, notes, sockets") {
     auto rendered = render_reply("status", Json::parse(R"({"cmd":"status"})"), Json::parse(kStatusReply));
     CHECK(rendered.err.empty());
     CHECK(rendered.out ==
           "fdsupd 0.1.0, pid 4242, up 2m03s, config /etc/fdsup/fdsup.toml\n"
           "\n"
-          "WORKER  INSTANCE  STATE    PID   UPTIME  RESTARTS  LAST-EXIT  READY  FDS\n"
-          "web     0         running  4250  12s     0         -          yes    3=http 4=admin 10=extra\n"
-          "web     1         backoff  -     -       12        SIGKILL    no     3=http 4=admin 10=extra\n"
-          "db      -         stopped  -     -       -         -          -      -\n"
+          "WORKER  INSTANCE  STATE    PID   UPTIME  RESTARTS  LAST-EXIT  READY  HEALTH    FDS\n"
+          "web     0         running  4250  12s     0         -          yes    fail 2/3  3=http 4=admin 10=extra\n"
+          "web     1         backoff  -     -       12        SIGKILL    no     -         3=http 4=admin 10=extra\n"
+          "db      -         stopped  -     -       -         -          -      -         -\n"
+          "web[0]: probe failed: GET http://127.0.0.1:9000/healthz: 503\n"
+          "web[0]: replaced by its liveness probe: pid 4200: liveness probe failed 3 times: timed out after 1s\n"
           "web[1]: exec /srv/app: Permission denied\n"
           "db: waiting for cache, queue to be ready\n"
           "\n"
@@ -132,7 +151,7 @@ TEST_CASE("ctl render: sockets taken over SCM_RIGHTS show under USED-BY and FDS"
     reply["workers"][1].erase("scm_rights");
     out = render_reply("status", Json::parse(R"({"cmd":"status"})"), reply).out;
     CHECK(out.find("admin    unix:/a             /a            -\n") != std::string::npos);
-    CHECK(out.find("batch   0         running  11   5s      0         -          yes    -\n") != std::string::npos);
+    CHECK(out.find("batch   0         running  11   5s      0         -          yes    -       -\n") != std::string::npos);
 }
 
 TEST_CASE("ctl render: a rollout in progress, and what workers said over sd_notify") {
@@ -205,9 +224,9 @@ TEST_CASE("ctl render: status of an empty supervisor and of odd field types") {
     std::string out;
     REQUIRE_NOTHROW(out = render_reply("status", Json::parse(R"({"cmd":"status"})"), odd).out);
     CHECK(out.starts_with("fdsupd 1.5, pid 4242, up long, config -\n"));
-    CHECK(out.find("\nweb     zero      -      12.5  [1]     -         exit?      maybe  [3,4]\n"
-                   "web     -         -      -     -       -         -          -      [3,4]\n"  // the 42
-                   "-       -         -      -     -       -         -          -      -\n")  // "not an object"
+    CHECK(out.find("\nweb     zero      -      12.5  [1]     -         exit?      maybe  -       [3,4]\n"
+                   "web     -         -      -     -       -         -          -      -       [3,4]\n"  // the 42
+                   "-       -         -      -     -       -         -          -      -       -\n")  // "not an object"
           != std::string::npos);
     CHECK(out.find("web: waiting for db to be ready") != std::string::npos);
     CHECK(out.find("web[zero]: {\"why\":\"?\"}") != std::string::npos);
