@@ -1,11 +1,17 @@
-"""Health checks' cost to fdsupd (issue 19): the CPU it spends per start to see an instance
-accepting (ready = "accepting", read off its own metrics and off /proc against ready =
-"exec" with the same app), and what N idle instances cost it with a 1 s liveness probe
-each (tcp, http), against none."""
+"""Health checks (issue 19): what ready = "accepting" is for, and what the checks cost.
+- Rolling restarts of a Node.js app that takes STARTUP_MS to start (2 instances, under
+  load_client's continuous new-connection load): ready = "accepting" against "exec".
+- The CPU fdsupd spends per start to see an instance accepting (off its own metrics, and
+  off /proc against ready = "exec" with the same app).
+- What N idle instances cost it with a 1 s liveness probe each (tcp, http), against none."""
 import json
+import os
+import shutil
+import signal
 import socket
 import subprocess
 import threading
+import time
 
 import peers
 from bench_lib import ProcessFigures, fdsup_harness, idle_figures
@@ -108,7 +114,70 @@ def idle_cost(build, count, probe, idle_s):
             responder.close()
 
 
-def run(build, report, count, idle_count, idle_s, startup_ms=200):
+NODE_STARTUP_MS = 300
+QUIET_S = 1.0
+NODE_APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers", "slow_node_app.js")
+
+
+def node_restarts(build, ready, restarts):
+    """load_client's final counts over `restarts` rolling restarts of the Node.js app."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    d = fdsup_harness.Fdsupd(f"""
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+backlog = 4096
+[workers.web]
+command = ["{node}", "{NODE_APP}", "{NODE_STARTUP_MS}"]
+instances = 2
+sockets = ["http"]
+ready = "{ready}"
+stdout = "null"
+""")
+    d.log_level = "warn"
+    load = None
+    try:
+        d.start()
+        d.wait_control()
+        fdsup_harness.wait_until(lambda: all(i["ready"] for i in d.ctl_json("status")["workers"][0]["instances"]),
+                                 what="web ready")
+        host, _, port = d.ctl_json("status")["sockets"][0]["bound"].rpartition(":")
+        load = subprocess.Popen([build.load_client, host, port, "--concurrency", "4"], stdout=subprocess.PIPE)
+        # A second of load before, between and after the restarts: the same steady load
+        # whether a restart takes 0.7 s (accepting) or returns at once (exec).
+        time.sleep(QUIET_S)
+        for _ in range(restarts):
+            subprocess.run([build.fdsupctl, "-s", d.control_socket, "restart", "web"], check=True,
+                           capture_output=True, timeout=120)
+            time.sleep(QUIET_S)
+        load.send_signal(signal.SIGTERM)
+        out, _ = load.communicate(timeout=30)
+        return json.loads(out)
+    finally:
+        if load is not None and load.poll() is None:
+            load.kill()
+            load.communicate()
+        try:
+            if d.proc is not None:
+                d.stop(timeout=60)
+        finally:
+            d.cleanup()
+
+
+def run(build, report, count, idle_count, idle_s, restarts=5, startup_ms=200):
+    rows = []
+    for ready in ("accepting", "exec"):
+        r = node_restarts(build, ready, restarts)
+        failed = sum(r[k] for k in ("refused", "connect_other", "reset", "bad_response", "timeout"))
+        rows.append([ready, str(r["requests"]), str(failed), f"{r['p50_us'] / 1000:.1f}", f"{r['p99_us'] / 1000:.1f}",
+                     f"{r['max_us'] / 1000:.1f}"])
+    report.section(
+        f"Health: rolling restarts of a Node.js app that takes {NODE_STARTUP_MS} ms to start",
+        ["ready", "requests", "failed", "p50 ms", "p99 ms", "max ms"], rows,
+        [f"{restarts} `fdsupctl restart web` in a row, 2 instances of tests/helpers/slow_node_app.js (`server.listen"
+         "({fd: 3})` after a busy start-up; no sd_notify), load_client with 4 connections, a new one per request, "
+         f"from {QUIET_S:.0f} s before the first restart to {QUIET_S:.0f} s after each. "
+         "With \"exec\" the old processes are stopped while the new ones still start: clients wait for the start-up."])
+
     accepting_cpu, accepting_metrics = start_cost(build, count, "accepting", startup_ms)
     exec_cpu, _ = start_cost(build, count, "exec", startup_ms)
     scans = accepting_metrics["fdsup_accept_scans_total"]

@@ -74,8 +74,8 @@ class FdSocket(FdsupTestCase):
         out = d.ctl_ok("status")
         self.assertRegex(out, r"(?m)^http\s+tcp://127\.0\.0\.1:0\s+127\.0\.0\.1:\d+\s+plain, web \(scm\)$")
         self.assertRegex(out, r"(?m)^admin\s+tcp://127\.0\.0\.1:0\s+127\.0\.0\.1:\d+\s+py \(scm\)$")
-        self.assertRegex(out, r"(?m)^web\s+0\s+running\s.*\syes\s+http \(scm\)$")
-        self.assertRegex(out, r"(?m)^plain\s+0\s+running\s.*\syes\s+3=http$")
+        self.assertRegex(out, r"(?m)^web\s+0\s+running\s.*\syes\s+-\s+http \(scm\)$")
+        self.assertRegex(out, r"(?m)^plain\s+0\s+running\s.*\syes\s+-\s+3=http$")
 
     def test_root_may_fetch_any_socket(self):
         d, path = self.start()

@@ -83,12 +83,15 @@ class Metrics(FdsupTestCase):
         self.assertGreaterEqual(sample(out, "fdsup_control_requests_total", '{command="status"}'), 1)
         self.assertEqual(sample(out, "fdsup_control_requests_total", '{command="metrics"}'), 1)
 
-    def test_only_metrics_serves_the_metrics_every_other_path_is_404_naming_it(self):
+    def test_only_metrics_healthz_and_readyz_are_served_every_other_path_is_404_naming_them(self):
         d, port = self.start()
-        for path in (b"/", b"/healthz", b"/readyz", b"/metrics/", b"/metricsx", b"/index.html", b"//metrics"):
+        for path in (b"/", b"/healthz/", b"/ready", b"/metrics/", b"/metricsx", b"/index.html", b"//metrics"):
             head, body = http(port, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertTrue(head.startswith("HTTP/1.1 404 Not Found"), (path, head))
-            self.assertEqual(body, "not found; the metrics are at /metrics\n", path)
+            self.assertEqual(body, "not found; this server has /healthz, /metrics, /readyz\n", path)
+        head, body = http(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(head.startswith("HTTP/1.1 200 OK"), head)
+        self.assertEqual(body, "ok\n")
         head, body = http(port, b"GET /metrics?name=fdsup HTTP/1.1\r\nHost: x\r\n\r\n")  # a query is no other path
         self.assertTrue(head.startswith("HTTP/1.1 200 OK"), head)
         self.assertIn("# TYPE fdsup_uptime_seconds", body)
