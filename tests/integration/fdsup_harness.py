@@ -218,6 +218,24 @@ class Fdsupd:
         wait_until(answers, what="the control socket")
         return self
 
+    def instance(self, worker, index=0):
+        """status --json of instance `index` of `worker` in service (not one a rollout is
+        replacing or bringing in, nor one scaled away)."""
+        for w in self.ctl_json("status")["workers"]:
+            if w["name"] == worker:
+                return [i for i in w["instances"] if i["index"] == index and not i.get("retiring")
+                        and not i.get("replacement")][0]
+        raise AssertionError(f"no worker {worker}")
+
+    def metric(self, name, labels=""):
+        """The value of one sample of `fdsupctl metrics` (`labels`: 'worker="web",...'),
+        0 if it is not there."""
+        wanted = name + ("{" + labels + "}" if labels else "") + " "
+        for line in self.ctl_ok("metrics").splitlines():
+            if line.startswith(wanted):
+                return float(line.split()[-1])
+        return 0.0
+
     def instance_pids(self, worker):
         """{index: pid} of a worker's instances, from status."""
         status = self.ctl_json("status", worker)

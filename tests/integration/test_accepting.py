@@ -21,24 +21,9 @@ STARTUP_MS = 300
 NODE = shutil.which("node") or shutil.which("nodejs")
 
 
-def instance(d, worker, index=0):
-    for w in d.ctl_json("status")["workers"]:
-        if w["name"] == worker:
-            return [i for i in w["instances"] if i["index"] == index and not i.get("retiring")
-                    and not i.get("replacement")][0]
-    raise AssertionError(f"no worker {worker}")
-
-
-def metric(d, name):
-    for line in d.ctl_ok("metrics").splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"no {name} in the metrics")
-
-
 def ready_after(d, worker, index=0):
     """The 'ready after' fdsupd logged for the instance's current process, in ms."""
-    pid = instance(d, worker, index)["pid"]
+    pid = d.instance(worker, index)["pid"]
     m = d.wait_log(rf"worker {worker}\[{index}\]: pid {pid} ready after (\d+)ms")
     return int(m[-1].group(1))
 
@@ -53,8 +38,8 @@ ready = "accepting"
 ready_timeout = "30s"
 """)
         d.start(wait_for_workers=["web[0]"], wait_control=True)
-        wait_until(lambda: instance(d, "web")["ready"], what="web[0] seen accepting")
-        return d, instance(d, "web")
+        wait_until(lambda: d.instance("web")["ready"], what="web[0] seen accepting")
+        return d, d.instance("web")
 
     def test_node_is_seen_waiting_in_epoll(self):
         self.assertIsNotNone(NODE, "node (Debian's nodejs) is needed: ./dev.sh installs it")
@@ -93,8 +78,8 @@ restart = "never"
 """)
         d.start(wait_for_workers=["web[0]"], wait_control=True)
         d.wait_log(r"worker web\[0\]: pid \d+: not ready within ready_timeout")
-        wait_until(lambda: instance(d, "web")["state"] == "failed", what="web[0] failed")
-        self.assertGreater(metric(d, "fdsup_accept_scans_total"), 3)  # it was looked at, backing off
+        wait_until(lambda: d.instance("web")["state"] == "failed", what="web[0] failed")
+        self.assertGreater(d.metric("fdsup_accept_scans_total"), 3)  # it was looked at, backing off
 
     def test_other_ready_modes_cost_nothing(self):
         d = self.fdsupd(HTTP + """
@@ -109,9 +94,9 @@ ready = "delay"
 ready_delay = "100ms"
 """)
         d.start(wait_for_workers=["web[2]", "delayed[0]"], wait_control=True)
-        wait_until(lambda: instance(d, "delayed")["ready"], what="delayed ready")
-        self.assertEqual(metric(d, "fdsup_accept_scans_total"), 0)
-        self.assertNotIn("health", instance(d, "web"))
+        wait_until(lambda: d.instance("delayed")["ready"], what="delayed ready")
+        self.assertEqual(d.metric("fdsup_accept_scans_total"), 0)
+        self.assertNotIn("health", d.instance("web"))
 
 
 class RollingRestartsOfANodeApp(FdsupTestCase):
@@ -126,7 +111,7 @@ ready_timeout = "30s"
 stop_timeout = "5s"
 """)
         d.start(wait_for_workers=["web[0]", "web[1]"], wait_control=True)
-        wait_until(lambda: all(instance(d, "web", i)["ready"] for i in (0, 1)), what="both instances ready")
+        wait_until(lambda: all(d.instance("web", i)["ready"] for i in (0, 1)), what="both instances ready")
         load = LoadClient(*d.address("http"), d.tmp, concurrency=4)
         self.addCleanup(load.kill)
         load.wait_for_more(50, "requests before the restarts")

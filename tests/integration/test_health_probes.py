@@ -30,14 +30,6 @@ sockets = ["http"]
 """
 
 
-def instance(d, worker, index=0):
-    for w in d.ctl_json("status")["workers"]:
-        if w["name"] == worker:
-            return [i for i in w["instances"] if i["index"] == index and not i.get("retiring")
-                    and not i.get("replacement")][0]
-    raise AssertionError(f"no worker {worker}")
-
-
 def read_text(path):
     with open(path) as f:
         return f.read()
@@ -48,15 +40,6 @@ def set_status(d, index, text):
     with open(path + ".tmp", "w") as f:
         f.write(text)
     os.rename(path + ".tmp", path)
-
-
-def metric(d, name, labels):
-    """The value of one sample of `fdsupctl metrics`, 0 if it is not there."""
-    wanted = name + "{" + labels + "}"
-    for line in d.ctl_ok("metrics").splitlines():
-        if line.startswith(wanted + " "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 class ReadyProbe(FdsupTestCase):
@@ -71,9 +54,9 @@ interval = "50ms"
         set_status(d, 0, "503")
         d.start(wait_for_workers=["web[0]"], wait_control=True)
         # (The first checks may come before the app made its health socket.)
-        wait_until(lambda: "503" in ((instance(d, "web").get("health") or {}).get("last") or {}).get("detail", ""),
+        wait_until(lambda: "503" in ((d.instance("web").get("health") or {}).get("last") or {}).get("detail", ""),
                    what="a check answered 503")
-        starting = instance(d, "web")
+        starting = d.instance("web")
         self.assertEqual((starting["state"], starting["ready"]), ("starting", False))
         self.assertEqual(starting["health"]["checking"], "ready_probe")
         self.assertFalse(starting["health"]["last"]["passed"])
@@ -83,12 +66,12 @@ interval = "50ms"
         self.assertIn("web[0]: probe failed: GET", d.ctl_ok("status"))
         set_status(d, 0, "204")
         d.wait_log(r"worker web\[0\]: pid \d+ ready after")
-        ready = instance(d, "web")
+        ready = d.instance("web")
         self.assertEqual((ready["state"], ready["ready"], ready["pid"]), ("running", True, starting["pid"]))
         self.assertTrue(ready["health"]["last"]["passed"])
         self.assertIsNone(ready["health"]["checking"])  # no liveness probe: nothing runs now
-        self.assertGreater(metric(d, "fdsup_probe_checks_total", 'worker="web",probe="ready",result="fail"'), 0)
-        self.assertEqual(metric(d, "fdsup_probe_checks_total", 'worker="web",probe="ready",result="pass"'), 1)
+        self.assertGreater(d.metric("fdsup_probe_checks_total", 'worker="web",probe="ready",result="fail"'), 0)
+        self.assertEqual(d.metric("fdsup_probe_checks_total", 'worker="web",probe="ready",result="pass"'), 1)
         self.assertTrue(http_get(*d.address("http")).startswith("web[0]"))
 
     def test_a_probe_that_never_passes_fails_the_start_at_ready_timeout(self):
@@ -104,8 +87,8 @@ timeout = "100ms"
         set_status(d, 0, "hang")
         d.start(wait_for_workers=["web[0]"], wait_control=True)
         d.wait_log(r"worker web\[0\]: pid \d+: not ready within ready_timeout")
-        wait_until(lambda: instance(d, "web")["state"] == "failed", what="web[0] failed")
-        self.assertIn("timed out after 100ms", instance(d, "web")["health"]["last"]["detail"])
+        wait_until(lambda: d.instance("web")["state"] == "failed", what="web[0] failed")
+        self.assertIn("timed out after 100ms", d.instance("web")["health"]["last"]["detail"])
 
 
 class Liveness(FdsupTestCase):
@@ -120,10 +103,10 @@ timeout = "{int(interval * 1000)}ms"
 failures = {failures}
 """)
         d.start(wait_for_workers=["web[0]", "web[1]"], wait_control=True)
-        wait_until(lambda: all((instance(d, "web", i).get("health") or {}).get("last") for i in (0, 1)),
+        wait_until(lambda: all((d.instance("web", i).get("health") or {}).get("last") for i in (0, 1)),
                    what="a passed liveness check of each")
-        frozen = instance(d, "web", 0)["pid"]
-        sibling = instance(d, "web", 1)["pid"]
+        frozen = d.instance("web", 0)["pid"]
+        sibling = d.instance("web", 1)["pid"]
         # Frozen while it holds no request (the load begins after), so every request the
         # load makes is one its sibling (or the replacement) serves.
         os.kill(frozen, signal.SIGSTOP)
@@ -134,8 +117,8 @@ failures = {failures}
         load.wait_for_more(20, "requests served while web[0] is frozen")
         d.wait_log(rf"worker web\[0\]: pid {frozen}: liveness probe failed {failures} times: GET .*timed out")
         noticed = time.monotonic() - frozen_at
-        wait_until(lambda: instance(d, "web", 0)["pid"] not in (frozen, None)
-                   and instance(d, "web", 0)["ready"], what="a replacement of web[0] in service")
+        wait_until(lambda: d.instance("web", 0)["pid"] not in (frozen, None)
+                   and d.instance("web", 0)["ready"], what="a replacement of web[0] in service")
         wait_until(lambda: process_state(frozen) is None, what="the frozen process gone")
         load.wait_for_more(20, "requests served after the replacement")
         result = load.finish()
@@ -145,12 +128,12 @@ failures = {failures}
                          {"refused": 0, "connect_other": 0, "reset": 0, "bad_response": 0, "timeout": 0})
         # interval x failures, plus each check's timeout and the loop's slack.
         self.assertLess(noticed, interval * failures + failures * interval + 2.0)
-        self.assertEqual(instance(d, "web", 1)["pid"], sibling)  # untouched
-        replaced = instance(d, "web", 0)
+        self.assertEqual(d.instance("web", 1)["pid"], sibling)  # untouched
+        replaced = d.instance("web", 0)
         self.assertIn(f"pid {frozen}: liveness probe failed 3 times: GET", replaced["health"]["replaced"])
         self.assertEqual(replaced["restarts"], 1)
         self.assertIn("web[0]: replaced by its liveness probe", d.ctl_ok("status"))
-        self.assertEqual(metric(d, "fdsup_liveness_replacements_total", 'worker="web"'), 1)
+        self.assertEqual(d.metric("fdsup_liveness_replacements_total", 'worker="web"'), 1)
         # Replaced the graceful way: the replacement was ready before the old one got stop_signal.
         log = d.log()
         ready_at = log.index(f"worker web[0]: pid {replaced['pid']} ready after")
@@ -174,7 +157,7 @@ interval = "50ms"
         # Long enough for twenty checks at this interval: none comes.
         time.sleep(1.0)
         self.assertEqual(read_text(checks), counted)
-        self.assertIsNone(instance(d, "web")["health"]["checking"])
+        self.assertIsNone(d.instance("web")["health"]["checking"])
         d.ctl_ok("start", "web")
         wait_until(lambda: len(read_text(checks)) > len(counted), what="checks again after start")
 
@@ -197,14 +180,14 @@ interval = "50ms"
 failures = 2
 """)
         d.start(wait_for_workers=["web[0]"], wait_control=True)
-        wait_until(lambda: ((instance(d, "web").get("health") or {}).get("last") or {}).get("passed"),
+        wait_until(lambda: ((d.instance("web").get("health") or {}).get("last") or {}).get("passed"),
                    what="a passed tcp check")
-        self.assertEqual(instance(d, "web")["health"]["last"]["detail"], f"connect 127.0.0.1:{port}: connected")
-        first = instance(d, "web")["pid"]
+        self.assertEqual(d.instance("web")["health"]["last"]["detail"], f"connect 127.0.0.1:{port}: connected")
+        first = d.instance("web")["pid"]
         target.close()
         d.wait_log(rf"worker web\[0\]: pid {first}: liveness probe failed 2 times: connect 127.0.0.1:{port}: "
                    r"Connection refused")
-        wait_until(lambda: instance(d, "web")["health"]["replaced"] is not None, what="the replacement noted")
+        wait_until(lambda: d.instance("web")["health"]["replaced"] is not None, what="the replacement noted")
         d.ctl_ok("stop", "web")  # every replacement would fail the same way
 
     def test_http_2xx_and_3xx_pass_4xx_5xx_and_a_closed_connection_fail(self):
@@ -221,7 +204,7 @@ failures = 1000
             seen = []
 
             def changed():
-                h = instance(d, "web")["health"]
+                h = d.instance("web")["health"]
                 if h["last"] and status.split()[0] in h["last"]["detail"] or (
                         status == "close" and h["last"] and "closed" in h["last"]["detail"]):
                     seen.append(h["last"])
@@ -247,19 +230,19 @@ interval = "20ms"
 failures = 1000
 """)
         d.start(wait_for_workers=["web[0]"], wait_control=True)
-        wait_until(lambda: metric(d, "fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"') >= 5,
+        wait_until(lambda: d.metric("fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"') >= 5,
                    what="five passed exec checks")
         fds = open_fd_count(d.pid)
         open(os.path.join(d.tmp, "fail"), "w").close()
-        wait_until(lambda: (instance(d, "web")["health"]["last"] or {}).get("detail") == "exit status 1",
+        wait_until(lambda: (d.instance("web")["health"]["last"] or {}).get("detail") == "exit status 1",
                    what="a failed exec check")
-        self.assertFalse(instance(d, "web")["health"]["last"]["passed"])
+        self.assertFalse(d.instance("web")["health"]["last"]["passed"])
         os.unlink(os.path.join(d.tmp, "fail"))
-        before = metric(d, "fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"')
-        wait_until(lambda: metric(d, "fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"')
+        before = d.metric("fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"')
+        wait_until(lambda: d.metric("fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"')
                    >= before + 50, what="fifty more checks")
         self.assertEqual(open_fd_count(d.pid), fds)  # none leaked
-        worker = instance(d, "web")["pid"]
+        worker = d.instance("web")["pid"]
         d.ctl_ok("stop", "web")
         # The only children fdsupd ever had here: the worker and its probes; none is left.
         wait_until(lambda: children_of(d.pid) == [], what="no child of fdsupd left (no zombie probe)")
@@ -274,7 +257,7 @@ timeout = "200ms"
 failures = 1000
 """)
         d.start(wait_for_workers=["web[0]"], wait_control=True)
-        wait_until(lambda: (instance(d, "web")["health"]["last"] or {}).get("detail") == "timed out after 200ms",
+        wait_until(lambda: (d.instance("web")["health"]["last"] or {}).get("detail") == "timed out after 200ms",
                    what="a timed-out exec check")
         sleeper = int(read_text(os.path.join(d.tmp, "sleeper")))
         wait_until(lambda: process_state(sleeper) is None, what="the probe's child killed with it")
@@ -292,17 +275,17 @@ failures = 1000
 """)
         open(os.path.join(d.tmp, "fail"), "w").close()
         d.start(wait_for_workers=["web[0]"], wait_control=True)
-        wait_until(lambda: instance(d, "web")["health"]["failures"] >= 3, what="three failures in a row")
-        before = instance(d, "web")
+        wait_until(lambda: d.instance("web")["health"]["failures"] >= 3, what="three failures in a row")
+        before = d.instance("web")
         d.ctl_ok("upgrade")
-        after = instance(d, "web")
+        after = d.instance("web")
         self.assertEqual(after["pid"], before["pid"])
         self.assertGreaterEqual(after["health"]["failures"], before["health"]["failures"])
         self.assertIsNotNone(after["health"]["last"])
-        wait_until(lambda: instance(d, "web")["health"]["failures"] > after["health"]["failures"],
+        wait_until(lambda: d.instance("web")["health"]["failures"] > after["health"]["failures"],
                    what="the count going on in the next image")
         os.unlink(os.path.join(d.tmp, "fail"))
-        wait_until(lambda: instance(d, "web")["health"]["failures"] == 0, what="a pass resetting it")
+        wait_until(lambda: d.instance("web")["health"]["failures"] == 0, what="a pass resetting it")
         # No probe of the first image was left behind as a zombie nobody reaps.
         self.assertEqual([p for p in children_of(d.pid) if process_state(p) == "Z"], [])
 
@@ -333,7 +316,7 @@ command = ["sleep", "1000"]
                 return e.code, e.read().decode()
 
         self.assertEqual(get("/healthz"), (200, "ok\n"))
-        wait_until(lambda: instance(d, "web", 0)["ready"], what="web[0] ready")
+        wait_until(lambda: d.instance("web", 0)["ready"], what="web[0] ready")
         code, body = get("/readyz")
         self.assertEqual((code, body), (503, "web[1]: starting\n"))
         set_status(d, 1, "200")
