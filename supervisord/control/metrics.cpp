@@ -187,7 +187,11 @@ std::vector<std::string> not_ready(const Supervisor& supervisor) {
             continue;
         }
         for (const auto& instance : worker->instances) {
-            if (instance->retiring || instance->replacement || instance->ready) continue;
+            // Exited and not to be restarted (restart = "never", or "on-failure" after
+            // a clean exit): done, not meant to run.
+            if (instance->retiring || instance->replacement || instance->ready ||
+                instance->state == InstanceState::exited)
+                continue;
             std::string line = instance->label() + ": " + state_name(instance->state);
             if (!instance->last_error.empty()) line += " (" + instance->last_error + ")";
             lines.push_back(std::move(line));

@@ -54,6 +54,15 @@ HealthChecks::Checks& HealthChecks::begin(Instance& instance, Kind kind) {
     return *slot;
 }
 
+void HealthChecks::kill_probe_processes() {
+    for (auto& [id, checks] : checks_)
+        if (checks->in_flight) {
+            checks->in_flight.reset();  // cancelled: its callback never comes
+            schedule_probe(id, milliseconds(0));
+        }
+    exec_.kill_all();
+}
+
 void HealthChecks::starting(Instance& instance) {
     const auto& cfg = instance.worker->config;
     if (cfg.ready == config::ReadyMode::accepting) {
@@ -160,6 +169,10 @@ void HealthChecks::probe_done(uint64_t id, const ProbeResult& result) {
     const auto& cfg = instance->worker->config;
     const bool liveness = checks.kind == Kind::liveness;
     const auto& probe = liveness ? cfg.liveness_probe : cfg.ready_probe;
+    if (!probe) {  // a reload took it away meanwhile
+        checks_.erase(it);
+        return;
+    }
     instance->health.last = ProbeOutcome{result.passed, result.detail, result.latency, std::chrono::system_clock::now()};
     auto& counters = instance->worker->probe_counters.of(liveness);
     (result.passed ? counters.passed : counters.failed)++;

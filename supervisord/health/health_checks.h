@@ -75,8 +75,9 @@ public:
 
     // A process of an exec probe (the orphan reaper leaves it alone).
     bool owns(pid_t pid) const { return exec_.owns(pid); }
-    // Before an in-place upgrade's exec: every probe process killed and reaped.
-    void kill_probe_processes() { exec_.kill_all(); }
+    // Before an in-place upgrade's exec: every probe process killed and reaped. The
+    // checks in flight are dropped, not failed: if the exec fails, each runs again.
+    void kill_probe_processes();
     const AcceptScanCost& accept_cost() const { return accept_cost_; }
 
 private:

@@ -296,13 +296,8 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
     }
     if (v[kWatchdogActive].get<bool>() && in.has_process()) sup.arm_watchdog_until(in, in.watchdog_deadline);
 
-    // Its health checks go on where they were: a starting instance is looked at (or
-    // probed) again, a running one's liveness probe runs with its failures so far.
+    // What its health checks found; they go on in Supervisor::resume().
     in.health = read_health(v[kHealth]);
-    if (in.has_process() && !in.exit_pending) {
-        if (in.state == InstanceState::starting) sup.health_.starting(in);
-        else if (in.state == InstanceState::running && in.ready) sup.health_.running(in);
-    }
 }
 
 void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {
@@ -325,10 +320,15 @@ void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {
     rollout->stop_reason = r.at("stop_reason").get<std::string>();
     rollout->reason = r.at("reason").get<std::string>();
     // Nobody waits for its report any more: the command's client was disconnected.
-    rollout->then = [name = worker.config.name](std::vector<InstanceReport> reports) {
-        bool ok = std::all_of(reports.begin(), reports.end(), [](const InstanceReport& r) { return r.ok; });
-        spdlog::info("worker {}: the rolling restart begun before the upgrade is done{}", name, ok ? "" : " (some instances failed)");
-    };
+    // One fdsupd began itself (a failed liveness probe) ends as it would have.
+    if (!rollout->reason.empty())
+        rollout->then = sup.liveness_replacement_done(*rollout);
+    else
+        rollout->then = [name = worker.config.name](std::vector<InstanceReport> reports) {
+            bool ok = std::all_of(reports.begin(), reports.end(), [](const InstanceReport& r) { return r.ok; });
+            spdlog::info("worker {}: the rolling restart begun before the upgrade is done{}", name,
+                         ok ? "" : " (some instances failed)");
+        };
     worker.rollout = rollout;
     sup.add_rollout_waiter(rollout);
 }

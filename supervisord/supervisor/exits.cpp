@@ -174,6 +174,7 @@ bool Supervisor::defer_exit_until_cgroup_empty(Instance& instance, const ExitSta
     // delay or timeout, no watchdog, no stop escalation (what is left is SIGKILLed).
     instance.ready = false;
     instance.watchdog_timer.stop();
+    health_.stop(instance);  // its main process is gone: nothing to check
     cgroups_.signal(instance, SIGKILL);
     arm_cgroup_drain(instance, Clock::now() + instance.worker->config.stop_timeout);
     return true;

@@ -77,17 +77,53 @@ void Supervisor::liveness_failed(Instance& instance, const std::string& why) {
     // its policy, as a watchdog failure is.
     if (worker.rollout || instance.retiring || instance.replacement || worker.pending_config) {
         kill_for(instance, KillReason::liveness, why);
+        state_changed();
         return;
     }
     spdlog::error("worker {}: pid {}: {}; replacing it", instance.label(), instance.pid, why);
     instance.last_error = why;
-    instance.restarts++;  // the replacement takes the slot's counters over
     std::vector<RollingRestart::Slot> slots{{instance.index, instance.id, instance.pid, 0, -1, false, {}}};
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, worker.generation, std::move(slots),
                                                     worker.config.max_surge);
     rollout->reason = instance.label() + " failed its liveness probe";
+    rollout->then = liveness_replacement_done(*rollout);
     worker.rollout = rollout;
     add_rollout_waiter(std::move(rollout));
+    state_changed();
+}
+
+std::function<void(std::vector<InstanceReport>)> Supervisor::liveness_replacement_done(const RollingRestart& rollout) {
+    // Called by the rollout itself, from inside its advance(): it is alive then.
+    return [this, &rollout](const std::vector<InstanceReport>& reports) {
+        const auto& slot = rollout.slots.at(0);
+        if (!reports.empty() && reports[0].ok) {
+            if (Instance* fresh = find_instance(slot.new_id)) fresh->restarts++;  // it took the slot over
+            return;
+        }
+        // The replacement failed (or the rollout was stopped): the failed process must
+        // not go on as if it were healthy. Stopped and restarted by its policy.
+        Instance* old = find_instance(slot.old_id);
+        if (old == nullptr || old->retiring || old->state != InstanceState::running) return;
+        std::string why = old->last_error.empty() ? rollout.reason : old->last_error;
+        kill_for(*old, KillReason::liveness,
+                 why + (reports.empty() ? "" : "; its replacement did not take over: " + reports[0].message));
+    };
+}
+
+void Supervisor::resume() {
+    // The restored instances' health checks (state/ restores what they found): armed
+    // here, once the restore can no longer fail, so that a rolled-back image never
+    // inherits a probe process it does not know. One that failed its liveness probe
+    // and is being replaced is not probed again.
+    for (auto& worker : workers_)
+        for (auto& instance : worker->instances) {
+            if (!instance->has_process() || instance->exit_pending) continue;
+            const auto& probe = worker->config.liveness_probe;
+            if (instance->state == InstanceState::starting) health_.starting(*instance);
+            else if (instance->state == InstanceState::running && instance->ready &&
+                     !(probe && instance->health.failures >= probe->failures))
+                health_.running(*instance);
+        }
     state_changed();
 }
 

@@ -62,9 +62,10 @@ public:
 
     // Starts every worker, each once the workers in its `after` are ready.
     void start_all();
-    // After a restore, once the loop's handlers are in place: what changed meanwhile
-    // (exits are seen by their pidfds on the first loop turn) is acted on.
-    void resume() { state_changed(); }
+    // After a restore, once the loop's handlers are in place: the health checks are
+    // armed again, and what changed meanwhile (exits are seen by their pidfds on the
+    // first loop turn) is acted on.
+    void resume();
 
     // Graceful stop of every worker (dependents before their dependencies), SIGKILL for
     // what remains after shutdown_timeout; then `on_done`. Idempotent.
@@ -204,6 +205,9 @@ private:
     // Replaced the graceful way (a rolling restart of the one instance), or, where a
     // rollout is already under way, stopped and restarted by policy.
     void liveness_failed(Instance& instance, const std::string& why) override;
+    // The end of such a replacement: the new process counts a restart, or, if it did not
+    // take over, the failed one is stopped and restarted by its policy.
+    std::function<void(std::vector<InstanceReport>)> liveness_replacement_done(const RollingRestart& rollout);
     // Each timer of an instance runs to an absolute deadline (kept in the instance, so
     // that an upgrade can carry it over): the ready delay, the restart after backoff,
     // the ready timeout, stop escalation, the drain of a cgroup, the watchdog.

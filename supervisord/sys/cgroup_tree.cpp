@@ -145,10 +145,9 @@ Result<std::unique_ptr<CgroupTree>> CgroupTree::open() {
 
 namespace {
 
-// Killed processes leave their cgroup a moment later: waits (bounded) for cgroup.events
-// to say "populated 0", which the kernel signals with POLLPRI.
-void wait_until_empty(int events_fd, std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
+// Killed processes leave their cgroup a moment later: waits (until `deadline`) for
+// cgroup.events to say "populated 0", which the kernel signals with POLLPRI.
+void wait_until_empty(int events_fd, std::chrono::steady_clock::time_point deadline) {
     for (;;) {
         auto populated = cgroup_populated(events_fd);
         if (!populated || !*populated) return;
@@ -187,21 +186,25 @@ std::vector<std::string> remove_stale_trees(const std::string& parent, pid_t own
             while (const dirent* entry = ::readdir(instances))
                 if (is_instance_cgroup_name(entry->d_name)) children.emplace_back(entry->d_name);
             ::closedir(instances);
+            // Every populated one is killed first, then all are waited for together
+            // (at most 500 ms in all, however many there are), then removed.
+            std::vector<UniqueFd> killed_events;
             for (const auto& child : children) {
                 std::string dir = top + "/" + child;
                 ++cgroups;
                 UniqueFd events(::open((dir + "/cgroup.events").c_str(), O_RDONLY | O_CLOEXEC));
-                if (events) {
-                    if (auto populated = cgroup_populated(events.get()); populated && *populated) {
-                        UniqueFd kill_file(::open((dir + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC));
-                        if (kill_file && ::write(kill_file.get(), "1", 1) == 1) {
-                            ++killed;
-                            wait_until_empty(events.get(), std::chrono::milliseconds(500));
-                        }
-                    }
+                if (!events) continue;
+                if (auto populated = cgroup_populated(events.get()); !populated || !*populated) continue;
+                UniqueFd kill_file(::open((dir + "/cgroup.kill").c_str(), O_WRONLY | O_CLOEXEC));
+                if (kill_file && ::write(kill_file.get(), "1", 1) == 1) {
+                    ++killed;
+                    killed_events.push_back(std::move(events));
                 }
-                if (::rmdir(dir.c_str()) < 0) ++left;  // EBUSY: something survived cgroup.kill
             }
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+            for (const auto& events : killed_events) wait_until_empty(events.get(), deadline);
+            for (const auto& child : children)
+                if (::rmdir((top + "/" + child).c_str()) < 0) ++left;  // EBUSY: something survived cgroup.kill
         }
         std::string what = std::to_string(cgroups) + (cgroups == 1 ? " cgroup" : " cgroups") +
                            (killed > 0 ? ", " + std::to_string(killed) + " with processes killed" : "");

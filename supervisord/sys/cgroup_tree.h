@@ -69,9 +69,10 @@ private:
 // The "fdsupd-PID" directories below `parent` that an fdsupd killed before it could
 // remove its own left behind: for each whose PID is not `own_pid` and not a live
 // process (`alive`), every instance cgroup in it that still holds processes (a
-// worker's daemonized child) is killed (cgroup.kill, waiting up to 500 ms for it to
-// empty), and each instance cgroup is removed, then the directory. One that belongs to
-// a live process is never touched, nor anything in it that is not an instance cgroup's.
+// worker's daemonized child) is killed (cgroup.kill; all of a directory's are then
+// waited for together, up to 500 ms, to empty), and each instance cgroup is removed,
+// then the directory. One that belongs to a live process is never touched, nor
+// anything in it that is not an instance cgroup's.
 // Returns a line per directory: "removed .../fdsupd-123 (pid 123 is gone): 2 cgroups,
 // 1 with processes killed", or why it could not be removed (the next start tries again).
 std::vector<std::string> remove_stale_trees(const std::string& parent, pid_t own_pid,

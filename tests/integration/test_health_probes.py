@@ -140,6 +140,33 @@ failures = {failures}
         stop_at = log.index(f"worker web[0]: stopping pid {frozen} with SIGTERM")
         self.assertLess(ready_at, stop_at)
 
+    def test_when_the_replacement_does_not_take_over_the_failed_process_is_restarted_anyway(self):
+        # The health endpoint says 503 to every process of index 0: the liveness probe
+        # fails, and so does the replacement's ready probe, until ready_timeout.
+        d = self.fdsupd(HTTP + APP + """
+ready = "probe"
+ready_timeout = "700ms"
+backoff = "100ms"
+[workers.web.ready_probe]
+http = "http://unix:@TMP@/health-{instance}.sock:/"
+interval = "50ms"
+[workers.web.liveness_probe]
+http = "http://unix:@TMP@/health-{instance}.sock:/"
+interval = "50ms"
+failures = 2
+""")
+        d.start(wait_for_workers=["web[0]"], wait_control=True)
+        wait_until(lambda: d.instance("web")["ready"], what="web[0] ready")
+        failed = d.instance("web")["pid"]
+        set_status(d, 0, "503")
+        d.wait_log(rf"worker web\[0\]: pid {failed}: liveness probe failed 2 times: GET .*: 503; its replacement did "
+                   r"not take over: web\[0\]: replacement failed: not ready within ready_timeout")
+        wait_until(lambda: process_state(failed) is None, what="the failed process stopped")
+        set_status(d, 0, "200")
+        wait_until(lambda: d.instance("web")["ready"] and d.instance("web")["pid"] != failed,
+                   what="web[0] restarted by its policy, and ready")
+        self.assertIsNone(d.ctl_json("status")["workers"][0]["rollout"])
+
     def test_a_worker_an_operator_stopped_is_not_probed_and_probes_go_on_after_start(self):
         d = self.fdsupd(HTTP + """
 [workers.web]
