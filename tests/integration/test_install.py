@@ -34,6 +34,7 @@ EXPECTED = [
     "include/fdsup_fds.h",
     "share/fdsup/demo_http.py",
     "share/doc/fdsup/examples/fd-store.toml",
+    "share/doc/fdsup/examples/health.toml",
 ]
 
 
