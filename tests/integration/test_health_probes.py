@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 
 from fdsup_harness import (FdsupTestCase, LoadClient, children_of, http_get, open_fd_count, process_state,
-                           wait_until)
+                           wait_for_connections_closed, wait_until)
 
 HTTP = """
 [sockets.http]
@@ -251,29 +251,35 @@ failures = 1000
     def test_exec_passes_on_exit_0_runs_with_the_instances_env_and_leaves_no_zombie_or_fd(self):
         d = self.fdsupd(HTTP + APP + """
 env = { PROBE_WANTS = "yes" }
+stdout = "null"
+stderr = "null"
 [workers.web.liveness_probe]
 exec = ["sh", "-c", "test \\"$PROBE_WANTS-$FDSUP_INSTANCE\\" = yes-0 && test ! -e @TMP@/fail"]
 interval = "20ms"
 failures = 1000
 """)
+        passes = lambda: d.metric("fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"')
+
+        def quiet_fds():
+            """fdsupd's fds with the worker stopped and every child reaped: the only
+            children it ever had here are the worker and its probes, none a zombie."""
+            d.ctl_ok("stop", "web")
+            wait_until(lambda: children_of(d.pid) == [], what="no child of fdsupd left (no zombie probe)")
+            wait_for_connections_closed(d)  # fdsupctl's own, closed a moment after it went
+            return open_fd_count(d.pid)
+
         d.start(wait_for_workers=["web[0]"], wait_control=True)
-        wait_until(lambda: d.metric("fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"') >= 5,
-                   what="five passed exec checks")
-        fds = open_fd_count(d.pid)
+        wait_until(lambda: passes() >= 5, what="five passed exec checks")
+        fds = quiet_fds()
+        d.ctl_ok("start", "web")
         open(os.path.join(d.tmp, "fail"), "w").close()
         wait_until(lambda: (d.instance("web")["health"]["last"] or {}).get("detail") == "exit status 1",
                    what="a failed exec check")
         self.assertFalse(d.instance("web")["health"]["last"]["passed"])
         os.unlink(os.path.join(d.tmp, "fail"))
-        before = d.metric("fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"')
-        wait_until(lambda: d.metric("fdsup_probe_checks_total", 'worker="web",probe="liveness",result="pass"')
-                   >= before + 50, what="fifty more checks")
-        self.assertEqual(open_fd_count(d.pid), fds)  # none leaked
-        worker = d.instance("web")["pid"]
-        d.ctl_ok("stop", "web")
-        # The only children fdsupd ever had here: the worker and its probes; none is left.
-        wait_until(lambda: children_of(d.pid) == [], what="no child of fdsupd left (no zombie probe)")
-        self.assertNotIn(worker, children_of(d.pid))
+        before = passes()
+        wait_until(lambda: passes() >= before + 50, what="fifty more checks")
+        self.assertEqual(quiet_fds(), fds)  # none leaked
 
     def test_an_exec_probe_is_killed_at_its_timeout_with_its_children(self):
         d = self.fdsupd(HTTP + APP + """
@@ -286,7 +292,11 @@ failures = 1000
         d.start(wait_for_workers=["web[0]"], wait_control=True)
         wait_until(lambda: (d.instance("web")["health"]["last"] or {}).get("detail") == "timed out after 200ms",
                    what="a timed-out exec check")
-        sleeper = int(read_text(os.path.join(d.tmp, "sleeper")))
+        # Each check rewrites the file (empty for a moment): a pid of one of them.
+        pid_file = os.path.join(d.tmp, "sleeper")
+        read = []
+        wait_until(lambda: read.append(read_text(pid_file).strip()) or read[-1], what="a sleeper's pid")
+        sleeper = int(read[-1])
         wait_until(lambda: process_state(sleeper) is None, what="the probe's child killed with it")
         d.ctl_ok("stop", "web")
         wait_until(lambda: children_of(d.pid) == [], what="no probe process left")
