@@ -7,10 +7,10 @@
 
 #include "config/placeholders.h"
 #include "config/probe_target.h"
-#include "config/values.h"
 #include "health/accept_watch.h"
 #include "health/connect_check.h"
 #include "health/http_check.h"
+#include "health/probe_report.h"
 
 namespace fdsup::health {
 
@@ -31,19 +31,19 @@ std::chrono::nanoseconds thread_cpu_time() {
 // after a scale-up): failed like any other, from the loop, as the checks report.
 class FailedCheck : public ProbeCheck {
 public:
-    FailedCheck(uv_loop_t* loop, std::string why, ProbeDone done) : timer_(loop) {
-        timer_.start(milliseconds(0), [why = std::move(why), done = std::move(done)] { done({false, why, {}}); });
+    FailedCheck(uv_loop_t* loop, std::string why, ProbeDone done) : report_(loop, std::move(done)) {
+        report_.report_later(false, std::move(why));
     }
 
 private:
-    Timer timer_;
+    ProbeReport report_;
 };
 
 }  // namespace
 
 HealthChecks::HealthChecks(uv_loop_t* loop, HealthHost& host, Launcher& launcher, const SpawnContext& context,
                            int null_fd)
-    : loop_(loop), host_(host), exec_(loop, launcher, context, null_fd), release_finished_(loop) {}
+    : loop_(loop), host_(host), exec_(loop, launcher, context, null_fd) {}
 
 HealthChecks::~HealthChecks() = default;
 
@@ -161,10 +161,7 @@ void HealthChecks::probe_done(uint64_t id, const ProbeResult& result) {
     Instance* instance = host_.find_instance(id);
     if (it == checks_.end() || instance == nullptr) return;
     Checks& checks = *it->second;
-    // The check is over. It is released on the loop's next turn, not from inside its
-    // own callback (which is running now).
-    finished_.push_back(std::move(checks.in_flight));
-    if (!release_finished_.active()) release_finished_.start(milliseconds(0), [this] { finished_.clear(); });
+    checks.in_flight.reset();  // over (a check may be destroyed from its own callback)
 
     const auto& cfg = instance->worker->config;
     const bool liveness = checks.kind == Kind::liveness;

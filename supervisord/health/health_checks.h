@@ -104,8 +104,6 @@ private:
     HealthHost& host_;
     ExecChecks exec_;
     std::unordered_map<uint64_t, std::unique_ptr<Checks>> checks_;
-    std::vector<std::unique_ptr<ProbeCheck>> finished_;  // released on the next loop turn
-    Timer release_finished_;
     AcceptScanCost accept_cost_;
 };
 

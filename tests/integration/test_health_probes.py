@@ -77,7 +77,7 @@ interval = "50ms"
     def test_a_probe_that_never_passes_fails_the_start_at_ready_timeout(self):
         d = self.fdsupd(HTTP + APP + """
 ready = "probe"
-ready_timeout = "600ms"
+ready_timeout = "2s"
 restart = "never"
 [workers.web.ready_probe]
 http = "http://unix:@TMP@/health-{instance}.sock:/"
@@ -145,7 +145,7 @@ failures = {failures}
         # fails, and so does the replacement's ready probe, until ready_timeout.
         d = self.fdsupd(HTTP + APP + """
 ready = "probe"
-ready_timeout = "700ms"
+ready_timeout = "1500ms"
 backoff = "100ms"
 [workers.web.ready_probe]
 http = "http://unix:@TMP@/health-{instance}.sock:/"
