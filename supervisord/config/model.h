@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <csignal>
 #include <map>
 #include <optional>
@@ -100,6 +101,37 @@ struct RlimitSetting {
     bool operator==(const RlimitSetting&) const = default;
 };
 
+// What an instance may use (SPEC "Resources"), written into its cgroup: only with
+// kill_mode = "cgroup" (cgroups/resource_limits.h). Unset ("infinity" in the file):
+// no limit. Sizes in bytes, as systemd's MemoryMax= etc. mean them.
+struct ResourceLimits {
+    std::optional<uint64_t> memory_max;       // memory.max / memory.limit_in_bytes
+    std::optional<uint64_t> memory_high;      // memory.high (cgroup v2 only)
+    std::optional<uint64_t> memory_swap_max;  // memory.swap.max / memory.memsw.limit_in_bytes - memory_max
+    std::optional<int> cpu_max_percent;       // "150%" = 1.5 CPUs: cpu.max / cpu.cfs_quota_us
+    std::optional<int> cpu_weight;            // 1..10000: cpu.weight / cpu.shares
+    std::optional<int64_t> pids_max;          // pids.max
+    std::optional<int> io_weight;             // 1..10000: io.weight / blkio.weight
+
+    bool any() const {
+        return memory_max || memory_high || memory_swap_max || cpu_max_percent || cpu_weight || pids_max ||
+               io_weight;
+    }
+    bool operator==(const ResourceLimits&) const = default;
+};
+
+// Replacing an instance the graceful way (a rolling restart of the one instance) when it
+// has used too much memory for too long, or has run long enough; any kill_mode.
+struct RecyclePolicy {
+    std::optional<uint64_t> memory;           // recycle_memory: bytes
+    Duration memory_after = 30s;              // recycle_after: over it this long
+    std::optional<Duration> max_age;          // since it became ready
+    Duration max_age_jitter = 0s;             // each instance's max_age + [0, jitter)
+
+    bool any() const { return memory || max_age; }
+    bool operator==(const RecyclePolicy&) const = default;
+};
+
 struct WorkerConfig {
     std::string name;
     std::vector<std::string> command;      // may contain {fd:NAME}, {instance}, {name}
@@ -137,6 +169,8 @@ struct WorkerConfig {
     OutputTarget stderr_target;
     std::optional<ProbeConfig> ready_probe;     // used by ready = "probe"
     std::optional<ProbeConfig> liveness_probe;  // checked while running
+    ResourceLimits limits;
+    RecyclePolicy recycle;
     SourcePos pos;
 
     bool operator==(const WorkerConfig&) const = default;
