@@ -459,7 +459,7 @@ Rendered render_reload(const Json& reply) {
     Rendered rendered;
     const Json& workers = field_or_null(reply, "workers");
     std::vector<std::string> groups;
-    for (const char* group : {"added", "removed", "changed", "scaled", "unchanged"})
+    for (const char* group : {"added", "removed", "changed", "scaled", "unchanged", "retuned"})
         add_group(groups, group, field_or_null(workers, group));
     const Json& sockets = field_or_null(reply, "sockets");
     std::vector<std::string> socket_groups;

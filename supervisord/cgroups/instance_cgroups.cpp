@@ -5,6 +5,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace fdsup {
@@ -19,9 +24,7 @@ Result<EpollSet*> InstanceCgroups::watch_set() {
     return EpollSet::open_once(events_, loop_, "cgroup events", [this](uint64_t id, uint32_t) { on_event_(id); });
 }
 
-Result<std::optional<InstanceCgroups::Spawn>> InstanceCgroups::make(const Instance& instance) {
-    const auto& cfg = instance.worker->config;
-    if (cfg.kill_mode != config::KillMode::cgroup) return std::nullopt;
+bool InstanceCgroups::open_tree() {
     if (!tree_ && !tried_) {
         auto tree = CgroupTree::open();
         if (tree) {
@@ -34,7 +37,29 @@ Result<std::optional<InstanceCgroups::Spawn>> InstanceCgroups::make(const Instan
             unavailable_ = tree.error().text();
         }
     }
-    if (!tree_) {
+    return tree_ != nullptr;
+}
+
+Result<void> InstanceCgroups::prepare_limits(const config::Config& config) {
+    bool limited = std::any_of(config.workers.begin(), config.workers.end(), [](const auto& w) {
+        return w.kill_mode == config::KillMode::cgroup && w.limits.any();
+    });
+    if (!limited) return {};
+    // A worker with limits never falls back to "group": it would run unbounded.
+    if (!open_tree()) return fail("limits need kill_mode = \"cgroup\", which cannot be had here: " + unavailable_);
+    return limits_.prepare(config, *tree_);
+}
+
+Result<void> InstanceCgroups::update_limits(const Instance& instance, const config::ResourceLimits& before) {
+    if (!tree_ || instance.cgroup.empty()) return {};
+    return limits_.update(*tree_, instance.cgroup, before, instance.worker->config.limits);
+}
+
+Result<std::optional<InstanceCgroups::Spawn>> InstanceCgroups::make(const Instance& instance) {
+    const auto& cfg = instance.worker->config;
+    if (cfg.kill_mode != config::KillMode::cgroup) return std::nullopt;
+    if (!open_tree()) {
+        if (cfg.limits.any()) return fail("limits need kill_mode = \"cgroup\": " + unavailable_);
         if (fallback_logged_.insert(cfg.name).second)
             spdlog::warn("worker {}: kill_mode = \"cgroup\" falls back to \"group\": {}", cfg.name, unavailable_);
         return std::nullopt;
@@ -57,6 +82,14 @@ Result<std::optional<InstanceCgroups::Spawn>> InstanceCgroups::make(const Instan
         return fail("watch " + tree_->path() + "/" + cgroup.name + "/cgroup.events", err);
     }
     cgroup.events = std::move(*events);
+    auto joins = limits_.apply(*tree_, cgroup.name, cfg.limits);
+    if (!joins) {
+        events_->remove(cgroup.events.get());
+        (void)tree_->remove(cgroup.name);
+        return fail("worker " + instance.label() + ": " + joins.error().text());
+    }
+    cgroup.joins = std::move(*joins);
+    for (const auto& fd : cgroup.joins) cgroup.join_fds.push_back(fd.get());
     return cgroup;
 }
 
@@ -70,6 +103,7 @@ void InstanceCgroups::discard(const Spawn& cgroup) {
     (void)tree_->kill(cgroup.name);
     if (events_ && cgroup.events) events_->remove(cgroup.events.get());
     if (auto removed = tree_->remove(cgroup.name); !removed) spdlog::warn("{}", removed.error().text());
+    limits_.remove(cgroup.name);
 }
 
 void InstanceCgroups::note_clone3_errno(int err) {
@@ -97,6 +131,7 @@ void InstanceCgroups::release(Instance& instance) {
     // directory is left; its name is never used again.
     if (auto removed = tree_->remove(instance.cgroup); !removed)
         spdlog::warn("worker {}: {}", instance.label(), removed.error().text());
+    limits_.remove(instance.cgroup);
     instance.cgroup.clear();
 }
 
@@ -133,6 +168,68 @@ std::string InstanceCgroups::count_left(const Instance& instance) const {
 
 std::string InstanceCgroups::path_of(const Instance& instance) const {
     return (tree_ ? tree_->path() : std::string("fdsupd-?")) + "/" + instance.cgroup;
+}
+
+std::optional<std::string> InstanceCgroups::read_file(const Instance& instance, const char* file) const {
+    if (!tree_ || instance.cgroup.empty()) return std::nullopt;
+    std::string path = tree_->path() + "/" + instance.cgroup + "/" + file;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    char buffer[1024];
+    ssize_t n;
+    do n = ::read(fd.get(), buffer, sizeof buffer);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return std::nullopt;
+    return std::string(buffer, static_cast<size_t>(n));
+}
+
+namespace {
+
+// "KEY VALUE" lines (cpu.stat, memory.events): VALUE of KEY.
+std::optional<uint64_t> keyed_value(const std::string& text, std::string_view key) {
+    size_t at = 0;
+    while (at < text.size()) {
+        size_t end = text.find('\n', at);
+        if (end == std::string::npos) end = text.size();
+        std::string_view line = std::string_view(text).substr(at, end - at);
+        if (line.size() > key.size() && line.starts_with(key) && line[key.size()] == ' ') {
+            uint64_t value = 0;
+            auto digits = line.substr(key.size() + 1);
+            auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+            if (ec == std::errc()) return value;
+            return std::nullopt;
+        }
+        at = end + 1;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<uint64_t> InstanceCgroups::memory_current(const Instance& instance) const {
+    if (auto text = read_file(instance, "memory.current")) {
+        uint64_t value = 0;
+        if (std::from_chars(text->data(), text->data() + text->size(), value).ec == std::errc()) return value;
+    }
+    if (instance.cgroup.empty()) return std::nullopt;
+    return limits_.v1_memory_current(instance.cgroup);
+}
+
+std::optional<uint64_t> InstanceCgroups::cpu_usage_usec(const Instance& instance) const {
+    auto text = read_file(instance, "cpu.stat");
+    return text ? keyed_value(*text, "usage_usec") : std::nullopt;
+}
+
+std::optional<uint64_t> InstanceCgroups::oom_kills(const Instance& instance) const {
+    if (auto text = read_file(instance, "memory.events"))
+        if (auto count = keyed_value(*text, "oom_kill")) return count;
+    if (instance.cgroup.empty()) return std::nullopt;
+    return limits_.v1_oom_kills(instance.cgroup);
+}
+
+std::optional<Pressure> InstanceCgroups::pressure(const Instance& instance, const char* resource) const {
+    auto text = read_file(instance, (std::string(resource) + ".pressure").c_str());
+    return text ? parse_pressure(*text) : std::nullopt;
 }
 
 Result<void> InstanceCgroups::adopt(int events_fd, uint64_t next_serial) {

@@ -20,9 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "cgroups/instance_limits.h"
 #include "loop/epoll_set.h"
 #include "table/instance.h"
 #include "sys/cgroup_tree.h"
+#include "sys/proc_stat.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"
 
@@ -39,11 +41,31 @@ public:
         std::string name;
         UniqueFd dir;     // for clone3's CLONE_INTO_CGROUP
         UniqueFd events;  // cgroup.events
+        // Limits on the hybrid layout: its v1 cgroups' cgroup.procs, for the child to
+        // join (SpawnPlan::v1_procs_fds points into `join_fds`).
+        std::vector<UniqueFd> joins;
+        std::vector<int> join_fds;
     };
-    // The cgroup to spawn `instance` into: none unless its kill_mode is "cgroup" and
-    // there is a cgroup tree (else the mode falls back to "group", logged once per
-    // worker). An error is a failed spawn.
+    // The cgroup to spawn `instance` into, with its limits written: none unless its
+    // kill_mode is "cgroup" and there is a cgroup tree (else the mode falls back to
+    // "group", logged once per worker; never for a worker with limits, which
+    // prepare_limits refused). An error is a failed spawn.
     Result<std::optional<Spawn>> make(const Instance& instance);
+    // Before the workers of `config` start (at start, at reload): the controllers their
+    // limits need are made ready (cgroups/instance_limits.h). Fails, naming the file and
+    // the errno, when one cannot be had.
+    Result<void> prepare_limits(const config::Config& config);
+    // A reload changed a running instance's limits (instance_limits.h: update).
+    Result<void> update_limits(const Instance& instance, const config::ResourceLimits& before);
+
+    // What the instance's cgroup says of its use, where it says it (nullopt elsewhere):
+    // memory (memory.current, or the v1 memory.usage_in_bytes), CPU time (cpu.stat's
+    // usage_usec, in µs), OOM kills (memory.events, v1 memory.oom_control), pressure
+    // (PSI: RESOURCE.pressure's "some" and "full" totals in µs, and some's avg10).
+    std::optional<uint64_t> memory_current(const Instance& instance) const;
+    std::optional<uint64_t> cpu_usage_usec(const Instance& instance) const;
+    std::optional<uint64_t> oom_kills(const Instance& instance) const;
+    std::optional<Pressure> pressure(const Instance& instance, const char* resource) const;
     // After the launch: the instance keeps it; or (a failed launch) it is removed again.
     void keep(Instance& instance, Spawn cgroup);
     void discard(const Spawn& cgroup);
@@ -77,6 +99,9 @@ public:
 
 private:
     Result<EpollSet*> watch_set();
+    // The tree, opened at the first need; false (and unavailable_ says why) without one.
+    bool open_tree();
+    std::optional<std::string> read_file(const Instance& instance, const char* file) const;
 
     uv_loop_t* loop_;
     std::function<void(uint64_t)> on_event_;
@@ -90,6 +115,7 @@ private:
     // Every kept cgroup's cgroup.events (EPOLLPRI), keyed by instance id.
     std::unique_ptr<EpollSet> events_;
     uint64_t next_serial_ = 1;  // each spawn's cgroup has a name of its own
+    InstanceLimits limits_;
 };
 
 }  // namespace fdsup

@@ -69,16 +69,22 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
             diff.workers_added.push_back(worker.name);
             continue;
         }
+        // Limits and recycling are changed live: they alone do not restart anything.
         WorkerConfig old_same_count = *old;
         old_same_count.instances = worker.instances;
+        old_same_count.limits = worker.limits;
+        old_same_count.recycle = worker.recycle;
         bool maps_replaced = std::any_of(diff.sockets_replaced.begin(), diff.sockets_replaced.end(),
                                          [&](const std::string& s) { return uses_socket(worker, s); });
-        if (!(old_same_count == worker) || maps_replaced)
+        bool changed = !(old_same_count == worker) || maps_replaced;
+        if (changed)
             diff.workers_changed.push_back(worker.name);
         else if (old->instances != worker.instances)
             diff.workers_scaled.push_back(worker.name);
         else
             diff.workers_unchanged.push_back(worker.name);
+        if (!changed && (!(old->limits == worker.limits) || !(old->recycle == worker.recycle)))
+            diff.workers_retuned.push_back(worker.name);
     }
     for (const auto& worker : running.workers)
         if (next.find_worker(worker.name) == nullptr) diff.workers_removed.push_back(worker.name);

@@ -8,7 +8,9 @@
 //
 // Workers are matched by name. A worker is changed when anything in its spec other than
 // `instances` differs, or when it maps a replaced socket; a worker whose only change
-// is `instances` is scaled, not restarted.
+// is `instances` is scaled, not restarted. Limits and recycling (ResourceLimits,
+// RecyclePolicy) are changed live: a worker whose only other change they are is
+// "retuned" (and also scaled or unchanged), its running instances keep running.
 #pragma once
 
 #include <string>
@@ -22,6 +24,7 @@ struct ConfigDiff {
     std::vector<std::string> sockets_added, sockets_removed, sockets_replaced, sockets_updated;
     std::vector<std::string> workers_added, workers_removed, workers_changed, workers_scaled,
         workers_unchanged;
+    std::vector<std::string> workers_retuned;  // limits or recycling changed (and nothing that restarts it)
     // [supervisor] keys whose value changed ("log_level", "control_socket", ...).
     std::vector<std::string> supervisor_keys_changed;
     // Changes a running supervisor cannot make; a reload with any is refused.

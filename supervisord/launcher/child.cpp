@@ -110,6 +110,8 @@ int run_spawn_child(void* arg) {
     // moves the writer itself.
     if (plan.cgroup_procs_fd >= 0 && syscall(SYS_write, plan.cgroup_procs_fd, "0", 1) != 1)
         die(plan, ChildStage::cgroup, errno);
+    for (size_t i = 0; i < plan.v1_procs_count; ++i)
+        if (syscall(SYS_write, plan.v1_procs_fds[i], "0", 1) != 1) die(plan, ChildStage::cgroup, errno);
 
     reset_signal_dispositions();
 

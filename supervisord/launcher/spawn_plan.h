@@ -85,6 +85,10 @@ struct SpawnPlan {
     // its cgroup.procs here instead and the child moves itself before anything else.
     int cgroup_fd = -1;
     int cgroup_procs_fd = -1;
+    // Limits on the hybrid layout (cgroups/instance_limits.h): the cgroup.procs of the
+    // instance's cgroup in each v1 hierarchy, joined by the child first of all.
+    const int* v1_procs_fds = nullptr;
+    size_t v1_procs_count = 0;
     ChildFailure* failure;         // written by the child on failure
 };
 static_assert(std::is_trivially_destructible_v<SpawnPlan>,

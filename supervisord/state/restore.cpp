@@ -52,7 +52,8 @@ InstanceState state_of(const std::string& name) {
 
 std::optional<ExitStatus> read_exit(const Json& e) {
     if (e.is_null()) return std::nullopt;
-    return ExitStatus{e.at(0).get<bool>(), e.at(1).get<int>(), e.at(2).get<int>()};
+    return ExitStatus{e.at(0).get<bool>(), e.at(1).get<int>(), e.at(2).get<int>(), e.at(3).get<bool>(),
+                      e.at(4).get<std::string>()};
 }
 
 // nlohmann turns a fractional number into an integer type with a plain cast: undefined
@@ -187,6 +188,10 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
     }
     if (any_cgroup || cgroup_mode)
         if (auto opened = sup.cgroups_.reopen_tree(any_cgroup); !opened) throw std::runtime_error(opened.error().text());
+    // The limits' controllers: the same v1 "fdsupd-PID" directories (the instances'
+    // cgroups there go by the names carried above), v2 controllers already enabled.
+    if (auto prepared = sup.cgroups_.prepare_limits(sup.config_); !prepared)
+        throw std::runtime_error(prepared.error().text());
     // The pipes are in the adopted set already, each under its capture's key.
     uint64_t next_capture_key = state.at("next_capture_key").get<uint64_t>();
     int pipes = state.at("output_pipes_fd").get<int>();
@@ -298,6 +303,15 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
 
     // What its health checks found; they go on in Supervisor::resume().
     in.health = read_health(v[kHealth]);
+    const Json& usage = v[kUsage];
+    auto optional_time = [&](const Json& t) -> std::optional<Clock::time_point> {
+        if (t.get<int64_t>() < 0) return std::nullopt;
+        return time_at(t);
+    };
+    in.usage.recycle_at = optional_time(usage.at(0));
+    in.usage.memory_over_since = optional_time(usage.at(1));
+    in.usage.retry_after = time_at(usage.at(2));
+    in.usage.recycled = usage.at(3).get<std::string>();
 }
 
 void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {

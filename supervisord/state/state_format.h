@@ -10,12 +10,13 @@ enum InstanceField {
     kId, kIndex, kRetiring, kReplacement, kState, kReady, kPid, kPidfd, kStartedAt, kStopEscalated,
     kSocketsUsed, kTimerActive, kTimerDeadline, kKillReason, kStatusText, kReloading, kStoppingNotified,
     kWatchdogTimeoutMs, kWatchdogActive, kWatchdogDeadline, kLastWatchdogPing, kRestarts,
-    kLastExit,  // null, or [signaled, code, signal]
+    kLastExit,  // null, or [signaled, code, signal, oom_kill, oom_limit]
     kLastError, kBackoffMs, kRecentStarts,
     kCgroup,          // "" or the name of its cgroup below the supervisor's
     kCgroupEventsFd,  // -1 or its cgroup.events, registered in the set of cgroup events
-    kExitPending,     // null, or the main process's exit [signaled, code, signal] while its cgroup empties
+    kExitPending,     // null, or the main process's exit (as kLastExit) while its cgroup empties
     kHealth,          // [failures, last (null or [passed, detail, latency_us, at_ns]), accepting, replaced, replaced_at_ns]
+    kUsage,           // [recycle_at_ns (-1: none), memory_over_since_ns (-1), retry_after_ns, recycled]
     kInstanceFields  // the count
 };
 

@@ -38,7 +38,14 @@ private:
 
 // null, or [signaled, code, signal]
 void write_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
-    if (exit) w.begin_array().value(exit->signaled).value(exit->code).value(exit->signal).end_array();
+    if (exit)
+        w.begin_array()
+            .value(exit->signaled)
+            .value(exit->code)
+            .value(exit->signal)
+            .value(exit->oom_kill)
+            .value(exit->oom_limit)
+            .end_array();
     else w.null();
 }
 
@@ -99,6 +106,14 @@ void write_instance(JsonWriter& w, const Instance& in, std::vector<int>& keep) {
     r.field(kCgroupEventsFd).value(in.cgroup_events ? in.cgroup_events.get() : -1);
     write_exit(r.field(kExitPending), in.exit_pending);
     write_health(r.field(kHealth), in.health);
+    auto optional_ns = [&](const std::optional<Clock::time_point>& t) { return t ? ns(*t) : int64_t{-1}; };
+    r.field(kUsage)
+        .begin_array()
+        .value(optional_ns(in.usage.recycle_at))
+        .value(optional_ns(in.usage.memory_over_since))
+        .value(ns(in.usage.retry_after))
+        .value(in.usage.recycled)
+        .end_array();
 }
 
 void write_rollout(JsonWriter& w, const RollingRestart& rollout) {

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "config/values.h"
+#include "cgroups/limit_files.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup {
@@ -54,10 +55,11 @@ void Supervisor::on_exit_event(Instance& instance) {
         // it). Never leave the watch armed on it: that would spin the loop forever.
         spdlog::error("worker {}: pid {}: {}; exit status unknown", instance.label(), instance.pid,
                       exited ? "already reaped" : exited.error().text());
-        status = ExitStatus{false, 255, 0};
+        status = ExitStatus{false, 255, 0, false, {}};
     }
     exits_->remove(instance.pidfd.get());
     instance.pidfd.reset();
+    note_oom_kill(instance, *status);
     if (defer_exit_until_cgroup_empty(instance, *status)) {
         instances_by_pid_.erase(instance.pid);  // reaped: its pid may name another process now
         return;
@@ -65,6 +67,18 @@ void Supervisor::on_exit_event(Instance& instance) {
     cgroups_.release(instance);
     handle_exit(instance, *status);
     state_changed();
+}
+
+void Supervisor::note_oom_kill(Instance& instance, ExitStatus& status) {
+    // Its cgroup is its own (one per spawn): any OOM kill it counts happened to this
+    // process or one of its own. A SIGKILL that fdsupd sent itself is not the kernel's.
+    if (!status.signaled || status.signal != SIGKILL || instance.stop_escalated || instance.cgroup.empty()) return;
+    auto kills = cgroups_.oom_kills(instance);
+    if (!kills || *kills == 0) return;
+    status.oom_kill = true;
+    const auto& limits = instance.worker->config.limits;
+    if (limits.memory_max) status.oom_limit = "memory_max " + format_size(*limits.memory_max);
+    instance.worker->resource_counters.oom_kills++;
 }
 
 void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {

@@ -15,14 +15,6 @@ namespace fdsup {
 
 using config::format_duration;
 
-namespace {
-
-std::chrono::milliseconds until(Clock::time_point deadline) {
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    return std::max(left, std::chrono::milliseconds(0));
-}
-
-}  // namespace
 
 void Supervisor::become_ready(Instance& instance) {
     instance.timer.stop();  // the ready delay or ready timeout
@@ -32,6 +24,10 @@ void Supervisor::become_ready(Instance& instance) {
                  format_duration(Clock::now() - instance.started_at));
     arm_watchdog(instance);
     health_.running(instance);  // its liveness probe, if it has one
+    if (instance.worker->config.recycle.any()) {
+        set_recycle_deadline(instance);
+        rearm_recycling();
+    }
     if (instance.worker->all_ready()) start_waiting_dependents();
 }
 
@@ -124,6 +120,7 @@ void Supervisor::resume() {
                      !(probe && instance->health.failures >= probe->failures))
                 health_.running(*instance);
         }
+    rearm_recycling();
     state_changed();
 }
 

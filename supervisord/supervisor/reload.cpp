@@ -82,6 +82,11 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
         for (const auto& name : *names)
             if (Worker* w = find_worker(name); w && w->rollout) result.config_errors.push_back(busy_reason(*w));
     if (!result.config_errors.empty()) return refuse("the new configuration cannot be applied live; nothing changed");
+    // The controllers the new limits need (cgroups/instance_limits.h), before anything else changes.
+    if (auto prepared = cgroups_.prepare_limits(next); !prepared) {
+        result.config_errors.push_back(prepared.error().text());
+        return refuse("the new limits cannot be had; nothing changed");
+    }
 
     // 1. Bind what is new. Nothing has changed yet, so a failure just closes these.
     // A unix socket file that answers is refused, unless it is one of ours this reload
@@ -144,6 +149,23 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     result.workers_changed = diff.workers_changed;
     result.workers_scaled = diff.workers_scaled;
     result.workers_unchanged = diff.workers_unchanged;
+    result.workers_retuned = diff.workers_retuned;
+    // Limits and recycling: in effect at once, for the running instances too.
+    for (const auto& name : diff.workers_retuned) {
+        Worker& worker = *find_worker(name);
+        config::ResourceLimits before = worker.config.limits;
+        bool recycle_changed = !(worker.config.recycle == next.find_worker(name)->recycle);
+        worker.config.limits = next.find_worker(name)->limits;
+        worker.config.recycle = next.find_worker(name)->recycle;
+        for (auto& instance : worker.instances) {
+            if (!instance->has_process()) continue;
+            if (auto updated = cgroups_.update_limits(*instance, before); !updated)
+                result.warnings.push_back("worker " + instance->label() + ": " + updated.error().text());
+            if (instance->ready && recycle_changed) set_recycle_deadline(*instance);  // max_age counts from now
+        }
+        spdlog::info("worker {}: limits and recycling updated", name);
+    }
+    rearm_recycling();
     for (const auto& w : result.warnings) spdlog::warn("reload: {}", w);
     spdlog::info("reload: workers added {}; removed {}; changed {}; scaled {}; unchanged {}", join(diff.workers_added),
                  join(diff.workers_removed), join(diff.workers_changed), join(diff.workers_scaled),

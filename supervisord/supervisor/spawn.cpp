@@ -70,7 +70,11 @@ Result<void> Supervisor::launch(Instance& instance) {
     if (!prepared) return std::unexpected(prepared.error());
     auto cgroup = cgroups_.make(instance);
     if (!cgroup) return std::unexpected(cgroup.error());
-    if (*cgroup) (*prepared)->plan().cgroup_fd = (*cgroup)->dir.get();
+    if (*cgroup) {
+        (*prepared)->plan().cgroup_fd = (*cgroup)->dir.get();
+        (*prepared)->plan().v1_procs_fds = (*cgroup)->join_fds.data();
+        (*prepared)->plan().v1_procs_count = (*cgroup)->join_fds.size();
+    }
     auto spawn_began = Clock::now();
     auto process = launcher_.launch((*prepared)->plan());
     spawn_times_.record(Clock::now() - spawn_began);
@@ -91,6 +95,7 @@ Result<void> Supervisor::launch(Instance& instance) {
     instance.stopping_notified = false;
     instance.watchdog_timeout = cfg.watchdog;
     instance.health.reset_for_start();
+    instance.usage.reset_for_start();
     instance.sockets_used.clear();
     auto note_socket = [&](const std::string& name) {
         if (uint64_t serial = sockets_.serial_of(name); serial != 0) instance.sockets_used.push_back(serial);

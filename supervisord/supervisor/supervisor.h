@@ -25,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -174,6 +175,11 @@ public:
     const Histogram& spawn_times() const { return spawn_times_; }
     uint64_t reloads(bool ok) const { return ok ? reloads_ok_ : reloads_failed_; }
     const health::AcceptScanCost& accept_scan_cost() const { return health_.accept_cost(); }
+    // What the instances use, gathered now for those of the workers `which` picks (all
+    // if empty); a sample younger than 200 ms is kept as it is (usage.cpp).
+    void gather_usage(const std::function<bool(const Worker&)>& which = nullptr);
+    // Before the workers start: the controllers their limits need (cgroups/instance_limits.h).
+    Result<void> prepare_limits() { return cgroups_.prepare_limits(config_); }
 
 private:
     friend class state::Codec;
@@ -220,12 +226,23 @@ private:
     void arm_watchdog(Instance& instance, std::optional<config::Duration> grace = std::nullopt);
     void arm_watchdog_until(Instance& instance, Clock::time_point deadline);
 
+    // ---- usage and recycling (usage.cpp) ----
+    // max_age: when the instance, ready now, is due to be recycled (with its jitter).
+    void set_recycle_deadline(Instance& instance);
+    // The recycle timer, armed only while a worker has recycle_memory or max_age and a
+    // ready instance: at the next memory sample or the earliest max_age.
+    void rearm_recycling();
+    void on_recycle_timer();
+    void recycle_instance(Instance& instance, const std::string& why, bool by_memory);
+
     // ---- exits and restarts (exits.cpp) ----
     // The set of pidfds (opened on first use: a failure is retried at the next start).
     Result<EpollSet*> exit_watch();
     void on_exit_reported(uint64_t instance_id);
     void on_exit_event(Instance& instance);
     void handle_exit(Instance& instance, const ExitStatus& status);
+    // kill_mode = "cgroup": a SIGKILL its cgroup counts as an OOM kill is reported as one.
+    void note_oom_kill(Instance& instance, ExitStatus& status);
     void handle_spawn_failure(Instance& instance, const Error& error);
     void schedule_restart(Instance& instance, config::Duration delay, const std::string& why);
     // kill_mode = "cgroup": the main process exited; true if processes are left in its
@@ -325,7 +342,10 @@ private:
 
     std::function<void()> notify_drain_;
     ManagerHooks manager_;
-    Timer manager_status_timer_{loop_};  // coalesces STATUS= updates: at most one per 250 ms
+    Timer manager_status_timer_{loop_};
+    Timer recycle_timer_{loop_};
+    Clock::time_point next_memory_sample_{};
+    std::mt19937_64 random_{std::random_device{}()};  // max_age_jitter  // coalesces STATUS= updates: at most one per 250 ms
     std::string manager_status_sent_;
 
     bool reloading_ = false;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -78,6 +79,44 @@ bool is_instance_cgroup_name(std::string_view name) {
            std::string_view::npos;
 }
 
+namespace {
+
+// The directory of cgroup `path` of the hierarchy whose mounts `matches` picks out.
+// A line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS".
+// ROOT is the part of the hierarchy the mount shows (not "/" for a bind mount of a
+// subtree): the cgroup must lie below it.
+Result<std::string> dir_in_mounts(const std::string& path, const std::string& mountinfo,
+                                  const std::function<bool(std::string_view fstype, std::string_view options)>& matches) {
+    std::istringstream mounts(mountinfo);
+    for (std::string line; std::getline(mounts, line);) {
+        auto fields = split_spaces(line);
+        size_t dash = 6;
+        while (dash < fields.size() && fields[dash] != "-") ++dash;
+        if (dash + 1 >= fields.size()) continue;
+        std::string_view options = dash + 3 < fields.size() ? fields[dash + 3] : std::string_view();
+        if (!matches(fields[dash + 1], options)) continue;
+        std::string root = unescape_mountinfo(fields[3]);
+        std::string mountpoint = unescape_mountinfo(fields[4]);
+        if (root == "/") return path == "/" ? mountpoint : mountpoint + path;
+        if (path == root) return mountpoint;
+        if (path.rfind(root + "/", 0) == 0) return mountpoint + path.substr(root.size());
+    }
+    return fail("no cgroup mount shows " + path);
+}
+
+bool has_option(std::string_view options, std::string_view wanted) {
+    size_t at = 0;
+    while (at <= options.size()) {
+        size_t end = options.find(',', at);
+        if (end == std::string_view::npos) end = options.size();
+        if (options.substr(at, end - at) == wanted) return true;
+        at = end + 1;
+    }
+    return false;
+}
+
+}  // namespace
+
 Result<std::string> cgroup_dir_from(const std::string& proc_cgroup, const std::string& mountinfo) {
     // The unified hierarchy's line is "0::/path" (v1 controllers have their own lines).
     std::string path;
@@ -91,23 +130,27 @@ Result<std::string> cgroup_dir_from(const std::string& proc_cgroup, const std::s
         }
     }
     if (!found || path.empty() || path[0] != '/') return fail("no cgroup v2 hierarchy in /proc/self/cgroup");
+    auto dir = dir_in_mounts(path, mountinfo, [](std::string_view fstype, std::string_view) { return fstype == "cgroup2"; });
+    if (!dir) return fail("no cgroup2 mount shows this process's cgroup " + path);
+    return dir;
+}
 
-    // A line: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS".
-    // ROOT is the part of the hierarchy the mount shows (not "/" for a bind mount of a
-    // subtree): the cgroup must lie below it.
-    std::istringstream mounts(mountinfo);
-    for (std::string line; std::getline(mounts, line);) {
-        auto fields = split_spaces(line);
-        size_t dash = 6;
-        while (dash < fields.size() && fields[dash] != "-") ++dash;
-        if (dash + 1 >= fields.size() || fields[dash + 1] != "cgroup2") continue;
-        std::string root = unescape_mountinfo(fields[3]);
-        std::string mountpoint = unescape_mountinfo(fields[4]);
-        if (root == "/") return path == "/" ? mountpoint : mountpoint + path;
-        if (path == root) return mountpoint;
-        if (path.rfind(root + "/", 0) == 0) return mountpoint + path.substr(root.size());
+Result<std::string> cgroup_v1_dir_from(const std::string& proc_cgroup, const std::string& mountinfo,
+                                       std::string_view controller) {
+    // "4:memory:/path", "2:cpu,cpuacct:/path": a v1 hierarchy, with the controllers it holds.
+    std::istringstream cgroups(proc_cgroup);
+    for (std::string line; std::getline(cgroups, line);) {
+        size_t first = line.find(':'), second = first == std::string::npos ? first : line.find(':', first + 1);
+        if (second == std::string::npos) continue;
+        std::string_view controllers = std::string_view(line).substr(first + 1, second - first - 1);
+        if (!has_option(controllers, controller)) continue;
+        std::string path = line.substr(second + 1);
+        if (path.empty() || path[0] != '/') break;
+        return dir_in_mounts(path, mountinfo, [controller](std::string_view fstype, std::string_view options) {
+            return fstype == "cgroup" && has_option(options, controller);
+        });
     }
-    return fail("no cgroup2 mount shows this process's cgroup " + path);
+    return fail("no cgroup v1 " + std::string(controller) + " hierarchy");
 }
 
 Result<std::unique_ptr<CgroupTree>> CgroupTree::open() {
@@ -117,6 +160,10 @@ Result<std::unique_ptr<CgroupTree>> CgroupTree::open() {
     if (!mountinfo) return std::unexpected(mountinfo.error());
     auto own = cgroup_dir_from(*proc_cgroup, *mountinfo);
     if (!own) return std::unexpected(own.error());
+    // After an in-place upgrade with limits on cgroup v2, this process is already in its
+    // leaf below its own tree (enable_subtree_controllers): the tree's parent is "own".
+    std::string leaf = "/fdsupd-" + std::to_string(::getpid()) + "/" + kSupervisorLeaf;
+    if (own->size() > leaf.size() && own->ends_with(leaf)) own->resize(own->size() - leaf.size());
 
     // A process that exists is alive, whoever it is (EPERM: it is someone else's).
     auto alive = [](pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; };
@@ -138,7 +185,7 @@ Result<std::unique_ptr<CgroupTree>> CgroupTree::open() {
         if (err == ENOENT) return fail(path + " has no cgroup.kill (it needs Linux 5.14 or later)");
         return fail(path + "/cgroup.kill", err);
     }
-    auto tree = std::unique_ptr<CgroupTree>(new CgroupTree(std::move(path), std::move(dir)));
+    auto tree = std::unique_ptr<CgroupTree>(new CgroupTree(*own, std::move(path), std::move(dir)));
     tree->stale_removed_ = std::move(stale);
     return tree;
 }
@@ -205,6 +252,7 @@ std::vector<std::string> remove_stale_trees(const std::string& parent, pid_t own
             for (const auto& events : killed_events) wait_until_empty(events.get(), deadline);
             for (const auto& child : children)
                 if (::rmdir((top + "/" + child).c_str()) < 0) ++left;  // EBUSY: something survived cgroup.kill
+            ::rmdir((top + "/" + kSupervisorLeaf).c_str());  // where that fdsupd ran, if it moved itself
         }
         std::string what = std::to_string(cgroups) + (cgroups == 1 ? " cgroup" : " cgroups") +
                            (killed > 0 ? ", " + std::to_string(killed) + " with processes killed" : "");
@@ -269,6 +317,65 @@ Result<std::vector<pid_t>> CgroupTree::processes(const std::string& name) const 
 
 Result<void> CgroupTree::remove(const std::string& name) const {
     if (::unlinkat(dir_.get(), name.c_str(), AT_REMOVEDIR) < 0) return fail_errno("rmdir " + path_ + "/" + name);
+    return {};
+}
+
+namespace {
+
+Result<std::string> read_small(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open " + path);
+    char buffer[1024];
+    ssize_t n;
+    do n = ::read(fd.get(), buffer, sizeof buffer);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return fail_errno("read " + path);
+    return std::string(buffer, static_cast<size_t>(n));
+}
+
+Result<void> write_small(const std::string& path, const std::string& text) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open " + path);
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        return fail_errno("write \"" + text + "\" to " + path);
+    return {};
+}
+
+bool lists_word(const std::string& text, const std::string& word) {
+    std::istringstream words(text);
+    for (std::string w; words >> w;)
+        if (w == word) return true;
+    return false;
+}
+
+}  // namespace
+
+Result<void> enable_subtree_controllers(const std::string& own, const std::string& tree,
+                                        const std::vector<std::string>& names) {
+    auto available = read_small(own + "/cgroup.controllers");
+    if (!available) return std::unexpected(available.error());
+    for (const auto& name : names)
+        if (!lists_word(*available, name))
+            return fail(own + "/cgroup.controllers has no " + name +
+                        " controller (under systemd: Delegate=yes in fdsupd's unit gives it every one)");
+    auto enabled = read_small(tree + "/cgroup.subtree_control");
+    if (!enabled) return std::unexpected(enabled.error());
+    if (std::all_of(names.begin(), names.end(), [&](const auto& n) { return lists_word(*enabled, n); })) return {};
+
+    // cgroup v2 gives controllers to a cgroup's children only while it holds no process
+    // itself (the root excepted): fdsupd moves into a leaf of its own first.
+    std::string leaf = tree + "/" + kSupervisorLeaf;
+    if (::mkdir(leaf.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + leaf);
+    if (auto moved = write_small(leaf + "/cgroup.procs", "0"); !moved) return moved;
+    for (const std::string& dir : {own, tree})
+        for (const auto& name : names)
+            if (auto written = write_small(dir + "/cgroup.subtree_control", "+" + name); !written) {
+                bool busy = written.error().err == EBUSY;
+                return fail(written.error().text() +
+                            (busy ? " (processes other than fdsupd are in " + dir +
+                                        ": fdsupd needs a cgroup of its own, such as systemd's Delegate=yes gives)"
+                                  : ""));
+            }
     return {};
 }
 

@@ -1,4 +1,5 @@
 // kill_mode = "cgroup": the cgroup v2 directories fdsupd makes for its instances.
+// (With limits, also the controllers they get: enable_subtree_controllers.)
 //
 // fdsupd makes one directory of its own, "fdsupd-PID", below the cgroup it runs in (a
 // delegated subtree under systemd, the namespace's root in a container), and one per
@@ -6,7 +7,7 @@
 // leave it unless it runs as fdsupd's own uid (moving a process takes write access to
 // the cgroup.procs files fdsupd owns): for a worker with a `user` of its own,
 // `cgroup.kill` reaches every descendant, daemonized or not, and `cgroup.events` says
-// when the last one is gone. No controller is enabled: the tree
+// when the last one is gone. Without limits no controller is enabled: the tree
 // only groups processes, so it never breaks cgroup v2's no-internal-process rule.
 #pragma once
 
@@ -40,6 +41,8 @@ public:
 
     // ".../fdsupd-PID"
     const std::string& path() const { return path_; }
+    // The cgroup fdsupd was started in, which holds it.
+    const std::string& parent() const { return parent_; }
     // What open() found and cleared of fdsupds that are gone (see remove_stale_trees),
     // one line each, for the log.
     const std::vector<std::string>& stale_removed() const { return stale_removed_; }
@@ -58,9 +61,11 @@ public:
     Result<void> remove(const std::string& name) const;
 
 private:
-    CgroupTree(std::string path, UniqueFd dir) : path_(std::move(path)), dir_(std::move(dir)) {}
+    CgroupTree(std::string parent, std::string path, UniqueFd dir)
+        : parent_(std::move(parent)), path_(std::move(path)), dir_(std::move(dir)) {}
     Result<UniqueFd> open_file(const std::string& name, const char* file, int flags) const;
 
+    std::string parent_;
     std::string path_;
     UniqueFd dir_;
     std::vector<std::string> stale_removed_;
@@ -78,6 +83,20 @@ private:
 std::vector<std::string> remove_stale_trees(const std::string& parent, pid_t own_pid,
                                             const std::function<bool(pid_t)>& alive);
 
+// Where fdsupd moves itself, below "fdsupd-PID", when its instances need controllers.
+inline constexpr const char* kSupervisorLeaf = "supervisor";
+
+// Limits on cgroup v2 (cgroups/instance_limits.h): the controllers `names` ("memory",
+// "pids", ...) given to the instances' cgroups below `tree` ("fdsupd-PID", below `own`,
+// the cgroup fdsupd was started in). v2's rule that a cgroup with processes cannot
+// give controllers to its children means fdsupd first moves itself into the leaf
+// `tree`/supervisor; then "+NAME" goes into own's and tree's cgroup.subtree_control.
+// Fails, naming the file and the errno, when own's cgroup.controllers lacks one
+// (nothing delegated), or another process in `own` keeps it from giving any (EBUSY).
+// Nothing is moved or written when every controller is enabled already.
+Result<void> enable_subtree_controllers(const std::string& own, const std::string& tree,
+                                        const std::vector<std::string>& names);
+
 // Reads "populated 0|1" from a cgroup.events fd, from its start. Reading also rearms
 // the fd: the kernel reports it with EPOLLPRI (and EPOLLERR) once after each change.
 Result<bool> cgroup_populated(int events_fd);
@@ -92,5 +111,9 @@ bool is_instance_cgroup_name(std::string_view name);
 // The cgroup v2 directory a process runs in, from the contents of /proc/PID/cgroup and
 // /proc/PID/mountinfo; pure, for the tests. Fails when no cgroup2 mount holds it.
 Result<std::string> cgroup_dir_from(const std::string& proc_cgroup, const std::string& mountinfo);
+// The same in the cgroup v1 hierarchy that holds `controller` ("memory", "blkio"; the
+// hybrid layout): fails when there is none.
+Result<std::string> cgroup_v1_dir_from(const std::string& proc_cgroup, const std::string& mountinfo,
+                                       std::string_view controller);
 
 }  // namespace fdsup

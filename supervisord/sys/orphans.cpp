@@ -25,8 +25,8 @@ std::vector<std::pair<pid_t, ExitStatus>> reap_orphans(const std::function<bool(
         if (ours(pid)) continue;
         int status = 0;
         if (::waitpid(pid, &status, WNOHANG) != pid) continue;  // still running (or gone)
-        reaped.emplace_back(pid, WIFSIGNALED(status) ? ExitStatus{true, 0, WTERMSIG(status)}
-                                                     : ExitStatus{false, WEXITSTATUS(status), 0});
+        reaped.emplace_back(pid, WIFSIGNALED(status) ? ExitStatus{true, 0, WTERMSIG(status), false, {}}
+                                                     : ExitStatus{false, WEXITSTATUS(status), 0, false, {}});
     }
     return reaped;
 }

@@ -19,6 +19,7 @@
 namespace fdsup {
 
 std::string ExitStatus::describe() const {
+    if (oom_kill) return "killed by the OOM killer" + (oom_limit.empty() ? "" : " (" + oom_limit + ")");
     if (signaled) return "killed by signal " + signal_name(signal);
     return "exited with code " + std::to_string(code);
 }

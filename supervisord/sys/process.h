@@ -14,8 +14,12 @@ struct ExitStatus {
     bool signaled = false;  // killed by `signal`; otherwise exited with `code`
     int code = 0;
     int signal = 0;
+    // SIGKILLed by the kernel's OOM killer, as its cgroup counted (kill_mode = "cgroup"),
+    // and the limit it hit, for messages ("memory_max 64M"; "" if none of its own).
+    bool oom_kill = false;
+    std::string oom_limit;
 
-    // "exited with code 3", "killed by signal KILL"
+    // "exited with code 3", "killed by signal KILL", "killed by the OOM killer (memory_max 64M)"
     std::string describe() const;
     bool operator==(const ExitStatus&) const = default;
 };

@@ -14,6 +14,7 @@
 #include "config/model.h"
 #include "table/health_state.h"
 #include "table/restart_policy.h"
+#include "table/usage_state.h"
 #include "loop/uv_handles.h"
 #include "sys/process.h"
 #include "sys/unique_fd.h"
@@ -85,6 +86,7 @@ struct Instance {
     Clock::time_point last_watchdog_ping{};
 
     InstanceHealth health;  // what health/ found (ready = "accepting" or "probe", liveness_probe)
+    InstanceUsage usage;    // what it uses, as last gathered, and its recycling (supervisor/usage.cpp)
 
     int restarts = 0;  // restarts after unplanned exits, failed execs and failed liveness probes
     std::optional<ExitStatus> last_exit;
@@ -114,6 +116,7 @@ struct Worker {
     // that asks afterwards is told (`rollout` requests; not carried across an upgrade).
     std::shared_ptr<const RollingRestart> last_rollout;
     WorkerProbeCounters probe_counters;
+    WorkerResourceCounters resource_counters;
 
     // Every instance is running and ready (a worker with no instances is trivially
     // ready; instances being scaled away and replacements not yet in service do not count).

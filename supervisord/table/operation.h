@@ -37,6 +37,7 @@ struct ReloadResult {
     std::string config_path;
     std::vector<std::string> workers_added, workers_removed, workers_changed, workers_scaled,
         workers_unchanged;
+    std::vector<std::string> workers_retuned;  // limits or recycling changed live
     std::vector<std::string> sockets_added, sockets_removed, sockets_replaced, sockets_updated;
     std::vector<std::string> warnings;
     std::vector<InstanceReport> instances;

@@ -12,7 +12,7 @@ using fdsup::config::WorkerConfig;
 
 TEST_CASE("restart policy: always, never, on-failure with success_exit_codes") {
     WorkerConfig w;
-    ExitStatus clean{false, 0, 0}, code3{false, 3, 0}, killed{true, 0, 9};
+    ExitStatus clean{false, 0, 0, false, {}}, code3{false, 3, 0, false, {}}, killed{true, 0, 9, false, {}};
     w.restart = RestartPolicy::always;
     CHECK(fdsup::should_restart(w, clean));
     CHECK(fdsup::should_restart(w, killed));

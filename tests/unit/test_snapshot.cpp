@@ -82,7 +82,7 @@ TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and sca
         web1.state = InstanceState::failed;
         web1.restarts = 7;
         web1.last_error = "start limit hit";
-        web1.last_exit = fdsup::ExitStatus{true, 0, 9};
+        web1.last_exit = fdsup::ExitStatus{true, 0, 9, false, {}};
         web1.backoff.restore(std::chrono::milliseconds(800));
         web1.id = 4242;  // ids are carried (rollouts name instances by id), not renumbered
         instance(before, "db", 0).state = InstanceState::exited;
@@ -111,7 +111,7 @@ TEST_CASE("snapshot and restore: counters, states, errors, exits, stores and sca
     CHECK(web1.state == InstanceState::failed);
     CHECK(web1.restarts == 7);
     CHECK(web1.last_error == "start limit hit");
-    CHECK(web1.last_exit == fdsup::ExitStatus{true, 0, 9});
+    CHECK(web1.last_exit == fdsup::ExitStatus{true, 0, 9, false, {}});
     CHECK(web1.backoff.last() == std::chrono::milliseconds(800));
     CHECK(web1.id == 4242);
     CHECK(instance(after, "db", 0).state == InstanceState::exited);

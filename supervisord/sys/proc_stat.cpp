@@ -1,0 +1,141 @@
+#include "sys/proc_stat.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <string>
+
+#include "sys/unique_fd.h"
+
+namespace fdsup {
+namespace {
+
+std::optional<uint64_t> number_at(std::string_view text) {
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end == text.data()) return std::nullopt;
+    return value;
+}
+
+std::optional<pid_t> pid_of_name(std::string_view name) {
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    auto value = number_at(name);
+    if (!value || *value == 0 || *value > 4194304) return std::nullopt;
+    return static_cast<pid_t>(*value);
+}
+
+}  // namespace
+
+std::optional<ProcStat> parse_proc_stat(std::string_view line) {
+    size_t open = line.find('(');
+    size_t close = line.rfind(')');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open) return std::nullopt;
+    auto pid = pid_of_name(line.substr(0, open > 0 ? open - 1 : 0));
+    if (!pid) return std::nullopt;
+    // After ")": field 3 (state) onwards, space-separated. pgrp is field 5, utime 14,
+    // stime 15, rss 24 (proc(5)).
+    std::string_view rest = line.substr(close + 1);
+    std::vector<std::string_view> fields;
+    size_t at = 0;
+    while (at < rest.size() && fields.size() < 22) {
+        while (at < rest.size() && rest[at] == ' ') ++at;
+        size_t end = rest.find(' ', at);
+        if (end == std::string_view::npos) end = rest.size();
+        if (end > at) fields.push_back(rest.substr(at, end - at));
+        at = end;
+    }
+    if (fields.size() < 22) return std::nullopt;
+    auto field = [&](int number) { return fields[static_cast<size_t>(number - 3)]; };
+    auto pgrp = number_at(field(5)), utime = number_at(field(14)), stime = number_at(field(15)),
+         rss = number_at(field(24));
+    if (!pgrp || !utime || !stime || !rss) return std::nullopt;
+    return ProcStat{*pid, static_cast<pid_t>(*pgrp), *utime + *stime, *rss};
+}
+
+std::optional<ProcStat> read_proc_stat(pid_t pid) {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    char buffer[1024];
+    ssize_t n;
+    do n = ::read(fd.get(), buffer, sizeof buffer);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return std::nullopt;
+    return parse_proc_stat(std::string_view(buffer, static_cast<size_t>(n)));
+}
+
+std::vector<ProcStat> scan_proc_stats() {
+    std::vector<ProcStat> stats;
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) return stats;
+    while (const dirent* entry = ::readdir(proc))
+        if (auto pid = pid_of_name(entry->d_name))
+            if (auto stat = read_proc_stat(*pid)) stats.push_back(*stat);
+    ::closedir(proc);
+    return stats;
+}
+
+std::optional<int> count_open_fds(pid_t pid) {
+    std::string path = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* fds = ::opendir(path.c_str());
+    if (fds == nullptr) return std::nullopt;
+    int count = 0;
+    while (const dirent* entry = ::readdir(fds))
+        if (entry->d_name[0] != '.') ++count;
+    ::closedir(fds);
+    return count;
+}
+
+double seconds_of_ticks(uint64_t ticks) {
+    static const long per_second = ::sysconf(_SC_CLK_TCK);
+    return static_cast<double>(ticks) / static_cast<double>(per_second > 0 ? per_second : 100);
+}
+
+uint64_t bytes_of_pages(uint64_t pages) {
+    static const long page = ::sysconf(_SC_PAGESIZE);
+    return pages * static_cast<uint64_t>(page > 0 ? page : 4096);
+}
+
+std::optional<Pressure> parse_pressure(std::string_view text) {
+    Pressure pressure;
+    bool some = false;
+    size_t at = 0;
+    while (at < text.size()) {
+        size_t end = text.find('\n', at);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view line = text.substr(at, end - at);
+        at = end + 1;
+        bool is_some = line.starts_with("some ");
+        if (!is_some && !line.starts_with("full ")) continue;
+        size_t field_at = 5;
+        while (field_at < line.size()) {
+            size_t field_end = line.find(' ', field_at);
+            if (field_end == std::string_view::npos) field_end = line.size();
+            std::string_view field = line.substr(field_at, field_end - field_at);
+            field_at = field_end + 1;
+            size_t eq = field.find('=');
+            if (eq == std::string_view::npos) return std::nullopt;
+            std::string_view key = field.substr(0, eq), value = field.substr(eq + 1);
+            if (key == "total") {
+                auto total = number_at(value);
+                if (!total) return std::nullopt;
+                (is_some ? pressure.some_total_us : pressure.full_total_us) = *total;
+            } else if (key == "avg10" && is_some) {
+                std::string copy(value);
+                char* parsed_end = nullptr;
+                pressure.some_avg10 = std::strtod(copy.c_str(), &parsed_end);
+                if (parsed_end == copy.c_str()) return std::nullopt;
+            }
+        }
+        some |= is_some;
+    }
+    if (!some) return std::nullopt;
+    return pressure;
+}
+
+}  // namespace fdsup
