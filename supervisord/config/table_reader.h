@@ -6,6 +6,7 @@
 
 #include <sys/resource.h>
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <string_view>
@@ -18,6 +19,10 @@ namespace fdsup::config {
 // An fd store larger than this is a mistake (each fd is one of fdsupd's, and every
 // name goes into the worker's environment).
 constexpr int kMaxFdStore = 4096;
+// pids_max at most: the kernel's PID_MAX_LIMIT (pids.max refuses more).
+constexpr int64_t kMaxPids = 4 * 1024 * 1024;
+// cpu_weight and io_weight: as cgroup v2's cpu.weight and io.weight.
+constexpr int kMaxWeight = 10000;
 
 constexpr std::string_view kTopLevelKeys[] = {"supervisor", "sockets", "workers"};
 
@@ -40,7 +45,9 @@ constexpr std::string_view kWorkerKeys[] = {
     "ready_delay", "ready_timeout",     "watchdog",      "notify_access",    "stop_signal",
     "stop_timeout", "kill_mode",        "after",         "reload_signal",    "restart_strategy",
     "max_surge",   "fd_store_max",      "stdout",        "stderr",           "ready_probe",
-    "liveness_probe",
+    "liveness_probe", "memory_max",     "memory_high",   "memory_swap_max",  "cpu_max",
+    "cpu_weight",  "pids_max",          "io_weight",     "recycle_memory",   "recycle_after",
+    "max_age",     "max_age_jitter",
 };
 
 constexpr std::string_view kProbeKeys[] = {"http", "tcp", "exec", "interval", "timeout", "failures"};
@@ -117,6 +124,11 @@ private:
     void check_stdio_sockets(const Section& s, const WorkerConfig& w);
     void check_fd_store(const Section& s, const WorkerConfig& w);
     void check_after_cycles(const std::vector<ReadWorker>& workers);
+    // resource_keys.cpp
+    void read_limits(const Section& s, ResourceLimits& limits);
+    void read_recycle(const Section& s, RecyclePolicy& recycle);
+    void check_limits(const Section& s, const WorkerConfig& w);
+    void check_recycle(const Section& s, const WorkerConfig& w);
     // probe_table.cpp
     std::optional<ProbeConfig> read_probe(const Section& worker, std::string_view key, const WorkerConfig& w);
     bool read_probe_command(const toml::node& n, const std::string& path, ProbeConfig& probe);

@@ -5,6 +5,7 @@
 #include <climits>
 
 #include "config/values.h"
+#include "sys/decimal.h"
 #include "sys/signal_names.h"
 
 namespace fdsup::config {
@@ -210,6 +211,88 @@ std::optional<OutputTarget> ValueReader::as_output(const toml::node& n, const st
     error(n, path,
           "invalid value " + quote(*text) + " (expected log, inherit, null or \"file:/path\")");
     return std::nullopt;
+}
+
+// A limit as written: an integer, a string, or "infinity" (none); anything else is
+// reported as not `expected`.
+std::optional<ValueReader::LimitText> ValueReader::as_limit(const toml::node& n, const std::string& path,
+                                                            std::string_view expected) {
+    if (const auto* i = n.as_integer()) return LimitText{false, i->get(), ""};
+    if (!n.is_string()) {
+        type_error(n, path, expected);
+        return std::nullopt;
+    }
+    auto text = as_string(n, path);
+    if (!text) return std::nullopt;
+    return LimitText{*text == "infinity", std::nullopt, *text};
+}
+
+// A size: "64M" and the like (values.h), an integer number of bytes, or "infinity".
+// 0 is no use as a limit (and for recycle_memory, would recycle at once), so only a
+// key for which it means something (memory_swap_max: no swap) takes it.
+std::optional<std::optional<uint64_t>> ValueReader::as_size(const toml::node& n, const std::string& path,
+                                                            bool allow_zero) {
+    auto limit = as_limit(n, path, "a size like \"64M\", a number of bytes or \"infinity\"");
+    if (!limit) return std::nullopt;
+    if (limit->infinity) return std::optional<uint64_t>();
+    if (limit->integer && *limit->integer < 0) {
+        error(n, path, "must not be negative, got " + std::to_string(*limit->integer));
+        return std::nullopt;
+    }
+    std::optional<uint64_t> size = limit->integer ? static_cast<uint64_t>(*limit->integer) : parse_size(limit->text);
+    if (!size) {
+        error(n, path,
+              "invalid size " + quote(limit->text) +
+                  " (use e.g. \"512K\", \"64M\", \"2G\", \"1T\" (powers of 1024), a number of bytes or "
+                  "\"infinity\"; at most " + size_text(kMaxSize >> 40 << 40) + ")");
+        return std::nullopt;
+    }
+    if (*size == 0 && !allow_zero) {
+        error(n, path, "must be more than 0 (for none, write \"infinity\" or leave it out)");
+        return std::nullopt;
+    }
+    return size;
+}
+
+// A share of one CPU: "150%" is 1.5 CPUs; an integer is a percentage too.
+std::optional<std::optional<int>> ValueReader::as_cpu_percent(const toml::node& n, const std::string& path) {
+    auto limit = as_limit(n, path, "a percentage like \"150%\" or \"infinity\"");
+    if (!limit) return std::nullopt;
+    if (limit->infinity) return std::optional<int>();
+    std::optional<uint64_t> percent;
+    if (limit->integer) {
+        limit->text = std::to_string(*limit->integer) + "%";
+        if (*limit->integer >= 0) percent = static_cast<uint64_t>(*limit->integer);
+    } else {
+        std::string_view digits = limit->text;
+        if (digits.ends_with('%')) percent = parse_decimal(digits.substr(0, digits.size() - 1), UINT64_MAX);
+        if (!percent) {
+            error(n, path,
+                  "invalid value " + quote(limit->text) +
+                      " (use a percentage of one CPU like \"150%\" for 1.5 CPUs, or \"infinity\")");
+            return std::nullopt;
+        }
+    }
+    if (!percent || *percent < 1 || *percent > uint64_t{kMaxCpuPercent}) {
+        error(n, path, "must be between 1% and " + std::to_string(kMaxCpuPercent) + "%, got " + limit->text);
+        return std::nullopt;
+    }
+    return static_cast<int>(*percent);
+}
+
+// A count (pids_max) or "infinity".
+std::optional<std::optional<int64_t>> ValueReader::as_count_or_infinity(const toml::node& n, const std::string& path,
+                                                                        int64_t min, int64_t max) {
+    auto limit = as_limit(n, path, "an integer or \"infinity\"");
+    if (!limit) return std::nullopt;
+    if (limit->infinity) return std::optional<int64_t>();
+    if (!limit->integer) {
+        error(n, path, "invalid value " + quote(limit->text) + " (expected an integer or \"infinity\")");
+        return std::nullopt;
+    }
+    auto count = as_integer(n, path, min, max);
+    if (!count) return std::nullopt;
+    return std::optional<int64_t>(*count);
 }
 
 }  // namespace fdsup::config

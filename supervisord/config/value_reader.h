@@ -69,6 +69,10 @@ std::vector<std::string_view> choice_names(std::span<const Choice<E>> choices) {
     return names;
 }
 
+// cpu_max at most: 1000 CPUs, a bound against typos (its quota, 100 s per 100 ms
+// period, is well within what cpu.max and cpu.cfs_quota_us take).
+constexpr int kMaxCpuPercent = 100000;
+
 // A table being read, with the dotted path that names it in messages.
 struct Section {
     const toml::table& table;
@@ -118,6 +122,18 @@ protected:
     std::optional<int> as_signal(const toml::node& n, const std::string& path);
     std::optional<std::string> as_account(const toml::node& n, const std::string& path);
     std::optional<OutputTarget> as_output(const toml::node& n, const std::string& path);
+    // Limits: a value, or "infinity" for none (the inner nothing). as_limit reads what
+    // the others have in common: an integer, a string, or "infinity".
+    struct LimitText {
+        bool infinity = false;
+        std::optional<int64_t> integer;  // else `text`
+        std::string text;
+    };
+    std::optional<LimitText> as_limit(const toml::node& n, const std::string& path, std::string_view expected);
+    std::optional<std::optional<uint64_t>> as_size(const toml::node& n, const std::string& path, bool allow_zero);
+    std::optional<std::optional<int>> as_cpu_percent(const toml::node& n, const std::string& path);
+    std::optional<std::optional<int64_t>> as_count_or_infinity(const toml::node& n, const std::string& path,
+                                                               int64_t min, int64_t max);
     template <class E>
     std::optional<E> as_choice(const toml::node& n, const std::string& path,
                                std::span<const Choice<E>> choices);

@@ -1,5 +1,6 @@
 #include "config/values.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -28,6 +29,37 @@ std::optional<Duration> parse_duration(std::string_view text) {
     auto value = parse_decimal(number, max_ms / static_cast<uint64_t>(ms_per_unit));
     if (!value) return std::nullopt;
     return Duration(static_cast<int64_t>(*value) * ms_per_unit);
+}
+
+namespace {
+
+struct SizeSuffix {
+    char letter;
+    unsigned shift;
+};
+// Largest first, for size_text.
+constexpr SizeSuffix kSizeSuffixes[] = {{'T', 40}, {'G', 30}, {'M', 20}, {'K', 10}};
+
+}  // namespace
+
+std::optional<uint64_t> parse_size(std::string_view text) {
+    unsigned shift = 0;
+    if (!text.empty() && !is_decimal_digit(text.back())) {
+        const auto* suffix = std::find_if(std::begin(kSizeSuffixes), std::end(kSizeSuffixes),
+                                          [&](const SizeSuffix& s) { return s.letter == text.back(); });
+        if (suffix == std::end(kSizeSuffixes)) return std::nullopt;
+        shift = suffix->shift;
+        text.remove_suffix(1);
+    }
+    auto value = parse_decimal(text, kMaxSize >> shift);
+    if (!value) return std::nullopt;
+    return *value << shift;
+}
+
+std::string size_text(uint64_t bytes) {
+    for (const auto& s : kSizeSuffixes)
+        if (bytes != 0 && bytes % (uint64_t{1} << s.shift) == 0) return std::to_string(bytes >> s.shift) + s.letter;
+    return std::to_string(bytes);
 }
 
 std::optional<mode_t> parse_mode(std::string_view text) {

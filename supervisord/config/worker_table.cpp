@@ -79,6 +79,8 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
     read(s, "stderr", w.stderr_target, output);
     w.ready_probe = read_probe(s, "ready_probe", w);
     w.liveness_probe = read_probe(s, "liveness_probe", w);
+    read_limits(s, w.limits);
+    read_recycle(s, w.recycle);
 
     check_backoff(s, w);
     check_ready_mode(s, w);
@@ -87,6 +89,8 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
     check_command_fds(s, w);
     check_fd_store(s, w);
     check_stdio_sockets(s, w);
+    check_limits(s, w);
+    check_recycle(s, w);
     return result;
 }
 

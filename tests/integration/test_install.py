@@ -35,6 +35,7 @@ EXPECTED = [
     "share/fdsup/demo_http.py",
     "share/doc/fdsup/examples/fd-store.toml",
     "share/doc/fdsup/examples/health.toml",
+    "share/doc/fdsup/examples/resources.toml",
 ]
 
 
