@@ -196,15 +196,18 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
                 std::string state = text(instance, "state");
                 if (field_or_null(instance, "replacement") == Json(true)) state += " (new)";
                 else if (field_or_null(instance, "retiring") == Json(true)) state += " (old)";
-                rows.push_back({printable(name), text(instance, "index"), state,
-                                text(instance, "pid"), format_uptime(field_or_null(instance, "uptime_s")),
+                const Json& usage = field_or_null(instance, "usage");
+                rows.push_back({printable(name), text(instance, "index"), state, text(instance, "pid"),
+                                format_cpu_percent(field_or_null(usage, "cpu_percent")),
+                                format_bytes(field_or_null(usage, "memory_bytes")),
+                                format_uptime(field_or_null(instance, "uptime_s")),
                                 text(instance, "restarts"), format_last_exit(field_or_null(instance, "last_exit")),
                                 format_ready(field_or_null(instance, "ready")),
                                 format_health(field_or_null(instance, "health")), fds});
             }
         } else {
             // Scaled to 0 (or an odd reply): the worker still gets a row, with its state.
-            rows.push_back({printable(name), "-", text(worker, "state"), "-", "-", "-", "-", "-", "-", fds});
+            rows.push_back({printable(name), "-", text(worker, "state"), "-", "-", "-", "-", "-", "-", "-", "-", fds});
         }
         const Json& waiting_for = field_or_null(worker, "waiting_for");
         if (!is_empty_value(waiting_for))
@@ -238,6 +241,11 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
             const Json& last_error = field_or_null(instance, "last_error");
             if (!last_error.is_null()) notes.push_back(label + ": " + printable(last_error));
             health_notes(label, field_or_null(instance, "health"), notes);
+            const Json& recycled = field_or_null(instance, "recycled");
+            if (recycled.is_string()) notes.push_back(label + ": replaced by recycling: " + printable(recycled));
+            const Json& last_exit = field_or_null(instance, "last_exit");
+            if (field_or_null(last_exit, "oom_kill") == Json(true))
+                notes.push_back(label + ": last exit: " + text(last_exit, "text"));
         }
     }
 }
@@ -354,11 +362,33 @@ std::string format_duration(double seconds) {
 
 std::string format_last_exit(const Json& last_exit) {
     if (!last_exit.is_object()) return printable(last_exit);
+    if (field_or_null(last_exit, "oom_kill") == Json(true)) return "OOM-killed";
     const Json& signal = field_or_null(last_exit, "signal");
     if (!signal.is_null()) return signal_name(signal);
     const Json& code = field_or_null(last_exit, "code");
     if (code.is_number_integer()) return "exit " + printable(code);
     return printable(code);
+}
+
+std::string format_bytes(const Json& bytes) {
+    if (!bytes.is_number() || bytes.get<double>() < 0) return printable(bytes);
+    static const char* const units[] = {"B", "K", "M", "G", "T"};
+    double value = bytes.get<double>();
+    size_t unit = 0;
+    while (value >= 1024 && unit + 1 < std::size(units)) {
+        value /= 1024;
+        ++unit;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, unit == 0 || value >= 100 ? "%.0f%s" : "%.1f%s", value, units[unit]);
+    return text;
+}
+
+std::string format_cpu_percent(const Json& percent) {
+    if (!percent.is_number()) return printable(percent);
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f", percent.get<double>());
+    return text;
 }
 
 std::string format_log_time(double unix_seconds) {
@@ -401,7 +431,7 @@ std::string render_status(const Json& reply) {
     std::string out = status_header(field_or_null(reply, "supervisor")) + "\n";
 
     const Json& workers = field_or_null(reply, "workers");
-    std::vector<Row> rows{{"WORKER", "INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", "READY", "HEALTH", "FDS"}};
+    std::vector<Row> rows{{"WORKER", "INSTANCE", "STATE", "PID", "CPU%", "MEM", "UPTIME", "RESTARTS", "LAST-EXIT", "READY", "HEALTH", "FDS"}};
     std::vector<std::string> notes;
     if (workers.is_array()) worker_rows(workers, rows, notes);
     if (rows.size() == 1) {

@@ -40,6 +40,10 @@ std::string printable(const Json& value);
 std::string format_duration(double seconds);
 // {"code": 3, "signal": null} -> "exit 3"; {"signal": "KILL"} -> "SIGKILL"; nothing -> "-".
 std::string format_last_exit(const Json& last_exit);
+// 12345678 -> "11.8M", 512 -> "512B", 3e9 -> "2.8G" (base 1024); not a number: "-" or its text.
+std::string format_bytes(const Json& bytes);
+// 3.456 -> "3.5" (a CPU%, 100 = one CPU); not a number: "-" or its text.
+std::string format_cpu_percent(const Json& percent);
 // An instance's "health" -> "ok 1.2ms", "fail 2/3", "fail", "checking", "accepting"; "-".
 std::string format_health(const Json& health);
 // Unix seconds -> "2026-11-23 10:00:00.123" in the local time zone.

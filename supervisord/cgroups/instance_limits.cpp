@@ -152,6 +152,10 @@ Result<void> InstanceLimits::prepare(const config::Config& config, const CgroupT
     return {};
 }
 
+InstanceLimits::~InstanceLimits() {
+    for (const auto& [controller, dir] : v1_) ::rmdir(dir.c_str());
+}
+
 std::string InstanceLimits::v1_dir(Controller controller, const std::string& name) const {
     return v1_.at(controller) + "/" + name;
 }

@@ -33,6 +33,12 @@ namespace fdsup {
 
 class InstanceLimits {
 public:
+    InstanceLimits() = default;
+    // Removes each v1 "fdsupd-PID" that is empty (as CgroupTree does its v2 one).
+    ~InstanceLimits();
+    InstanceLimits(const InstanceLimits&) = delete;
+    InstanceLimits& operator=(const InstanceLimits&) = delete;
+
     // Every controller the limits in `config` need is found, and made ready: enabled for
     // the instances on v2, "fdsupd-PID" made in its v1 hierarchy, and each file a limit
     // is written to checked for. Idempotent (a reload, an upgraded image: same PID).

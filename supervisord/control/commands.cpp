@@ -263,11 +263,19 @@ void handle_request(CommandContext& context, const Json& request, const Responde
     bool is_command = std::find(std::begin(kCommands), std::end(kCommands), cmd) != std::end(kCommands);
     ++context.requests[is_command ? cmd : "unknown"];  // not every string a client sends: a bounded set
 
-    if (cmd == "metrics") return responder.finish(Json{{"ok", true}, {"text", metrics_text(supervisor, context.requests, context.notify_dropped())}});
+    if (cmd == "metrics") {
+        supervisor.gather_usage();  // the usage is gathered when asked for, never on a timer
+        return responder.finish(
+            Json{{"ok", true}, {"text", metrics_text(supervisor, context.requests, context.notify_dropped())}});
+    }
 
     if (cmd == "status") {
         auto names = names_field(request, "names", false);
         if (!names) return responder.finish(error_reply(names.error().text()));
+        const std::vector<std::string>& asked = *names;
+        supervisor.gather_usage([&](const Worker& w) {
+            return asked.empty() || std::find(asked.begin(), asked.end(), w.config.name) != asked.end();
+        });
         auto reply = status_reply(supervisor, context.notify_dropped(), *names);
         if (!reply) return responder.finish(error_reply(reply.error().text()));
         return responder.finish_encoded(std::move(*reply));

@@ -169,6 +169,55 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
         if (!worker->removing && worker->config.liveness_probe)
             e.sample("fdsup_liveness_replacements_total", "worker=\"" + label(worker->config.name) + "\"",
                      static_cast<double>(worker->probe_counters.replacements));
+    // Resources (SPEC "Resources"): gathered for this scrape; an instance without a
+    // process, or a value its kernel does not give, has no sample.
+    auto usage_family = [&](const char* name, const char* type, const char* help, auto&& value) {
+        e.family(name, type, help);
+        each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+            if (!in.has_process() || !in.usage.sampled) return;
+            if (auto v = value(in.usage.last)) e.sample(name, labels, static_cast<double>(*v));
+        });
+    };
+    usage_family("fdsup_instance_cpu_seconds_total", "counter",
+                 "CPU time (user + system) of the instance's processes (its cgroup's, in cgroup mode).",
+                 [](const UsageSample& u) { return u.cpu_seconds; });
+    usage_family("fdsup_instance_memory_bytes", "gauge",
+                 "Memory of the instance: its cgroup's memory.current, else the RSS of its process group.",
+                 [](const UsageSample& u) { return u.memory_bytes; });
+    usage_family("fdsup_instance_processes", "gauge", "Processes of the instance (its cgroup, else its process group).",
+                 [](const UsageSample& u) { return u.processes; });
+    usage_family("fdsup_instance_open_fds", "gauge", "Open fds of the instance's main process.",
+                 [](const UsageSample& u) { return u.open_fds; });
+    usage_family("fdsup_instance_oom_kills", "gauge", "OOM kills in the instance's current cgroup.",
+                 [](const UsageSample& u) { return u.oom_kills; });
+    e.family("fdsup_instance_pressure_seconds_total", "counter",
+             "Pressure stall time of the instance's cgroup (PSI), by resource and kind (some, full).");
+    each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
+        if (!in.has_process() || !in.usage.sampled) return;
+        for (const auto& [resource, pressure] : {std::pair{"memory", in.usage.last.memory_pressure},
+                                                  std::pair{"cpu", in.usage.last.cpu_pressure}}) {
+            if (!pressure) continue;
+            std::string with = labels + ",resource=\"" + resource + "\"";
+            e.sample("fdsup_instance_pressure_seconds_total", with + ",kind=\"some\"",
+                     static_cast<double>(pressure->some_total_us) / 1e6);
+            e.sample("fdsup_instance_pressure_seconds_total", with + ",kind=\"full\"",
+                     static_cast<double>(pressure->full_total_us) / 1e6);
+        }
+    });
+    e.family("fdsup_oom_kills_total", "counter", "Main processes killed by the OOM killer, by worker (kill_mode = \"cgroup\").");
+    for (const auto& worker : supervisor.workers())
+        if (!worker->removing && worker->config.kill_mode == config::KillMode::cgroup)
+            e.sample("fdsup_oom_kills_total", "worker=\"" + label(worker->config.name) + "\"",
+                     static_cast<double>(worker->resource_counters.oom_kills));
+    e.family("fdsup_recycles_total", "counter", "Instances replaced by recycle_memory or max_age, by worker and reason.");
+    for (const auto& worker : supervisor.workers()) {
+        if (worker->removing || !worker->config.recycle.any()) continue;
+        std::string labels = "worker=\"" + label(worker->config.name) + "\"";
+        e.sample("fdsup_recycles_total", labels + ",reason=\"memory\"",
+                 static_cast<double>(worker->resource_counters.recycled_memory));
+        e.sample("fdsup_recycles_total", labels + ",reason=\"max_age\"",
+                 static_cast<double>(worker->resource_counters.recycled_age));
+    }
     const auto& scans = supervisor.accept_scan_cost();
     e.family("fdsup_accept_scans_total", "counter", "Looks at starting instances' processes for ready = \"accepting\".");
     e.sample("fdsup_accept_scans_total", "", static_cast<double>(scans.scans));

@@ -40,6 +40,7 @@ void write_last_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
     } else {
         w.member("code", exit->code).key("signal").null().member("text", exit->describe());
     }
+    if (exit && exit->oom_kill) w.member("oom_kill", true);
     w.end_object();
 }
 
@@ -88,6 +89,53 @@ void write_health(JsonWriter& w, const Instance& instance) {
     w.end_object();
 }
 
+template <typename T>
+void optional_number(JsonWriter& w, const char* key, const std::optional<T>& value) {
+    w.key(key);
+    if (value) w.value(*value);
+    else w.null();
+}
+
+void write_pressure(JsonWriter& w, const char* key, const std::optional<Pressure>& p) {
+    w.key(key);
+    if (!p) {
+        w.null();
+        return;
+    }
+    w.begin_object()
+        .member("some_avg10", p->some_avg10)
+        .member("some_total_s", static_cast<double>(p->some_total_us) / 1e6)
+        .member("full_total_s", static_cast<double>(p->full_total_us) / 1e6)
+        .end_object();
+}
+
+// SPEC "Resources": what the instance uses, as gathered for this request (null without a process).
+void write_usage(JsonWriter& w, const Instance& instance) {
+    w.key("usage");
+    if (!instance.has_process() || !instance.usage.sampled) {
+        w.null();
+        return;
+    }
+    const UsageSample& u = instance.usage.last;
+    w.begin_object();
+    optional_number(w, "cpu_seconds", u.cpu_seconds);
+    optional_number(w, "cpu_percent", u.cpu_percent);
+    optional_number(w, "memory_bytes", u.memory_bytes);
+    optional_number(w, "processes", u.processes);
+    optional_number(w, "open_fds", u.open_fds);
+    optional_number(w, "oom_kills", u.oom_kills);
+    w.key("pressure");
+    if (u.memory_pressure || u.cpu_pressure) {
+        w.begin_object();
+        write_pressure(w, "memory", u.memory_pressure);
+        write_pressure(w, "cpu", u.cpu_pressure);
+        w.end_object();
+    } else {
+        w.null();
+    }
+    w.end_object();
+}
+
 void write_instance(JsonWriter& w, const Instance& instance, Clock::time_point now) {
     w.begin_object();
     w.member("index", instance.index);
@@ -114,6 +162,8 @@ void write_instance(JsonWriter& w, const Instance& instance, Clock::time_point n
     if (instance.retiring) w.member("retiring", true);
     if (instance.replacement) w.member("replacement", true);  // a rollout's new process, not yet in service
     write_health(w, instance);
+    write_usage(w, instance);
+    if (!instance.usage.recycled.empty()) w.member("recycled", instance.usage.recycled);
     w.end_object();
 }
 

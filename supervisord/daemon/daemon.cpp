@@ -52,6 +52,9 @@ int Daemon::inherited(const char* key) const {
 }
 
 Result<void> Daemon::open() {
+    // A limit whose controller cannot be had stops the start here, naming the file.
+    if (!startup_.state)
+        if (auto prepared = supervisor_.prepare_limits(); !prepared) return prepared;
     if (startup_.state) {
         if (auto restored = state::restore_state(supervisor_, *startup_.state, options_.rolled_back()); !restored)
             return restored;
@@ -102,6 +105,7 @@ Result<void> Daemon::open() {
             loop_.get(), *listen,
             {{"/metrics",
               [this] {
+                  supervisor_.gather_usage();
                   return Page{200, control::metrics_text(supervisor_, commands_.requests, notify_handler_.dropped()),
                               "text/plain; version=0.0.4; charset=utf-8"};
               }},

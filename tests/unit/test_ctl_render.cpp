@@ -50,6 +50,7 @@ const char* kStatusReply = R"({"ok":true,
              "fds":{"3":"http","10":"extra","4":"admin"},
              "instances":[{"index":0,"pid":4250,"state":"running","ready":true,"restarts":0,
                            "uptime_s":12.1,"last_exit":{"code":null,"signal":null},"last_error":null,
+                           "usage":{"cpu_seconds":1.5,"cpu_percent":3.456,"memory_bytes":12345678,"processes":2},
                            "health":{"checking":"liveness_probe","accepting":null,"failures":2,"failures_allowed":3,
                                      "last":{"passed":false,"detail":"GET http://127.0.0.1:9000/healthz: 503",
                                              "latency_ms":1.25,"age_s":0.5},
@@ -92,6 +93,24 @@ TEST_CASE("ctl render: last exit") {
     CHECK(format_last_exit(Json::parse(R"({"code":"weird"})")) == "weird");
 }
 
+TEST_CASE("ctl render: the CPU% and MEM columns, an OOM kill") {
+    using fdsup::ctl::format_bytes;
+    using fdsup::ctl::format_cpu_percent;
+    CHECK(format_bytes(Json(512)) == "512B");
+    CHECK(format_bytes(Json(1536)) == "1.5K");
+    CHECK(format_bytes(Json(12345678)) == "11.8M");
+    CHECK(format_bytes(Json(200.0 * 1024 * 1024)) == "200M");
+    CHECK(format_bytes(Json(3e9)) == "2.8G");
+    CHECK(format_bytes(Json()) == "-");
+    CHECK(format_bytes(Json("x")) == "x");
+    CHECK(format_cpu_percent(Json(3.456)) == "3.5");
+    CHECK(format_cpu_percent(Json(150)) == "150.0");
+    CHECK(format_cpu_percent(Json()) == "-");
+    CHECK(fdsup::ctl::format_last_exit(Json::parse(
+              R"x({"code":null,"signal":"KILL","oom_kill":true,"text":"killed by the OOM killer (memory_max 64M)"})x")) ==
+          "OOM-killed");
+}
+
 TEST_CASE("ctl render: the HEALTH column") {
     using fdsup::ctl::format_health;
     CHECK(format_health(Json()) == "-");
@@ -111,10 +130,10 @@ TEST_CASE("ctl render: status header, instance table, notes, sockets") {
     CHECK(rendered.out ==
           "fdsupd 0.1.0, pid 4242, up 2m03s, config /etc/fdsup/fdsup.toml\n"
           "\n"
-          "WORKER  INSTANCE  STATE    PID   UPTIME  RESTARTS  LAST-EXIT  READY  HEALTH    FDS\n"
-          "web     0         running  4250  12s     0         -          yes    fail 2/3  3=http 4=admin 10=extra\n"
-          "web     1         backoff  -     -       12        SIGKILL    no     -         3=http 4=admin 10=extra\n"
-          "db      -         stopped  -     -       -         -          -      -         -\n"
+          "WORKER  INSTANCE  STATE    PID   CPU%  MEM    UPTIME  RESTARTS  LAST-EXIT  READY  HEALTH    FDS\n"
+          "web     0         running  4250  3.5   11.8M  12s     0         -          yes    fail 2/3  3=http 4=admin 10=extra\n"
+          "web     1         backoff  -     -     -      -       12        SIGKILL    no     -         3=http 4=admin 10=extra\n"
+          "db      -         stopped  -     -     -      -       -         -          -      -         -\n"
           "web[0]: probe failed: GET http://127.0.0.1:9000/healthz: 503\n"
           "web[0]: replaced by its liveness probe: pid 4200: liveness probe failed 3 times: timed out after 1s\n"
           "web[1]: exec /srv/app: Permission denied\n"
@@ -151,7 +170,8 @@ TEST_CASE("ctl render: sockets taken over SCM_RIGHTS show under USED-BY and FDS"
     reply["workers"][1].erase("scm_rights");
     out = render_reply("status", Json::parse(R"({"cmd":"status"})"), reply).out;
     CHECK(out.find("admin    unix:/a             /a            -\n") != std::string::npos);
-    CHECK(out.find("batch   0         running  11   5s      0         -          yes    -       -\n") != std::string::npos);
+    CHECK(out.find("batch   0         running  11   -     -    5s      0         -          yes    -       -\n") !=
+          std::string::npos);
 }
 
 TEST_CASE("ctl render: a rollout in progress, and what workers said over sd_notify") {
@@ -206,7 +226,7 @@ TEST_CASE("ctl render: status columns follow their widest cell") {
         CHECK(lines[row][state_at] != ' ');
         CHECK(lines[row][uptime_at] != ' ');
     }
-    CHECK(lines[3].find("1234567  12s") != std::string::npos);
+    CHECK(lines[3].find("1234567  3.5   11.8M  12s") != std::string::npos);
 }
 
 TEST_CASE("ctl render: status of an empty supervisor and of odd field types") {
@@ -224,9 +244,9 @@ TEST_CASE("ctl render: status of an empty supervisor and of odd field types") {
     std::string out;
     REQUIRE_NOTHROW(out = render_reply("status", Json::parse(R"({"cmd":"status"})"), odd).out);
     CHECK(out.starts_with("fdsupd 1.5, pid 4242, up long, config -\n"));
-    CHECK(out.find("\nweb     zero      -      12.5  [1]     -         exit?      maybe  -       [3,4]\n"
-                   "web     -         -      -     -       -         -          -      -       [3,4]\n"  // the 42
-                   "-       -         -      -     -       -         -          -      -       -\n")  // "not an object"
+    CHECK(out.find("\nweb     zero      -      12.5  -     -    [1]     -         exit?      maybe  -       [3,4]\n"
+                   "web     -         -      -     -     -    -       -         -          -      -       [3,4]\n"  // the 42
+                   "-       -         -      -     -     -    -       -         -          -      -       -\n")  // "not an object"
           != std::string::npos);
     CHECK(out.find("web: waiting for db to be ready") != std::string::npos);
     CHECK(out.find("web[zero]: {\"why\":\"?\"}") != std::string::npos);
