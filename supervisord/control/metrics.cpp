@@ -204,6 +204,11 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
                      static_cast<double>(pressure->full_total_us) / 1e6);
         }
     });
+    const auto& cost = supervisor.usage_cost();
+    e.family("fdsup_usage_gatherings_total", "counter", "Gatherings of the instances' usage (status, scrapes, recycling).");
+    e.sample("fdsup_usage_gatherings_total", "", static_cast<double>(cost.gatherings));
+    e.family("fdsup_usage_gathering_cpu_seconds_total", "counter", "fdsupd's CPU time spent gathering the instances' usage.");
+    e.sample("fdsup_usage_gathering_cpu_seconds_total", "", std::chrono::duration<double>(cost.cpu).count());
     e.family("fdsup_oom_kills_total", "counter", "Main processes killed by the OOM killer, by worker (kill_mode = \"cgroup\").");
     for (const auto& worker : supervisor.workers())
         if (!worker->removing && worker->config.kill_mode == config::KillMode::cgroup)

@@ -21,11 +21,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kFirstScan{2};
 constexpr milliseconds kLongestScanPause{64};
 
-std::chrono::nanoseconds thread_cpu_time() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
 
 // A check that cannot even begin (a target that does not parse for this instance, say
 // after a scale-up): failed like any other, from the loop, as the checks report.

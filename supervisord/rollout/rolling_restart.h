@@ -86,6 +86,7 @@ public:
     // operator's restart. Such a rollout is nobody's command: it does not become the
     // worker's last_rollout.
     std::string reason;
+    bool recycle = false;  // begun to recycle an instance (recycle_memory, max_age), not for a failure
     ProgressFn progress;
     std::function<void(std::vector<InstanceReport>)> then;
     std::vector<InstanceReport> outcome;  // once finished: one report per slot, as `then` got them

@@ -335,7 +335,10 @@ void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {
     rollout->reason = r.at("reason").get<std::string>();
     // Nobody waits for its report any more: the command's client was disconnected.
     // One fdsupd began itself (a failed liveness probe) ends as it would have.
-    if (!rollout->reason.empty())
+    rollout->recycle = r.at("recycle").get<bool>();
+    if (rollout->recycle)
+        rollout->then = sup.recycle_done(*rollout);
+    else if (!rollout->reason.empty())
         rollout->then = sup.liveness_replacement_done(*rollout);
     else
         rollout->then = [name = worker.config.name](std::vector<InstanceReport> reports) {

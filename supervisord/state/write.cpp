@@ -135,6 +135,7 @@ void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
         .member("stopped", rollout.plan.stopped())
         .member("stop_reason", rollout.stop_reason)
         .member("reason", rollout.reason)
+        .member("recycle", rollout.recycle)
         .end_object();
 }
 

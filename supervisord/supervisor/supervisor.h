@@ -178,6 +178,12 @@ public:
     // What the instances use, gathered now for those of the workers `which` picks (all
     // if empty); a sample younger than 200 ms is kept as it is (usage.cpp).
     void gather_usage(const std::function<bool(const Worker&)>& which = nullptr);
+    struct UsageCost {
+        uint64_t gatherings = 0;
+        uint64_t instances = 0;  // looked at, summed over them
+        std::chrono::nanoseconds cpu{};
+    };
+    const UsageCost& usage_cost() const { return usage_cost_; }
     // Before the workers start: the controllers their limits need (cgroups/instance_limits.h).
     Result<void> prepare_limits() { return cgroups_.prepare_limits(config_); }
 
@@ -234,6 +240,9 @@ private:
     void rearm_recycling();
     void on_recycle_timer();
     void recycle_instance(Instance& instance, const std::string& why, bool by_memory);
+    // The end of a recycle: the new process records why it replaced the old one; a
+    // replacement that did not take over leaves the old process serving, tried again later.
+    std::function<void(std::vector<InstanceReport>)> recycle_done(const RollingRestart& rollout);
 
     // ---- exits and restarts (exits.cpp) ----
     // The set of pidfds (opened on first use: a failure is retried at the next start).
@@ -344,6 +353,7 @@ private:
     ManagerHooks manager_;
     Timer manager_status_timer_{loop_};
     Timer recycle_timer_{loop_};
+    UsageCost usage_cost_;
     Clock::time_point next_memory_sample_{};
     std::mt19937_64 random_{std::random_device{}()};  // max_age_jitter  // coalesces STATUS= updates: at most one per 250 ms
     std::string manager_status_sent_;

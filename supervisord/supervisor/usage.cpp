@@ -51,6 +51,7 @@ void Supervisor::gather_usage(const std::function<bool(const Worker&)>& which) {
         }
     }
     if (due.empty()) return;
+    auto cpu_began = thread_cpu_time();
     // Without a cgroup an instance is its process group (the launcher makes each main
     // process a session and group leader): one pass over /proc sums them all.
     std::unordered_map<pid_t, GroupTotals> groups;
@@ -95,6 +96,9 @@ void Supervisor::gather_usage(const std::function<bool(const Worker&)>& which) {
         usage.last = std::move(sample);
         usage.sampled = true;
     }
+    usage_cost_.gatherings++;
+    usage_cost_.instances += due.size();
+    usage_cost_.cpu += thread_cpu_time() - cpu_began;
 }
 
 void Supervisor::set_recycle_deadline(Instance& instance) {
@@ -187,13 +191,22 @@ void Supervisor::recycle_instance(Instance& instance, const std::string& why, bo
     std::vector<RollingRestart::Slot> slots{{instance.index, instance.id, instance.pid, 0, -1, false, {}}};
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, worker.generation, std::move(slots),
                                                     worker.config.max_surge);
-    rollout->reason = instance.label() + " is recycled: " + why;
-    std::string record = "pid " + std::to_string(instance.pid) + " " + why;
+    rollout->reason = instance.label() + " is recycled: pid " + std::to_string(instance.pid) + " " + why;
+    rollout->recycle = true;
+    rollout->then = recycle_done(*rollout);
+    worker.rollout = rollout;
+    add_rollout_waiter(std::move(rollout));
+    state_changed();
+}
+
+std::function<void(std::vector<InstanceReport>)> Supervisor::recycle_done(const RollingRestart& rollout) {
     // Called by the rollout itself, from inside its advance(): it is alive then.
-    rollout->then = [this, &done = *rollout, record](const std::vector<InstanceReport>& reports) {
+    return [this, &done = rollout](const std::vector<InstanceReport>& reports) {
         const auto& slot = done.slots.at(0);
         if (!reports.empty() && reports[0].ok) {
-            if (Instance* fresh = find_instance(slot.new_id)) fresh->usage.recycled = record;
+            // "pid 4711 used 530M, over ...": what the reason says after "is recycled: ".
+            if (Instance* fresh = find_instance(slot.new_id))
+                fresh->usage.recycled = done.reason.substr(done.reason.find(": ") + 2);
             return;
         }
         // The old process keeps serving (recycling is not a failure); tried again later.
@@ -205,9 +218,6 @@ void Supervisor::recycle_instance(Instance& instance, const std::string& why, bo
         }
         rearm_recycling();
     };
-    worker.rollout = rollout;
-    add_rollout_waiter(std::move(rollout));
-    state_changed();
 }
 
 }  // namespace fdsup

@@ -46,8 +46,13 @@ def measure(supervisor, sink, count, kills, status_rounds, upgrade, upgrade_roun
             supervisor.wait_control()
         cpu_ms, wakeups, rss_mib = idle_figures(supervisor.pid, idle_s)
         figures.update({"idle CPU ms": cpu_ms, "idle wakeups": wakeups, "RSS MiB": rss_mib})
+        before = usage_cost(supervisor)
         figures["status ms"] = median([timed(supervisor.ctl(*status_args(supervisor)), timeout=300)
                                        for _ in range(status_rounds)])
+        after = usage_cost(supervisor)
+        if before and after and after[0] > before[0]:
+            # fdsupd's own CPU per gathering of every instance's usage (status gathers it).
+            figures["usage ms"] = (after[1] - before[1]) / (after[0] - before[0]) * 1000
         samples = respawns(sink, set(started), kills)
         figures["respawn median us"] = median(samples)
         figures["respawn p99 us"] = percentile(samples, 99)
@@ -56,6 +61,17 @@ def measure(supervisor, sink, count, kills, status_rounds, upgrade, upgrade_roun
         supervisor.stop()
         sink.drain()
     return figures
+
+
+def usage_cost(supervisor):
+    """(gatherings, CPU seconds) of fdsupd's usage gathering so far, from its metrics;
+    None for a supervisor without them. (The scrape gathers too: counted in both.)"""
+    if supervisor.name != "fdsupd":
+        return None
+    text = subprocess.run(supervisor.ctl("metrics"), capture_output=True, text=True, check=True, timeout=300).stdout
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith(("fdsup_usage_gatherings_total ", "fdsup_usage_gathering_cpu_seconds_total "))}
+    return values["fdsup_usage_gatherings_total"], values["fdsup_usage_gathering_cpu_seconds_total"]
 
 
 def status_args(supervisor):
@@ -90,6 +106,7 @@ def run(build, report, count, kills=50, status_rounds=10, upgrade_rounds=3, idle
                         upgrade, upgrade_rounds if supervisor.name == "fdsupd" else 1, idle_s)
             rows.append([supervisor.name, f"{f['all running s']:.2f}", f"{f['idle CPU ms']:.0f}",
                          f"{f['idle wakeups']}", f"{f['RSS MiB']:.1f}", f"{f['status ms']:.1f}",
+                         f"{f['usage ms']:.1f}" if "usage ms" in f else "-",
                          f"{f['respawn median us']:.0f}", f"{f['respawn p99 us']:.0f}",
                          f"{f['upgrade ms']:.0f}" + ("" if supervisor.name == "fdsupd" else " (reload)")])
     finally:
@@ -97,12 +114,14 @@ def run(build, report, count, kills=50, status_rounds=10, upgrade_rounds=3, idle
     notes = [f"{count} instances of the static stamp worker (stdout and stderr discarded), one run. Idle: over "
              f"{idle_s:.0f} s with nothing happening (CPU in clock ticks of {1000 // CLOCK_TICKS} ms; wakeups = the "
              "supervisor's context switches). Status: "
-             "`fdsupctl --json status` vs `supervisorctl status`, wall time with the client's start-up. Respawn: "
+             "`fdsupctl --json status` vs `supervisorctl status`, wall time with the client's start-up; fdsupd's "
+             "status gathers every instance's usage (CPU, memory, processes, fds: one pass over /proc), and "
+             "usage ms is fdsupd's own CPU time per gathering (`fdsup_usage_gathering_cpu_seconds_total`). Respawn: "
              f"{kills} SIGKILLs of random instances. Upgrade: `fdsupctl upgrade`, the new image adopting every "
              "worker; supervisord cannot replace itself, and its `reload` restarts every program (the figure is "
              "until all run again)."]
     if len(rows) == 1:
         notes.append("supervisord is not installed, so its row is missing (`./dev.sh bench` installs it).")
     report.section(f"Scale: {count} worker instances",
-                   ["supervisor", "all running s", "idle CPU ms", "idle wakeups", "RSS MiB", "status ms",
+                   ["supervisor", "all running s", "idle CPU ms", "idle wakeups", "RSS MiB", "status ms", "usage ms",
                     "respawn median us", "respawn p99 us", "upgrade ms"], rows, notes)

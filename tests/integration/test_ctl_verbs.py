@@ -56,7 +56,7 @@ class Verbs(FdsupTestCase):
         out = d.ctl_ok("status")
         self.assertRegex(out, rf"^fdsupd \d+\.\d+\.\d+, pid {d.pid}, up ")
         for i in web["instances"]:
-            self.assertRegex(out, rf"\nweb +{i['index']} +running +{i['pid']} +\S+ +0 +- +yes +- +3=http\n")
+            self.assertRegex(out, rf"\nweb +{i['index']} +running +{i['pid']} +\d+\.\d +[\d.]+[BKMG] +\S+ +0 +- +yes +- +3=http\n")
         self.assertRegex(out, rf"\nhttp +tcp://127\.0\.0\.1:0 +{host}:{port} +web\n")  # the real port
 
         only = d.ctl_json("status", "chatty")

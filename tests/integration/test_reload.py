@@ -66,7 +66,7 @@ class Reload(FdsupTestCase):
         # nothing changed: nothing happens, --json shape
         reply = d.ctl_json("reload")
         self.assertEqual(reply["workers"], {"added": [], "removed": [], "changed": [], "scaled": [],
-                                            "unchanged": ["api", "db", "web"]})
+                                            "unchanged": ["api", "db", "web"], "retuned": []})
         self.assertEqual(pids(d), after)
 
     def test_invalid_config_changes_nothing_and_lists_every_error(self):
