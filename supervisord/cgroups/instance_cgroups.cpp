@@ -172,15 +172,9 @@ std::string InstanceCgroups::path_of(const Instance& instance) const {
 
 std::optional<std::string> InstanceCgroups::read_file(const Instance& instance, const char* file) const {
     if (!tree_ || instance.cgroup.empty()) return std::nullopt;
-    std::string path = tree_->path() + "/" + instance.cgroup + "/" + file;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return std::nullopt;
-    char buffer[1024];
-    ssize_t n;
-    do n = ::read(fd.get(), buffer, sizeof buffer);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return std::nullopt;
-    return std::string(buffer, static_cast<size_t>(n));
+    auto text = read_cgroup_file(tree_->path() + "/" + instance.cgroup + "/" + file);
+    if (!text) return std::nullopt;
+    return std::move(*text);
 }
 
 namespace {

@@ -9,39 +9,15 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 namespace fdsup {
 namespace {
 
-Result<std::string> read_text(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return fail_errno("read " + path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-bool lists_word(const std::string& text, const std::string& word) {
-    std::istringstream words(text);
-    for (std::string w; words >> w;)
-        if (w == word) return true;
-    return false;
-}
-
-Result<void> write_text(const std::string& path, const std::string& text) {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd) return fail_errno("open " + path);
-    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-        return fail_errno("write \"" + text + "\" to " + path);
-    return {};
-}
-
 bool no_limit(const std::string& value) { return value == "max" || value == "-1"; }
 
 std::optional<uint64_t> read_number(const std::string& path) {
-    auto text = read_text(path);
+    auto text = read_cgroup_file(path);
     if (!text) return std::nullopt;
     try {
         return std::stoull(*text);
@@ -63,7 +39,7 @@ Result<void> write_limit_files(const std::vector<LimitFile>& files,
             todo = std::move(refused);
         refused.clear();
         for (const LimitFile* f : todo) {
-            auto written = write_text(dir(*f) + "/" + f->file, f->value);
+            auto written = write_cgroup_file(dir(*f) + "/" + f->file, f->value);
             if (written) continue;
             if (written.error().err == ENOENT && no_limit(f->value)) continue;
             if (round == 0 && written.error().err == EINVAL) {
@@ -95,11 +71,11 @@ Result<void> InstanceLimits::prepare(const config::Config& config, const CgroupT
     // Where each one is: cgroup v2 if fdsupd's own cgroup has it to give, else a v1
     // hierarchy of its own (the hybrid layout). Once placed, a controller stays put.
     std::string controllers_file = tree.parent() + "/cgroup.controllers";
-    auto available = read_text(controllers_file);
+    auto available = read_cgroup_file(controllers_file);
     if (!available) return std::unexpected(available.error());
-    auto proc_cgroup = read_text("/proc/self/cgroup");
+    auto proc_cgroup = read_cgroup_file("/proc/self/cgroup");
     if (!proc_cgroup) return std::unexpected(proc_cgroup.error());
-    auto mountinfo = read_text("/proc/self/mountinfo");
+    auto mountinfo = read_cgroup_file("/proc/self/mountinfo");
     if (!mountinfo) return std::unexpected(mountinfo.error());
     std::vector<std::string> to_enable;
     std::set<Controller> v2 = v2_;
@@ -254,7 +230,7 @@ std::optional<uint64_t> InstanceLimits::v1_memory_current(const std::string& nam
 
 std::optional<uint64_t> InstanceLimits::v1_oom_kills(const std::string& name) const {
     if (!v1_.contains(Controller::memory)) return std::nullopt;
-    auto text = read_text(v1_dir(Controller::memory, name) + "/memory.oom_control");
+    auto text = read_cgroup_file(v1_dir(Controller::memory, name) + "/memory.oom_control");
     if (!text) return std::nullopt;
     return oom_kill_count(*text);
 }

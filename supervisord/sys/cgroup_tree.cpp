@@ -320,20 +320,21 @@ Result<void> CgroupTree::remove(const std::string& name) const {
     return {};
 }
 
-namespace {
-
-Result<std::string> read_small(const std::string& path) {
+Result<std::string> read_cgroup_file(const std::string& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open " + path);
-    char buffer[1024];
-    ssize_t n;
-    do n = ::read(fd.get(), buffer, sizeof buffer);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return fail_errno("read " + path);
-    return std::string(buffer, static_cast<size_t>(n));
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("read " + path);
+        if (n == 0) return text;
+        text.append(buffer, static_cast<size_t>(n));
+    }
 }
 
-Result<void> write_small(const std::string& path, const std::string& text) {
+Result<void> write_cgroup_file(const std::string& path, const std::string& text) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd) return fail_errno("open " + path);
     if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
@@ -348,17 +349,16 @@ bool lists_word(const std::string& text, const std::string& word) {
     return false;
 }
 
-}  // namespace
 
 Result<void> enable_subtree_controllers(const std::string& own, const std::string& tree,
                                         const std::vector<std::string>& names) {
-    auto available = read_small(own + "/cgroup.controllers");
+    auto available = read_cgroup_file(own + "/cgroup.controllers");
     if (!available) return std::unexpected(available.error());
     for (const auto& name : names)
         if (!lists_word(*available, name))
             return fail(own + "/cgroup.controllers has no " + name +
                         " controller (under systemd: Delegate=yes in fdsupd's unit gives it every one)");
-    auto enabled = read_small(tree + "/cgroup.subtree_control");
+    auto enabled = read_cgroup_file(tree + "/cgroup.subtree_control");
     if (!enabled) return std::unexpected(enabled.error());
     if (std::all_of(names.begin(), names.end(), [&](const auto& n) { return lists_word(*enabled, n); })) return {};
 
@@ -366,10 +366,10 @@ Result<void> enable_subtree_controllers(const std::string& own, const std::strin
     // itself (the root excepted): fdsupd moves into a leaf of its own first.
     std::string leaf = tree + "/" + kSupervisorLeaf;
     if (::mkdir(leaf.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + leaf);
-    if (auto moved = write_small(leaf + "/cgroup.procs", "0"); !moved) return moved;
+    if (auto moved = write_cgroup_file(leaf + "/cgroup.procs", "0"); !moved) return moved;
     for (const std::string& dir : {own, tree})
         for (const auto& name : names)
-            if (auto written = write_small(dir + "/cgroup.subtree_control", "+" + name); !written) {
+            if (auto written = write_cgroup_file(dir + "/cgroup.subtree_control", "+" + name); !written) {
                 bool busy = written.error().err == EBUSY;
                 return fail(written.error().text() +
                             (busy ? " (processes other than fdsupd are in " + dir +

@@ -83,6 +83,12 @@ private:
 std::vector<std::string> remove_stale_trees(const std::string& parent, pid_t own_pid,
                                             const std::function<bool(pid_t)>& alive);
 
+// A cgroup (or /proc) file's whole text, and one write to a cgroup file.
+Result<std::string> read_cgroup_file(const std::string& path);
+Result<void> write_cgroup_file(const std::string& path, const std::string& text);
+// `word` is one of the space-separated words of `text` (cgroup.controllers).
+bool lists_word(const std::string& text, const std::string& word);
+
 // Where fdsupd moves itself, below "fdsupd-PID", when its instances need controllers.
 inline constexpr const char* kSupervisorLeaf = "supervisor";
 
