@@ -45,7 +45,8 @@ class Tmux:
         return r.stdout
 
     def start(self, session, command, width=80, height=24):
-        self.run("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), "sh -c " + shlex.quote(command))
+        self.run("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height),
+                 "sh -c " + shlex.quote(command))
 
     # "=NAME:": the session NAME exactly (a bare name may be taken for a window, a
     # prefix, or a token such as "top", the top pane of the current window).
@@ -102,11 +103,11 @@ class Top(FdsupTestCase):
         web_pids = self.d.instance_pids("web")
         api_pid = self.d.instance_pids("api")[0]
         # (The summary gives way to the sort at the right edge: with a pid of 7 digits,
-        # "(3 running)" may be cut.)
+        # "(3 running)" may be cut. CPU%, MEM and PROCS: "-" until fdsupd reports usage.)
         rows = [r"^fdsupd \S+, pid \d+, up \S+; 2 workers, 3 instances.*; sort: name$",
                 r"^NAME +PID +STATE +CPU% +MEM +PROCS +RESTARTS +UPTIME *$",
-                rf"^api +running +- +- +- +0 +\S+ *\n  \[0\] +{api_pid} +running +- +- +- +0 +\S+ *\n"
-                rf"web +running +- +- +- +0 +\S+ *\n  \[0\] +{web_pids[0]} +running .*\n"
+                rf"^api +running +\S+ +\S+ +\S+ +0 +\S+ *\n  \[0\] +{api_pid} +running +\S+ +\S+ +\S+ +0 +\S+ *\n"
+                rf"web +running +\S+ +\S+ +\S+ +0 +\S+ *\n  \[0\] +{web_pids[0]} +running .*\n"
                 rf"  \[1\] +{web_pids[1]} +running ",
                 r"^q quit  sort: c cpu  m memory  n name  r restarts  u uptime"]
         try:
@@ -115,7 +116,8 @@ class Top(FdsupTestCase):
             raise AssertionError("the screen:\n" + "\n".join(tmux.screen("viewer"))) from None
         self.assertEqual(len(first), 24)
         self.assertTrue(all(len(row) <= 80 for row in first))
-        self.assertEqual(first[23].rstrip(), "q quit  sort: c cpu  m memory  n name  r restarts  u uptime  arrows scroll")
+        self.assertEqual(first[23].rstrip(),
+                         "q quit  sort: c cpu  m memory  n name  r restarts  u uptime  arrows scroll")
 
         # Redrawn: the uptimes move on (the table, not only the time it was updated).
         wait_until(lambda: tmux.screen("viewer")[2:] != first[2:], what="the table redrawn with other uptimes")
@@ -150,7 +152,8 @@ class Top(FdsupTestCase):
         self.assertEqual(FRAME.findall(r.stdout), ["name", "name"], r.stdout)
         self.assertEqual(len(re.findall(r"^NAME +PID +STATE +CPU% +MEM +PROCS +RESTARTS +UPTIME$", r.stdout, re.M)), 2)
         # Each frame: both workers, web's two instances and api's one.
-        for pattern, count in ((r"^api +running +- +- +- +0 +\S+$", 2), (r"^web +running +- +- +- +0 +\S+$", 2),
+        for pattern, count in ((r"^api +running +\S+ +\S+ +\S+ +0 +\S+$", 2),
+                               (r"^web +running +\S+ +\S+ +\S+ +0 +\S+$", 2),
                                (r"^  \[0\] +\d+ +running ", 4), (r"^  \[1\] +\d+ +running ", 2)):
             self.assertEqual(len(re.findall(pattern, r.stdout, re.M)), count, pattern)
 

@@ -134,7 +134,8 @@ TEST_CASE("ctl top: each sort orders the workers and the instances within each, 
     Json tied = Json::parse(R"({"workers":[
         {"name":"b","state":"running","instances":[{"index":1,"restarts":0},{"index":0,"restarts":0}]},
         {"name":"a","state":"running","instances":[{"index":0,"restarts":0}]}]})");
-    CHECK(names(ctl::top_table(tied, TopSort::restarts).rows) == std::vector<std::string>{"a", "  [0]", "b", "  [0]", "  [1]"});
+    CHECK(names(ctl::top_table(tied, TopSort::restarts).rows) ==
+          std::vector<std::string>{"a", "  [0]", "b", "  [0]", "  [1]"});
 }
 
 TEST_CASE("ctl top: sort names and keys") {
@@ -153,7 +154,8 @@ TEST_CASE("ctl top: a rollout's two rows for one index are told apart") {
     Json reply = Json::parse(R"({"workers":[{"name":"web","state":"running","instances":[
         {"index":0,"pid":10,"state":"running","retiring":true},
         {"index":0,"pid":11,"state":"starting","replacement":true}]}]})");
-    CHECK(names(ctl::top_table(reply, TopSort::name).rows) == std::vector<std::string>{"web", "  [0] old", "  [0] new"});
+    CHECK(names(ctl::top_table(reply, TopSort::name).rows) ==
+          std::vector<std::string>{"web", "  [0] old", "  [0] new"});
 }
 
 TEST_CASE("ctl top: the columns fit 80 (and fewer); a long name is cut, PROCS goes first") {
@@ -195,7 +197,8 @@ TEST_CASE("ctl top: the plain frame; odd replies do not throw") {
     CHECK(ctl::top_lines(empty, 80).back() == "no workers");
     for (const char* odd : {R"(null)", R"([1,2])", R"({"workers":5})", R"({"workers":[5,"x",null]})",
                             R"({"workers":[{"name":7,"instances":{"0":1}}]})",
-                            R"({"supervisor":[],"workers":[{"instances":[{"index":"x","usage":[1],"uptime_s":-5}]}]})"}) {
+                            R"({"supervisor":[],"workers":[{"instances":[{"index":"x","usage":[1],)"
+                            R"("uptime_s":-5}]}]})"}) {
         CAPTURE(odd);
         auto table = ctl::top_table(Json::parse(odd), TopSort::memory);
         CHECK_FALSE(ctl::top_lines(table, 80).empty());
