@@ -11,17 +11,20 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The rest are for tests only: the test workers speak sd_notify through the real
-# libsystemd; ApacheBench (apache2-utils) is the HTTP client of the load tests; systemd
+# Up to libncurses-dev (fdsupctl top's screen), what the build needs. The rest are for
+# tests only: the test workers speak sd_notify through the real libsystemd; ApacheBench
+# (apache2-utils) is the HTTP client of the load tests; systemd
 # brings systemd-analyze (the units are verified) and systemd-socket-activate; groff
 # renders the man pages; prometheus brings promtool (the metrics page is checked).
 # The benchmarks compare fdsupd with supervisor, runit and s6 (their binaries, run in
 # temp dirs; on a machine run by systemd, Debian also starts the supervisor package's own
 # idle supervisor.service, which the benchmarks do not use) and plot with gnuplot;
 # ctest's "bench: smoke" runs them too, so they are installed for the tests as well.
+# tmux is the terminal `fdsupctl top`'s screen is tested in.
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
+          libncurses-dev
           libsystemd-dev apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox
-          nodejs python3-gunicorn)
+          nodejs python3-gunicorn tmux)
 # The fuzz targets need a clang whose C++23 library support covers std::expected (with
 # Debian 12's libstdc++ that is clang 19, from Debian's own bookworm packages) and its
 # libFuzzer runtime.

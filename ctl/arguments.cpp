@@ -8,9 +8,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <cmath>
 #include <charconv>
 #include <cstdlib>
 #include <expected>
+#include <functional>
+#include <type_traits>
 
 namespace fdsup::ctl {
 
@@ -27,6 +31,7 @@ struct VerbRequest {
     Json request;
     bool follow = false;
     std::optional<ExecPlan> exec;  // exec: no request; the fd socket path is filled in later
+    std::optional<TopPlan> top;
 };
 
 struct VerbError {
@@ -63,29 +68,79 @@ std::optional<long long> parse_non_negative(std::string_view text) {
     return value;
 }
 
-// The verb's arguments when it takes no options.
-std::expected<std::vector<std::string>, VerbError> positionals_only(std::string_view verb,
-                                                                    const std::vector<std::string>& args) {
+// An option that takes a value, as found at args[i]: "-n 5", "-n5", "--lines 5" or
+// "--lines=5" (no short form when `short_name` is empty).
+struct ValueOption {
+    bool matched = false;              // args[i] is this option
+    std::optional<std::string> value;  // nullopt: the arguments end without its value
+};
+
+// Advances `i` past a value that is an argument of its own.
+ValueOption value_option(const std::vector<std::string>& args, size_t& i, std::string_view short_name,
+                         std::string_view long_name) {
+    const std::string& arg = args[i];
+    if (arg == long_name || (!short_name.empty() && arg == short_name)) {
+        if (i + 1 >= args.size()) return {true, std::nullopt};
+        return {true, args[++i]};
+    }
+    if (arg.starts_with(long_name) && arg.size() > long_name.size() && arg[long_name.size()] == '=')
+        return {true, arg.substr(long_name.size() + 1)};
+    if (!short_name.empty() && arg.starts_with(short_name) && !arg.starts_with("--"))
+        return {true, arg.substr(short_name.size())};  // -n20
+    return {};
+}
+
+std::string in_quotes(std::string_view text) {
+    return "\"" + std::string(text) + "\"";
+}
+
+// The value of an option value_option() found, parsed: "-n needs WHAT" when there is
+// none, "INVALID, not \"x\"" when `parse` refuses it (nullopt).
+template <class Parse>
+auto parsed_value(const std::string& option, const ValueOption& found, std::string_view what, Parse parse,
+                  std::string_view invalid)
+    -> std::expected<typename std::invoke_result_t<Parse, const std::string&>::value_type, VerbError> {
+    if (!found.value) return std::unexpected(VerbError{option + " needs " + std::string(what)});
+    auto value = parse(*found.value);
+    if (!value) return std::unexpected(VerbError{std::string(invalid) + ", not " + in_quotes(*found.value)});
+    return *value;
+}
+
+// What an option handler says of args[i]: taken (its value too, `i` moved past it),
+// not an option of its verb (false), or wrong (why).
+using OptionTaken = std::expected<bool, VerbError>;
+using OptionHandler = std::function<OptionTaken(size_t& i)>;
+
+// A verb's positional arguments, in order (after "--", everything is one); each option
+// goes to `on_option`, and one it does not take (any, without a handler) is an error.
+std::expected<std::vector<std::string>, VerbError> walk_arguments(std::string_view verb,
+                                                                  const std::vector<std::string>& args,
+                                                                  const OptionHandler& on_option) {
     std::vector<std::string> positionals;
     bool options_ended = false;
-    for (const auto& arg : args) {
-        if (!options_ended && arg == "--") {
-            options_ended = true;
-        } else if (!options_ended && looks_like_option(arg)) {
-            return std::unexpected(VerbError{"unknown option " + arg + " for " + std::string(verb)});
-        } else {
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (options_ended || !looks_like_option(arg)) {
             positionals.push_back(arg);
+        } else if (arg == "--") {
+            options_ended = true;
+        } else {
+            OptionTaken taken = on_option ? on_option(i) : OptionTaken(false);
+            if (!taken) return std::unexpected(taken.error());
+            if (!*taken) return std::unexpected(VerbError{"unknown option " + arg + " for " + std::string(verb)});
         }
     }
     return positionals;
 }
 
-Json request_for(std::string_view verb) {
-    return Json{{"cmd", std::string(verb)}};
+// The verb's arguments when it takes no options.
+std::expected<std::vector<std::string>, VerbError> positionals_only(std::string_view verb,
+                                                                    const std::vector<std::string>& args) {
+    return walk_arguments(verb, args, nullptr);
 }
 
-std::string in_quotes(std::string_view text) {
-    return "\"" + std::string(text) + "\"";
+Json request_for(std::string_view verb) {
+    return Json{{"cmd", std::string(verb)}};
 }
 
 // status [NAME...]
@@ -166,36 +221,24 @@ Built build_scale(std::string_view verb, const std::vector<std::string>& args) {
 
 // logs NAME [-n N] [-f]
 Built build_logs(std::string_view verb, const std::vector<std::string>& args) {
-    std::vector<std::string> positionals;
     long long lines = kDefaultLogLines;
     bool follow = false;
-    bool options_ended = false;
-    for (size_t i = 0; i < args.size(); ++i) {
+    auto walked = walk_arguments(verb, args, [&](size_t& i) -> OptionTaken {
         const std::string& arg = args[i];
-        std::optional<std::string> count_text;
-        if (options_ended || !looks_like_option(arg)) {
-            positionals.push_back(arg);
-        } else if (arg == "--") {
-            options_ended = true;
-        } else if (arg == "-f" || arg == "--follow") {
+        if (arg == "-f" || arg == "--follow") {
             follow = true;
-        } else if (arg == "-n" || arg == "--lines") {
-            if (i + 1 >= args.size()) return std::unexpected(VerbError{arg + " needs a number of lines"});
-            count_text = args[++i];
-        } else if (arg.starts_with("--lines=")) {
-            count_text = arg.substr(8);
-        } else if (arg.starts_with("-n")) {
-            count_text = arg.substr(2);  // -n20
-        } else {
-            return std::unexpected(VerbError{"unknown option " + arg + " for logs"});
+            return true;
         }
-        if (count_text) {
-            auto count = parse_non_negative(*count_text);
-            if (!count)
-                return std::unexpected(VerbError{"the number of lines must be a non-negative integer, not " + in_quotes(*count_text)});
-            lines = *count;
-        }
-    }
+        auto count_text = value_option(args, i, "-n", "--lines");
+        if (!count_text.matched) return false;
+        auto count = parsed_value(arg, count_text, "a number of lines", parse_non_negative,
+                                  "the number of lines must be a non-negative integer");
+        if (!count) return std::unexpected(count.error());
+        lines = *count;
+        return true;
+    });
+    if (!walked) return std::unexpected(walked.error());
+    const std::vector<std::string>& positionals = *walked;
     if (positionals.empty()) return std::unexpected(VerbError{"logs needs a worker name"});
     if (positionals.size() > 1) return std::unexpected(VerbError{"logs takes one worker name, got " + in_quotes(positionals[1]) + " too"});
     Json request = request_for(verb);
@@ -203,6 +246,58 @@ Built build_logs(std::string_view verb, const std::vector<std::string>& args) {
     request["lines"] = lines;
     request["follow"] = follow;
     return VerbRequest{std::move(request), follow};
+}
+
+std::optional<long long> parse_positive(std::string_view text) {
+    auto number = parse_non_negative(text);
+    if (number == 0) return std::nullopt;
+    return number;
+}
+
+// "0.5" (seconds) -> 500ms; nullopt for anything but a number of seconds from
+// kLeastTopInterval to a day.
+std::optional<std::chrono::milliseconds> parse_interval(std::string_view text) {
+    double seconds = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (text.empty() || error != std::errc{} || end != text.data() + text.size() || !std::isfinite(seconds) ||
+        seconds > 86400)
+        return std::nullopt;
+    std::chrono::milliseconds interval{std::llround(seconds * 1000)};
+    if (interval < kLeastTopInterval) return std::nullopt;
+    return interval;
+}
+
+// top [NAME...] [-d SEC] [-n N] [--sort KEY]: the request is status's.
+Built build_top(std::string_view verb, const std::vector<std::string>& args) {
+    TopPlan plan;
+    auto names = walk_arguments(verb, args, [&](size_t& i) -> OptionTaken {
+        const std::string& arg = args[i];
+        if (auto seconds = value_option(args, i, "-d", "--interval"); seconds.matched) {
+            auto interval = parsed_value(arg, seconds, "a number of seconds", parse_interval,
+                                         "the interval must be a number of seconds from 0.1 to 86400");
+            if (!interval) return std::unexpected(interval.error());
+            plan.interval = *interval;
+        } else if (auto count = value_option(args, i, "-n", "--iterations"); count.matched) {
+            auto iterations = parsed_value(arg, count, "a number of frames", parse_positive,
+                                           "the number of iterations must be a positive integer");
+            if (!iterations) return std::unexpected(iterations.error());
+            plan.iterations = *iterations;
+        } else if (auto key = value_option(args, i, "", "--sort"); key.matched) {
+            auto sort = parsed_value(arg, key, "cpu, memory, name, restarts or uptime", top_sort_named,
+                                     "the sort must be cpu, memory, name, restarts or uptime");
+            if (!sort) return std::unexpected(sort.error());
+            plan.sort = *sort;
+        } else {
+            return false;
+        }
+        return true;
+    });
+    if (!names) return std::unexpected(names.error());
+    Json request = request_for("status");
+    if (!names->empty()) request["names"] = *names;
+    VerbRequest built{std::move(request)};
+    built.top = plan;
+    return built;
 }
 
 // exec --fd N=SOCKET... [--fd-socket PATH] [--] CMD ARGS...
@@ -286,6 +381,24 @@ constexpr Verb kVerbs[] = {
      "inherits) and the sockets with the addresses they are bound to. With NAMEs, only\n"
      "those workers.\n",
      kNoOptions, build_status},
+    {"top", "top [NAME...] [-d SEC] [-n N] [--sort KEY]", "a live view of the instances' CPU, memory and restarts",
+     "Show the workers (with NAMEs, only those) and their instances, refreshed every\n"
+     "interval: pid, state, CPU%, memory, processes, restarts and uptime; a worker's\n"
+     "row adds up its instances' (its uptime is its oldest instance's). CPU, memory\n"
+     "and processes are fdsupd's usage figures, \"-\" where it has none. On a terminal\n"
+     "(standard input and output both), a full screen: q or Ctrl-C quits; c, m, n, r\n"
+     "and u sort by CPU, memory, name, restarts or uptime (the workers, and the\n"
+     "instances within each); the arrow keys, PgUp and PgDn scroll. Otherwise, one\n"
+     "frame per interval on standard output: a line with the time and a summary, then\n"
+     "the table (with --json, fdsupd's status reply as one line). If fdsupd cannot be\n"
+     "reached at the start, the exit status is 3 (1 if it refuses, as for an unknown\n"
+     "NAME). Once running, top rides out fdsupd going away (a restart, an in-place\n"
+     "upgrade): it says so and asks again every interval; with -n, the exit status is\n"
+     "then the last frame's.\n",
+     "  -d, --interval SEC   seconds between frames (default 1, at least 0.1)\n"
+     "  -n, --iterations N   stop after N frames\n"
+     "  --sort KEY           cpu, memory, name (the default), restarts or uptime\n",
+     build_top},
     {"start", "start NAME...", "start stopped, exited or failed workers",
      "Start the instances of each named worker that are not running (stopped, exited\n"
      "or failed; a failed worker's start limit is cleared) and wait until they have\n"
@@ -580,7 +693,7 @@ ParseOutcome parse_arguments(std::span<const std::string> args, const Environmen
         }
     }
     return Command{std::move(socket_path), options.json, std::string(verb->name), std::move(built->request),
-                   built->follow, std::move(built->exec)};
+                   built->follow, std::move(built->exec), built->top};
 }
 
 ParseOutcome parse_arguments(int argc, const char* const* argv, const Environment& env) {

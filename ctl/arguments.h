@@ -4,6 +4,7 @@
 // in (Environment::from_process() reads it), so every rule is testable.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <span>
 #include <string>
@@ -12,11 +13,14 @@
 #include <vector>
 
 #include "control/protocol.h"
+#include "ctl/top_table.h"
 
 namespace fdsup::ctl {
 
 inline constexpr const char* kDefaultSocket = "/run/fdsup/control.sock";
 inline constexpr long long kDefaultLogLines = 50;
+// top's interval: at least this, so that a typo cannot make fdsupd answer in a loop.
+inline constexpr std::chrono::milliseconds kLeastTopInterval{100};
 
 // The variables the control socket's default depends on; unset and empty are the same.
 struct Environment {
@@ -38,7 +42,15 @@ struct ExecPlan {
     std::string fd_socket;                         // --fd-socket, $FDSUP_FD_SOCKET, or beside the control socket
 };
 
-// What to do: send `request` to the supervisor at `socket_path` (or, for exec, `exec`).
+// `top`: the status request (Command::request) asked again every interval.
+struct TopPlan {
+    std::chrono::milliseconds interval{1000};  // -d, --interval
+    std::optional<long long> iterations;       // -n, --iterations: stop after this many frames
+    TopSort sort = TopSort::name;              // --sort: the first (keys change it)
+};
+
+// What to do: send `request` to the supervisor at `socket_path` (or, for exec, `exec`;
+// for top, `top`).
 struct Command {
     std::string socket_path;
     bool json = false;          // print the reply line as received
@@ -46,6 +58,7 @@ struct Command {
     control::Json request;
     bool follow = false;        // logs -f: after the reply, print log lines until closed
     std::optional<ExecPlan> exec;
+    std::optional<TopPlan> top;
 };
 
 // Print `text` on stdout, exit 0.

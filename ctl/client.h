@@ -67,6 +67,8 @@ public:
     bool upgrade_went_ahead();
 
     const std::string& socket_path() const { return socket_path_; }
+    // The connection, to wait for a reply alongside other things (top's keyboard).
+    int fd() const { return fd_.get(); }
     // fdsupd's pid as the kernel gave it at connect (SO_PEERCRED, in our pid namespace);
     // 0 if unknown.
     pid_t server_pid() const { return server_pid_; }

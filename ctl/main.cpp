@@ -21,19 +21,21 @@
 #include "ctl/arguments.h"
 #include "ctl/client.h"
 #include "ctl/exec.h"
+#include "ctl/exit_status.h"
 #include "ctl/render.h"
 #include "ctl/resume.h"
 #include "ctl/terminal_safe.h"
+#include "ctl/top.h"
 
 namespace {
 
 using fdsup::ctl::Command;
 using fdsup::ctl::Json;
 
-constexpr int kExitOk = 0;
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitUnreachable = 3;
+using fdsup::ctl::kExitFailed;
+using fdsup::ctl::kExitOk;
+using fdsup::ctl::kExitUnreachable;
+using fdsup::ctl::kExitUsage;
 
 void print(std::FILE* stream, std::string_view text) {
     if (!text.empty()) std::fwrite(text.data(), 1, text.size(), stream);
@@ -44,8 +46,9 @@ int unreachable(const fdsup::Error& error) {
     return kExitUnreachable;
 }
 
-// `logs -f` ends with Ctrl-C: that is its normal end, not a failure. Every log line is
-// flushed as it is printed, so there is nothing left to do but leave.
+// `logs -f` and `top` end with Ctrl-C: that is their normal end, not a failure. Every
+// log line and frame is flushed as it is printed, so there is nothing left to do but
+// leave. (top's screen puts its own handler in place, to restore the terminal first.)
 extern "C" void leave_on_interrupt(int) {
     _exit(kExitOk);
 }
@@ -175,7 +178,8 @@ int run(const Command& command) {
         std::printf("%s\n", fdsup::ctl::client_version_line().c_str());
         std::fflush(stdout);
     }
-    if (command.follow) exit_zero_on_interrupt();
+    if (command.follow || command.top) exit_zero_on_interrupt();
+    if (command.top) return fdsup::ctl::run_top(command);
 
     auto client = fdsup::ctl::Client::connect(command.socket_path);
     if (!client) return unreachable(client.error());

@@ -23,12 +23,6 @@ const Json* field(const Json& object, const char* key) {
     return it == object.end() ? nullptr : &*it;
 }
 
-const Json& field_or_null(const Json& object, const char* key) {
-    static const Json null_value;
-    const Json* value = field(object, key);
-    return value != nullptr ? *value : null_value;
-}
-
 std::string text(const Json& object, const char* key) {
     return printable(field_or_null(object, key));
 }
@@ -54,11 +48,6 @@ std::string instance_label(const Json& worker_name, const Json& index) {
     std::string label = printable(worker_name);
     if (!index.is_null()) label += "[" + printable(index) + "]";
     return label;
-}
-
-std::string format_uptime(const Json& value) {
-    if (value.is_number()) return format_duration(value.get<double>());
-    return printable(value);
 }
 
 std::string format_ready(const Json& value) {
@@ -149,16 +138,9 @@ std::string format_fds(const Json& fds, const Json& scm_rights) {
     return joined;
 }
 
-// Columns are as wide as their widest cell, in characters (UTF-8 code points, so a
-// worker named in another script does not skew the table).
-size_t display_width(std::string_view text) {
-    return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-    }));
-}
-
 using Row = std::vector<std::string>;
 
+// Columns are as wide as their widest cell (display_width).
 std::string format_table(const std::vector<Row>& rows) {
     std::vector<size_t> widths;
     for (const auto& row : rows) {
@@ -328,6 +310,25 @@ std::string printable(const Json& value) {
         case Json::value_t::string: return terminal_safe(value.get_ref<const std::string&>());
         default: return terminal_safe(value.dump(-1, ' ', false, Json::error_handler_t::replace));
     }
+}
+
+const Json& field_or_null(const Json& object, const char* key) {
+    static const Json null_value;
+    const Json* value = field(object, key);
+    return value != nullptr ? *value : null_value;
+}
+
+// In characters (UTF-8 code points), so that a worker named in another script does not
+// skew a table.
+size_t display_width(std::string_view text) {
+    return static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
+}
+
+std::string format_uptime(const Json& value) {
+    if (value.is_number()) return format_duration(value.get<double>());
+    return printable(value);
 }
 
 bool reply_ok(const Json& reply) {

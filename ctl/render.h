@@ -6,6 +6,7 @@
 // Nothing here throws on any input.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -36,8 +37,14 @@ std::string client_version_line();
 
 // null -> "-", a string as is, anything else as compact JSON; either terminal_safe.
 std::string printable(const Json& value);
+// The field `key` of `object`; null when `object` is not an object or lacks it.
+const Json& field_or_null(const Json& object, const char* key);
+// The columns `text` takes on a terminal, counted as UTF-8 code points.
+size_t display_width(std::string_view text);
 // 350ms, 12s, 2m03s, 3h04m, 2d03h (truncated, never rounded up).
 std::string format_duration(double seconds);
+// A number of seconds as format_duration; anything else as printable ("-" for null).
+std::string format_uptime(const Json& value);
 // {"code": 3, "signal": null} -> "exit 3"; {"signal": "KILL"} -> "SIGKILL"; nothing -> "-".
 std::string format_last_exit(const Json& last_exit);
 // 12345678 -> "11.8M", 512 -> "512B", 3e9 -> "2.8G" (base 1024); not a number: "-" or its text.

@@ -4,7 +4,7 @@ fdsupd: worker names come from the fdsupctl typed (a path, or fdsupctl on PATH),
 control socket the line names (-s SOCKET, -sSOCKET, --socket SOCKET, --socket=SOCKET,
 before or after the verb, even after the cursor), for every verb that takes worker
 names and every position where one goes (names already on the line not offered
-again); socket names and fd store entries are never offered as workers; nothing when
+again); top's sort keys; socket names and fd store entries are never offered as workers; nothing when
 fdsupd cannot be reached."""
 import json
 import os
@@ -104,7 +104,7 @@ class Completion(FdsupTestCase):
 
     def test_every_verb_and_position_that_takes_a_worker_name(self):
         ctl, s = FDSUPCTL, self.socket
-        for verb in ("status", "start", "stop", "restart"):
+        for verb in ("status", "top", "start", "stop", "restart"):
             self.assertEqual(self.complete(ctl, "-s", s, verb, ""), WORKERS, verb)
             # Second and later names: those not yet on the line.
             self.assertEqual(self.complete(ctl, "-s", s, verb, "web", ""), ["api", "db-main", "stash"], verb)
@@ -119,6 +119,13 @@ class Completion(FdsupTestCase):
         self.assertEqual(self.complete(ctl, "-s", s, "logs", "-n", ""), [])
         self.assertEqual(self.complete(ctl, "-s", s, "logs", "web", ""), [])
         self.assertEqual(self.complete(ctl, "-s", s, "reload", ""), [])
+        # top: names around its options, the sort keys after --sort, nothing for numbers.
+        self.assertEqual(self.complete(ctl, "-s", s, "top", "-d", "0.5", "web", ""), ["api", "db-main", "stash"])
+        self.assertEqual(self.complete(ctl, "-s", s, "top", "--sort", ""),
+                         ["cpu", "memory", "name", "restarts", "uptime"])
+        self.assertEqual(self.complete(ctl, "-s", s, "top", "--sort", "=", "m"), ["memory"])
+        self.assertEqual(self.complete(ctl, "-s", s, "top", "-n", ""), [])
+        self.assertEqual(self.complete(ctl, "-s", s, "top", "--i"), ["--interval", "--iterations"])
         self.assertEqual(self.complete(ctl, "-s", s, "help", "re"), ["reload", "restart"])
         self.assertEqual(self.complete(ctl, "re"), ["reload", "restart"])
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cctype>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <initializer_list>
@@ -80,6 +81,49 @@ TEST_CASE("ctl arguments: logs options in every spelling") {
     CHECK(request({"logs", "web", "--lines=7"})["lines"] == 7);
     CHECK(request({"logs", "web", "-n20"})["lines"] == 20);
     CHECK_FALSE(command({"logs", "web"}).follow);
+}
+
+TEST_CASE("ctl arguments: top asks for status; its interval, frames and sort in every spelling") {
+    using std::chrono::milliseconds;
+    Command plain = command({"top"});
+    CHECK(plain.verb == "top");
+    CHECK(plain.request == Json::parse(R"({"cmd":"status"})"));
+    REQUIRE(plain.top);
+    CHECK(plain.top->interval == milliseconds(1000));
+    CHECK(plain.top->iterations == std::nullopt);
+    CHECK(plain.top->sort == fdsup::ctl::TopSort::name);
+    CHECK_FALSE(command({"status"}).top);
+
+    Command every = command({"top", "web", "-d", "0.2", "-n", "2", "--sort", "cpu", "api"});
+    CHECK(every.request == Json::parse(R"({"cmd":"status","names":["web","api"]})"));
+    CHECK(every.top->interval == milliseconds(200));
+    CHECK(every.top->iterations == 2);
+    CHECK(every.top->sort == fdsup::ctl::TopSort::cpu);
+    Command joined = command({"top", "-d2.5", "-n3", "--sort=uptime"});
+    CHECK(joined.top->interval == milliseconds(2500));
+    CHECK(joined.top->iterations == 3);
+    CHECK(joined.top->sort == fdsup::ctl::TopSort::uptime);
+    Command spelled = command({"top", "--interval", "10", "--iterations=1", "--sort", "memory"});
+    CHECK(spelled.top->interval == milliseconds(10000));
+    CHECK(spelled.top->iterations == 1);
+    CHECK(command({"top", "--interval=0.1"}).top->interval == milliseconds(100));
+    CHECK(command({"top", "--", "-d"}).request["names"] == Json::parse(R"(["-d"])"));
+
+    CHECK(usage_error({"top", "-d"}).message == "-d needs a number of seconds");
+    for (const char* bad : {"0", "0.05", "-1", "x", "1s", "nan", "inf", "86401", ""}) {
+        CAPTURE(bad);
+        CHECK(usage_error({"top", "-d", bad}).message ==
+              "the interval must be a number of seconds from 0.1 to 86400, not \"" + std::string(bad) + "\"");
+    }
+    CHECK(usage_error({"top", "-n", "0"}).message == "the number of iterations must be a positive integer, not \"0\"");
+    CHECK(usage_error({"top", "--iterations"}).message == "--iterations needs a number of frames");
+    CHECK(usage_error({"top", "--sort", "mem"}).message ==
+          "the sort must be cpu, memory, name, restarts or uptime, not \"mem\"");
+    CHECK(usage_error({"top", "--sort"}).message == "--sort needs cpu, memory, name, restarts or uptime");
+    auto bad_option = usage_error({"top", "-x"});
+    CHECK(bad_option.message == "unknown option -x for top");
+    CHECK(bad_option.synopsis == "usage: fdsupctl [-s SOCKET] [--json] top [NAME...] [-d SEC] [-n N] [--sort KEY]");
+    CHECK(help({"help", "top"}).find("-d, --interval SEC   seconds between frames") != std::string::npos);
 }
 
 TEST_CASE("ctl arguments: global options before or after the verb") {
