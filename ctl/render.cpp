@@ -181,7 +181,7 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
                 const Json& usage = field_or_null(instance, "usage");
                 rows.push_back({printable(name), text(instance, "index"), state, text(instance, "pid"),
                                 format_cpu_percent(field_or_null(usage, "cpu_percent")),
-                                format_bytes(field_or_null(usage, "memory_bytes")),
+                                format_memory(field_or_null(usage, "memory_bytes")),
                                 format_uptime(field_or_null(instance, "uptime_s")),
                                 text(instance, "restarts"), format_last_exit(field_or_null(instance, "last_exit")),
                                 format_ready(field_or_null(instance, "ready")),
@@ -371,26 +371,42 @@ std::string format_last_exit(const Json& last_exit) {
     return printable(code);
 }
 
-std::string format_bytes(const Json& bytes) {
-    if (!bytes.is_number() || bytes.get<double>() < 0) return printable(bytes);
-    static const char* const units[] = {"B", "K", "M", "G", "T"};
-    double value = bytes.get<double>();
-    size_t unit = 0;
-    while (value >= 1024 && unit + 1 < std::size(units)) {
-        value /= 1024;
-        ++unit;
-    }
+std::optional<double> figure_of(const Json& value) {
+    if (!value.is_number()) return std::nullopt;
+    double number = value.get<double>();
+    if (!std::isfinite(number) || number < 0) return std::nullopt;
+    return number;
+}
+
+std::string cpu_text(std::optional<double> percent) {
+    if (!percent) return "-";
     char text[32];
-    std::snprintf(text, sizeof text, unit == 0 || value >= 100 ? "%.0f%s" : "%.1f%s", value, units[unit]);
+    std::snprintf(text, sizeof text, "%.1f", *percent);
     return text;
 }
 
-std::string format_cpu_percent(const Json& percent) {
-    if (!percent.is_number()) return printable(percent);
+std::string memory_text(std::optional<double> bytes) {
+    if (!bytes) return "-";
     char text[32];
-    std::snprintf(text, sizeof text, "%.1f", percent.get<double>());
+    if (*bytes < 1024) {
+        std::snprintf(text, sizeof text, "%.0fB", *bytes);
+        return text;
+    }
+    constexpr std::string_view kUnits = "KMGTPE";
+    double value = *bytes / 1024;
+    size_t unit = 0;
+    while (value >= 1024 && unit + 1 < kUnits.size()) {
+        value /= 1024;
+        ++unit;
+    }
+    // K whole: a tenth of a kilobyte says nothing; a tenth of a megabyte may.
+    std::snprintf(text, sizeof text, unit == 0 || value >= 99.95 ? "%.0f%c" : "%.1f%c", value, kUnits[unit]);
     return text;
 }
+
+std::string format_memory(const Json& bytes) { return memory_text(figure_of(bytes)); }
+
+std::string format_cpu_percent(const Json& percent) { return cpu_text(figure_of(percent)); }
 
 std::string format_log_time(double unix_seconds) {
     // Outside years 1..9999 (or NaN) there is no sensible calendar time to print.

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,9 +48,13 @@ std::string format_duration(double seconds);
 std::string format_uptime(const Json& value);
 // {"code": 3, "signal": null} -> "exit 3"; {"signal": "KILL"} -> "SIGKILL"; nothing -> "-".
 std::string format_last_exit(const Json& last_exit);
-// 12345678 -> "11.8M", 512 -> "512B", 3e9 -> "2.8G" (base 1024); not a number: "-" or its text.
-std::string format_bytes(const Json& bytes);
-// 3.456 -> "3.5" (a CPU%, 100 = one CPU); not a number: "-" or its text.
+// A usage figure: a finite number >= 0, else nothing (null, a string, a negative).
+std::optional<double> figure_of(const Json& value);
+// 12897484 -> "12.3M", 524288 -> "512K", 900 -> "900B" (base 1024; K whole); none: "-".
+std::string memory_text(std::optional<double> bytes);
+std::string format_memory(const Json& bytes);
+// 3.456 -> "3.5" (a CPU%, 100 = one CPU); none: "-".
+std::string cpu_text(std::optional<double> percent);
 std::string format_cpu_percent(const Json& percent);
 // An instance's "health" -> "ok 1.2ms", "fail 2/3", "fail", "checking", "accepting"; "-".
 std::string format_health(const Json& health);

@@ -17,12 +17,6 @@ constexpr std::pair<TopSort, std::string_view> kSortNames[] = {
 
 // A figure of the reply: nullopt for null, a missing field, another type, or a value no
 // figure can have (negative, NaN).
-std::optional<double> figure_of(const Json& value) {
-    if (!value.is_number()) return std::nullopt;
-    double number = value.get<double>();
-    if (!std::isfinite(number) || number < 0) return std::nullopt;
-    return number;
-}
 
 // What a row is sorted by, and what a worker's row adds up.
 struct Figures {
@@ -79,25 +73,6 @@ std::string formatted(const char* format, double value) {
 
 std::string count_text(std::optional<double> count) {
     return count ? formatted("%.0f", *count) : "-";
-}
-
-std::string cpu_text(std::optional<double> percent) {
-    return percent ? formatted("%.1f", *percent) : "-";
-}
-
-std::string memory_text(std::optional<double> bytes) {
-    if (!bytes) return "-";
-    if (*bytes < 1024) return formatted("%.0fB", *bytes);
-    constexpr std::string_view kUnits = "KMGTPE";
-    double value = *bytes / 1024;
-    size_t unit = 0;
-    while (value >= 1024 && unit + 1 < kUnits.size()) {
-        value /= 1024;
-        ++unit;
-    }
-    // K whole: a tenth of a kilobyte says nothing; a tenth of a megabyte may.
-    std::string number = unit == 0 || value >= 99.95 ? formatted("%.0f", value) : formatted("%.1f", value);
-    return number + kUnits[unit];
 }
 
 std::string duration_text(std::optional<double> seconds) {
@@ -233,14 +208,6 @@ std::optional<TopSort> top_sort_for_key(int key) {
     for (const auto& [value, name] : kSortNames)
         if (key == name.front()) return value;
     return std::nullopt;
-}
-
-std::string format_memory(const Json& bytes) {
-    return memory_text(figure_of(bytes));
-}
-
-std::string format_cpu_percent(const Json& percent) {
-    return cpu_text(figure_of(percent));
 }
 
 TopTable top_table(const Json& status_reply, TopSort sort) {

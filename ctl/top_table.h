@@ -63,11 +63,6 @@ std::string cut_to_width(const std::string& text, size_t width);
 // a blank line.
 std::string top_frame(const TopTable& table, std::string_view time);
 
-// Bytes in powers of 1024: "900B", "512K", "12.3M", "1.2G" ("512M" from 100 on); "-"
-// for anything but a non-negative number.
-std::string format_memory(const Json& bytes);
-// A CPU percentage with one decimal ("3.5", "150.0": over 100 on several CPUs); "-"
-// for anything but a non-negative number.
-std::string format_cpu_percent(const Json& percent);
+// format_memory and format_cpu_percent (render.h) make the MEM and CPU% cells.
 
 }  // namespace fdsup::ctl

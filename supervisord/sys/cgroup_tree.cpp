@@ -367,15 +367,16 @@ Result<void> enable_subtree_controllers(const std::string& own, const std::strin
     std::string leaf = tree + "/" + kSupervisorLeaf;
     if (::mkdir(leaf.c_str(), 0755) < 0 && errno != EEXIST) return fail_errno("mkdir " + leaf);
     if (auto moved = write_cgroup_file(leaf + "/cgroup.procs", "0"); !moved) return moved;
+    std::string wanted;  // "+memory +pids": one write per directory, all or nothing
+    for (const auto& name : names) wanted += (wanted.empty() ? "+" : " +") + name;
     for (const std::string& dir : {own, tree})
-        for (const auto& name : names)
-            if (auto written = write_cgroup_file(dir + "/cgroup.subtree_control", "+" + name); !written) {
-                bool busy = written.error().err == EBUSY;
-                return fail(written.error().text() +
-                            (busy ? " (processes other than fdsupd are in " + dir +
-                                        ": fdsupd needs a cgroup of its own, such as systemd's Delegate=yes gives)"
-                                  : ""));
-            }
+        if (auto written = write_cgroup_file(dir + "/cgroup.subtree_control", wanted); !written) {
+            bool busy = written.error().err == EBUSY;
+            return fail(written.error().text() +
+                        (busy ? " (processes other than fdsupd are in " + dir +
+                                    ": fdsupd needs a cgroup of its own, such as systemd's Delegate=yes gives)"
+                              : ""));
+        }
     return {};
 }
 

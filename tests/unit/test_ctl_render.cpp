@@ -93,19 +93,7 @@ TEST_CASE("ctl render: last exit") {
     CHECK(format_last_exit(Json::parse(R"({"code":"weird"})")) == "weird");
 }
 
-TEST_CASE("ctl render: the CPU% and MEM columns, an OOM kill") {
-    using fdsup::ctl::format_bytes;
-    using fdsup::ctl::format_cpu_percent;
-    CHECK(format_bytes(Json(512)) == "512B");
-    CHECK(format_bytes(Json(1536)) == "1.5K");
-    CHECK(format_bytes(Json(12345678)) == "11.8M");
-    CHECK(format_bytes(Json(200.0 * 1024 * 1024)) == "200M");
-    CHECK(format_bytes(Json(3e9)) == "2.8G");
-    CHECK(format_bytes(Json()) == "-");
-    CHECK(format_bytes(Json("x")) == "x");
-    CHECK(format_cpu_percent(Json(3.456)) == "3.5");
-    CHECK(format_cpu_percent(Json(150)) == "150.0");
-    CHECK(format_cpu_percent(Json()) == "-");
+TEST_CASE("ctl render: an OOM kill") {
     CHECK(fdsup::ctl::format_last_exit(Json::parse(
               R"x({"code":null,"signal":"KILL","oom_kill":true,"text":"killed by the OOM killer (memory_max 64M)"})x")) ==
           "OOM-killed");

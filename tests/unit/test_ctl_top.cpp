@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ctl/render.h"
 #include "ctl/top_table.h"
 
 namespace ctl = fdsup::ctl;

@@ -1,7 +1,7 @@
 // The resource code that needs no cgroup of its own to test: what each limit becomes
 // in cgroup v2 and v1 files (cgroups/limit_files.h), where a v1 hierarchy is
 // (cgroup_v1_dir_from), the controllers given to the instances on a tree of plain
-// files and FIFOs standing in for cgroupfs (enable_subtree_controllers), the files
+// files standing in for cgroupfs (enable_subtree_controllers), the files
 // written (write_limit_files), and the readers of /proc and of the cgroup texts
 // (sys/proc_stat.h, oom_kill_count).
 #include <doctest/doctest.h>
@@ -76,27 +76,6 @@ std::string file_text(const std::string& path) {
     return text.str();
 }
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
-
-// A stand-in for a cgroupfs file that keeps every write apart: a FIFO this test holds
-// open at both ends (so opening it never blocks), from which writes() takes all that was
-// written since. cgroupfs shows an empty cgroup.subtree_control as "\n": `shows` is what
-// a reader of the file gets first.
-struct WriteLog {
-    fdsup::UniqueFd fd;
-    explicit WriteLog(const std::string& path, const std::string& shows = "") {
-        REQUIRE(::mkfifo(path.c_str(), 0644) == 0);
-        fd = fdsup::UniqueFd(::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
-        REQUIRE(fd);
-        if (!shows.empty())
-            REQUIRE(::write(fd.get(), shows.data(), shows.size()) == static_cast<ssize_t>(shows.size()));
-    }
-    std::string writes() const {
-        std::string text;
-        char buffer[256];
-        for (ssize_t n; (n = ::read(fd.get(), buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
-        return text;
-    }
-};
 
 }  // namespace
 
@@ -357,7 +336,7 @@ TEST_CASE("resource limits: cgroup_v1_dir_from through a mount of a subtree (a c
 }
 
 // ---------------------------------------------------------------------------------
-// Controllers for the instances (cgroup v2), on a tree of plain files and FIFOs
+// Controllers for the instances (cgroup v2), on a tree of plain files
 
 namespace {
 
@@ -378,8 +357,8 @@ struct FakeTree {
 TEST_CASE("resource limits: enable_subtree_controllers moves fdsupd into its leaf, then enables each") {
     FakeTree fake;
     const std::string &own = fake.own, &tree = fake.tree;
-    WriteLog own_control(own + "/cgroup.subtree_control");
-    WriteLog tree_control(tree + "/cgroup.subtree_control", "\n");
+    write_file(own + "/cgroup.subtree_control", "");
+    write_file(tree + "/cgroup.subtree_control", "\n");  // as cgroupfs shows an empty one
     // cgroupfs gives a new cgroup its cgroup.procs; a plain directory has none.
     make_dir(tree + "/" + fdsup::kSupervisorLeaf);
     write_file(tree + "/supervisor/cgroup.procs", "");
@@ -387,15 +366,16 @@ TEST_CASE("resource limits: enable_subtree_controllers moves fdsupd into its lea
     auto enabled = fdsup::enable_subtree_controllers(own, tree, {"memory", "pids"});
     REQUIRE_MESSAGE(enabled.has_value(), enabled.error().text());
     CHECK(file_text(tree + "/supervisor/cgroup.procs") == "0");  // "0": the writing process
-    CHECK(own_control.writes() == "+memory+pids");
-    CHECK(tree_control.writes() == "+memory+pids");
+    // One write each, every controller at once (plain files keep what was written last).
+    CHECK(file_text(own + "/cgroup.subtree_control") == "+memory +pids");
+    CHECK(file_text(tree + "/cgroup.subtree_control") == "+memory +pids");
 }
 
 TEST_CASE("resource limits: enable_subtree_controllers makes the leaf and moves first, writing nothing before") {
     FakeTree fake;
     const std::string &own = fake.own, &tree = fake.tree;
-    WriteLog own_control(own + "/cgroup.subtree_control");
-    WriteLog tree_control(tree + "/cgroup.subtree_control", "\n");
+    write_file(own + "/cgroup.subtree_control", "");
+    write_file(tree + "/cgroup.subtree_control", "\n");
 
     // Without cgroupfs to give it a cgroup.procs, the leaf is made but fdsupd cannot
     // join it: no controller may be enabled then (the rule would refuse it anyway).
@@ -403,8 +383,8 @@ TEST_CASE("resource limits: enable_subtree_controllers makes the leaf and moves 
     REQUIRE_FALSE(enabled.has_value());
     CHECK(enabled.error().text() == "open " + tree + "/supervisor/cgroup.procs: No such file or directory");
     CHECK(exists(tree + "/supervisor"));
-    CHECK(own_control.writes() == "");
-    CHECK(tree_control.writes() == "");
+    CHECK(file_text(own + "/cgroup.subtree_control") == "");
+    CHECK(file_text(tree + "/cgroup.subtree_control") == "\n");
 }
 
 TEST_CASE("resource limits: enable_subtree_controllers fails for a controller own's cgroup lacks, moving nothing") {
