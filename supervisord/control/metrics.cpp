@@ -209,6 +209,11 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
     e.sample("fdsup_usage_gatherings_total", "", static_cast<double>(cost.gatherings));
     e.family("fdsup_usage_gathering_cpu_seconds_total", "counter", "fdsupd's CPU time spent gathering the instances' usage.");
     e.sample("fdsup_usage_gathering_cpu_seconds_total", "", std::chrono::duration<double>(cost.cpu).count());
+    e.family("fdsup_usage_gathering_last_cpu_seconds", "gauge",
+             "fdsupd's CPU time for the last gathering of usage (a scrape's own, when it gathered).");
+    e.sample("fdsup_usage_gathering_last_cpu_seconds", "", std::chrono::duration<double>(cost.last_cpu).count());
+    e.family("fdsup_usage_gathering_last_instances", "gauge", "Instances the last gathering of usage looked at.");
+    e.sample("fdsup_usage_gathering_last_instances", "", static_cast<double>(cost.last_instances));
     e.family("fdsup_oom_kills_total", "counter", "Main processes killed by the OOM killer, by worker (kill_mode = \"cgroup\").");
     for (const auto& worker : supervisor.workers())
         if (!worker->removing && worker->config.kill_mode == config::KillMode::cgroup)

@@ -182,6 +182,8 @@ public:
         uint64_t gatherings = 0;
         uint64_t instances = 0;  // looked at, summed over them
         std::chrono::nanoseconds cpu{};
+        std::chrono::nanoseconds last_cpu{};  // of the last gathering
+        uint64_t last_instances = 0;
     };
     const UsageCost& usage_cost() const { return usage_cost_; }
     // Before the workers start: the controllers their limits need (cgroups/instance_limits.h).

@@ -98,7 +98,9 @@ void Supervisor::gather_usage(const std::function<bool(const Worker&)>& which) {
     }
     usage_cost_.gatherings++;
     usage_cost_.instances += due.size();
-    usage_cost_.cpu += thread_cpu_time() - cpu_began;
+    usage_cost_.last_cpu = thread_cpu_time() - cpu_began;
+    usage_cost_.last_instances = due.size();
+    usage_cost_.cpu += usage_cost_.last_cpu;
 }
 
 void Supervisor::set_recycle_deadline(Instance& instance) {

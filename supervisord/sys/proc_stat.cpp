@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -82,6 +83,10 @@ std::vector<ProcStat> scan_proc_stats() {
 
 std::optional<int> count_open_fds(pid_t pid) {
     std::string path = "/proc/" + std::to_string(pid) + "/fd";
+    // Since Linux 6.2 the directory's size is the number of open fds: one stat instead
+    // of listing them (which makes a dentry per fd). 0 means an older kernel, or none.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && st.st_size > 0) return static_cast<int>(st.st_size);
     DIR* fds = ::opendir(path.c_str());
     if (fds == nullptr) return std::nullopt;
     int count = 0;

@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import subprocess
+import time
 
 import peers
 from bench_lib import (CLOCK_TICKS, StampSink, idle_figures, median, monotonic_ns, percentile, timed,
@@ -46,13 +47,10 @@ def measure(supervisor, sink, count, kills, status_rounds, upgrade, upgrade_roun
             supervisor.wait_control()
         cpu_ms, wakeups, rss_mib = idle_figures(supervisor.pid, idle_s)
         figures.update({"idle CPU ms": cpu_ms, "idle wakeups": wakeups, "RSS MiB": rss_mib})
-        before = usage_cost(supervisor)
         figures["status ms"] = median([timed(supervisor.ctl(*status_args(supervisor)), timeout=300)
                                        for _ in range(status_rounds)])
-        after = usage_cost(supervisor)
-        if before and after and after[0] > before[0]:
-            # fdsupd's own CPU per gathering of every instance's usage (status gathers it).
-            figures["usage ms"] = (after[1] - before[1]) / (after[0] - before[0]) * 1000
+        if supervisor.name == "fdsupd":
+            figures["usage ms"] = median([last_gathering_ms(supervisor, count) for _ in range(status_rounds)])
         samples = respawns(sink, set(started), kills)
         figures["respawn median us"] = median(samples)
         figures["respawn p99 us"] = percentile(samples, 99)
@@ -63,15 +61,15 @@ def measure(supervisor, sink, count, kills, status_rounds, upgrade, upgrade_roun
     return figures
 
 
-def usage_cost(supervisor):
-    """(gatherings, CPU seconds) of fdsupd's usage gathering so far, from its metrics;
-    None for a supervisor without them. (The scrape gathers too: counted in both.)"""
-    if supervisor.name != "fdsupd":
-        return None
+def last_gathering_ms(supervisor, count):
+    """fdsupd's own CPU time to gather every instance's usage once: a scrape gathers it
+    (once the last gathering is over 200 ms old) and reports what that took."""
+    time.sleep(0.25)
     text = subprocess.run(supervisor.ctl("metrics"), capture_output=True, text=True, check=True, timeout=300).stdout
     values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
-              if line.startswith(("fdsup_usage_gatherings_total ", "fdsup_usage_gathering_cpu_seconds_total "))}
-    return values["fdsup_usage_gatherings_total"], values["fdsup_usage_gathering_cpu_seconds_total"]
+              if line.startswith(("fdsup_usage_gathering_last_cpu_seconds ", "fdsup_usage_gathering_last_instances "))}
+    assert values["fdsup_usage_gathering_last_instances"] == count, values
+    return values["fdsup_usage_gathering_last_cpu_seconds"] * 1000
 
 
 def status_args(supervisor):
@@ -116,7 +114,8 @@ def run(build, report, count, kills=50, status_rounds=10, upgrade_rounds=3, idle
              "supervisor's context switches). Status: "
              "`fdsupctl --json status` vs `supervisorctl status`, wall time with the client's start-up; fdsupd's "
              "status gathers every instance's usage (CPU, memory, processes, fds: one pass over /proc), and "
-             "usage ms is fdsupd's own CPU time per gathering (`fdsup_usage_gathering_cpu_seconds_total`). Respawn: "
+             "usage ms is fdsupd's own CPU time for one such gathering, median (a scrape's, "
+             "`fdsup_usage_gathering_last_cpu_seconds`). Respawn: "
              f"{kills} SIGKILLs of random instances. Upgrade: `fdsupctl upgrade`, the new image adopting every "
              "worker; supervisord cannot replace itself, and its `reload` restarts every program (the figure is "
              "until all run again)."]
