@@ -14,6 +14,29 @@
 namespace fdsup {
 namespace {
 
+// `limits` with only those of `controllers` kept: what goes to one kind of hierarchy.
+config::ResourceLimits only(const config::ResourceLimits& limits, const std::set<Controller>& controllers) {
+    config::ResourceLimits kept;
+    if (controllers.contains(Controller::memory)) {
+        kept.memory_max = limits.memory_max;
+        kept.memory_high = limits.memory_high;
+        kept.memory_swap_max = limits.memory_swap_max;
+    }
+    if (controllers.contains(Controller::cpu)) {
+        kept.cpu_max_percent = limits.cpu_max_percent;
+        kept.cpu_weight = limits.cpu_weight;
+    }
+    if (controllers.contains(Controller::pids)) kept.pids_max = limits.pids_max;
+    if (controllers.contains(Controller::io)) kept.io_weight = limits.io_weight;
+    return kept;
+}
+
+std::set<Controller> keys_of(const std::map<Controller, std::string>& map) {
+    std::set<Controller> keys;
+    for (const auto& [key, value] : map) keys.insert(key);
+    return keys;
+}
+
 bool no_limit(const std::string& value) { return value == "max" || value == "-1"; }
 
 std::optional<uint64_t> read_number(const std::string& path) {
@@ -101,22 +124,23 @@ Result<void> InstanceLimits::prepare(const config::Config& config, const CgroupT
     if (!to_enable.empty())
         if (auto enabled = enable_subtree_controllers(tree.parent(), tree.path(), to_enable); !enabled)
             return enabled;
+    // The v1 "fdsupd-PID" of a controller no limit needs now may still hold instances'
+    // cgroups (a reload took the limit away, then an upgrade): kept track of, so that
+    // they are removed with their instances, and it with fdsupd.
+    for (Controller c : kAllControllers) {
+        if (v1.contains(c) || v1_leftover_.contains(c)) continue;
+        auto own = cgroup_v1_dir_from(*proc_cgroup, *mountinfo, v1_name(c));
+        if (own && ::access((*own + "/" + own_name).c_str(), F_OK) == 0) v1_leftover_[c] = *own + "/" + own_name;
+    }
 
     // Every file a worker's limits are written to must be there to write: a kernel
     // without one (blkio.weight needs BFQ, memsw needs swap accounting) is said now.
     for (const auto& worker : config.workers) {
         if (worker.kill_mode != config::KillMode::cgroup || !worker.limits.any()) continue;
-        std::vector<LimitFile> files;
-        for (const auto& f : v2_limit_files(worker.limits))
-            if (v2.contains(f.controller)) files.push_back(f);
-        bool uses_v1 = false;
-        for (Controller c : controllers_needed(worker.limits)) uses_v1 |= v1.contains(c);
-        if (uses_v1) {
-            auto v1_files = v1_limit_files(worker.limits);
-            if (!v1_files) return fail("worker " + worker.name + ": " + v1_files.error().text());
-            for (const auto& f : *v1_files)
-                if (v1.contains(f.controller)) files.push_back(f);
-        }
+        std::vector<LimitFile> files = v2_limit_files(only(worker.limits, v2));
+        auto v1_files = v1_limit_files(only(worker.limits, keys_of(v1)));
+        if (!v1_files) return fail("worker " + worker.name + ": " + v1_files.error().text());
+        files.insert(files.end(), v1_files->begin(), v1_files->end());
         for (const auto& f : files) {
             std::string path = (v2.contains(f.controller) ? tree.path() : v1.at(f.controller)) + "/" + f.file;
             if (::access(path.c_str(), W_OK) < 0)
@@ -129,7 +153,8 @@ Result<void> InstanceLimits::prepare(const config::Config& config, const CgroupT
 }
 
 InstanceLimits::~InstanceLimits() {
-    for (const auto& [controller, dir] : v1_) ::rmdir(dir.c_str());
+    for (const auto* dirs : {&v1_, &v1_leftover_})
+        for (const auto& [controller, dir] : *dirs) ::rmdir(dir.c_str());
 }
 
 std::string InstanceLimits::v1_dir(Controller controller, const std::string& name) const {
@@ -144,25 +169,19 @@ Result<std::vector<UniqueFd>> InstanceLimits::apply(const CgroupTree& tree, cons
         if (!v2_.contains(c) && !v1_.contains(c))
             return fail(std::string("no ") + v2_name(c) + " controller was prepared for the limits");
 
-    std::vector<LimitFile> v2_files;
-    for (const auto& f : v2_limit_files(limits))
-        if (v2_.contains(f.controller)) v2_files.push_back(f);
     std::string v2_dir = tree.path() + "/" + name;
-    if (auto written = write_limit_files(v2_files, [&](const LimitFile&) { return v2_dir; }); !written)
+    if (auto written = write_limit_files(v2_limit_files(only(limits, v2_)), [&](const LimitFile&) { return v2_dir; });
+        !written)
         return std::unexpected(written.error());
+    auto v1_files = v1_limit_files(only(limits, keys_of(v1_)));
+    if (!v1_files) return std::unexpected(v1_files.error());
 
     std::vector<Controller> made;
     auto undo = [&] {
         for (Controller c : made) ::rmdir(v1_dir(c, name).c_str());
     };
-    std::vector<LimitFile> v1_files;
     for (Controller c : controllers_needed(limits)) {
         if (!v1_.contains(c)) continue;
-        if (v1_files.empty()) {
-            auto files = v1_limit_files(limits);
-            if (!files) return std::unexpected(files.error());
-            v1_files = std::move(*files);
-        }
         std::string dir = v1_dir(c, name);
         if (::mkdir(dir.c_str(), 0755) < 0) {
             auto error = fail_errno("mkdir " + dir);
@@ -171,7 +190,7 @@ Result<std::vector<UniqueFd>> InstanceLimits::apply(const CgroupTree& tree, cons
         }
         made.push_back(c);
         std::vector<LimitFile> own;
-        for (const auto& f : v1_files)
+        for (const auto& f : *v1_files)
             if (f.controller == c) own.push_back(f);
         auto written = write_limit_files(own, [&](const LimitFile&) { return dir; });
         UniqueFd procs(written ? ::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC) : -1);
@@ -189,17 +208,16 @@ Result<void> InstanceLimits::update(const CgroupTree& tree, const std::string& n
                                     const config::ResourceLimits& before, const config::ResourceLimits& after) {
     std::set<Controller> touched = controllers_needed(before);
     touched.merge(controllers_needed(after));
-    std::vector<LimitFile> v2_files;
-    for (const auto& f : v2_limit_files(after, touched))
-        if (v2_.contains(f.controller)) v2_files.push_back(f);
+    std::set<Controller> on_v2, on_v1;
+    for (Controller c : touched) (v2_.contains(c) ? on_v2 : on_v1).insert(c);
+    std::vector<LimitFile> v2_files = v2_limit_files(only(after, on_v2), on_v2);
     std::string v2_dir = tree.path() + "/" + name;
     if (auto written = write_limit_files(v2_files, [&](const LimitFile&) { return v2_dir; }); !written)
         return written;
     std::vector<std::string> later;
-    bool any_v1 = false;
-    for (Controller c : touched) any_v1 |= v1_.contains(c);
-    if (!any_v1) return {};
-    auto v1_files = v1_limit_files(after, touched);
+    std::erase_if(on_v1, [&](Controller c) { return !v1_.contains(c); });
+    if (on_v1.empty()) return {};
+    auto v1_files = v1_limit_files(only(after, on_v1), on_v1);
     if (!v1_files) return std::unexpected(v1_files.error());
     std::vector<LimitFile> now;
     for (const auto& f : *v1_files) {
@@ -217,10 +235,12 @@ Result<void> InstanceLimits::update(const CgroupTree& tree, const std::string& n
 }
 
 void InstanceLimits::remove(const std::string& name) const {
-    for (const auto& [controller, dir] : v1_) {
-        std::string path = dir + "/" + name;
-        if (::rmdir(path.c_str()) < 0 && errno != ENOENT) spdlog::warn("rmdir {}: {}", path, std::strerror(errno));
-    }
+    for (const auto* dirs : {&v1_, &v1_leftover_})
+        for (const auto& [controller, dir] : *dirs) {
+            std::string path = dir + "/" + name;
+            if (::rmdir(path.c_str()) < 0 && errno != ENOENT)
+                spdlog::warn("rmdir {}: {}", path, std::strerror(errno));
+        }
 }
 
 std::optional<uint64_t> InstanceLimits::v1_memory_current(const std::string& name) const {

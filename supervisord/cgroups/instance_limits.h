@@ -67,6 +67,9 @@ private:
 
     std::set<Controller> v2_;                   // enabled for the instances' v2 cgroups
     std::map<Controller, std::string> v1_;      // ".../memory/.../fdsupd-PID", per v1 hierarchy in use
+    // Those an earlier config (or image) used that the limits need no longer: only
+    // removed from, with the instances that still have a cgroup there.
+    std::map<Controller, std::string> v1_leftover_;
 };
 
 // Writes each file below `dir(file)`. A write the kernel refuses for its order

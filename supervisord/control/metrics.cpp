@@ -174,7 +174,7 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
     auto usage_family = [&](const char* name, const char* type, const char* help, auto&& value) {
         e.family(name, type, help);
         each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
-            if (!in.has_process() || !in.usage.sampled) return;
+            if (!in.has_process() || in.exit_pending || !in.usage.sampled) return;
             if (auto v = value(in.usage.last)) e.sample(name, labels, static_cast<double>(*v));
         });
     };
@@ -193,7 +193,7 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
     e.family("fdsup_instance_pressure_seconds_total", "counter",
              "Pressure stall time of the instance's cgroup (PSI), by resource and kind (some, full).");
     each_instance([&](const Worker&, const Instance& in, const std::string& labels) {
-        if (!in.has_process() || !in.usage.sampled) return;
+        if (!in.has_process() || in.exit_pending || !in.usage.sampled) return;
         for (const auto& [resource, pressure] : {std::pair{"memory", in.usage.last.memory_pressure},
                                                   std::pair{"cpu", in.usage.last.cpu_pressure}}) {
             if (!pressure) continue;

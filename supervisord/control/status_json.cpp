@@ -112,7 +112,7 @@ void write_pressure(JsonWriter& w, const char* key, const std::optional<Pressure
 // SPEC "Resources": what the instance uses, as gathered for this request (null without a process).
 void write_usage(JsonWriter& w, const Instance& instance) {
     w.key("usage");
-    if (!instance.has_process() || !instance.usage.sampled) {
+    if (!instance.has_process() || instance.exit_pending || !instance.usage.sampled) {
         w.null();
         return;
     }

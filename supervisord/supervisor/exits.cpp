@@ -72,7 +72,10 @@ void Supervisor::on_exit_event(Instance& instance) {
 void Supervisor::note_oom_kill(Instance& instance, ExitStatus& status) {
     // Its cgroup is its own (one per spawn): any OOM kill it counts happened to this
     // process or one of its own. A SIGKILL that fdsupd sent itself is not the kernel's.
-    if (!status.signaled || status.signal != SIGKILL || instance.stop_escalated || instance.cgroup.empty()) return;
+    // (A stop may end in a SIGKILL of fdsupd's own, or of an operator's `signal`.)
+    if (!status.signaled || status.signal != SIGKILL || instance.state == InstanceState::stopping ||
+        instance.stop_escalated || instance.cgroup.empty())
+        return;
     auto kills = cgroups_.oom_kills(instance);
     if (!kills || *kills == 0) return;
     status.oom_kill = true;

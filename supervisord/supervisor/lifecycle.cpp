@@ -307,7 +307,13 @@ void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
 }
 
 void Supervisor::add_rollout_waiter(std::shared_ptr<RollingRestart> rollout) {
-    add_waiter([this, rollout] { return rollout->advance(*this); }, true);
+    add_waiter(
+        [this, rollout] {
+            bool finished = rollout->advance(*this);
+            if (finished) rearm_recycling();  // a recycle held back by it may be due now
+            return finished;
+        },
+        true);
 }
 
 

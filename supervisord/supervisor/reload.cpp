@@ -154,14 +154,17 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
     for (const auto& name : diff.workers_retuned) {
         Worker& worker = *find_worker(name);
         config::ResourceLimits before = worker.config.limits;
-        bool recycle_changed = !(worker.config.recycle == next.find_worker(name)->recycle);
+        const auto& next_recycle = next.find_worker(name)->recycle;
+        bool age_changed = worker.config.recycle.max_age != next_recycle.max_age ||
+                           worker.config.recycle.max_age_jitter != next_recycle.max_age_jitter;
         worker.config.limits = next.find_worker(name)->limits;
         worker.config.recycle = next.find_worker(name)->recycle;
         for (auto& instance : worker.instances) {
             if (!instance->has_process()) continue;
             if (auto updated = cgroups_.update_limits(*instance, before); !updated)
                 result.warnings.push_back("worker " + instance->label() + ": " + updated.error().text());
-            if (instance->ready && recycle_changed) set_recycle_deadline(*instance);  // max_age counts from now
+            if (instance->ready && age_changed) set_recycle_deadline(*instance);  // the new max_age counts from now
+            if (!worker.config.recycle.memory) instance->usage.memory_over_since.reset();
         }
         spdlog::info("worker {}: limits and recycling updated", name);
     }

@@ -240,6 +240,8 @@ private:
     // The recycle timer, armed only while a worker has recycle_memory or max_age and a
     // ready instance: at the next memory sample or the earliest max_age.
     void rearm_recycling();
+    bool may_recycle(const Worker& worker) const;            // not busy, recycling configured
+    bool may_be_recycled(const Instance& instance) const;    // running, ready, in service
     void on_recycle_timer();
     void recycle_instance(Instance& instance, const std::string& why, bool by_memory);
     // The end of a recycle: the new process records why it replaced the old one; a

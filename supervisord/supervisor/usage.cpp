@@ -80,7 +80,11 @@ void Supervisor::gather_usage(const std::function<bool(const Worker&)>& which) {
             sample.memory_pressure = cgroups_.pressure(*instance, "memory");
             sample.cpu_pressure = cgroups_.pressure(*instance, "cpu");
         } else if (auto group = groups.find(instance->pid); group != groups.end()) {
-            sample.cpu_seconds = seconds_of_ticks(group->second.ticks);
+            // A counter: a child that left without being reaped by the group takes its
+            // time with it, but what was counted stays counted.
+            double seconds = seconds_of_ticks(group->second.ticks);
+            const auto& before = instance->usage.last.cpu_seconds;
+            sample.cpu_seconds = instance->usage.sampled && before ? std::max(seconds, *before) : seconds;
             sample.memory_bytes = bytes_of_pages(group->second.rss_pages);
             sample.processes = group->second.processes;
         }
@@ -116,27 +120,44 @@ void Supervisor::set_recycle_deadline(Instance& instance) {
     instance.usage.recycle_at = Clock::now() + *recycle.max_age + jitter;
 }
 
+bool Supervisor::may_recycle(const Worker& worker) const {
+    return worker.config.recycle.any() && !worker.rollout && !worker.pending_config && !worker.removing &&
+           !worker.stopped_by_operator && !shutting_down_;
+}
+
+bool Supervisor::may_be_recycled(const Instance& instance) const {
+    return instance.has_process() && instance.ready && instance.state == InstanceState::running &&
+           !instance.retiring && !instance.replacement && !instance.exit_pending;
+}
+
 void Supervisor::rearm_recycling() {
+    // Armed only for what on_recycle_timer may act on: a worker busy with a rollout (or a
+    // pending config) is looked at again when that ends (add_rollout_waiter), so an
+    // instance past its max_age never makes the timer fire in a loop meanwhile.
     auto now = Clock::now();
     std::optional<Clock::time_point> next;
+    std::optional<Clock::duration> period;  // the shortest of the workers sampling memory
     auto sooner = [&](Clock::time_point t) { next = next ? std::min(*next, t) : t; };
     for (const auto& worker : workers_) {
+        if (!may_recycle(*worker)) continue;
         const auto& recycle = worker->config.recycle;
-        if (!recycle.any() || worker->removing) continue;
         for (const auto& instance : worker->instances) {
-            if (!instance->has_process() || !instance->ready) continue;
-            if (recycle.memory) {
-                if (next_memory_sample_ <= now) next_memory_sample_ = now + memory_sample_period(recycle);
-                sooner(next_memory_sample_);
-            }
+            if (!may_be_recycled(*instance)) continue;
+            if (recycle.memory)
+                period = period ? std::min(*period, memory_sample_period(recycle)) : memory_sample_period(recycle);
             if (instance->usage.recycle_at) sooner(std::max(*instance->usage.recycle_at, instance->usage.retry_after));
         }
+    }
+    if (period) {
+        if (next_memory_sample_ <= now) next_memory_sample_ = now + *period;
+        sooner(next_memory_sample_);
     }
     if (!next) {
         recycle_timer_.stop();
         return;
     }
-    recycle_timer_.start(until(*next), [this] { on_recycle_timer(); });
+    // Never sooner than 10 ms from now: whatever is due is done in one turn.
+    recycle_timer_.start(std::max(until(*next), std::chrono::milliseconds(10)), [this] { on_recycle_timer(); });
 }
 
 void Supervisor::on_recycle_timer() {
@@ -146,16 +167,18 @@ void Supervisor::on_recycle_timer() {
         gather_usage([](const Worker& w) { return w.config.recycle.memory.has_value(); });
         next_memory_sample_ = now;  // rearm_recycling sets the next one
     }
+    struct Pick {
+        uint64_t id;
+        std::string why;
+        bool by_memory;
+    };
+    std::vector<Pick> picks;  // acted on after the loop: a recycle changes the table
     for (auto& worker : workers_) {
         const auto& recycle = worker->config.recycle;
         if (!recycle.any()) continue;
-        Instance* pick = nullptr;
-        std::string why;
-        bool by_memory = false;
+        std::optional<Pick> pick;
         for (auto& instance : worker->instances) {
-            if (!instance->has_process() || !instance->ready || instance->state != InstanceState::running ||
-                instance->retiring || instance->replacement)
-                continue;
+            if (!may_be_recycled(*instance)) continue;
             InstanceUsage& usage = instance->usage;
             if (recycle.memory && sampled) {
                 const auto& memory = usage.last.memory_bytes;
@@ -165,23 +188,25 @@ void Supervisor::on_recycle_timer() {
                     usage.memory_over_since.reset();
                 }
             }
-            if (pick || usage.retry_after > now) continue;
-            if (usage.memory_over_since && now - *usage.memory_over_since >= recycle.memory_after) {
-                pick = instance.get();
-                by_memory = true;
-                why = "used " + format_size(usage.last.memory_bytes.value_or(0)) + ", over recycle_memory " +
-                      format_size(*recycle.memory) + " for " + format_duration(now - *usage.memory_over_since);
-            } else if (usage.recycle_at && *usage.recycle_at <= now) {
-                pick = instance.get();
-                why = "reached max_age " + format_duration(*recycle.max_age) + " (running " +
-                      format_duration(now - instance->started_at) + ")";
-            }
+            if (pick || usage.retry_after > now || !may_recycle(*worker)) continue;
+            if (recycle.memory && usage.memory_over_since && now - *usage.memory_over_since >= recycle.memory_after)
+                pick = Pick{instance->id,
+                            "used " + format_size(usage.last.memory_bytes.value_or(0)) + ", over recycle_memory " +
+                                format_size(*recycle.memory) + " for " + format_duration(now - *usage.memory_over_since),
+                            true};
+            else if (usage.recycle_at && *usage.recycle_at <= now)
+                pick = Pick{instance->id,
+                            "reached max_age " + format_duration(*recycle.max_age) + " (running " +
+                                format_duration(now - instance->started_at) + ")",
+                            false};
         }
         // One instance of a worker at a time, never while a rollout of it runs.
-        if (pick && !worker->rollout && !worker->pending_config && !worker->removing &&
-            !worker->stopped_by_operator && !shutting_down_)
-            recycle_instance(*pick, why, by_memory);
+        if (pick) picks.push_back(std::move(*pick));
     }
+    for (const auto& pick : picks)
+        if (Instance* instance = find_instance(pick.id))
+            if (may_recycle(*instance->worker) && may_be_recycled(*instance))
+                recycle_instance(*instance, pick.why, pick.by_memory);
     rearm_recycling();
 }
 

@@ -38,7 +38,7 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line) {
     auto pid = pid_of_name(line.substr(0, open > 0 ? open - 1 : 0));
     if (!pid) return std::nullopt;
     // After ")": field 3 (state) onwards, space-separated. pgrp is field 5, utime 14,
-    // stime 15, rss 24 (proc(5)).
+    // stime 15, cutime 16, cstime 17, rss 24 (proc(5)).
     std::string_view rest = line.substr(close + 1);
     std::vector<std::string_view> fields;
     size_t at = 0;
@@ -52,9 +52,9 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line) {
     if (fields.size() < 22) return std::nullopt;
     auto field = [&](int number) { return fields[static_cast<size_t>(number - 3)]; };
     auto pgrp = number_at(field(5)), utime = number_at(field(14)), stime = number_at(field(15)),
-         rss = number_at(field(24));
-    if (!pgrp || !utime || !stime || !rss) return std::nullopt;
-    return ProcStat{*pid, static_cast<pid_t>(*pgrp), *utime + *stime, *rss};
+         cutime = number_at(field(16)), cstime = number_at(field(17)), rss = number_at(field(24));
+    if (!pgrp || !utime || !stime || !cutime || !cstime || !rss) return std::nullopt;
+    return ProcStat{*pid, static_cast<pid_t>(*pgrp), *utime + *stime + *cutime + *cstime, *rss};
 }
 
 std::optional<ProcStat> read_proc_stat(pid_t pid) {

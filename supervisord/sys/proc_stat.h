@@ -16,7 +16,10 @@ namespace fdsup {
 struct ProcStat {
     pid_t pid = 0;
     pid_t process_group = 0;
-    uint64_t cpu_ticks = 0;  // utime + stime, in clock ticks (sysconf(_SC_CLK_TCK))
+    // utime + stime + cutime + cstime, in clock ticks (sysconf(_SC_CLK_TCK)): its own CPU
+    // time and that of the children it has reaped (so a group's sum does not drop when
+    // a child is gone).
+    uint64_t cpu_ticks = 0;
     uint64_t rss_pages = 0;  // resident set, in pages
 };
 

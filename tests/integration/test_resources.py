@@ -66,6 +66,12 @@ def group_rss_bytes(pgid):
     return total
 
 
+def context_switches(pid):
+    """Voluntary and involuntary context switches of `pid` so far: its wakeups."""
+    status = read(f"/proc/{pid}/status")
+    return sum(int(m) for m in re.findall(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", status, re.M))
+
+
 def cpu_seconds_of(pid):
     fields = read(f"/proc/{pid}/stat")
     fields = fields[fields.rindex(")") + 2:].split()
@@ -344,6 +350,25 @@ max_age_jitter = "1s"
             self.assertLess(at + stopped.start(), next_at)
         self.assertGreaterEqual(d.metric("fdsup_recycles_total", 'worker="web",reason="max_age"'), 3)
         self.assertTrue(all(i["restarts"] == 0 for i in d.ctl_json("status")["workers"][0]["instances"]))
+
+    def test_a_recycle_waiting_for_its_replacement_wakes_nothing(self):
+        # The instance is past max_age for the whole 2 s its replacement takes to be
+        # ready: the recycle timer must wait for the rollout, not fire again and again.
+        d = self.fdsupd("""
+[workers.web]
+command = ["@PYTHON@", "@SCRIPTS@/resource_app.py", "sleep"]
+ready = "delay"
+ready_delay = "2s"
+max_age = "500ms"
+""").start(wait_control=True)
+        d.wait_log(r"worker web\[0\]: pid \d+ reached max_age 500ms \(running \S+\); recycling it")
+        began = context_switches(d.pid)
+        d.wait_log(r"worker web\[0\]: pid \d+ ready after 2\.\d+s", count=2)
+        wakeups = context_switches(d.pid) - began
+        print(f"\nfdsupd wakeups while a recycle waited 2 s for its replacement: {wakeups}")
+        # A few: the replacement's ready delay, its stop. A timer firing again and again
+        # (even at 100 Hz) would make hundreds.
+        self.assertLess(wakeups, 40)
 
 
 if __name__ == "__main__":

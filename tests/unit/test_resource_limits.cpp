@@ -484,7 +484,7 @@ TEST_CASE("resource usage: parse_proc_stat finds the fields after the last ')' o
     REQUIRE(stat.has_value());
     CHECK(stat->pid == 123);
     CHECK(stat->process_group == 456);
-    CHECK(stat->cpu_ticks == 18);  // utime + stime
+    CHECK(stat->cpu_ticks == 48);  // utime + stime + cutime + cstime
     CHECK(stat->rss_pages == 412);
 
     // Up to rss (field 24) is all that is needed, with or without a newline.
