@@ -177,29 +177,6 @@ std::optional<std::string> InstanceCgroups::read_file(const Instance& instance, 
     return std::move(*text);
 }
 
-namespace {
-
-// "KEY VALUE" lines (cpu.stat, memory.events): VALUE of KEY.
-std::optional<uint64_t> keyed_value(const std::string& text, std::string_view key) {
-    size_t at = 0;
-    while (at < text.size()) {
-        size_t end = text.find('\n', at);
-        if (end == std::string::npos) end = text.size();
-        std::string_view line = std::string_view(text).substr(at, end - at);
-        if (line.size() > key.size() && line.starts_with(key) && line[key.size()] == ' ') {
-            uint64_t value = 0;
-            auto digits = line.substr(key.size() + 1);
-            auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-            if (ec == std::errc()) return value;
-            return std::nullopt;
-        }
-        at = end + 1;
-    }
-    return std::nullopt;
-}
-
-}  // namespace
-
 std::optional<uint64_t> InstanceCgroups::memory_current(const Instance& instance) const {
     if (auto text = read_file(instance, "memory.current")) {
         uint64_t value = 0;
@@ -211,12 +188,12 @@ std::optional<uint64_t> InstanceCgroups::memory_current(const Instance& instance
 
 std::optional<uint64_t> InstanceCgroups::cpu_usage_usec(const Instance& instance) const {
     auto text = read_file(instance, "cpu.stat");
-    return text ? keyed_value(*text, "usage_usec") : std::nullopt;
+    return text ? cgroup_keyed_value(*text, "usage_usec") : std::nullopt;
 }
 
 std::optional<uint64_t> InstanceCgroups::oom_kills(const Instance& instance) const {
     if (auto text = read_file(instance, "memory.events"))
-        if (auto count = keyed_value(*text, "oom_kill")) return count;
+        if (auto count = cgroup_keyed_value(*text, "oom_kill")) return count;
     if (instance.cgroup.empty()) return std::nullopt;
     return limits_.v1_oom_kills(instance.cgroup);
 }

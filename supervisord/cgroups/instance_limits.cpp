@@ -55,13 +55,13 @@ Result<void> write_limit_files(const std::vector<LimitFile>& files,
                                const std::function<std::string(const LimitFile&)>& dir) {
     std::vector<const LimitFile*> refused;
     for (int round = 0; round < 2; ++round) {
-        std::vector<const LimitFile*> todo;
+        std::vector<const LimitFile*> pending;
         if (round == 0)
-            for (const auto& f : files) todo.push_back(&f);
+            for (const auto& f : files) pending.push_back(&f);
         else
-            todo = std::move(refused);
+            pending = std::move(refused);
         refused.clear();
-        for (const LimitFile* f : todo) {
+        for (const LimitFile* f : pending) {
             auto written = write_cgroup_file(dir(*f) + "/" + f->file, f->value);
             if (written) continue;
             if (written.error().err == ENOENT && no_limit(f->value)) continue;
@@ -75,15 +75,7 @@ Result<void> write_limit_files(const std::vector<LimitFile>& files,
     return {};
 }
 
-std::optional<uint64_t> oom_kill_count(const std::string& text) {
-    std::istringstream lines(text);
-    for (std::string key; lines >> key;) {
-        uint64_t value = 0;
-        if (!(lines >> value)) return std::nullopt;
-        if (key == "oom_kill") return value;
-    }
-    return std::nullopt;
-}
+std::optional<uint64_t> oom_kill_count(const std::string& text) { return cgroup_keyed_value(text, "oom_kill"); }
 
 Result<void> InstanceLimits::prepare(const config::Config& config, const CgroupTree& tree) {
     std::set<Controller> needed;

@@ -95,7 +95,8 @@ std::string format_size(uint64_t bytes) {
     static const char* const units[] = {"B", "K", "M", "G", "T"};
     double value = static_cast<double>(bytes);
     size_t unit = 0;
-    while (value >= 1024 && unit + 1 < std::size(units)) {
+    // 1048575 bytes is "1.0M", not "1024.0K": the next unit once one decimal rounds up to it.
+    while (value >= 1023.95 && unit + 1 < std::size(units)) {
         value /= 1024;
         ++unit;
     }

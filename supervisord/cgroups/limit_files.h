@@ -44,7 +44,8 @@ std::vector<LimitFile> v2_limit_files(const config::ResourceLimits& limits, cons
 Result<std::vector<LimitFile>> v1_limit_files(const config::ResourceLimits& limits,
                                               const std::set<Controller>& reset = {});
 
-// "64M", "1.5G", "512K", "123B": a size for messages (the OOM report), base 1024.
+// "64M", "1.5G", "512K", "123B": a measured size for messages (what an instance
+// used), base 1024. A configured size is shown as written: config::size_text.
 std::string format_size(uint64_t bytes);
 
 }  // namespace fdsup

@@ -11,7 +11,6 @@
 #include <utility>
 
 #include "config/values.h"
-#include "cgroups/limit_files.h"
 #include "supervisor/supervisor.h"
 
 namespace fdsup {
@@ -80,7 +79,7 @@ void Supervisor::note_oom_kill(Instance& instance, ExitStatus& status) {
     if (!kills || *kills == 0) return;
     status.oom_kill = true;
     const auto& limits = instance.worker->config.limits;
-    if (limits.memory_max) status.oom_limit = "memory_max " + format_size(*limits.memory_max);
+    if (limits.memory_max) status.oom_limit = "memory_max " + config::size_text(*limits.memory_max);
     instance.worker->resource_counters.oom_kills++;
 }
 

@@ -192,7 +192,7 @@ void Supervisor::on_recycle_timer() {
             if (recycle.memory && usage.memory_over_since && now - *usage.memory_over_since >= recycle.memory_after)
                 pick = Pick{instance->id,
                             "used " + format_size(usage.last.memory_bytes.value_or(0)) + ", over recycle_memory " +
-                                format_size(*recycle.memory) + " for " + format_duration(now - *usage.memory_over_since),
+                                config::size_text(*recycle.memory) + " for " + format_duration(now - *usage.memory_over_since),
                             true};
             else if (usage.recycle_at && *usage.recycle_at <= now)
                 pick = Pick{instance->id,

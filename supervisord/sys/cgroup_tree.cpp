@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -378,6 +379,24 @@ Result<void> enable_subtree_controllers(const std::string& own, const std::strin
                               : ""));
         }
     return {};
+}
+
+std::optional<uint64_t> cgroup_keyed_value(const std::string& text, std::string_view key) {
+    size_t at = 0;
+    while (at < text.size()) {
+        size_t end = text.find('\n', at);
+        if (end == std::string::npos) end = text.size();
+        std::string_view line = std::string_view(text).substr(at, end - at);
+        if (line.size() > key.size() && line.starts_with(key) && line[key.size()] == ' ') {
+            uint64_t value = 0;
+            auto digits = line.substr(key.size() + 1);
+            auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+            if (ec == std::errc()) return value;
+            return std::nullopt;
+        }
+        at = end + 1;
+    }
+    return std::nullopt;
 }
 
 Result<bool> cgroup_populated(int events_fd) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,6 +87,9 @@ std::vector<std::string> remove_stale_trees(const std::string& parent, pid_t own
 // A cgroup (or /proc) file's whole text, and one write to a cgroup file.
 Result<std::string> read_cgroup_file(const std::string& path);
 Result<void> write_cgroup_file(const std::string& path, const std::string& text);
+// The VALUE of KEY in a flat-keyed cgroup file ("KEY VALUE" lines: cpu.stat,
+// memory.events, the v1 memory.oom_control); nullopt if it has none.
+std::optional<uint64_t> cgroup_keyed_value(const std::string& text, std::string_view key);
 // `word` is one of the space-separated words of `text` (cgroup.controllers).
 bool lists_word(const std::string& text, const std::string& word);
 

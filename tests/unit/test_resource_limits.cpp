@@ -254,6 +254,7 @@ TEST_CASE("resource limits: format_size, base 1024, one decimal where it is not 
     CHECK(fdsup::format_size(1023) == "1023B");
     CHECK(fdsup::format_size(1536) == "1.5K");
     CHECK(fdsup::format_size(2048 * GiB) == "2T");
+    CHECK(fdsup::format_size(MiB - 1) == "1.0M");  // not "1024.0K"
     CHECK(fdsup::format_size(2048 * 1024 * GiB) == "2048T");  // T is the largest unit
 }
 
