@@ -306,7 +306,8 @@ bool Supervisor::rolls(const Worker& worker) const {
 
 void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
                                  std::function<void(std::vector<InstanceReport>)> then, const CanaryOptions& canary,
-                                 std::shared_ptr<const config::WorkerConfig> next_config) {
+                                 std::shared_ptr<const config::WorkerConfig> next_config,
+                                 std::string previous_source) {
     uint64_t generation = ++worker.generation;
     worker.stopped_by_operator = false;
     std::vector<RollingRestart::Slot> slots;
@@ -328,6 +329,7 @@ void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
         // A reload: the worker keeps its spec until the canary is promoted (its other
         // instances restart on it meanwhile); replacements start on the new one.
         rollout->previous_config = std::make_shared<const config::WorkerConfig>(worker.config);
+        rollout->previous_source = std::move(previous_source);
         if (canary_slots > 0) {
             rollout->next_config = std::move(next_config);
         } else {

@@ -261,8 +261,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
                     return true;
                 });
             };
-            rolling_restart(worker, progress, std::move(then), canary, std::move(next_config));
-            worker.rollout->previous_source = std::move(source);
+            rolling_restart(worker, progress, std::move(then), canary, std::move(next_config), std::move(source));
             continue;
         }
         spdlog::info("worker {}: configuration changed; restarting (stop-start)", name);

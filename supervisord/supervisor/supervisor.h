@@ -323,7 +323,8 @@ private:
     std::string canary_refusal(const Worker& worker, const CanaryOptions& canary) const;
     void rolling_restart(Worker& worker, ProgressFn progress,
                          std::function<void(std::vector<InstanceReport>)> then, const CanaryOptions& canary = {},
-                         std::shared_ptr<const config::WorkerConfig> next_config = nullptr);
+                         std::shared_ptr<const config::WorkerConfig> next_config = nullptr,
+                         std::string previous_source = {});
     // RolloutHost: the rollout timer, and the rollback of an aborted rollout.
     void wake_at(Clock::time_point when) override;
     void roll_back(const RollingRestart& aborted) override;
