@@ -78,6 +78,10 @@ bool RollingRestart::advance(RolloutHost& host) {
             aborted = true;
             spdlog::warn("worker {}: rolling restart aborted: {}", worker, stop_reason);
             for (size_t i : plan.abort()) retire_replacement(host, i);
+            // A canary without a process (it crashed) restarts on the old spec, not the new.
+            for (const auto& slot : slots)
+                if (Instance* canary = host.find_instance(slot.new_id); canary && !canary->has_process())
+                    canary->spec.reset();
             if (progress) progress("rollout aborted: " + stop_reason);
             changed = true;
         }
