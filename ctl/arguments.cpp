@@ -174,7 +174,8 @@ bool looks_like_duration(std::string_view text) {
     size_t digits = 0;
     while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
     std::string_view unit = text.substr(digits);
-    return digits > 0 && digits <= 12 && (unit == "ms" || unit == "s" || unit == "m" || unit == "h");
+    bool zero = std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(digits), [](char c) { return c == '0'; });
+    return digits > 0 && digits <= 12 && !zero && (unit == "ms" || unit == "s" || unit == "m" || unit == "h");
 }
 
 // --canary N [--pause DURATION], for restart and reload; the rest are positionals.
@@ -193,7 +194,7 @@ std::expected<std::vector<std::string>, VerbError> canary_arguments(std::string_
         if (auto pause = value_option(args, i, "", "--pause"); pause.matched) {
             auto text = parsed_value(arg, pause, "a duration",
                                      [](const std::string& t) { return looks_like_duration(t) ? std::optional(t) : std::nullopt; },
-                                     "the pause must be a duration such as 30s, 500ms, 5m or 1h");
+                                     "the pause must be a duration above 0 such as 30s, 500ms, 5m or 1h");
             if (!text) return std::unexpected(text.error());
             request["pause"] = *text;
             return true;

@@ -71,6 +71,7 @@ Result<CanaryOptions> canary_fields(const Json& request) {
         auto pause = config::parse_duration(it->get<std::string>());
         if (!pause) return fail("field \"pause\": invalid duration \"" + it->get<std::string>() + "\"");
         if (canary.count == 0) return fail("field \"pause\" needs \"canary\"");
+        if (pause->count() <= 0) return fail("field \"pause\" must be more than 0 (leave it out to hold until promoted)");
         canary.pause = *pause;
     }
     return canary;
@@ -209,6 +210,10 @@ void run_rollout(CommandContext& context, const Json& request, const Responder& 
     for (const auto& name : *names)
         if (supervisor.find_worker(name) == nullptr) return responder.finish(error_reply("unknown worker \"" + name + "\""));
     if (!action.empty()) {
+        std::vector<std::string> unique;  // "rollout abort web web" acts once
+        for (const auto& name : *names)
+            if (std::find(unique.begin(), unique.end(), name) == unique.end()) unique.push_back(name);
+        *names = std::move(unique);
         // Every named worker is checked before any is acted on: all or nothing.
         for (const auto& name : *names) {
             const Worker& worker = *supervisor.find_worker(name);

@@ -193,6 +193,7 @@ void HealthChecks::probe_done(uint64_t id, const ProbeResult& result) {
                  probe->failures, result.detail);
     if (failures < probe->failures) {
         schedule_probe(id, next);
+        host_.liveness_check_failed(*instance);
         return;
     }
     checks_.erase(it);

@@ -47,6 +47,9 @@ public:
     virtual void health_ready(Instance& instance) = 0;
     // A running instance failed its liveness probe `failures` times in a row.
     virtual void liveness_failed(Instance& instance, const std::string& why) = 0;
+    // One liveness check failed (fewer than `failures` in a row so far): a canary that
+    // holds is judged on it (rollout/rolling_restart.h).
+    virtual void liveness_check_failed(Instance& instance) = 0;
 
 protected:
     ~HealthHost() = default;

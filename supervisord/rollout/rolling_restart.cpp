@@ -78,6 +78,7 @@ bool RollingRestart::advance(RolloutHost& host) {
             aborted = true;
             spdlog::warn("worker {}: rolling restart aborted: {}", worker, stop_reason);
             for (size_t i : plan.abort()) retire_replacement(host, i);
+            take_back_draining(host);
             // A canary without a process (it crashed) restarts on the old spec, not the new.
             for (const auto& slot : slots)
                 if (Instance* canary = host.find_instance(slot.new_id); canary && !canary->has_process())
@@ -155,7 +156,9 @@ bool RollingRestart::advance(RolloutHost& host) {
     auto watchers = std::move(watchers_);
     watchers_.clear();
     for (auto& [id, watcher] : watchers) watcher();
-    if (aborted && !replaced_instances().empty()) host.roll_back(*this);
+    // Aborted, or a reload's canary that ended before it was released (it failed, a
+    // later command or the shutdown ended it): the worker goes back to what it ran.
+    if (aborted || next_config) host.roll_back(*this);
     return true;
 }
 
@@ -214,6 +217,21 @@ bool RollingRestart::hold(RolloutHost& host, const Worker& owner) {
     return true;
 }
 
+void RollingRestart::take_back_draining(RolloutHost& host) {
+    for (size_t i = 0; i < slots.size(); ++i) {
+        if (plan.state(i) != SlotState::draining || slots[i].in_place) continue;
+        Instance* old = host.find_instance(slots[i].old_id);
+        Instance* fresh = host.find_instance(slots[i].new_id);
+        if (old == nullptr || fresh == nullptr || !old->draining) continue;
+        host.keep_instance(*old);
+        fresh->retiring = true;
+        host.stop_instance(*fresh);
+        plan.take_back(i);
+        if (progress) progress(old->label() + ": pid " + std::to_string(old->pid) + " serves on; pid " +
+                               std::to_string(fresh->pid) + " stopped");
+    }
+}
+
 void RollingRestart::release(RolloutHost& host) {
     plan.release();
     if (!next_config) return;
@@ -232,6 +250,14 @@ Result<void> RollingRestart::promote(RolloutHost& host) {
     if (plan.stopped()) return fail("the rolling restart of " + worker + " was " + (aborted ? "aborted" : "stopped") + ": " + stop_reason);
     if (plan.canary() == 0) return fail("the rolling restart of " + worker + " has no canary to promote");
     if (plan.released()) return fail("the canary of " + worker + " was already promoted");
+    // A canary that failed a check since the last look is not promoted: it aborts.
+    if (const Worker* owner = host.find_worker(worker); owner != nullptr && plan.holding())
+        if (auto failure = canary_failure(host, *owner)) {
+            std::string why = "canary failed: " + *failure;
+            abort_request_ = why;
+            host.state_changed();
+            return fail("not promoted: " + why + "; the rollout of " + worker + " is aborted");
+        }
     spdlog::info("worker {}: canary promoted", worker);
     if (progress) progress("canary: promoted; replacing the rest");
     release(host);
@@ -288,6 +314,10 @@ std::vector<InstanceReport> RollingRestart::reports(const RolloutHost& host) con
             case SlotState::done:
                 r.message = slot.in_place ? label + ": started pid " + std::to_string(slot.new_pid)
                                           : label + ": " + old_pid + " replaced by pid " + std::to_string(slot.new_pid);
+                if (aborted) {  // put back on the previous spec by the rollback that follows
+                    r.ok = false;
+                    r.message += ", to be rolled back (" + stop_reason + ")";
+                }
                 break;
             case SlotState::failed:
                 r.ok = false;

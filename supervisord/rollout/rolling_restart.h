@@ -55,9 +55,13 @@ public:
     // A planned stop of a process another one replaces: stop_delay (taken out of
     // readiness, left serving) first, then stop_instance.
     virtual void retire_instance(Instance& instance) = 0;
+    // The end of that drain before its stop_signal: back in service (an abort).
+    virtual void keep_instance(Instance& instance) = 0;
     // Runs the waiters again at `when` (a canary's pause ends).
     virtual void wake_at(Clock::time_point when) = 0;
-    // An aborted rollout has finished: put the slots it replaced back on the old spec.
+    // An aborted rollout (or a reload's canary never released) has finished: the worker
+    // and the loaded config go back to the previous spec, and the slots it replaced are
+    // put back on it.
     virtual void roll_back(const RollingRestart& aborted) = 0;
     // Runs the waiters again (from inside them too: they run to a fixed point).
     virtual void state_changed() = 0;
@@ -145,6 +149,9 @@ private:
     bool hold(RolloutHost& host, const Worker& worker);
     static int restarts_in_service(const Worker& worker);
     void release(RolloutHost& host);
+    // An abort: slots whose old process still drains (stop_delay) get it back, and their
+    // replacement is stopped instead.
+    void take_back_draining(RolloutHost& host);
     uint64_t next_watcher_ = 1;
 
     void start_replacement(RolloutHost& host, Worker& worker, size_t slot);

@@ -39,6 +39,11 @@ public:
     std::vector<size_t> replacement_failed(size_t slot);
     // Returns the slots that were replacing (now skipped).
     std::vector<size_t> abort();
+    // draining -> skipped: an abort gave the slot back to its old process, still serving
+    // in its stop_delay.
+    void take_back(size_t slot) {
+        if (slots_[slot] == SlotState::draining) slots_[slot] = SlotState::skipped;
+    }
     // The canary has been judged good: the remaining slots may start.
     void release() { released_ = true; }
 

@@ -342,6 +342,14 @@ void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
     add_rollout_waiter(std::move(rollout));
 }
 
+void Supervisor::stop_idle_rollout_timer() {
+    // Armed for a pause that ended early (promoted, aborted): no wakeup for nothing.
+    for (const auto& worker : workers_)
+        if (worker->rollout && worker->rollout->plan.holding() && worker->rollout->hold_until != Clock::time_point::max())
+            return;
+    rollout_timer_.stop();
+}
+
 void Supervisor::wake_at(Clock::time_point when) {
     if (rollout_timer_.active() && rollout_timer_at_ <= when) return;
     rollout_timer_at_ = when;
@@ -350,22 +358,25 @@ void Supervisor::wake_at(Clock::time_point when) {
 
 void Supervisor::roll_back(const RollingRestart& aborted) {
     Worker* worker = find_worker(aborted.worker);
-    if (worker == nullptr || worker->generation != aborted.generation || shutting_down_ || worker->rollout) return;
+    if (worker == nullptr || worker->removing) return;
     if (aborted.previous_config) {
-        // The spec before the reload is the worker's again, and the loaded config's, so
-        // that the next reload sees the file's change once more and may try it again.
+        // A reload's: the spec before it is the worker's again, and the loaded config's,
+        // so that the next reload sees the file's change once more and may try it again;
+        // no instance keeps the new spec for its next start.
         int instances = worker->config.instances;
         worker->config = *aborted.previous_config;
         worker->config.instances = instances;
         for (auto& entry : config_.workers)
             if (entry.name == worker->config.name) entry = *aborted.previous_config;
         worker->config_source = aborted.previous_source;
+        for (auto& instance : worker->instances) instance->spec.reset();
+        spdlog::warn("worker {}: back on the spec it ran before the reload", worker->config.name);
     }
+    if (!aborted.aborted || worker->generation != aborted.generation || shutting_down_ || worker->rollout) return;
     std::vector<RollingRestart::Slot> slots;
     for (uint64_t id : aborted.replaced_instances()) {
         Instance* instance = find_instance(id);
         if (instance == nullptr || instance->retiring) continue;
-        if (instance->spec && !instance->has_process()) instance->spec.reset();  // starts in place on the old spec
         slots.push_back({instance->index, instance->id, instance->pid, 0, -1, false, {}});
     }
     if (slots.empty()) return;
@@ -393,7 +404,8 @@ Result<void> Supervisor::promote_rollout(const std::string& name) {
     if (!worker->rollout) return fail("worker " + name + " has no rolling restart in progress");
     if (!worker->rollout->reason.empty())
         return fail("worker " + name + "'s rolling restart is fdsupd's own (" + worker->rollout->reason + ")");
-    return worker->rollout->promote(*this);
+    auto rollout = worker->rollout;  // alive through the waiters promote may run
+    return rollout->promote(*this);
 }
 
 Result<void> Supervisor::abort_rollout(const std::string& name) {
@@ -402,7 +414,8 @@ Result<void> Supervisor::abort_rollout(const std::string& name) {
     if (!worker->rollout) return fail("worker " + name + " has no rolling restart in progress");
     if (!worker->rollout->reason.empty())
         return fail("worker " + name + "'s rolling restart is fdsupd's own (" + worker->rollout->reason + ")");
-    if (auto aborted = worker->rollout->abort("aborted by the operator"); !aborted) return aborted;
+    auto rollout = worker->rollout;
+    if (auto aborted = rollout->abort("aborted by the operator"); !aborted) return aborted;
     state_changed();
     return {};
 }
@@ -412,6 +425,7 @@ void Supervisor::add_rollout_waiter(std::shared_ptr<RollingRestart> rollout) {
         [this, rollout] {
             bool finished = rollout->advance(*this);
             if (finished) rearm_recycling();  // a recycle held back by it may be due now
+            if (rollout_timer_.active() && !rollout->plan.holding()) stop_idle_rollout_timer();
             return finished;
         },
         true);

@@ -94,6 +94,27 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
                 continue;
             any = true;
             if (auto refusal = canary_refusal(worker, canary); !refusal.empty()) result.config_errors.push_back(refusal);
+            // The canaries run the new spec beside instances of the old one: only what a
+            // process is started with may differ (readiness, probes, sockets, limits and
+            // policies are the worker's, one for all its instances).
+            config::WorkerConfig spawn_only = worker.config;
+            spawn_only.command = wanted.command;
+            spawn_only.env = wanted.env;
+            spawn_only.clear_env = wanted.clear_env;
+            spawn_only.working_dir = wanted.working_dir;
+            spawn_only.user = wanted.user;
+            spawn_only.group = wanted.group;
+            spawn_only.umask = wanted.umask;
+            spawn_only.rlimits = wanted.rlimits;
+            spawn_only.stdout_target = wanted.stdout_target;
+            spawn_only.stderr_target = wanted.stderr_target;
+            spawn_only.instances = wanted.instances;
+            spawn_only.pos = wanted.pos;
+            if (!(spawn_only == wanted))
+                result.config_errors.push_back(
+                    "worker " + name +
+                    ": a canary can try a new command, env, clear_env, working_dir, user, group, umask, rlimits, "
+                    "stdout or stderr; this reload changes more of it (reload without --canary)");
         }
         if (!any)
             result.config_errors.push_back("--canary: no changed worker is replaced by a rolling restart (changed: " +
@@ -158,6 +179,11 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
     if (next.supervisor.log_level != config_.supervisor.log_level) set_log_level(next.supervisor.log_level);
     std::string previous_source = std::move(config_.source);
     config_ = next;
+    // A worker left on an earlier spec by a rollback and not changed now (the file went
+    // back to that spec) runs what the loaded config says again.
+    for (const auto* names : {&diff.workers_unchanged, &diff.workers_scaled, &diff.workers_retuned})
+        for (const auto& name : *names)
+            if (Worker* w = find_worker(name)) w->config_source.clear();
 
     result.sockets_added = diff.sockets_added;
     result.sockets_removed = diff.sockets_removed;

@@ -36,9 +36,20 @@ void Supervisor::retire_instance(Instance& instance) {
         return stop_instance(instance);
     if (instance.draining) return;
     instance.draining = true;
+    instance.ready = false;  // out of readiness; the process still serves
     spdlog::info("worker {}: draining pid {}: out of readiness, SIG{} in {} (stop_delay)", instance.label(),
                  instance.pid, signal_name(instance.config().stop_signal), format_duration(delay));
     arm_drain_delay(instance, Clock::now() + delay);
+}
+
+void Supervisor::keep_instance(Instance& instance) {
+    if (!instance.draining) return;
+    instance.timer.stop();
+    instance.draining = false;
+    instance.retiring = false;
+    instance.ready = true;
+    spdlog::info("worker {}: pid {} back in service (its drain ended before stop_signal)", instance.label(),
+                 instance.pid);
 }
 
 void Supervisor::arm_drain_delay(Instance& instance, Clock::time_point deadline) {

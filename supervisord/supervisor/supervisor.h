@@ -225,6 +225,9 @@ private:
     // Replaced the graceful way (a rolling restart of the one instance), or, where a
     // rollout is already under way, stopped and restarted by policy.
     void liveness_failed(Instance& instance, const std::string& why) override;
+    void liveness_check_failed(Instance& instance) override {
+        if (instance.worker->rollout) state_changed();  // a canary that holds aborts on it
+    }
     // The end of such a replacement: the new process counts a restart, or, if it did not
     // take over, the failed one is stopped and restarted by its policy.
     std::function<void(std::vector<InstanceReport>)> liveness_replacement_done(const RollingRestart& rollout);
@@ -278,6 +281,7 @@ private:
     void stop_instance(Instance& instance) override;
     // RolloutHost, and scale down: stop_delay first (draining), then stop_instance.
     void retire_instance(Instance& instance) override;
+    void keep_instance(Instance& instance) override;
     void arm_drain_delay(Instance& instance, Clock::time_point deadline);
     void signal_instance(Instance& instance, int signal);
     void advance_shutdown();
@@ -327,6 +331,7 @@ private:
                          std::string previous_source = {});
     // RolloutHost: the rollout timer, and the rollback of an aborted rollout.
     void wake_at(Clock::time_point when) override;
+    void stop_idle_rollout_timer();
     void roll_back(const RollingRestart& aborted) override;
     std::function<void(std::vector<InstanceReport>)> rollback_done(const std::string& name);
     void add_rollout_waiter(std::shared_ptr<RollingRestart> rollout);

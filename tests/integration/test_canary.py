@@ -219,6 +219,34 @@ class Canary(RolloutCase):
             self.assertEqual(version_of(instances[index]["pid"]), "2")
         self.assert_no_failures(load.stop())
 
+    def test_a_reload_canary_that_cannot_start_leaves_the_old_spec_and_the_next_reload_retries(self):
+        d = self.start(config(instances=2), instances=2)
+        before = d.instance_pids("web")
+        d.write_config(config(instances=2).replace("@HELPERS@/http_worker", "@TMP@/no-such-binary"))
+        code, out, err = d.ctl("reload", "--canary", "1", "--pause", "1m")
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("no-such-binary", err)
+        d.wait_log(r"worker web: back on the spec it ran before the reload")
+        self.assertEqual(d.instance_pids("web"), before)
+        # Restarted now, the worker still runs the old command.
+        d.ctl_ok("restart", "web")
+        self.assertTrue(all(pid_alive(p) for p in d.instance_pids("web").values()))
+        # The file's change is seen again (and fails again, changing nothing).
+        code, out, err = d.ctl("--json", "reload")
+        reply = json.loads(out)
+        self.assertEqual(reply["workers"]["changed"], ["web"], out + err)
+        self.assertFalse(reply["ok"])
+
+    def test_a_reload_canary_is_refused_for_a_change_beyond_what_a_process_starts_with(self):
+        d = self.start(config(instances=2), instances=2)
+        before = d.instance_pids("web")
+        d.write_config(config(instances=2, version="2").replace('ready_timeout = "10s"', 'ready_timeout = "9s"'))
+        code, out, err = d.ctl("reload", "--canary", "1")
+        self.assertEqual(code, 1)
+        self.assertIn("a canary can try a new command, env", err)
+        self.assertEqual(d.instance_pids("web"), before)
+        self.assertEqual(d.ctl_json("reload")["workers"]["changed"], ["web"])  # nothing had changed
+
     def test_a_held_canary_goes_on_across_an_upgrade_and_is_promoted_there(self):
         d = self.start(config(instances=3), instances=3)
         load = self.with_load(d)
@@ -243,6 +271,7 @@ class Canary(RolloutCase):
             (("restart", "web", "--pause", "1s"), "--pause needs --canary"),
             (("restart", "web", "--canary", "0"), "positive"),
             (("restart", "web", "--canary", "1", "--pause", "soon"), "duration"),
+            (("restart", "web", "--canary", "1", "--pause", "0s"), "above 0"),
             (("rollout", "promote", "web"), "no rolling restart in progress"),
             (("rollout", "abort", "nope"), "unknown worker"),
             (("reload", "--canary", "1"), "no changed worker"),
@@ -254,6 +283,7 @@ class Canary(RolloutCase):
         # The wire refuses what fdsupctl would not send.
         for request in ['{"cmd": "restart", "names": ["web"], "canary": "x"}',
                         '{"cmd": "restart", "names": ["web"], "pause": "1s"}',
+                        '{"cmd": "restart", "names": ["web"], "canary": 1, "pause": "0ms"}',
                         '{"cmd": "rollout", "names": ["web"], "action": "explode"}',
                         '{"cmd": "rollout", "names": ["web"], "action": "promote", "wait": true}']:
             reply = raw_request(d, request)
@@ -276,6 +306,7 @@ metrics_listen = "127.0.0.1:0"
                                        if i.get("draining")], what="web[1] draining")
         self.assertEqual(draining[0]["pid"], leaving)
         self.assertEqual(draining[0]["state"], "running")
+        self.assertFalse(draining[0]["ready"])  # out of readiness, still serving
         self.assertIn("draining", d.ctl_ok("status", "web"))
         with urllib.request.urlopen(f"http://{bound}/readyz", timeout=5) as r:
             self.assertEqual((r.status, r.read().decode()), (200, "ready\n"))

@@ -53,7 +53,16 @@ public:
         instance.ready = false;
         instance.state = InstanceState::stopped;
     }
-    void retire_instance(Instance& instance) override { stop_instance(instance); }
+    void retire_instance(Instance& instance) override {
+        if (!drain) return stop_instance(instance);
+        instance.draining = true;  // stop_delay: still serving
+        instance.ready = false;
+    }
+    void keep_instance(Instance& instance) override {
+        instance.draining = false;
+        instance.retiring = false;
+        instance.ready = true;
+    }
     void wake_at(Clock::time_point when) override { woken_at = when; }
     void roll_back(const RollingRestart& aborted) override { rolled_back = aborted.replaced_instances(); }
     void state_changed() override {}
@@ -74,6 +83,7 @@ public:
     }
 
     uv_loop_t* loop = uv_default_loop();
+    bool drain = false;  // retire_instance drains (stop_delay) instead of stopping
     Worker worker;
     uint64_t next_id = 1;
     pid_t next_pid = 1000;
@@ -219,7 +229,61 @@ TEST_CASE("canary: abort is refused once stopped or finished, and an abort befor
     REQUIRE(rollout->abort("aborted by the operator").has_value());
     CHECK(rollout->advance(host));
     CHECK(rollout->stop_reason == "aborted by the operator");
-    CHECK_FALSE(host.rolled_back.has_value());  // nothing was replaced yet
+    REQUIRE(host.rolled_back.has_value());
+    CHECK(host.rolled_back->empty());  // nothing was replaced yet
     CHECK_FALSE(rollout->abort("again").has_value());
     CHECK_FALSE(rollout->promote(host).has_value());
+}
+
+TEST_CASE("canary: a reload's canary that fails before it is in service still sends the worker back") {
+    TableHost host(3);
+    auto next = std::make_shared<const config::WorkerConfig>(host.worker.config);
+    auto rollout = std::make_shared<RollingRestart>("web", 0, slots_of(host), 1, 1);
+    rollout->next_config = next;
+    rollout->previous_config = std::make_shared<const config::WorkerConfig>(host.worker.config);
+    rollout->advance(host);
+    // The replacement exits before it is ready.
+    for (auto& in : host.worker.instances)
+        if (in->state == InstanceState::starting) {
+            in->pid = -1;
+            in->state = InstanceState::exited;
+            in->last_exit = ExitStatus{false, 3, 0, false, {}};
+        }
+    CHECK(rollout->advance(host));
+    CHECK(rollout->aborted);
+    REQUIRE(host.rolled_back.has_value());  // the host undoes the loaded config from here
+    CHECK(host.rolled_back->empty());
+}
+
+TEST_CASE("canary: an abort gives a slot back to its old process while that still drains") {
+    TableHost host(3);
+    host.drain = true;
+    pid_t old0 = host.in_service(0)->pid;
+    auto rollout = std::make_shared<RollingRestart>("web", 0, slots_of(host), 1, 1);
+    rollout->advance(host);
+    host.make_ready();
+    rollout->advance(host);
+    // Slot 0's old process drains (stop_delay), its canary serves: the hold has begun.
+    REQUIRE(rollout->plan.holding());
+    REQUIRE(rollout->abort("aborted by the operator").has_value());
+    CHECK(rollout->advance(host));
+    CHECK(rollout->plan.state(0) == RolloutPlan::SlotState::skipped);
+    Instance* back = host.in_service(0);
+    REQUIRE(back != nullptr);
+    CHECK(back->pid == old0);
+    CHECK(back->ready);
+    CHECK_FALSE(back->draining);
+    REQUIRE(host.rolled_back.has_value());
+    CHECK(host.rolled_back->empty());  // nothing left to roll back: the old process kept it
+}
+
+TEST_CASE("canary: promote is refused for a canary that failed a check, which aborts instead") {
+    TableHost host(3);
+    auto rollout = held(host, config::Duration(0));
+    host.in_service(0)->health.failures = 1;
+    auto promoted = rollout->promote(host);
+    REQUIRE_FALSE(promoted.has_value());
+    CHECK(promoted.error().text().find("not promoted: canary failed: web[0] failed its liveness probe") == 0);
+    CHECK(rollout->advance(host));
+    CHECK(rollout->aborted);
 }
