@@ -117,17 +117,24 @@ Result<ConnectionSample> sample_unix(int listen_fd, const sockaddr_storage& loca
     request.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     request.req.sdiag_family = AF_UNIX;
-    request.req.udiag_states = 1u << TCP_ESTABLISHED;
-    request.req.udiag_show = UDIAG_SHOW_NAME;
+    request.req.udiag_states = (1u << TCP_ESTABLISHED) | (1u << TCP_LISTEN);
+    request.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_RQLEN;
 
     ConnectionSample sample;
     auto dumped = dump(&request, sizeof request, [&](const nlmsghdr& h) {
         if (h.nlmsg_type != SOCK_DIAG_BY_FAMILY || h.nlmsg_len < NLMSG_LENGTH(sizeof(unix_diag_msg))) return;
         const auto* m = static_cast<const unix_diag_msg*>(NLMSG_DATA(&h));
-        if (m->udiag_type != type || m->udiag_ino == st.st_ino) return;
+        if (m->udiag_type != type) return;
         int left = static_cast<int>(h.nlmsg_len - NLMSG_LENGTH(sizeof(unix_diag_msg)));
         for (auto* a = reinterpret_cast<const rtattr*>(m + 1); RTA_OK(a, left); a = RTA_NEXT(a, left)) {
-            if (a->rta_type != UNIX_DIAG_NAME) continue;
+            // A connection not yet accepted is not listed (it is in no table yet): the
+            // listener's own queue length counts it.
+            if (m->udiag_ino == st.st_ino) {
+                if (a->rta_type == UNIX_DIAG_RQLEN && RTA_PAYLOAD(a) >= sizeof(unix_diag_rqlen))
+                    sample.open += static_cast<const unix_diag_rqlen*>(RTA_DATA(a))->udiag_rqueue;
+                continue;
+            }
+            if (m->udiag_state != TCP_ESTABLISHED || a->rta_type != UNIX_DIAG_NAME) continue;
             // The name as the listener's getsockname has it (a path with its NUL, or
             // an abstract name starting with one).
             if (RTA_PAYLOAD(a) == name_size && std::memcmp(RTA_DATA(a), name, name_size) == 0) ++sample.open;

@@ -6,9 +6,10 @@
 //     still in the accept queue, or closed by the peer but not yet by the worker. A
 //     connection the worker closed first is in TIME_WAIT for the kernel's fixed 60 s:
 //     its remaining time tells when it closed (`last_closed_ago`).
-//   unix, unixpacket (unix_diag): connected sockets of the listener's type that carry
-//     its name; the kernel gives an accepted socket (and one still queued) the
-//     listener's address. Nothing is left of a closed one.
+//   unix, unixpacket (unix_diag): accepted sockets of the listener's type that carry
+//     its name (the kernel gives an accepted socket the listener's address), and the
+//     listener's accept queue (a queued one is in no table yet). Nothing is left of a
+//     closed one.
 //
 // Limits: a connection opened and closed entirely between two samples leaves no trace
 // unless it ended in TIME_WAIT; another process's socket on the same port (SO_REUSEPORT
