@@ -4,6 +4,8 @@
 //   1  the first
 //   2  the "upgrading" notice and resuming across an in-place upgrade; the `rollout`
 //      command; status: "used_by_scm_rights" (sockets), "scm_rights" (workers)
+//   3  status: instance and worker state "idle" (start = "on-demand", no process until
+//      a connection), a worker's "on_demand" (null, or {"watched", "starts", "idle_stop_s"})
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -99,7 +101,7 @@ namespace fdsup::control {
 // ordered: replies keep the order they are built in ("ok" first), as people read them.
 using Json = nlohmann::ordered_json;
 
-inline constexpr int kProtocolVersion = 2;
+inline constexpr int kProtocolVersion = 3;
 inline constexpr size_t kMaxRequestLine = 64 * 1024;
 inline constexpr size_t kMaxPendingOutput = 8 * 1024 * 1024;
 
