@@ -24,6 +24,13 @@ namespace {
 // The kernel's TCP_TIMEWAIT_LEN (include/net/tcp.h): fixed, not a sysctl.
 constexpr std::chrono::milliseconds kTimeWaitLength{60000};
 
+// A dump request of the family's sockets: `Request` is inet_diag_req_v2 or unix_diag_req.
+template <class Request>
+struct DumpRequest {
+    nlmsghdr header{sizeof(DumpRequest), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, 0, 0};
+    Request req{};
+};
+
 // Sends one dump request and hands each reply message's payload to `each`.
 Result<void> dump(const void* request, size_t size, const std::function<void(const nlmsghdr&)>& each) {
     UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
@@ -54,13 +61,7 @@ Result<void> dump(const void* request, size_t size, const std::function<void(con
 }
 
 Result<ConnectionSample> sample_tcp(const sockaddr_storage& local, int family) {
-    struct {
-        nlmsghdr header;
-        inet_diag_req_v2 req;
-    } request{};
-    request.header.nlmsg_len = sizeof request;
-    request.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    DumpRequest<inet_diag_req_v2> request;
     request.req.sdiag_family = static_cast<uint8_t>(family);
     request.req.sdiag_protocol = IPPROTO_TCP;
     request.req.idiag_states = (1u << TCP_ESTABLISHED) | (1u << TCP_SYN_RECV) | (1u << TCP_CLOSE_WAIT) |
@@ -109,13 +110,7 @@ Result<ConnectionSample> sample_unix(int listen_fd, const sockaddr_storage& loca
     if (name_size == 0) return fail("the socket has no name to match its connections by");
     const char* name = reinterpret_cast<const sockaddr_un&>(local).sun_path;
 
-    struct {
-        nlmsghdr header;
-        unix_diag_req req;
-    } request{};
-    request.header.nlmsg_len = sizeof request;
-    request.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    DumpRequest<unix_diag_req> request;
     request.req.sdiag_family = AF_UNIX;
     request.req.udiag_states = (1u << TCP_ESTABLISHED) | (1u << TCP_LISTEN);
     request.req.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_RQLEN;

@@ -133,7 +133,10 @@ bool Supervisor::dependencies_ready(const Worker& worker) const {
 
 void Supervisor::start_worker(Worker& worker) {
     if (shutting_down_ || worker.stopped_by_operator || worker.removing) return;
-    if (worker.demand.watched) return;  // idle on demand: a connection starts it
+    if (worker.demand.watched) {  // idle on demand: a connection starts it (instances added by scale too)
+        watch_for_demand(worker);
+        return;
+    }
     if (!dependencies_ready(worker)) {
         if (!worker.waiting_for_dependencies) {
             std::string names;
@@ -222,7 +225,7 @@ std::string Supervisor::status_summary() const {
                        std::to_string(by_state[InstanceState::running]) + " of " + std::to_string(instances) +
                        (instances == 1 ? " instance" : " instances") + " running";
     for (auto state : {InstanceState::starting, InstanceState::stopping, InstanceState::backoff, InstanceState::failed,
-                       InstanceState::exited, InstanceState::stopped})
+                       InstanceState::exited, InstanceState::stopped, InstanceState::idle})
         if (by_state[state] > 0) text += ", " + std::to_string(by_state[state]) + " " + (state == InstanceState::backoff ? "in backoff" : state_name(state));
     return text;
 }

@@ -7,7 +7,7 @@ import subprocess
 import time
 import unittest
 
-from fdsup_harness import FdsupTestCase, children_of, http_get, pid_alive, wait_until
+from fdsup_harness import FDSUPD, FdsupTestCase, children_of, http_get, pid_alive, wait_until
 
 CONFIG = """
 [supervisor]
@@ -151,6 +151,41 @@ class OnDemand(FdsupTestCase):
         self.assertEqual(self.starts(d), 2)
         self.wait_idle(d)  # idle_stop still works in the new image
 
+    def test_scale_while_idle_adds_idle_instances(self):
+        d = self.fdsupd(CONFIG).start(wait_control=True)
+        host, port = d.address("http")
+        self.wait_idle(d)
+        d.ctl_ok("scale", "web", "2")
+        w = self.wait_idle(d)
+        self.assertEqual([i["state"] for i in w["instances"]], ["idle", "idle"])
+        self.assertNotRegex(d.log(), r"worker web\[\d\]: started pid")
+        self.assertIn("pid", http_get(host, port))
+        wait_until(lambda: all(i["pid"] for i in self.web(d)["instances"]), what="both instances started")
+
+    def test_a_datagram_starts_it_and_an_exit_0_makes_it_idle(self):
+        # A one-shot UDP echo: answers one datagram on its inherited fd 3, exits 0.
+        echo = ("import socket; s = socket.socket(fileno=3); data, peer = s.recvfrom(100); "
+                "s.sendto(b'echo ' + data, peer)")
+        d = self.fdsupd(f"""
+[sockets.dgram]
+listen = "udp://127.0.0.1:0"
+[workers.echo]
+command = ["@PYTHON@", "-c", "{echo}"]
+sockets = ["dgram"]
+start = "on-demand"
+""").start(wait_control=True)
+        host, port = d.address("dgram")
+        wait_until(lambda: d.instance("echo")["state"] == "idle", what="echo idle")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(10)
+            for n in (1, 2):
+                s.sendto(b"hello", (host, port))
+                self.assertEqual(s.recvfrom(100)[0], b"echo hello")
+                d.wait_log(r"worker echo\[0\]: pid \d+ exited with code 0 .*; idle \(on demand\)", count=n)
+                wait_until(lambda: d.instance("echo")["state"] == "idle", what="echo idle again")
+        self.assertEqual(d.metric("fdsup_on_demand_starts_total", 'worker="echo"'), 2)
+        self.assertEqual(d.instance("echo")["restarts"], 0)
+
     def test_config_errors(self):
         cases = [
             ('command = ["/bin/true"]\nidle_stop = "1s"\n',
@@ -165,19 +200,17 @@ class OnDemand(FdsupTestCase):
             ('command = ["/bin/true"]\nsockets = ["http"]\nstart = "on-demand"\nidle_stop = "0s"\n',
              'must be greater than 0'),
         ]
-        for worker, message in cases:
+        def check(worker):
             d = self.fdsupd('[sockets.http]\nlisten = "tcp://127.0.0.1:0"\n'
                             '[sockets.dgram]\nlisten = "udp://127.0.0.1:0"\n'
                             '[workers.w]\n' + worker)
-            from fdsup_harness import FDSUPD
-            r = subprocess.run([FDSUPD, "--check-config", "-c", d.config_path], capture_output=True, text=True)
+            return subprocess.run([FDSUPD, "--check-config", "-c", d.config_path], capture_output=True, text=True)
+        for worker, message in cases:
+            r = check(worker)
             self.assertEqual(r.returncode, 1, r.stderr)
             self.assertIn(message, r.stderr)
         # A datagram socket is fine without idle_stop: a datagram starts it.
-        d = self.fdsupd('[sockets.dgram]\nlisten = "udp://127.0.0.1:0"\n'
-                        '[workers.w]\ncommand = ["/bin/sleep", "1000"]\nsockets = ["dgram"]\nstart = "on-demand"\n')
-        from fdsup_harness import FDSUPD
-        r = subprocess.run([FDSUPD, "--check-config", "-c", d.config_path], capture_output=True, text=True)
+        r = check('command = ["/bin/sleep", "1000"]\nsockets = ["dgram"]\nstart = "on-demand"\n')
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_reload_adds_an_idle_worker_and_applies_start_live(self):
