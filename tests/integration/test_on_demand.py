@@ -151,6 +151,20 @@ class OnDemand(FdsupTestCase):
         self.assertEqual(self.starts(d), 2)
         self.wait_idle(d)  # idle_stop still works in the new image
 
+    def test_upgrade_while_running_keeps_the_process_and_idle_stop(self):
+        d = self.fdsupd(CONFIG).start(wait_control=True)
+        host, port = d.address("http")
+        self.wait_idle(d)
+        with socket.create_connection((host, port), timeout=10) as held:  # keeps it running
+            d.wait_log(r"worker web\[0\]: started pid")
+            pid = d.worker_pids("web[0]")[0]
+            d.ctl_ok("upgrade")
+            self.assertEqual((d.instance("web")["pid"], d.instance("web")["state"]), (pid, "running"))
+            held.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            self.assertIn(f"pid {pid}".encode(), held.recv(65536) + held.recv(65536))
+        self.wait_idle(d)  # the new image's idle_stop stops it
+        self.assertEqual(self.web(d)["on_demand"]["starts"], 1)
+
     def test_scale_while_idle_adds_idle_instances(self):
         d = self.fdsupd(CONFIG).start(wait_control=True)
         host, port = d.address("http")
