@@ -13,7 +13,8 @@
 //
 // The files: supervisor.cpp (the table, starting, waiters), spawn.cpp, readiness.cpp
 // (ready, timeouts, watchdog, what health/ reports), exits.cpp, stopping.cpp (and shutdown), lifecycle.cpp
-// (start, stop, restart, scale, signal), reload.cpp.
+// (start, stop, restart, scale, signal), reload.cpp, on_demand.cpp (start = "on-demand",
+// idle_stop).
 //
 // The operator's commands are asynchronous: they act at once and report through
 // callbacks when the processes have done what was asked. They wait with *waiters*:
