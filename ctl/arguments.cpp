@@ -476,12 +476,12 @@ constexpr Verb kVerbs[] = {
     {"start", "start NAME...", "start stopped, exited or failed workers",
      "Start the instances of each named worker that are not running (stopped, exited\n"
      "or failed; a failed worker's start limit is cleared) and wait until they have\n"
-     "started.\n",
+     "started. An idle on-demand worker starts now, as if a connection had come.\n",
      kNoOptions, build_names},
     {"stop", "stop NAME...", "stop workers gracefully and wait for them",
      "Stop every instance of each named worker gracefully (its stop_signal, then\n"
      "SIGKILL after stop_timeout) and wait until they have exited. They stay stopped\n"
-     "until `fdsupctl start`.\n",
+     "until `fdsupctl start` (an on-demand worker too: its sockets are not watched).\n",
      kNoOptions, build_names},
     {"restart", "restart NAME... [--canary N [--pause DURATION]]", "restart workers per their restart_strategy",
      "Restart each named worker per its restart_strategy. rolling: start a new\n"

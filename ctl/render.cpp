@@ -177,6 +177,7 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
                 // A rollout shows two rows for one index: the old process and its replacement.
                 std::string state = text(instance, "state");
                 if (field_or_null(instance, "draining") == Json(true)) state = "draining";
+                if (state == "idle") state += " (on demand)";
                 if (field_or_null(instance, "replacement") == Json(true)) state += " (new)";
                 else if (field_or_null(instance, "retiring") == Json(true)) state += " (old)";
                 const Json& usage = field_or_null(instance, "usage");
@@ -190,7 +191,7 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
             }
         } else {
             // Scaled to 0 (or an odd reply): the worker still gets a row, with its state.
-            rows.push_back({printable(name), "-", text(worker, "state"), "-", "-", "-", "-", "-", "-", "-", "-", fds});
+            rows.push_back({printable(name), "-", text(worker, "state") + (text(worker, "state") == "idle" ? " (on demand)" : ""), "-", "-", "-", "-", "-", "-", "-", "-", fds});
         }
         const Json& waiting_for = field_or_null(worker, "waiting_for");
         if (!is_empty_value(waiting_for))

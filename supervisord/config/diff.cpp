@@ -75,6 +75,8 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
         old_same_count.limits = worker.limits;
         old_same_count.recycle = worker.recycle;
         old_same_count.stop_delay = worker.stop_delay;
+        old_same_count.start = worker.start;
+        old_same_count.idle_stop = worker.idle_stop;
         bool maps_replaced = std::any_of(diff.sockets_replaced.begin(), diff.sockets_replaced.end(),
                                          [&](const std::string& s) { return uses_socket(worker, s); });
         bool changed = !(old_same_count == worker) || maps_replaced;
@@ -87,6 +89,8 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
         if (!changed && (!(old->limits == worker.limits) || !(old->recycle == worker.recycle) ||
                          old->stop_delay != worker.stop_delay))
             diff.workers_retuned.push_back(worker.name);
+        if (!changed && (old->start != worker.start || old->idle_stop != worker.idle_stop))
+            diff.workers_demand_changed.push_back(worker.name);
     }
     for (const auto& worker : running.workers)
         if (next.find_worker(worker.name) == nullptr) diff.workers_removed.push_back(worker.name);

@@ -10,7 +10,10 @@
 // `instances` differs, or when it maps a replaced socket; a worker whose only change
 // is `instances` is scaled, not restarted. Limits and recycling (ResourceLimits,
 // RecyclePolicy) are changed live: a worker whose only other change they are is
-// "retuned" (and also scaled or unchanged), its running instances keep running.
+// "retuned" (and also scaled or unchanged), its running instances keep running. So are
+// `start` and `idle_stop` (workers_demand_changed): a worker made on-demand is watched
+// if it has no process, else idle_stop applies from now; one made "with-supervisor"
+// starts if it is idle.
 #pragma once
 
 #include <string>
@@ -25,6 +28,8 @@ struct ConfigDiff {
     std::vector<std::string> workers_added, workers_removed, workers_changed, workers_scaled,
         workers_unchanged;
     std::vector<std::string> workers_retuned;  // limits or recycling changed (and nothing that restarts it)
+    // start or idle_stop changed (and nothing that restarts it): applied live.
+    std::vector<std::string> workers_demand_changed;
     // [supervisor] keys whose value changed ("log_level", "control_socket", ...).
     std::vector<std::string> supervisor_keys_changed;
     // Changes a running supervisor cannot make; a reload with any is refused.

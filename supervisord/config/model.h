@@ -72,6 +72,7 @@ enum class NotifyAccess { main, all };
 enum class KillMode { process, group, cgroup };
 enum class RestartStrategy { rolling, stop_start };
 enum class OutputKind { log, inherit, null, file };
+enum class StartMode { with_supervisor, on_demand };
 
 struct OutputTarget {
     OutputKind kind = OutputKind::log;
@@ -174,6 +175,11 @@ struct WorkerConfig {
     std::optional<ProbeConfig> liveness_probe;  // checked while running
     ResourceLimits limits;
     RecyclePolicy recycle;
+    // start = "on-demand": not started with fdsupd but by the first connection (or
+    // datagram) waiting on one of its inherited sockets; idle_stop (on-demand only):
+    // stopped again after this long with no connection open or queued on them.
+    StartMode start = StartMode::with_supervisor;
+    std::optional<Duration> idle_stop;
     SourcePos pos;
 
     bool operator==(const WorkerConfig&) const = default;

@@ -48,6 +48,7 @@ constexpr std::string_view kWorkerKeys[] = {
     "liveness_probe", "memory_max",     "memory_high",   "memory_swap_max",  "cpu_max",
     "cpu_weight",  "pids_max",          "io_weight",     "recycle_memory",   "recycle_after",
     "max_age",     "max_age_jitter",    "stop_delay",
+    "start",       "idle_stop",
 };
 
 constexpr std::string_view kProbeKeys[] = {"http", "tcp", "exec", "interval", "timeout", "failures"};
@@ -61,6 +62,8 @@ constexpr Choice<RestartPolicy> kRestartPolicies[] = {
 constexpr Choice<ReadyMode> kReadyModes[] = {
     {"exec", ReadyMode::exec},           {"notify", ReadyMode::notify}, {"delay", ReadyMode::delay},
     {"accepting", ReadyMode::accepting}, {"probe", ReadyMode::probe}};
+constexpr Choice<StartMode> kStartModes[] = {
+    {"with-supervisor", StartMode::with_supervisor}, {"on-demand", StartMode::on_demand}};
 constexpr Choice<NotifyAccess> kNotifyAccess[] = {
     {"main", NotifyAccess::main}, {"all", NotifyAccess::all}};
 constexpr Choice<KillMode> kKillModes[] = {
@@ -129,6 +132,9 @@ private:
     void read_recycle(const Section& s, RecyclePolicy& recycle);
     void check_limits(const Section& s, const WorkerConfig& w);
     void check_recycle(const Section& s, const WorkerConfig& w);
+    // on_demand_keys.cpp
+    void read_on_demand(const Section& s, WorkerConfig& w);
+    void check_on_demand_sockets(const std::vector<ReadSocket>& sockets, const std::vector<ReadWorker>& workers);
     // probe_table.cpp
     std::optional<ProbeConfig> read_probe(const Section& worker, std::string_view key, const WorkerConfig& w);
     bool read_probe_command(const toml::node& n, const std::string& path, ProbeConfig& probe);

@@ -82,6 +82,7 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
     w.liveness_probe = read_probe(s, "liveness_probe", w);
     read_limits(s, w.limits);
     read_recycle(s, w.recycle);
+    read_on_demand(s, w);
 
     check_backoff(s, w);
     check_ready_mode(s, w);

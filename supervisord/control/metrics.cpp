@@ -228,6 +228,11 @@ std::string metrics_text(const Supervisor& supervisor, const RequestCounts& requ
         e.sample("fdsup_recycles_total", labels + ",reason=\"max_age\"",
                  static_cast<double>(worker->resource_counters.recycled_age));
     }
+    e.family("fdsup_on_demand_starts_total", "counter", "Starts of a start = \"on-demand\" worker by a connection on its sockets.");
+    for (const auto& worker : supervisor.workers())
+        if (!worker->removing && worker->config.start == config::StartMode::on_demand)
+            e.sample("fdsup_on_demand_starts_total", "worker=\"" + label(worker->config.name) + "\"",
+                     static_cast<double>(worker->demand.starts));
     const auto& scans = supervisor.accept_scan_cost();
     e.family("fdsup_accept_scans_total", "counter", "Looks at starting instances' processes for ready = \"accepting\".");
     e.sample("fdsup_accept_scans_total", "", static_cast<double>(scans.scans));
@@ -247,9 +252,10 @@ std::vector<std::string> not_ready(const Supervisor& supervisor) {
         }
         for (const auto& instance : worker->instances) {
             // Exited and not to be restarted (restart = "never", or "on-failure" after
-            // a clean exit): done, not meant to run.
+            // a clean exit): done, not meant to run; idle on demand: not meant to run
+            // until a connection comes.
             if (instance->retiring || instance->replacement || instance->ready ||
-                instance->state == InstanceState::exited)
+                instance->state == InstanceState::exited || instance->state == InstanceState::idle)
                 continue;
             std::string line = instance->label() + ": " + state_name(instance->state);
             if (!instance->last_error.empty()) line += " (" + instance->last_error + ")";

@@ -7,6 +7,9 @@
 //   3  canaries: "canary" and "pause" of `restart` and `reload`, `rollout`'s "action"
 //      (promote, abort), ROLLOUT's "phase", "canary", "pause", "pause_left", "reason";
 //      status: an instance's "draining", a rollout's "phase", "canary", "pause_left"
+//      on-demand: instance and worker state "idle" (start = "on-demand", no process
+//      until a connection), a worker's "on_demand" (null, or {"watched", "starts",
+//      "idle_stop_s"})
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then

@@ -233,6 +233,17 @@ void write_worker(JsonWriter& w, const Supervisor& supervisor, const Worker& wor
     w.end_array();
     w.member("restart_strategy",
              worker.config.restart_strategy == config::RestartStrategy::rolling ? "rolling" : "stop-start");
+    // start = "on-demand": "watched" while idle (its sockets wait for a connection),
+    // "starts" counts the starts connections made, "idle_stop_s" is null without one.
+    if (worker.config.start == config::StartMode::on_demand) {
+        w.key("on_demand").begin_object().member("watched", worker.demand.watched).member("starts", worker.demand.starts);
+        w.key("idle_stop_s");
+        if (worker.config.idle_stop) w.value(std::chrono::duration<double>(*worker.config.idle_stop).count());
+        else w.null();
+        w.end_object();
+    } else {
+        w.key("on_demand").null();
+    }
     w.key("instances").begin_array();
     for (const auto& instance : worker.instances) write_instance(w, *instance, now);
     w.end_array();

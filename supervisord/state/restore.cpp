@@ -174,6 +174,12 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
                 if (entry.name == name) entry = *spec;
             worker->config_source = std::move(source);
         }
+        const auto& demand = w.at("on_demand");
+        if (!demand.is_array() || demand.size() != 4) throw std::runtime_error("worker " + name + ": bad on_demand");
+        worker->demand.watched = demand.at(0).get<bool>();
+        worker->demand.going_idle = demand.at(1).get<bool>();
+        worker->demand.starts = demand.at(2).get<uint64_t>();
+        worker->demand.last_active = time_at(demand.at(3));
         worker->instances.clear();
         for (const auto& j : w.at("instances")) restore_instance(sup, *worker, j, fds);
         for (const auto& store : w.at("fd_stores")) {

@@ -199,6 +199,15 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
             .member("waiting_for_dependencies", worker->waiting_for_dependencies)
             .member("generation", worker->generation)
             .member("config_source", worker->config_source);
+        // start = "on-demand": watched (idle), going idle, the starts connections made,
+        // the idle clock (its sampling timer is armed again by resume()).
+        w.key("on_demand")
+            .begin_array()
+            .value(worker->demand.watched)
+            .value(worker->demand.going_idle)
+            .value(worker->demand.starts)
+            .value(ns(worker->demand.last_active))
+            .end_array();
         w.key("instances").begin_array();
         for (const auto& instance : worker->instances) write_instance(w, *instance, keep);
         w.end_array();

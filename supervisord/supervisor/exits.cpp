@@ -117,6 +117,14 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
         if (shutting_down_) advance_shutdown();
         return;
     }
+    // On demand, a clean exit is the app saying it is idle: no restart, none counted;
+    // the worker is watched again once no instance runs (on_demand.cpp).
+    if (cfg.start == config::StartMode::on_demand && !failed && !shutting_down_ && !status.signaled &&
+        status.code == 0) {
+        instance.state = InstanceState::idle;
+        spdlog::info("worker {}: {}; idle (on demand)", instance.label(), ran);
+        return;
+    }
     if (shutting_down_ || (!failed && !should_restart(cfg, status))) {
         instance.state = InstanceState::exited;
         spdlog::info("worker {}: {}; not restarted ({})", instance.label(), ran,

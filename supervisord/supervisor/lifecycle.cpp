@@ -111,6 +111,10 @@ std::vector<Supervisor::Tracked> Supervisor::track(Worker& worker, bool only_wit
 std::vector<Supervisor::Tracked> Supervisor::stop_now(Worker& worker) {
     auto tracked = track(worker, false);
     worker.waiting_for_dependencies = false;
+    // On demand: not watched, not going idle; stopped until a start.
+    stop_watching(worker);
+    worker.demand.going_idle = false;
+    if (worker.demand.idle_timer) worker.demand.idle_timer->stop();
     for (auto& instance : worker.instances) stop_instance(*instance);
     return tracked;
 }
@@ -118,6 +122,8 @@ std::vector<Supervisor::Tracked> Supervisor::stop_now(Worker& worker) {
 std::vector<Supervisor::Tracked> Supervisor::start_now(Worker& worker) {
     auto tracked = track(worker, false);  // before: the pids the command found
     worker.stopped_by_operator = false;
+    stop_watching(worker);  // on demand: started now, as a connection would
+    worker.demand.going_idle = false;
     for (auto& instance : worker.instances) {
         if (instance->has_process() || instance->retiring) continue;
         instance->timer.stop();  // a pending restart happens now instead
@@ -183,6 +189,10 @@ std::optional<InstanceReport> Supervisor::report_started(const Tracked& t) const
                         std::to_string(instance->pid);
         else
             r.message = label + ": started pid " + std::to_string(instance->pid);
+        return r;
+    }
+    if (instance->state == InstanceState::idle) {
+        r.message = label + ": idle (on demand): starts with the first connection";
         return r;
     }
     if (worker.waiting_for_dependencies) {

@@ -120,6 +120,10 @@ void Supervisor::resume() {
                      !(probe && instance->health.failures >= probe->failures))
                 health_.running(*instance);
         }
+    for (auto& worker : workers_) {  // on demand: watched again, or its idle clock goes on
+        if (worker->demand.watched) watch_for_demand(*worker);
+        else arm_idle_check(*worker);
+    }
     rearm_recycling();
     state_changed();
 }

@@ -215,6 +215,10 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
         spdlog::info("worker {}: limits and recycling updated", name);
     }
     rearm_recycling();
+    for (const auto& name : diff.workers_demand_changed) {
+        on_demand_retuned(*find_worker(name), *next.find_worker(name));
+        spdlog::info("worker {}: start and idle_stop updated", name);
+    }
     for (const auto& w : result.warnings) spdlog::warn("reload: {}", w);
     spdlog::info("reload: workers added {}; removed {}; changed {}; scaled {}; unchanged {}", join(diff.workers_added),
                  join(diff.workers_removed), join(diff.workers_changed), join(diff.workers_scaled),
@@ -251,6 +255,17 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
     for (const auto& name : diff.workers_changed) {
         Worker& worker = *find_worker(name);
         worker.pending_config = *next.find_worker(name);
+        if (worker.demand.watched && !worker.any_process()) {
+            // Idle on demand: the new spec is for the next start; watched again on the
+            // sockets it names, or started now if it is no longer on demand.
+            spdlog::info("worker {}: configuration changed; it was idle (on demand)", name);
+            stop_watching(worker);
+            apply_pending_config(worker);
+            if (worker.config.start == config::StartMode::on_demand) watch_for_demand(worker);
+            else start_worker(worker);
+            await(track(worker, false), Goal::started, progress, finish_part);
+            continue;
+        }
         if (worker.stopped_by_operator) {
             spdlog::info("worker {}: configuration changed; stays stopped (stopped by the operator)", name);
             stop_now(worker);  // a pending restart, if any

@@ -107,6 +107,10 @@ void Supervisor::shutdown(std::function<void()> on_done) {
         for (auto& worker : workers_)
             for (auto& instance : worker->instances) signal_instance(*instance, SIGKILL);
     });
+    for (auto& worker : workers_) {  // nothing starts on demand any more
+        stop_watching(*worker);
+        if (worker->demand.idle_timer) worker->demand.idle_timer->stop();
+    }
     advance_shutdown();
     state_changed();  // commands waiting for a start finish now: nothing starts any more
 }

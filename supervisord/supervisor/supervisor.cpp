@@ -47,8 +47,11 @@ Worker& Supervisor::add_worker(const config::WorkerConfig& worker_config, bool w
     worker->config = worker_config;
     Worker& added = *worker;
     workers_.push_back(std::move(worker));
-    if (with_instances)
+    if (with_instances) {
         for (int i = 0; i < worker_config.instances; ++i) add_instance(added);
+        // Not started with fdsupd: watched from the start (a restore brings its own).
+        if (worker_config.start == config::StartMode::on_demand) watch_for_demand(added);
+    }
     return added;
 }
 
@@ -121,13 +124,20 @@ void Supervisor::start_all() {
 }
 
 bool Supervisor::dependencies_ready(const Worker& worker) const {
+    // An idle on-demand worker is as good as ready: its sockets accept, and a connection
+    // waits in the backlog until the worker it starts is ready.
     for (const auto& name : worker.config.after)
-        if (const Worker* other = find_worker(name); other && !other->all_ready()) return false;
+        if (const Worker* other = find_worker(name); other && !other->demand.watched && !other->all_ready())
+            return false;
     return true;
 }
 
 void Supervisor::start_worker(Worker& worker) {
     if (shutting_down_ || worker.stopped_by_operator || worker.removing) return;
+    if (worker.demand.watched) {  // idle on demand: a connection starts it (instances added by scale too)
+        watch_for_demand(worker);
+        return;
+    }
     if (!dependencies_ready(worker)) {
         if (!worker.waiting_for_dependencies) {
             std::string names;
@@ -140,8 +150,14 @@ void Supervisor::start_worker(Worker& worker) {
     worker.waiting_for_dependencies = false;
     for (auto& instance : worker.instances)
         if (!instance->has_process() && !instance->retiring && instance->state != InstanceState::backoff &&
-            instance->state != InstanceState::failed)
+            instance->state != InstanceState::failed && instance->state != InstanceState::idle)
             spawn(*instance);
+    if (worker.config.start == config::StartMode::on_demand && worker.config.idle_stop) {
+        // Started (by a connection, an operator, a dependency now ready): the idle clock
+        // runs from now.
+        if (!worker.demand.idle_timer || !worker.demand.idle_timer->active()) worker.demand.last_active = Clock::now();
+        arm_idle_check(worker);
+    }
 }
 
 void Supervisor::start_waiting_dependents() {
@@ -171,6 +187,7 @@ void Supervisor::state_changed() {
     do {
         check_again_ = false;
         sweep();
+        settle_on_demand();
         // Readiness can change in many ways (READY=1, a replacement taking over, a
         // not-ready instance scaled away): whatever the way, dependents start now.
         start_waiting_dependents();
@@ -209,7 +226,7 @@ std::string Supervisor::status_summary() const {
                        std::to_string(by_state[InstanceState::running]) + " of " + std::to_string(instances) +
                        (instances == 1 ? " instance" : " instances") + " running";
     for (auto state : {InstanceState::starting, InstanceState::stopping, InstanceState::backoff, InstanceState::failed,
-                       InstanceState::exited, InstanceState::stopped})
+                       InstanceState::exited, InstanceState::stopped, InstanceState::idle})
         if (by_state[state] > 0) text += ", " + std::to_string(by_state[state]) + " " + (state == InstanceState::backoff ? "in backoff" : state_name(state));
     return text;
 }

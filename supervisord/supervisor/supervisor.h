@@ -13,7 +13,8 @@
 //
 // The files: supervisor.cpp (the table, starting, waiters), spawn.cpp, readiness.cpp
 // (ready, timeouts, watchdog, what health/ reports), exits.cpp, stopping.cpp (and shutdown), lifecycle.cpp
-// (start, stop, restart, scale, signal), reload.cpp.
+// (start, stop, restart, scale, signal), reload.cpp, on_demand.cpp (start = "on-demand",
+// idle_stop).
 //
 // The operator's commands are asynchronous: they act at once and report through
 // callbacks when the processes have done what was asked. They wait with *waiters*:
@@ -276,6 +277,21 @@ private:
     void on_cgroup_event(uint64_t instance_id);
     void on_cgroup_drain_timeout(Instance& instance);
     void finish_pending_exit(Instance& instance);
+
+    // ---- start = "on-demand", idle_stop (on_demand.cpp) ----
+    // Idle: the worker's instances have no process, its inherited sockets are watched.
+    void watch_for_demand(Worker& worker);
+    void stop_watching(Worker& worker);
+    // A connection (or datagram) waits on `socket`: started as by an operator's start.
+    void wake_on_demand(Worker& worker, const std::string& socket);
+    // A worker going idle (idle_stop, or its instances exited 0) is watched once no
+    // instance of it runs; called on every state change.
+    void settle_on_demand();
+    // idle_stop's sampling timer, while the worker runs.
+    void arm_idle_check(Worker& worker);
+    void on_idle_check(Worker& worker);
+    // reload changed only `start` or `idle_stop`: applied live.
+    void on_demand_retuned(Worker& worker, const config::WorkerConfig& next);
 
     // ---- stopping (stopping.cpp) ----
     void stop_instance(Instance& instance) override;

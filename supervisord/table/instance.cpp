@@ -11,6 +11,7 @@ const char* state_name(InstanceState state) {
         case InstanceState::exited: return "exited";
         case InstanceState::failed: return "failed";
         case InstanceState::stopped: return "stopped";
+        case InstanceState::idle: return "idle";
     }
     return "unknown";
 }
@@ -35,7 +36,7 @@ InstanceState Worker::summary_state() const {
     // Most attention first.
     constexpr InstanceState order[] = {InstanceState::failed,  InstanceState::backoff, InstanceState::stopping,
                                        InstanceState::starting, InstanceState::running, InstanceState::exited,
-                                       InstanceState::stopped};
+                                       InstanceState::stopped, InstanceState::idle};
     for (InstanceState state : order)
         for (const auto& instance : instances)
             if (instance->state == state) return state;

@@ -21,12 +21,13 @@
 
 namespace fdsup {
 
-// SPEC "Worker states".
-enum class InstanceState { starting, running, stopping, backoff, exited, failed, stopped };
+// SPEC "Worker states", and `idle`: start = "on-demand", no process until a
+// connection comes (supervisor/on_demand.cpp).
+enum class InstanceState { starting, running, stopping, backoff, exited, failed, stopped, idle };
 inline constexpr InstanceState kAllInstanceStates[] = {InstanceState::starting, InstanceState::running,
                                                        InstanceState::stopping, InstanceState::backoff,
                                                        InstanceState::exited,   InstanceState::failed,
-                                                       InstanceState::stopped};
+                                                       InstanceState::stopped,  InstanceState::idle};
 const char* state_name(InstanceState state);
 
 struct Worker;
@@ -108,6 +109,26 @@ struct Instance {
     std::string label() const;
 };
 
+// start = "on-demand" (supervisor/on_demand.cpp): a worker that runs only while it has
+// connections.
+struct DemandState {
+    // Idle: no process, its inherited sockets watched for a connection (or datagram).
+    bool watched = false;
+    // Stopped by idle_stop, or an instance exited 0: idle once no instance runs.
+    bool going_idle = false;
+    uint64_t starts = 0;  // started by a connection
+    // The idle clock: when a connection was last seen open, queued or closing.
+    Clock::time_point last_active{};
+    // A dup of each inherited listening socket (one uv_poll per fd: two on-demand
+    // workers may share a socket), and its watch, destroyed before the fd.
+    struct SocketWatch {
+        UniqueFd fd;
+        std::unique_ptr<FdWatch> watch;
+    };
+    std::vector<SocketWatch> watches;
+    std::unique_ptr<Timer> idle_timer;  // idle_stop's sampling, while it runs
+};
+
 struct Worker {
     config::WorkerConfig config;  // in effect (instances may differ from the file: scale)
     std::vector<std::unique_ptr<Instance>> instances;
@@ -130,6 +151,7 @@ struct Worker {
     std::shared_ptr<const RollingRestart> last_rollout;
     WorkerProbeCounters probe_counters;
     WorkerResourceCounters resource_counters;
+    DemandState demand;
 
     // Every instance is running and ready (a worker with no instances is trivially
     // ready; instances being scaled away and replacements not yet in service do not count).

@@ -259,3 +259,45 @@ TEST_CASE("restore: fds the previous image did not keep, or named twice, are ref
     CHECK(fcntl(p.read[0], F_GETFD) < 0);
     CHECK(fcntl(p.read[1], F_GETFD) < 0);
 }
+
+TEST_CASE("snapshot and restore: an on-demand worker stays idle and watched, with its starts and idle clock") {
+    auto loaded = fdsup::config::load_config_string(R"(
+[sockets.http]
+listen = "tcp://127.0.0.1:0"
+[workers.web]
+command = ["/bin/true"]
+sockets = ["http"]
+start = "on-demand"
+idle_stop = "1m"
+[workers.api]
+command = ["/bin/true"]
+sockets = ["http"]
+start = "on-demand"
+idle_stop = "1m"
+)", "/etc/fdsup/t.toml");
+    REQUIRE(loaded.config.has_value());
+    Loop l;
+    std::vector<int> keep;
+    fdsup::StateDocument state;
+    auto last_active = fdsup::Clock::now() - std::chrono::seconds(20);
+    {
+        Supervisor before(&l.loop, *loaded.config, {}, context());
+        CHECK(before.find_worker("web")->demand.watched);  // idle from the start
+        CHECK(instance(before, "web", 0).state == InstanceState::idle);
+        auto& api = *before.find_worker("api");  // as if started on demand, running since
+        api.demand.watched = false;
+        api.demand.starts = 3;
+        api.demand.last_active = last_active;
+        api.instances[0]->state = InstanceState::stopped;
+        state = snapshot_of(before, keep);
+    }
+    Supervisor after(&l.loop, *loaded.config, {}, context(), true);
+    auto restored = fdsup::state::restore_state(after, state);
+    REQUIRE_MESSAGE(restored.has_value(), restored.error().text());
+    CHECK(after.find_worker("web")->demand.watched);
+    CHECK(instance(after, "web", 0).state == InstanceState::idle);
+    const auto& api = after.find_worker("api")->demand;
+    CHECK_FALSE(api.watched);
+    CHECK(api.starts == 3);
+    CHECK(std::chrono::abs(api.last_active - last_active) < std::chrono::microseconds(1));
+}
