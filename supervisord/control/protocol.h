@@ -4,6 +4,8 @@
 //   1  the first
 //   2  the "upgrading" notice and resuming across an in-place upgrade; the `rollout`
 //      command; status: "used_by_scm_rights" (sockets), "scm_rights" (workers)
+//   3  the `adopt` command; reload's "sockets" has "adopted"; status: a socket's
+//      "adopted_from"
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -39,6 +41,8 @@
 //
 //   cmd        fields                                   reply fields (besides "ok")
 //   status     names?: [str]                            supervisor, sockets, workers (SPEC);
+//                                                       a socket's "adopted_from": null, or
+//                                                       {"pid": N, "fd": M} it was taken from;
 //                                                       a socket's "used_by": the workers that
 //                                                       inherit it (fds), "used_by_scm_rights":
 //                                                       those that fetch it over SCM_RIGHTS;
@@ -52,8 +56,16 @@
 //   reload     -                                        config, workers{added, removed,
 //                                                       changed, scaled, unchanged},
 //                                                       sockets{added, removed, replaced},
-//                                                       warnings: [str]
+//                                                       sockets.adopted: [ADOPTED], warnings: [str]
 //                                                       on invalid config: errors: [str]
+//   adopt      socket: str, pid: int, fd?: int          as reload (version 3)
+//              a reload in which [sockets.SOCKET], new in the file, is taken over from
+//              the running process PID (its fd FD, else the one listening on the
+//              socket's address) instead of bound. Refused, changing nothing, when the
+//              file has no [sockets.SOCKET], fdsupd owns it already, the caller (by
+//              SO_PEERCRED) is neither root nor the process's uid, fdsupd may not
+//              ptrace the process, the fd is not a listening socket of the kind and
+//              address the file says, or the reload fails otherwise.
 //   logs       name: str, lines?: int, follow?: bool    lines: [LOGLINE], follow: bool
 //   shutdown   -                                        message (sent once all workers
 //                                                       stopped; then fdsupd exits)
@@ -75,6 +87,8 @@
 //               done: every instance was replaced; stopped: a replacement failed, a later
 //               command or the shutdown ended it; none: no rolling restart known (the
 //               counts are then 0)
+//   ADOPTED    {"socket": "web", "pid": 1234, "fd": 5, "bound": "127.0.0.1:8080"}: a socket
+//               taken over from a running process (adopt, or adopt = { pid_file })
 //   LOGLINE    {"time": 1763900000.123 (unix seconds), "worker": "web", "instance": 0,
 //               "stream": "stdout" | "stderr", "text": "the line, without newline"}
 //
@@ -99,7 +113,7 @@ namespace fdsup::control {
 // ordered: replies keep the order they are built in ("ok" first), as people read them.
 using Json = nlohmann::ordered_json;
 
-inline constexpr int kProtocolVersion = 2;
+inline constexpr int kProtocolVersion = 3;
 inline constexpr size_t kMaxRequestLine = 64 * 1024;
 inline constexpr size_t kMaxPendingOutput = 8 * 1024 * 1024;
 

@@ -7,9 +7,12 @@
 // of the sockets its process was given, which tells whether it holds a retired one.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,13 @@ struct OwnedSocket {
     // fdsupd's service manager holds it too (passed by socket activation, or parked in
     // its fd store): its file is not removed at shutdown, the manager still serves it.
     bool held_by_manager = false;
+    // Taken over from a running process (sockets/take_over.h) rather than bound: which
+    // one, and its fd number there. Shown by status; an upgrade carries it.
+    struct AdoptedFrom {
+        pid_t pid = 0;
+        int fd = -1;
+    };
+    std::optional<AdoptedFrom> adopted_from{};
 };
 
 // The name a socket is parked under in the service manager's fd store: one no
