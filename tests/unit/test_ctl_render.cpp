@@ -350,7 +350,7 @@ TEST_CASE("ctl --json: DEL and C1 controls escaped, the same JSON to a parser") 
 }
 
 TEST_CASE("ctl render: version, shutdown, failures without a message") {
-    CHECK(fdsup::ctl::client_version_line() == "fdsupctl 0.1.0 (protocol 2)");
+    CHECK(fdsup::ctl::client_version_line() == "fdsupctl 0.1.0 (protocol 3)");
     CHECK(render_reply("version", Json::object(),
                        Json::parse(R"({"ok":true,"version":"0.1.0","protocol":1,"state_format":1,"pid":77})")).out ==
           "fdsupd 0.1.0 (protocol 1, state format 1, pid 77)\n");
