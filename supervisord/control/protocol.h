@@ -41,8 +41,9 @@
 //
 //   cmd        fields                                   reply fields (besides "ok")
 //   status     names?: [str]                            supervisor, sockets, workers (SPEC);
-//                                                       a socket's "adopted_from": null, or
-//                                                       {"pid": N, "fd": M} it was taken from;
+//                                                       a socket's "adopted_from": {"pid": N,
+//                                                       "fd": M} it was taken from (only a
+//                                                       socket taken over, fdsupctl adopt);
 //                                                       a socket's "used_by": the workers that
 //                                                       inherit it (fds), "used_by_scm_rights":
 //                                                       those that fetch it over SCM_RIGHTS;

@@ -262,15 +262,13 @@ Result<std::string> status_reply(const Supervisor& supervisor, uint64_t notify_d
         w.begin_object()
             .member("name", socket.config.name)
             .member("listen", socket.config.listen)
-            .member("bound", socket.bound)
-            .key("adopted_from");
-        if (socket.adopted_from)
-            w.begin_object()
+            .member("bound", socket.bound);
+        if (socket.adopted_from)  // only then: a bound socket's shape is as it was
+            w.key("adopted_from")
+                .begin_object()
                 .member("pid", static_cast<int64_t>(socket.adopted_from->pid))
                 .member("fd", socket.adopted_from->fd)
                 .end_object();
-        else
-            w.null();
         w.key("used_by")
             .begin_array();
         for (const auto& worker : supervisor.workers()) {
