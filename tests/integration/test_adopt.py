@@ -4,7 +4,6 @@
 port serves under load, fdsupd takes its socket and starts a worker on it, the server
 stops, and no connection fails; an upgrade carries the socket; a pid file does the same
 at start; every refusal says why and changes nothing."""
-import json
 import os
 import shutil
 import signal
@@ -12,8 +11,7 @@ import subprocess
 import sys
 import unittest
 
-from fdsup_harness import (FDSUPCTL, SOURCE_DIR, FdsupTestCase, LoadClient, http_get, kill_if_still, pid_alive,
-                           read_json_file, wait_until)
+from fdsup_harness import FDSUPCTL, SOURCE_DIR, FdsupTestCase, LoadClient, http_get, read_json_file, wait_until
 
 OWN_SERVER = os.path.join(SOURCE_DIR, "tests", "helpers", "own_server.py")
 
@@ -37,9 +35,9 @@ class OwnServer:
     """tests/helpers/own_server.py: binds 127.0.0.1 itself; stopped with SIGTERM (between
     two connections, as a server's graceful stop) or killed at clean-up."""
 
-    def __init__(self, tmp, name, *args, python=sys.executable, preexec_fn=None):
+    def __init__(self, tmp, name, *args, python=sys.executable, script=OWN_SERVER, preexec_fn=None):
         self.report_path = os.path.join(tmp, name + ".json")
-        self.proc = subprocess.Popen([python, OWN_SERVER, self.report_path, *args], start_new_session=True,
+        self.proc = subprocess.Popen([python, script, self.report_path, *args], start_new_session=True,
                                      preexec_fn=preexec_fn)
         report = read_json_file(self.report_path)
         self.pid, self.port, self.fd = report["pid"], report["port"], report["fd"]
@@ -127,12 +125,12 @@ class Adopt(FdsupTestCase):
 
     def test_a_bad_pid_file_is_a_start_error_naming_the_socket(self):
         tmp = self.fdsupd(BASE).tmp
-        dead = subprocess.Popen(["/bin/true"])
-        dead.wait()
+        with open("/proc/sys/kernel/pid_max") as f:
+            no_pid = int(f.read())  # pids are below it: no process has it, now or later
         cases = [
             ("missing.pid", None, r"socket web: pid file \S+missing.pid: No such file or directory"),
             ("garbage.pid", "twelve\n", r"socket web: pid file \S+garbage.pid: \"twelve\" is not a pid"),
-            ("dead.pid", f"{dead.pid}\n", rf"socket web: no process {dead.pid}"),
+            ("gone.pid", f"{no_pid}\n", rf"socket web: no process {no_pid}"),
         ]
         for name, text, message in cases:
             with self.subTest(name):
@@ -229,8 +227,11 @@ class Adopt(FdsupTestCase):
         self.assertIn(f"socket web: uid {nobody} may not take the sockets of pid {roots.pid} (its uid is 0)", r.stderr)
         self.assertEqual(d.ctl_json("status")["sockets"], [])
         # Its own server, nobody may take.
-        os.chmod(os.path.join(d.tmp, "run"), 0o777)  # for its report file
-        mine = OwnServer(os.path.join(d.tmp, "run"), "nobodys", python="/usr/bin/python3", preexec_fn=as_nobody)
+        reports = os.path.join(d.tmp, "nobodys")  # where it may write its report
+        os.mkdir(reports)
+        os.chmod(reports, 0o777)
+        # Debian's python3: the test's own interpreter may live where nobody cannot go (/root).
+        mine = OwnServer(reports, "server", python="/usr/bin/python3", script=script, preexec_fn=as_nobody)
         self.addCleanup(mine.kill)
         d.write_config(WITH_SOCKET.replace("@PORT@", str(mine.port)).replace(
             "[workers.idle]", '[supervisor]\ncontrol_group = "nogroup"\n\n[workers.idle]'))
