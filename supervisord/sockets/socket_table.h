@@ -68,7 +68,8 @@ public:
     // removes its file unless a current socket has been bound at the same path.
     void close_unheld(const std::function<bool(uint64_t serial)>& held);
     // At shutdown: the files of the current unix sockets, except those the service
-    // manager still holds (it goes on serving them).
+    // manager still holds (it goes on serving them) and those taken over from a process
+    // that still runs (it may still serve them).
     void remove_files() const;
 
     // For an upgrade: the next serial, and the table as the previous image left it.
