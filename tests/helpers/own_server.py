@@ -52,6 +52,7 @@ def main():
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--udp", action="store_true", help="a udp socket instead (never serves)")
     p.add_argument("--no-listen", action="store_true", help="bind only, never listen (never serves)")
+    p.add_argument("--unix", metavar="PATH", help="a unix stream socket at PATH instead")
     p.add_argument("--pid-file")
     args = p.parse_args()
 
@@ -61,16 +62,20 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: None)  # the wakeup fd says it
 
     kind = socket.SOCK_DGRAM if args.udp else socket.SOCK_STREAM
-    listener = socket.socket(socket.AF_INET, kind)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", args.port))
+    if args.unix:
+        listener = socket.socket(socket.AF_UNIX, kind)
+        listener.bind(args.unix)
+    else:
+        listener = socket.socket(socket.AF_INET, kind)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", args.port))
     serving = not args.udp and not args.no_listen
     if serving:
         listener.listen(128)
     if args.pid_file:
         write_atomically(args.pid_file, f"{os.getpid()}\n")
-    write_atomically(args.report, json.dumps({"pid": os.getpid(), "port": listener.getsockname()[1],
-                                              "fd": listener.fileno()}))
+    port = None if args.unix else listener.getsockname()[1]
+    write_atomically(args.report, json.dumps({"pid": os.getpid(), "port": port, "fd": listener.fileno()}))
     if serving:
         serve(listener, r)
     else:

@@ -7,6 +7,7 @@ at start; every refusal says why and changes nothing."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import unittest
@@ -109,6 +110,40 @@ class Adopt(FdsupTestCase):
         d.ctl_ok("restart", "web")
         self.assertNotEqual(d.instance("web")["pid"], worker)
         self.assertRegex(http_get("127.0.0.1", s.port), r"^web\[0\] pid \d+")
+
+    def test_a_unix_socket_is_found_by_its_path_and_left_to_a_server_that_still_runs(self):
+        d = self.start()
+        path = os.path.join(d.tmp, "app.sock")
+        s = self.server(d, "server", "--unix", path)
+        d.write_config(BASE + f"""
+[sockets.app]
+listen = "unix:{path}"
+
+[workers.app]
+command = ["@HELPERS@/http_worker"]
+sockets = ["app"]
+""")
+        out = d.ctl_ok("adopt", "app", "--pid", str(s.pid))
+        self.assertIn(f"socket app: taken over from pid {s.pid} fd {s.fd}, listening on {path}", out)
+        d.wait_log(r"worker app\[0\]: started pid \d+")
+
+        def answers():
+            with socket.socket(socket.AF_UNIX) as c:
+                c.settimeout(20)
+                c.connect(path)
+                c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                data = b""
+                while chunk := c.recv(4096):
+                    data += chunk
+                return data.partition(b"\r\n\r\n")[2].decode()
+        # Both take connections off the one queue; with the server paused, the worker alone.
+        os.kill(s.pid, signal.SIGSTOP)
+        self.assertRegex(answers(), r"^app\[0\] pid \d+")
+        os.kill(s.pid, signal.SIGCONT)
+        # fdsupd's shutdown leaves the file to the server, which still serves it.
+        self.assertEqual(d.stop(), 0)
+        self.assertTrue(os.path.exists(path))
+        self.assertEqual(answers(), f"own_server pid {s.pid}\n")
 
     def test_a_pid_file_adopts_at_start(self):
         tmp = self.fdsupd(BASE).tmp  # a directory for the server's files
