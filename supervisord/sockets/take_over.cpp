@@ -40,13 +40,17 @@ Result<void> check_caller(uid_t caller, pid_t pid, const std::string& prefix) {
                 " (its uid is " + owner + "): only root or the process's own user may, as for ptrace");
 }
 
-// pidfd_getfd's errors, said for the operator. Not being allowed is `permanent`: no
+// fdsupd itself is not allowed (`step` failed with EPERM or EACCES). `permanent`: no
 // other fd of the process will do better.
+Error not_permitted(pid_t pid, const std::string& step, int err, const std::string& prefix) {
+    return Error{prefix + "fdsupd may not ptrace pid " + std::to_string(pid) + " (" + step + ": " + std::strerror(err) +
+                     "; it needs the process's uid or CAP_SYS_PTRACE, and Yama's ptrace_scope must allow it)",
+                 0, true};
+}
+
+// pidfd_getfd's errors, said for the operator.
 Error copy_error(const Error& error, pid_t pid, int fd, const std::string& prefix) {
-    if (error.err == EPERM)
-        return Error{prefix + "fdsupd may not ptrace pid " + std::to_string(pid) + " (pidfd_getfd: " +
-                         std::strerror(EPERM) + "; it needs the process's uid or CAP_SYS_PTRACE, and Yama's ptrace_scope must allow it)",
-                     0, true};
+    if (error.err == EPERM) return not_permitted(pid, "pidfd_getfd", EPERM, prefix);
     if (error.err == EBADF) return Error{prefix + "pid " + std::to_string(pid) + " has no fd " + std::to_string(fd)};
     if (error.err == ESRCH) return Error{prefix + "pid " + std::to_string(pid) + " has exited"};
     return Error{prefix + "pid " + std::to_string(pid) + " fd " + std::to_string(fd) + ": " + error.text()};
@@ -133,6 +137,8 @@ Result<TakenSocket> take_over_socket(const config::SocketConfig& cfg, const Take
         chosen = std::move(*candidate);
     } else {
         auto fds = socket_fds_of(pid);
+        if (!fds && (fds.error().err == EACCES || fds.error().err == EPERM))
+            return std::unexpected(not_permitted(pid, fds.error().message, fds.error().err, prefix));
         if (!fds) return fail(prefix + fds.error().text());
         std::map<ino_t, std::vector<int>> matching;  // one socket, every fd of it
         std::optional<std::string> near_miss;

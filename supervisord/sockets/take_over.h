@@ -29,7 +29,8 @@
 // Errors name the socket and say what differs:
 //   "socket web: no process 1234"
 //   "socket web: uid 1000 may not take the sockets of pid 1234 (its uid is 0): only root or the process's own user may"
-//   "socket web: fdsupd may not ptrace pid 1234 (pidfd_getfd: Operation not permitted)"
+//   "socket web: fdsupd may not ptrace pid 1234 (pidfd_getfd: Operation not permitted; it needs ...)"
+//   (or "(list /proc/1234/fd: Permission denied; ...)": the same rule guards the listing)
 //   "socket web: pid 1234 has no fd 9"
 //   "socket web: pid 1234 fd 5 is not a socket"
 //   "socket web: pid 1234 fd 5 is not listening (bound to 127.0.0.1:8080)"

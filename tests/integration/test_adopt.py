@@ -274,6 +274,23 @@ sockets = ["app"]
         self.assertEqual(r.returncode, 0, r.stderr + d.log())
         self.assertEqual(d.ctl_json("status")["sockets"][0]["adopted_from"]["pid"], mine.pid)
 
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("setpriv"), "running fdsupd as nobody needs root and setpriv")
+    def test_an_fdsupd_that_may_not_ptrace_the_server_says_so(self):
+        nobody = 65534
+        d = self.fdsupd(BASE, wrapper=["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"])
+        os.chown(d.tmp, nobody, nobody)
+        os.chmod(d.config_path, 0o644)
+        d.start(wait_for_workers=["idle[0]"]).wait_control()
+        s = self.server(d)  # root's: a process fdsupd, as nobody, may not ptrace
+        d.write_config(WITH_SOCKET.replace("@PORT@", str(s.port)))
+        for fd in ([], ["--fd", str(s.fd)]):
+            code, out, err = d.ctl("adopt", "web", "--pid", str(s.pid), *fd)  # as root: the caller may
+            self.assertEqual(code, 1, out + err)
+            step = "pidfd_getfd: Operation not permitted" if fd else f"list /proc/{s.pid}/fd: Permission denied"
+            self.assertIn(f"socket web: fdsupd may not ptrace pid {s.pid} ({step}; it needs", err)
+            self.assertEqual(d.ctl_json("status")["sockets"], [])
+        self.assertIn(f"own_server pid {s.pid}", http_get("127.0.0.1", s.port))
+
 
 if __name__ == "__main__":
     unittest.main()
