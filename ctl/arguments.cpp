@@ -163,6 +163,85 @@ Built build_names(std::string_view verb, const std::vector<std::string>& args) {
     return VerbRequest{std::move(request)};
 }
 
+std::optional<long long> parse_positive(std::string_view text) {
+    auto number = parse_non_negative(text);
+    if (number == 0) return std::nullopt;
+    return number;
+}
+
+// "30s", "500ms", "1m", "2h" as fdsupd reads durations (config/values.h): checked here
+// too, so that a typo is a usage error.
+bool looks_like_duration(std::string_view text) {
+    size_t digits = 0;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+    std::string_view unit = text.substr(digits);
+    return digits > 0 && digits <= 12 && (unit == "ms" || unit == "s" || unit == "m" || unit == "h");
+}
+
+// --canary N [--pause DURATION], for restart and reload; the rest are positionals.
+std::expected<std::vector<std::string>, VerbError> canary_arguments(std::string_view verb,
+                                                                    const std::vector<std::string>& args,
+                                                                    Json& request) {
+    auto walked = walk_arguments(verb, args, [&](size_t& i) -> OptionTaken {
+        const std::string& arg = args[i];
+        if (auto count = value_option(args, i, "", "--canary"); count.matched) {
+            auto n = parsed_value(arg, count, "a number of instances", parse_positive,
+                                  "the canary must be a positive number of instances");
+            if (!n) return std::unexpected(n.error());
+            request["canary"] = *n;
+            return true;
+        }
+        if (auto pause = value_option(args, i, "", "--pause"); pause.matched) {
+            auto text = parsed_value(arg, pause, "a duration",
+                                     [](const std::string& t) { return looks_like_duration(t) ? std::optional(t) : std::nullopt; },
+                                     "the pause must be a duration such as 30s, 500ms, 5m or 1h");
+            if (!text) return std::unexpected(text.error());
+            request["pause"] = *text;
+            return true;
+        }
+        return false;
+    });
+    if (!walked) return walked;
+    if (request.contains("pause") && !request.contains("canary"))
+        return std::unexpected(VerbError{"--pause needs --canary N"});
+    return walked;
+}
+
+// restart NAME... [--canary N [--pause DURATION]]
+Built build_restart(std::string_view verb, const std::vector<std::string>& args) {
+    Json request = request_for(verb);
+    auto names = canary_arguments(verb, args, request);
+    if (!names) return std::unexpected(names.error());
+    if (names->empty()) return std::unexpected(VerbError{std::string(verb) + " needs at least one worker name"});
+    request["names"] = *names;
+    return VerbRequest{std::move(request)};
+}
+
+// reload [--canary N [--pause DURATION]]
+Built build_reload(std::string_view verb, const std::vector<std::string>& args) {
+    Json request = request_for(verb);
+    auto extra = canary_arguments(verb, args, request);
+    if (!extra) return std::unexpected(extra.error());
+    if (!extra->empty())
+        return std::unexpected(VerbError{std::string(verb) + " takes no arguments, got " + in_quotes(extra->front())});
+    return VerbRequest{std::move(request)};
+}
+
+// rollout [promote|abort] NAME...
+Built build_rollout(std::string_view verb, const std::vector<std::string>& args) {
+    auto positionals = positionals_only(verb, args);
+    if (!positionals) return std::unexpected(positionals.error());
+    Json request = request_for(verb);
+    std::vector<std::string> names = *positionals;
+    if (!names.empty() && (names.front() == "promote" || names.front() == "abort")) {
+        request["action"] = names.front();
+        names.erase(names.begin());
+    }
+    if (names.empty()) return std::unexpected(VerbError{"rollout needs at least one worker name"});
+    request["names"] = names;
+    return VerbRequest{std::move(request)};
+}
+
 // reload, shutdown, version, metrics
 Built build_no_arguments(std::string_view verb, const std::vector<std::string>& args) {
     auto extra = positionals_only(verb, args);
@@ -247,12 +326,6 @@ Built build_logs(std::string_view verb, const std::vector<std::string>& args) {
     request["lines"] = lines;
     request["follow"] = follow;
     return VerbRequest{std::move(request), follow};
-}
-
-std::optional<long long> parse_positive(std::string_view text) {
-    auto number = parse_non_negative(text);
-    if (number == 0) return std::nullopt;
-    return number;
 }
 
 // adopt SOCKET --pid PID [--fd N]
@@ -444,14 +517,31 @@ constexpr Verb kVerbs[] = {
      "SIGKILL after stop_timeout) and wait until they have exited. They stay stopped\n"
      "until `fdsupctl start`.\n",
      kNoOptions, build_names},
-    {"restart", "restart NAME...", "restart workers per their restart_strategy",
+    {"restart", "restart NAME... [--canary N [--pause DURATION]]", "restart workers per their restart_strategy",
      "Restart each named worker per its restart_strategy. rolling: start a new\n"
      "instance, wait until it is ready, then stop an old one, one at a time; if a new\n"
      "instance fails, the rollout stops, the old instances keep serving and the exit\n"
      "status is 1. stop-start: stop all instances, then start them again. A rolling\n"
      "restart goes on across an in-place upgrade of fdsupd: fdsupctl then connects\n"
-     "again (a note on standard error) and reports how it ended in the new image.\n",
-     kNoOptions, build_names},
+     "again (a note on standard error) and reports how it ended in the new image.\n"
+     "With --canary N, only N instances are replaced, then the rollout holds for the\n"
+     "pause (without --pause, until `fdsupctl rollout promote NAME`) and goes on with\n"
+     "the rest. If a canary exits, stops being ready or fails its liveness probe, or\n"
+     "the worker restarts an instance, while it holds (or `fdsupctl rollout abort\n"
+     "NAME`), the rollout aborts: the canaries are put back on the previous spec, the\n"
+     "other instances never change, and the exit status is 1 with the reason.\n",
+     "  --canary N           replace N instances first, then hold\n"
+     "  --pause DURATION     how long to hold (30s, 500ms, 5m); default: until promoted\n",
+     build_restart},
+    {"rollout", "rollout [promote|abort] NAME...", "show, promote or abort a rolling restart",
+     "Without an action, show where each named worker's rolling restart is: its\n"
+     "phase (canary, paused, rolling, aborted), how many instances are replaced, and\n"
+     "the time left in a canary's pause. promote: a canary that holds goes on with\n"
+     "the rest at once. abort: the rollout stops, replacements not yet in service are\n"
+     "stopped, and the instances it replaced are put back on the previous spec (the\n"
+     "old command, for a reload's). Refused for fdsupd's own rollouts (a liveness\n"
+     "replacement, a recycle, a rollback).\n",
+     kNoOptions, build_rollout},
     {"signal", "signal NAME [SIG]", "send a signal to every instance of a worker",
      "Send SIG to every running instance of NAME. SIG is a name (HUP, SIGHUP, RTMIN+3)\n"
      "or a number from 1 to 64; without it, the worker's reload_signal is sent. An\n"
@@ -466,8 +556,13 @@ constexpr Verb kVerbs[] = {
      "opened, removed ones closed once no worker maps them; added workers start,\n"
      "removed ones stop, changed ones are restarted per their restart_strategy, and\n"
      "unchanged ones are not touched. An invalid configuration changes nothing: its\n"
-     "errors are printed as FILE:LINE:COL: message and the exit status is 1.\n",
-     kNoOptions, build_no_arguments},
+     "errors are printed as FILE:LINE:COL: message and the exit status is 1. With\n"
+     "--canary, each changed worker that a rolling restart replaces gets a canary,\n"
+     "as `restart --canary` gives it; the new spec runs only on the canaries until\n"
+     "the pause ends or it is promoted.\n",
+     "  --canary N           replace N instances of each changed worker first, then hold\n"
+     "  --pause DURATION     how long to hold; default: until promoted\n",
+     build_reload},
     {"adopt", "adopt SOCKET --pid PID [--fd N]", "take over a running server's listening socket",
      "Reload the configuration file, taking [sockets.SOCKET] (new in the file) from\n"
      "the running process PID instead of binding it: fdsupd gets the very socket the\n"

@@ -176,6 +176,7 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
             for (const auto& instance : instances) {
                 // A rollout shows two rows for one index: the old process and its replacement.
                 std::string state = text(instance, "state");
+                if (field_or_null(instance, "draining") == Json(true)) state = "draining";
                 if (field_or_null(instance, "replacement") == Json(true)) state += " (new)";
                 else if (field_or_null(instance, "retiring") == Json(true)) state += " (old)";
                 const Json& usage = field_or_null(instance, "usage");
@@ -197,9 +198,21 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
         const Json& rollout = field_or_null(worker, "rollout");
         if (rollout.is_object()) {
             const Json& reason = field_or_null(rollout, "reason");
+            std::string phase = text(rollout, "phase");
+            std::string held;
+            if (phase == "paused") {
+                const Json& left = field_or_null(rollout, "pause_left");
+                held = left.is_number() ? "; canary holding, " + format_duration(left.get<double>()) + " left"
+                                        : "; canary holding until promoted";
+                held += " (fdsupctl rollout promote|abort " + printable(name) + ")";
+            } else if (phase == "canary") {
+                held = "; canary of " + text(rollout, "canary") + " starting";
+            } else if (phase == "aborted") {
+                held = "; aborted";
+            }
             notes.push_back(printable(name) + ": rolling restart in progress" +
                             (reason.is_string() ? " (" + printable(reason) + ")" : "") + ", " +
-                            text(rollout, "replaced") + " of " + text(rollout, "total") + " replaced");
+                            text(rollout, "replaced") + " of " + text(rollout, "total") + " replaced" + held);
         }
         const Json& fd_store = field_or_null(worker, "fd_store");
         if (fd_store.is_object()) {
@@ -230,6 +243,39 @@ void worker_rows(const Json& workers, std::vector<Row>& rows, std::vector<std::s
                 notes.push_back(label + ": last exit: " + text(last_exit, "text"));
         }
     }
+}
+
+// `rollout`: one line per worker, where its rolling restart is.
+std::string render_rollouts(const Json& reply) {
+    std::string out;
+    const Json& rollouts = field_or_null(reply, "rollouts");
+    if (!rollouts.is_array()) return out;
+    for (const auto& rollout : rollouts) {
+        std::string name = text(rollout, "worker");
+        std::string state = text(rollout, "state");
+        if (state == "none") {
+            out += name + ": no rolling restart known\n";
+            continue;
+        }
+        std::string phase = text(rollout, "phase");
+        std::string line = name + ": " + (state == "running" ? phase : state) + ", " + text(rollout, "replaced") +
+                           " of " + text(rollout, "total") + " replaced";
+        if (field_or_null(rollout, "replacing").is_number() && field_or_null(rollout, "replacing") != Json(0))
+            line += ", " + text(rollout, "replacing") + " starting";
+        const Json& canary = field_or_null(rollout, "canary");
+        if (canary.is_number() && canary != Json(0)) line += "; canary " + text(rollout, "canary");
+        if (state == "running" && phase == "paused") {
+            const Json& left = field_or_null(rollout, "pause_left");
+            line += left.is_number() ? ", holding, " + format_duration(left.get<double>()) + " left"
+                                     : ", holding until promoted";
+        }
+        const Json& reason = field_or_null(rollout, "reason");
+        if (reason.is_string()) line += " (" + printable(reason) + ")";
+        const Json& stop_reason = field_or_null(rollout, "stop_reason");
+        if (stop_reason.is_string()) line += ": " + printable(stop_reason);
+        out += line + "\n";
+    }
+    return out;
 }
 
 // "added api" for a non-empty group, nothing for an empty one.
@@ -276,6 +322,8 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         rendered = render_reload(reply);
     } else if (verb == "logs") {
         rendered.out = render_logs(reply);
+    } else if (verb == "rollout") {
+        rendered.out = render_rollouts(reply);
     } else if (verb == "version") {
         rendered.out = render_version(reply);
     } else if (verb == "metrics") {

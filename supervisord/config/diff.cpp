@@ -76,11 +76,12 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
             diff.workers_added.push_back(worker.name);
             continue;
         }
-        // Limits and recycling are changed live: they alone do not restart anything.
+        // Limits, recycling and stop_delay are changed live: they alone do not restart anything.
         WorkerConfig old_same_count = *old;
         old_same_count.instances = worker.instances;
         old_same_count.limits = worker.limits;
         old_same_count.recycle = worker.recycle;
+        old_same_count.stop_delay = worker.stop_delay;
         bool maps_replaced = std::any_of(diff.sockets_replaced.begin(), diff.sockets_replaced.end(),
                                          [&](const std::string& s) { return uses_socket(worker, s); });
         bool changed = !(old_same_count == worker) || maps_replaced;
@@ -90,7 +91,8 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
             diff.workers_scaled.push_back(worker.name);
         else
             diff.workers_unchanged.push_back(worker.name);
-        if (!changed && (!(old->limits == worker.limits) || !(old->recycle == worker.recycle)))
+        if (!changed && (!(old->limits == worker.limits) || !(old->recycle == worker.recycle) ||
+                         old->stop_delay != worker.stop_delay))
             diff.workers_retuned.push_back(worker.name);
     }
     for (const auto& worker : running.workers)

@@ -169,6 +169,9 @@ struct WorkerConfig {
     NotifyAccess notify_access = NotifyAccess::main;
     int stop_signal = SIGTERM;
     Duration stop_timeout = 10s;
+    // A planned stop (rollout, scale down, recycle) first takes the process out of
+    // readiness and leaves it serving this long (a load balancer moves away meanwhile).
+    Duration stop_delay = 0s;
     KillMode kill_mode = KillMode::group;
     std::vector<std::string> after;
     int reload_signal = SIGHUP;

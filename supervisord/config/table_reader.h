@@ -50,7 +50,7 @@ constexpr std::string_view kWorkerKeys[] = {
     "max_surge",   "fd_store_max",      "stdout",        "stderr",           "ready_probe",
     "liveness_probe", "memory_max",     "memory_high",   "memory_swap_max",  "cpu_max",
     "cpu_weight",  "pids_max",          "io_weight",     "recycle_memory",   "recycle_after",
-    "max_age",     "max_age_jitter",
+    "max_age",     "max_age_jitter",    "stop_delay",
 };
 
 constexpr std::string_view kProbeKeys[] = {"http", "tcp", "exec", "interval", "timeout", "failures"};

@@ -68,6 +68,7 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
     read_choice(s, "notify_access", w.notify_access, kNotifyAccess);
     read_signal(s, "stop_signal", w.stop_signal);
     read_duration(s, "stop_timeout", w.stop_timeout);
+    read_duration(s, "stop_delay", w.stop_delay);
     read_choice(s, "kill_mode", w.kill_mode, kKillModes);
     read_after(s, w);
     read_signal(s, "reload_signal", w.reload_signal);

@@ -62,6 +62,25 @@ Json reload_reply(const ReloadResult& result) {
     return reply;
 }
 
+// "canary": N and "pause": "30s" of a restart or reload (CanaryOptions).
+Result<CanaryOptions> canary_fields(const Json& request) {
+    CanaryOptions canary;
+    auto count = optional_int_field(request, "canary");
+    if (!count) return std::unexpected(count.error());
+    if (*count) {
+        if (**count < 1 || **count > 100000) return fail("field \"canary\" must be between 1 and 100000");
+        canary.count = static_cast<int>(**count);
+    }
+    if (auto it = request.find("pause"); it != request.end() && !it->is_null()) {
+        if (!it->is_string()) return fail("field \"pause\" must be a duration such as \"30s\"");
+        auto pause = config::parse_duration(it->get<std::string>());
+        if (!pause) return fail("field \"pause\": invalid duration \"" + it->get<std::string>() + "\"");
+        if (canary.count == 0) return fail("field \"pause\" needs \"canary\"");
+        canary.pause = *pause;
+    }
+    return canary;
+}
+
 ProgressFn progress_to(const Responder& responder) {
     return [responder](const std::string& message) { responder.progress(message); };
 }
@@ -103,11 +122,16 @@ void run_names_command(CommandContext& context, const std::string& cmd, const Js
     Supervisor& s = context.supervisor;
     if (cmd == "start") return s.start_workers(*names, progress_to(responder), done);
     if (cmd == "stop") return s.stop_workers(*names, progress_to(responder), done);
+    auto canary = canary_fields(request);
+    if (!canary) return responder.finish(error_reply(canary.error().text()));
     auto done_before = std::make_shared<std::vector<InstanceReport>>();
     resume_restart_after_upgrade(s, *names, responder, done_before);
-    s.restart_workers(*names, progress_to(responder), done, [done_before](const std::vector<InstanceReport>& part) {
-        done_before->insert(done_before->end(), part.begin(), part.end());
-    });
+    s.restart_workers(
+        *names, progress_to(responder), done,
+        [done_before](const std::vector<InstanceReport>& part) {
+            done_before->insert(done_before->end(), part.begin(), part.end());
+        },
+        *canary);
 }
 
 // ROLLOUT (protocol.h) of one worker: the rollout in progress, else the last one.
@@ -118,12 +142,20 @@ Json rollout_json(const Worker& worker) {
                     {"replacing", 0}, {"stop_reason", nullptr}};
     const RolloutPlan& plan = rollout->plan;
     const char* state = !rollout->finished() ? "running" : plan.stopped() ? "stopped" : "done";
+    Json pause_left = nullptr;
+    if (plan.holding() && rollout->hold_until != Clock::time_point::max() && rollout->restarts_at_hold >= 0)
+        pause_left = std::max<double>(0.0, std::chrono::duration<double>(rollout->hold_until - Clock::now()).count());
     return Json{{"worker", worker.config.name},
                 {"state", state},
                 {"total", plan.size()},
                 {"replaced", plan.count(RolloutPlan::SlotState::done) + plan.count(RolloutPlan::SlotState::draining)},
                 {"replacing", plan.count(RolloutPlan::SlotState::replacing)},
-                {"stop_reason", rollout->stop_reason.empty() ? Json(nullptr) : Json(rollout->stop_reason)}};
+                {"stop_reason", rollout->stop_reason.empty() ? Json(nullptr) : Json(rollout->stop_reason)},
+                {"phase", rollout->phase()},
+                {"canary", plan.canary()},
+                {"pause", plan.canary() > 0 ? Json(std::chrono::duration<double>(rollout->pause).count()) : Json(nullptr)},
+                {"pause_left", pause_left},
+                {"reason", rollout->reason.empty() ? Json(nullptr) : Json(rollout->reason)}};
 }
 
 Json rollout_reply(const Supervisor& supervisor, const std::vector<std::string>& names, bool wait) {
@@ -169,9 +201,38 @@ void run_rollout(CommandContext& context, const Json& request, const Responder& 
     if (!names) return responder.finish(error_reply(names.error().text()));
     auto wait = bool_field(request, "wait", false);
     if (!wait) return responder.finish(error_reply(wait.error().text()));
+    std::string action;
+    if (request.contains("action")) {
+        auto given = string_field(request, "action");
+        if (!given) return responder.finish(error_reply(given.error().text()));
+        if (*given != "promote" && *given != "abort")
+            return responder.finish(error_reply("field \"action\" must be \"promote\" or \"abort\""));
+        if (*wait) return responder.finish(error_reply("field \"action\" cannot go with \"wait\""));
+        action = *given;
+    }
     Supervisor& supervisor = context.supervisor;
     for (const auto& name : *names)
         if (supervisor.find_worker(name) == nullptr) return responder.finish(error_reply("unknown worker \"" + name + "\""));
+    if (!action.empty()) {
+        // Every named worker is checked before any is acted on: all or nothing.
+        for (const auto& name : *names) {
+            const Worker& worker = *supervisor.find_worker(name);
+            std::string refusal = !worker.rollout ? "worker " + name + " has no rolling restart in progress"
+                                  : !worker.rollout->reason.empty()
+                                      ? "worker " + name + "'s rolling restart is fdsupd's own (" + worker.rollout->reason + ")"
+                                  : worker.rollout->plan.stopped() ? "the rolling restart of " + name + " has already stopped"
+                                  : action == "promote" && (worker.rollout->plan.canary() == 0 || worker.rollout->plan.released())
+                                      ? "the rolling restart of " + name + " has no canary holding"
+                                      : "";
+            if (!refusal.empty()) return responder.finish(error_reply(refusal));
+        }
+        for (const auto& name : *names) {
+            auto acted = action == "promote" ? supervisor.promote_rollout(name) : supervisor.abort_rollout(name);
+            if (!acted) return responder.finish(error_reply(acted.error().text()));
+            spdlog::info("control: rollout of {}: {}", name, action == "promote" ? "promoted" : "aborted");
+        }
+        return responder.finish(rollout_reply(supervisor, *names, false));
+    }
     std::vector<std::shared_ptr<RollingRestart>> running;
     for (const auto& name : *names)
         if (const Worker* worker = supervisor.find_worker(name); worker->rollout &&
@@ -276,7 +337,7 @@ void run_adopt(CommandContext& context, const Json& request, const Responder& re
     spdlog::info("control: adopt socket {} from pid {}{} (uid {})", *socket, **pid,
                  *fd ? " fd " + std::to_string(**fd) : std::string(), *caller);
     context.supervisor.reload(progress_to(responder),
-                              [responder](ReloadResult result) { responder.finish(reload_reply(result)); },
+                              [responder](ReloadResult result) { responder.finish(reload_reply(result)); }, {},
                               std::move(adopt));
 }
 
@@ -315,8 +376,11 @@ void handle_request(CommandContext& context, const Json& request, const Responde
     if (cmd == "logs") return run_logs(context, request, responder);
     if (cmd == "rollout") return run_rollout(context, request, responder);
     if (cmd == "reload") {
-        return supervisor.reload(progress_to(responder),
-                                 [responder](ReloadResult result) { responder.finish(reload_reply(result)); });
+        auto canary = canary_fields(request);
+        if (!canary) return responder.finish(error_reply(canary.error().text()));
+        return supervisor.reload(
+            progress_to(responder), [responder](ReloadResult result) { responder.finish(reload_reply(result)); },
+            *canary);
     }
     if (cmd == "adopt") return run_adopt(context, request, responder);
     if (cmd == "shutdown") {

@@ -4,7 +4,10 @@
 //   1  the first
 //   2  the "upgrading" notice and resuming across an in-place upgrade; the `rollout`
 //      command; status: "used_by_scm_rights" (sockets), "scm_rights" (workers)
-//   3  the `adopt` command; reload's "sockets" has "adopted"; status: a socket's
+//   3  canaries: "canary" and "pause" of `restart` and `reload`, `rollout`'s "action"
+//      (promote, abort), ROLLOUT's "phase", "canary", "pause", "pause_left", "reason";
+//      status: an instance's "draining", a rollout's "phase", "canary", "pause_left"
+//      the `adopt` command; reload's "sockets" has "adopted"; status: a socket's
 //      "adopted_from"
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
@@ -51,10 +54,14 @@
 //                                                       socket names it fetches)
 //   start      names: [str]                             instances: [INSTANCE]
 //   stop       names: [str]                             instances: [INSTANCE]
-//   restart    names: [str]                             instances: [INSTANCE]
+//   restart    names: [str], canary?: int,              instances: [INSTANCE]
+//              pause?: str ("30s"; needs canary)
+//              canary: replace that many instances of each named worker (each must roll
+//              and have more), then hold for pause (none: until `rollout` promote); see
+//              rollout/rolling_restart.h. The reply waits through the hold and the rest.
 //   signal     name: str, signal?: str|int              signal: str, pids: [int]
 //   scale      name: str, instances: int                worker, from, to, instances: [INSTANCE]
-//   reload     -                                        config, workers{added, removed,
+//   reload     canary?: int, pause?: str                config, workers{added, removed,
 //                                                       changed, scaled, unchanged},
 //                                                       sockets{added, removed, replaced},
 //                                                       sockets.adopted: [ADOPTED], warnings: [str]
@@ -72,7 +79,11 @@
 //                                                       stopped; then fdsupd exits)
 //   version    -                                        version, protocol, state_format, pid,
 //                                                       upgrades
-//   rollout    names: [str], wait?: bool                rollouts: [ROLLOUT], instances: [INSTANCE]
+//   rollout    names: [str], wait?: bool,               rollouts: [ROLLOUT], instances: [INSTANCE]
+//              action?: "promote" | "abort"
+//              action: checked for every name before any is acted on (all or none):
+//              promote lets a held canary go on; abort stops an operator's rolling
+//              restart and rolls back what it replaced. Not with "wait".
 //              where each worker's rolling restart is; with "wait", the reply comes once
 //              none of them has one in progress, with the reports of each one's last
 //              rolling restart (as `restart` gives them) and "ok" true only if every
@@ -84,7 +95,12 @@
 //   INSTANCE   {"worker": "web", "index": 0, "state": "running", "pid": 1250 | null,
 //               "previous_pid": 1234 | null, "ok": true, "message": "web[0]: started pid 1250"}
 //   ROLLOUT    {"worker": "web", "state": "running" | "done" | "stopped" | "none",
-//               "total": 4, "replaced": 2, "replacing": 1, "stop_reason": "web[1] failed" | null}
+//               "total": 4, "replaced": 2, "replacing": 1, "stop_reason": "web[1] failed" | null,
+//               "phase": "canary" | "paused" | "rolling" | "aborted" | "stopped",
+//               "canary": 1 (0: none), "pause": 30.0 (seconds) | null, "pause_left": 12.5 | null,
+//               "reason": "rollback after: ..." | null}
+//               (no phase... reason for "none"); pause_left: only while a canary holds
+//               with a pause; reason: why fdsupd began it itself
 //               done: every instance was replaced; stopped: a replacement failed, a later
 //               command or the shutdown ended it; none: no rolling restart known (the
 //               counts are then 0)

@@ -160,6 +160,7 @@ void write_instance(JsonWriter& w, const Instance& instance, Clock::time_point n
         w.member("watchdog_s", std::chrono::duration<double>(instance.watchdog_timeout).count());
     if (!instance.cgroup.empty()) w.member("cgroup", instance.cgroup);  // below the supervisor's fdsupd-PID
     if (instance.retiring) w.member("retiring", true);
+    if (instance.draining) w.member("draining", true);  // stop_delay: out of readiness, still serving
     if (instance.replacement) w.member("replacement", true);  // a rollout's new process, not yet in service
     write_health(w, instance);
     write_usage(w, instance);
@@ -181,6 +182,13 @@ void write_rollout(JsonWriter& w, const Worker& worker) {
         .member("replacing", static_cast<uint64_t>(plan.count(RolloutPlan::SlotState::replacing)));
     w.key("reason");  // why fdsupd began it itself (a failed liveness probe); null for an operator's
     string_or_null(w, worker.rollout->reason);
+    w.member("phase", worker.rollout->phase());
+    w.member("canary", static_cast<uint64_t>(plan.canary()));
+    w.key("pause_left");  // seconds until a held canary goes on; null if not holding or until promoted
+    if (plan.holding() && worker.rollout->restarts_at_hold >= 0 && worker.rollout->hold_until != Clock::time_point::max())
+        w.value(std::max(0.0, std::chrono::duration<double>(worker.rollout->hold_until - Clock::now()).count()));
+    else
+        w.null();
     w.end_object();
 }
 

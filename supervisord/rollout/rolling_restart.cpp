@@ -18,6 +18,7 @@ void RollingRestart::start_replacement(RolloutHost& host, Worker& worker, size_t
         // Nothing serves this slot (backoff, failed, stopped): start the instance itself.
         slot.in_place = true;
         slot.new_id = old->id;
+        old->spec = next_config;
         host.start_fresh(*old);
         slot.new_pid = old->pid;
         return;
@@ -29,6 +30,7 @@ void RollingRestart::start_replacement(RolloutHost& host, Worker& worker, size_t
     }
     Instance& fresh = host.add_replacement(worker, *old);
     fresh.restarts = old->restarts;  // the counters belong to the slot, as with stop-start
+    fresh.spec = next_config;
     slot.new_id = fresh.id;
     host.spawn(fresh);
     slot.new_pid = fresh.pid;
@@ -70,6 +72,19 @@ bool RollingRestart::advance(RolloutHost& host) {
             spdlog::warn("worker {}: rolling restart stopped: {}", worker, stop_reason);
             for (size_t i : plan.abort()) retire_replacement(host, i);
         }
+        if (!plan.stopped() && !abort_request_.empty()) {
+            stop_reason = std::move(abort_request_);
+            abort_request_.clear();
+            aborted = true;
+            spdlog::warn("worker {}: rolling restart aborted: {}", worker, stop_reason);
+            for (size_t i : plan.abort()) retire_replacement(host, i);
+            // A canary without a process (it crashed) restarts on the old spec, not the new.
+            for (const auto& slot : slots)
+                if (Instance* canary = host.find_instance(slot.new_id); canary && !canary->has_process())
+                    canary->spec.reset();
+            if (progress) progress("rollout aborted: " + stop_reason);
+            changed = true;
+        }
         for (size_t i = 0; i < slots.size(); ++i) {
             auto& slot = slots[i];
             if (plan.state(i) == SlotState::replacing) {
@@ -83,6 +98,9 @@ bool RollingRestart::advance(RolloutHost& host) {
                     spdlog::error("worker {}: rolling restart stopped: replacement {}: {}", worker, label,
                                   *failure);
                     retire_replacement(host, i);
+                    // A canary that fails takes back what it replaced; a plain rollout
+                    // keeps the slots that made it.
+                    if (plan.canary() > 0 && !plan.released()) aborted = true;
                     for (size_t other : plan.replacement_failed(i)) retire_replacement(host, other);
                     if (progress) progress(label + ": replacement failed: " + *failure);
                     changed = true;
@@ -94,7 +112,7 @@ bool RollingRestart::advance(RolloutHost& host) {
                     Instance* old = slot.in_place ? nullptr : host.find_instance(slot.old_id);
                     if (old != nullptr) {
                         old->retiring = true;
-                        host.stop_instance(*old);  // the graceful drain: stop_signal, then stop_timeout
+                        host.retire_instance(*old);  // stop_delay, then stop_signal and stop_timeout
                     }
                     if (progress)
                         progress(ready.label() + ": pid " + std::to_string(ready.pid) + " ready after " +
@@ -112,6 +130,7 @@ bool RollingRestart::advance(RolloutHost& host) {
                 }
             }
         }
+        if (owner != nullptr && plan.holding() && hold(host, *owner)) changed = true;
         if (owner != nullptr)
             for (size_t i : plan.start_next()) {
                 start_replacement(host, *owner, i);
@@ -136,7 +155,109 @@ bool RollingRestart::advance(RolloutHost& host) {
     auto watchers = std::move(watchers_);
     watchers_.clear();
     for (auto& [id, watcher] : watchers) watcher();
+    if (aborted && !replaced_instances().empty()) host.roll_back(*this);
     return true;
+}
+
+std::optional<std::string> RollingRestart::canary_failure(RolloutHost& host, const Worker& owner) const {
+    for (size_t i = 0; i < plan.canary(); ++i) {
+        const auto& slot = slots[i];
+        if (plan.state(i) != SlotState::draining && plan.state(i) != SlotState::done) continue;
+        std::string label = instance_label(worker, slot.index);
+        const Instance* canary = host.find_instance(slot.new_id);
+        if (canary == nullptr) return label + " was removed";
+        if (!canary->has_process())
+            return label + (canary->last_exit ? " " + canary->last_exit->describe() : " stopped");
+        if (canary->pid != slot.new_pid) return label + " was restarted (pid " + std::to_string(canary->pid) + ")";
+        if (canary->kill_reason != KillReason::none) return label + ": " + canary->last_error;
+        if (canary->state != InstanceState::running || !canary->ready) return label + " is no longer ready";
+        if (canary->health.failures > 0)
+            return label + " failed its liveness probe" +
+                   (canary->health.last ? ": " + canary->health.last->detail : std::string());
+    }
+    if (restarts_in_service(owner) > restarts_at_hold)
+        return "worker " + worker + " restarted an instance during the pause";
+    return std::nullopt;
+}
+
+int RollingRestart::restarts_in_service(const Worker& owner) {
+    // While the rollout holds, the set of instances in service stays the same (the
+    // worker refuses scale and restart), so their sum only grows by restarts.
+    int sum = 0;
+    for (const auto& instance : owner.instances)
+        if (!instance->retiring && !instance->replacement) sum += instance->restarts;
+    return sum;
+}
+
+bool RollingRestart::hold(RolloutHost& host, const Worker& owner) {
+    if (restarts_at_hold < 0) {
+        restarts_at_hold = restarts_in_service(owner);
+        hold_until = pause.count() > 0 ? Clock::now() + pause : Clock::time_point::max();
+        std::string how = pause.count() > 0 ? "for " + format_duration(pause) : "until promoted";
+        spdlog::info("worker {}: canary of {} instance(s) in service; holding {}", worker, plan.canary(), how);
+        if (progress)
+            progress("canary: " + std::to_string(plan.canary()) + " of " + std::to_string(slots.size()) +
+                     " instances replaced; holding " + how + " (fdsupctl rollout promote|abort " + worker + ")");
+    }
+    if (auto failure = canary_failure(host, owner)) {
+        abort_request_ = "canary failed: " + *failure;
+        return true;
+    }
+    if (hold_until == Clock::time_point::max()) return false;
+    if (Clock::now() < hold_until) {
+        host.wake_at(hold_until);
+        return false;
+    }
+    spdlog::info("worker {}: the canary's pause is over; rolling on", worker);
+    if (progress) progress("canary: pause over; replacing the rest");
+    release(host);
+    return true;
+}
+
+void RollingRestart::release(RolloutHost& host) {
+    plan.release();
+    if (!next_config) return;
+    // From now on the worker runs the new spec, and its canaries are no longer special.
+    if (Worker* owner = host.find_worker(worker)) {
+        int instances = owner->config.instances;
+        owner->config = *next_config;
+        owner->config.instances = instances;
+        for (auto& instance : owner->instances)
+            if (instance->spec == next_config) instance->spec.reset();
+    }
+    next_config.reset();
+}
+
+Result<void> RollingRestart::promote(RolloutHost& host) {
+    if (plan.stopped()) return fail("the rolling restart of " + worker + " was " + (aborted ? "aborted" : "stopped") + ": " + stop_reason);
+    if (plan.canary() == 0) return fail("the rolling restart of " + worker + " has no canary to promote");
+    if (plan.released()) return fail("the canary of " + worker + " was already promoted");
+    spdlog::info("worker {}: canary promoted", worker);
+    if (progress) progress("canary: promoted; replacing the rest");
+    release(host);
+    host.state_changed();
+    return {};
+}
+
+Result<void> RollingRestart::abort(std::string why) {
+    if (plan.stopped()) return fail("the rolling restart of " + worker + " was already " + (aborted ? "aborted" : "stopped") + ": " + stop_reason);
+    if (plan.finished()) return fail("the rolling restart of " + worker + " has finished");
+    abort_request_ = std::move(why);
+    return {};
+}
+
+std::string RollingRestart::phase() const {
+    if (aborted) return "aborted";
+    if (plan.stopped()) return "stopped";
+    if (plan.canary() > 0 && !plan.released()) return plan.holding() ? "paused" : "canary";
+    return "rolling";
+}
+
+std::vector<uint64_t> RollingRestart::replaced_instances() const {
+    std::vector<uint64_t> ids;
+    for (size_t i = 0; i < slots.size(); ++i)
+        if (plan.state(i) == SlotState::done || plan.state(i) == SlotState::draining) ids.push_back(slots[i].new_id);
+    return ids;
 }
 
 uint64_t RollingRestart::when_finished(std::function<void()> callback) {

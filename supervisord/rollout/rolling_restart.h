@@ -8,6 +8,14 @@
 // `retiring` and erased once its process has exited (it gets stop_signal and up to
 // stop_timeout to finish its requests: the graceful drain).
 //
+// A canary (`restart --canary N --pause D`, `reload --canary`): the first N slots are
+// replaced, then the rollout holds for the pause (or, without one, until promoted).
+// While it holds, a canary that exits, stops being ready or fails a liveness check, or
+// any rise in the worker's restarts, aborts it; so does `rollout abort`. An aborted
+// rollout starts nothing more, and the slots it had replaced are put back on the spec
+// the worker ran before (a rollback: fdsupd's own rolling restart of those instances,
+// begun by the host once this one has finished). The others never changed.
+//
 // A RollingRestart is the plan (rollout_plan.h) and, per slot, which processes are
 // involved. It is owned by its worker (Worker::rollout) and by the supervisor's waiter
 // that calls advance() after every state change; it acts on the process table through
@@ -23,7 +31,10 @@
 #include <string>
 #include <vector>
 
+#include "config/model.h"
 #include "rollout/rollout_plan.h"
+#include "sys/clock.h"
+#include "sys/result.h"
 #include "table/instance.h"
 #include "table/operation.h"
 
@@ -41,6 +52,13 @@ public:
     virtual void start_fresh(Instance& instance) = 0;
     virtual void spawn(Instance& instance) = 0;
     virtual void stop_instance(Instance& instance) = 0;
+    // A planned stop of a process another one replaces: stop_delay (taken out of
+    // readiness, left serving) first, then stop_instance.
+    virtual void retire_instance(Instance& instance) = 0;
+    // Runs the waiters again at `when` (a canary's pause ends).
+    virtual void wake_at(Clock::time_point when) = 0;
+    // An aborted rollout has finished: put the slots it replaced back on the old spec.
+    virtual void roll_back(const RollingRestart& aborted) = 0;
     // Runs the waiters again (from inside them too: they run to a fixed point).
     virtual void state_changed() = 0;
     virtual bool shutting_down() const = 0;
@@ -61,9 +79,10 @@ public:
         std::string failure;     // why the replacement failed
     };
 
-    RollingRestart(std::string worker, uint64_t generation, std::vector<Slot> slots, int max_surge)
+    RollingRestart(std::string worker, uint64_t generation, std::vector<Slot> slots, int max_surge,
+                   size_t canary = 0)
         : worker(std::move(worker)), generation(generation), slots(std::move(slots)),
-          plan(this->slots.size(), max_surge) {}
+          plan(this->slots.size(), max_surge, canary) {}
 
     // Moves the rollout on as far as it can now; true once it is finished (and `then`
     // has been called with one report per slot). A finished rollout becomes its
@@ -72,6 +91,16 @@ public:
     // "2 of 4 instances replaced", for refusals.
     std::string progress_text() const;
     bool finished() const { return plan.finished(); }
+    // The operator's `rollout promote`: a held canary goes on at once. Error if there is
+    // nothing to promote.
+    Result<void> promote(RolloutHost& host);
+    // `rollout abort` (or a failed canary): nothing more starts, replacements not in
+    // service yet are stopped, and once finished the replaced slots are rolled back.
+    Result<void> abort(std::string why);
+    // "canary" (its replacements starting), "paused" (holding), "rolling", "aborted".
+    std::string phase() const;
+    // The canary slots that are in service on the new spec (to roll back).
+    std::vector<uint64_t> replaced_instances() const;
     // `callback` runs once the rollout is finished (after `then`, with `outcome` and the
     // worker's last_rollout set); forget(id) takes it back (its client went away).
     uint64_t when_finished(std::function<void()> callback);
@@ -87,12 +116,35 @@ public:
     // worker's last_rollout.
     std::string reason;
     bool recycle = false;  // begun to recycle an instance (recycle_memory, max_age), not for a failure
+    bool rollback = false;  // begun to put back what an aborted rollout replaced
+    // Aborted (`rollout abort`, a failed canary): once finished, what it replaced is
+    // rolled back.
+    bool aborted = false;
+    // The canary's pause (0: until promoted), and when the hold ends once it has begun.
+    config::Duration pause{};
+    Clock::time_point hold_until{};
+    int restarts_at_hold = -1;  // the worker's restarts when the hold began (-1: not yet)
+    // A reload's rollout: the spec the worker ran before, and the text of the config it
+    // came from (for an upgrade to parse again); the rollback puts replaced slots back on
+    // it. Null for a restart, which keeps the spec.
+    std::shared_ptr<const config::WorkerConfig> previous_config;
+    std::string previous_source;
+    // A reload canary before it is promoted: the spec the replacements start with (the
+    // worker keeps running the previous one, also for its other instances' restarts).
+    std::shared_ptr<const config::WorkerConfig> next_config;
     ProgressFn progress;
     std::function<void(std::vector<InstanceReport>)> then;
     std::vector<InstanceReport> outcome;  // once finished: one report per slot, as `then` got them
 
 private:
     std::map<uint64_t, std::function<void()>> watchers_;
+    std::string abort_request_;  // set by abort(), acted on by the next advance()
+    // While the canary holds: the reason to abort it, if one of the checks finds one.
+    std::optional<std::string> canary_failure(RolloutHost& host, const Worker& worker) const;
+    // The hold's checks and the end of its pause; true if the plan changed.
+    bool hold(RolloutHost& host, const Worker& worker);
+    static int restarts_in_service(const Worker& worker);
+    void release(RolloutHost& host);
     uint64_t next_watcher_ = 1;
 
     void start_replacement(RolloutHost& host, Worker& worker, size_t slot);

@@ -4,11 +4,18 @@
 
 namespace fdsup {
 
-RolloutPlan::RolloutPlan(size_t slots, int max_surge)
-    : slots_(slots, SlotState::waiting), max_surge_(static_cast<size_t>(std::max(1, max_surge))) {}
+RolloutPlan::RolloutPlan(size_t slots, int max_surge, size_t canary)
+    : slots_(slots, SlotState::waiting),
+      max_surge_(static_cast<size_t>(std::max(1, max_surge))),
+      canary_(std::min(canary, slots)),
+      released_(canary_ == 0 || canary_ == slots) {}
 
-RolloutPlan::RolloutPlan(std::vector<SlotState> slots, int max_surge, bool stopped)
-    : slots_(std::move(slots)), max_surge_(static_cast<size_t>(std::max(1, max_surge))), stopped_(stopped) {}
+RolloutPlan::RolloutPlan(std::vector<SlotState> slots, int max_surge, bool stopped, size_t canary, bool released)
+    : slots_(std::move(slots)),
+      max_surge_(static_cast<size_t>(std::max(1, max_surge))),
+      stopped_(stopped),
+      canary_(std::min(canary, slots_.size())),
+      released_(released) {}
 
 size_t RolloutPlan::count(SlotState state) const {
     return static_cast<size_t>(std::count(slots_.begin(), slots_.end(), state));
@@ -18,7 +25,8 @@ std::vector<size_t> RolloutPlan::start_next() {
     std::vector<size_t> started;
     if (stopped_) return started;
     size_t in_flight = count(SlotState::replacing);
-    for (size_t i = 0; i < slots_.size() && in_flight < max_surge_; ++i) {
+    size_t startable = released_ ? slots_.size() : canary_;
+    for (size_t i = 0; i < startable && in_flight < max_surge_; ++i) {
         if (slots_[i] != SlotState::waiting) continue;
         slots_[i] = SlotState::replacing;
         started.push_back(i);
@@ -51,6 +59,13 @@ std::vector<size_t> RolloutPlan::skip_remaining() {
         if (slots_[i] == SlotState::replacing || slots_[i] == SlotState::waiting) slots_[i] = SlotState::skipped;
     }
     return were_replacing;
+}
+
+bool RolloutPlan::holding() const {
+    if (released_ || stopped_) return false;
+    for (size_t i = 0; i < canary_; ++i)
+        if (slots_[i] != SlotState::draining && slots_[i] != SlotState::done) return false;
+    return true;
 }
 
 bool RolloutPlan::finished() const {

@@ -11,6 +11,10 @@
 // serving), and slots already draining finish. `abort` (a later command, shutdown)
 // skips the same way. The rollout is finished once no slot is waiting, replacing or
 // draining.
+//
+// A canary (`canary` > 0): only the first `canary` slots are started; the rest wait
+// until release() (the operator's promote, or the end of the pause). `holding` is the
+// pause itself: every canary slot's replacement is in service and the rest wait.
 #pragma once
 
 #include <cstddef>
@@ -22,9 +26,9 @@ class RolloutPlan {
 public:
     enum class SlotState { waiting, replacing, draining, done, failed, skipped };
 
-    RolloutPlan(size_t slots, int max_surge);
+    RolloutPlan(size_t slots, int max_surge, size_t canary = 0);
     // A plan as an earlier fdsupd image left it (upgrade).
-    RolloutPlan(std::vector<SlotState> slots, int max_surge, bool stopped);
+    RolloutPlan(std::vector<SlotState> slots, int max_surge, bool stopped, size_t canary = 0, bool released = true);
 
     // The slots whose replacement starts now (they become replacing).
     std::vector<size_t> start_next();
@@ -35,6 +39,13 @@ public:
     std::vector<size_t> replacement_failed(size_t slot);
     // Returns the slots that were replacing (now skipped).
     std::vector<size_t> abort();
+    // The canary has been judged good: the remaining slots may start.
+    void release() { released_ = true; }
+
+    size_t canary() const { return canary_; }
+    bool released() const { return released_; }
+    // The canary's replacements are all in service and the rest of the slots wait.
+    bool holding() const;
 
     bool finished() const;
     bool stopped() const { return stopped_; }  // failed or aborted: nothing more starts
@@ -50,6 +61,8 @@ private:
     std::vector<SlotState> slots_;
     size_t max_surge_;
     bool stopped_ = false;
+    size_t canary_ = 0;      // 0: no canary
+    bool released_ = true;   // false while a canary holds the rest back
 };
 
 }  // namespace fdsup

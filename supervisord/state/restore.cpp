@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "config/listen_address.h"
+#include "config/loader.h"
 #include "state/codec.h"
 #include "state/state_format.h"
 
@@ -163,6 +164,18 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         worker->stopped_by_operator = w.at("stopped_by_operator").get<bool>();
         worker->waiting_for_dependencies = w.at("waiting_for_dependencies").get<bool>();
         worker->generation = w.at("generation").get<uint64_t>();
+        if (std::string source = w.at("config_source").get<std::string>(); !source.empty()) {
+            // A rolled-back reload left the worker on the spec of an earlier config.
+            auto earlier = config::load_config_string(source, sup.config_.path);
+            const config::WorkerConfig* spec = earlier.config ? earlier.config->find_worker(name) : nullptr;
+            if (spec == nullptr) throw std::runtime_error("worker " + name + ": its earlier configuration does not load");
+            int instances = worker->config.instances;
+            worker->config = *spec;
+            worker->config.instances = instances;
+            for (auto& entry : sup.config_.workers)
+                if (entry.name == name) entry = *spec;
+            worker->config_source = std::move(source);
+        }
         worker->instances.clear();
         for (const auto& j : w.at("instances")) restore_instance(sup, *worker, j, fds);
         for (const auto& store : w.at("fd_stores")) {
@@ -287,6 +300,9 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
     if (in.exit_pending) in.pid = v[kPid].get<pid_t>();
     if (events >= 0) in.cgroup_events.reset(fds.claim(events, "worker " + in.label() + ": cgroup.events"));
 
+    in.draining = v[kDraining].get<bool>();
+    if (in.draining && (!in.has_process() || in.state != InstanceState::running))
+        throw std::runtime_error("worker " + in.label() + " drains without a running process");
     // Its timers, to the same deadlines.
     if (v[kTimerActive].get<bool>() && in.exit_pending) {
         sup.arm_cgroup_drain(in, in.timer_deadline);
@@ -294,6 +310,9 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
         switch (in.state) {
             case InstanceState::backoff: sup.arm_restart(in, in.timer_deadline); break;
             case InstanceState::stopping: sup.arm_stop_escalation(in, in.timer_deadline); break;
+            case InstanceState::running:
+                if (in.draining) sup.arm_drain_delay(in, in.timer_deadline);
+                break;
             case InstanceState::starting:
                 if (worker.config.ready == config::ReadyMode::delay) sup.arm_ready_delay(in, in.timer_deadline);
                 else sup.arm_ready_timeout(in, in.timer_deadline);
@@ -332,14 +351,24 @@ void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {
     if (states.size() != slots.size()) throw std::runtime_error("worker " + worker.config.name + ": a malformed rollout");
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, r.at("generation").get<uint64_t>(),
                                                     std::move(slots), r.at("max_surge").get<int>());
-    rollout->plan = RolloutPlan(std::move(states), r.at("max_surge").get<int>(), r.at("stopped").get<bool>());
+    rollout->plan = RolloutPlan(std::move(states), r.at("max_surge").get<int>(), r.at("stopped").get<bool>(),
+                                r.at("canary").get<size_t>(), r.at("released").get<bool>());
     rollout->stop_reason = r.at("stop_reason").get<std::string>();
     rollout->reason = r.at("reason").get<std::string>();
+    rollout->aborted = r.at("aborted").get<bool>();
+    rollout->rollback = r.at("rollback").get<bool>();
+    rollout->pause = config::Duration(r.at("pause_ms").get<int64_t>());
+    rollout->restarts_at_hold = r.at("restarts_at_hold").get<int>();
+    // A hold without an end (until promoted) is written as -1, as is one not begun.
+    if (const Json& until = r.at("hold_until"); until.get<int64_t>() >= 0) rollout->hold_until = time_at(until);
+    else if (rollout->restarts_at_hold >= 0) rollout->hold_until = Clock::time_point::max();
     // Nobody waits for its report any more: the command's client was disconnected.
     // One fdsupd began itself (a failed liveness probe) ends as it would have.
     rollout->recycle = r.at("recycle").get<bool>();
     if (rollout->recycle)
         rollout->then = sup.recycle_done(*rollout);
+    else if (rollout->rollback)
+        rollout->then = sup.rollback_done(worker.config.name);
     else if (!rollout->reason.empty())
         rollout->then = sup.liveness_replacement_done(*rollout);
     else

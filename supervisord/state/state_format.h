@@ -17,6 +17,7 @@ enum InstanceField {
     kExitPending,     // null, or the main process's exit (as kLastExit) while its cgroup empties
     kHealth,          // [failures, last (null or [passed, detail, latency_us, at_ns]), accepting, replaced, replaced_at_ns]
     kUsage,           // [recycle_at_ns (-1: none), memory_over_since_ns (-1), retry_after_ns, recycled]
+    kDraining,        // stop_delay: out of readiness, stop_signal at kTimerDeadline
     kInstanceFields  // the count
 };
 

@@ -114,6 +114,7 @@ void write_instance(JsonWriter& w, const Instance& in, std::vector<int>& keep) {
         .value(ns(in.usage.retry_after))
         .value(in.usage.recycled)
         .end_array();
+    r.field(kDraining).value(in.draining);
 }
 
 void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
@@ -136,6 +137,15 @@ void write_rollout(JsonWriter& w, const RollingRestart& rollout) {
         .member("stop_reason", rollout.stop_reason)
         .member("reason", rollout.reason)
         .member("recycle", rollout.recycle)
+        .member("rollback", rollout.rollback)
+        .member("aborted", rollout.aborted)
+        .member("canary", rollout.plan.canary())
+        .member("released", rollout.plan.released())
+        .member("pause_ms", static_cast<int64_t>(rollout.pause.count()))
+        .member("hold_until", rollout.restarts_at_hold < 0 || rollout.hold_until == Clock::time_point::max()
+                                  ? int64_t{-1}
+                                  : ns(rollout.hold_until))
+        .member("restarts_at_hold", rollout.restarts_at_hold)
         .end_object();
 }
 
@@ -192,7 +202,8 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
             .member("instances_wanted", worker->config.instances)
             .member("stopped_by_operator", worker->stopped_by_operator)
             .member("waiting_for_dependencies", worker->waiting_for_dependencies)
-            .member("generation", worker->generation);
+            .member("generation", worker->generation)
+            .member("config_source", worker->config_source);
         w.key("instances").begin_array();
         for (const auto& instance : worker->instances) write_instance(w, *instance, keep);
         w.end_array();

@@ -283,6 +283,21 @@ void Supervisor::stop_then_start(Worker& worker, ProgressFn progress,
           });
 }
 
+std::string Supervisor::canary_refusal(const Worker& worker, const CanaryOptions& canary) const {
+    const std::string& name = worker.config.name;
+    if (!rolls(worker))
+        return "worker " + name + " cannot take a canary: " +
+               (worker.config.restart_strategy != config::RestartStrategy::rolling
+                    ? "its restart_strategy is \"stop-start\""
+                    : "nothing of it runs to keep serving meanwhile");
+    size_t in_service = static_cast<size_t>(std::count_if(worker.instances.begin(), worker.instances.end(),
+                                                           [](const auto& i) { return !i->retiring; }));
+    if (static_cast<size_t>(canary.count) >= in_service)
+        return "worker " + name + " has " + std::to_string(in_service) + " instance(s): a canary of " +
+               std::to_string(canary.count) + " would replace them all (use fewer, or a plain restart)";
+    return {};
+}
+
 bool Supervisor::rolls(const Worker& worker) const {
     // Rolling needs something to keep serving meanwhile, and no stop-start half done.
     return worker.config.restart_strategy == config::RestartStrategy::rolling && worker.any_process() &&
@@ -290,20 +305,106 @@ bool Supervisor::rolls(const Worker& worker) const {
 }
 
 void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
-                                 std::function<void(std::vector<InstanceReport>)> then) {
+                                 std::function<void(std::vector<InstanceReport>)> then, const CanaryOptions& canary,
+                                 std::shared_ptr<const config::WorkerConfig> next_config,
+                                 std::string previous_source) {
     uint64_t generation = ++worker.generation;
     worker.stopped_by_operator = false;
     std::vector<RollingRestart::Slot> slots;
     for (const auto& instance : worker.instances)
         if (!instance->retiring) slots.push_back({instance->index, instance->id, instance->pid, 0, -1, false, {}});
-    spdlog::info("worker {}: rolling restart of {} instance(s), max_surge {}", worker.config.name, slots.size(),
-                 worker.config.max_surge);
+    size_t canary_slots = canary.count > 0 ? std::min(slots.size(), static_cast<size_t>(canary.count)) : 0;
+    spdlog::info("worker {}: rolling restart of {} instance(s), max_surge {}{}", worker.config.name, slots.size(),
+                 worker.config.max_surge,
+                 canary_slots == 0 ? std::string()
+                                   : fmt::format(", canary {} then {}", canary_slots,
+                                                 canary.pause.count() > 0 ? "a pause of " + config::format_duration(canary.pause)
+                                                                          : std::string("a hold until promoted")));
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, generation, std::move(slots),
-                                                    worker.config.max_surge);
+                                                    worker.config.max_surge, canary_slots);
+    rollout->pause = canary.pause;
     rollout->progress = std::move(progress);
     rollout->then = std::move(then);
+    if (next_config) {
+        // A reload: the worker keeps its spec until the canary is promoted (its other
+        // instances restart on it meanwhile); replacements start on the new one.
+        rollout->previous_config = std::make_shared<const config::WorkerConfig>(worker.config);
+        rollout->previous_source = std::move(previous_source);
+        if (canary_slots > 0) {
+            rollout->next_config = std::move(next_config);
+        } else {
+            int instances = worker.config.instances;
+            worker.config = *next_config;
+            worker.config.instances = instances;
+        }
+    }
     worker.rollout = rollout;
     add_rollout_waiter(std::move(rollout));
+}
+
+void Supervisor::wake_at(Clock::time_point when) {
+    if (rollout_timer_.active() && rollout_timer_at_ <= when) return;
+    rollout_timer_at_ = when;
+    rollout_timer_.start(until(when), [this] { state_changed(); });
+}
+
+void Supervisor::roll_back(const RollingRestart& aborted) {
+    Worker* worker = find_worker(aborted.worker);
+    if (worker == nullptr || worker->generation != aborted.generation || shutting_down_ || worker->rollout) return;
+    if (aborted.previous_config) {
+        // The spec before the reload is the worker's again, and the loaded config's, so
+        // that the next reload sees the file's change once more and may try it again.
+        int instances = worker->config.instances;
+        worker->config = *aborted.previous_config;
+        worker->config.instances = instances;
+        for (auto& entry : config_.workers)
+            if (entry.name == worker->config.name) entry = *aborted.previous_config;
+        worker->config_source = aborted.previous_source;
+    }
+    std::vector<RollingRestart::Slot> slots;
+    for (uint64_t id : aborted.replaced_instances()) {
+        Instance* instance = find_instance(id);
+        if (instance == nullptr || instance->retiring) continue;
+        if (instance->spec && !instance->has_process()) instance->spec.reset();  // starts in place on the old spec
+        slots.push_back({instance->index, instance->id, instance->pid, 0, -1, false, {}});
+    }
+    if (slots.empty()) return;
+    spdlog::warn("worker {}: rolling back {} instance(s) to the previous spec", worker->config.name, slots.size());
+    auto rollback = std::make_shared<RollingRestart>(worker->config.name, ++worker->generation, std::move(slots),
+                                                     worker->config.max_surge);
+    rollback->reason = "rollback after: " + aborted.stop_reason;
+    rollback->rollback = true;
+    rollback->then = rollback_done(worker->config.name);
+    worker->rollout = rollback;
+    add_rollout_waiter(std::move(rollback));
+}
+
+std::function<void(std::vector<InstanceReport>)> Supervisor::rollback_done(const std::string& name) {
+    return [name](std::vector<InstanceReport> reports) {
+        auto failed = std::find_if(reports.begin(), reports.end(), [](const auto& r) { return !r.ok; });
+        if (failed == reports.end()) spdlog::info("worker {}: rolled back to the previous spec", name);
+        else spdlog::error("worker {}: rollback incomplete: {}", name, failed->message);
+    };
+}
+
+Result<void> Supervisor::promote_rollout(const std::string& name) {
+    Worker* worker = find_worker(name);
+    if (worker == nullptr) return fail("no such worker: " + name);
+    if (!worker->rollout) return fail("worker " + name + " has no rolling restart in progress");
+    if (!worker->rollout->reason.empty())
+        return fail("worker " + name + "'s rolling restart is fdsupd's own (" + worker->rollout->reason + ")");
+    return worker->rollout->promote(*this);
+}
+
+Result<void> Supervisor::abort_rollout(const std::string& name) {
+    Worker* worker = find_worker(name);
+    if (worker == nullptr) return fail("no such worker: " + name);
+    if (!worker->rollout) return fail("worker " + name + " has no rolling restart in progress");
+    if (!worker->rollout->reason.empty())
+        return fail("worker " + name + "'s rolling restart is fdsupd's own (" + worker->rollout->reason + ")");
+    if (auto aborted = worker->rollout->abort("aborted by the operator"); !aborted) return aborted;
+    state_changed();
+    return {};
 }
 
 void Supervisor::add_rollout_waiter(std::shared_ptr<RollingRestart> rollout) {
@@ -330,7 +431,7 @@ void Supervisor::scale_now(Worker& worker, int count, ProgressFn progress,
             Instance& instance = *staying[static_cast<size_t>(i)];
             instance.retiring = true;
             leaving.push_back({instance.id, worker.config.name, instance.index, instance.pid});
-            stop_instance(instance);
+            retire_instance(instance);
         }
         spdlog::info("worker {}: scaling from {} to {} instances", worker.config.name, live, count);
         await(std::move(leaving), Goal::gone, std::move(progress), std::move(then));
@@ -394,9 +495,13 @@ void Supervisor::stop_workers(const std::vector<std::string>& names, ProgressFn 
 }
 
 void Supervisor::restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done,
-                                 std::function<void(const std::vector<InstanceReport>&)> part_done) {
+                                 std::function<void(const std::vector<InstanceReport>&)> part_done,
+                                 const CanaryOptions& canary) {
     auto workers = resolve_to_start(names);
     if (!workers) return done({false, workers.error().text(), {}});
+    if (canary.count > 0)
+        for (Worker* worker : *workers)
+            if (auto refusal = canary_refusal(*worker, canary); !refusal.empty()) return done({false, refusal, {}});
     auto gather = Gather::make(workers->size(), [done](std::vector<InstanceReport> reports) {
         done(result_of(std::move(reports), "restart"));
     });
@@ -410,7 +515,7 @@ void Supervisor::restart_workers(const std::vector<std::string>& names, Progress
             };
         if (rolls(worker)) {
             spdlog::info("worker {}: restart requested (rolling)", worker.config.name);
-            rolling_restart(worker, progress, std::move(part));
+            rolling_restart(worker, progress, std::move(part), canary);
         } else {
             spdlog::info("worker {}: restart requested (stop-start)", worker.config.name);
             stop_then_start(worker, progress, std::move(part));

@@ -32,7 +32,8 @@ bool needs_restart(const std::string& key) {
 
 }  // namespace
 
-void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, std::optional<AdoptRequest> adopt) {
+void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOptions& canary,
+                        std::optional<AdoptRequest> adopt) {
     done = [this, done = std::move(done)](ReloadResult result) {
         ++(result.ok ? reloads_ok_ : reloads_failed_);
         done(std::move(result));
@@ -82,6 +83,24 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, std::optional<Ad
         for (const auto& name : *names)
             if (Worker* w = find_worker(name); w && w->rollout) result.config_errors.push_back(busy_reason(*w));
     if (!result.config_errors.empty()) return refuse("the new configuration cannot be applied live; nothing changed");
+    if (canary.count > 0) {
+        // The canary applies to each changed worker a rolling restart replaces (one that
+        // does not run is simply started on the new spec).
+        bool any = false;
+        for (const auto& name : diff.workers_changed) {
+            Worker& worker = *find_worker(name);
+            const config::WorkerConfig& wanted = *next.find_worker(name);
+            if (wanted.restart_strategy != config::RestartStrategy::rolling || !worker.any_process() ||
+                worker.stopped_by_operator)
+                continue;
+            any = true;
+            if (auto refusal = canary_refusal(worker, canary); !refusal.empty()) result.config_errors.push_back(refusal);
+        }
+        if (!any)
+            result.config_errors.push_back("--canary: no changed worker is replaced by a rolling restart (changed: " +
+                                           join(diff.workers_changed) + ")");
+        if (!result.config_errors.empty()) return refuse("the canary cannot be had; nothing changed");
+    }
     if (adopt) {
         const std::string& name = adopt->socket;
         if (next.find_socket(name) == nullptr)
@@ -169,6 +188,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, std::optional<Ad
                                       (key == "metrics_listen" ? " or is upgraded in place (fdsupctl upgrade)" : ""));
     }
     if (next.supervisor.log_level != config_.supervisor.log_level) set_log_level(next.supervisor.log_level);
+    std::string previous_source = std::move(config_.source);
     config_ = next;
 
     result.sockets_added = diff.sockets_added;
@@ -181,7 +201,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, std::optional<Ad
     result.workers_scaled = diff.workers_scaled;
     result.workers_unchanged = diff.workers_unchanged;
     result.workers_retuned = diff.workers_retuned;
-    // Limits and recycling: in effect at once, for the running instances too.
+    // Limits, recycling and stop_delay: in effect at once, for the running instances too.
     for (const auto& name : diff.workers_retuned) {
         Worker& worker = *find_worker(name);
         config::ResourceLimits before = worker.config.limits;
@@ -190,6 +210,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, std::optional<Ad
                            worker.config.recycle.max_age_jitter != next_recycle.max_age_jitter;
         worker.config.limits = next.find_worker(name)->limits;
         worker.config.recycle = next.find_worker(name)->recycle;
+        worker.config.stop_delay = next.find_worker(name)->stop_delay;
         for (auto& instance : worker.instances) {
             if (!instance->has_process()) continue;
             if (auto updated = cgroups_.update_limits(*instance, before); !updated)
@@ -247,12 +268,12 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, std::optional<Ad
             // The new spec is in effect at once for new processes; the rollout replaces
             // the old ones, then the instance count follows the new config.
             spdlog::info("worker {}: configuration changed; rolling restart", name);
-            config::WorkerConfig next_config = std::move(*worker.pending_config);
+            auto next_config = std::make_shared<const config::WorkerConfig>(std::move(*worker.pending_config));
             worker.pending_config.reset();
-            int wanted = next_config.instances;
-            next_config.instances = worker.config.instances;
-            worker.config = std::move(next_config);
-            rolling_restart(worker, progress, [this, name, wanted, progress, finish_part](std::vector<InstanceReport> reports) {
+            int wanted = next_config->instances;
+            std::string source = worker.config_source.empty() ? previous_source : std::move(worker.config_source);
+            worker.config_source.clear();
+            auto then = [this, name, wanted, progress, finish_part](std::vector<InstanceReport> reports) {
                 Worker* current = find_worker(name);
                 bool all_replaced = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.ok; });
                 if (current == nullptr || !all_replaced || wanted == current->config.instances || shutting_down_)
@@ -271,7 +292,8 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, std::optional<Ad
                               });
                     return true;
                 });
-            });
+            };
+            rolling_restart(worker, progress, std::move(then), canary, std::move(next_config), std::move(source));
             continue;
         }
         spdlog::info("worker {}: configuration changed; restarting (stop-start)", name);

@@ -12,7 +12,7 @@ namespace fdsup {
 using config::format_duration;
 
 void Supervisor::spawn(Instance& instance) {
-    const auto& cfg = instance.worker->config;
+    const auto& cfg = instance.config();
     const Worker& worker = *instance.worker;
     if (shutting_down_ || worker.stopped_by_operator || worker.removing) {
         // A backoff timer that fired after the worker was stopped, removed or shut down.
@@ -61,7 +61,7 @@ void Supervisor::start_fresh(Instance& instance) {
 }
 
 Result<void> Supervisor::launch(Instance& instance) {
-    const auto& cfg = instance.worker->config;
+    const auto& cfg = instance.config();
 
     auto streams = outputs_.open(cfg);
     if (!streams) return std::unexpected(streams.error());
@@ -90,6 +90,7 @@ Result<void> Supervisor::launch(Instance& instance) {
     instance.ready = false;
     instance.stop_escalated = false;
     instance.kill_reason = KillReason::none;
+    instance.draining = false;
     instance.status_text.clear();
     instance.reloading = false;
     instance.stopping_notified = false;

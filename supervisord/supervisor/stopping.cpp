@@ -29,12 +29,35 @@ void Supervisor::signal_instance(Instance& instance, int signal) {
         spdlog::error("worker {}: {}", instance.label(), sent.error().text());
 }
 
+void Supervisor::retire_instance(Instance& instance) {
+    config::Duration delay = instance.config().stop_delay;
+    if (delay.count() <= 0 || instance.state != InstanceState::running || !instance.has_process() ||
+        instance.exit_pending || shutting_down_)
+        return stop_instance(instance);
+    if (instance.draining) return;
+    instance.draining = true;
+    spdlog::info("worker {}: draining pid {}: out of readiness, SIG{} in {} (stop_delay)", instance.label(),
+                 instance.pid, signal_name(instance.config().stop_signal), format_duration(delay));
+    arm_drain_delay(instance, Clock::now() + delay);
+}
+
+void Supervisor::arm_drain_delay(Instance& instance, Clock::time_point deadline) {
+    instance.timer_deadline = deadline;
+    instance.timer.start(until(deadline), [this, id = instance.id] {
+        Instance* instance = find_instance(id);
+        if (instance == nullptr || !instance->draining) return;
+        stop_instance(*instance);
+        state_changed();
+    });
+}
+
 void Supervisor::stop_instance(Instance& instance) {
-    const auto& cfg = instance.worker->config;
+    const auto& cfg = instance.config();
     // A stop asked for now wins over a failure kill in progress (ready timeout,
     // watchdog): its exit is a stop, not a failure to restart. kill_for sets the
-    // reason again after calling this.
+    // reason again after calling this. It also ends a stop_delay's drain.
     instance.kill_reason = KillReason::none;
+    instance.draining = false;
     if (!instance.has_process()) {
         instance.timer.stop();  // a pending restart (backoff) or nothing
         if (instance.state != InstanceState::failed && instance.state != InstanceState::exited)

@@ -93,6 +93,7 @@ void Supervisor::apply_pending_config(Worker& worker) {
     worker.instances.clear();
     worker.config = std::move(*worker.pending_config);
     worker.pending_config.reset();
+    worker.config_source.clear();
     for (int i = 0; i < worker.config.instances; ++i) add_instance(worker);
 }
 

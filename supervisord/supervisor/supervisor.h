@@ -92,7 +92,13 @@ public:
     // with a rollout in progress refuses start, restart and scale. `part_done`, if
     // given, gets each worker's reports as soon as that worker is done (before `done`).
     void restart_workers(const std::vector<std::string>& names, ProgressFn progress, OperationDoneFn done,
-                         std::function<void(const std::vector<InstanceReport>&)> part_done = nullptr);
+                         std::function<void(const std::vector<InstanceReport>&)> part_done = nullptr,
+                         const CanaryOptions& canary = {});
+    // `rollout promote` and `rollout abort`: a worker's rolling restart held at its
+    // canary goes on at once, or any rolling restart an operator began stops and puts
+    // the instances it replaced back on the old spec (rollout/rolling_restart.h).
+    Result<void> promote_rollout(const std::string& name);
+    Result<void> abort_rollout(const std::string& name);
     // scale: more instances start; fewer stop the newest (highest index) first.
     void scale_worker(const std::string& name, int count, ProgressFn progress, OperationDoneFn done);
     struct SignalSent {
@@ -114,7 +120,8 @@ public:
         std::string socket;
         TakeOverRequest from;
     };
-    void reload(ProgressFn progress, ReloadDoneFn done, std::optional<AdoptRequest> adopt = std::nullopt);
+    void reload(ProgressFn progress, ReloadDoneFn done, const CanaryOptions& canary = {},
+                std::optional<AdoptRequest> adopt = std::nullopt);
     bool reloading() const { return reloading_; }
     // Why an in-place upgrade cannot begin now, or "" if it can.
     std::string upgrade_refusal() const;
@@ -280,6 +287,9 @@ private:
 
     // ---- stopping (stopping.cpp) ----
     void stop_instance(Instance& instance) override;
+    // RolloutHost, and scale down: stop_delay first (draining), then stop_instance.
+    void retire_instance(Instance& instance) override;
+    void arm_drain_delay(Instance& instance, Clock::time_point deadline);
     void signal_instance(Instance& instance, int signal);
     void advance_shutdown();
     bool is_needed_by_live_worker(const Worker& dependency) const;
@@ -319,8 +329,17 @@ private:
                    std::function<void(std::vector<InstanceReport>)> then);
     // True if a restart of `worker` now is a rolling one; the rollout and its waiter.
     bool rolls(const Worker& worker) const;
+    // Why `worker` cannot take this canary ("" if it can): it must roll, and keep
+    // instances that are not replaced.
+    std::string canary_refusal(const Worker& worker, const CanaryOptions& canary) const;
     void rolling_restart(Worker& worker, ProgressFn progress,
-                         std::function<void(std::vector<InstanceReport>)> then);
+                         std::function<void(std::vector<InstanceReport>)> then, const CanaryOptions& canary = {},
+                         std::shared_ptr<const config::WorkerConfig> next_config = nullptr,
+                         std::string previous_source = {});
+    // RolloutHost: the rollout timer, and the rollback of an aborted rollout.
+    void wake_at(Clock::time_point when) override;
+    void roll_back(const RollingRestart& aborted) override;
+    std::function<void(std::vector<InstanceReport>)> rollback_done(const std::string& name);
     void add_rollout_waiter(std::shared_ptr<RollingRestart> rollout);
     // Why `worker` cannot take another start/restart/scale now, or "" if it can.
     std::string busy_reason(const Worker& worker) const;
@@ -367,6 +386,8 @@ private:
     ManagerHooks manager_;
     Timer manager_status_timer_{loop_};
     Timer recycle_timer_{loop_};
+    Timer rollout_timer_{loop_};  // the earliest end of a canary's pause
+    Clock::time_point rollout_timer_at_{};
     UsageCost usage_cost_;
     Clock::time_point next_memory_sample_{};
     std::mt19937_64 random_{std::random_device{}()};  // max_age_jitter  // coalesces STATUS= updates: at most one per 250 ms

@@ -17,6 +17,8 @@ const char* state_name(InstanceState state) {
 
 std::string Instance::label() const { return instance_label(worker->config.name, index); }
 
+const config::WorkerConfig& Instance::config() const { return spec ? *spec : worker->config; }
+
 bool Worker::all_ready() const {
     for (const auto& instance : instances)
         if (!instance->retiring && !instance->replacement && (instance->state != InstanceState::running || !instance->ready)) return false;

@@ -88,6 +88,13 @@ struct Instance {
     InstanceHealth health;  // what health/ found (ready = "accepting" or "probe", liveness_probe)
     InstanceUsage usage;    // what it uses, as last gathered, and its recycling (supervisor/usage.cpp)
 
+    // The spec its process was started with when that is not its worker's: a reload
+    // canary's replacement runs the new spec while the worker keeps the old one, until
+    // the canary is promoted (rollout/rolling_restart.h). Null: the worker's.
+    std::shared_ptr<const config::WorkerConfig> spec;
+    // stop_delay: a planned stop took it out of readiness; it keeps serving until the
+    // timer (timer_deadline) sends stop_signal. Shown as "draining".
+    bool draining = false;
     int restarts = 0;  // restarts after unplanned exits, failed execs and failed liveness probes
     std::optional<ExitStatus> last_exit;
     std::string last_error;  // why the last start failed (exec error, ready timeout, watchdog), for status
@@ -95,6 +102,8 @@ struct Instance {
     StartLimiter start_limiter;
 
     bool has_process() const { return pid > 0; }
+    // The spec its next process starts with: `spec`, or its worker's.
+    const config::WorkerConfig& config() const;
     // "web[2]"
     std::string label() const;
 };
@@ -107,6 +116,10 @@ struct Worker {
     bool removing = false;                  // dropped by reload: erased once no process is left
     // A changed spec from reload, applied once every old instance has stopped.
     std::optional<config::WorkerConfig> pending_config;
+    // The text of the config `config` came from when that is not the loaded config's
+    // (a rolled-back reload left the worker on its previous spec): what an upgrade
+    // parses again. "" otherwise.
+    std::string config_source;
     // Bumped by every lifecycle command: a command that waits (restart's stop phase)
     // does not continue once a later command took the worker over.
     uint64_t generation = 0;

@@ -52,6 +52,13 @@ struct ReloadResult {
     std::vector<Adopted> sockets_adopted;
 };
 
+// restart --canary N --pause D (and reload's): replace `count` instances of each
+// worker that rolls, then hold for `pause` (0: until `rollout promote`).
+struct CanaryOptions {
+    int count = 0;  // 0: no canary
+    config::Duration pause{};
+};
+
 using ProgressFn = std::function<void(const std::string& message)>;
 using OperationDoneFn = std::function<void(OperationResult)>;
 using ReloadDoneFn = std::function<void(ReloadResult)>;

@@ -23,6 +23,9 @@
  *                         (fdsup_fds.h, for `scm_rights`) instead of LISTEN_FDS
  *   --watchdog-pings N    when sd_watchdog_enabled(): send WATCHDOG=1 every half
  *                         period, N times (-1: forever), then go silent
+ *   --crash-if FILE       if FILE exists at start and this process is the one that
+ *                         removes it, exit 1 after serving 200 requests (a canary that
+ *                         fails under load, once: whatever starts after it is healthy)
  *   --listen PORT         no supervisor-owned socket: after the startup delay, bind
  *                         127.0.0.1:PORT itself (SO_REUSEPORT, so instances share it),
  *                         as an app run by a supervisor without socket handover does
@@ -65,7 +68,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: http_worker [--ignore-term] [--startup-delay-ms N] [--exit-after N]\n"
             "                   [--notify] [--never-ready-if FILE] [--hold-ready-while FILE]\n"
-            "                   [--watchdog-pings N] [--fetch NAME] [--listen PORT]\n");
+            "                   [--watchdog-pings N] [--fetch NAME] [--listen PORT]\n"
+            "                   [--crash-if FILE]\n");
     exit(2);
 }
 
@@ -250,6 +254,7 @@ int main(int argc, char **argv)
     const char *never_ready_if = NULL;
     const char *hold_ready_while = NULL;
     const char *fetch = NULL;
+    const char *crash_if = NULL;
     long startup_delay_ms = 0;
     long exit_after = 0;
     long listen_port = -1;
@@ -264,6 +269,10 @@ int main(int argc, char **argv)
             if (++i >= argc)
                 usage();
             never_ready_if = argv[i];
+        } else if (strcmp(argv[i], "--crash-if") == 0) {
+            if (++i >= argc)
+                usage();
+            crash_if = argv[i];
         } else if (strcmp(argv[i], "--fetch") == 0) {
             if (++i >= argc)
                 usage();
@@ -378,6 +387,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "http_worker: sd_notify: %s\n", r == 0 ? "NOTIFY_SOCKET not set" : strerror(-r));
     }
 
+    long crash_after = 0;
+    if (crash_if && unlink(crash_if) == 0) {
+        crash_after = 200;
+        printf("http_worker: pid %ld will crash after %ld requests\n", (long)getpid(), crash_after);
+        fflush(stdout);
+    }
     long served = 0;
     for (;;) {
         if (terminating) {
@@ -424,5 +439,9 @@ int main(int argc, char **argv)
         served++;
         if (exit_after > 0 && served >= exit_after)
             exit(0);
+        if (crash_after > 0 && served >= crash_after) {
+            fprintf(stderr, "http_worker: crashing as asked (--crash-if)\n");
+            exit(1);
+        }
     }
 }

@@ -126,6 +126,16 @@ class Completion(FdsupTestCase):
         self.assertEqual(self.complete(ctl, "-s", s, "top", "--sort", "=", "m"), ["memory"])
         self.assertEqual(self.complete(ctl, "-s", s, "top", "-n", ""), [])
         self.assertEqual(self.complete(ctl, "-s", s, "top", "--i"), ["--interval", "--iterations"])
+        # Canaries: no value offered for --canary/--pause, names around them; rollout's
+        # actions first, then the names.
+        self.assertEqual(self.complete(ctl, "-s", s, "restart", "--canary", ""), [])
+        self.assertEqual(self.complete(ctl, "-s", s, "restart", "--canary", "1", "web", ""), ["api", "db-main", "stash"])
+        self.assertEqual(self.complete(ctl, "-s", s, "restart", "--c"), ["--canary"])
+        self.assertEqual(self.complete(ctl, "-s", s, "reload", "--"), ["--canary", "--help", "--json", "--pause"])
+        self.assertEqual(self.complete(ctl, "-s", s, "rollout", "p"), ["promote"])
+        self.assertEqual(self.complete(ctl, "-s", s, "rollout", "w"), ["web"])
+        self.assertEqual(self.complete(ctl, "-s", s, "rollout", "abort", ""), WORKERS)
+        self.assertEqual(self.complete(ctl, "-s", s, "rollout", "abort", "web", ""), ["api", "db-main", "stash"])
         self.assertEqual(self.complete(ctl, "-s", s, "help", "re"), ["reload", "restart"])
         self.assertEqual(self.complete(ctl, "re"), ["reload", "restart"])
 

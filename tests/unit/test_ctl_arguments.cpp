@@ -72,6 +72,31 @@ TEST_CASE("ctl arguments: the request each verb sends") {
     CHECK(request({"logs", "web"}) == Json::parse(R"({"cmd":"logs","name":"web","lines":50,"follow":false})"));
 }
 
+TEST_CASE("ctl arguments: canaries and the rollout verb") {
+    CHECK(request({"restart", "web", "--canary", "1", "--pause", "30s"}) ==
+          Json::parse(R"({"cmd":"restart","canary":1,"pause":"30s","names":["web"]})"));
+    CHECK(request({"restart", "--canary=2", "web", "api"}) ==
+          Json::parse(R"({"cmd":"restart","canary":2,"names":["web","api"]})"));
+    CHECK(request({"reload", "--canary", "1", "--pause=500ms"}) ==
+          Json::parse(R"({"cmd":"reload","canary":1,"pause":"500ms"})"));
+    CHECK(request({"rollout", "web"}) == Json::parse(R"({"cmd":"rollout","names":["web"]})"));
+    CHECK(request({"rollout", "promote", "web"}) ==
+          Json::parse(R"({"cmd":"rollout","action":"promote","names":["web"]})"));
+    CHECK(request({"rollout", "abort", "web", "api"}) ==
+          Json::parse(R"({"cmd":"rollout","action":"abort","names":["web","api"]})"));
+
+    CHECK(usage_error({"restart", "web", "--canary", "0"}).message.find("positive") != std::string::npos);
+    CHECK(usage_error({"restart", "web", "--canary"}).message == "--canary needs a number of instances");
+    CHECK(usage_error({"restart", "web", "--pause", "1s"}).message == "--pause needs --canary N");
+    CHECK(usage_error({"restart", "web", "--canary", "1", "--pause", "1 s"}).message.find("duration") !=
+          std::string::npos);
+    CHECK(usage_error({"restart", "web", "--canary", "1", "--pause", "1.5s"}).message.find("duration") !=
+          std::string::npos);
+    CHECK(usage_error({"reload", "web"}).message == "reload takes no arguments, got \"web\"");
+    CHECK(usage_error({"rollout"}).message == "rollout needs at least one worker name");
+    CHECK(usage_error({"rollout", "abort"}).message == "rollout needs at least one worker name");
+}
+
 TEST_CASE("ctl arguments: logs options in every spelling") {
     Command follow = command({"logs", "web", "-n", "5", "-f"});
     CHECK(follow.request == Json::parse(R"({"cmd":"logs","name":"web","lines":5,"follow":true})"));
@@ -147,7 +172,7 @@ TEST_CASE("ctl arguments: usage errors say what is wrong and show the verb's syn
     CHECK(missing_names.message == "start needs at least one worker name");
     CHECK(missing_names.synopsis == "usage: fdsupctl [-s SOCKET] [--json] start NAME...");
     CHECK(usage_error({"stop"}).message == "stop needs at least one worker name");
-    CHECK(usage_error({"restart"}).synopsis.ends_with("restart NAME..."));
+    CHECK(usage_error({"restart"}).synopsis.ends_with("restart NAME... [--canary N [--pause DURATION]]"));
 
     auto bad_count = usage_error({"scale", "web", "many"});
     CHECK(bad_count.message == "the instance count must be a non-negative integer, not \"many\"");

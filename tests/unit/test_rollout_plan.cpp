@@ -200,3 +200,49 @@ TEST_CASE("rollout plan: count per state") {
     CHECK(plan.count(Slot::failed) == 1u);
     CHECK(plan.count(Slot::skipped) == 3u);  // 2, 4, 5
 }
+
+TEST_CASE("rollout plan: a canary starts only its slots, holds once they are in service, and goes on when released") {
+    RolloutPlan plan(4, 2, 1);
+    CHECK(plan.canary() == 1u);
+    CHECK_FALSE(plan.released());
+    // max_surge 2, but only the canary's one slot may start.
+    CHECK(plan.start_next() == Slots{0});
+    CHECK(plan.start_next().empty());
+    CHECK_FALSE(plan.holding());  // its replacement is not in service yet
+    plan.replacement_ready(0);
+    CHECK(plan.holding());
+    CHECK(plan.start_next().empty());
+    plan.old_gone(0);
+    CHECK(plan.holding());
+    CHECK_FALSE(plan.finished());
+    plan.release();
+    CHECK_FALSE(plan.holding());
+    CHECK(plan.start_next() == Slots{1, 2});
+}
+
+TEST_CASE("rollout plan: an aborted canary skips the rest and is no longer holding") {
+    RolloutPlan plan(3, 1, 2);
+    CHECK(plan.start_next() == Slots{0});
+    plan.replacement_ready(0);
+    CHECK_FALSE(plan.holding());  // the canary is two slots: the second is still to come
+    CHECK(plan.start_next() == Slots{1});
+    plan.replacement_ready(1);
+    CHECK(plan.holding());
+    CHECK(plan.abort().empty());
+    CHECK(plan.stopped());
+    CHECK_FALSE(plan.holding());
+    CHECK(plan.state(2) == Slot::skipped);
+    plan.old_gone(0);
+    plan.old_gone(1);
+    CHECK(plan.finished());
+}
+
+TEST_CASE("rollout plan: a canary as large as the plan holds nothing back") {
+    RolloutPlan plan(2, 2, 2);
+    CHECK(plan.released());
+    CHECK(plan.start_next() == Slots{0, 1});
+    // Restored from an upgrade: the canary and whether it was released come back.
+    RolloutPlan restored({Slot::done, Slot::waiting}, 1, false, 1, false);
+    CHECK(restored.holding());
+    CHECK(restored.start_next().empty());
+}
