@@ -7,6 +7,7 @@
 #include <csignal>
 
 #include <algorithm>
+#include <limits>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -328,6 +329,40 @@ Built build_logs(std::string_view verb, const std::vector<std::string>& args) {
     return VerbRequest{std::move(request), follow};
 }
 
+// adopt SOCKET --pid PID [--fd N]
+Built build_adopt(std::string_view verb, const std::vector<std::string>& args) {
+    std::optional<long long> pid;
+    std::optional<long long> fd;
+    auto walked = walk_arguments(verb, args, [&](size_t& i) -> OptionTaken {
+        const std::string& arg = args[i];
+        if (auto found = value_option(args, i, "", "--pid"); found.matched) {
+            auto value = parsed_value(arg, found, "a process id", parse_positive, "the pid must be a positive integer");
+            if (!value) return std::unexpected(value.error());
+            pid = *value;
+        } else if (auto number = value_option(args, i, "", "--fd"); number.matched) {
+            auto value = parsed_value(arg, number, "an fd number", parse_non_negative,
+                                      "the fd must be a non-negative integer");
+            if (!value) return std::unexpected(value.error());
+            fd = *value;
+        } else {
+            return false;
+        }
+        return true;
+    });
+    if (!walked) return std::unexpected(walked.error());
+    if (walked->empty()) return std::unexpected(VerbError{"adopt needs a socket name"});
+    if (walked->size() > 1)
+        return std::unexpected(VerbError{"adopt takes one socket name, got " + in_quotes((*walked)[1]) + " too"});
+    if (!pid) return std::unexpected(VerbError{"adopt needs --pid PID (the process to take the socket from)"});
+    if (*pid > std::numeric_limits<int>::max()) return std::unexpected(VerbError{"the pid must be a positive integer"});
+    if (fd && *fd > std::numeric_limits<int>::max()) return std::unexpected(VerbError{"the fd must be a non-negative integer"});
+    Json request = request_for(verb);
+    request["socket"] = (*walked)[0];
+    request["pid"] = *pid;
+    if (fd) request["fd"] = *fd;
+    return VerbRequest{std::move(request)};
+}
+
 // "0.5" (seconds) -> 500ms; nullopt for anything but a number of seconds from
 // kLeastTopInterval to a day.
 std::optional<std::chrono::milliseconds> parse_interval(std::string_view text) {
@@ -529,6 +564,20 @@ constexpr Verb kVerbs[] = {
      "  --canary N           replace N instances of each changed worker first, then hold\n"
      "  --pause DURATION     how long to hold; default: until promoted\n",
      build_reload},
+    {"adopt", "adopt SOCKET --pid PID [--fd N]", "take over a running server's listening socket",
+     "Reload the configuration file, taking [sockets.SOCKET] (new in the file) from\n"
+     "the running process PID instead of binding it: fdsupd gets the very socket the\n"
+     "process listens on (pidfd_getfd), with its accept queue, and from then on owns\n"
+     "it as if it had bound it (workers inherit it, upgrades carry it). The workers\n"
+     "the file adds or changes start as `reload` starts them. The process goes on\n"
+     "accepting until it is stopped; no connection is refused meanwhile. Without\n"
+     "--fd, the process's socket listening on SOCKET's address is taken. Refused,\n"
+     "changing nothing (exit status 1), when the file has no [sockets.SOCKET], fdsupd\n"
+     "owns it already, the caller is neither root nor PID's user, fdsupd may not\n"
+     "ptrace PID, or the fd is not a listening socket of SOCKET's kind and address.\n",
+     "  --pid PID           the process to take the socket from\n"
+     "  --fd N              its fd number (default: the one listening on the address)\n",
+     build_adopt},
     {"logs", "logs NAME [-n N] [-f]", "print the recent output of a worker",
      "Print the most recent captured output (stdout and stderr) of NAME's instances,\n"
      "each line with its time and instance. With -f, keep printing new lines as they\n"

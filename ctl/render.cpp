@@ -319,7 +319,7 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         rendered.out = render_status(reply);
     } else if (verb == "signal") {
         rendered.out = render_signal(request, reply);
-    } else if (verb == "reload") {
+    } else if (verb == "reload" || verb == "adopt") {
         rendered = render_reload(reply);
     } else if (verb == "logs") {
         rendered.out = render_logs(reply);
@@ -340,7 +340,7 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
     } else {
         rendered.out = printable(reply) + "\n";
     }
-    if (verb == "reload" && !ok) {
+    if ((verb == "reload" || verb == "adopt") && !ok) {
         // An invalid config may still come with warnings about the parts that parsed;
         // a valid one that failed while applying says what happened to each instance.
         rendered.err = render_reload(reply).err;
@@ -516,8 +516,11 @@ std::string render_status(const Json& reply) {
             const Json& fetched_by = field_or_null(socket, "used_by_scm_rights");
             std::string users = is_empty_value(used_by) ? "" : join_list(used_by);
             if (!is_empty_value(fetched_by)) users += (users.empty() ? "" : ", ") + scm_list(fetched_by, ", ");
-            socket_rows.push_back({text(socket, "name"), text(socket, "listen"), text(socket, "bound"),
-                                   users.empty() ? "-" : users});
+            // A socket taken over from a running server says from which (fdsupctl adopt).
+            const Json& from = field_or_null(socket, "adopted_from");
+            std::string bound = text(socket, "bound");
+            if (from.is_object()) bound += " (from pid " + text(from, "pid") + ")";
+            socket_rows.push_back({text(socket, "name"), text(socket, "listen"), bound, users.empty() ? "-" : users});
         }
         out += "\n" + format_table(socket_rows);
     }
@@ -569,6 +572,11 @@ Rendered render_reload(const Json& reply) {
         rendered.out = reloaded + (groups.empty() ? "" : ": " + join_groups(groups)) + "\n";
         if (!socket_groups.empty()) rendered.out += "sockets: " + join_groups(socket_groups) + "\n";
     }
+    const Json& adopted = field_or_null(sockets, "adopted");
+    if (adopted.is_array())
+        for (const auto& a : adopted)
+            rendered.out += "socket " + text(a, "socket") + ": taken over from pid " + text(a, "pid") + " fd " +
+                            text(a, "fd") + ", listening on " + text(a, "bound") + "\n";
 
     const Json& warnings = field_or_null(reply, "warnings");
     if (warnings.is_array()) {

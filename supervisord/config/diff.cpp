@@ -20,6 +20,13 @@ std::vector<std::string> bind_time_changes(const SocketConfig& a, const SocketCo
     return changed;
 }
 
+// `a` with `adopt` in place of its own: how a socket is first had (taken from another
+// process or bound) is history once fdsupd owns it, so a change of adopt alone is none.
+SocketConfig with_adopt(SocketConfig a, const std::optional<SocketAdopt>& adopt) {
+    a.adopt = adopt;
+    return a;
+}
+
 void diff_supervisor(const SupervisorConfig& a, const SupervisorConfig& b, ConfigDiff& diff) {
     auto note = [&](bool changed, const char* key) {
         if (changed) diff.supervisor_keys_changed.push_back(key);
@@ -47,7 +54,7 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
             diff.sockets_added.push_back(socket.name);
         } else if (old->listen != socket.listen) {
             diff.sockets_replaced.push_back(socket.name);
-        } else if (!(*old == socket)) {
+        } else if (!(with_adopt(*old, socket.adopt) == socket)) {
             auto fixed = bind_time_changes(*old, socket);
             if (fixed.empty()) {
                 diff.sockets_updated.push_back(socket.name);

@@ -4,7 +4,8 @@
 // (replaced: bound anew, the old one closed once no process holds it). A socket whose
 // other options changed keeps its fd and is updated in place (backlog, TCP_NODELAY,
 // SO_KEEPALIVE, buffers, file mode and owner); the options fixed at bind time
-// (reuse_port, free_bind, ipv6_only) can only change together with `listen`.
+// (reuse_port, free_bind, ipv6_only) can only change together with `listen`. `adopt`
+// only says how a socket is first had: a change of it alone changes nothing.
 //
 // Workers are matched by name. A worker is changed when anything in its spec other than
 // `instances` differs, or when it maps a replaced socket; a worker whose only change

@@ -149,7 +149,30 @@ ReadSocket Loader::read_socket(const Section& s, const std::string& name) {
     read(s, "mode", out.mode, [&](const auto& n, const auto& p) { return as_mode(n, p); });
     read(s, "owner", out.owner, [&](const auto& n, const auto& p) { return as_account(n, p); });
     read(s, "group", out.group, [&](const auto& n, const auto& p) { return as_account(n, p); });
+    out.adopt = read_socket_adopt(s);
     return read_socket;
+}
+
+// adopt = { pid_file = "/run/nginx.pid" }
+std::optional<SocketAdopt> Loader::read_socket_adopt(const Section& s) {
+    const toml::node* n = s.get("adopt");
+    if (n == nullptr) return std::nullopt;
+    const toml::table* t = as_table(*n, s.at("adopt"));
+    if (t == nullptr) return std::nullopt;
+    Section adopt{*t, s.at("adopt")};
+    check_keys(adopt, kSocketAdoptKeys);
+    const toml::node* file = adopt.get("pid_file");
+    if (file == nullptr) {
+        error(*n, adopt.path, "missing required key \"pid_file\" (the file with the pid of the process to take the socket from)");
+        return std::nullopt;
+    }
+    auto path = as_nonempty_string(*file, adopt.at("pid_file"));
+    if (!path) return std::nullopt;
+    if (path->front() != '/') {
+        error(*file, adopt.at("pid_file"), quote(*path) + ": the pid file must be an absolute path");
+        return std::nullopt;
+    }
+    return SocketAdopt{*path};
 }
 
 // An option the socket's kind cannot honour is an error rather than silently

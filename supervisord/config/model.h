@@ -46,6 +46,15 @@ struct SupervisorConfig {
     bool operator==(const SupervisorConfig&) const = default;
 };
 
+// [sockets.NAME] adopt = { pid_file = "/run/nginx.pid" }: the socket is taken from the
+// running process the pid file names (sockets/take_over.h) instead of being bound, at
+// start-up and when a reload adds it. Once fdsupd owns the socket the key has done its
+// work: changing or removing it later changes nothing (config/diff.h).
+struct SocketAdopt {
+    std::string pid_file;  // absolute
+    bool operator==(const SocketAdopt&) const = default;
+};
+
 struct SocketConfig {
     std::string name;
     std::string listen;                    // as written
@@ -61,6 +70,7 @@ struct SocketConfig {
     std::optional<mode_t> mode;            // unix path sockets only
     std::optional<std::string> owner;
     std::optional<std::string> group;
+    std::optional<SocketAdopt> adopt;
     SourcePos pos;
 
     bool operator==(const SocketConfig&) const = default;

@@ -35,7 +35,10 @@ constexpr std::string_view kSupervisorKeys[] = {
 constexpr std::string_view kSocketKeys[] = {
     "listen",    "backlog",        "reuse_port",  "free_bind", "ipv6_only", "nodelay",
     "keepalive", "receive_buffer", "send_buffer", "mode",      "owner",     "group",
+    "adopt",
 };
+
+constexpr std::string_view kSocketAdoptKeys[] = {"pid_file"};
 
 constexpr std::string_view kWorkerKeys[] = {
     "command",     "instances",         "fds",           "sockets",          "scm_rights",
@@ -110,6 +113,7 @@ private:
     std::vector<ReadSocket> read_sockets(const toml::node& node);
     ReadSocket read_socket(const Section& s, const std::string& name);
     void check_socket_kind_options(const Section& s, const ListenAddress& address);
+    std::optional<SocketAdopt> read_socket_adopt(const Section& s);
     void check_env_name_clashes(const toml::table& sockets);
     void check_duplicate_addresses(const std::vector<ReadSocket>& sockets);
     std::vector<ReadWorker> read_workers(const toml::node& node);

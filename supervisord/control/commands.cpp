@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 #include <string_view>
 
 #include "config/values.h"
@@ -18,7 +19,7 @@ namespace {
 
 constexpr std::string_view kCommands[] = {"status",  "start",   "stop",    "restart", "signal",
                                           "scale",   "reload",  "logs",    "shutdown", "upgrade",
-                                          "version", "metrics", "rollout"};
+                                          "version", "metrics", "rollout", "adopt"};
 constexpr long long kDefaultLogLines = 50;
 
 Json operation_reply(const OperationResult& result) {
@@ -50,6 +51,10 @@ Json reload_reply(const ReloadResult& result) {
         {"warnings", result.warnings},
         {"instances", std::move(instances)},
     };
+    Json adopted = Json::array();
+    for (const auto& a : result.sockets_adopted)
+        adopted.push_back(Json{{"socket", a.socket}, {"pid", a.pid}, {"fd", a.fd}, {"bound", a.bound}});
+    reply["sockets"]["adopted"] = std::move(adopted);
     if (!result.ok) {
         reply["error"] = result.error;
         reply["errors"] = result.config_errors;
@@ -317,6 +322,30 @@ void run_logs(CommandContext& context, const Json& request, const Responder& res
     });
 }
 
+// adopt: a reload in which [sockets.SOCKET] is taken over from a running process
+// (Supervisor::reload, sockets/take_over.h); the caller is held to ptrace's rule.
+void run_adopt(CommandContext& context, const Json& request, const Responder& responder) {
+    auto socket = string_field(request, "socket");
+    if (!socket) return responder.finish(error_reply(socket.error().text()));
+    auto pid = optional_int_field(request, "pid");
+    if (!pid) return responder.finish(error_reply(pid.error().text()));
+    if (!*pid || **pid <= 0 || **pid > std::numeric_limits<pid_t>::max())
+        return responder.finish(error_reply("field \"pid\" must be a positive integer"));
+    auto fd = optional_int_field(request, "fd");
+    if (!fd) return responder.finish(error_reply(fd.error().text()));
+    if (*fd && (**fd < 0 || **fd > std::numeric_limits<int>::max()))
+        return responder.finish(error_reply("field \"fd\" must be a non-negative integer"));
+    std::optional<uid_t> caller = context.client_uid ? context.client_uid(responder.client_id()) : std::nullopt;
+    if (!caller) return responder.finish(error_reply("the requesting client is gone"));
+    Supervisor::AdoptRequest adopt{*socket, TakeOverRequest{static_cast<pid_t>(**pid), std::nullopt, caller}};
+    if (*fd) adopt.from.fd = static_cast<int>(**fd);
+    spdlog::info("control: adopt socket {} from pid {}{} (uid {})", *socket, **pid,
+                 *fd ? " fd " + std::to_string(**fd) : std::string(), *caller);
+    context.supervisor.reload(progress_to(responder),
+                              [responder](ReloadResult result) { responder.finish(reload_reply(result)); }, {},
+                              std::move(adopt));
+}
+
 }  // namespace
 
 void handle_request(CommandContext& context, const Json& request, const Responder& responder) {
@@ -358,6 +387,7 @@ void handle_request(CommandContext& context, const Json& request, const Responde
             progress_to(responder), [responder](ReloadResult result) { responder.finish(reload_reply(result)); },
             *canary);
     }
+    if (cmd == "adopt") return run_adopt(context, request, responder);
     if (cmd == "shutdown") {
         spdlog::info("control: shutdown requested");
         return context.shutdown([responder, &supervisor] {

@@ -1,6 +1,8 @@
 // The control commands: one request (control/protocol.h) -> the supervisor -> replies.
 #pragma once
 
+#include <sys/types.h>
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -21,6 +23,9 @@ struct CommandContext {
     std::function<void(std::optional<std::string> binary, Responder responder)> upgrade;
     // sd_notify datagrams dropped so far (the notify handler's count).
     std::function<uint64_t()> notify_dropped;
+    // A control client's uid (SO_PEERCRED); nullopt once it is gone. `adopt` holds the
+    // caller to ptrace's rule with it (sockets/take_over.h).
+    std::function<std::optional<uid_t>(uint64_t client)> client_uid;
     // Requests served, by command (for the metrics).
     RequestCounts requests;
 };

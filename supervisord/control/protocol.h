@@ -10,6 +10,8 @@
 //      on-demand: instance and worker state "idle" (start = "on-demand", no process
 //      until a connection), a worker's "on_demand" (null, or {"watched", "starts",
 //      "idle_stop_s"})
+//      the `adopt` command; reload's "sockets" has "adopted"; status: a socket's
+//      "adopted_from"
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -45,6 +47,9 @@
 //
 //   cmd        fields                                   reply fields (besides "ok")
 //   status     names?: [str]                            supervisor, sockets, workers (SPEC);
+//                                                       a socket's "adopted_from": {"pid": N,
+//                                                       "fd": M} it was taken from (only a
+//                                                       socket taken over, fdsupctl adopt);
 //                                                       a socket's "used_by": the workers that
 //                                                       inherit it (fds), "used_by_scm_rights":
 //                                                       those that fetch it over SCM_RIGHTS;
@@ -62,8 +67,16 @@
 //   reload     canary?: int, pause?: str                config, workers{added, removed,
 //                                                       changed, scaled, unchanged},
 //                                                       sockets{added, removed, replaced},
-//                                                       warnings: [str]
+//                                                       sockets.adopted: [ADOPTED], warnings: [str]
 //                                                       on invalid config: errors: [str]
+//   adopt      socket: str, pid: int, fd?: int          as reload (version 3)
+//              a reload in which [sockets.SOCKET], new in the file, is taken over from
+//              the running process PID (its fd FD, else the one listening on the
+//              socket's address) instead of bound. Refused, changing nothing, when the
+//              file has no [sockets.SOCKET], fdsupd owns it already, the caller (by
+//              SO_PEERCRED) is neither root nor the process's uid, fdsupd may not
+//              ptrace the process, the fd is not a listening socket of the kind and
+//              address the file says, or the reload fails otherwise.
 //   logs       name: str, lines?: int, follow?: bool    lines: [LOGLINE], follow: bool
 //   shutdown   -                                        message (sent once all workers
 //                                                       stopped; then fdsupd exits)
@@ -94,6 +107,8 @@
 //               done: every instance was replaced; stopped: a replacement failed, a later
 //               command or the shutdown ended it; none: no rolling restart known (the
 //               counts are then 0)
+//   ADOPTED    {"socket": "web", "pid": 1234, "fd": 5, "bound": "127.0.0.1:8080"}: a socket
+//               taken over from a running process (adopt, or adopt = { pid_file })
 //   LOGLINE    {"time": 1763900000.123 (unix seconds), "worker": "web", "instance": 0,
 //               "stream": "stdout" | "stderr", "text": "the line, without newline"}
 //

@@ -281,8 +281,14 @@ Result<std::string> status_reply(const Supervisor& supervisor, uint64_t notify_d
         w.begin_object()
             .member("name", socket.config.name)
             .member("listen", socket.config.listen)
-            .member("bound", socket.bound)
-            .key("used_by")
+            .member("bound", socket.bound);
+        if (socket.adopted_from)  // only then: a bound socket's shape is as it was
+            w.key("adopted_from")
+                .begin_object()
+                .member("pid", static_cast<int64_t>(socket.adopted_from->pid))
+                .member("fd", socket.adopted_from->fd)
+                .end_object();
+        w.key("used_by")
             .begin_array();
         for (const auto& worker : supervisor.workers()) {
             bool uses = false;

@@ -14,6 +14,7 @@
 #include "config/loader.h"
 #include "logging/logging.h"
 #include "sockets/bind.h"
+#include "sockets/take_over.h"
 #include "sys/listen_fds.h"
 #include "sys/paths.h"
 #include "upgrade/reexec.h"
@@ -149,6 +150,20 @@ std::optional<std::vector<OwnedSocket>> adopt_or_bind(const config::Config& conf
                          "binding it again", adopted.error().text());
             passed_fd->fd = std::move(copy);
             unpark(*passed_fd);
+        }
+        // adopt = { pid_file }: taken over from the running process that file names
+        // (sockets/take_over.h); nothing else will do (its port is taken), so failing is fatal.
+        if (socket_config.adopt) {
+            auto taken = take_over_from_pid_file(socket_config);
+            if (!taken) {
+                spdlog::critical("{}", taken.error().text());
+                return std::nullopt;
+            }
+            spdlog::info("socket {}: taken over from pid {} fd {} ({}), listening on {} ({})", socket_config.name,
+                         taken->pid, taken->fd, socket_config.adopt->pid_file, taken->socket.bound, socket_config.listen);
+            sockets.push_back({socket_config, std::move(taken->socket.fd), taken->socket.bound, 0, false,
+                               OwnedSocket::AdoptedFrom{taken->pid, taken->fd}});
+            continue;
         }
         auto bound = bind_socket(socket_config);
         if (!bound) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sockets/socket_address.h"
+#include "sockets/socket_match.h"
 #include "sockets/unix_probe.h"
 #include "sys/paths.h"
 #include "sys/users.h"
@@ -25,10 +26,7 @@
 
 namespace fdsup {
 
-namespace {
-
-// The listen string as written, or rebuilt from the parsed address when the config was
-// made by hand (tests, defaults).
+// The listen string as written, or rebuilt from the parsed address.
 std::string listen_text(const config::SocketConfig& cfg) {
     if (!cfg.listen.empty()) return cfg.listen;
     const ListenAddress& a = cfg.address;
@@ -39,6 +37,8 @@ std::string listen_text(const config::SocketConfig& cfg) {
     }
     return kind + ":" + (a.abstract ? "@" : "") + a.path;
 }
+
+namespace {
 
 Result<void> set_option(int fd, int level, int option, int value, const std::string& what) {
     if (setsockopt(fd, level, option, &value, sizeof value) < 0) return fail_errno(what);
@@ -209,53 +209,24 @@ Result<BoundSocket> adopt_bound_socket(UniqueFd fd, const config::SocketConfig& 
     const ListenAddress& a = cfg.address;
     const std::string listen = listen_text(cfg);
     const std::string prefix = "socket " + cfg.name + ": the inherited fd " + std::to_string(fd.get());
-    const int type = socket_type(a.kind);
 
-    int actual_type = 0;
-    socklen_t length = sizeof actual_type;
-    if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &actual_type, &length) < 0)
-        return fail(prefix + " is not a socket", errno);
-    sockaddr_storage actual{};
-    socklen_t actual_length = sizeof actual;
-    if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&actual), &actual_length) < 0)
-        return fail_errno(prefix + ": getsockname");
-    auto bound = describe_local_address(fd.get());
-    if (!bound) return fail(prefix + ": " + bound.error().message, bound.error().err);
+    auto facts = socket_facts(fd.get());
+    if (!facts) return fail(prefix + (facts.error().err == 0 ? " is " : ": ") + facts.error().message, facts.error().err);
+    auto expected = a.is_inet() ? resolve_inet(a, socket_type(a.kind), prefix + ": resolve " + listen)
+                                : unix_address(a, prefix + ": " + listen);
+    if (!expected) return std::unexpected(expected.error());
     auto differs = [&](const std::string& what) {
         return fail(prefix + " " + what + ", not " + listen);
     };
-    const bool inet_family = actual.ss_family == AF_INET || actual.ss_family == AF_INET6;
-    if (actual_type != type || (a.is_inet() ? !inet_family : actual.ss_family != AF_UNIX)) {
-        const char* kind = actual.ss_family == AF_UNIX ? (actual_type == SOCK_STREAM ? "unix" : actual_type == SOCK_DGRAM ? "unixgram" : "unixpacket")
-                                                       : (actual_type == SOCK_STREAM ? "tcp" : actual_type == SOCK_DGRAM ? "udp" : "other");
-        return differs(std::string("is a ") + kind + " socket bound to " + (bound->empty() ? "nothing" : *bound));
-    }
-
-    auto expected = a.is_inet() ? resolve_inet(a, type, prefix + ": resolve " + listen) : unix_address(a, prefix + ": " + listen);
-    if (!expected) return std::unexpected(expected.error());
-    bool same = false;
-    if (actual.ss_family == AF_INET && expected->family() == AF_INET) {
-        const auto* x = reinterpret_cast<const sockaddr_in*>(&actual);
-        const auto* y = reinterpret_cast<const sockaddr_in*>(expected->get());
-        same = x->sin_addr.s_addr == y->sin_addr.s_addr && (a.port == 0 || x->sin_port == y->sin_port);
-    } else if (actual.ss_family == AF_INET6 && expected->family() == AF_INET6) {
-        const auto* x = reinterpret_cast<const sockaddr_in6*>(&actual);
-        const auto* y = reinterpret_cast<const sockaddr_in6*>(expected->get());
-        same = std::memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0 &&
-               (a.port == 0 || x->sin6_port == y->sin6_port);
-    } else if (actual.ss_family == AF_UNIX) {
-        same = actual_length == expected->len && std::memcmp(&actual, expected->get(), actual_length) == 0;
-    }
-    if (!same) return differs("is bound to " + (bound->empty() ? std::string("nothing") : *bound));
-
-    if (a.listens()) {
-        int accepting = 0;
-        length = sizeof accepting;
-        if (::getsockopt(fd.get(), SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) < 0 || !accepting)
-            return differs("is bound to " + *bound + " but not listening");
+    const std::string bound = facts->bound.empty() ? std::string("nothing") : facts->bound;
+    switch (compare_socket(*facts, a, *expected)) {
+        case SocketMismatch::kind: return differs("is a " + kind_of(*facts) + " socket bound to " + bound);
+        case SocketMismatch::address: return differs("is bound to " + bound);
+        case SocketMismatch::not_listening: return differs("is bound to " + bound + " but not listening");
+        case SocketMismatch::none: break;
     }
     if (auto ok = update_socket_options(fd.get(), cfg); !ok) return std::unexpected(ok.error());
-    return BoundSocket{std::move(fd), std::move(*bound)};
+    return BoundSocket{std::move(fd), std::move(facts->bound)};
 }
 
 Result<void> update_socket_options(int fd, const config::SocketConfig& cfg) {

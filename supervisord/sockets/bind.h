@@ -77,6 +77,10 @@ Result<void> update_socket_options(int fd, const config::SocketConfig& cfg);
 // unbound (unnamed) unix socket.
 Result<std::string> describe_local_address(int fd);
 
+// The listen string as written, or rebuilt from the parsed address when the config was
+// made by hand (tests, defaults).
+std::string listen_text(const config::SocketConfig& cfg);
+
 // Removes the filesystem entry of a unix path socket (at shutdown), only if what is at
 // the path is a socket; a no-op for other kinds and abstract names. Errors are ignored.
 // Not for upgrade: the re-exec'd supervisor keeps the sockets and their files.

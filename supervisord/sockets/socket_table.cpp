@@ -1,5 +1,7 @@
 #include "sockets/socket_table.h"
 
+#include <signal.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -76,8 +78,13 @@ void SocketTable::close_unheld(const std::function<bool(uint64_t serial)>& held)
 }
 
 void SocketTable::remove_files() const {
-    for (const auto& socket : current_)
-        if (!socket.held_by_manager) remove_socket_file(socket.config);
+    for (const auto& socket : current_) {
+        if (socket.held_by_manager) continue;
+        // Taken over from a server that still runs: the file is its too. (A pid reused
+        // since only leaves a stale file, which the next bind replaces.)
+        if (socket.adopted_from && (::kill(socket.adopted_from->pid, 0) == 0 || errno == EPERM)) continue;
+        remove_socket_file(socket.config);
+    }
 }
 
 void SocketTable::restore(std::vector<OwnedSocket> current, std::vector<OwnedSocket> retired, uint64_t next_serial) {

@@ -7,9 +7,12 @@
 // of the sockets its process was given, which tells whether it holds a retired one.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,13 @@ struct OwnedSocket {
     // fdsupd's service manager holds it too (passed by socket activation, or parked in
     // its fd store): its file is not removed at shutdown, the manager still serves it.
     bool held_by_manager = false;
+    // Taken over from a running process (sockets/take_over.h) rather than bound: which
+    // one, and its fd number there. Shown by status; an upgrade carries it.
+    struct AdoptedFrom {
+        pid_t pid = 0;
+        int fd = -1;
+    };
+    std::optional<AdoptedFrom> adopted_from{};
 };
 
 // The name a socket is parked under in the service manager's fd store: one no
@@ -58,7 +68,8 @@ public:
     // removes its file unless a current socket has been bound at the same path.
     void close_unheld(const std::function<bool(uint64_t serial)>& held);
     // At shutdown: the files of the current unix sockets, except those the service
-    // manager still holds (it goes on serving them).
+    // manager still holds (it goes on serving them) and those taken over from a process
+    // that still runs (it may still serve them).
     void remove_files() const;
 
     // For an upgrade: the next serial, and the table as the previous image left it.

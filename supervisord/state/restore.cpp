@@ -125,6 +125,8 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         socket.bound = s.at("bound").get<std::string>();
         socket.serial = s.at("serial").get<uint64_t>();
         socket.held_by_manager = s.at("held_by_manager").get<bool>();
+        if (const auto& from = s.at("adopted_from"); !from.is_null())
+            socket.adopted_from = OwnedSocket::AdoptedFrom{from.at(0).get<pid_t>(), from.at(1).get<int>()};
         if (!retired && current == nullptr) throw std::runtime_error("socket " + name + " is not in the configuration");
         if (current != nullptr && !retired) socket.config = *current;
         else {

@@ -184,7 +184,12 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
             .member("fd", s.fd.get())
             .member("retired", retired)
             .member("held_by_manager", s.held_by_manager)
-            .end_object();
+            .key("adopted_from");
+        if (s.adopted_from)
+            w.begin_array().value(static_cast<int64_t>(s.adopted_from->pid)).value(s.adopted_from->fd).end_array();
+        else
+            w.null();
+        w.end_object();
     };
     for (const auto& s : sup.sockets_.current()) write_socket(s, false);
     for (const auto& s : sup.sockets_.retired()) write_socket(s, true);

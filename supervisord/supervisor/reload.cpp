@@ -32,7 +32,8 @@ bool needs_restart(const std::string& key) {
 
 }  // namespace
 
-void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOptions& canary) {
+void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOptions& canary,
+                        std::optional<AdoptRequest> adopt) {
     done = [this, done = std::move(done)](ReloadResult result) {
         ++(result.ok ? reloads_ok_ : reloads_failed_);
         done(std::move(result));
@@ -121,6 +122,14 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
                                            join(diff.workers_changed) + ")");
         if (!result.config_errors.empty()) return refuse("the canary cannot be had; nothing changed");
     }
+    if (adopt) {
+        const std::string& name = adopt->socket;
+        if (next.find_socket(name) == nullptr)
+            return refuse("socket " + name + ": " + config_.path + " has no [sockets." + name +
+                          "]; add it (with the workers that use it), then adopt it; nothing changed");
+        if (const OwnedSocket* owned = sockets_.find(name))
+            return refuse("socket " + name + ": fdsupd owns it already (" + owned->bound + "); nothing changed");
+    }
     // The controllers the new limits need (cgroups/instance_limits.h), before anything else changes.
     if (auto prepared = cgroups_.prepare_limits(next); !prepared) {
         result.config_errors.push_back(prepared.error().text());
@@ -133,13 +142,36 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
     std::vector<std::string> leaving = diff.sockets_removed;
     leaving.insert(leaving.end(), diff.sockets_replaced.begin(), diff.sockets_replaced.end());
     std::vector<std::string> retiring_paths = sockets_.unix_paths_leaving(leaving);
+    // Added sockets with adopt = { pid_file } (and the one `fdsupctl adopt` names) are taken
+    // over from their process instead; failing, they change nothing either (and their
+    // files are the other process's: never removed).
     std::vector<OwnedSocket> bound;
     for (const auto* names : {&diff.sockets_added, &diff.sockets_replaced}) {
         for (const auto& name : *names) {
             const config::SocketConfig& socket_config = *next.find_socket(name);
+            const bool added = names == &diff.sockets_added;
+            std::optional<Result<TakenSocket>> taken;
+            if (added && adopt && adopt->socket == name) taken = take_over_socket(socket_config, adopt->from);
+            else if (added && socket_config.adopt) taken = take_over_from_pid_file(socket_config);
+            if (taken && !*taken) {
+                for (const auto& b : bound)
+                    if (!b.adopted_from) remove_socket_file(b.config);
+                result.config_errors.push_back(taken->error().text());
+                return refuse("socket " + name + " cannot be taken over; nothing changed");
+            }
+            if (taken) {
+                TakenSocket& t = **taken;
+                spdlog::info("socket {}: taken over from pid {} fd {}, listening on {} ({})", name, t.pid, t.fd,
+                             t.socket.bound, socket_config.listen);
+                result.sockets_adopted.push_back({name, t.pid, t.fd, t.socket.bound});
+                bound.push_back({socket_config, std::move(t.socket.fd), t.socket.bound, 0, false,
+                                 OwnedSocket::AdoptedFrom{t.pid, t.fd}});
+                continue;
+            }
             auto socket = bind_socket(socket_config, retiring_paths);
             if (!socket) {
-                for (const auto& b : bound) remove_socket_file(b.config);
+                for (const auto& b : bound)
+                    if (!b.adopted_from) remove_socket_file(b.config);
                 result.config_errors.push_back(socket.error().text());
                 return refuse("a new socket cannot be bound; nothing changed");
             }

@@ -42,6 +42,7 @@
 #include "output/outputs.h"
 #include "rollout/rolling_restart.h"
 #include "sockets/socket_table.h"
+#include "sockets/take_over.h"
 #include "table/instance.h"
 #include "table/operation.h"
 #include "sys/histogram.h"
@@ -111,7 +112,17 @@ public:
     // Re-reads the config file and applies the difference (config/diff.h). An invalid
     // config, a socket that cannot be bound, or a change that cannot be made live
     // changes nothing. Done once every change has been carried out.
-    void reload(ProgressFn progress, ReloadDoneFn done, const CanaryOptions& canary = {});
+    //
+    // With `adopt` (fdsupctl adopt): the same, but [sockets.SOCKET], which the file must
+    // add, is taken over from a running process (sockets/take_over.h) instead of bound.
+    // Refused, changing nothing, if the file does not have it, if fdsupd owns it already,
+    // or if it cannot be taken (no such process, not allowed, not that socket).
+    struct AdoptRequest {
+        std::string socket;
+        TakeOverRequest from;
+    };
+    void reload(ProgressFn progress, ReloadDoneFn done, const CanaryOptions& canary = {},
+                std::optional<AdoptRequest> adopt = std::nullopt);
     bool reloading() const { return reloading_; }
     // Why an in-place upgrade cannot begin now, or "" if it can.
     std::string upgrade_refusal() const;

@@ -41,6 +41,15 @@ struct ReloadResult {
     std::vector<std::string> sockets_added, sockets_removed, sockets_replaced, sockets_updated;
     std::vector<std::string> warnings;
     std::vector<InstanceReport> instances;
+    // Sockets taken over from running processes instead of bound (fdsupctl adopt, and
+    // added sockets with adopt = { pid_file }).
+    struct Adopted {
+        std::string socket;
+        int pid = 0;
+        int fd = -1;
+        std::string bound;
+    };
+    std::vector<Adopted> sockets_adopted;
 };
 
 // restart --canary N --pause D (and reload's): replace `count` instances of each

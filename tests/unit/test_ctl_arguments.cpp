@@ -244,6 +244,21 @@ TEST_CASE("ctl arguments: upgrade, with the binary made absolute") {
     CHECK(usage_error({"upgrade", "now"}).message == "unexpected argument \"now\" for upgrade");
 }
 
+TEST_CASE("ctl arguments: adopt SOCKET --pid PID [--fd N]") {
+    auto request = [](std::initializer_list<std::string> args) { return command(args).request; };
+    CHECK(request({"adopt", "web", "--pid", "1234"}) == Json::parse(R"({"cmd":"adopt","socket":"web","pid":1234})"));
+    CHECK(request({"adopt", "--pid=1234", "web", "--fd", "6"}) ==
+          Json::parse(R"({"cmd":"adopt","socket":"web","pid":1234,"fd":6})"));
+    CHECK(usage_error({"adopt", "web"}).message == "adopt needs --pid PID (the process to take the socket from)");
+    CHECK(usage_error({"adopt", "--pid", "1"}).message == "adopt needs a socket name");
+    CHECK(usage_error({"adopt", "web", "api", "--pid", "1"}).message == "adopt takes one socket name, got \"api\" too");
+    CHECK(usage_error({"adopt", "web", "--pid", "0"}).message.find("positive integer") != std::string::npos);
+    CHECK(usage_error({"adopt", "web", "--pid", "99999999999"}).message.find("positive integer") != std::string::npos);
+    CHECK(usage_error({"adopt", "web", "--pid", "1", "--fd", "x"}).message.find("non-negative") != std::string::npos);
+    CHECK(usage_error({"adopt", "web", "--pid"}).message == "--pid needs a process id");
+    CHECK(usage_error({"adopt", "web", "--pid", "1", "--port", "2"}).message == "unknown option --port for adopt");
+}
+
 TEST_CASE("ctl arguments: metrics takes no arguments") {
     CHECK(command({"metrics"}).request == Json::parse(R"({"cmd":"metrics"})"));
     CHECK(usage_error({"metrics", "web"}).message == "metrics takes no arguments, got \"web\"");
