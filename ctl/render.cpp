@@ -1,4 +1,6 @@
 #include "ctl/render.h"
+
+#include "ctl/event_line.h"
 #include "ctl/terminal_safe.h"
 
 #include <algorithm>
@@ -276,6 +278,8 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         rendered = render_reload(reply);
     } else if (verb == "logs") {
         rendered.out = render_logs(reply);
+    } else if (verb == "events") {
+        rendered.out = render_events(reply);
     } else if (verb == "version") {
         rendered.out = render_version(reply);
     } else if (verb == "metrics") {

@@ -91,6 +91,18 @@ bool RollingRestart::advance(RolloutHost& host) {
                     ready.replacement = false;  // in service from now on
                     slot.new_pid = ready.pid;
                     plan.replacement_ready(i);
+                    {
+                        Event step;
+                        step.kind = EventKind::rollout_step;
+                        step.worker = worker;
+                        step.instance = slot.index;
+                        step.pid = ready.pid;
+                        step.fields = {{"step", static_cast<int64_t>(plan.count(SlotState::done) +
+                                                                     plan.count(SlotState::draining))},
+                                       {"total", static_cast<int64_t>(slots.size())},
+                                       {"old_pid", slot.old_pid > 0 ? EventValue(int64_t{slot.old_pid}) : EventValue(nullptr)}};
+                        host.events().add(std::move(step));
+                    }
                     Instance* old = slot.in_place ? nullptr : host.find_instance(slot.old_id);
                     if (old != nullptr) {
                         old->retiring = true;
@@ -130,6 +142,13 @@ bool RollingRestart::advance(RolloutHost& host) {
     spdlog::info("worker {}: rolling restart{} {}: {} of {} instance(s) replaced", worker,
                  reason.empty() ? "" : " (" + reason + ")", plan.stopped() ? "stopped" : "done",
                  plan.count(SlotState::done), slots.size());
+    Event end;
+    end.kind = plan.stopped() ? EventKind::rollout_stopped : EventKind::rollout_finished;
+    end.worker = worker;
+    end.fields = {{"replaced", static_cast<int64_t>(plan.count(SlotState::done))},
+                  {"total", static_cast<int64_t>(slots.size())}};
+    if (plan.stopped()) end.fields.emplace_back("reason", stop_reason);
+    host.events().add(std::move(end));
     progress = nullptr;  // the command has its answer: nothing more to say to its client
     auto done = std::move(then);
     if (done) done(outcome);

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "events/event_log.h"
 #include "rollout/rollout_plan.h"
 #include "table/instance.h"
 #include "table/operation.h"
@@ -44,6 +45,8 @@ public:
     // Runs the waiters again (from inside them too: they run to a fixed point).
     virtual void state_changed() = 0;
     virtual bool shutting_down() const = 0;
+    // Where its steps and its end are told (rollout_step, rollout_finished, rollout_stopped).
+    virtual EventLog& events() = 0;
 
 protected:
     ~RolloutHost() = default;

@@ -303,6 +303,7 @@ void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
     rollout->progress = std::move(progress);
     rollout->then = std::move(then);
     worker.rollout = rollout;
+    emit_rollout_began(*rollout);
     add_rollout_waiter(std::move(rollout));
 }
 

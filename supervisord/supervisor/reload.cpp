@@ -44,6 +44,9 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
         result.error = std::move(error);
         spdlog::error("reload refused: {}", result.error);
         for (const auto& e : result.config_errors) spdlog::error("  {}", e);
+        EventFields fields{{"error", result.error}};
+        if (!result.config_errors.empty()) fields.emplace_back("errors", result.config_errors);
+        emit(EventKind::reload_refused, std::string(), std::move(fields));
         done(std::move(result));
     };
     // Refused before it begins: the service manager hears nothing (a reload already
@@ -192,6 +195,16 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done) {
             shared->error = "the new configuration is in effect, but not every instance runs it: " + first->message;
         }
         spdlog::info("reload: done{}", shared->ok ? "" : " (some instances did not start)");
+        EventFields fields{{"ok", shared->ok},
+                           {"added", shared->workers_added},
+                           {"removed", shared->workers_removed},
+                           {"changed", shared->workers_changed},
+                           {"scaled", shared->workers_scaled},
+                           {"sockets_added", shared->sockets_added},
+                           {"sockets_removed", shared->sockets_removed},
+                           {"sockets_replaced", shared->sockets_replaced}};
+        if (!shared->ok) fields.emplace_back("error", shared->error);
+        emit(EventKind::reload, std::string(), std::move(fields));
         done(std::move(*shared));
     };
 

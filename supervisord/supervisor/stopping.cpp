@@ -29,7 +29,9 @@ void Supervisor::signal_instance(Instance& instance, int signal) {
         spdlog::error("worker {}: {}", instance.label(), sent.error().text());
 }
 
-void Supervisor::stop_instance(Instance& instance) {
+void Supervisor::stop_instance(Instance& instance) { stop_instance_for(instance, KillReason::none, {}); }
+
+void Supervisor::stop_instance_for(Instance& instance, KillReason reason, const std::string& why) {
     const auto& cfg = instance.worker->config;
     // A stop asked for now wins over a failure kill in progress (ready timeout,
     // watchdog): its exit is a stop, not a failure to restart. kill_for sets the
@@ -37,8 +39,11 @@ void Supervisor::stop_instance(Instance& instance) {
     instance.kill_reason = KillReason::none;
     if (!instance.has_process()) {
         instance.timer.stop();  // a pending restart (backoff) or nothing
-        if (instance.state != InstanceState::failed && instance.state != InstanceState::exited)
+        if (instance.state != InstanceState::failed && instance.state != InstanceState::exited &&
+            instance.state != InstanceState::stopped) {
             instance.state = InstanceState::stopped;
+            emit(EventKind::stopped, instance);
+        }
         return;
     }
     if (instance.exit_pending) {
@@ -54,6 +59,11 @@ void Supervisor::stop_instance(Instance& instance) {
     health_.stop(instance);
     spdlog::info("worker {}: stopping pid {} with SIG{} (timeout {})", instance.label(), instance.pid,
                  signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
+    EventFields fields{{"signal", std::string(signal_name(cfg.stop_signal))},
+                       {"timeout", std::chrono::duration<double>(cfg.stop_timeout).count()},
+                       {"reason", std::string(reason == KillReason::none ? "requested" : kill_reason_name(reason))}};
+    if (!why.empty()) fields.emplace_back("error", why);
+    emit(EventKind::stopping, instance, std::move(fields));
     signal_instance(instance, cfg.stop_signal);
     // A stopped process (SIGSTOP, a debugger's) acts on stop_signal only once it runs
     // again: continued at once, as systemd does, rather than left to stop_timeout.
