@@ -4,6 +4,8 @@
 //   1  the first
 //   2  the "upgrading" notice and resuming across an in-place upgrade; the `rollout`
 //      command; status: "used_by_scm_rights" (sockets), "scm_rights" (workers)
+//   3  the `events` command, {"event": EVENT} lines after it with "follow", and its
+//      "resume" across an in-place upgrade (with "after")
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -16,6 +18,8 @@
 //   Reply     {"ok": true, ...}  or  {"ok": false, "error": "message", ...}
 //   Log line  {"log": LOGLINE}   after a `logs` reply with "follow": true, until the
 //             client disconnects
+//   Event     {"event": EVENT}   after an `events` reply with "follow": true, until the
+//             client disconnects (version 3)
 //   Upgrading {"upgrading": true, "pid": 4242, "from": "0.1.0", "binary": "/usr/sbin/fdsupd",
 //              "upgrades": 3, "resume": REQUEST?, "instances": [INSTANCE]?}
 //             an in-place upgrade is about to exec the next image (version 2). Sent to
@@ -27,7 +31,9 @@
 //             once it has restored the state, as the same pid. "resume": the request
 //             that picks up there: send it on a new connection and take its answer as
 //             this request's (a `logs` with "follow" and the whole ring, which starts
-//             empty in the next image, so that no line is lost or shown twice; a
+//             empty in the next image, so that no line is lost or shown twice; an
+//             `events` with "follow" and "after": the last event this image handed
+//             to the client, the journal being carried over; a
 //             `rollout` with "wait" for the rolling restarts still going on).
 //             "instances": what the request reported as done before the upgrade, to
 //             be shown with the resumed answer. No "resume": the request's outcome
@@ -67,6 +73,14 @@
 //              does). Without "wait", "ok" is true and the states say the rest.
 //              This fdsupd image's memory: a rolling restart that finished before an
 //              in-place upgrade is not known to the next image (state "none").
+//   events     names?: [str], follow?: bool,            events: [EVENT], follow: bool
+//              after?: int
+//              the kept events (the last 1,000 fdsupd had, oldest first) whose "seq" is
+//              above "after" (default 0: all), of the named workers and fdsupd's own
+//              (worker null; all without names); with "follow", each later one as an
+//              {"event": EVENT} line as it happens. A name must be a worker, or one
+//              that kept events mention (removed since). A follower that does not read
+//              is dropped as any client is (kMaxPendingOutput).
 //
 //   INSTANCE   {"worker": "web", "index": 0, "state": "running", "pid": 1250 | null,
 //               "previous_pid": 1234 | null, "ok": true, "message": "web[0]: started pid 1250"}
@@ -77,6 +91,49 @@
 //               counts are then 0)
 //   LOGLINE    {"time": 1763900000.123 (unix seconds), "worker": "web", "instance": 0,
 //               "stream": "stdout" | "stderr", "text": "the line, without newline"}
+//   EVENT      {"seq": 42, "time": 1763900000.123 (unix seconds), "worker": "web" | null,
+//               "instance": 0 | null, "pid": 1250 | null, "event": NAME, ...its fields}
+//               "seq": numbered from 1, monotonic over fdsupd's life across in-place
+//               upgrades (a restart of fdsupd starts again at 1). "worker": null for
+//               fdsupd's own (reload, upgrade); "instance": null for a worker's
+//               rollout; "pid": null where no process is meant. Durations are seconds
+//               (fractions). NAME, a closed list (events/event_log.h), and its fields:
+//     started            pid; restarts: int (the instance's count so far)
+//     ready              pid; after: s since exec
+//     start_failed       error (a start that failed before exec)
+//     exited             pid; status: int | null (exit code), signal: int | null,
+//                        reason: "stopped" (asked to: operator, scale, rollout, reload,
+//                        shutdown) | "exit" (ended on its own, a success code) | "crash"
+//                        (on its own, any other code or a signal) | "not_ready" (ended
+//                        before it was ready) | "ready_timeout" | "watchdog" | "liveness"
+//                        (killed by fdsupd for it; error: why) | "oom" (the kernel's OOM
+//                        killer; limit: "memory_max 64M" or ""), ran: s
+//     restart_scheduled  delay: s, restarts: int, detail: why
+//     not_restarted      detail: "restart = never" | "restart = on-failure" | "shutting down"
+//     failed             error (start limit, cannot exec, restart = never)
+//     stopping           pid; signal: "TERM", timeout: s (stop_timeout), reason:
+//                        "requested" | "ready_timeout" | "watchdog" | "liveness", error?
+//     stop_timeout       pid; timeout: s (SIGKILL sent)
+//     stopped            (the instance is stopped: its process exited, or it had none)
+//     probe_failed       pid; probe: "ready" | "liveness", detail, failures: int
+//                        (liveness: failures in a row); a ready probe's first failure
+//                        of each start only
+//     recycle            pid; limit: "recycle_memory" | "max_age", detail
+//     rollout_began      instance null; total: int, reason: "restart" | "liveness" |
+//                        "recycle", detail?
+//     rollout_step       pid (the new process, in service); step: int (instances
+//                        replaced so far), total: int, old_pid: int | null
+//     rollout_finished   instance null; replaced: int, total: int
+//     rollout_stopped    instance null; replaced: int, total: int, reason
+//     reload             worker null; ok: bool, added, removed, changed, scaled,
+//                        sockets_added, sockets_removed, sockets_replaced: [str], error?
+//     reload_refused     worker null; error, errors?: [str] (FILE:LINE:COL: message)
+//     upgrade_began      worker null; binary, upgrades: int (so far); the last event of
+//                        the old image
+//     upgrade_done       worker null; from, to (versions), upgrades: int; the first of
+//                        the new image
+//     upgrade_failed     worker null; error (refused, or the exec failed)
+//     upgrade_rolled_back  worker null; error, upgrades: int
 //
 //   Errors the server sends on its own, then closes: permission denied (SO_PEERCRED),
 //   too many connections. An idle client (no request in flight) is closed after the
@@ -99,7 +156,7 @@ namespace fdsup::control {
 // ordered: replies keep the order they are built in ("ok" first), as people read them.
 using Json = nlohmann::ordered_json;
 
-inline constexpr int kProtocolVersion = 2;
+inline constexpr int kProtocolVersion = 3;
 inline constexpr size_t kMaxRequestLine = 64 * 1024;
 inline constexpr size_t kMaxPendingOutput = 8 * 1024 * 1024;
 

@@ -324,6 +324,7 @@ void Codec::restore_events(Supervisor& sup, const Json& events) {
         if (v.is_number()) return v.get<double>();
         if (v.is_string()) return v.get<std::string>();
         if (v.is_array()) return v.get<std::vector<std::string>>();
+        if (v.is_object()) return std::stod(v.at("f").get<std::string>());  // write.cpp: a fractional value
         throw std::runtime_error("an event field of an unknown kind");
     };
     std::deque<Event> kept;

@@ -1,5 +1,6 @@
 // Writing the supervisor's state for the next image (state.h).
 #include <algorithm>
+#include <charconv>
 #include <type_traits>
 #include <variant>
 
@@ -50,7 +51,13 @@ void write_event_value(JsonWriter& w, const EventValue& value) {
     std::visit([&w](const auto& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::nullptr_t>) w.null();
-        else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+        else if constexpr (std::is_same_v<T, double>) {
+            // The state holds integers only (restore refuses any other number): a
+            // fractional value goes as its shortest exact text, {"f": "0.25"}.
+            char text[64];
+            auto end = std::to_chars(text, text + sizeof text, v).ptr;
+            w.begin_object().member("f", std::string_view(text, static_cast<size_t>(end - text))).end_object();
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
             w.begin_array();
             for (const auto& item : v) w.value(item);
             w.end_array();

@@ -176,7 +176,7 @@ class Verbs(FdsupTestCase):
         d = self.d
         out = d.ctl_ok("version")
         self.assertRegex(out, r"^fdsupctl \d+\.\d+\.\d+ \(protocol 2\)\n"
-                              rf"fdsupd \d+\.\d+\.\d+ \(protocol 2, state format \d+, pid {d.pid}\)\n$")
+                              rf"fdsupd \d+\.\d+\.\d+ \(protocol 3, state format \d+, pid {d.pid}\)\n$")
         reply = d.ctl_json("version")
         self.assertEqual((reply["protocol"], reply["pid"]), (2, d.pid))
         for verb in ("status", "start", "stop", "restart", "signal", "scale", "reload", "logs", "shutdown",
