@@ -339,7 +339,7 @@ void Codec::restore_events(Supervisor& sup, const Json& events) {
         event.worker = e.at(3).get<std::string>();
         event.instance = e.at(4).get<int>();
         event.pid = e.at(5).get<pid_t>();
-        for (const auto& [key, value] : e.at(6).items()) event.fields.emplace_back(key, value_of(value));
+        for (const auto& field : e.at(6)) event.fields.emplace_back(field.at(0).get<std::string>(), value_of(field.at(1)));
         kept.push_back(std::move(event));
     }
     sup.events_.restore(std::move(kept), events.at("next_seq").get<uint64_t>());

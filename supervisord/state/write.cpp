@@ -225,7 +225,7 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
     w.end_array();
 
     // The event journal, so that `fdsupctl events` goes on without a gap: each event
-    // [seq, wall time ns, name, worker, instance, pid, {its fields}].
+    // [seq, wall time ns, name, worker, instance, pid, [[key, value], ...]].
     w.key("events").begin_object().member("next_seq", sup.events_.next_seq()).key("kept").begin_array();
     for (const auto& event : sup.events_.kept()) {
         w.begin_array()
@@ -235,12 +235,13 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
             .value(event.worker)
             .value(event.instance)
             .value(static_cast<int64_t>(event.pid))
-            .begin_object();
-        for (const auto& [key, value] : event.fields) {
-            w.key(key);
+            .begin_array();
+        for (const auto& [key, value] : event.fields) {  // [key, value] pairs: their order is kept
+            w.begin_array().value(key);
             write_event_value(w, value);
+            w.end_array();
         }
-        w.end_object().end_array();
+        w.end_array().end_array();
     }
     w.end_array().end_object();
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ctl/event_line.h"
 #include "ctl/render.h"
 #include "ctl/terminal_safe.h"
 
@@ -305,6 +306,24 @@ TEST_CASE("ctl render: reload summary, socket changes, warnings and errors") {
           "/c.toml:9:11: bad duration \"10x\"\n");
 }
 
+TEST_CASE("ctl render: an event per line, its own fields as key=value, nulls left out") {
+    TimeZone utc("UTC0");
+    auto exited = Json::parse(R"({"seq":7,"time":1763900000.123,"worker":"web","instance":0,"pid":4250,
+        "event":"exited","status":null,"signal":9,"reason":"crash","ran":1.5})");
+    CHECK(fdsup::ctl::render_event(exited) ==
+          "2025-11-23 12:13:20.123 web[0] pid 4250 exited: signal=9 reason=crash ran=1.5\n");
+    auto reload = Json::parse(R"({"seq":8,"time":1763900001.0,"worker":null,"instance":null,"pid":null,
+        "event":"reload","ok":true,"added":["side","more"],"removed":[]})");
+    CHECK(fdsup::ctl::render_event(reload) == "2025-11-23 12:13:21.000 fdsupd reload: ok=true added=side,more removed=-\n");
+    auto rollout = Json::parse(R"({"seq":9,"time":1763900002.0,"worker":"web","instance":null,"pid":null,
+        "event":"rollout_finished","replaced":2,"total":2})");
+    CHECK(fdsup::ctl::render_events(Json{{"ok", true}, {"events", Json::array({rollout})}}) ==
+          "2025-11-23 12:13:22.000 web rollout_finished: replaced=2 total=2\n");
+    // What a worker named itself cannot move the terminal.
+    auto hostile = Json::parse(R"({"time":1763900003.0,"worker":"w\u001b[2J","instance":0,"pid":1,"event":"started"})");
+    CHECK(fdsup::ctl::render_event(hostile).find('\x1b') == std::string::npos);
+}
+
 TEST_CASE("ctl render: log lines in local time with milliseconds") {
     TimeZone utc("UTC0");
     auto stdout_line = Json::parse(
@@ -350,7 +369,7 @@ TEST_CASE("ctl --json: DEL and C1 controls escaped, the same JSON to a parser") 
 }
 
 TEST_CASE("ctl render: version, shutdown, failures without a message") {
-    CHECK(fdsup::ctl::client_version_line() == "fdsupctl 0.1.0 (protocol 2)");
+    CHECK(fdsup::ctl::client_version_line() == "fdsupctl 0.1.0 (protocol 3)");
     CHECK(render_reply("version", Json::object(),
                        Json::parse(R"({"ok":true,"version":"0.1.0","protocol":1,"state_format":1,"pid":77})")).out ==
           "fdsupd 0.1.0 (protocol 1, state format 1, pid 77)\n");
