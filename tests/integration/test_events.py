@@ -249,9 +249,11 @@ class EventsTest(FdsupTestCase):
         self.assertEqual(events[-1]["event"], "stopped")  # the newest is the stop's
         kinds = {e["event"] for e in events}
         self.assertTrue({"started", "exited", "restart_scheduled"} <= kinds, kinds)
-        exits = [e for e in events if e["event"] == "exited"]
-        self.assertTrue(all(e["status"] == 0 and e["signal"] is None and e["reason"] in ("exit", "not_ready", "stopped")
-                            for e in exits), exits[:3])
+        # /bin/true's own exits (the last may be the stop's: any status, reason "stopped").
+        exits = [e for e in events if e["event"] == "exited" and e["reason"] != "stopped"]
+        self.assertGreater(len(exits), 200)
+        odd = [e for e in exits if (e["status"], e["signal"], e["reason"]) != (0, None, "exit")]
+        self.assertEqual(odd, [])
         # "after" picks the later ones only.
         later = ask(d, {"cmd": "events", "after": seqs[-3]})
         self.assertTrue(later["ok"])
