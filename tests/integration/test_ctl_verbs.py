@@ -175,10 +175,10 @@ class Verbs(FdsupTestCase):
     def test_version_help_and_usage(self):
         d = self.d
         out = d.ctl_ok("version")
-        self.assertRegex(out, r"^fdsupctl \d+\.\d+\.\d+ \(protocol 2\)\n"
+        self.assertRegex(out, r"^fdsupctl \d+\.\d+\.\d+ \(protocol 3\)\n"
                               rf"fdsupd \d+\.\d+\.\d+ \(protocol 3, state format \d+, pid {d.pid}\)\n$")
         reply = d.ctl_json("version")
-        self.assertEqual((reply["protocol"], reply["pid"]), (2, d.pid))
+        self.assertEqual((reply["protocol"], reply["pid"]), (3, d.pid))
         for verb in ("status", "start", "stop", "restart", "signal", "scale", "reload", "logs", "shutdown",
                      "version"):
             code, out, _ = d.ctl(verb, "--help")

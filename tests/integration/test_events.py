@@ -11,7 +11,9 @@ import subprocess
 import threading
 import unittest
 
-from fdsup_harness import DEADLINE, FDSUPCTL, FdsupTestCase, wait_until
+from fdsup_harness import DEADLINE, FDSUPCTL, FdsupTestCase, helper, wait_until
+
+FAILING_RESTORE = helper("fdsupd_fail_restore")  # a test build whose restore fails
 
 # Two instances of an HTTP worker on one socket; rolling restarts, a short backoff.
 CONFIG = """
@@ -235,6 +237,26 @@ class EventsTest(FdsupTestCase):
         # A late reader after the upgrade gets the same history, field for field (the
         # ring was carried).
         self.assertEqual(kept_events(d)[:len(events)], events)
+
+    def test_upgrades_that_do_not_happen_are_events_too(self):
+        d = self.fdsupd(SIDE)
+        d.start(wait_control=True)
+        f = Follower(self, d)
+        f.wait_for("side started", is_event("started", "side", 0))
+        # Refused by the pre-flight: nothing execs.
+        code, out, err = d.ctl("upgrade", "--binary", "/no/such/fdsupd")
+        self.assertEqual(code, 1)
+        i = f.wait_for("upgrade refused", is_event("upgrade_failed"))
+        self.assertIn("upgrade refused", f.seen()[i]["error"])
+        # The next image cannot restore: the previous one takes over again, and says so.
+        code, out, err = d.ctl("upgrade", "--binary", FAILING_RESTORE)
+        self.assertEqual(code, 1, out + err + d.log())
+        i = f.wait_for("upgrade began", is_event("upgrade_began", binary=FAILING_RESTORE, upgrades=0), i + 1)
+        i = f.wait_for("rolled back", is_event("upgrade_rolled_back", upgrades=0), i + 1)
+        self.assertIn("restore failure injected", f.seen()[i]["error"])
+        wait_until(lambda: "rolled back" in "".join(f.err), what="the follower's note on the rollback")
+        events = f.seen()
+        self.assertEqual([e["seq"] for e in events], list(range(1, len(events) + 1)))
 
     def test_late_reader_gets_at_most_1000_oldest_dropped(self):
         d = self.fdsupd(FLAPPING.format(instances=1))
