@@ -39,12 +39,6 @@ std::string render_event(const Json& event) {
     return line + details + "\n";
 }
 
-std::string render_events(const Json& reply) {
-    std::string out;
-    const Json& events = field_or_null(reply, "events");
-    if (!events.is_array()) return out;
-    for (const auto& event : events) out += render_event(event);
-    return out;
-}
+std::string render_events(const Json& reply) { return render_each(reply, "events", render_event); }
 
 }  // namespace fdsup::ctl

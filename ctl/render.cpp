@@ -534,13 +534,15 @@ Rendered render_reload(const Json& reply) {
     return rendered;
 }
 
-std::string render_logs(const Json& reply) {
+std::string render_each(const Json& reply, const char* key, std::string (*render)(const Json&)) {
     std::string out;
-    const Json& lines = field_or_null(reply, "lines");
-    if (!lines.is_array()) return out;
-    for (const auto& line : lines) out += render_log_line(line);
+    const Json& items = field_or_null(reply, key);
+    if (!items.is_array()) return out;
+    for (const auto& item : items) out += render(item);
     return out;
 }
+
+std::string render_logs(const Json& reply) { return render_each(reply, "lines", render_log_line); }
 
 std::string render_version(const Json& reply) {
     return "fdsupd " + text(reply, "version") + " (protocol " + text(reply, "protocol") + ", state format " +

@@ -7,11 +7,9 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import threading
 import unittest
 
-from fdsup_harness import DEADLINE, FDSUPCTL, FdsupTestCase, helper, wait_until
+from fdsup_harness import DEADLINE, Background, FdsupTestCase, ask, helper, wait_until
 
 FAILING_RESTORE = helper("fdsupd_fail_restore")  # a test build whose restore fails
 
@@ -49,35 +47,16 @@ start_limit_interval = "1s"
 COMMON_KEYS = ("seq", "time", "worker", "instance", "pid", "event")
 
 
-class Follower:
-    """`fdsupctl events -f --json` in the background; each stdout line parsed as it comes."""
+class Follower(Background):
+    """`fdsupctl --json events -f [NAME...]` in the background; each line of its stdout
+    an event, parsed."""
 
     def __init__(self, test, d, *args):
-        self.proc = subprocess.Popen([FDSUPCTL, "-s", d.control_socket, "--json", "events", "-f", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        test.addCleanup(self.kill)
+        super().__init__(test, d, "--json", "events", "-f", *args)
         self.d = d
-        self.events, self.err = [], []
-        self.lock = threading.Lock()
-        self.readers = [threading.Thread(target=self._read_events, daemon=True),
-                        threading.Thread(target=self._read_err, daemon=True)]
-        for reader in self.readers:
-            reader.start()
-
-    def _read_events(self):
-        for line in self.proc.stdout:
-            event = json.loads(line)  # every line one JSON object: a parse error fails the test's waits
-            with self.lock:
-                self.events.append(event)
-
-    def _read_err(self):
-        for line in self.proc.stderr:
-            with self.lock:
-                self.err.append(line)
 
     def seen(self):
-        with self.lock:
-            return list(self.events)
+        return [json.loads(line) for line in self.lines()]  # one JSON object a line, or the test fails
 
     def wait_for(self, what, predicate, start=0):
         """The index of the first event at or after `start` that `predicate` accepts."""
@@ -85,7 +64,7 @@ class Follower:
 
         def look():
             if self.proc.poll() is not None:
-                raise AssertionError(f"fdsupctl events -f exited {self.proc.returncode}: {''.join(self.err)}")
+                raise AssertionError(f"fdsupctl events -f exited {self.proc.returncode}: {self.stderr()}")
             events = self.seen()
             for i in range(start, len(events)):
                 if predicate(events[i]):
@@ -99,32 +78,6 @@ class Follower:
                                  "\n".join(json.dumps(e) for e in self.seen()[start:]) +
                                  f"\n--- fdsupd log ---\n{self.d.log()}")
         return found[0]
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # its normal end: exit 0
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for reader in self.readers:
-            reader.join(timeout=10)
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
-def ask(d, request):
-    """One request over the control socket; the reply object."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.connect(d.control_socket)
-        conn.sendall(json.dumps(request).encode() + b"\n")
-        with conn.makefile("rb") as lines:
-            for line in lines:
-                reply = json.loads(line)
-                if "ok" in reply:
-                    return reply
-    raise AssertionError(f"no reply to {request}")
 
 
 def is_event(name, worker=None, instance=None, **fields):
@@ -221,7 +174,7 @@ class EventsTest(FdsupTestCase):
         victim = d.instance("web", 1)["pid"]
         os.kill(victim, signal.SIGKILL)
         f.wait_for("web[1] exited after the upgrade", is_event("exited", "web", 1, pid=victim, signal=9), i + 1)
-        wait_until(lambda: "upgraded in place" in "".join(f.err), what="the follower's note on the upgrade")
+        wait_until(lambda: "upgraded in place" in f.stderr(), what="the follower's note on the upgrade")
 
         # Every event once, in order: sequence numbers 1, 2, 3, ... with no gap across
         # the upgrade; each with the fields SPEC names.
@@ -254,7 +207,7 @@ class EventsTest(FdsupTestCase):
         i = f.wait_for("upgrade began", is_event("upgrade_began", binary=FAILING_RESTORE, upgrades=0), i + 1)
         i = f.wait_for("rolled back", is_event("upgrade_rolled_back", upgrades=0), i + 1)
         self.assertIn("restore failure injected", f.seen()[i]["error"])
-        wait_until(lambda: "rolled back" in "".join(f.err), what="the follower's note on the rollback")
+        wait_until(lambda: "rolled back" in f.stderr(), what="the follower's note on the rollback")
         events = f.seen()
         self.assertEqual([e["seq"] for e in events], list(range(1, len(events) + 1)))
 
