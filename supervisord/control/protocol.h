@@ -94,7 +94,9 @@
 //   EVENT      {"seq": 42, "time": 1763900000.123 (unix seconds), "worker": "web" | null,
 //               "instance": 0 | null, "pid": 1250 | null, "event": NAME, ...its fields}
 //               "seq": numbered from 1, monotonic over fdsupd's life across in-place
-//               upgrades (a restart of fdsupd starts again at 1). "worker": null for
+//               upgrades (a restart of fdsupd starts again at 1). A text field is cut
+//               at 1 KiB ("..." ends it), a list at 32 entries (the last: "... N more").
+//               "worker": null for
 //               fdsupd's own (reload, upgrade); "instance": null for a worker's
 //               rollout; "pid": null where no process is meant. Durations are seconds
 //               (fractions). NAME, a closed list (events/event_log.h), and its fields:

@@ -12,6 +12,27 @@ constexpr std::array<const char*, kEventKinds> kNames{
     "rollout_began", "rollout_step",  "rollout_finished", "rollout_stopped", "reload",         "reload_refused",
     "upgrade_began", "upgrade_done",  "upgrade_failed", "upgrade_rolled_back"};
 
+// A cut never splits a UTF-8 sequence: back to the start of the character it is in.
+void bound_text(std::string& text) {
+    if (text.size() <= EventLog::kMaxText) return;
+    size_t cut = EventLog::kMaxText;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text.resize(cut);
+    text += "...";
+}
+
+void bound(EventValue& value) {
+    if (auto* text = std::get_if<std::string>(&value)) return bound_text(*text);
+    auto* list = std::get_if<std::vector<std::string>>(&value);
+    if (list == nullptr) return;
+    if (list->size() > EventLog::kMaxList) {
+        size_t more = list->size() - (EventLog::kMaxList - 1);
+        list->resize(EventLog::kMaxList - 1);
+        list->push_back("... " + std::to_string(more) + " more");
+    }
+    for (auto& item : *list) bound_text(item);
+}
+
 }  // namespace
 
 const char* event_name(EventKind kind) { return kNames.at(static_cast<size_t>(kind)); }
@@ -24,6 +45,7 @@ std::optional<EventKind> event_kind(std::string_view name) {
 
 void EventLog::add(Event event) {
     event.seq = next_seq_++;
+    for (auto& [key, value] : event.fields) bound(value);
     if (event.time == std::chrono::system_clock::time_point{}) event.time = std::chrono::system_clock::now();
     ring_.push_back(std::move(event));
     if (ring_.size() > kCapacity) ring_.pop_front();

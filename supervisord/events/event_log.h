@@ -1,7 +1,10 @@
 // The event journal behind `fdsupctl events`: what happened to the workers and to
 // fdsupd itself, as it happened, for a reader who follows and for one who comes late.
 //
-// Bounded by construction: the last kCapacity events are kept (the oldest go first).
+// Bounded by construction: the last kCapacity events are kept (the oldest go first),
+// each of bounded size: a text field longer than kMaxText bytes is cut there (with
+// "..."), a list longer than kMaxList keeps its first entries and says how many more
+// (an exec error naming a long PATH, a reload's thousand config errors).
 // Every event has a sequence number, monotonic over fdsupd's whole life: an in-place
 // upgrade carries the ring and the next number over (state/), so a reader that resumes
 // with "the ones after N" in the next image misses nothing and sees nothing twice.
@@ -74,10 +77,12 @@ struct Event {
 class EventLog {
 public:
     static constexpr size_t kCapacity = 1000;
+    static constexpr size_t kMaxText = 1024;
+    static constexpr size_t kMaxList = 32;
 
     using Follower = std::function<void(const Event&)>;
 
-    // Numbers the event, keeps it and hands it to every follower.
+    // Numbers the event, bounds its fields, keeps it and hands it to every follower.
     void add(Event event);
 
     // The kept events with a sequence number above `after`, oldest first, and only

@@ -44,6 +44,19 @@ start_limit_burst = 1000000
 start_limit_interval = "1s"
 """
 
+# Cannot be exec'd, tried again at once, for ever: each try two events (start_failed,
+# restart_scheduled) whose texts name the PATH searched, about 1 KiB each (cut there).
+UNSTARTABLE = """
+[workers.broken]
+command = ["no-such-program"]
+env = { PATH = "PATHS" }
+instances = 4
+backoff = "1ms"
+backoff_max = "1ms"
+start_limit_burst = 1000000
+start_limit_interval = "1s"
+""".replace("PATHS", ":".join(f"/nonexistent/{i:04}" for i in range(150)))
+
 COMMON_KEYS = ("seq", "time", "worker", "instance", "pid", "event")
 
 
@@ -274,8 +287,13 @@ class EventsTest(FdsupTestCase):
         self.assertEqual({e["worker"] for e in f.seen()}, {"side", None})
 
     def test_a_follower_that_does_not_read_is_dropped(self):
-        d = self.fdsupd(FLAPPING.format(instances=4))
+        d = self.fdsupd(UNSTARTABLE)
         d.start(wait_control=True)
+        wait_until(lambda: ask(d, {"cmd": "events", "after": 1})["events"], what="the first failures")
+        failure = kept_events(d)[0]
+        self.assertEqual(failure["event"], "start_failed")
+        self.assertTrue(failure["error"].endswith("..."), failure)  # cut at 1 KiB
+        self.assertLess(len(failure["error"]), 1100)
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.addCleanup(conn.close)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -283,7 +301,7 @@ class EventsTest(FdsupTestCase):
         conn.sendall(b'{"cmd": "events", "follow": true}\n')
         # Never read: once 8 MiB wait for it, fdsupd drops it; it goes on serving others.
         d.wait_log(r"control client \d+ \(pid \d+\): dropped: not reading its replies", timeout=120)
-        d.ctl_ok("stop", "flap")
+        d.ctl_ok("stop", "broken")
         self.assertEqual(len(kept_events(d)), 1000)
         self.assertEqual(d.ctl_json("version")["protocol"], 3)
         # The connection is gone: what is left to read ends.

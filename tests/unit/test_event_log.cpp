@@ -110,3 +110,25 @@ TEST_CASE("event names: a closed list, each name read back as its kind") {
     CHECK(std::string(fdsup::event_name(EventKind::rollout_step)) == "rollout_step");
     CHECK_FALSE(fdsup::event_kind("exploded").has_value());
 }
+
+TEST_CASE("event log: each event bounded: long texts cut, long lists shortened") {
+    EventLog log;
+    Event e = event(EventKind::start_failed);
+    std::string long_text(EventLog::kMaxText + 500, 'x');
+    long_text[EventLog::kMaxText - 1] = '\xc3';  // a two-byte character across the cut
+    long_text[EventLog::kMaxText] = '\xa9';
+    std::vector<std::string> many;
+    for (int i = 0; i < 100; ++i) many.push_back("e" + std::to_string(i));
+    e.fields = {{"error", long_text}, {"errors", many}, {"short", std::string("ok")}};
+    log.add(e);
+    auto all = log.after(0);
+    const auto& kept = all.at(0).fields;
+    const auto& text = std::get<std::string>(kept[0].second);
+    CHECK(text.size() == EventLog::kMaxText - 1 + 3);
+    CHECK(text.ends_with("x..."));
+    const auto& list = std::get<std::vector<std::string>>(kept[1].second);
+    REQUIRE(list.size() == EventLog::kMaxList);
+    CHECK(list.front() == "e0");
+    CHECK(list.back() == "... " + std::to_string(100 - (EventLog::kMaxList - 1)) + " more");
+    CHECK(std::get<std::string>(kept[2].second) == "ok");
+}
