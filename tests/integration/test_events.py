@@ -224,6 +224,33 @@ class EventsTest(FdsupTestCase):
         events = f.seen()
         self.assertEqual([e["seq"] for e in events], list(range(1, len(events) + 1)))
 
+    def test_a_probe_that_fails_and_the_kill_for_a_ready_timeout(self):
+        # Port 1 on loopback: nobody listens, every check fails at once.
+        d = self.fdsupd("""
+[workers.slow]
+command = ["/bin/sleep", "600"]
+ready = "probe"
+ready_timeout = "500ms"
+backoff = "60s"
+backoff_max = "60s"
+[workers.slow.ready_probe]
+tcp = "127.0.0.1:1"
+interval = "50ms"
+""")
+        d.start(wait_control=True)
+        f = Follower(self, d, "slow")
+        i = f.wait_for("started", is_event("started", "slow", 0))
+        pid = f.seen()[i]["pid"]
+        j = f.wait_for("probe failed", is_event("probe_failed", "slow", 0, pid=pid, probe="ready"), i + 1)
+        self.assertTrue(f.seen()[j]["detail"])
+        j = f.wait_for("stopping", is_event("stopping", "slow", 0, pid=pid, reason="ready_timeout", signal="TERM"), j + 1)
+        self.assertIn("not ready within ready_timeout", f.seen()[j]["error"])
+        j = f.wait_for("exited", is_event("exited", "slow", 0, pid=pid, reason="ready_timeout", signal=15), j + 1)
+        j = f.wait_for("restart scheduled", is_event("restart_scheduled", "slow", 0, delay=60.0), j + 1)
+        # Many checks failed meanwhile (every 50 ms for 500 ms): the first one is told.
+        self.assertEqual([e["event"] for e in f.seen()[i:j + 1]],
+                         ["started", "probe_failed", "stopping", "exited", "restart_scheduled"])
+
     def test_late_reader_gets_at_most_1000_oldest_dropped(self):
         d = self.fdsupd(FLAPPING.format(instances=1))
         d.start(wait_control=True)
