@@ -57,6 +57,20 @@ start_limit_burst = 1000000
 start_limit_interval = "1s"
 """.replace("PATHS", ":".join(f"/nonexistent/{i:04}" for i in range(150)))
 
+# Its ready probe checks port 1 on loopback, where nobody listens: every check fails
+# at once, and the instance is killed at its ready timeout.
+NEVER_READY = """
+[workers.slow]
+command = ["/bin/sleep", "600"]
+ready = "probe"
+ready_timeout = "500ms"
+backoff = "60s"
+backoff_max = "60s"
+[workers.slow.ready_probe]
+tcp = "127.0.0.1:1"
+interval = "50ms"
+"""
+
 COMMON_KEYS = ("seq", "time", "worker", "instance", "pid", "event")
 
 
@@ -225,18 +239,7 @@ class EventsTest(FdsupTestCase):
         self.assertEqual([e["seq"] for e in events], list(range(1, len(events) + 1)))
 
     def test_a_probe_that_fails_and_the_kill_for_a_ready_timeout(self):
-        # Port 1 on loopback: nobody listens, every check fails at once.
-        d = self.fdsupd("""
-[workers.slow]
-command = ["/bin/sleep", "600"]
-ready = "probe"
-ready_timeout = "500ms"
-backoff = "60s"
-backoff_max = "60s"
-[workers.slow.ready_probe]
-tcp = "127.0.0.1:1"
-interval = "50ms"
-""")
+        d = self.fdsupd(NEVER_READY)
         d.start(wait_control=True)
         f = Follower(self, d, "slow")
         i = f.wait_for("started", is_event("started", "slow", 0))
