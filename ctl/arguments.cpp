@@ -363,6 +363,21 @@ Built build_adopt(std::string_view verb, const std::vector<std::string>& args) {
     return VerbRequest{std::move(request)};
 }
 
+// events [-f] [NAME...]
+Built build_events(std::string_view verb, const std::vector<std::string>& args) {
+    bool follow = false;
+    auto walked = walk_arguments(verb, args, [&](size_t& i) -> OptionTaken {
+        if (args[i] != "-f" && args[i] != "--follow") return false;
+        follow = true;
+        return true;
+    });
+    if (!walked) return std::unexpected(walked.error());
+    Json request = request_for(verb);
+    request["names"] = *walked;
+    request["follow"] = follow;
+    return VerbRequest{std::move(request), follow};
+}
+
 // "0.5" (seconds) -> 500ms; nullopt for anything but a number of seconds from
 // kLeastTopInterval to a day.
 std::optional<std::chrono::milliseconds> parse_interval(std::string_view text) {
@@ -587,6 +602,16 @@ constexpr Verb kVerbs[] = {
      "  -n, --lines N        print the last N lines (default 50)\n"
      "  -f, --follow         then print new lines as they arrive\n",
      build_logs},
+    {"events", "events [-f] [NAME...]", "print what happened to workers and fdsupd",
+     "Print the events fdsupd keeps (the last 1,000): starts, readiness, exits with\n"
+     "their status or signal and reason, scheduled restarts, stops, probe failures,\n"
+     "recycles, rollouts and their steps, reloads and upgrades, one line each. With\n"
+     "NAME, only those workers' events and fdsupd's own. With -f, keep printing them\n"
+     "as they happen until Ctrl-C; across an in-place upgrade of fdsupd, from the new\n"
+     "image on (a note on standard error), none lost or printed twice. With --json,\n"
+     "each event is one JSON object on a line of its own, as fdsupd sends it.\n",
+     "  -f, --follow         then print new events as they happen\n",
+     build_events},
     {"shutdown", "shutdown", "stop every worker, then fdsupd",
      "Stop every worker gracefully (dependents before what they depend on), then the\n"
      "supervisor itself. Returns once all workers have stopped.\n",

@@ -140,13 +140,13 @@ Result<Reply> Client::read_reply(const std::function<void(const Json& progress_l
 }
 
 Result<std::optional<Reply>> Client::follow_logs(
-    const std::function<bool(const Json& log_line, std::string_view raw)>& on_log) {
+    const std::function<bool(const Json& log_line, std::string_view raw)>& on_log, const char* key) {
     for (;;) {
         auto line = next_line();
         if (!line) return std::unexpected(line.error());
         if (!*line) return std::optional<Reply>{};  // fdsupd closed the connection: the stream is over
         if (is_upgrading((*line)->value)) return std::move(*line);
-        if (!(*line)->value.contains("log")) continue;
+        if (!(*line)->value.contains(key)) continue;
         if (!on_log((*line)->value, (*line)->line)) return std::optional<Reply>{};
     }
 }

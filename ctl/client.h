@@ -55,11 +55,12 @@ public:
     Result<Reply> read_reply(const std::function<void(const Json& progress_line)>& on_progress,
                              std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
-    // After the reply to `logs` with follow: each {"log": LOGLINE} line goes to `on_log`,
-    // until fdsupd closes the connection or on_log returns false (both: nullopt), or an
-    // "upgrading" notice comes (returned).
+    // After the reply to `logs` (or `events`) with follow: each {"log": LOGLINE} line
+    // (each {"event": EVENT} line, with key "event") goes to `on_log`, until fdsupd
+    // closes the connection or on_log returns false (both: nullopt), or an "upgrading"
+    // notice comes (returned).
     Result<std::optional<Reply>> follow_logs(
-        const std::function<bool(const Json& log_line, std::string_view raw)>& on_log);
+        const std::function<bool(const Json& log_line, std::string_view raw)>& on_log, const char* key = "log");
 
     // After an "upgrading" notice: true once the connection has closed (the exec
     // happened), false if {"upgrading": false} came instead (the exec failed, and this

@@ -4,8 +4,8 @@
 // error · 3 cannot reach fdsupd (connect failed, or the connection broke before the
 // final reply and the request could not be followed across an in-place upgrade).
 //
-// A request that waits (a rolling restart) and `logs -f` go on across an in-place
-// upgrade of fdsupd: see ctl/resume.h.
+// A request that waits (a rolling restart), `logs -f` and `events -f` go on across an
+// in-place upgrade of fdsupd: see ctl/resume.h.
 #include <signal.h>
 #include <unistd.h>
 
@@ -20,6 +20,7 @@
 
 #include "ctl/arguments.h"
 #include "ctl/client.h"
+#include "ctl/event_line.h"
 #include "ctl/exec.h"
 #include "ctl/exit_status.h"
 #include "ctl/render.h"
@@ -126,9 +127,21 @@ Json merged_reply(const Command& command, const Json& done_before, const Json& r
     return reply;
 }
 
-// After a successful `logs -f` reply: every log line as it arrives, across in-place
-// upgrades (each time, the next image's whole ring, then its lines).
-int follow_logs(InFlight& flight, bool json) {
+// `events --json`: each EVENT of a reply on a line of its own (SPEC: one JSON object
+// per event), as fdsupd sent it.
+std::string event_lines(const Json& reply) {
+    std::string out;
+    if (auto events = reply.find("events"); events != reply.end() && events->is_array())
+        for (const auto& event : *events)
+            out += fdsup::ctl::json_terminal_safe(event.dump(-1, ' ', false, Json::error_handler_t::replace)) + "\n";
+    return out;
+}
+
+// After a successful `logs -f` (or `events -f`) reply: every log line (event) as it
+// arrives, across in-place upgrades (each time, the next image's whole ring, or the
+// events after the last one this client was sent, then what comes).
+int follow_stream(InFlight& flight, const std::string& verb, bool json) {
+    const bool events = verb == "events";
     int stdout_error = 0;
     auto print_line = [&](std::string_view text) {
         print(stdout, text);
@@ -139,16 +152,23 @@ int follow_logs(InFlight& flight, bool json) {
         return true;
     };
     auto on_log = [&](const Json& line, std::string_view raw) {
+        if (events) {
+            const Json& event = line.at("event");
+            return print_line(json ? fdsup::ctl::json_terminal_safe(
+                                         event.dump(-1, ' ', false, Json::error_handler_t::replace)) + "\n"
+                                   : fdsup::ctl::render_event(event));
+        }
         return print_line(json ? fdsup::ctl::json_terminal_safe(raw) + "\n"
                                : fdsup::ctl::render_log_line(line.contains("log") ? line.at("log") : Json()));
     };
-    const std::string consequence = "following the logs ends here";
+    const std::string consequence = events ? "following the events ends here" : "following the logs ends here";
     for (;;) {
-        auto followed = flight.client.follow_logs(on_log);
+        auto followed = flight.client.follow_logs(on_log, events ? "event" : "log");
         if (!followed) return unreachable(followed.error());
         if (!*followed) break;  // fdsupd closed the connection, or stdout went
         const fdsup::ctl::Reply notice = std::move(**followed);
-        if (json && !print_line(fdsup::ctl::json_terminal_safe(notice.line) + "\n")) break;
+        // (events --json prints events only: the upgrade shows as its own events)
+        if (json && !events && !print_line(fdsup::ctl::json_terminal_safe(notice.line) + "\n")) break;
         auto next = fdsup::ctl::resume_after_upgrade(flight.client, notice.value, consequence);
         if (!next) return unreachable(next.error());
         if (!*next) continue;  // the exec failed after all: the lines go on coming here
@@ -159,12 +179,13 @@ int follow_logs(InFlight& flight, bool json) {
         auto reply = final_reply(flight, consequence, "following again", nullptr);
         if (!reply) return unreachable(reply.error());
         if (!fdsup::ctl::reply_ok(reply->value)) {
-            print(stderr, fdsup::ctl::render_reply("logs", Json::object(), reply->value).err);
+            print(stderr, fdsup::ctl::render_reply(verb, Json::object(), reply->value).err);
             return kExitFailed;
         }
-        if (!print_line(json ? fdsup::ctl::json_terminal_safe(reply->line) + "\n"
-                              : fdsup::ctl::render_logs(reply->value)))
-            break;
+        std::string text = events ? (json ? event_lines(reply->value) : fdsup::ctl::render_events(reply->value))
+                                  : (json ? fdsup::ctl::json_terminal_safe(reply->line) + "\n"
+                                          : fdsup::ctl::render_logs(reply->value));
+        if (!text.empty() && !print_line(text)) break;
     }
     // The reader went away (`fdsupctl logs -f web | head`): as good as Ctrl-C.
     if (stdout_error == 0 || stdout_error == EPIPE) return kExitOk;
@@ -197,13 +218,15 @@ int run(const Command& command) {
     // fdsupd may refuse a connection (permission, too many clients) with a reply and
     // close it before the request is written: that reply, not the EPIPE, says why.
     if (!reply) return unreachable(sent || flight.resumed ? reply.error() : sent.error());
-    if (flight.resumed && command.verb != "logs") {
+    if (flight.resumed && command.verb != "logs" && command.verb != "events") {
         reply->value = merged_reply(command, flight.done_before, reply->value);
         reply->line = reply->value.dump(-1, ' ', false, Json::error_handler_t::replace);
     }
 
     bool ok = fdsup::ctl::reply_ok(reply->value);
-    if (command.json) {
+    if (command.json && command.verb == "events" && ok) {
+        print(stdout, event_lines(reply->value));
+    } else if (command.json) {
         print(stdout, fdsup::ctl::json_terminal_safe(reply->line) + "\n");
     } else {
         auto rendered = fdsup::ctl::render_reply(command.verb, command.request, reply->value);
@@ -218,7 +241,7 @@ int run(const Command& command) {
     bool server_follows = following == reply->value.end() || !following->is_boolean() || following->get<bool>();
     if (command.follow && server_follows) {
         std::fflush(stdout);
-        return follow_logs(flight, command.json);
+        return follow_stream(flight, command.verb, command.json);
     }
     return kExitOk;
 }

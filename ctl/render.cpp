@@ -1,4 +1,6 @@
 #include "ctl/render.h"
+
+#include "ctl/event_line.h"
 #include "ctl/terminal_safe.h"
 
 #include <algorithm>
@@ -325,6 +327,8 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         rendered.out = render_logs(reply);
     } else if (verb == "rollout") {
         rendered.out = render_rollouts(reply);
+    } else if (verb == "events") {
+        rendered.out = render_events(reply);
     } else if (verb == "version") {
         rendered.out = render_version(reply);
     } else if (verb == "metrics") {
@@ -587,13 +591,15 @@ Rendered render_reload(const Json& reply) {
     return rendered;
 }
 
-std::string render_logs(const Json& reply) {
+std::string render_each(const Json& reply, const char* key, std::string (*render)(const Json&)) {
     std::string out;
-    const Json& lines = field_or_null(reply, "lines");
-    if (!lines.is_array()) return out;
-    for (const auto& line : lines) out += render_log_line(line);
+    const Json& items = field_or_null(reply, key);
+    if (!items.is_array()) return out;
+    for (const auto& item : items) out += render(item);
     return out;
 }
+
+std::string render_logs(const Json& reply) { return render_each(reply, "lines", render_log_line); }
 
 std::string render_version(const Json& reply) {
     return "fdsupd " + text(reply, "version") + " (protocol " + text(reply, "protocol") + ", state format " +

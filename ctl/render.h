@@ -69,6 +69,8 @@ std::string render_status(const Json& reply);
 std::string render_instances(const Json& reply);                     // start, stop, restart, scale
 std::string render_signal(const Json& request, const Json& reply);
 Rendered render_reload(const Json& reply);
+// The reply's list `key`, each element rendered by `render` (a line each), in order.
+std::string render_each(const Json& reply, const char* key, std::string (*render)(const Json&));
 std::string render_logs(const Json& reply);
 std::string render_version(const Json& reply);                       // the fdsupd line
 

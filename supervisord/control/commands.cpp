@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "config/values.h"
+#include "control/event_json.h"
 #include "control/metrics.h"
 #include "control/status_json.h"
 #include "rollout/rolling_restart.h"
@@ -19,7 +20,7 @@ namespace {
 
 constexpr std::string_view kCommands[] = {"status",  "start",   "stop",    "restart", "signal",
                                           "scale",   "reload",  "logs",    "shutdown", "upgrade",
-                                          "version", "metrics", "rollout", "adopt"};
+                                          "version", "metrics", "rollout", "adopt", "events"};
 constexpr long long kDefaultLogLines = 50;
 
 Json operation_reply(const OperationResult& result) {
@@ -346,6 +347,41 @@ void run_adopt(CommandContext& context, const Json& request, const Responder& re
                               std::move(adopt));
 }
 
+// `events`: the kept events after "after" (of the named workers, and fdsupd's own),
+// then, with "follow", each one as it happens. A slow reader is dropped as a `logs -f`
+// one is (kMaxPendingOutput). Across an in-place upgrade the client resumes with
+// "after": the last event this image handed to it, so that none is lost or repeated.
+void run_events(CommandContext& context, const Json& request, const Responder& responder) {
+    auto names = names_field(request, "names", false);
+    if (!names) return responder.finish(error_reply(names.error().text()));
+    auto follow = bool_field(request, "follow", false);
+    if (!follow) return responder.finish(error_reply(follow.error().text()));
+    auto after = optional_int_field(request, "after");
+    if (!after) return responder.finish(error_reply(after.error().text()));
+    if (*after && **after < 0) return responder.finish(error_reply("field \"after\" must not be negative"));
+    EventLog& log = context.supervisor.events();
+    // A worker removed since may still be asked about while events of it are kept.
+    for (const auto& name : *names)
+        if (context.supervisor.find_worker(name) == nullptr && !log.mentions(name))
+            return responder.finish(error_reply("unknown worker \"" + name + "\""));
+    auto pick = [names = *names](const Event& e) {
+        return names.empty() || e.worker.empty() || std::find(names.begin(), names.end(), e.worker) != names.end();
+    };
+    Json kept = Json::array();
+    for (const auto& event : log.after(static_cast<uint64_t>(after->value_or(0)), pick)) kept.push_back(event_json(event));
+    responder.finish(Json{{"ok", true}, {"events", std::move(kept)}, {"follow", *follow}});
+    if (!*follow || !responder.connected()) return;
+    auto last = std::make_shared<uint64_t>(log.last_seq());  // the last one handed to this client (or passed over)
+    uint64_t id = log.follow([responder, pick, last](const Event& event) {
+        *last = event.seq;
+        if (pick(event)) responder.stream(Json{{"event", event_json(event)}});
+    });
+    responder.on_gone([&log, id] { log.unfollow(id); });
+    responder.on_upgrade([names = *names, last] {
+        return Json{{"resume", Json{{"cmd", "events"}, {"names", names}, {"follow", true}, {"after", *last}}}};
+    });
+}
+
 }  // namespace
 
 void handle_request(CommandContext& context, const Json& request, const Responder& responder) {
@@ -380,6 +416,7 @@ void handle_request(CommandContext& context, const Json& request, const Responde
     if (cmd == "scale") return run_scale(context, request, responder);
     if (cmd == "logs") return run_logs(context, request, responder);
     if (cmd == "rollout") return run_rollout(context, request, responder);
+    if (cmd == "events") return run_events(context, request, responder);
     if (cmd == "reload") {
         auto canary = canary_fields(request);
         if (!canary) return responder.finish(error_reply(canary.error().text()));

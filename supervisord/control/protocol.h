@@ -12,6 +12,8 @@
 //      "idle_stop_s"})
 //      the `adopt` command; reload's "sockets" has "adopted"; status: a socket's
 //      "adopted_from"
+//      the `events` command, {"event": EVENT} lines after it with "follow", and its
+//      "resume" across an in-place upgrade (with "after")
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -24,6 +26,8 @@
 //   Reply     {"ok": true, ...}  or  {"ok": false, "error": "message", ...}
 //   Log line  {"log": LOGLINE}   after a `logs` reply with "follow": true, until the
 //             client disconnects
+//   Event     {"event": EVENT}   after an `events` reply with "follow": true, until the
+//             client disconnects (version 3)
 //   Upgrading {"upgrading": true, "pid": 4242, "from": "0.1.0", "binary": "/usr/sbin/fdsupd",
 //              "upgrades": 3, "resume": REQUEST?, "instances": [INSTANCE]?}
 //             an in-place upgrade is about to exec the next image (version 2). Sent to
@@ -35,7 +39,9 @@
 //             once it has restored the state, as the same pid. "resume": the request
 //             that picks up there: send it on a new connection and take its answer as
 //             this request's (a `logs` with "follow" and the whole ring, which starts
-//             empty in the next image, so that no line is lost or shown twice; a
+//             empty in the next image, so that no line is lost or shown twice; an
+//             `events` with "follow" and "after": the last event this image handed
+//             to the client, the journal being carried over; a
 //             `rollout` with "wait" for the rolling restarts still going on).
 //             "instances": what the request reported as done before the upgrade, to
 //             be shown with the resumed answer. No "resume": the request's outcome
@@ -94,6 +100,14 @@
 //              does). Without "wait", "ok" is true and the states say the rest.
 //              This fdsupd image's memory: a rolling restart that finished before an
 //              in-place upgrade is not known to the next image (state "none").
+//   events     names?: [str], follow?: bool,            events: [EVENT], follow: bool
+//              after?: int
+//              the kept events (the last 1,000 fdsupd had, oldest first) whose "seq" is
+//              above "after" (default 0: all), of the named workers and fdsupd's own
+//              (worker null; all without names); with "follow", each later one as an
+//              {"event": EVENT} line as it happens. A name must be a worker, or one
+//              that kept events mention (removed since). A follower that does not read
+//              is dropped as any client is (kMaxPendingOutput).
 //
 //   INSTANCE   {"worker": "web", "index": 0, "state": "running", "pid": 1250 | null,
 //               "previous_pid": 1234 | null, "ok": true, "message": "web[0]: started pid 1250"}
@@ -111,6 +125,60 @@
 //               taken over from a running process (adopt, or adopt = { pid_file })
 //   LOGLINE    {"time": 1763900000.123 (unix seconds), "worker": "web", "instance": 0,
 //               "stream": "stdout" | "stderr", "text": "the line, without newline"}
+//   EVENT      {"seq": 42, "time": 1763900000.123 (unix seconds), "worker": "web" | null,
+//               "instance": 0 | null, "pid": 1250 | null, "event": NAME, ...its fields}
+//               "seq": numbered from 1, monotonic over fdsupd's life across in-place
+//               upgrades (a restart of fdsupd starts again at 1). A text field is cut
+//               at 1 KiB ("..." ends it), a list at 32 entries (the last: "... N more").
+//               "worker": null for
+//               fdsupd's own (reload, upgrade); "instance": null for a worker's
+//               rollout; "pid": null where no process is meant. Durations are seconds
+//               (fractions). NAME, a closed list (events/event_log.h), and its fields:
+//     started            pid; restarts: int (the instance's count so far)
+//     ready              pid; after: s since exec
+//     start_failed       error (a start that failed before exec)
+//     exited             pid; status: int | null (exit code), signal: int | null,
+//                        reason: "stopped" (asked to: operator, scale, rollout, reload,
+//                        shutdown) | "exit" (ended on its own, a success code) | "crash"
+//                        (on its own, any other code or a signal) | "not_ready" (ended
+//                        before it was ready) | "ready_timeout" | "watchdog" | "liveness"
+//                        (killed by fdsupd for it; error: why) | "oom" (the kernel's OOM
+//                        killer; limit: "memory_max 64M" or ""), ran: s
+//     restart_scheduled  delay: s, restarts: int, detail: why
+//     not_restarted      detail: "restart = never" | "restart = on-failure" | "shutting down"
+//     failed             error (start limit, cannot exec, restart = never)
+//     stopping           pid; signal: "TERM", timeout: s (stop_timeout), reason:
+//                        "requested" | "ready_timeout" | "watchdog" | "liveness", error?
+//     stop_timeout       pid; timeout: s (SIGKILL sent)
+//     stopped            (the instance is stopped: its process exited, or it had none)
+//     probe_failed       pid; probe: "ready" | "liveness", detail, failures: int
+//                        (liveness: failures in a row); a ready probe's first failure
+//                        of each start only
+//     recycle            pid; limit: "recycle_memory" | "max_age", detail
+//     draining           pid; delay: s (stop_delay: out of readiness, stop_signal after it)
+//     on_demand_start    instance null; socket (where a connection waited), starts: int
+//     idle_stop          instance null; idle: s (no connection that long: stopped)
+//     rollout_began      instance null; total: int, reason: "restart" | "canary" |
+//                        "liveness" | "recycle" | "rollback", detail?
+//     rollout_step       pid (the new process, in service); step: int (instances
+//                        replaced so far), total: int, old_pid: int | null
+//     rollout_finished   instance null; replaced: int, total: int
+//     rollout_stopped    instance null; replaced: int, total: int, reason
+//     rollout_paused     instance null; canary: int, pause: s | null (until promoted)
+//     rollout_promoted   instance null; by: "operator" | "pause"
+//     rollout_aborted    instance null; reason (a rollout_stopped follows, then a
+//                        rollout_began with reason "rollback" for what it replaced)
+//     reload             worker null; ok: bool, added, removed, changed, scaled,
+//                        sockets_added, sockets_removed, sockets_replaced: [str], error?
+//     reload_refused     worker null; error, errors?: [str] (FILE:LINE:COL: message)
+//     socket_adopted     worker null; socket, from_pid: int, fd: int, address (fdsupctl
+//                        adopt, or a reload adding a socket with adopt = {pid_file})
+//     upgrade_began      worker null; binary, upgrades: int (so far); the last event of
+//                        the old image
+//     upgrade_done       worker null; from, to (versions), upgrades: int; the first of
+//                        the new image
+//     upgrade_failed     worker null; error (refused, or the exec failed)
+//     upgrade_rolled_back  worker null; error, upgrades: int
 //
 //   Errors the server sends on its own, then closes: permission denied (SO_PEERCRED),
 //   too many connections. An idle client (no request in flight) is closed after the

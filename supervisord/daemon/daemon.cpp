@@ -147,7 +147,12 @@ Result<void> Daemon::open() {
             if (told > 0) spdlog::info("upgrade: told {} control client(s) to ask the next image", told);
             supervisor_.before_exec();
         },
-        [this](const std::string& why) { control_->upgrade_failed(why); }});
+        [this](const std::string& why) { control_->upgrade_failed(why); },
+        [this](const std::string& binary) {
+            upgrade_event(EventKind::upgrade_began,
+                          {{"binary", binary}, {"upgrades", static_cast<int64_t>(supervisor_.upgrades())}});
+        },
+        [this](const std::string& why) { upgrade_event(EventKind::upgrade_failed, {{"error", why}}); }});
     open_signals();
     start_manager_watchdog();
     return {};
@@ -256,6 +261,13 @@ int Daemon::run() {
     return 0;
 }
 
+void Daemon::upgrade_event(EventKind kind, EventFields fields) {
+    Event event;
+    event.kind = kind;
+    event.fields = std::move(fields);
+    supervisor_.events().add(std::move(event));
+}
+
 void Daemon::finish_restore() {
     const StateDocument& state = *startup_.state;
     const std::string old_version = upgrade::field_or(state, "old_version", std::string("?"));
@@ -265,11 +277,17 @@ void Daemon::finish_restore() {
     control::Json reply;
     if (options_.rolled_back()) {
         spdlog::error("upgrade rolled back: {}; fdsupd {} goes on", *options_.restore.rollback_reason, kVersion);
+        upgrade_event(EventKind::upgrade_rolled_back,
+                      {{"error", *options_.restore.rollback_reason},
+                       {"upgrades", static_cast<int64_t>(supervisor_.upgrades())}});
         reply = control::error_reply("the new image could not take over (" + *options_.restore.rollback_reason +
                                      "); rolled back: fdsupd " + kVersion + " goes on");
     } else {
         spdlog::info("upgrade done: fdsupd {} -> {} (pid {}, upgrade #{})", old_version, kVersion, getpid(),
                      supervisor_.upgrades());
+        upgrade_event(EventKind::upgrade_done, {{"from", old_version},
+                                                {"to", std::string(kVersion)},
+                                                {"upgrades", static_cast<int64_t>(supervisor_.upgrades())}});
         reply = control::Json{{"ok", true},        {"old_version", old_version},
                               {"version", kVersion}, {"pid", getpid()},
                               {"state_format", kStateVersion}, {"upgrades", supervisor_.upgrades()}};

@@ -58,6 +58,8 @@ private:
     // After a restore: the upgrade's client answered, the configuration file reloaded
     // if it changed since the previous image loaded it.
     void finish_restore();
+    // An upgrade's own event (fdsupd's, no worker) in the supervisor's journal.
+    void upgrade_event(EventKind kind, EventFields fields);
     // The fds an upgrade's previous image handed over for the servers (-1: none).
     int inherited(const char* key) const;
     // What the daemon's own parts carry across an upgrade, beside the supervisor's state.

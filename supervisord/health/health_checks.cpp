@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "config/placeholders.h"
 #include "config/probe_target.h"
@@ -180,6 +181,7 @@ void HealthChecks::probe_done(uint64_t id, const ProbeResult& result) {
             return;
         }
         spdlog::debug("worker {}: ready probe failed: {}", instance->label(), result.detail);
+        if (!std::exchange(checks.failure_told, true)) host_.probe_failed(*instance, false, result.detail, 0);
         schedule_probe(id, next);
         return;
     }
@@ -191,9 +193,9 @@ void HealthChecks::probe_done(uint64_t id, const ProbeResult& result) {
     int failures = ++instance->health.failures;
     spdlog::warn("worker {}: pid {}: liveness probe failed ({} of {}): {}", instance->label(), instance->pid, failures,
                  probe->failures, result.detail);
+    host_.probe_failed(*instance, true, result.detail, failures);
     if (failures < probe->failures) {
         schedule_probe(id, next);
-        host_.liveness_check_failed(*instance);
         return;
     }
     checks_.erase(it);

@@ -47,9 +47,10 @@ public:
     virtual void health_ready(Instance& instance) = 0;
     // A running instance failed its liveness probe `failures` times in a row.
     virtual void liveness_failed(Instance& instance, const std::string& why) = 0;
-    // One liveness check failed (fewer than `failures` in a row so far): a canary that
-    // holds is judged on it (rollout/rolling_restart.h).
-    virtual void liveness_check_failed(Instance& instance) = 0;
+    // A probe failed: every liveness failure, and the first ready-probe failure of each
+    // start (a slow start fails its ready probe many times; once says it). `failures`:
+    // the liveness failures in a row so far (0 for a ready probe).
+    virtual void probe_failed(Instance& instance, bool liveness, const std::string& detail, int failures) = 0;
 
 protected:
     ~HealthHost() = default;
@@ -93,6 +94,7 @@ private:
         std::chrono::milliseconds next_scan{2};  // accepting: the next pause
         std::vector<ino_t> inodes;               // accepting
         std::chrono::steady_clock::time_point began{};
+        bool failure_told = false;               // ready_probe: its first failure was reported
     };
 
     Checks& begin(Instance& instance, Kind kind);

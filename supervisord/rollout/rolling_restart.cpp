@@ -77,6 +77,7 @@ bool RollingRestart::advance(RolloutHost& host) {
             abort_request_.clear();
             aborted = true;
             spdlog::warn("worker {}: rolling restart aborted: {}", worker, stop_reason);
+            rollout_event(host, EventKind::rollout_aborted, {{"reason", stop_reason}});
             for (size_t i : plan.abort()) retire_replacement(host, i);
             take_back_draining(host);
             // A canary without a process (it crashed) restarts on the old spec, not the new.
@@ -101,7 +102,10 @@ bool RollingRestart::advance(RolloutHost& host) {
                     retire_replacement(host, i);
                     // A canary that fails takes back what it replaced; a plain rollout
                     // keeps the slots that made it.
-                    if (plan.canary() > 0 && !plan.released()) aborted = true;
+                    if (plan.canary() > 0 && !plan.released()) {
+                        aborted = true;
+                        rollout_event(host, EventKind::rollout_aborted, {{"reason", "canary failed: " + stop_reason}});
+                    }
                     for (size_t other : plan.replacement_failed(i)) retire_replacement(host, other);
                     if (progress) progress(label + ": replacement failed: " + *failure);
                     changed = true;
@@ -110,6 +114,18 @@ bool RollingRestart::advance(RolloutHost& host) {
                     ready.replacement = false;  // in service from now on
                     slot.new_pid = ready.pid;
                     plan.replacement_ready(i);
+                    {
+                        Event step;
+                        step.kind = EventKind::rollout_step;
+                        step.worker = worker;
+                        step.instance = slot.index;
+                        step.pid = ready.pid;
+                        step.fields = {{"step", static_cast<int64_t>(plan.count(SlotState::done) +
+                                                                     plan.count(SlotState::draining))},
+                                       {"total", static_cast<int64_t>(slots.size())},
+                                       {"old_pid", slot.old_pid > 0 ? EventValue(int64_t{slot.old_pid}) : EventValue(nullptr)}};
+                        host.events().add(std::move(step));
+                    }
                     Instance* old = slot.in_place ? nullptr : host.find_instance(slot.old_id);
                     if (old != nullptr) {
                         old->retiring = true;
@@ -150,6 +166,13 @@ bool RollingRestart::advance(RolloutHost& host) {
     spdlog::info("worker {}: rolling restart{} {}: {} of {} instance(s) replaced", worker,
                  reason.empty() ? "" : " (" + reason + ")", plan.stopped() ? "stopped" : "done",
                  plan.count(SlotState::done), slots.size());
+    Event end;
+    end.kind = plan.stopped() ? EventKind::rollout_stopped : EventKind::rollout_finished;
+    end.worker = worker;
+    end.fields = {{"replaced", static_cast<int64_t>(plan.count(SlotState::done))},
+                  {"total", static_cast<int64_t>(slots.size())}};
+    if (plan.stopped()) end.fields.emplace_back("reason", stop_reason);
+    host.events().add(std::move(end));
     progress = nullptr;  // the command has its answer: nothing more to say to its client
     auto done = std::move(then);
     if (done) done(outcome);
@@ -160,6 +183,14 @@ bool RollingRestart::advance(RolloutHost& host) {
     // later command or the shutdown ended it): the worker goes back to what it ran.
     if (aborted || next_config) host.roll_back(*this);
     return true;
+}
+
+void RollingRestart::rollout_event(RolloutHost& host, EventKind kind, EventFields fields) const {
+    Event event;
+    event.kind = kind;
+    event.worker = worker;
+    event.fields = std::move(fields);
+    host.events().add(std::move(event));
 }
 
 std::optional<std::string> RollingRestart::canary_failure(RolloutHost& host, const Worker& owner) const {
@@ -198,6 +229,10 @@ bool RollingRestart::hold(RolloutHost& host, const Worker& owner) {
         hold_until = pause.count() > 0 ? Clock::now() + pause : Clock::time_point::max();
         std::string how = pause.count() > 0 ? "for " + format_duration(pause) : "until promoted";
         spdlog::info("worker {}: canary of {} instance(s) in service; holding {}", worker, plan.canary(), how);
+        rollout_event(host, EventKind::rollout_paused,
+                      {{"canary", static_cast<int64_t>(plan.canary())},
+                       {"pause", pause.count() > 0 ? EventValue(std::chrono::duration<double>(pause).count())
+                                                   : EventValue(nullptr)}});
         if (progress)
             progress("canary: " + std::to_string(plan.canary()) + " of " + std::to_string(slots.size()) +
                      " instances replaced; holding " + how + " (fdsupctl rollout promote|abort " + worker + ")");
@@ -213,6 +248,7 @@ bool RollingRestart::hold(RolloutHost& host, const Worker& owner) {
     }
     spdlog::info("worker {}: the canary's pause is over; rolling on", worker);
     if (progress) progress("canary: pause over; replacing the rest");
+    rollout_event(host, EventKind::rollout_promoted, {{"by", std::string("pause")}});
     release(host);
     return true;
 }
@@ -260,6 +296,7 @@ Result<void> RollingRestart::promote(RolloutHost& host) {
         }
     spdlog::info("worker {}: canary promoted", worker);
     if (progress) progress("canary: promoted; replacing the rest");
+    rollout_event(host, EventKind::rollout_promoted, {{"by", std::string("operator")}});
     release(host);
     host.state_changed();
     return {};

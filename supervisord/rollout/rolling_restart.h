@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "config/model.h"
+#include "events/event_log.h"
 #include "rollout/rollout_plan.h"
 #include "sys/clock.h"
 #include "sys/result.h"
@@ -66,6 +67,8 @@ public:
     // Runs the waiters again (from inside them too: they run to a fixed point).
     virtual void state_changed() = 0;
     virtual bool shutting_down() const = 0;
+    // Where its steps and its end are told (rollout_step, rollout_finished, rollout_stopped).
+    virtual EventLog& events() = 0;
 
 protected:
     ~RolloutHost() = default;
@@ -152,6 +155,7 @@ private:
     // An abort: slots whose old process still drains (stop_delay) get it back, and their
     // replacement is stopped instead.
     void take_back_draining(RolloutHost& host);
+    void rollout_event(RolloutHost& host, EventKind kind, EventFields fields) const;
     uint64_t next_watcher_ = 1;
 
     void start_replacement(RolloutHost& host, Worker& worker, size_t slot);

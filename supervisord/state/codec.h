@@ -19,6 +19,7 @@ public:
 private:
     static void restore_instance(Supervisor& sup, Worker& worker, const StateDocument& j, FdClaims& fds);
     static void restore_rollout(Supervisor& sup, Worker& worker, const StateDocument& r);
+    static void restore_events(Supervisor& sup, const StateDocument& events);
 };
 
 }  // namespace fdsup::state

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <unordered_set>
 
@@ -110,6 +111,7 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
     sup.started_at_ = time_at(state.at("started_at"));
     sup.upgrades_ = state.at("upgrades").get<uint64_t>() + (rolled_back ? 0 : 1);
     sup.next_instance_id_ = state.at("next_instance_id").get<uint64_t>();
+    restore_events(sup, state.at("events"));
 
     // Sockets: the current ones take their settings from the config, retired ones
     // (replaced by a reload, still held by old processes) only need their address.
@@ -339,6 +341,35 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
     in.usage.memory_over_since = optional_time(usage.at(1));
     in.usage.retry_after = time_at(usage.at(2));
     in.usage.recycled = usage.at(3).get<std::string>();
+}
+
+void Codec::restore_events(Supervisor& sup, const Json& events) {
+    auto value_of = [](const Json& v) -> EventValue {
+        if (v.is_null()) return nullptr;
+        if (v.is_boolean()) return v.get<bool>();
+        if (v.is_number_integer()) return v.get<int64_t>();
+        if (v.is_number()) return v.get<double>();
+        if (v.is_string()) return v.get<std::string>();
+        if (v.is_array()) return v.get<std::vector<std::string>>();
+        if (v.is_object()) return std::stod(v.at("f").get<std::string>());  // write.cpp: a fractional value
+        throw std::runtime_error("an event field of an unknown kind");
+    };
+    std::deque<Event> kept;
+    for (const auto& e : events.at("kept")) {
+        Event event;
+        event.seq = e.at(0).get<uint64_t>();
+        if (!kept.empty() && event.seq <= kept.back().seq) throw std::runtime_error("events out of order");
+        event.time = wall_time_at(e.at(1));
+        auto kind = event_kind(e.at(2).get<std::string>());
+        if (!kind) throw std::runtime_error("an event named " + e.at(2).dump());
+        event.kind = *kind;
+        event.worker = e.at(3).get<std::string>();
+        event.instance = e.at(4).get<int>();
+        event.pid = e.at(5).get<pid_t>();
+        for (const auto& field : e.at(6)) event.fields.emplace_back(field.at(0).get<std::string>(), value_of(field.at(1)));
+        kept.push_back(std::move(event));
+    }
+    sup.events_.restore(std::move(kept), events.at("next_seq").get<uint64_t>());
 }
 
 void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {

@@ -8,6 +8,7 @@
 // Times are CLOCK_MONOTONIC nanoseconds (steady_clock), which go on across execve, so a
 // deadline stays a deadline: a backoff due in 300 ms is still due then.
 //
+// The event journal of `fdsupctl events` is carried too, numbering on.
 // What is not carried: control and fd-socket connections (their clients see the
 // connection close; those waiting for an outcome or following logs are told first, and
 // pick up again with the next image: control/protocol.h, "Upgrading"), the output ring

@@ -1,5 +1,8 @@
 // Writing the supervisor's state for the next image (state.h).
 #include <algorithm>
+#include <charconv>
+#include <type_traits>
+#include <variant>
 
 #include "state/codec.h"
 #include "state/state_format.h"
@@ -10,15 +13,6 @@ using Json = StateDocument;
 namespace {
 
 int64_t ns(Clock::time_point t) { return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(); }
-const char* kill_reason_name(KillReason reason) {
-    switch (reason) {
-        case KillReason::none: return "none";
-        case KillReason::ready_timeout: return "ready_timeout";
-        case KillReason::watchdog: return "watchdog";
-        case KillReason::liveness: return "liveness";
-    }
-    return "none";
-}
 
 // A positional record (state_format.h), written field by field in its order: a field
 // out of order is a bug that would restore garbage, so it stops the snapshot instead.
@@ -51,6 +45,24 @@ void write_exit(JsonWriter& w, const std::optional<ExitStatus>& exit) {
 
 int64_t wall_ns(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+void write_event_value(JsonWriter& w, const EventValue& value) {
+    std::visit([&w](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::nullptr_t>) w.null();
+        else if constexpr (std::is_same_v<T, double>) {
+            // The state holds integers only (restore refuses any other number): a
+            // fractional value goes as its shortest exact text, {"f": "0.25"}.
+            char text[64];
+            auto end = std::to_chars(text, text + sizeof text, v).ptr;
+            w.begin_object().member("f", std::string_view(text, static_cast<size_t>(end - text))).end_object();
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            w.begin_array();
+            for (const auto& item : v) w.value(item);
+            w.end_array();
+        } else w.value(v);
+    }, value);
 }
 
 void write_health(JsonWriter& w, const InstanceHealth& h) {
@@ -236,6 +248,27 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
         w.end_object();
     }
     w.end_array();
+
+    // The event journal, so that `fdsupctl events` goes on without a gap: each event
+    // [seq, wall time ns, name, worker, instance, pid, [[key, value], ...]].
+    w.key("events").begin_object().member("next_seq", sup.events_.next_seq()).key("kept").begin_array();
+    for (const auto& event : sup.events_.kept()) {
+        w.begin_array()
+            .value(event.seq)
+            .value(wall_ns(event.time))
+            .value(event_name(event.kind))
+            .value(event.worker)
+            .value(event.instance)
+            .value(static_cast<int64_t>(event.pid))
+            .begin_array();
+        for (const auto& [key, value] : event.fields) {  // [key, value] pairs: their order is kept
+            w.begin_array().value(key);
+            write_event_value(w, value);
+            w.end_array();
+        }
+        w.end_array().end_array();
+    }
+    w.end_array().end_object();
 
     // Positional too (there are two per instance); the label is made again from the
     // worker and index, as add_capture made it.

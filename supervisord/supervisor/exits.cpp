@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -98,12 +99,15 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     instance.watchdog_timer.stop();
     health_.stop(instance);
     std::string ran = "pid " + std::to_string(pid) + " " + status.describe() + " after " + format_duration(run_time);
+    bool on_purpose = (instance.state == InstanceState::stopping && reason == KillReason::none) || instance.retiring ||
+                      instance.worker->stopped_by_operator || instance.worker->removing;
+    emit_exit(instance, pid, status, run_time, on_purpose, was_starting, reason);
 
     // Stopped on purpose (operator, shutdown, scale, rollout): done.
-    if ((instance.state == InstanceState::stopping && reason == KillReason::none) || instance.retiring ||
-        instance.worker->stopped_by_operator || instance.worker->removing) {
+    if (on_purpose) {
         instance.state = InstanceState::stopped;
         spdlog::info("worker {}: {}; stopped", instance.label(), ran);
+        emit(EventKind::stopped, instance);
         if (shutting_down_) advance_shutdown();
         return;
     }
@@ -114,6 +118,7 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     if (instance.replacement) {  // a rollout's candidate: the rollout reports it, nothing restarts it
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: replacement {}", instance.label(), instance.last_error);
+        emit(EventKind::failed, instance, {{"error", instance.last_error}});
         if (shutting_down_) advance_shutdown();
         return;
     }
@@ -130,12 +135,17 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
         spdlog::info("worker {}: {}; not restarted ({})", instance.label(), ran,
                      shutting_down_ ? "shutting down"
                      : cfg.restart == config::RestartPolicy::never ? "restart = never" : "restart = on-failure");
+        emit(EventKind::not_restarted, instance,
+             {{"detail", std::string(shutting_down_ ? "shutting down"
+                                     : cfg.restart == config::RestartPolicy::never ? "restart = never"
+                                                                                   : "restart = on-failure")}});
         if (shutting_down_) advance_shutdown();
         return;
     }
     if (failed && cfg.restart == config::RestartPolicy::never) {
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: {}; failed: {} (restart = never)", instance.label(), ran, instance.last_error);
+        emit(EventKind::failed, instance, {{"error", instance.last_error + " (restart = never)"}});
         return;
     }
     // A failed start backs off whatever its run time: a worker that never gets ready
@@ -149,9 +159,11 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
 void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
     const auto& cfg = instance.worker->config;
     instance.last_error = error.text();
+    emit(EventKind::start_failed, instance, {{"error", error.text()}});
     if (cfg.restart == config::RestartPolicy::never) {
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: {}; not retried (restart = never)", instance.label(), error.text());
+        emit(EventKind::failed, instance, {{"error", error.text() + " (restart = never)"}});
         return;
     }
     if (error.permanent && instance.start_limiter.note_permanent_failure(cfg)) {
@@ -159,9 +171,37 @@ void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
         instance.last_error = cannot_start_reason(instance.start_limiter.permanent_failures(), error);
         spdlog::error("worker {}: {}; state failed until `fdsupctl start {}`", instance.label(), instance.last_error,
                       cfg.name);
+        emit(EventKind::failed, instance, {{"error", instance.last_error}});
         return;
     }
     schedule_restart(instance, instance.backoff.next_failure_delay(cfg), error.text());
+}
+
+// The exit event: how (status or signal) and why (the reasons are protocol.h's EVENT's).
+void Supervisor::emit_exit(const Instance& instance, pid_t pid, const ExitStatus& status, Clock::duration ran,
+                           bool on_purpose, bool was_starting, KillReason reason) {
+    const auto& cfg = instance.worker->config;
+    bool success = !status.signaled && std::find(cfg.success_exit_codes.begin(), cfg.success_exit_codes.end(),
+                                                 status.code) != cfg.success_exit_codes.end();
+    const char* why = status.oom_kill                ? "oom"
+                      : on_purpose                   ? "stopped"
+                      : reason != KillReason::none   ? kill_reason_name(reason)
+                      : was_starting                 ? "not_ready"
+                      : success                      ? "exit"
+                                                     : "crash";
+    EventFields fields{{"status", status.signaled ? EventValue(nullptr) : EventValue(int64_t{status.code})},
+                       {"signal", status.signaled ? EventValue(int64_t{status.signal}) : EventValue(nullptr)},
+                       {"reason", std::string(why)},
+                       {"ran", std::chrono::duration<double>(ran).count()}};
+    if (status.oom_kill) fields.emplace_back("limit", status.oom_limit);
+    if (reason != KillReason::none && !instance.last_error.empty()) fields.emplace_back("error", instance.last_error);
+    Event event;
+    event.kind = EventKind::exited;
+    event.worker = cfg.name;
+    event.instance = instance.index;
+    event.pid = pid;
+    event.fields = std::move(fields);
+    events_.add(std::move(event));
 }
 
 // Always through the timer, even with no delay: a spawn that fails at once must not
@@ -174,6 +214,10 @@ void Supervisor::schedule_restart(Instance& instance, config::Duration delay, co
         spdlog::warn("worker {}: {}; restart #{} in {}", instance.label(), why, instance.restarts,
                      format_duration(delay));
     instance.state = InstanceState::backoff;
+    emit(EventKind::restart_scheduled, instance,
+         {{"delay", std::chrono::duration<double>(delay).count()},
+          {"restarts", static_cast<int64_t>(instance.restarts)},
+          {"detail", why}});
     arm_restart(instance, Clock::now() + delay);
 }
 

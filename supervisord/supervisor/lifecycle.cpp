@@ -349,6 +349,7 @@ void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
         }
     }
     worker.rollout = rollout;
+    emit_rollout_began(*rollout);
     add_rollout_waiter(std::move(rollout));
 }
 
@@ -397,6 +398,7 @@ void Supervisor::roll_back(const RollingRestart& aborted) {
     rollback->rollback = true;
     rollback->then = rollback_done(worker->config.name);
     worker->rollout = rollback;
+    emit_rollout_began(*rollback);
     add_rollout_waiter(std::move(rollback));
 }
 

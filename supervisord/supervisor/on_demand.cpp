@@ -104,6 +104,8 @@ void Supervisor::wake_on_demand(Worker& worker, const std::string& socket) {
     if (shutting_down_ || worker.removing || worker.stopped_by_operator) return;
     ++worker.demand.starts;
     spdlog::info("worker {}: a connection is waiting on socket {}; starting (on demand)", worker.config.name, socket);
+    emit(EventKind::on_demand_start, worker.config.name,
+         {{"socket", socket}, {"starts", static_cast<int64_t>(worker.demand.starts)}});
     ++worker.generation;
     apply_pending_config(worker);
     start_now(worker);
@@ -179,6 +181,8 @@ void Supervisor::on_idle_check(Worker& worker) {
     spdlog::info("worker {}: no connection for {} (idle_stop {}); stopping it until the next one",
                  worker.config.name, format_duration(idle_for), format_duration(*worker.config.idle_stop));
     worker.demand.going_idle = true;
+    emit(EventKind::idle_stop, worker.config.name,
+         {{"idle", std::chrono::duration<double>(idle_for).count()}});
     ++worker.generation;
     for (auto& instance : worker.instances)
         if (!instance->retiring) stop_instance(*instance);

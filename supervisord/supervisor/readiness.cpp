@@ -20,8 +20,9 @@ void Supervisor::become_ready(Instance& instance) {
     instance.timer.stop();  // the ready delay or ready timeout
     instance.state = InstanceState::running;
     instance.ready = true;
-    spdlog::info("worker {}: pid {} ready after {}", instance.label(), instance.pid,
-                 format_duration(Clock::now() - instance.started_at));
+    auto took = Clock::now() - instance.started_at;
+    spdlog::info("worker {}: pid {} ready after {}", instance.label(), instance.pid, format_duration(took));
+    emit(EventKind::ready, instance, {{"after", std::chrono::duration<double>(took).count()}});
     arm_watchdog(instance);
     health_.running(instance);  // its liveness probe, if it has one
     if (instance.worker->config.recycle.any()) {
@@ -84,6 +85,7 @@ void Supervisor::liveness_failed(Instance& instance, const std::string& why) {
     rollout->reason = instance.label() + " failed its liveness probe";
     rollout->then = liveness_replacement_done(*rollout);
     worker.rollout = rollout;
+    emit_rollout_began(*rollout);
     add_rollout_waiter(std::move(rollout));
     state_changed();
 }
@@ -104,6 +106,14 @@ std::function<void(std::vector<InstanceReport>)> Supervisor::liveness_replacemen
         kill_for(*old, KillReason::liveness,
                  why + (reports.empty() ? "" : "; its replacement did not take over: " + reports[0].message));
     };
+}
+
+void Supervisor::probe_failed(Instance& instance, bool liveness, const std::string& detail, int failures) {
+    EventFields fields{{"probe", std::string(liveness ? "liveness" : "ready")}, {"detail", detail}};
+    if (liveness) fields.emplace_back("failures", static_cast<int64_t>(failures));
+    emit(EventKind::probe_failed, instance, std::move(fields));
+    // A canary that holds is judged on every failed liveness check, not only the last.
+    if (liveness && instance.worker->rollout) state_changed();
 }
 
 void Supervisor::resume() {
@@ -166,6 +176,8 @@ void Supervisor::arm_stop_escalation(Instance& instance, Clock::time_point deadl
         spdlog::warn("worker {}: pid {} still running after stop_timeout; sending SIGKILL", instance.label(),
                      instance.pid);
         instance.stop_escalated = true;
+        emit(EventKind::stop_timeout, instance,
+             {{"timeout", std::chrono::duration<double>(instance.worker->config.stop_timeout).count()}});
         signal_instance(instance, SIGKILL);
     });
 }
@@ -200,7 +212,7 @@ void Supervisor::kill_for(Instance& instance, KillReason reason, const std::stri
     if (!instance.has_process() || instance.state == InstanceState::stopping) return;
     instance.last_error = why;
     spdlog::error("worker {}: pid {}: {}; stopping it", instance.label(), instance.pid, why);
-    stop_instance(instance);
+    stop_instance_for(instance, reason, why);
     instance.kill_reason = reason;  // after stop_instance: its exit is a failure, not a stop
 }
 

@@ -45,6 +45,9 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
         result.error = std::move(error);
         spdlog::error("reload refused: {}", result.error);
         for (const auto& e : result.config_errors) spdlog::error("  {}", e);
+        EventFields fields{{"error", result.error}};
+        if (!result.config_errors.empty()) fields.emplace_back("errors", result.config_errors);
+        emit(EventKind::reload_refused, std::string(), std::move(fields));
         done(std::move(result));
     };
     // Refused before it begins: the service manager hears nothing (a reload already
@@ -211,6 +214,10 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
     if (next.supervisor.log_level != config_.supervisor.log_level) set_log_level(next.supervisor.log_level);
     std::string previous_source = std::move(config_.source);
     config_ = next;
+    for (const auto& adopted : result.sockets_adopted)
+        emit(EventKind::socket_adopted, std::string(),
+             {{"socket", adopted.socket}, {"from_pid", static_cast<int64_t>(adopted.pid)},
+              {"fd", static_cast<int64_t>(adopted.fd)}, {"address", adopted.bound}});
     // A worker left on an earlier spec by a rollback and not changed now (the file went
     // back to that spec) runs what the loaded config says again.
     for (const auto* names : {&diff.workers_unchanged, &diff.workers_scaled, &diff.workers_retuned})
@@ -274,6 +281,16 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
             shared->error = "the new configuration is in effect, but not every instance runs it: " + first->message;
         }
         spdlog::info("reload: done{}", shared->ok ? "" : " (some instances did not start)");
+        EventFields fields{{"ok", shared->ok},
+                           {"added", shared->workers_added},
+                           {"removed", shared->workers_removed},
+                           {"changed", shared->workers_changed},
+                           {"scaled", shared->workers_scaled},
+                           {"sockets_added", shared->sockets_added},
+                           {"sockets_removed", shared->sockets_removed},
+                           {"sockets_replaced", shared->sockets_replaced}};
+        if (!shared->ok) fields.emplace_back("error", shared->error);
+        emit(EventKind::reload, std::string(), std::move(fields));
         done(std::move(*shared));
     };
 

@@ -28,6 +28,7 @@ void Supervisor::spawn(Instance& instance) {
                       "`fdsupctl start {}`",
                       instance.label(), cfg.start_limit_burst, format_duration(cfg.start_limit_interval),
                       cfg.name);
+        emit(EventKind::failed, instance, {{"error", instance.last_error}});
         return;
     }
     if (auto launched = launch(instance); !launched) {
@@ -37,6 +38,7 @@ void Supervisor::spawn(Instance& instance) {
     instance.start_limiter.note_exec();
     instance.last_error.clear();
     instance.state = InstanceState::starting;
+    emit(EventKind::started, instance, {{"restarts", static_cast<int64_t>(instance.restarts)}});
     switch (cfg.ready) {
         case config::ReadyMode::exec: become_ready(instance); break;
         case config::ReadyMode::delay:  // ready once it has survived ready_delay

@@ -40,6 +40,7 @@ void Supervisor::retire_instance(Instance& instance) {
     spdlog::info("worker {}: draining pid {}: out of readiness, SIG{} in {} (stop_delay)", instance.label(),
                  instance.pid, signal_name(instance.config().stop_signal), format_duration(delay));
     arm_drain_delay(instance, Clock::now() + delay);
+    emit(EventKind::draining, instance, {{"delay", std::chrono::duration<double>(delay).count()}});
 }
 
 void Supervisor::keep_instance(Instance& instance) {
@@ -62,7 +63,9 @@ void Supervisor::arm_drain_delay(Instance& instance, Clock::time_point deadline)
     });
 }
 
-void Supervisor::stop_instance(Instance& instance) {
+void Supervisor::stop_instance(Instance& instance) { stop_instance_for(instance, KillReason::none, {}); }
+
+void Supervisor::stop_instance_for(Instance& instance, KillReason reason, const std::string& why) {
     const auto& cfg = instance.config();
     // A stop asked for now wins over a failure kill in progress (ready timeout,
     // watchdog): its exit is a stop, not a failure to restart. kill_for sets the
@@ -71,8 +74,11 @@ void Supervisor::stop_instance(Instance& instance) {
     instance.draining = false;
     if (!instance.has_process()) {
         instance.timer.stop();  // a pending restart (backoff) or nothing
-        if (instance.state != InstanceState::failed && instance.state != InstanceState::exited)
+        if (instance.state != InstanceState::failed && instance.state != InstanceState::exited &&
+            instance.state != InstanceState::stopped) {
             instance.state = InstanceState::stopped;
+            emit(EventKind::stopped, instance);
+        }
         return;
     }
     if (instance.exit_pending) {
@@ -88,6 +94,11 @@ void Supervisor::stop_instance(Instance& instance) {
     health_.stop(instance);
     spdlog::info("worker {}: stopping pid {} with SIG{} (timeout {})", instance.label(), instance.pid,
                  signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
+    EventFields fields{{"signal", std::string(signal_name(cfg.stop_signal))},
+                       {"timeout", std::chrono::duration<double>(cfg.stop_timeout).count()},
+                       {"reason", std::string(reason == KillReason::none ? "requested" : kill_reason_name(reason))}};
+    if (!why.empty()) fields.emplace_back("error", why);
+    emit(EventKind::stopping, instance, std::move(fields));
     signal_instance(instance, cfg.stop_signal);
     // A stopped process (SIGSTOP, a debugger's) acts on stop_signal only once it runs
     // again: continued at once, as systemd does, rather than left to stop_timeout.

@@ -176,6 +176,36 @@ size_t Supervisor::command_waiters() const {
     return static_cast<size_t>(std::count_if(waiters_.begin(), waiters_.end(), [](const Waiter& w) { return !w.rollout; }));
 }
 
+// ---- events ----
+
+void Supervisor::emit(EventKind kind, const Instance& instance, EventFields fields) {
+    Event event;
+    event.kind = kind;
+    event.worker = instance.worker->config.name;
+    event.instance = instance.index;
+    event.pid = instance.has_process() ? instance.pid : -1;
+    event.fields = std::move(fields);
+    events_.add(std::move(event));
+}
+
+void Supervisor::emit(EventKind kind, const std::string& worker, EventFields fields) {
+    Event event;
+    event.kind = kind;
+    event.worker = worker;
+    event.fields = std::move(fields);
+    events_.add(std::move(event));
+}
+
+void Supervisor::emit_rollout_began(const RollingRestart& rollout) {
+    const char* why = rollout.recycle    ? "recycle"
+                      : rollout.rollback ? "rollback"
+                      : rollout.reason.empty() ? (rollout.plan.canary() > 0 ? "canary" : "restart")
+                                               : "liveness";
+    EventFields fields{{"total", static_cast<int64_t>(rollout.slots.size())}, {"reason", std::string(why)}};
+    if (!rollout.reason.empty()) fields.emplace_back("detail", rollout.reason);
+    emit(EventKind::rollout_began, rollout.worker, std::move(fields));
+}
+
 void Supervisor::state_changed() {
     // A waiter's callback may change state again (restart's start phase) or add
     // waiters: run to a fixed point, never recursively.

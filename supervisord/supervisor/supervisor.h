@@ -33,6 +33,7 @@
 
 #include "cgroups/instance_cgroups.h"
 #include "config/model.h"
+#include "events/event_log.h"
 #include "fdstore/fd_stores.h"
 #include "health/health_checks.h"
 #include "launcher/launcher.h"
@@ -188,6 +189,9 @@ public:
     Worker* find_worker(const std::string& name) const override;
     Instance* find_instance(uint64_t id) const override;
     LogBook& logs() { return outputs_.book(); }
+    // What happened, as it happened (events/event_log.h): `fdsupctl events` reads it.
+    EventLog& events() override { return events_; }
+    const EventLog& events() const { return events_; }
     Clock::time_point started_at() const { return started_at_; }
     uint64_t upgrades() const { return upgrades_; }
     const Histogram& spawn_times() const { return spawn_times_; }
@@ -209,6 +213,12 @@ public:
 
 private:
     friend class state::Codec;
+
+    // ---- events (supervisor.cpp): the instance's worker, index and pid (if it runs) ----
+    void emit(EventKind kind, const Instance& instance, EventFields fields = {});
+    void emit(EventKind kind, const std::string& worker, EventFields fields = {});
+    // rollout_began for a rollout about to be handed to add_rollout_waiter.
+    void emit_rollout_began(const RollingRestart& rollout);
 
     // ---- the table (supervisor.cpp) ----
     Worker& add_worker(const config::WorkerConfig& config, bool with_instances = true);
@@ -237,9 +247,7 @@ private:
     // Replaced the graceful way (a rolling restart of the one instance), or, where a
     // rollout is already under way, stopped and restarted by policy.
     void liveness_failed(Instance& instance, const std::string& why) override;
-    void liveness_check_failed(Instance& instance) override {
-        if (instance.worker->rollout) state_changed();  // a canary that holds aborts on it
-    }
+    void probe_failed(Instance& instance, bool liveness, const std::string& detail, int failures) override;
     // The end of such a replacement: the new process counts a restart, or, if it did not
     // take over, the failed one is stopped and restarted by its policy.
     std::function<void(std::vector<InstanceReport>)> liveness_replacement_done(const RollingRestart& rollout);
@@ -279,6 +287,8 @@ private:
     void note_oom_kill(Instance& instance, ExitStatus& status);
     void handle_spawn_failure(Instance& instance, const Error& error);
     void schedule_restart(Instance& instance, config::Duration delay, const std::string& why);
+    void emit_exit(const Instance& instance, pid_t pid, const ExitStatus& status, Clock::duration ran,
+                   bool on_purpose, bool was_starting, KillReason reason);
     // kill_mode = "cgroup": the main process exited; true if processes are left in its
     // cgroup, which are then killed, and the exit handled once it is empty
     // (on_cgroup_event). Not empty a stop_timeout after cgroup.kill: killed once more;
@@ -310,6 +320,8 @@ private:
     void retire_instance(Instance& instance) override;
     void keep_instance(Instance& instance) override;
     void arm_drain_delay(Instance& instance, Clock::time_point deadline);
+    // The same, for `reason` (none: asked for; else kill_for's), said in its event.
+    void stop_instance_for(Instance& instance, KillReason reason, const std::string& why);
     void signal_instance(Instance& instance, int signal);
     void advance_shutdown();
     bool is_needed_by_live_worker(const Worker& dependency) const;
@@ -376,6 +388,7 @@ private:
     Launcher launcher_;
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
     Outputs outputs_;
+    EventLog events_;
     // Declared before workers_, whose instances register in their sets: the fd stores,
     // every running process's pidfd keyed by its instance's id (EPOLLONESHOT: an exit
     // is reported once; carried across an upgrade's exec with its registrations), and

@@ -215,6 +215,7 @@ void Supervisor::recycle_instance(Instance& instance, const std::string& why, bo
     (by_memory ? worker.resource_counters.recycled_memory : worker.resource_counters.recycled_age)++;
     spdlog::warn("worker {}: pid {} {}; recycling it (replacement first, then stop_signal)", instance.label(),
                  instance.pid, why);
+    emit(EventKind::recycle, instance, {{"limit", std::string(by_memory ? "recycle_memory" : "max_age")}, {"detail", why}});
     std::vector<RollingRestart::Slot> slots{{instance.index, instance.id, instance.pid, 0, -1, false, {}}};
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, worker.generation, std::move(slots),
                                                     worker.config.max_surge);
@@ -222,6 +223,7 @@ void Supervisor::recycle_instance(Instance& instance, const std::string& why, bo
     rollout->recycle = true;
     rollout->then = recycle_done(*rollout);
     worker.rollout = rollout;
+    emit_rollout_began(*rollout);
     add_rollout_waiter(std::move(rollout));
     state_changed();
 }

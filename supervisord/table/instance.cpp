@@ -16,6 +16,16 @@ const char* state_name(InstanceState state) {
     return "unknown";
 }
 
+const char* kill_reason_name(KillReason reason) {
+    switch (reason) {
+        case KillReason::none: return "none";
+        case KillReason::ready_timeout: return "ready_timeout";
+        case KillReason::watchdog: return "watchdog";
+        case KillReason::liveness: return "liveness";
+    }
+    return "none";
+}
+
 std::string Instance::label() const { return instance_label(worker->config.name, index); }
 
 const config::WorkerConfig& Instance::config() const { return spec ? *spec : worker->config; }

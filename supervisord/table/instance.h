@@ -36,6 +36,8 @@ class RollingRestart;
 // Why the supervisor itself is stopping a process (not the operator, not shutdown):
 // the exit that follows is a failure, restarted by policy.
 enum class KillReason { none, ready_timeout, watchdog, liveness };
+// "ready_timeout" (the upgrade state and the events say it so).
+const char* kill_reason_name(KillReason reason);
 
 struct Instance {
     Instance(uv_loop_t* loop, Worker* worker, int index, uint64_t id)

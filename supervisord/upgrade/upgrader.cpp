@@ -73,6 +73,7 @@ std::string resolved(const std::string& path) {
 void Upgrader::begin(std::optional<std::string> binary, std::optional<control::Responder> responder) {
     auto refuse = [&](const std::string& why) {
         spdlog::error("upgrade refused: {}", why);
+        if (setup_.failed) setup_.failed("upgrade refused: " + why);
         reply(responder, control::error_reply("upgrade refused: " + why));
     };
     if (in_progress_) return refuse("an upgrade is already in progress");
@@ -92,6 +93,7 @@ void Upgrader::begin(std::optional<std::string> binary, std::optional<control::R
         if (!checked) {
             in_progress_ = false;
             spdlog::error("upgrade refused: {}", checked.error().text());
+            if (setup_.failed) setup_.failed("upgrade refused: " + checked.error().text());
             return reply(responder, control::error_reply("upgrade refused: " + checked.error().text()));
         }
         exec_now(path, responder);
@@ -102,6 +104,7 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     auto refuse = [&](const std::string& why) {
         in_progress_ = false;
         spdlog::error("upgrade refused: {}", why);
+        if (setup_.failed) setup_.failed("upgrade refused: " + why);
         reply(responder, control::error_reply("upgrade refused: " + why));
     };
     // Checked again: the state may have changed while the pre-flight ran.
@@ -117,6 +120,7 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     } unblock{mask_before};
     // Written straight as text (at 1,000 instances with their output captured, an
     // nlohmann document took 20 ms to build and dump, while nothing is served).
+    if (setup_.began) setup_.began(binary);
     std::vector<int> keep;
     JsonWriter state;
     state.begin_object();

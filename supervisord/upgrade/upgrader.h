@@ -40,6 +40,10 @@ struct UpgradeSetup {
     // know (exec probes) are ended; `announce_failed`: the exec failed after all.
     std::function<void(const std::string& binary, std::optional<uint64_t> upgrade_client)> announce;
     std::function<void(const std::string& why)> announce_failed;
+    // For the event journal: the pre-flight passed and the state is about to be written
+    // for `binary` (so the next image has this in it too); the upgrade did not happen.
+    std::function<void(const std::string& binary)> began;
+    std::function<void(const std::string& why)> failed;
 };
 
 class Upgrader {

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -387,6 +388,75 @@ class FdsupTestCase(unittest.TestCase):
         # addCleanup, not tearDown: it also runs when setUp fails halfway.
         self.addCleanup(d.cleanup)
         return d
+
+
+class Background:
+    """fdsupctl running in the background; its stdout and stderr read as they come
+    (each line as it is printed). Killed when the test ends."""
+
+    def __init__(self, test, d, *args):
+        self.proc = subprocess.Popen([FDSUPCTL, "-s", d.control_socket, *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        test.addCleanup(self.kill)
+        self.out, self.err = [], []
+        self.lock = threading.Lock()
+        self.readers = [threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
+                        threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True)]
+        for reader in self.readers:
+            reader.start()
+
+    def _read(self, stream, into):
+        for line in stream:
+            with self.lock:
+                into.append(line)
+
+    def lines(self):
+        with self.lock:
+            return list(self.out)
+
+    def stderr(self):
+        with self.lock:
+            return "".join(self.err)
+
+    def wait_stderr(self, text, count=1):
+        """Until `text` is on its stderr `count` times; fails at once if it exits first."""
+        def seen():
+            if self.stderr().count(text) >= count:
+                return True
+            if self.proc.poll() is not None:
+                code, out, err = self.finish()
+                raise AssertionError(f"fdsupctl exited {code} before saying {text!r} ({count}x):\n{out}{err}")
+            return False
+        wait_until(seen, what=f"{text!r} ({count}x) on fdsupctl's stderr")
+
+    def finish(self, timeout=60):
+        """(exit code, stdout, stderr) once it has exited by itself."""
+        code = self.proc.wait(timeout=timeout)
+        for reader in self.readers:
+            reader.join(timeout=10)
+        return code, "".join(self.lines()), self.stderr()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for reader in self.readers:
+            reader.join(timeout=10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def ask(d, request):
+    """One request over the control socket; the reply object."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(d.control_socket)
+        conn.sendall(json.dumps(request).encode() + b"\n")
+        with conn.makefile("rb") as lines:
+            for line in lines:
+                reply = json.loads(line)
+                if "ok" in reply:
+                    return reply
+    raise AssertionError(f"no reply to {request}")
 
 
 class FakeManager:

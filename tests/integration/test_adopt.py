@@ -4,6 +4,7 @@
 port serves under load, fdsupd takes its socket and starts a worker on it, the server
 stops, and no connection fails; an upgrade carries the socket; a pid file does the same
 at start; every refusal says why and changes nothing."""
+import json
 import os
 import shutil
 import signal
@@ -80,6 +81,10 @@ class Adopt(FdsupTestCase):
             self.assertEqual((sock["name"], sock["bound"], sock["adopted_from"]),
                              ("web", f"127.0.0.1:{s.port}", {"pid": s.pid, "fd": s.fd}))
             self.assertIn(f"(from pid {s.pid})", d.ctl_ok("status"))
+            adopted = [json.loads(line) for line in d.ctl_ok("--json", "events").splitlines()]
+            adopted = [e for e in adopted if e["event"] == "socket_adopted"]
+            self.assertEqual([(e["socket"], e["from_pid"], e["fd"], e["address"]) for e in adopted],
+                             [("web", s.pid, s.fd, f"127.0.0.1:{s.port}")])
             load.wait_for_more(50, "load while both serve")
             self.assertEqual(s.stop(), 0)  # its graceful stop: the worker alone from now on
             load.wait_for_more(200, "load served by the worker alone")

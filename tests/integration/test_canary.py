@@ -7,13 +7,12 @@ readiness, still serving) before its stop_signal."""
 import json
 import os
 import re
-import socket
 import subprocess
 import urllib.error
 import unittest
 import urllib.request
 
-from fdsup_harness import FDSUPCTL, FdsupTestCase, http_get, pid_alive, wait_until
+from fdsup_harness import FDSUPCTL, FdsupTestCase, ask, http_get, pid_alive, wait_until
 from test_rolling_restart import Load
 
 CONFIG = """
@@ -37,24 +36,13 @@ def config(instances=4, version="1", extra=""):
     return CONFIG.format(instances=instances, version=version, extra=extra)
 
 
-def raw_request(d, line):
-    """One request line on the control socket, as a client other than fdsupctl may send
-    it: the final reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(20)
-        s.connect(d.control_socket)
-        s.sendall(line.encode() + b"\n")
-        buf = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                raise AssertionError(f"closed before a reply to {line}")
-            buf += chunk
-            while b"\n" in buf:
-                text, buf = buf.split(b"\n", 1)
-                reply = json.loads(text)
-                if "ok" in reply:
-                    return reply
+def events_of(d):
+    """The kept events of worker web, oldest first (fdsupctl --json events web)."""
+    return [json.loads(line) for line in d.ctl_ok("--json", "events", "web").splitlines()]
+
+
+def names_of(events, prefix):
+    return [e["event"] for e in events if e["event"].startswith(prefix)]
 
 
 def environ_of(pid):
@@ -138,6 +126,13 @@ class Canary(RolloutCase):
             self.assertGreater(started[-1], over, f"web[{index}] replaced before the pause ended")
         self.assertLess(hold, over)
         self.assertEqual(self.rollout(d)["state"], "done")
+        events = events_of(d)
+        self.assertEqual(names_of(events, "rollout_")[:1] + names_of(events, "rollout_p"),
+                         ["rollout_began", "rollout_paused", "rollout_promoted"])
+        paused = next(e for e in events if e["event"] == "rollout_paused")
+        self.assertEqual((paused["canary"], paused["pause"]), (1, 2.0))
+        self.assertEqual(next(e for e in events if e["event"] == "rollout_promoted")["by"], "pause")
+        self.assertEqual(next(e for e in events if e["event"] == "rollout_began")["reason"], "canary")
 
     def test_a_canary_that_crashes_during_the_pause_aborts_and_is_rolled_back_with_no_failed_request(self):
         d = self.start(config())
@@ -165,6 +160,17 @@ class Canary(RolloutCase):
         self.assertEqual(rollout["phase"], "aborted")
         self.assertIn("canary failed", rollout["stop_reason"])
         self.assertNotIn("rolling restart", d.ctl_ok("status", "web"))
+        # As events, in order: the canary, its hold, the abort, the end, the rollback.
+        events = events_of(d)
+        rollout = [e for e in events if e["event"].startswith("rollout_")]
+        self.assertEqual([e["event"] for e in rollout],
+                         ["rollout_began", "rollout_step", "rollout_paused", "rollout_aborted", "rollout_stopped",
+                          "rollout_began", "rollout_step", "rollout_finished"], rollout)
+        self.assertEqual(rollout[0]["reason"], "canary")
+        self.assertRegex(rollout[3]["reason"], r"canary failed: web\[0\] exited with code 1")
+        self.assertEqual(rollout[5]["reason"], "rollback")
+        crash = [e for e in events if e["event"] == "exited" and e["pid"] == canary]
+        self.assertEqual([(e["status"], e["reason"]) for e in crash], [(1, "crash")])
 
     def test_promote_lets_a_held_canary_go_on_and_abort_is_refused_after(self):
         d = self.start(config())
@@ -176,6 +182,8 @@ class Canary(RolloutCase):
         self.assertIn("holding until promoted", d.ctl_ok("rollout", "web"))
         out = d.ctl_ok("rollout", "promote", "web")
         self.assertIn("web:", out)
+        wait_until(lambda: [e for e in events_of(d) if e["event"] == "rollout_promoted" and e["by"] == "operator"],
+                   what="the promote as an event")
         code, out, err = self.finish(restart)
         self.assertEqual(code, 0, out + err)
         after = {i: x["pid"] for i, x in self.in_service(d).items()}
@@ -286,7 +294,7 @@ class Canary(RolloutCase):
                         '{"cmd": "restart", "names": ["web"], "canary": 1, "pause": "0ms"}',
                         '{"cmd": "rollout", "names": ["web"], "action": "explode"}',
                         '{"cmd": "rollout", "names": ["web"], "action": "promote", "wait": true}']:
-            reply = raw_request(d, request)
+            reply = ask(d, json.loads(request))
             self.assertFalse(reply["ok"], request)
         self.assertEqual(d.instance_pids("web"), before)
 
@@ -315,6 +323,8 @@ metrics_listen = "127.0.0.1:0"
         self.assertEqual(code, 0, out + err)
         self.assertFalse(pid_alive(leaving))
         log = d.log()
+        draining_events = [e for e in events_of(d) if e["event"] == "draining"]
+        self.assertEqual([(e["pid"], e["delay"]) for e in draining_events], [(leaving, 1.5)])
         drained = log.index(f"draining pid {leaving}")
         stopped = log.index(f"stopping pid {leaving}")
         self.assertLess(drained, stopped)

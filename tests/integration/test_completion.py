@@ -104,7 +104,7 @@ class Completion(FdsupTestCase):
 
     def test_every_verb_and_position_that_takes_a_worker_name(self):
         ctl, s = FDSUPCTL, self.socket
-        for verb in ("status", "top", "start", "stop", "restart"):
+        for verb in ("status", "top", "start", "stop", "restart", "events"):
             self.assertEqual(self.complete(ctl, "-s", s, verb, ""), WORKERS, verb)
             # Second and later names: those not yet on the line.
             self.assertEqual(self.complete(ctl, "-s", s, verb, "web", ""), ["api", "db-main", "stash"], verb)
@@ -119,6 +119,8 @@ class Completion(FdsupTestCase):
         self.assertEqual(self.complete(ctl, "-s", s, "logs", "-n", ""), [])
         self.assertEqual(self.complete(ctl, "-s", s, "logs", "web", ""), [])
         self.assertEqual(self.complete(ctl, "-s", s, "reload", ""), [])
+        self.assertEqual(self.complete(ctl, "-s", s, "events", "-f", "w"), ["web"])
+        self.assertEqual(self.complete(ctl, "-s", s, "events", "--f"), ["--follow"])
         # top: names around its options, the sort keys after --sort, nothing for numbers.
         self.assertEqual(self.complete(ctl, "-s", s, "top", "-d", "0.5", "web", ""), ["api", "db-main", "stash"])
         self.assertEqual(self.complete(ctl, "-s", s, "top", "--sort", ""),

@@ -1,6 +1,7 @@
 """start = "on-demand" and idle_stop: no process until the first connection, which is
 answered (not refused); stopped again after idle_stop with no connection (or when the
 app exits 0), and the socket still accepts and starts it again."""
+import json
 import re
 import socket
 import subprocess
@@ -82,6 +83,11 @@ class OnDemand(FdsupTestCase):
         self.assertNotEqual(second, pid)
         self.assertEqual(self.starts(d), 2)
         self.assertEqual(d.instance("web")["restarts"], 0)
+        # As events: each start by a connection, and the stop for idleness between them.
+        events = [json.loads(line) for line in d.ctl_ok("--json", "events", "web").splitlines()]
+        demand = [(e["event"], e.get("starts")) for e in events if e["event"] in ("on_demand_start", "idle_stop")]
+        self.assertEqual(demand, [("on_demand_start", 1), ("idle_stop", None), ("on_demand_start", 2)])
+        self.assertGreaterEqual(next(e for e in events if e["event"] == "idle_stop")["idle"], 1.0)
 
     def test_a_connection_held_open_keeps_it_running(self):
         d = self.fdsupd(CONFIG).start(wait_control=True)

@@ -12,7 +12,7 @@ import sys
 # Lowest first. Folders on one line are one layer: they may not include each other.
 LAYERS = [
     ["sys"],
-    ["json", "logging", "loop"],
+    ["json", "logging", "loop", "events"],
     ["config"],
     ["sockets", "launcher"],
     ["table"],

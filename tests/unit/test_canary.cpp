@@ -67,6 +67,7 @@ public:
     void roll_back(const RollingRestart& aborted) override { rolled_back = aborted.replaced_instances(); }
     void state_changed() override {}
     bool shutting_down() const override { return false; }
+    EventLog& events() override { return journal; }
 
     // Whatever the driver started becomes ready and in service.
     void make_ready() {
@@ -84,6 +85,7 @@ public:
 
     uv_loop_t* loop = uv_default_loop();
     bool drain = false;  // retire_instance drains (stop_delay) instead of stopping
+    EventLog journal;
     Worker worker;
     uint64_t next_id = 1;
     pid_t next_pid = 1000;

@@ -106,6 +106,11 @@ TEST_CASE("ctl arguments: logs options in every spelling") {
     CHECK(request({"logs", "web", "--lines=7"})["lines"] == 7);
     CHECK(request({"logs", "web", "-n20"})["lines"] == 20);
     CHECK_FALSE(command({"logs", "web"}).follow);
+    CHECK(request({"events"}) == Json::parse(R"({"cmd":"events","names":[],"follow":false})"));
+    Command events = command({"events", "-f", "web", "db"});
+    CHECK(events.follow);
+    CHECK(events.request == Json::parse(R"({"cmd":"events","names":["web","db"],"follow":true})"));
+    CHECK(request({"events", "web", "--follow"})["follow"] == true);
 }
 
 TEST_CASE("ctl arguments: top asks for status; its interval, frames and sort in every spelling") {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ctl/event_line.h"
 #include "ctl/render.h"
 #include "ctl/terminal_safe.h"
 
@@ -303,6 +304,24 @@ TEST_CASE("ctl render: reload summary, socket changes, warnings and errors") {
           "fdsupctl: invalid configuration, nothing changed\n"
           "/c.toml:3:1: unknown key \"x\"\n"
           "/c.toml:9:11: bad duration \"10x\"\n");
+}
+
+TEST_CASE("ctl render: an event per line, its own fields as key=value, nulls left out") {
+    TimeZone utc("UTC0");
+    auto exited = Json::parse(R"({"seq":7,"time":1763900000.123,"worker":"web","instance":0,"pid":4250,
+        "event":"exited","status":null,"signal":9,"reason":"crash","ran":1.5})");
+    CHECK(fdsup::ctl::render_event(exited) ==
+          "2025-11-23 12:13:20.123 web[0] pid 4250 exited: signal=9 reason=crash ran=1.5\n");
+    auto reload = Json::parse(R"({"seq":8,"time":1763900001.0,"worker":null,"instance":null,"pid":null,
+        "event":"reload","ok":true,"added":["side","more"],"removed":[]})");
+    CHECK(fdsup::ctl::render_event(reload) == "2025-11-23 12:13:21.000 fdsupd reload: ok=true added=side,more removed=-\n");
+    auto rollout = Json::parse(R"({"seq":9,"time":1763900002.0,"worker":"web","instance":null,"pid":null,
+        "event":"rollout_finished","replaced":2,"total":2})");
+    CHECK(fdsup::ctl::render_events(Json{{"ok", true}, {"events", Json::array({rollout})}}) ==
+          "2025-11-23 12:13:22.000 web rollout_finished: replaced=2 total=2\n");
+    // What a worker named itself cannot move the terminal.
+    auto hostile = Json::parse(R"({"time":1763900003.0,"worker":"w\u001b[2J","instance":0,"pid":1,"event":"started"})");
+    CHECK(fdsup::ctl::render_event(hostile).find('\x1b') == std::string::npos);
 }
 
 TEST_CASE("ctl render: log lines in local time with milliseconds") {

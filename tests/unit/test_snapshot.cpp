@@ -301,3 +301,56 @@ idle_stop = "1m"
     CHECK(api.starts == 3);
     CHECK(std::chrono::abs(api.last_active - last_active) < std::chrono::microseconds(1));
 }
+
+TEST_CASE("snapshot and restore: the event journal carries over, numbered on, every kind of field") {
+    Loop l;
+    std::vector<int> keep;
+    fdsup::StateDocument state;
+    {
+        Supervisor before(&l.loop, config(), {}, context());
+        fdsup::Event exited;
+        exited.kind = fdsup::EventKind::exited;
+        exited.worker = "web";
+        exited.instance = 1;
+        exited.pid = 4321;
+        exited.fields = {{"status", nullptr}, {"signal", int64_t{9}}, {"reason", std::string("crash")},
+                         {"ran", 0.125}, {"oom", false}};
+        before.events().add(exited);
+        fdsup::Event reload;
+        reload.kind = fdsup::EventKind::reload;
+        reload.fields = {{"added", std::vector<std::string>{"side", "more"}}, {"ok", true}};
+        before.events().add(reload);
+        state = snapshot_of(before, keep);
+    }
+    Supervisor after(&l.loop, config(), {}, context(), true);
+    auto restored = fdsup::state::restore_state(after, state);
+    REQUIRE_MESSAGE(restored.has_value(), restored.error().text());
+    auto events = after.events().after(0);
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].seq == 1);
+    CHECK(events[0].kind == fdsup::EventKind::exited);
+    CHECK(events[0].worker == "web");
+    CHECK(events[0].instance == 1);
+    CHECK(events[0].pid == 4321);
+    REQUIRE(events[0].fields.size() == 5);
+    CHECK(std::holds_alternative<std::nullptr_t>(events[0].fields[0].second));
+    CHECK(std::get<int64_t>(events[0].fields[1].second) == 9);
+    CHECK(std::get<std::string>(events[0].fields[2].second) == "crash");
+    CHECK(std::get<double>(events[0].fields[3].second) == 0.125);
+    CHECK(std::get<bool>(events[0].fields[4].second) == false);
+    CHECK(events[1].worker.empty());
+    CHECK(events[1].instance == -1);
+    CHECK(std::get<std::vector<std::string>>(events[1].fields[0].second) == std::vector<std::string>{"side", "more"});
+    // The next one is numbered on.
+    fdsup::Event next;
+    next.kind = fdsup::EventKind::upgrade_done;
+    after.events().add(next);
+    CHECK(after.events().last_seq() == 3);
+
+    // Damage: an event name not on the list is refused.
+    state["events"]["kept"][0][2] = "exploded";
+    Supervisor again(&l.loop, config(), {}, context(), true);
+    auto refused = fdsup::state::restore_state(again, state);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().text().find("exploded") != std::string::npos);
+}
