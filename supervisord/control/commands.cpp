@@ -221,17 +221,9 @@ void run_rollout(CommandContext& context, const Json& request, const Responder& 
             if (std::find(unique.begin(), unique.end(), name) == unique.end()) unique.push_back(name);
         *names = std::move(unique);
         // Every named worker is checked before any is acted on: all or nothing.
-        for (const auto& name : *names) {
-            const Worker& worker = *supervisor.find_worker(name);
-            std::string refusal = !worker.rollout ? "worker " + name + " has no rolling restart in progress"
-                                  : !worker.rollout->reason.empty()
-                                      ? "worker " + name + "'s rolling restart is fdsupd's own (" + worker.rollout->reason + ")"
-                                  : worker.rollout->plan.stopped() ? "the rolling restart of " + name + " has already stopped"
-                                  : action == "promote" && (worker.rollout->plan.canary() == 0 || worker.rollout->plan.released())
-                                      ? "the rolling restart of " + name + " has no canary holding"
-                                      : "";
-            if (!refusal.empty()) return responder.finish(error_reply(refusal));
-        }
+        for (const auto& name : *names)
+            if (auto refusal = supervisor.steerable_rollout(name, action == "promote"); !refusal)
+                return responder.finish(error_reply(refusal.error().text()));
         for (const auto& name : *names) {
             auto acted = action == "promote" ? supervisor.promote_rollout(name) : supervisor.abort_rollout(name);
             if (!acted) return responder.finish(error_reply(acted.error().text()));

@@ -410,23 +410,28 @@ std::function<void(std::vector<InstanceReport>)> Supervisor::rollback_done(const
     };
 }
 
-Result<void> Supervisor::promote_rollout(const std::string& name) {
+Result<std::shared_ptr<RollingRestart>> Supervisor::steerable_rollout(const std::string& name, bool promote) const {
     Worker* worker = find_worker(name);
     if (worker == nullptr) return fail("no such worker: " + name);
-    if (!worker->rollout) return fail("worker " + name + " has no rolling restart in progress");
-    if (!worker->rollout->reason.empty())
-        return fail("worker " + name + "'s rolling restart is fdsupd's own (" + worker->rollout->reason + ")");
-    auto rollout = worker->rollout;  // alive through the waiters promote may run
-    return rollout->promote(*this);
+    const auto& rollout = worker->rollout;
+    if (!rollout) return fail("worker " + name + " has no rolling restart in progress");
+    if (!rollout->reason.empty()) return fail("worker " + name + "'s rolling restart is fdsupd's own (" + rollout->reason + ")");
+    if (rollout->plan.stopped()) return fail("the rolling restart of " + name + " has already stopped: " + rollout->stop_reason);
+    if (promote && (rollout->plan.canary() == 0 || rollout->plan.released()))
+        return fail("the rolling restart of " + name + " has no canary holding");
+    return rollout;  // a copy: alive through the waiters that acting on it may run
+}
+
+Result<void> Supervisor::promote_rollout(const std::string& name) {
+    auto rollout = steerable_rollout(name, true);
+    if (!rollout) return std::unexpected(rollout.error());
+    return (*rollout)->promote(*this);
 }
 
 Result<void> Supervisor::abort_rollout(const std::string& name) {
-    Worker* worker = find_worker(name);
-    if (worker == nullptr) return fail("no such worker: " + name);
-    if (!worker->rollout) return fail("worker " + name + " has no rolling restart in progress");
-    if (!worker->rollout->reason.empty())
-        return fail("worker " + name + "'s rolling restart is fdsupd's own (" + worker->rollout->reason + ")");
-    auto rollout = worker->rollout;
+    auto found = steerable_rollout(name, false);
+    if (!found) return std::unexpected(found.error());
+    auto rollout = *found;
     if (auto aborted = rollout->abort("aborted by the operator"); !aborted) return aborted;
     state_changed();
     return {};

@@ -100,6 +100,8 @@ public:
     // canary goes on at once, or any rolling restart an operator began stops and puts
     // the instances it replaced back on the old spec (rollout/rolling_restart.h).
     Result<void> promote_rollout(const std::string& name);
+    // The rollout promote (or abort) would act on, or why it would refuse.
+    Result<std::shared_ptr<RollingRestart>> steerable_rollout(const std::string& name, bool promote) const;
     Result<void> abort_rollout(const std::string& name);
     // scale: more instances start; fewer stop the newest (highest index) first.
     void scale_worker(const std::string& name, int count, ProgressFn progress, OperationDoneFn done);

@@ -12,8 +12,8 @@ import urllib.error
 import unittest
 import urllib.request
 
-from fdsup_harness import FDSUPCTL, FdsupTestCase, ask, http_get, pid_alive, wait_until
-from test_rolling_restart import Load
+from fdsup_harness import FDSUPCTL, FdsupTestCase, ask, pid_alive, wait_until
+from test_rolling_restart import load_on
 
 CONFIG = """
 [sockets.http]
@@ -62,10 +62,7 @@ class RolloutCase(FdsupTestCase):
         return d
 
     def with_load(self, d):
-        self.assertTrue(http_get(*d.address("http")).startswith("web["))
-        load = Load(*d.address("http"))
-        self.addCleanup(load.kill)
-        return load
+        return load_on(self, d)
 
     def in_service(self, d):
         """{index: instance} of the instances in service (not old, not new)."""

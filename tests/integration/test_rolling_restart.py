@@ -76,6 +76,15 @@ class Load:
             self.proc.wait()
 
 
+def load_on(test, d):
+    """ApacheBench on socket http, once one request shows the workers serve; killed when
+    `test` ends."""
+    test.assertTrue(http_get(*d.address("http")).startswith("web["))
+    load = Load(*d.address("http"))
+    test.addCleanup(load.kill)
+    return load
+
+
 def ready_pids(d):
     """{index: pid}, checking that each index has exactly one instance, in service."""
     instances = d.ctl_json("status", "web")["workers"][0]["instances"]
@@ -103,10 +112,7 @@ class RollingRestart(FdsupTestCase):
         return d
 
     def with_load(self, d):
-        self.assertTrue(http_get(*d.address("http")).startswith("web["))
-        load = Load(*d.address("http"))
-        self.addCleanup(load.kill)
-        return load
+        return load_on(self, d)
 
     def test_ten_restarts_under_load_fail_no_request(self):
         d = self.start(config(delay=300, instances=2))
