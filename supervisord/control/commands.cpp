@@ -302,8 +302,10 @@ void run_logs(CommandContext& context, const Json& request, const Responder& res
     Json recent = Json::array();
     for (const auto& line : book.recent(*name, static_cast<size_t>(std::min<long long>(count, LogBook::kMaxLines))))
         recent.push_back(log_line_json(line));
-    responder.finish(Json{{"ok", true}, {"worker", *name}, {"lines", std::move(recent)}, {"follow", *follow}});
-    if (!*follow || !responder.connected()) return;
+    Json reply{{"ok", true}, {"worker", *name}, {"lines", std::move(recent)}, {"follow", *follow}};
+    if (!*follow) return responder.finish(reply);
+    responder.finish_streaming(reply);
+    if (!responder.connected()) return;
     uint64_t id = book.follow(*name, [responder](const LogLine& line) {
         responder.stream(Json{{"log", log_line_json(line)}});
     });
@@ -328,12 +330,13 @@ void run_adopt(CommandContext& context, const Json& request, const Responder& re
     if (!fd) return responder.finish(error_reply(fd.error().text()));
     if (*fd && (**fd < 0 || **fd > std::numeric_limits<int>::max()))
         return responder.finish(error_reply("field \"fd\" must be a non-negative integer"));
-    std::optional<uid_t> caller = context.client_uid ? context.client_uid(responder.client_id()) : std::nullopt;
+    std::optional<ucred> caller =
+        context.client_credentials ? context.client_credentials(responder.client_id()) : std::nullopt;
     if (!caller) return responder.finish(error_reply("the requesting client is gone"));
     Supervisor::AdoptRequest adopt{*socket, TakeOverRequest{static_cast<pid_t>(**pid), std::nullopt, caller}};
     if (*fd) adopt.from.fd = static_cast<int>(**fd);
     spdlog::info("control: adopt socket {} from pid {}{} (uid {})", *socket, **pid,
-                 *fd ? " fd " + std::to_string(**fd) : std::string(), *caller);
+                 *fd ? " fd " + std::to_string(**fd) : std::string(), caller->uid);
     context.supervisor.reload(progress_to(responder),
                               [responder](ReloadResult result) { responder.finish(reload_reply(result)); }, {},
                               std::move(adopt));
@@ -361,8 +364,10 @@ void run_events(CommandContext& context, const Json& request, const Responder& r
     };
     Json kept = Json::array();
     for (const auto& event : log.after(static_cast<uint64_t>(after->value_or(0)), pick)) kept.push_back(event_json(event));
-    responder.finish(Json{{"ok", true}, {"events", std::move(kept)}, {"follow", *follow}});
-    if (!*follow || !responder.connected()) return;
+    Json reply{{"ok", true}, {"events", std::move(kept)}, {"follow", *follow}};
+    if (!*follow) return responder.finish(reply);
+    responder.finish_streaming(reply);
+    if (!responder.connected()) return;
     auto last = std::make_shared<uint64_t>(log.last_seq());  // the last one handed to this client (or passed over)
     uint64_t id = log.follow([responder, pick, last](const Event& event) {
         *last = event.seq;

@@ -23,9 +23,9 @@ struct CommandContext {
     std::function<void(std::optional<std::string> binary, Responder responder)> upgrade;
     // sd_notify datagrams dropped so far (the notify handler's count).
     std::function<uint64_t()> notify_dropped;
-    // A control client's uid (SO_PEERCRED); nullopt once it is gone. `adopt` holds the
-    // caller to ptrace's rule with it (sockets/take_over.h).
-    std::function<std::optional<uid_t>(uint64_t client)> client_uid;
+    // A control client's credentials (SO_PEERCRED); nullopt once it is gone. `adopt`
+    // holds the caller to ptrace's rule with them (sockets/take_over.h).
+    std::function<std::optional<ucred>(uint64_t client)> client_credentials;
     // Requests served, by command (for the metrics).
     RequestCounts requests;
 };

@@ -32,8 +32,8 @@ constexpr int kAcceptsPerWakeup = 64;
 // ---- a connection ----
 
 struct ControlServer::Client {
-    Client(uv_loop_t* loop, uint64_t id, UniqueFd fd, pid_t pid, uid_t uid)
-        : id(id), fd(std::move(fd)), watch(loop, this->fd.get()), idle(loop), resume(loop), pid(pid), uid(uid) {}
+    Client(uv_loop_t* loop, uint64_t id, UniqueFd fd, pid_t pid, uid_t uid, gid_t gid)
+        : id(id), fd(std::move(fd)), watch(loop, this->fd.get()), idle(loop), resume(loop), pid(pid), uid(uid), gid(gid) {}
     uint64_t id;
     UniqueFd fd;
     FdWatch watch;  // after fd: unregistered before the fd closes
@@ -49,6 +49,7 @@ struct ControlServer::Client {
     bool told_upgrading = false;         // announce_upgrade reached it
     pid_t pid;
     uid_t uid;
+    gid_t gid;
 
     size_t unsent() const { return out.size() - out_sent; }
 };
@@ -70,6 +71,10 @@ void Responder::finish(const Json& reply) const {
 
 void Responder::finish_encoded(std::string line) const {
     if (auto* s = server()) s->send(client_, std::move(line), true, false);
+}
+
+void Responder::finish_streaming(const Json& reply) const {
+    if (auto* s = server()) s->send(client_, encode_line(reply), true, true);
 }
 
 void Responder::stream(const Json& line) const {
@@ -144,6 +149,12 @@ std::optional<uid_t> ControlServer::client_uid(uint64_t client) const {
     return it->second->uid;
 }
 
+std::optional<ucred> ControlServer::client_credentials(uint64_t client) const {
+    auto it = clients_.find(client);
+    if (it == clients_.end()) return std::nullopt;
+    return ucred{it->second->pid, it->second->uid, it->second->gid};
+}
+
 void ControlServer::refuse(UniqueFd fd, const std::string& message) {
     std::string line = encode_line(error_reply(message));
     (void)!::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -213,7 +224,7 @@ void ControlServer::on_accept() {
         socklen_t len = sizeof cred;
         (void)::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len);
         uint64_t id = next_client_++;
-        auto client = std::make_unique<Client>(loop_, id, std::move(fd), cred.pid, cred.uid);
+        auto client = std::make_unique<Client>(loop_, id, std::move(fd), cred.pid, cred.uid, cred.gid);
         if (!client->watch.ok()) {
             spdlog::error("control socket: cannot watch a new connection; closed");
             continue;

@@ -47,6 +47,10 @@ public:
     void finish(const Json& reply) const;
     // The same with the reply already encoded (one line, '\n' included).
     void finish_encoded(std::string line) const;
+    // The final reply of a request that streams from now on (logs -f, events -f): the
+    // connection is a stream at once, not idle (control_idle_timeout does not close a
+    // quiet follower) and takes no further request.
+    void finish_streaming(const Json& reply) const;
     // After finish: a line of a stream (logs -f); the connection stays busy until the
     // client goes. `on_gone` runs when it does (or at once if it already has).
     void stream(const Json& line) const;
@@ -94,6 +98,8 @@ public:
     int client_fd(uint64_t client) const;
     // A client's uid (SO_PEERCRED at connect); nullopt if it is gone.
     std::optional<uid_t> client_uid(uint64_t client) const;
+    // ... its pid, uid and gid, as SO_PEERCRED had them at connect.
+    std::optional<ucred> client_credentials(uint64_t client) const;
 
     const std::string& path() const { return socket_file_.path(); }
     size_t client_count() const { return clients_.size(); }

@@ -37,7 +37,7 @@ Daemon::Daemon(const Options& options, Startup startup)
                     upgrader_->begin(std::move(binary), std::move(responder));
                 },
                 [this] { return notify_handler_.dropped(); },
-                [this](uint64_t client) { return control_ ? control_->client_uid(client) : std::nullopt; },
+                [this](uint64_t client) { return control_ ? control_->client_credentials(client) : std::nullopt; },
                 {}},
       watchdog_(loop_.get()),
       settle_(loop_.get()) {

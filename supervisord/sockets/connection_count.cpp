@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -47,8 +48,15 @@ Result<void> dump(const void* request, size_t size, const std::function<void(con
             return fail_errno("sock_diag reply");
         }
         if (got == 0) return fail("sock_diag reply: closed early");
-        int left = static_cast<int>(got);
-        for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+        // NLMSG_OK/NLMSG_NEXT, written out with unsigned sizes: a length that does not
+        // fit what is left ends the walk instead of wrapping around.
+        size_t left = static_cast<size_t>(got);
+        for (char* at = buffer; left >= sizeof(nlmsghdr);) {
+            auto* h = reinterpret_cast<nlmsghdr*>(at);
+            if (h->nlmsg_len < sizeof(nlmsghdr) || h->nlmsg_len > left) break;
+            size_t step = std::min<size_t>(NLMSG_ALIGN(h->nlmsg_len), left);
+            at += step;
+            left -= step;
             if (h->nlmsg_type == NLMSG_DONE) return {};
             if (h->nlmsg_type == NLMSG_ERROR) {
                 const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));

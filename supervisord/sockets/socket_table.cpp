@@ -60,6 +60,12 @@ void SocketTable::retire(const std::vector<std::string>& names) {
     index();
 }
 
+bool SocketTable::server_still_runs(const OwnedSocket& socket) {
+    // Taken over from a server that still runs: the file is its too. (A pid reused
+    // since only leaves a stale file, which the next bind replaces.)
+    return socket.adopted_from && (::kill(socket.adopted_from->pid, 0) == 0 || errno == EPERM);
+}
+
 void SocketTable::close_unheld(const std::function<bool(uint64_t serial)>& held) {
     for (auto it = retired_.begin(); it != retired_.end();) {
         if (held(it->serial)) {
@@ -72,7 +78,7 @@ void SocketTable::close_unheld(const std::function<bool(uint64_t serial)>& held)
             return s.config.address.is_unix() && s.config.address.path == address.path &&
                    s.config.address.abstract == address.abstract;
         });
-        if (!path_reused) remove_socket_file(it->config);
+        if (!path_reused && !server_still_runs(*it)) remove_socket_file(it->config);
         it = retired_.erase(it);
     }
 }
@@ -80,9 +86,7 @@ void SocketTable::close_unheld(const std::function<bool(uint64_t serial)>& held)
 void SocketTable::remove_files() const {
     for (const auto& socket : current_) {
         if (socket.held_by_manager) continue;
-        // Taken over from a server that still runs: the file is its too. (A pid reused
-        // since only leaves a stale file, which the next bind replaces.)
-        if (socket.adopted_from && (::kill(socket.adopted_from->pid, 0) == 0 || errno == EPERM)) continue;
+        if (server_still_runs(socket)) continue;
         remove_socket_file(socket.config);
     }
 }

@@ -70,6 +70,9 @@ public:
     // At shutdown: the files of the current unix sockets, except those the service
     // manager still holds (it goes on serving them) and those taken over from a process
     // that still runs (it may still serve them).
+    // Taken over (fdsupctl adopt) from a process that still runs: its unix socket file
+    // is that server's too, left in place when fdsupd lets go of the socket.
+    static bool server_still_runs(const OwnedSocket& socket);
     void remove_files() const;
 
     // For an upgrade: the next serial, and the table as the previous image left it.

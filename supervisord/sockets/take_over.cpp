@@ -26,18 +26,56 @@ struct Candidate {
     SocketFacts facts;
 };
 
-// The caller may take what it could ptrace: root, or the process's own uid (real,
-// effective and saved all of it, as ptrace's PTRACE_MODE_REALCREDS check has it).
-Result<void> check_caller(uid_t caller, pid_t pid, const std::string& prefix) {
-    if (caller == 0) return {};
+// Yama's ptrace_scope (0 without Yama): 1 lets a process trace only its descendants.
+int yama_scope() {
+    std::ifstream in("/proc/sys/kernel/yama/ptrace_scope");
+    int scope = 0;
+    if (!(in >> scope)) return 0;
+    return scope;
+}
+
+bool descends_from(pid_t pid, pid_t ancestor) {
+    for (int depth = 0; pid > 1 && depth < 256; ++depth) {
+        auto parent = parent_pid_of(pid);
+        if (!parent) return false;
+        if (*parent == ancestor) return true;
+        pid = *parent;
+    }
+    return false;
+}
+
+// The caller may take what it could ptrace (ptrace(2), "Ptrace access mode checking",
+// with PTRACE_MODE_REALCREDS): root may; anyone else must be the process's real,
+// effective and saved uid and gid, the process must be dumpable and hold no permitted
+// capability (a caller without privileges has none to cover them), and Yama must allow
+// it (ptrace_scope 1: only the caller's descendants; 2 and 3: root only).
+Result<void> check_caller(const ucred& caller, pid_t pid, const std::string& prefix) {
+    if (caller.uid == 0) return {};
+    const std::string who = "uid " + std::to_string(caller.uid) + " may not take the sockets of pid " + std::to_string(pid);
     auto uids = process_uids(pid);
     if (!uids) return fail(prefix + "cannot tell who owns pid " + std::to_string(pid) + " (" + uids.error().text() + ")");
-    if (std::all_of(uids->begin(), uids->end(), [&](uid_t uid) { return uid == caller; })) return {};
-    std::string owner = std::to_string((*uids)[0]);
-    if ((*uids)[1] != (*uids)[0] || (*uids)[2] != (*uids)[0])
-        owner += "/" + std::to_string((*uids)[1]) + "/" + std::to_string((*uids)[2]);
-    return fail(prefix + "uid " + std::to_string(caller) + " may not take the sockets of pid " + std::to_string(pid) +
-                " (its uid is " + owner + "): only root or the process's own user may, as for ptrace");
+    if (!std::all_of(uids->begin(), uids->end(), [&](uid_t uid) { return uid == caller.uid; })) {
+        std::string owner = std::to_string((*uids)[0]);
+        if ((*uids)[1] != (*uids)[0] || (*uids)[2] != (*uids)[0])
+            owner += "/" + std::to_string((*uids)[1]) + "/" + std::to_string((*uids)[2]);
+        return fail(prefix + who + " (its uid is " + owner + "): only root or the process's own user may, as for ptrace");
+    }
+    auto facts = ptrace_facts(pid);
+    if (!facts) return fail(prefix + "cannot tell who owns pid " + std::to_string(pid) + " (" + facts.error().text() + ")");
+    if (!std::all_of(facts->gids.begin(), facts->gids.end(), [&](gid_t gid) { return gid == caller.gid; }))
+        return fail(prefix + who + " (its gid is " + std::to_string(facts->gids[0]) + ", the caller's " +
+                    std::to_string(caller.gid) + "): as for ptrace, the gids must match too");
+    if (facts->proc_owner != caller.uid)
+        return fail(prefix + who + ": it is not dumpable (it changed credentials, or said so with PR_SET_DUMPABLE), "
+                                   "so only root may, as for ptrace");
+    if (facts->permitted_caps != 0)
+        return fail(prefix + who + ": it holds capabilities the caller does not, so only root may, as for ptrace");
+    int scope = yama_scope();
+    if (scope >= 2) return fail(prefix + who + ": Yama's ptrace_scope is " + std::to_string(scope) + ", only root may");
+    if (scope == 1 && !descends_from(pid, caller.pid))
+        return fail(prefix + who + ": Yama's ptrace_scope is 1 and it does not descend from the caller (pid " +
+                    std::to_string(caller.pid) + "); only root may");
+    return {};
 }
 
 // fdsupd itself is not allowed (`step` failed with EPERM or EACCES). `permanent`: no
@@ -106,8 +144,8 @@ Result<TakenSocket> take_over_socket(const config::SocketConfig& cfg, const Take
         if (pidfd.error().err == ESRCH) return fail(prefix + "no process " + std::to_string(pid));
         return fail(prefix + pidfd.error().text());
     }
-    if (request.caller_uid) {
-        auto allowed = check_caller(*request.caller_uid, pid, prefix);
+    if (request.caller) {
+        auto allowed = check_caller(*request.caller, pid, prefix);
         if (!allowed) return std::unexpected(allowed.error());
         // The pid was read through /proc: still the same process only if it has not exited.
         if (pidfd_exited(pidfd->get())) return fail(prefix + "pid " + std::to_string(pid) + " has exited");

@@ -39,6 +39,7 @@
 //   "socket web: no socket of pid 1234 listens on tcp://127.0.0.1:8080"
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -54,7 +55,7 @@ namespace fdsup {
 struct TakeOverRequest {
     pid_t pid = 0;
     std::optional<int> fd;            // the process's fd number; else found by the address
-    std::optional<uid_t> caller_uid;  // the control client's; nullopt: the configuration asks
+    std::optional<ucred> caller;  // the control client's; nullopt: the configuration asks
 };
 
 struct TakenSocket {

@@ -119,7 +119,7 @@ std::vector<Supervisor::Tracked> Supervisor::stop_now(Worker& worker) {
     return tracked;
 }
 
-std::vector<Supervisor::Tracked> Supervisor::start_now(Worker& worker) {
+std::vector<Supervisor::Tracked> Supervisor::start_now(Worker& worker, bool fresh) {
     auto tracked = track(worker, false);  // before: the pids the command found
     worker.stopped_by_operator = false;
     stop_watching(worker);  // on demand: started now, as a connection would
@@ -128,9 +128,13 @@ std::vector<Supervisor::Tracked> Supervisor::start_now(Worker& worker) {
         if (instance->has_process() || instance->retiring) continue;
         instance->timer.stop();  // a pending restart happens now instead
         // The operator's start is a fresh start: the crash-loop limits (start limit,
-        // backoff) are for restarts fdsupd decides on its own, not for commands.
-        instance->start_limiter.reset();
-        instance->backoff.reset();
+        // backoff) are for restarts fdsupd decides on its own, not for commands. A start
+        // on demand is fdsupd's own: an app that exits 0 without taking the connection
+        // would otherwise be woken again at once, for ever.
+        if (fresh) {
+            instance->start_limiter.reset();
+            instance->backoff.reset();
+        }
         instance->state = InstanceState::stopped;  // start_worker spawns stopped instances
     }
     start_worker(worker);

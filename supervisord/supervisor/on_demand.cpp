@@ -79,7 +79,12 @@ void Supervisor::watch_for_demand(Worker& worker) {
                           std::strerror(errno));
             return wake_on_demand(worker, name);
         }
+        // uv_poll_init sets O_NONBLOCK, and the dup shares the open file description
+        // with the listening socket every worker inherits (and, adopted, with the server
+        // it came from): its mode is put back, as fdsupd never changes it (bind.h).
+        int flags = ::fcntl(dup.get(), F_GETFL);
         auto watch = std::make_unique<FdWatch>(loop_, dup.get());
+        if (flags >= 0) ::fcntl(dup.get(), F_SETFL, flags);
         int started = watch->start(UV_READABLE, [this, &worker, name](int, int) { wake_on_demand(worker, name); });
         if (started != 0) {
             spdlog::error("worker {}: cannot watch socket {}: {}; starting it now", worker.config.name, name,
@@ -108,7 +113,7 @@ void Supervisor::wake_on_demand(Worker& worker, const std::string& socket) {
          {{"socket", socket}, {"starts", static_cast<int64_t>(worker.demand.starts)}});
     ++worker.generation;
     apply_pending_config(worker);
-    start_now(worker);
+    start_now(worker, false);
     state_changed();
 }
 
@@ -196,11 +201,26 @@ void Supervisor::on_demand_retuned(Worker& worker, const config::WorkerConfig& n
     worker.demand.last_active = Clock::now();  // the new idle_stop counts from now
     if (worker.demand.idle_timer) worker.demand.idle_timer->stop();
     if (was && !on_demand(worker)) {
-        worker.demand.going_idle = false;
-        if (worker.demand.watched) {
-            stop_watching(worker);
+        bool going_idle = std::exchange(worker.demand.going_idle, false);
+        bool idle_instance = std::any_of(worker.instances.begin(), worker.instances.end(),
+                                         [](const auto& i) { return i->state == InstanceState::idle; });
+        if (worker.stopped_by_operator) return;
+        if (worker.demand.watched || idle_instance) {
             spdlog::info("worker {}: start = \"with-supervisor\" now; starting it", worker.config.name);
             start_now(worker);
+        }
+        if (going_idle) {
+            // Its instances are stopping for idle_stop: started again once they are gone.
+            std::string name = worker.config.name;
+            uint64_t generation = worker.generation;
+            add_waiter([this, name, generation] {
+                Worker* w = find_worker(name);
+                if (w == nullptr || w->generation != generation || w->stopped_by_operator) return true;
+                if (w->any_process()) return false;
+                spdlog::info("worker {}: start = \"with-supervisor\" now; starting it", name);
+                start_now(*w);
+                return true;
+            });
         }
         return;
     }

@@ -353,7 +353,8 @@ private:
     std::optional<InstanceReport> report_started(const Tracked& t) const;
     // Starts the worker's idle instances on the operator's behalf: clears the start
     // limit of failed ones, cancels pending restarts, honours `after`.
-    std::vector<Tracked> start_now(Worker& worker);
+    // `fresh`: an operator's (limits cleared); false for a start on demand.
+    std::vector<Tracked> start_now(Worker& worker, bool fresh = true);
     std::vector<Tracked> stop_now(Worker& worker);
     // Stop, then (if no later command took the worker over) apply a pending config and
     // start again; `then` gets the start reports with previous pids filled in.

@@ -1,5 +1,7 @@
 #include "sys/foreign_fds.h"
 
+#include <sys/stat.h>
+
 #include <dirent.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -45,6 +47,29 @@ Result<std::vector<int>> socket_fds_of(pid_t pid) {
     ::closedir(d);
     std::sort(fds.begin(), fds.end());
     return fds;
+}
+
+Result<PtraceFacts> ptrace_facts(pid_t pid) {
+    const std::string dir = "/proc/" + std::to_string(pid);
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return fail_errno("stat " + dir);
+    PtraceFacts facts;
+    facts.proc_owner = st.st_uid;
+    std::ifstream in(dir + "/status");
+    if (!in) return fail_errno("read " + dir + "/status");
+    bool gids = false, caps = false;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.starts_with("Gid:")) {
+            std::istringstream fields(line.substr(4));
+            gids = static_cast<bool>(fields >> facts.gids[0] >> facts.gids[1] >> facts.gids[2]);
+        } else if (line.starts_with("CapPrm:")) {
+            std::istringstream fields(line.substr(7));
+            caps = static_cast<bool>(fields >> std::hex >> facts.permitted_caps);
+        }
+    }
+    if (!gids || !caps) return fail(dir + "/status: no Gid or CapPrm line");
+    return facts;
 }
 
 Result<std::array<uid_t, 3>> process_uids(pid_t pid) {

@@ -28,5 +28,14 @@ Result<std::vector<int>> socket_fds_of(pid_t pid);
 
 // The real, effective and saved uids of `pid` (/proc/PID/status "Uid:").
 Result<std::array<uid_t, 3>> process_uids(pid_t pid);
+// What ptrace's access check looks at besides the uids (/proc/PID/status): the real,
+// effective and saved gids, the permitted capabilities, and whether it is dumpable
+// (a process that is not has its /proc/PID owned by root).
+struct PtraceFacts {
+    std::array<gid_t, 3> gids{};
+    uint64_t permitted_caps = 0;
+    uid_t proc_owner = 0;
+};
+Result<PtraceFacts> ptrace_facts(pid_t pid);
 
 }  // namespace fdsup

@@ -88,6 +88,8 @@ class RolloutCase(FdsupTestCase):
                           what="the canary holding")
 
     def assert_no_failures(self, result):
+        print(f"{self.id().rsplit('.', 1)[-1]}: {result['complete']} requests, {result['failed']} failed, "
+              f"{result['non_2xx']} non-2xx")
         self.assertEqual(result["failed"], 0, result["text"])
         self.assertEqual(result["non_2xx"], 0, result["text"])
         self.assertGreater(result["complete"], 0)

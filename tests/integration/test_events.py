@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import time
 import unittest
 
 from fdsup_harness import DEADLINE, Background, FdsupTestCase, ask, helper, wait_until
@@ -126,6 +127,23 @@ def kept_events(d, *names):
 
 
 class EventsTest(FdsupTestCase):
+    def test_a_quiet_follower_outlasts_the_idle_timeout(self):
+        # A follower waits for events however long none comes: it is not an idle client.
+        d = self.fdsupd('[supervisor]\ncontrol_idle_timeout = "300ms"\n' + """
+[workers.side]
+command = ["/bin/sleep", "600"]
+""").start(wait_control=True)
+        f = Follower(self, d, "side")
+        f.wait_for("side started", is_event("started", "side"))
+        quiet_since = len(f.seen())
+        # Five idle timeouts with nothing to say: a dropped follower would have exited
+        # (fdsupctl ends when the stream closes), and fdsupd would have said why.
+        time.sleep(1.5)
+        self.assertIsNone(f.proc.poll(), f.stderr())
+        self.assertNotIn("idle for 300ms", d.log())
+        d.ctl_ok("restart", "side")
+        f.wait_for("the restart after the quiet time", is_event("started", "side"), start=quiet_since)
+
     def test_follow_kill_restart_reload_upgrade_in_order(self):
         d = self.fdsupd(CONFIG)
         d.start(wait_control=True)

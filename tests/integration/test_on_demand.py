@@ -2,6 +2,7 @@
 answered (not refused); stopped again after idle_stop with no connection (or when the
 app exits 0), and the socket still accepts and starts it again."""
 import json
+import os
 import re
 import socket
 import subprocess
@@ -88,6 +89,18 @@ class OnDemand(FdsupTestCase):
         demand = [(e["event"], e.get("starts")) for e in events if e["event"] in ("on_demand_start", "idle_stop")]
         self.assertEqual(demand, [("on_demand_start", 1), ("idle_stop", None), ("on_demand_start", 2)])
         self.assertGreaterEqual(next(e for e in events if e["event"] == "idle_stop")["idle"], 1.0)
+
+    def test_the_watch_leaves_the_listening_socket_in_blocking_mode(self):
+        # The watch is on the very open file the worker inherits: it must not hand it
+        # over non-blocking (an app with a blocking accept() loop would get EAGAIN).
+        d = self.fdsupd(CONFIG.replace('command = ["@HELPERS@/http_worker"]',
+                                       'command = ["/bin/sh", "-c", "grep ^flags: /proc/self/fdinfo/3 >> @TMP@/flags; '
+                                       'exec @HELPERS@/http_worker"]')).start(wait_control=True)
+        self.wait_idle(d)
+        self.assertTrue(http_get(*d.address("http")).startswith("web[0]"))
+        flags = open(os.path.join(d.tmp, "flags")).read().split()
+        self.assertEqual(flags[0], "flags:")
+        self.assertEqual(int(flags[1], 8) & os.O_NONBLOCK, 0, flags)
 
     def test_a_connection_held_open_keeps_it_running(self):
         d = self.fdsupd(CONFIG).start(wait_control=True)

@@ -178,7 +178,7 @@ TEST_CASE("adopt: a listener of a process is taken by its fd, or found by its ad
     auto cfg = socket_config("tcp://127.0.0.1:" + std::to_string(port));
     cfg.backlog = 7;
 
-    auto by_fd = fdsup::take_over_socket(cfg, {getpid(), listener.get(), 0});
+    auto by_fd = fdsup::take_over_socket(cfg, {getpid(), listener.get(), ucred{getpid(), 0, 0}});
     REQUIRE_MESSAGE(by_fd, by_fd.error().text());
     CHECK(by_fd->pid == getpid());
     CHECK(by_fd->fd == listener.get());
@@ -202,21 +202,21 @@ TEST_CASE("adopt: what is not the configured socket is refused, saying what diff
         return r.error().text();
     };
     auto other = socket_config("tcp://127.0.0.1:" + std::to_string(port == 65535 ? 1 : port + 1));
-    CHECK(error(other, {getpid(), listener.get(), 0}) ==
+    CHECK(error(other, {getpid(), listener.get(), ucred{getpid(), 0, 0}}) ==
           "socket web: pid " + pid + " fd " + fd + " listens on " + at + ", [sockets.web] says " + other.listen);
-    CHECK(error(other, {getpid(), std::nullopt, 0}) ==
+    CHECK(error(other, {getpid(), std::nullopt, ucred{getpid(), 0, 0}}) ==
           "socket web: no socket of pid " + pid + " listens on " + other.listen);
     auto udp = socket_config("udp://" + at);
-    CHECK(error(udp, {getpid(), listener.get(), 0}) ==
+    CHECK(error(udp, {getpid(), listener.get(), ucred{getpid(), 0, 0}}) ==
           "socket web: pid " + pid + " fd " + fd + " is a tcp socket bound to " + at + ", [sockets.web] says udp://" + at);
     auto same = socket_config("tcp://" + at);
-    CHECK(error(same, {getpid(), 0, 0}) == "socket web: pid " + pid + " fd 0 is not a socket");
-    CHECK(error(same, {getpid(), 100000, 0}) == "socket web: pid " + pid + " has no fd 100000");
-    CHECK(error(same, {0, std::nullopt, 0}) == "socket web: no process 0");
+    CHECK(error(same, {getpid(), 0, ucred{getpid(), 0, 0}}) == "socket web: pid " + pid + " fd 0 is not a socket");
+    CHECK(error(same, {getpid(), 100000, ucred{getpid(), 0, 0}}) == "socket web: pid " + pid + " has no fd 100000");
+    CHECK(error(same, {0, std::nullopt, ucred{getpid(), 0, 0}}) == "socket web: no process 0");
 
     auto [unlistened, unlistened_port] = tcp_listener(false, 0, false);
     auto quiet = socket_config("tcp://127.0.0.1:" + std::to_string(unlistened_port));
-    CHECK(error(quiet, {getpid(), unlistened.get(), 0}) ==
+    CHECK(error(quiet, {getpid(), unlistened.get(), ucred{getpid(), 0, 0}}) ==
           "socket web: pid " + pid + " fd " + std::to_string(unlistened.get()) + " is not listening (bound to 127.0.0.1:" +
               std::to_string(unlistened_port) + ")");
 
@@ -224,9 +224,9 @@ TEST_CASE("adopt: what is not the configured socket is refused, saying what diff
     auto [first, shared_port] = tcp_listener(true);
     auto [second, second_port] = tcp_listener(true, shared_port);
     auto shared = socket_config("tcp://127.0.0.1:" + std::to_string(shared_port));
-    CHECK(error(shared, {getpid(), std::nullopt, 0}) ==
+    CHECK(error(shared, {getpid(), std::nullopt, ucred{getpid(), 0, 0}}) ==
           "socket web: pid " + pid + " has 2 sockets listening on " + shared.listen + " (fds " +
               std::to_string(std::min(first.get(), second.get())) + ", " + std::to_string(std::max(first.get(), second.get())) +
               ", SO_REUSEPORT); say which with --fd");
-    CHECK(fdsup::take_over_socket(shared, {getpid(), second.get(), 0}));
+    CHECK(fdsup::take_over_socket(shared, {getpid(), second.get(), ucred{getpid(), 0, 0}}));
 }
