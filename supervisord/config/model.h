@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "config/listen_address.h"
@@ -211,6 +212,9 @@ struct Config {
         for (const auto& w : workers)
             if (w.name == name) return &w;
         return nullptr;
+    }
+    WorkerConfig* find_worker(const std::string& name) {
+        return const_cast<WorkerConfig*>(std::as_const(*this).find_worker(name));
     }
 };
 

@@ -174,8 +174,7 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
             int instances = worker->config.instances;
             worker->config = *spec;
             worker->config.instances = instances;
-            for (auto& entry : sup.config_.workers)
-                if (entry.name == name) entry = *spec;
+            if (config::WorkerConfig* entry = sup.config_.find_worker(name)) *entry = *spec;
             worker->config_source = std::move(source);
         }
         const auto& demand = w.at("on_demand");

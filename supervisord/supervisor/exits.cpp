@@ -94,6 +94,7 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     if (shutting_down_ && instance.stop_escalated) shutdown_forced_ = true;  // SIGKILLed after stop_timeout
     instance.pid = -1;
     instance.ready = false;
+    instance.draining = false;  // its drain timer goes with the rest
     instance.last_exit = status;
     instance.timer.stop();
     instance.watchdog_timer.stop();

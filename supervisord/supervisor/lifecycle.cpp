@@ -381,8 +381,7 @@ void Supervisor::roll_back(const RollingRestart& aborted) {
         int instances = worker->config.instances;
         worker->config = *aborted.previous_config;
         worker->config.instances = instances;
-        for (auto& entry : config_.workers)
-            if (entry.name == worker->config.name) entry = *aborted.previous_config;
+        if (config::WorkerConfig* entry = config_.find_worker(worker->config.name)) *entry = *aborted.previous_config;
         worker->config_source = aborted.previous_source;
         for (auto& instance : worker->instances) instance->spec.reset();
         spdlog::warn("worker {}: back on the spec it ran before the reload", worker->config.name);
