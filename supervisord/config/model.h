@@ -82,14 +82,32 @@ enum class ReadyMode { exec, notify, delay, accepting, probe };
 enum class NotifyAccess { main, all };
 enum class KillMode { process, group, cgroup };
 enum class RestartStrategy { rolling, stop_start };
-enum class OutputKind { log, inherit, null, file };
+enum class OutputKind { log, inherit, null, file, rotate, journal };
+enum class LogTimestamps { utc, local, none };
 enum class StartMode { with_supervisor, on_demand };
 
 struct OutputTarget {
     OutputKind kind = OutputKind::log;
-    std::string path;                      // for OutputKind::file
+    std::string path;                      // for file and rotate (rotate: {instance} allowed)
     bool operator==(const OutputTarget&) const = default;
 };
+// Captured: fdsupd reads the stream through a pipe (and keeps its lines for `logs`).
+inline bool is_captured(OutputKind kind) {
+    return kind == OutputKind::log || kind == OutputKind::rotate || kind == OutputKind::journal;
+}
+// As written in the config ("log", "file:/path", ...), and back (nullopt: none of them).
+std::optional<OutputTarget> output_from_text(std::string_view text);
+inline std::string output_text(const OutputTarget& target) {
+    switch (target.kind) {
+        case OutputKind::log: return "log";
+        case OutputKind::inherit: return "inherit";
+        case OutputKind::null: return "null";
+        case OutputKind::journal: return "journal";
+        case OutputKind::file: return "file:" + target.path;
+        case OutputKind::rotate: return "rotate:" + target.path;
+    }
+    return "?";
+}
 
 // A [workers.NAME.ready_probe] or [workers.NAME.liveness_probe] table (health/).
 enum class ProbeKind { http, tcp, exec };
@@ -182,6 +200,14 @@ struct WorkerConfig {
     int fd_store_max = 0;
     OutputTarget stdout_target;
     OutputTarget stderr_target;
+    // For "rotate:" files: rotated when the next line would take the file past
+    // log_max_size (nullopt: never by size, only by `fdsupctl reopen-logs` after an
+    // outside rotation), into log_keep numbered files, gzip-compressed if log_compress.
+    // Each line is stamped per log_timestamps.
+    std::optional<uint64_t> log_max_size = 10 * 1024 * 1024;
+    int log_keep = 5;
+    bool log_compress = false;
+    LogTimestamps log_timestamps = LogTimestamps::utc;
     std::optional<ProbeConfig> ready_probe;     // used by ready = "probe"
     std::optional<ProbeConfig> liveness_probe;  // checked while running
     ResourceLimits limits;

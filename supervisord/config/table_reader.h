@@ -19,6 +19,7 @@ namespace fdsup::config {
 // An fd store larger than this is a mistake (each fd is one of fdsupd's, and every
 // name goes into the worker's environment).
 constexpr int kMaxFdStore = 4096;
+constexpr int kMaxLogKeep = 1000;  // rotated files kept per log
 // pids_max at most: the kernel's PID_MAX_LIMIT (pids.max refuses more).
 constexpr int64_t kMaxPids = 4 * 1024 * 1024;
 // cpu_weight and io_weight: as cgroup v2's cpu.weight and io.weight.
@@ -51,7 +52,8 @@ constexpr std::string_view kWorkerKeys[] = {
     "liveness_probe", "memory_max",     "memory_high",   "memory_swap_max",  "cpu_max",
     "cpu_weight",  "pids_max",          "io_weight",     "recycle_memory",   "recycle_after",
     "max_age",     "max_age_jitter",    "stop_delay",
-    "start",       "idle_stop",
+    "start",       "idle_stop",         "log_max_size",  "log_keep",         "log_compress",
+    "log_timestamps",
 };
 
 constexpr std::string_view kProbeKeys[] = {"http", "tcp", "exec", "interval", "timeout", "failures"};
@@ -69,6 +71,8 @@ constexpr Choice<StartMode> kStartModes[] = {
     {"with-supervisor", StartMode::with_supervisor}, {"on-demand", StartMode::on_demand}};
 constexpr Choice<NotifyAccess> kNotifyAccess[] = {
     {"main", NotifyAccess::main}, {"all", NotifyAccess::all}};
+constexpr Choice<LogTimestamps> kLogTimestamps[] = {
+    {"utc", LogTimestamps::utc}, {"local", LogTimestamps::local}, {"none", LogTimestamps::none}};
 constexpr Choice<KillMode> kKillModes[] = {
     {"process", KillMode::process}, {"group", KillMode::group}, {"cgroup", KillMode::cgroup}};
 constexpr Choice<RestartStrategy> kRestartStrategies[] = {

@@ -196,20 +196,34 @@ std::optional<std::string> ValueReader::as_account(const toml::node& n, const st
 std::optional<OutputTarget> ValueReader::as_output(const toml::node& n, const std::string& path) {
     auto text = as_string(n, path);
     if (!text) return std::nullopt;
-    if (*text == "log") return OutputTarget{OutputKind::log, ""};
-    if (*text == "inherit") return OutputTarget{OutputKind::inherit, ""};
-    if (*text == "null") return OutputTarget{OutputKind::null, ""};
-    if (text->starts_with("file:")) {
-        std::string file = text->substr(5);
+    auto target = output_from_text(*text);
+    if (!target) {
+        error(n, path,
+              "invalid value " + quote(*text) +
+                  " (expected log, inherit, null, journal, \"file:/path\" or \"rotate:/path\")");
+        return std::nullopt;
+    }
+    if (target->kind == OutputKind::file || target->kind == OutputKind::rotate) {
         // Relative to what? The supervisor's cwd is an accident of how it was started.
-        if (!file.starts_with("/")) {
+        if (!target->path.starts_with("/")) {
             error(n, path, quote(*text) + ": the file must be an absolute path");
             return std::nullopt;
         }
-        return OutputTarget{OutputKind::file, file};
+        if (target->path.ends_with("/")) {
+            error(n, path, quote(*text) + ": names a directory, not a file");
+            return std::nullopt;
+        }
     }
-    error(n, path,
-          "invalid value " + quote(*text) + " (expected log, inherit, null or \"file:/path\")");
+    return target;
+}
+
+std::optional<OutputTarget> output_from_text(std::string_view text) {
+    if (text == "log") return OutputTarget{OutputKind::log, ""};
+    if (text == "inherit") return OutputTarget{OutputKind::inherit, ""};
+    if (text == "null") return OutputTarget{OutputKind::null, ""};
+    if (text == "journal") return OutputTarget{OutputKind::journal, ""};
+    if (text.starts_with("file:")) return OutputTarget{OutputKind::file, std::string(text.substr(5))};
+    if (text.starts_with("rotate:")) return OutputTarget{OutputKind::rotate, std::string(text.substr(7))};
     return std::nullopt;
 }
 

@@ -78,6 +78,10 @@ ReadWorker Loader::read_worker(const Section& s, const std::string& name) {
     auto output = [&](const auto& n, const auto& p) { return as_output(n, p); };
     read(s, "stdout", w.stdout_target, output);
     read(s, "stderr", w.stderr_target, output);
+    read(s, "log_max_size", w.log_max_size, [&](const auto& n, const auto& p) { return as_size(n, p, false); });
+    read_int(s, "log_keep", w.log_keep, 0, kMaxLogKeep);
+    read_bool(s, "log_compress", w.log_compress);
+    read_choice(s, "log_timestamps", w.log_timestamps, kLogTimestamps);
     w.ready_probe = read_probe(s, "ready_probe", w);
     w.liveness_probe = read_probe(s, "liveness_probe", w);
     read_limits(s, w.limits);
@@ -287,9 +291,9 @@ void Loader::check_stdio_sockets(const Section& s, const WorkerConfig& w) {
     if (fds == nullptr) return;
     for (auto [fd, key, target] : {std::tuple{1, "stdout", w.stdout_target}, std::tuple{2, "stderr", w.stderr_target}}) {
         auto mapped = w.fds.find(fd);
-        if (mapped == w.fds.end() || target.kind != OutputKind::log) continue;
+        if (mapped == w.fds.end() || !is_captured(target.kind)) continue;
         warning(*fds, s.at("fds"), "fd " + std::to_string(fd) + " is socket " + quote(mapped->second) + ", so " +
-                                       key + " = \"log\" captures nothing (the worker's " + key +
+                                       key + " = " + quote(output_text(target)) + " captures nothing (the worker's " + key +
                                        " is the socket); set " + key + " = \"null\" to say so");
     }
 }

@@ -1,4 +1,5 @@
-// Reads a worker's stdout or stderr pipe and logs it line by line as "web[2]: line".
+// Reads a worker's stdout or stderr pipe and hands it line by line to its sink (fdsupd's
+// log, a rotated file, the journal: output/line_sink.h).
 //
 // Bounded by construction: one read of at most kReadChunk bytes per wakeup (a flooding
 // worker cannot starve the loop), and a partial line is held up to kMaxLine bytes, then
@@ -12,10 +13,13 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "loop/epoll_set.h"
+#include "output/line_sink.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
@@ -25,13 +29,14 @@ public:
     static constexpr size_t kReadChunk = 64 * 1024;
     static constexpr size_t kMaxLine = 16 * 1024;
 
+    using Time = std::chrono::system_clock::time_point;
     // `read_end` must be non-blocking; it is added to `pipes` under `key` (unless
-    // `registered`: an upgrade's set already holds it under that key). Each line is
-    // logged as "LABEL: line" and handed to `on_line` (if set; for the logs ring).
-    // `on_closed` runs once, at EOF or error, as the capture's last action (the owner
-    // may destroy the capture in it).
-    OutputCapture(EpollSet& pipes, uint64_t key, UniqueFd read_end, std::string label,
-                  std::function<void(std::string_view line)> on_line,
+    // `registered`: an upgrade's set already holds it under that key). Each line goes
+    // to `sink` and to `on_line` (if set; for the logs ring), stamped with the time of
+    // the read that brought it. `on_closed` runs once, at EOF or error, as the
+    // capture's last action (the owner may destroy the capture in it).
+    OutputCapture(EpollSet& pipes, uint64_t key, UniqueFd read_end, std::unique_ptr<LineSink> sink,
+                  std::function<void(Time, std::string_view line)> on_line,
                   std::function<void(OutputCapture*)> on_closed, bool registered = false);
     ~OutputCapture();
     OutputCapture(const OutputCapture&) = delete;
@@ -57,7 +62,9 @@ private:
     enum class ReadResult { data, empty, closed };
     // One read(); `closed` at EOF or on a read error.
     ReadResult read_once();
-    void emit(std::string_view line);
+    void emit(Time time, std::string_view line);
+    // The held partial line, if any, as a line of its own (at EOF, shutdown).
+    void emit_partial();
     void close();
 
     void unwatch();
@@ -65,9 +72,9 @@ private:
     EpollSet& pipes_;
     uint64_t key_;
     UniqueFd fd_;
-    std::string label_;
+    std::unique_ptr<LineSink> sink_;
     std::string partial_;
-    std::function<void(std::string_view)> on_line_;
+    std::function<void(Time, std::string_view)> on_line_;
     std::function<void(OutputCapture*)> on_closed_;
     bool watching_ = false;
 };

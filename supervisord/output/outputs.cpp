@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "output/log_sink.h"
 #include "sys/output_file.h"
 
 namespace fdsup {
@@ -14,7 +15,7 @@ Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker) {
     Streams streams;
     auto open_stream = [&](const config::OutputTarget& target, UniqueFd& read_end, UniqueFd& write_end,
                            const char* what) -> Result<void> {
-        if (target.kind != config::OutputKind::log) {
+        if (!config::is_captured(target.kind)) {
             auto fd = open_target(target, what);
             if (!fd) return std::unexpected(fd.error());
             write_end = std::move(*fd);
@@ -34,9 +35,15 @@ Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker) {
     return streams;
 }
 
-void Outputs::capture(Streams& streams, const std::string& worker, int index) {
-    if (streams.out_read) add(std::move(streams.out_read), worker, index, false);
-    if (streams.err_read) add(std::move(streams.err_read), worker, index, true);
+void Outputs::capture(Streams& streams, const config::WorkerConfig& worker, int index, pid_t pid) {
+    if (streams.out_read)
+        add(std::move(streams.out_read), StreamOrigin{worker.name, index, pid, false}, worker.stdout_target);
+    if (streams.err_read)
+        add(std::move(streams.err_read), StreamOrigin{worker.name, index, pid, true}, worker.stderr_target);
+}
+
+std::unique_ptr<LineSink> Outputs::make_sink(const config::OutputTarget&, const StreamOrigin& origin) {
+    return std::make_unique<LogSink>(origin);
 }
 
 Result<UniqueFd> Outputs::open_target(const config::OutputTarget& target, const char* what) {
@@ -58,7 +65,10 @@ Result<UniqueFd> Outputs::open_target(const config::OutputTarget& target, const 
             }
             return fd;
         }
-        case config::OutputKind::log: break;
+        case config::OutputKind::log:
+        case config::OutputKind::rotate:
+        case config::OutputKind::journal:
+            break;
     }
     return fail("open_target: not a file target");
 }
@@ -72,18 +82,20 @@ void Outputs::on_pipe_ready(uint64_t key) {
     if (auto it = captures_.find(key); it != captures_.end()) it->second.capture->on_ready();
 }
 
-OutputCapture* Outputs::add(UniqueFd read_end, std::string worker, int index, bool from_stderr, uint64_t restored_key) {
-    std::string label = instance_label(worker, index) + (from_stderr ? " stderr" : "");
+OutputCapture* Outputs::add(UniqueFd read_end, StreamOrigin origin, config::OutputTarget target, uint64_t restored_key) {
+    std::string label = origin.label();
     auto pipes = pipe_set();
     if (!pipes) {
         spdlog::error("{}: {}; this output is lost", label, pipes.error().text());
         return nullptr;
     }
-    auto keep_line = [this, worker, index, from_stderr](std::string_view line) {
-        book_.add(LogLine{std::chrono::system_clock::now(), worker, index, from_stderr, std::string(line)});
+    auto keep_line = [this, worker = origin.worker, index = origin.index, from_stderr = origin.from_stderr](
+                         OutputCapture::Time time, std::string_view line) {
+        book_.add(LogLine{time, worker, index, from_stderr, std::string(line)});
     };
     uint64_t key = restored_key != 0 ? restored_key : next_key_++;
-    auto capture = std::make_unique<OutputCapture>(**pipes, key, std::move(read_end), label, std::move(keep_line),
+    auto capture = std::make_unique<OutputCapture>(**pipes, key, std::move(read_end), make_sink(target, origin),
+                                                   std::move(keep_line),
                                                    [this](OutputCapture* done) { captures_.erase(done->key()); },
                                                    restored_key != 0);
     if (!capture->ok()) {
@@ -91,7 +103,7 @@ OutputCapture* Outputs::add(UniqueFd read_end, std::string worker, int index, bo
         return nullptr;
     }
     OutputCapture* added = capture.get();
-    captures_.emplace(key, Capture{std::move(capture), std::move(worker), index, from_stderr});
+    captures_.emplace(key, Capture{std::move(capture), std::move(origin), std::move(target)});
     return added;
 }
 
@@ -109,9 +121,9 @@ Result<void> Outputs::adopt(int pipes_fd, uint64_t next_key) {
     return {};
 }
 
-void Outputs::adopt_capture(uint64_t key, UniqueFd read_end, std::string worker, int index, bool from_stderr,
+void Outputs::adopt_capture(uint64_t key, UniqueFd read_end, StreamOrigin origin, config::OutputTarget target,
                             std::string partial) {
-    OutputCapture* added = add(std::move(read_end), std::move(worker), index, from_stderr, key);
+    OutputCapture* added = add(std::move(read_end), std::move(origin), std::move(target), key);
     if (added != nullptr) added->set_partial(std::move(partial));
 }
 

@@ -1,6 +1,7 @@
 // Where each worker process's stdout and stderr go (`stdout`/`stderr` in the config):
-//   log      a pipe per stream, read by an OutputCapture into fdsupd's log and the log
-//            book (`fdsupctl logs`);
+//   log, rotate:, journal
+//            a pipe per stream, read by an OutputCapture into its sink (fdsupd's log, a
+//            file fdsupd rotates, the journal) and the log book (`fdsupctl logs`);
 //   file:    the file, opened safely (sys/output_file.h), written by the worker itself;
 //   null     /dev/null;   inherit   fdsupd's own stdout or stderr.
 // Opened per spawn, before the launch; the captures outlive their process (a pipe drains
@@ -39,8 +40,8 @@ public:
         UniqueFd out_read, err_read;
     };
     Result<Streams> open(const config::WorkerConfig& worker);
-    // The process runs: its "log" pipes are captured, as "web[2]" and "web[2] stderr".
-    void capture(Streams& streams, const std::string& worker, int index);
+    // The process runs: its captured pipes are read into their sinks.
+    void capture(Streams& streams, const config::WorkerConfig& worker, int index, pid_t pid);
 
     LogBook& book() { return book_; }
     const LogBook& book() const { return book_; }
@@ -51,9 +52,8 @@ public:
     // ---- for the upgrade (state/) ----
     struct Capture {
         std::unique_ptr<OutputCapture> capture;
-        std::string worker;
-        int index = 0;
-        bool from_stderr = false;
+        StreamOrigin origin;
+        config::OutputTarget target;  // where its lines go
     };
     const std::unordered_map<uint64_t, Capture>& captures() const { return captures_; }
     const EpollSet* pipes() const { return pipes_.get(); }
@@ -62,7 +62,7 @@ public:
     // success), and the next key.
     Result<void> adopt(int pipes_fd, uint64_t next_key);
     // A capture whose pipe is registered in the adopted set under `key`.
-    void adopt_capture(uint64_t key, UniqueFd read_end, std::string worker, int index, bool from_stderr,
+    void adopt_capture(uint64_t key, UniqueFd read_end, StreamOrigin origin, config::OutputTarget target,
                        std::string partial);
 
 private:
@@ -70,7 +70,9 @@ private:
     Result<EpollSet*> pipe_set();
     void on_pipe_ready(uint64_t key);
     // `restored_key`: the pipe is in the set under that key already (an upgrade's).
-    OutputCapture* add(UniqueFd read_end, std::string worker, int index, bool from_stderr, uint64_t restored_key = 0);
+    OutputCapture* add(UniqueFd read_end, StreamOrigin origin, config::OutputTarget target, uint64_t restored_key = 0);
+    // The sink for one stream's lines, per its target.
+    std::unique_ptr<LineSink> make_sink(const config::OutputTarget& target, const StreamOrigin& origin);
 
     uv_loop_t* loop_;
     int null_fd_;

@@ -224,10 +224,9 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
     struct Capture {
         uint64_t key;
         int fd;
-        std::string worker;
-        int index;
-        bool from_stderr;
+        StreamOrigin origin;
         std::string partial;
+        config::OutputTarget target;
     };
     std::vector<Capture> captures;
     std::unordered_set<uint64_t> keys;
@@ -235,17 +234,22 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         using namespace state_format;
         const auto& v = c.get_ref<const Json::array_t&>();  // throws if it is not an array
         if (v.size() != kCaptureFields) throw std::runtime_error("a capture of " + std::to_string(v.size()) + " fields");
-        Capture capture{v[kCaptureKey].get<uint64_t>(), v[kCaptureFd].get<int>(), v[kCaptureWorker].get<std::string>(),
-                        v[kCaptureIndex].get<int>(), v[kCaptureStderr].get<bool>(), v[kCapturePartial].get<std::string>()};
+        auto target = config::output_from_text(v[kCaptureTarget].get<std::string>());
+        if (!target || !config::is_captured(target->kind))
+            throw std::runtime_error("a capture to " + v[kCaptureTarget].dump() + ", which is not captured");
+        Capture capture{v[kCaptureKey].get<uint64_t>(), v[kCaptureFd].get<int>(),
+                        StreamOrigin{v[kCaptureWorker].get<std::string>(), v[kCaptureIndex].get<int>(),
+                                     v[kCapturePid].get<pid_t>(), v[kCaptureStderr].get<bool>()},
+                        v[kCapturePartial].get<std::string>(), std::move(*target)};
         // Keys name the registrations in the adopted set: each known, once, and below the
         // next key this image hands out.
         if (!sup.outputs_.pipes() || capture.key == 0 || capture.key >= next_capture_key || !keys.insert(capture.key).second)
             throw std::runtime_error("a capture with a missing, repeated or unknown key (" + std::to_string(capture.key) + ")");
-        fds.claim(capture.fd, "output pipe of " + instance_label(capture.worker, capture.index));
+        fds.claim(capture.fd, "output pipe of " + capture.origin.label());
         captures.push_back(std::move(capture));
     }
     for (auto& c : captures)
-        sup.outputs_.adopt_capture(c.key, UniqueFd(c.fd), std::move(c.worker), c.index, c.from_stderr, std::move(c.partial));
+        sup.outputs_.adopt_capture(c.key, UniqueFd(c.fd), std::move(c.origin), std::move(c.target), std::move(c.partial));
 }
 
 void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdClaims& fds) {

@@ -21,7 +21,12 @@ enum InstanceField {
     kInstanceFields  // the count
 };
 
-// A captured output pipe, two per instance with output = "log".
-enum CaptureField { kCaptureKey, kCaptureFd, kCaptureWorker, kCaptureIndex, kCaptureStderr, kCapturePartial, kCaptureFields };
+// A captured output pipe, one per instance and stream that is captured (log, rotate:,
+// journal). kCaptureTarget is as written in the config ("rotate:/var/log/web.log").
+enum CaptureField {
+    kCaptureKey, kCaptureFd, kCaptureWorker, kCaptureIndex, kCaptureStderr, kCapturePartial,
+    kCapturePid, kCaptureTarget,
+    kCaptureFields
+};
 
 }  // namespace fdsup::state_format

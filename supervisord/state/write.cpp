@@ -279,10 +279,12 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
         Record r(w);
         r.field(kCaptureKey).value(key);
         r.field(kCaptureFd).value(entry.capture->fd());
-        r.field(kCaptureWorker).value(entry.worker);
-        r.field(kCaptureIndex).value(entry.index);
-        r.field(kCaptureStderr).value(entry.from_stderr);
+        r.field(kCaptureWorker).value(entry.origin.worker);
+        r.field(kCaptureIndex).value(entry.origin.index);
+        r.field(kCaptureStderr).value(entry.origin.from_stderr);
         r.field(kCapturePartial).value(entry.capture->partial());
+        r.field(kCapturePid).value(entry.origin.pid);
+        r.field(kCaptureTarget).value(config::output_text(entry.target));
     }
     w.end_array();
 }

@@ -121,7 +121,7 @@ Result<void> Supervisor::launch(Instance& instance) {
     instances_by_pid_[instance.pid] = &instance;
     if (*cgroup) cgroups_.keep(instance, std::move(**cgroup));
 
-    outputs_.capture(*streams, cfg.name, instance.index);
+    outputs_.capture(*streams, cfg, instance.index, instance.pid);
     spdlog::info("worker {}: started pid {}", instance.label(), instance.pid);
     return {};  // the write ends close here: the worker holds the only copies
 }

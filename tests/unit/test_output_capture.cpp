@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "output/log_sink.h"
 #include "output/output_capture.h"
 
 using fdsup::OutputCapture;
@@ -44,8 +45,8 @@ struct Harness {
         REQUIRE(set);
         pipes = std::move(*set);
         capture = std::make_unique<OutputCapture>(
-            *pipes, 1, fdsup::UniqueFd(fds[0]), "t[0]",
-            [this](std::string_view line) { sunk.emplace_back(line); },
+            *pipes, 1, fdsup::UniqueFd(fds[0]), std::make_unique<fdsup::LogSink>(fdsup::StreamOrigin{"t", 0, -1, false}),
+            [this](OutputCapture::Time, std::string_view line) { sunk.emplace_back(line); },
             [this](OutputCapture*) { closed = true; });
         REQUIRE(capture->ok());
     }
