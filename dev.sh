@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Up to libncurses-dev (fdsupctl top's screen), what the build needs. The rest are for
+# Up to zlib1g-dev (fdsupctl top's screen; gzip of rotated worker logs), what the build
+# needs. logrotate: the installed snippet is tested with Debian's logrotate. The rest are for
 # tests only: the test workers speak sd_notify through the real libsystemd; ApacheBench
 # (apache2-utils) is the HTTP client of the load tests; systemd
 # brings systemd-analyze (the units are verified) and systemd-socket-activate; groff
@@ -22,8 +23,8 @@ cd "$(dirname "$0")"
 # ctest's "bench: smoke" runs them too, so they are installed for the tests as well.
 # tmux is the terminal `fdsupctl top`'s screen is tested in.
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
-          libncurses-dev
-          libsystemd-dev apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox
+          libncurses-dev zlib1g-dev
+          libsystemd-dev logrotate apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox
           nodejs python3-gunicorn tmux)
 # The fuzz targets need a clang whose C++23 library support covers std::expected (with
 # Debian 12's libstdc++ that is clang 19, from Debian's own bookworm packages) and its
