@@ -243,7 +243,7 @@ Built build_rollout(std::string_view verb, const std::vector<std::string>& args)
     return VerbRequest{std::move(request)};
 }
 
-// reload, shutdown, version, metrics
+// reload, shutdown, version, metrics, reopen-logs
 Built build_no_arguments(std::string_view verb, const std::vector<std::string>& args) {
     auto extra = positionals_only(verb, args);
     if (!extra) return std::unexpected(extra.error());
@@ -639,6 +639,15 @@ constexpr Verb kVerbs[] = {
      "the reason is printed (exit 1). Waits for the new image; prints both versions.\n",
      "  --binary PATH       the new fdsupd binary\n",
      build_upgrade},
+    {"reopen-logs", "reopen-logs", "reopen every rotate: log file (after logrotate)",
+     "Open every log file fdsupd writes for its workers (stdout or stderr =\n"
+     "\"rotate:PATH\") again at its path: what was written so far is flushed, the\n"
+     "file is closed and opened again, so that after an outside rotation (logrotate's\n"
+     "postrotate) new lines go into a new file at PATH. Prints how many files were\n"
+     "reopened; a file that cannot be opened again keeps the one open before, is\n"
+     "named on standard error, and the exit status is 1. SIGUSR1 to fdsupd does the\n"
+     "same.\n",
+     kNoOptions, build_no_arguments},
     {"metrics", "metrics", "print the Prometheus metrics",
      "Print the supervisor's metrics in the Prometheus text exposition format, as\n"
      "[supervisor] metrics_listen serves them over HTTP (which need not be set).\n",

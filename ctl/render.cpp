@@ -310,6 +310,13 @@ std::string error_text(const Json& reply) {
     return err;
 }
 
+// "3 log files reopened", and on failure each one that was not (on standard error).
+std::string render_reopened(const Json& reply) {
+    const Json& reopened = field_or_null(reply, "reopened");
+    size_t count = reopened.is_array() ? reopened.size() : 0;
+    return std::to_string(count) + " log file" + (count == 1 ? "" : "s") + " reopened\n";
+}
+
 Rendered render_verb(std::string_view verb, const Json& request, const Json& reply) {
     bool ok = reply_ok(reply);
     Rendered rendered;
@@ -338,6 +345,8 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         rendered.out = "fdsupd upgraded in place: " + text(reply, "old_version") + " -> " + text(reply, "version") +
                        " (pid " + text(reply, "pid") + ", state format " + text(reply, "state_format") + ", upgrade #" +
                        text(reply, "upgrades") + ")\n";
+    } else if (verb == "reopen-logs") {
+        rendered.out = render_reopened(reply);
     } else if (verb == "shutdown") {
         const Json& message = field_or_null(reply, "message");
         if (!message.is_null()) rendered.out = printable(message) + "\n";
@@ -349,6 +358,13 @@ Rendered render_verb(std::string_view verb, const Json& request, const Json& rep
         // a valid one that failed while applying says what happened to each instance.
         rendered.err = render_reload(reply).err;
         rendered.out = render_instances(reply);
+    }
+    if (verb == "reopen-logs" && !ok) {
+        rendered.out = render_reopened(reply);
+        const Json& failed = field_or_null(reply, "failed");
+        if (failed.is_array())
+            for (const auto& line : failed) rendered.err += "fdsupctl: not reopened: " + printable(line) + "\n";
+        return rendered;
     }
     if (!ok) rendered.err += error_text(reply);
     return rendered;

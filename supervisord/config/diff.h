@@ -14,7 +14,8 @@
 // "retuned" (and also scaled or unchanged), its running instances keep running. So are
 // `start` and `idle_stop` (workers_demand_changed): a worker made on-demand is watched
 // if it has no process, else idle_stop applies from now; one made "with-supervisor"
-// starts if it is idle.
+// starts if it is idle. And so are log_max_size, log_keep, log_compress and
+// log_timestamps: the open "rotate:" files take them (output/outputs.h).
 #pragma once
 
 #include <string>

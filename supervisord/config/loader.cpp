@@ -308,6 +308,7 @@ void Loader::read_top_level(const toml::table& root, Config& config) {
     if (const toml::node* n = root.get("workers")) workers = read_workers(*n);
     check_probe_targets(sockets, workers);
     check_on_demand_sockets(sockets, workers);
+    check_log_paths(workers);
     for (auto& s : sockets) config.sockets.push_back(std::move(s.config));
     for (auto& w : workers) config.workers.push_back(std::move(w.config));
 

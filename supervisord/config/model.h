@@ -109,6 +109,21 @@ inline std::string output_text(const OutputTarget& target) {
     return "?";
 }
 
+// log_timestamps as written in the config, and back (nullopt: none of them).
+inline const char* log_timestamps_text(LogTimestamps mode) {
+    switch (mode) {
+        case LogTimestamps::utc: return "utc";
+        case LogTimestamps::local: return "local";
+        case LogTimestamps::none: return "none";
+    }
+    return "?";
+}
+inline std::optional<LogTimestamps> log_timestamps_from_text(std::string_view text) {
+    for (auto mode : {LogTimestamps::utc, LogTimestamps::local, LogTimestamps::none})
+        if (text == log_timestamps_text(mode)) return mode;
+    return std::nullopt;
+}
+
 // A [workers.NAME.ready_probe] or [workers.NAME.liveness_probe] table (health/).
 enum class ProbeKind { http, tcp, exec };
 struct ProbeConfig {

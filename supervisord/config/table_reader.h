@@ -135,6 +135,8 @@ private:
     void check_stdio_sockets(const Section& s, const WorkerConfig& w);
     void check_fd_store(const Section& s, const WorkerConfig& w);
     void check_after_cycles(const std::vector<ReadWorker>& workers);
+    // log_paths.cpp
+    void check_log_paths(const std::vector<ReadWorker>& workers);
     // resource_keys.cpp
     void read_limits(const Section& s, ResourceLimits& limits);
     void read_recycle(const Section& s, RecyclePolicy& recycle);

@@ -20,8 +20,18 @@ namespace {
 
 constexpr std::string_view kCommands[] = {"status",  "start",   "stop",    "restart", "signal",
                                           "scale",   "reload",  "logs",    "shutdown", "upgrade",
-                                          "version", "metrics", "rollout", "adopt", "events"};
+                                          "version", "metrics", "rollout", "adopt", "events", "reopen-logs"};
 constexpr long long kDefaultLogLines = 50;
+
+Json reopen_logs_reply(const Outputs::Reopened& result) {
+    Json reply{{"ok", result.failed.empty()}, {"reopened", result.reopened}, {"failed", result.failed}};
+    if (!result.failed.empty())
+        reply["error"] = std::to_string(result.failed.size()) + " of " +
+                         std::to_string(result.failed.size() + result.reopened.size()) +
+                         " log file(s) could not be reopened (each goes on with the file open before): " +
+                         result.failed.front() + (result.failed.size() > 1 ? ", ..." : "");
+    return reply;
+}
 
 Json operation_reply(const OperationResult& result) {
     Json instances = Json::array();
@@ -422,6 +432,7 @@ void handle_request(CommandContext& context, const Json& request, const Responde
             *canary);
     }
     if (cmd == "adopt") return run_adopt(context, request, responder);
+    if (cmd == "reopen-logs") return responder.finish(reopen_logs_reply(supervisor.reopen_logs()));
     if (cmd == "shutdown") {
         spdlog::info("control: shutdown requested");
         return context.shutdown([responder, &supervisor] {

@@ -14,6 +14,7 @@
 //      "adopted_from"
 //      the `events` command, {"event": EVENT} lines after it with "follow", and its
 //      "resume" across an in-place upgrade (with "after")
+//      the `reopen-logs` command
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -108,6 +109,11 @@
 //              {"event": EVENT} line as it happens. A name must be a worker, or one
 //              that kept events mention (removed since). A follower that does not read
 //              is dropped as any client is (kMaxPendingOutput).
+//   reopen-logs  -                                      reopened: [path], failed: [str]
+//              (version 3) every "rotate:" file fdsupd has open is opened again at its
+//              path (flushed, closed, opened: after an outside rotation, a new file);
+//              "failed": "open PATH: why" for each that could not be (it goes on with
+//              the file open before); "ok" false (and "error") if any failed.
 //
 //   INSTANCE   {"worker": "web", "index": 0, "state": "running", "pid": 1250 | null,
 //               "previous_pid": 1234 | null, "ok": true, "message": "web[0]: started pid 1250"}

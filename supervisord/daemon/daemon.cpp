@@ -189,6 +189,11 @@ void Daemon::open_signals() {
         reap();  // any that exited before (or during an upgrade's exec)
         spdlog::info("reaping orphans ({})", ::getpid() == 1 ? "PID 1" : "subreaper");
     }
+    // logrotate's postrotate may signal instead of running `fdsupctl reopen-logs`.
+    signals_.push_back(std::make_unique<SignalWatch>(loop_.get(), SIGUSR1, [this](int) {
+        spdlog::info("received SIGUSR1: reopening the log files");
+        supervisor_.reopen_logs();
+    }));
     signals_.push_back(std::make_unique<SignalWatch>(loop_.get(), SIGUSR2, [this](int) {
         spdlog::info("received SIGUSR2: in-place upgrade from {}", startup_.self_binary);
         upgrader_->begin(std::nullopt, std::nullopt);
@@ -256,7 +261,7 @@ int Daemon::run() {
     // would then kill us with a misleading status. Block them for the last steps.
     sigset_t late;
     sigemptyset(&late);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR2}) sigaddset(&late, sig);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&late, sig);
     sigprocmask(SIG_BLOCK, &late, nullptr);
     return 0;
 }

@@ -6,15 +6,22 @@
 
 #include <cstring>
 
+#include "config/placeholders.h"
 #include "output/log_sink.h"
+#include "output/rotate_sink.h"
 #include "sys/output_file.h"
 
 namespace fdsup {
 
-Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker) {
+Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker, int index) {
     Streams streams;
     auto open_stream = [&](const config::OutputTarget& target, UniqueFd& read_end, UniqueFd& write_end,
-                           const char* what) -> Result<void> {
+                           std::shared_ptr<LogFile>& file, const char* what) -> Result<void> {
+        if (target.kind == config::OutputKind::rotate) {
+            auto opened = log_file(log_path(target, worker.name, index), worker.name, LogFileOptions::of(worker));
+            if (!opened) return fail(std::string(what) + ": " + opened.error().text());
+            file = std::move(*opened);
+        }
         if (!config::is_captured(target.kind)) {
             auto fd = open_target(target, what);
             if (!fd) return std::unexpected(fd.error());
@@ -28,22 +35,93 @@ Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker) {
         if (::fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(std::string("pipe for ") + what);
         return {};
     };
-    if (auto r = open_stream(worker.stdout_target, streams.out_read, streams.out_write, "stdout"); !r)
+    if (auto r = open_stream(worker.stdout_target, streams.out_read, streams.out_write, streams.out_file, "stdout"); !r)
         return std::unexpected(r.error());
-    if (auto r = open_stream(worker.stderr_target, streams.err_read, streams.err_write, "stderr"); !r)
+    if (auto r = open_stream(worker.stderr_target, streams.err_read, streams.err_write, streams.err_file, "stderr"); !r)
         return std::unexpected(r.error());
     return streams;
 }
 
 void Outputs::capture(Streams& streams, const config::WorkerConfig& worker, int index, pid_t pid) {
     if (streams.out_read)
-        add(std::move(streams.out_read), StreamOrigin{worker.name, index, pid, false}, worker.stdout_target);
+        add(std::move(streams.out_read), StreamOrigin{worker.name, index, pid, false}, worker.stdout_target,
+            std::move(streams.out_file));
     if (streams.err_read)
-        add(std::move(streams.err_read), StreamOrigin{worker.name, index, pid, true}, worker.stderr_target);
+        add(std::move(streams.err_read), StreamOrigin{worker.name, index, pid, true}, worker.stderr_target,
+            std::move(streams.err_file));
 }
 
-std::unique_ptr<LineSink> Outputs::make_sink(const config::OutputTarget&, const StreamOrigin& origin) {
+std::unique_ptr<LineSink> Outputs::make_sink(const config::OutputTarget& target, const StreamOrigin& origin,
+                                             std::shared_ptr<LogFile> file) {
+    if (target.kind == config::OutputKind::rotate && file) return std::make_unique<RotateSink>(std::move(file));
     return std::make_unique<LogSink>(origin);
+}
+
+std::string Outputs::log_path(const config::OutputTarget& target, const std::string& worker, int index) {
+    // Only the worker's name matters to {instance} and {name} (a capture outlives its
+    // worker's config, and the next image makes the same path from the same two).
+    config::WorkerConfig named;
+    named.name = worker;
+    return config::expand_placeholders(target.path, named, index);
+}
+
+Result<std::shared_ptr<LogFile>> Outputs::log_file(const std::string& path, const std::string& worker,
+                                                   const LogFileOptions& options) {
+    if (auto it = log_files_.find(path); it != log_files_.end()) {
+        if (auto open = it->second.file.lock()) {
+            // The latest spawn's options (a reload changed them) apply to all its writers.
+            open->set_options(options);
+            it->second.worker = worker;
+            return open;
+        }
+        log_files_.erase(it);
+    }
+    auto opened = LogFile::open(loop_, path, options);
+    if (!opened) return std::unexpected(opened.error());
+    std::erase_if(log_files_, [](const auto& entry) { return entry.second.file.expired(); });
+    log_files_[path] = LogEntry{*opened, worker};
+    return opened;
+}
+
+std::vector<Outputs::OpenLog> Outputs::log_files() const {
+    std::vector<OpenLog> open;
+    for (const auto& [path, entry] : log_files_)
+        if (auto file = entry.file.lock()) open.push_back(OpenLog{std::move(file), entry.worker});
+    return open;
+}
+
+Outputs::Reopened Outputs::reopen_logs() {
+    Reopened result;
+    for (const auto& log : log_files()) {
+        if (auto reopened = log.file->reopen(); reopened) {
+            result.reopened.push_back(log.file->path());
+        } else {
+            result.failed.push_back(reopened.error().text());
+            spdlog::error("reopen-logs: {}; writing on into the file open before", reopened.error().text());
+        }
+    }
+    spdlog::info("reopen-logs: {} file(s) reopened, {} failed", result.reopened.size(), result.failed.size());
+    return result;
+}
+
+void Outputs::retune_logs(const config::Config& config) {
+    for (auto& [path, entry] : log_files_) {
+        auto file = entry.file.lock();
+        const config::WorkerConfig* worker = file ? config.find_worker(entry.worker) : nullptr;
+        if (worker != nullptr) file->set_options(LogFileOptions::of(*worker));
+    }
+}
+
+void Outputs::adopt_log_file(std::string path, std::string worker, UniqueFd fd, LogFileOptions options) {
+    auto file = LogFile::adopt(loop_, path, std::move(fd), options);
+    // Held by the captures adopted next; kept until resume() even if none does.
+    adopted_logs_.push_back(file);
+    log_files_[std::move(path)] = LogEntry{std::move(file), std::move(worker)};
+}
+
+void Outputs::resume() {
+    for (auto& file : adopted_logs_) file->tidy();
+    adopted_logs_.clear();
 }
 
 Result<UniqueFd> Outputs::open_target(const config::OutputTarget& target, const char* what) {
@@ -57,12 +135,9 @@ Result<UniqueFd> Outputs::open_target(const config::OutputTarget& target, const 
         }
         case config::OutputKind::file: {
             auto fd = open_output_file(target.path);
-            if (!fd) {
-                std::string named = fd.error().message + " " + what + " file " + target.path;
-                if (fd.error().err == ELOOP)  // strerror's "too many levels" misleads here
-                    return fail(named + ": " + std::strerror(ELOOP) + " (a symlink on the path)");
-                return fail(named, fd.error().err);
-            }
+            if (!fd)
+                return fail(fd.error().message + " " + what + " file " + target.path + ": " +
+                            open_failure_reason(fd.error().err));
             return fd;
         }
         case config::OutputKind::log:
@@ -82,7 +157,8 @@ void Outputs::on_pipe_ready(uint64_t key) {
     if (auto it = captures_.find(key); it != captures_.end()) it->second.capture->on_ready();
 }
 
-OutputCapture* Outputs::add(UniqueFd read_end, StreamOrigin origin, config::OutputTarget target, uint64_t restored_key) {
+OutputCapture* Outputs::add(UniqueFd read_end, StreamOrigin origin, config::OutputTarget target,
+                            std::shared_ptr<LogFile> file, uint64_t restored_key) {
     std::string label = origin.label();
     auto pipes = pipe_set();
     if (!pipes) {
@@ -94,7 +170,7 @@ OutputCapture* Outputs::add(UniqueFd read_end, StreamOrigin origin, config::Outp
         book_.add(LogLine{time, worker, index, from_stderr, std::string(line)});
     };
     uint64_t key = restored_key != 0 ? restored_key : next_key_++;
-    auto capture = std::make_unique<OutputCapture>(**pipes, key, std::move(read_end), make_sink(target, origin),
+    auto capture = std::make_unique<OutputCapture>(**pipes, key, std::move(read_end), make_sink(target, origin, std::move(file)),
                                                    std::move(keep_line),
                                                    [this](OutputCapture* done) { captures_.erase(done->key()); },
                                                    restored_key != 0);
@@ -123,7 +199,19 @@ Result<void> Outputs::adopt(int pipes_fd, uint64_t next_key) {
 
 void Outputs::adopt_capture(uint64_t key, UniqueFd read_end, StreamOrigin origin, config::OutputTarget target,
                             std::string partial) {
-    OutputCapture* added = add(std::move(read_end), std::move(origin), std::move(target), key);
+    std::shared_ptr<LogFile> file;
+    if (target.kind == config::OutputKind::rotate) {
+        std::string path = log_path(target, origin.worker, origin.index);
+        auto it = log_files_.find(path);
+        if (it != log_files_.end()) file = it->second.file.lock();
+        if (!file) {
+            // Not in the state (it had no open file for it): opened again, as a spawn would.
+            auto opened = log_file(path, origin.worker, LogFileOptions{});
+            if (opened) file = std::move(*opened);
+            else spdlog::error("{}: {}; its lines go to fdsupd's log", origin.label(), opened.error().text());
+        }
+    }
+    OutputCapture* added = add(std::move(read_end), std::move(origin), std::move(target), std::move(file), key);
     if (added != nullptr) added->set_partial(std::move(partial));
 }
 

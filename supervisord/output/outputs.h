@@ -2,6 +2,10 @@
 //   log, rotate:, journal
 //            a pipe per stream, read by an OutputCapture into its sink (fdsupd's log, a
 //            file fdsupd rotates, the journal) and the log book (`fdsupctl logs`);
+//            a "rotate:" file (output/log_file.h) is opened with the process's pipes,
+//            so that a bad path fails the start, and shared by every stream whose path
+//            (with {instance} and {name} replaced) is the same, for as long as any
+//            capture writes it;
 //   file:    the file, opened safely (sys/output_file.h), written by the worker itself;
 //   null     /dev/null;   inherit   fdsupd's own stdout or stderr.
 // Opened per spawn, before the launch; the captures outlive their process (a pipe drains
@@ -15,13 +19,16 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "config/model.h"
 #include "loop/epoll_set.h"
 #include "output/log_book.h"
+#include "output/log_file.h"
 #include "output/output_capture.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"
@@ -38,10 +45,29 @@ public:
     struct Streams {
         UniqueFd out_write, err_write;
         UniqueFd out_read, err_read;
+        std::shared_ptr<LogFile> out_file, err_file;  // for "rotate:"
     };
-    Result<Streams> open(const config::WorkerConfig& worker);
+    Result<Streams> open(const config::WorkerConfig& worker, int index);
     // The process runs: its captured pipes are read into their sinks.
     void capture(Streams& streams, const config::WorkerConfig& worker, int index, pid_t pid);
+
+    // ---- the "rotate:" files ----
+    // A rotate: target's path for one instance: {instance} and {name} replaced.
+    static std::string log_path(const config::OutputTarget& target, const std::string& worker, int index);
+    // `fdsupctl reopen-logs` and SIGUSR1: every open log file opened again at its path.
+    struct Reopened {
+        std::vector<std::string> reopened;
+        std::vector<std::string> failed;  // "open /var/log/web.log: Permission denied"
+    };
+    Reopened reopen_logs();
+    // After a reload: each open file takes the log_* options of the worker that writes
+    // it (a worker whose only change they are is not restarted).
+    void retune_logs(const config::Config& config);
+    struct OpenLog {
+        std::shared_ptr<LogFile> file;
+        std::string worker;  // the worker whose options it has
+    };
+    std::vector<OpenLog> log_files() const;
 
     LogBook& book() { return book_; }
     const LogBook& book() const { return book_; }
@@ -64,15 +90,25 @@ public:
     // A capture whose pipe is registered in the adopted set under `key`.
     void adopt_capture(uint64_t key, UniqueFd read_end, StreamOrigin origin, config::OutputTarget target,
                        std::string partial);
+    // A log file the previous image had open (before the captures that write it).
+    void adopt_log_file(std::string path, std::string worker, UniqueFd fd, LogFileOptions options);
+    // The upgrade can no longer roll back: the adopted files' leftovers are tidied
+    // (compressions the exec cut short are done again).
+    void resume();
 
 private:
     Result<UniqueFd> open_target(const config::OutputTarget& target, const char* what);
     Result<EpollSet*> pipe_set();
     void on_pipe_ready(uint64_t key);
     // `restored_key`: the pipe is in the set under that key already (an upgrade's).
-    OutputCapture* add(UniqueFd read_end, StreamOrigin origin, config::OutputTarget target, uint64_t restored_key = 0);
-    // The sink for one stream's lines, per its target.
-    std::unique_ptr<LineSink> make_sink(const config::OutputTarget& target, const StreamOrigin& origin);
+    OutputCapture* add(UniqueFd read_end, StreamOrigin origin, config::OutputTarget target,
+                       std::shared_ptr<LogFile> file, uint64_t restored_key = 0);
+    // The sink for one stream's lines, per its target (`file`: a rotate: target's).
+    std::unique_ptr<LineSink> make_sink(const config::OutputTarget& target, const StreamOrigin& origin,
+                                        std::shared_ptr<LogFile> file);
+    // The open file at `path` (its options set to these), else opened now.
+    Result<std::shared_ptr<LogFile>> log_file(const std::string& path, const std::string& worker,
+                                              const LogFileOptions& options);
 
     uv_loop_t* loop_;
     int null_fd_;
@@ -80,6 +116,12 @@ private:
     std::unordered_map<uint64_t, Capture> captures_;  // by key
     uint64_t next_key_ = 1;
     LogBook book_;
+    struct LogEntry {
+        std::weak_ptr<LogFile> file;  // held by the captures (and compressions) writing it
+        std::string worker;
+    };
+    std::map<std::string, LogEntry> log_files_;  // by path; expired entries pruned as met
+    std::vector<std::shared_ptr<LogFile>> adopted_logs_;  // until resume()
 };
 
 }  // namespace fdsup

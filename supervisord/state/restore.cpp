@@ -220,6 +220,33 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
     if (auto adopted = sup.outputs_.adopt(pipes >= 0 ? fds.claim(pipes, "the set of output pipes", true) : -1, next_capture_key);
         !adopted)
         throw std::runtime_error(adopted.error().text());
+    // The log files, read (and their fds claimed) before any is owned, as the pipes are.
+    struct OpenLog {
+        std::string path;
+        int fd;
+        std::string worker;
+        LogFileOptions options;
+    };
+    std::vector<OpenLog> logs;
+    std::unordered_set<std::string> log_paths;
+    for (const auto& l : state.at("log_files")) {
+        using namespace state_format;
+        const auto& v = l.get_ref<const Json::array_t&>();
+        if (v.size() != kLogFileFields) throw std::runtime_error("a log file of " + std::to_string(v.size()) + " fields");
+        OpenLog log{v[kLogFilePath].get<std::string>(), v[kLogFileFd].get<int>(), v[kLogFileWorker].get<std::string>(), {}};
+        if (!log.path.starts_with("/") || !log_paths.insert(log.path).second)
+            throw std::runtime_error("a log file with a relative or repeated path (" + log.path + ")");
+        if (!v[kLogFileMaxSize].is_null()) log.options.max_size = v[kLogFileMaxSize].get<uint64_t>();
+        else log.options.max_size.reset();
+        log.options.keep = v[kLogFileKeep].get<int>();
+        if (log.options.keep < 0) throw std::runtime_error("log file " + log.path + ": a negative log_keep");
+        log.options.compress = v[kLogFileCompress].get<bool>();
+        auto timestamps = config::log_timestamps_from_text(v[kLogFileTimestamps].get<std::string>());
+        if (!timestamps) throw std::runtime_error("log file " + log.path + ": unknown log_timestamps " + v[kLogFileTimestamps].dump());
+        log.options.timestamps = *timestamps;
+        fds.claim(log.fd, "log file " + log.path, true);
+        logs.push_back(std::move(log));
+    }
     // Every record is checked before any pipe is owned (a throw must not close one).
     struct Capture {
         uint64_t key;
@@ -248,6 +275,8 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         fds.claim(capture.fd, "output pipe of " + capture.origin.label());
         captures.push_back(std::move(capture));
     }
+    for (auto& log : logs)
+        sup.outputs_.adopt_log_file(std::move(log.path), std::move(log.worker), UniqueFd(log.fd), log.options);
     for (auto& c : captures)
         sup.outputs_.adopt_capture(c.key, UniqueFd(c.fd), std::move(c.origin), std::move(c.target), std::move(c.partial));
 }

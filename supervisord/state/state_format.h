@@ -29,4 +29,11 @@ enum CaptureField {
     kCaptureFields
 };
 
+// A "rotate:" file fdsupd has open (output/log_file.h), with its worker's log_*
+// options: max_size null for "infinity", timestamps "utc" | "local" | "none".
+enum LogFileField {
+    kLogFilePath, kLogFileFd, kLogFileWorker, kLogFileMaxSize, kLogFileKeep, kLogFileCompress, kLogFileTimestamps,
+    kLogFileFields
+};
+
 }  // namespace fdsup::state_format

@@ -270,6 +270,27 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
     }
     w.end_array().end_object();
 
+    // The "rotate:" files open (before the captures writing them): each goes on being
+    // appended to through the same open file. Compressions in flight are not carried:
+    // the next image's tidy() does again what the exec cut short.
+    w.key("log_files").begin_array();
+    for (const auto& log : sup.outputs_.log_files()) {
+        using namespace state_format;
+        keep.push_back(log.file->fd());
+        const LogFileOptions& options = log.file->options();
+        Record r(w);
+        r.field(kLogFilePath).value(log.file->path());
+        r.field(kLogFileFd).value(log.file->fd());
+        r.field(kLogFileWorker).value(log.worker);
+        r.field(kLogFileMaxSize);
+        if (options.max_size) w.value(*options.max_size);
+        else w.null();
+        r.field(kLogFileKeep).value(options.keep);
+        r.field(kLogFileCompress).value(options.compress);
+        r.field(kLogFileTimestamps).value(config::log_timestamps_text(options.timestamps));
+    }
+    w.end_array();
+
     // Positional too (there are two per instance); the label is made again from the
     // worker and index, as add_capture made it.
     w.key("captures").begin_array();

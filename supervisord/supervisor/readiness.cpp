@@ -135,6 +135,7 @@ void Supervisor::resume() {
         else arm_idle_check(*worker);
     }
     rearm_recycling();
+    outputs_.resume();  // the adopted log files' leftovers: no rollback can need them now
     state_changed();
 }
 

@@ -214,6 +214,16 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
     if (next.supervisor.log_level != config_.supervisor.log_level) set_log_level(next.supervisor.log_level);
     std::string previous_source = std::move(config_.source);
     config_ = next;
+    // log_max_size, log_keep, log_compress, log_timestamps: in effect at once, for the
+    // open files too (the diff restarts no worker for them).
+    for (auto& worker : workers_)
+        if (const config::WorkerConfig* spec = next.find_worker(worker->config.name)) {
+            worker->config.log_max_size = spec->log_max_size;
+            worker->config.log_keep = spec->log_keep;
+            worker->config.log_compress = spec->log_compress;
+            worker->config.log_timestamps = spec->log_timestamps;
+        }
+    outputs_.retune_logs(next);
     for (const auto& adopted : result.sockets_adopted)
         emit(EventKind::socket_adopted, std::string(),
              {{"socket", adopted.socket}, {"from_pid", static_cast<int64_t>(adopted.pid)},

@@ -65,7 +65,7 @@ void Supervisor::start_fresh(Instance& instance) {
 Result<void> Supervisor::launch(Instance& instance) {
     const auto& cfg = instance.config();
 
-    auto streams = outputs_.open(cfg);
+    auto streams = outputs_.open(cfg, instance.index);
     if (!streams) return std::unexpected(streams.error());
     auto prepared = PreparedSpawn::make(context_, cfg, instance.index, sockets_.fds(), fd_stores_.hand_over(instance),
                                         StdioFds{null_fd_.get(), streams->out_write.get(), streams->err_write.get()});

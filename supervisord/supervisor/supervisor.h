@@ -191,6 +191,8 @@ public:
     Worker* find_worker(const std::string& name) const override;
     Instance* find_instance(uint64_t id) const override;
     LogBook& logs() { return outputs_.book(); }
+    // `fdsupctl reopen-logs` and SIGUSR1: every "rotate:" file open is opened again.
+    Outputs::Reopened reopen_logs() { return outputs_.reopen_logs(); }
     // What happened, as it happened (events/event_log.h): `fdsupctl events` reads it.
     EventLog& events() override { return events_; }
     const EventLog& events() const { return events_; }

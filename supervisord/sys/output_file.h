@@ -4,6 +4,8 @@
 // a FIFO must not hang the supervisor in open().
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "sys/result.h"
@@ -11,10 +13,15 @@
 
 namespace fdsup {
 
-// Appends (O_APPEND), creating it 0644. With openat2's RESOLVE_NO_SYMLINKS where the
+// Appends (O_APPEND), creating it with `mode` (0644 for `file:`, 0640 for the files
+// fdsupd writes itself, output/log_file.h). With openat2's RESOLVE_NO_SYMLINKS where the
 // kernel has it (5.6) and no seccomp filter forbids it, else O_NOFOLLOW for the last
 // component only. On failure the error's message is the operation ("open", "fcntl")
 // and its errno the reason (ELOOP: a symlink on the path, ENXIO: a FIFO nobody reads).
-Result<UniqueFd> open_output_file(const std::string& path);
+Result<UniqueFd> open_output_file(const std::string& path, mode_t mode = 0644);
+
+// Why open_output_file failed with `err`, in words: strerror's, and for ELOOP that it
+// means a symlink on the path (strerror's "too many levels" misleads here).
+std::string open_failure_reason(int err);
 
 }  // namespace fdsup
