@@ -59,6 +59,7 @@ class Layout:
     def __init__(self, name, root, prefix, sysconfdir):
         self.name, self.root, self.prefix, self.sysconfdir = name, root, prefix, sysconfdir
         self.config = os.path.join(sysconfdir, "fdsup", "fdsup.toml")
+        self.logrotate = os.path.join(sysconfdir, "logrotate.d", "fdsup")
         self.unit = os.path.join(prefix, "lib/systemd/system/fdsupd.service")
 
     def installed(self, path):
@@ -106,6 +107,7 @@ class Install(unittest.TestCase):
                 for relative in EXPECTED:
                     self.assertTrue(os.path.isfile(layout.installed(os.path.join(layout.prefix, relative))), relative)
                 self.assertTrue(os.path.isfile(layout.installed(layout.config)))
+                self.assertTrue(os.path.isfile(layout.installed(layout.logrotate)))
                 for program in ("bin/fdsupctl", "sbin/fdsupd"):
                     mode = os.stat(layout.installed(os.path.join(layout.prefix, program))).st_mode
                     self.assertTrue(mode & stat.S_IXOTH, program)
@@ -126,6 +128,9 @@ class Install(unittest.TestCase):
                 config = layout.read(layout.config)
                 demo = os.path.join(layout.prefix, "share/fdsup/demo_http.py")
                 self.assertIn(f'command = ["python3", "{demo}"]', config)
+                # The logrotate snippet's postrotate runs the fdsupctl installed beside it.
+                logrotate = layout.read(layout.logrotate)
+                self.assertIn(f"\n        {layout.prefix}/bin/fdsupctl reopen-logs ", logrotate)
                 for text in (unit, config):
                     for path in absolute_paths(text):
                         self.assertTrue(path.startswith(layout.prefix + "/") or path.startswith(layout.sysconfdir + "/"),
@@ -240,7 +245,7 @@ class Install(unittest.TestCase):
         # Below /usr, the configuration in /etc, whatever prefix the build was configured with.
         layout = Layout("deb", os.path.join(out, "root"), "/usr", "/etc")
         self.assertEqual(files, {os.path.join("/usr", relative) for relative in EXPECTED} |
-                         {layout.config} | {f for f in files if f.startswith("/usr/share/doc/fdsup/")})
+                         {layout.config, layout.logrotate} | {f for f in files if f.startswith("/usr/share/doc/fdsup/")})
         subprocess.run(["dpkg-deb", "-x", deb, layout.root], check=True)
         unit = layout.read(layout.unit)
         self.assertIn("\nExecStart=/usr/sbin/fdsupd -c /etc/fdsup/fdsup.toml\n", unit)
@@ -252,7 +257,7 @@ class Install(unittest.TestCase):
         self.assertIn("libuv1", control)
         conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], capture_output=True, text=True,
                                    check=True).stdout
-        self.assertEqual(conffiles, "/etc/fdsup/fdsup.toml\n")  # kept across package upgrades
+        self.assertEqual(conffiles, "/etc/fdsup/fdsup.toml\n/etc/logrotate.d/fdsup\n")  # kept across package upgrades
 
 
 if __name__ == "__main__":
