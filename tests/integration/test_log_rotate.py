@@ -396,6 +396,32 @@ stdout = "rotate:@TMP@/logs/{name}.log"
         assert_contiguous(self, numbers, first=0)
         self.assertEqual(d.stop(), 0)
 
+    def test_a_reload_changing_only_log_options_applies_them_to_the_open_file_without_a_restart(self):
+        config = """
+[workers.steady]
+command = %s
+stdout = "rotate:@TMP@/logs/steady.log"
+log_max_size = "infinity"
+""" % numbered(["--count", 0, "--batch", 20, "--pause", 0.005])
+        d = self.fdsupd(config)
+        logs = self.logs_dir(d)
+        d.start(wait_control=True)
+        path = os.path.join(logs, "steady.log")
+        self.wait_more_lines(path)
+        pid = d.instance("steady")["pid"]
+        d.write_config(config.replace('log_max_size = "infinity"', 'log_max_size = "64K"\nlog_keep = 2\n'
+                                                                   'log_timestamps = "none"'))
+        reply = d.ctl_json("reload")
+        self.assertIn("steady", reply["workers"]["unchanged"])
+        self.assertEqual(d.instance("steady")["pid"], pid)
+        wait_until(lambda: os.path.exists(path + ".2"), what="rotations by the new log_max_size")
+        self.assertFalse(os.path.exists(path + ".3"))
+        # The new lines have no stamp.
+        with open(path) as f:
+            first = f.readline()
+        self.assertRegex(first, r"^\d{10} \.+\n$")
+        self.assertEqual(d.stop(), 0)
+
     def test_a_bad_path_fails_the_start_as_file_does_and_changes_nothing_else(self):
         d = self.fdsupd("""
 [workers.linked]

@@ -617,3 +617,44 @@ control_max_clients = 0
           "bytes, at most 107)");
 }
 
+
+TEST_CASE("errors: one rotate: file is rotated one way, and never also a worker's file: output") {
+    auto r = load(R"([workers.a]
+command = ["/bin/a"]
+instances = 2
+stdout = "rotate:/var/log/x-{instance}.log"
+log_keep = 3
+[workers.b]
+command = ["/bin/b"]
+stdout = "rotate:/var/log/x-1.log"
+stderr = "file:/var/log/x-0.log"
+[workers.c]
+command = ["/bin/c"]
+stdout = "rotate:/var/log/c.log"
+stderr = "rotate:/var/log/c.log"
+instances = 3
+)");
+    CHECK(!r.config);
+    REQUIRE(r.errors.size() == 2);
+    CHECK(r.errors[0].text() ==
+          "t.toml:8:10: workers.b.stdout: rotate file \"/var/log/x-1.log\" is also worker \"a\"'s stdout, with other "
+          "options (log_max_size 10485760, log_keep 3, log_compress false, log_timestamps utc; here log_max_size "
+          "10485760, log_keep 5, log_compress false, log_timestamps utc): one file is rotated one way; give both the "
+          "same log_* options or different paths");
+    CHECK(r.errors[1].text() ==
+          "t.toml:9:10: workers.b.stderr: \"/var/log/x-0.log\" is also worker \"a\"'s stdout as \"rotate:\": fdsupd "
+          "would rotate a file a worker writes itself; use one form for both");
+    // The same options: shared, fine (c's stdout and stderr, its instances; a and b alike).
+    auto shared = load(R"([workers.a]
+command = ["/bin/a"]
+stdout = "rotate:/var/log/one.log"
+log_compress = true
+[workers.b]
+command = ["/bin/b"]
+stdout = "rotate:/var/log/one.log"
+stderr = "rotate:/var/log/one.log"
+log_compress = true
+instances = 2
+)");
+    CHECK(shared.errors.empty());
+}
