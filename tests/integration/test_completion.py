@@ -138,8 +138,8 @@ class Completion(FdsupTestCase):
         self.assertEqual(self.complete(ctl, "-s", s, "rollout", "w"), ["web"])
         self.assertEqual(self.complete(ctl, "-s", s, "rollout", "abort", ""), WORKERS)
         self.assertEqual(self.complete(ctl, "-s", s, "rollout", "abort", "web", ""), ["api", "db-main", "stash"])
-        self.assertEqual(self.complete(ctl, "-s", s, "help", "re"), ["reload", "restart"])
-        self.assertEqual(self.complete(ctl, "re"), ["reload", "restart"])
+        self.assertEqual(self.complete(ctl, "-s", s, "help", "re"), ["reload", "reopen-logs", "restart"])
+        self.assertEqual(self.complete(ctl, "re"), ["reload", "reopen-logs", "restart"])
 
 
 if __name__ == "__main__":

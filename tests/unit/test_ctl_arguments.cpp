@@ -269,6 +269,11 @@ TEST_CASE("ctl arguments: metrics takes no arguments") {
     CHECK(usage_error({"metrics", "web"}).message == "metrics takes no arguments, got \"web\"");
 }
 
+TEST_CASE("ctl arguments: reopen-logs takes no arguments") {
+    CHECK(command({"reopen-logs"}).request == Json::parse(R"({"cmd":"reopen-logs"})"));
+    CHECK(usage_error({"reopen-logs", "web"}).message == "reopen-logs takes no arguments, got \"web\"");
+}
+
 TEST_CASE("ctl arguments: help for fdsupctl and per verb") {
     std::string general = help({"--help"});
     CHECK(general.starts_with("usage: fdsupctl [-s SOCKET] [--json] VERB"));

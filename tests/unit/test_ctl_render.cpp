@@ -276,6 +276,20 @@ TEST_CASE("ctl render: signal") {
                        Json::parse(R"({"ok":true,"pids":[5]})")).out == "sent signal 9 to web: pids 5\n");
 }
 
+TEST_CASE("ctl render: reopen-logs counts the files, and names each that failed on stderr") {
+    auto request = Json::parse(R"({"cmd":"reopen-logs"})");
+    auto done = render_reply("reopen-logs", request,
+                             Json::parse(R"({"ok":true,"reopened":["/var/log/a.log","/var/log/b.log"],"failed":[]})"));
+    CHECK(done.out == "2 log files reopened\n");
+    CHECK(done.err.empty());
+    CHECK(render_reply("reopen-logs", request, Json::parse(R"({"ok":true,"reopened":["/a"],"failed":[]})")).out ==
+          "1 log file reopened\n");
+    auto failed = render_reply("reopen-logs", request, Json::parse(R"({"ok":false,"error":"1 of 2 ...",
+        "reopened":["/a"],"failed":["open /b: Permission denied"]})"));
+    CHECK(failed.out == "1 log file reopened\n");
+    CHECK(failed.err == "fdsupctl: not reopened: open /b: Permission denied\n");
+}
+
 TEST_CASE("ctl render: reload summary, socket changes, warnings and errors") {
     auto full = render_reply("reload", Json::object(), Json::parse(R"({"ok":true,"config":"/etc/fdsup.toml",
         "workers":{"added":["api"],"removed":["old"],"changed":["web"],"scaled":["db"],"unchanged":["x","y"]},
