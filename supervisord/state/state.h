@@ -2,7 +2,7 @@
 // image just before execve, read back by the new one. The document is JSON (its version
 // is kStateVersion, checked by the caller); every fd it names is kept open across the
 // exec, and the new image adopts it: listening sockets, pidfds, output pipes, cgroup
-// events, stored fds. It travels as JSON text in a memfd (upgrade/state_file.h); the
+// events, stored fds, the "rotate:" log files open (appended to on by the next image). It travels as JSON text in a memfd (upgrade/state_file.h); the
 // bulk of it, instances and captures, as positional records (state_format.h).
 //
 // Times are CLOCK_MONOTONIC nanoseconds (steady_clock), which go on across execve, so a

@@ -136,6 +136,18 @@ def wait_for_connections_closed(d):
     wait_until(lambda: not connections(), what="fdsupd's control and fd-socket connections closed")
 
 
+def plant_bad_outputs(directory):
+    """For the tests that an output file is opened safely: in `directory`, "linked.log",
+    a symlink to "victim" (a file that says "untouched\n"), and "piped.log", a FIFO
+    nobody reads. Returns the victim's path (it must stay untouched)."""
+    victim = os.path.join(directory, "victim")
+    with open(victim, "w") as f:
+        f.write("untouched\n")
+    os.symlink(victim, os.path.join(directory, "linked.log"))
+    os.mkfifo(os.path.join(directory, "piped.log"))
+    return victim
+
+
 def http_get(host, port, timeout=5.0):
     """One HTTP/1.0 request; returns the body text."""
     with socket.create_connection((host, port), timeout=timeout) as s:

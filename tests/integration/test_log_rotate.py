@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from fdsup_harness import DEADLINE, FdsupTestCase, wait_until
+from fdsup_harness import DEADLINE, FdsupTestCase, plant_bad_outputs, wait_until
 
 BUILD = os.environ.get("FDSUP_BUILD_DIR", "")
 MIB = 1024 * 1024
@@ -104,13 +104,16 @@ def last_number(path):
     return None
 
 
-def last_line(path):
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        return None
-    return text.splitlines()[-1] if text.endswith("\n") else None
+def whole_lines(path, count):
+    """Waits until `path` holds at least `count` whole lines; returns them."""
+    def read():
+        try:
+            with open(path) as f:
+                lines = f.read().split("\n")[:-1]  # what follows the last newline is not whole
+        except FileNotFoundError:
+            return None
+        return lines if len(lines) >= count else None
+    return wait_until(read, what=f"{count} lines in {path}")
 
 
 class LogRotate(FdsupTestCase):
@@ -224,16 +227,8 @@ log_timestamps = "none"
         before = datetime.datetime.now(datetime.timezone.utc)
         d.start(wait_control=True)
 
-        def text(name):
-            def read():
-                try:
-                    with open(os.path.join(logs, name)) as f:
-                        content = f.read()
-                    return content if content.endswith("\n") else None
-                except FileNotFoundError:
-                    return None
-            return wait_until(read, what=name)
-        utc, local, none = text("utc.log"), text("local.log"), text("none.log")
+        utc, local, none = ("\n".join(whole_lines(os.path.join(logs, name), 1)) + "\n"
+                            for name in ("utc.log", "local.log", "none.log"))
         after = datetime.datetime.now(datetime.timezone.utc)
         self.assertRegex(utc, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z hello\n$")
         self.assertRegex(local, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+01:00 hello\n$")
@@ -262,14 +257,7 @@ stderr = "rotate:@TMP@/logs/together.log"
         d.start(wait_control=True)
 
         def lines(name, count):
-            def read():
-                try:
-                    with open(os.path.join(logs, name)) as f:
-                        found = [re.sub("^" + STAMP_UTC + " ", "", line) for line in f.read().splitlines()]
-                    return sorted(found) if len(found) >= count else None
-                except FileNotFoundError:
-                    return None
-            return wait_until(read, what=f"{count} lines in {name}")
+            return sorted(re.sub("^" + STAMP_UTC + " ", "", line) for line in whole_lines(os.path.join(logs, name), count))
         self.assertEqual(lines("apart-0.log", 2), ["err 0", "out 0"])
         self.assertEqual(lines("apart-1.log", 2), ["err 1", "out 1"])
         self.assertEqual(lines("together.log", 4), ["err 0", "err 1", "out 0", "out 1"])
@@ -440,11 +428,7 @@ start_limit_burst = 1
 command = ["/bin/sh", "-c", "echo fine; exec sleep 1000"]
 stdout = "rotate:@TMP@/fine.log"
 """)
-        victim = os.path.join(d.tmp, "victim")
-        with open(victim, "w") as f:
-            f.write("untouched\n")
-        os.symlink(victim, os.path.join(d.tmp, "linked.log"))
-        os.mkfifo(os.path.join(d.tmp, "piped.log"))
+        victim = plant_bad_outputs(d.tmp)
         d.start()
         d.wait_log(r"worker linked\[0\]: stdout: open \S+/linked.log: Too many levels of symbolic links "
                    r"\(a symlink on the path\)")
@@ -452,7 +436,7 @@ stdout = "rotate:@TMP@/fine.log"
         d.wait_log(r"worker nowhere\[0\]: stdout: open \S+/missing/nowhere.log: No such file or directory")
         status = {w["name"]: w["state"] for w in d.ctl_json("status")["workers"]}
         self.assertEqual(status["fine"], "running")
-        wait_until(lambda: (last_line(os.path.join(d.tmp, "fine.log")) or "").endswith(" fine"), what="fine.log")
+        self.assertRegex(whole_lines(os.path.join(d.tmp, "fine.log"), 1)[0], "^" + STAMP_UTC + " fine$")
         with open(victim) as f:
             self.assertEqual(f.read(), "untouched\n")
         self.assertFalse(os.path.exists(os.path.join(d.tmp, "missing")))

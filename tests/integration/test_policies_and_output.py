@@ -6,7 +6,7 @@ import re
 import signal
 import unittest
 
-from fdsup_harness import FdsupTestCase, wait_until
+from fdsup_harness import FdsupTestCase, plant_bad_outputs, wait_until
 
 CONFIG = """
 [workers.never]
@@ -105,11 +105,7 @@ start_limit_burst = 1
 [workers.fine]
 command = ["/bin/sleep", "1000"]
 """)
-        victim = os.path.join(d.tmp, "victim")
-        with open(victim, "w") as f:
-            f.write("untouched\n")
-        os.symlink(victim, os.path.join(d.tmp, "linked.log"))
-        os.mkfifo(os.path.join(d.tmp, "piped.log"))
+        victim = plant_bad_outputs(d.tmp)
         # A directory on the way swapped for a symlink to another one (where root would
         # create a file of the worker's choosing).
         elsewhere = os.path.join(d.tmp, "elsewhere")
