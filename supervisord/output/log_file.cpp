@@ -196,7 +196,10 @@ void LogFile::rotate() {
     for (int k = keep - 1; k >= 1; --k)
         for (bool gz : {false, true}) ::rename(rotated(k, gz).c_str(), rotated(k + 1, gz).c_str());
     for (Job* job : jobs_)
-        if (++job->index > keep) job->cancelled = true;  // its file is gone
+        if (++job->index > keep) {  // its file is gone: out of the pool's queue, or stopped
+            job->cancelled = true;
+            uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));
+        }
     if (keep >= 1) ::rename(path_.c_str(), rotated(1, false).c_str());
     else ::unlink(path_.c_str());
     auto fresh = open_regular(path_);

@@ -16,7 +16,8 @@
 // pool, into a hidden temp file in the same directory (".NAME.gz-tmp-N"), which the
 // loop then renames to PATH.k.gz before it removes PATH.k. A job follows its file's
 // index as later rotations shift the names, and one whose file falls past log_keep is
-// cancelled. tidy() (at open, after an upgrade, when the options change) removes
+// cancelled (taken out of the pool's queue, or stopped at its next chunk): at most
+// log_keep compressions are ever pending per file. tidy() (at open, after an upgrade, when the options change) removes
 // leftover temp files and rotated files past log_keep, and compresses again what a
 // crash or an upgrade left uncompressed: nothing is lost mid-compression.
 //

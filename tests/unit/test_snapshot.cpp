@@ -204,7 +204,7 @@ struct TwoPipes {
     }
 };
 
-fdsup::StateDocument capture_record(uint64_t key, int fd) { return fdsup::StateDocument::array({key, fd, "web", 0, false, ""}); }
+fdsup::StateDocument capture_record(uint64_t key, int fd) { return fdsup::StateDocument::array({key, fd, "web", 0, false, "", -1, "log"}); }
 
 TEST_CASE("restore: fds the previous image did not keep, or named twice, are refused and nothing is closed") {
     Loop l;
