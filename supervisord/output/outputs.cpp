@@ -114,6 +114,7 @@ void Outputs::retune_logs(const config::Config& config) {
 
 void Outputs::adopt_log_file(std::string path, std::string worker, UniqueFd fd, LogFileOptions options) {
     auto file = LogFile::adopt(loop_, path, std::move(fd), options);
+    spdlog::debug("log file {}: carried across the upgrade ({} bytes, fd {})", path, file->size(), file->fd());
     // Held by the captures adopted next; kept until resume() even if none does.
     adopted_logs_.push_back(file);
     log_files_[std::move(path)] = LogEntry{std::move(file), std::move(worker)};

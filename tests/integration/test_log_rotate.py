@@ -375,6 +375,8 @@ stdout = "rotate:@TMP@/logs/{name}.log"
         wait_until(lambda: len(os.listdir(logs)) >= rotations + 3, what="three more rotations after the upgrade")
         self.assertEqual(len(fd_before), 1)
         self.assertEqual(len(fd_after), 1)
+        # The open file itself went across (not opened again by the new image).
+        d.wait_log(r"log file " + re.escape(path) + r": carried across the upgrade \(\d+ bytes, fd \d+\)")
         d.ctl_ok("stop", "carried")
         # Every rotated file compressed, no temp file (a compression the exec cut short is
         # done again by the new image).
