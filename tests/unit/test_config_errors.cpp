@@ -261,7 +261,7 @@ stderr = "file:logs/err.log"
                         "t.toml:7:17: workers.web.notify_access: invalid value \"none\" (expected "
                         "main or all)",
                         "t.toml:8:10: workers.web.stdout: invalid value \"syslog\" (expected log, "
-                        "inherit, null or \"file:/path\")",
+                        "inherit, null, journal, \"file:/path\" or \"rotate:/path\")",
                         "t.toml:9:10: workers.web.stderr: \"file:logs/err.log\": the file must be "
                         "an absolute path",
                     });
