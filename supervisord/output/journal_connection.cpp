@@ -99,6 +99,17 @@ JournalConnection::Sent JournalConnection::send(std::string_view datagram, const
                     return Sent::refused_credentials;
                 }
                 break;
+            case EMSGSIZE:
+            case ENOBUFS:
+            case ENOMEM:
+                // This datagram, not the journal: the line goes to fdsupd's log, the
+                // next one is tried as usual.
+                if (!oversize_warned_) {
+                    oversize_warned_ = true;
+                    spdlog::warn("journal {}: send a line of {} ({} bytes): {}; it goes to fdsupd's log (said once)",
+                                 path_, label, datagram.size(), std::strerror(err));
+                }
+                return Sent::not_sent;
             case ECONNREFUSED:
             case ECONNRESET:
             case ENOTCONN:

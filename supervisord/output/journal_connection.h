@@ -90,6 +90,7 @@ private:
     bool missing_ = false;  // an outage was logged
     uint64_t lines_while_missing_ = 0;
     bool credentials_refused_ = false;
+    bool oversize_warned_ = false;
     bool behind_ = false;  // the last send found the queue full past its wait
     bool behind_warned_ = false;
     Clock::time_point next_behind_warning_ = Clock::time_point::min();

@@ -5,6 +5,8 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <signal.h>
 #include <unistd.h>
@@ -115,6 +117,20 @@ struct CapturedLog {
         for (size_t at = all.find(needle); at != std::string::npos; at = all.find(needle, at + 1)) ++n;
         return n;
     }
+};
+
+// Without CAP_SYS_ADMIN in the effective set for its lifetime (root keeps it permitted,
+// and gets it back): the kernel then refuses credentials naming another process.
+struct WithoutSysAdmin {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct saved[2]{};
+    WithoutSysAdmin() {
+        REQUIRE(::syscall(SYS_capget, &header, saved) == 0);
+        __user_cap_data_struct lowered[2] = {saved[0], saved[1]};
+        lowered[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+        REQUIRE(::syscall(SYS_capset, &header, lowered) == 0);
+    }
+    ~WithoutSysAdmin() { ::syscall(SYS_capset, &header, saved); }
 };
 
 }  // namespace
@@ -304,4 +320,27 @@ TEST_CASE("journal sink: a journal that does not take lines costs one bounded wa
     CHECK(as_map(decode(got->first))["MESSAGE"] == "again");
     CHECK(log.count("info journal " + journal.path + ": takes lines again; " +
                     std::to_string(kLines - received.size() + 3) + " went to fdsupd's log meanwhile") == 1);
+}
+
+TEST_CASE("journal sink: credentials the kernel refuses are not offered again, the pid goes in OBJECT_PID") {
+    FakeJournal journal;
+    JournalConnection connection(journal.path);
+    WithoutSysAdmin lowered;  // as a non-root fdsupd is
+    // pid 1 exists, and is not us: naming it needs CAP_SYS_ADMIN (EPERM without).
+    JournalSink first(connection, StreamOrigin{"web", 0, 1, false});
+    CHECK_FALSE(connection.credentials_refused());
+    first.write_line(std::chrono::system_clock::now(), "one");
+    CHECK(connection.credentials_refused());
+    JournalSink second(connection, StreamOrigin{"web", 1, 1, true});
+    second.write_line(std::chrono::system_clock::now(), "two");
+    for (std::string message : {"one", "two"}) {
+        auto got = journal.receive();
+        REQUIRE(got);
+        CHECK(got->second == ::getpid());
+        auto f = as_map(decode(got->first));
+        CHECK(f["MESSAGE"] == message);
+        CHECK(f["OBJECT_PID"] == "1");
+        CHECK(f["FDSUP_PID"] == "1");
+    }
+    CHECK_FALSE(journal.receive());
 }
