@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "sys/scm_rights.h"
+
 namespace fdsup {
 
 namespace {
@@ -47,16 +49,10 @@ int JournalConnection::send_once(std::string_view datagram, const Credentials* c
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))] = {};
+    OneControlMessage<ucred> control;
     if (credentials != nullptr) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_CREDENTIALS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(ucred));
         ucred cred{credentials->pid, credentials->uid, credentials->gid};
-        std::memcpy(CMSG_DATA(cmsg), &cred, sizeof cred);
+        attach_control_message(msg, control, SCM_CREDENTIALS, cred);
     }
     return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL) < 0 ? errno : 0;
 }

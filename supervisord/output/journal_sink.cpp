@@ -1,6 +1,5 @@
 #include "output/journal_sink.h"
 
-#include <unistd.h>
 
 #include "config/model.h"
 #include "output/journal_entry.h"
@@ -23,8 +22,10 @@ std::optional<JournalConnection::Credentials> credentials_of(pid_t pid) {
 }  // namespace
 
 JournalSink::JournalSink(JournalConnection& journal, StreamOrigin origin)
-    : journal_(journal), origin_(std::move(origin)),
-      label_(instance_label(origin_.worker, origin_.index) + (origin_.from_stderr ? " stderr" : " stdout")), fallback_(origin_) {
+    : journal_(journal),
+      origin_(std::move(origin)),
+      label_(instance_label(origin_.worker, origin_.index) + (origin_.from_stderr ? " stderr" : " stdout")),
+      fallback_(origin_) {
     std::string pid = std::to_string(origin_.pid);
     append_journal_field(fields_, "SYSLOG_IDENTIFIER", origin_.worker);
     append_journal_field(fields_, "FDSUP_WORKER", origin_.worker);
