@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "output/journal_sink.h"
 #include "output/log_sink.h"
 #include "sys/output_file.h"
 
@@ -42,7 +43,14 @@ void Outputs::capture(Streams& streams, const config::WorkerConfig& worker, int 
         add(std::move(streams.err_read), StreamOrigin{worker.name, index, pid, true}, worker.stderr_target);
 }
 
-std::unique_ptr<LineSink> Outputs::make_sink(const config::OutputTarget&, const StreamOrigin& origin) {
+std::unique_ptr<LineSink> Outputs::make_sink(const config::OutputTarget& target, const StreamOrigin& origin) {
+    if (target.kind == config::OutputKind::journal) {
+        // An instance starting (or restored by an upgrade) is the moment to look for a
+        // journal that was missing.
+        if (journal_) journal_->retry_soon();
+        else journal_ = std::make_unique<JournalConnection>();
+        return std::make_unique<JournalSink>(*journal_, origin);
+    }
     return std::make_unique<LogSink>(origin);
 }
 
