@@ -11,9 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Up to zlib1g-dev (fdsupctl top's screen; gzip of rotated worker logs), what the build
-# needs. logrotate: the installed snippet is tested with Debian's logrotate. The rest are for
-# tests only: the test workers speak sd_notify through the real libsystemd; ApacheBench
+# Up to zlib1g-dev, what the build needs (libncurses-dev: fdsupctl top's screen; zlib: the
+# gzip of rotated worker logs). The rest are for tests only: logrotate runs the installed
+# snippet; the test workers speak sd_notify through the real libsystemd; ApacheBench
 # (apache2-utils) is the HTTP client of the load tests; systemd
 # brings systemd-analyze (the units are verified) and systemd-socket-activate; groff
 # renders the man pages; prometheus brings promtool (the metrics page is checked).

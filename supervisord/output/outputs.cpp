@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "config/placeholders.h"
+#include "output/journal_sink.h"
 #include "output/log_sink.h"
 #include "output/rotate_sink.h"
 #include "sys/output_file.h"
@@ -54,6 +55,13 @@ void Outputs::capture(Streams& streams, const config::WorkerConfig& worker, int 
 std::unique_ptr<LineSink> Outputs::make_sink(const config::OutputTarget& target, const StreamOrigin& origin,
                                              std::shared_ptr<LogFile> file) {
     if (target.kind == config::OutputKind::rotate && file) return std::make_unique<RotateSink>(std::move(file));
+    if (target.kind == config::OutputKind::journal) {
+        // An instance starting (or restored by an upgrade) is the moment to look for a
+        // journal that was missing.
+        if (journal_) journal_->retry_soon();
+        else journal_ = std::make_unique<JournalConnection>();
+        return std::make_unique<JournalSink>(*journal_, origin);
+    }
     return std::make_unique<LogSink>(origin);
 }
 

@@ -27,6 +27,7 @@
 
 #include "config/model.h"
 #include "loop/epoll_set.h"
+#include "output/journal_connection.h"
 #include "output/log_book.h"
 #include "output/log_file.h"
 #include "output/output_capture.h"
@@ -113,6 +114,9 @@ private:
     uv_loop_t* loop_;
     int null_fd_;
     std::unique_ptr<EpollSet> pipes_;  // opened on first use (level-triggered)
+    // The journal, for "journal" streams: made at the first, connected at its first line;
+    // declared before the captures, whose sinks use it, so that it outlives them.
+    std::unique_ptr<JournalConnection> journal_;
     std::unordered_map<uint64_t, Capture> captures_;  // by key
     uint64_t next_key_ = 1;
     LogBook book_;

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "sys/env_number.h"
+#include "sys/scm_rights.h"
 #include "sys/unique_fd.h"
 
 namespace fdsup {
@@ -35,16 +36,8 @@ bool ManagerNotify::send(const std::string& message, int fd) {
     msg.msg_namelen = length;
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    if (fd >= 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-    }
+    OneControlMessage<int> control;
+    if (fd >= 0) attach_control_message(msg, control, SCM_RIGHTS, fd);
     if (sock && ::sendmsg(sock.get(), &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size())) return true;
     if (!warned_) {
         warned_ = true;

@@ -245,6 +245,9 @@ TEST_CASE("restore: fds the previous image did not keep, or named twice, are ref
           "the state cannot be restored: a capture with a missing, repeated or unknown key (3)");
     CHECK(error_of([](const TwoPipes& p) { return StateDocument::array({StateDocument::array({1, p.read[0]})}); }) ==
           "the state cannot be restored: a capture of 2 fields");
+    CHECK(error_of([](const TwoPipes& p) {
+              return StateDocument::array({StateDocument::array({1, p.read[0], "web", 0, false, "", -1, "file:/x"})});
+          }) == "the state cannot be restored: a capture to \"file:/x\", which is not captured");
 
     // The good one adopts both pipes under their keys: each reads its EOF and closes.
     TwoPipes p;
