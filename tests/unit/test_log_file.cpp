@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "output/log_file.h"
+#include "temp_dir.h"
 
 using fdsup::LogFile;
 using fdsup::LogFileOptions;
@@ -26,24 +27,14 @@ using namespace std::chrono;
 
 namespace {
 
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/fdsup-logfile-XXXXXX";
-        REQUIRE(mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() { (void)!std::system(("rm -rf '" + path + "'").c_str()); }
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-    std::set<std::string> names() const {
-        std::set<std::string> out;
-        DIR* dir = opendir(path.c_str());
-        while (const dirent* e = readdir(dir))
-            if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.insert(e->d_name);
-        closedir(dir);
-        return out;
-    }
-};
+std::set<std::string> names_in(const TempDir& dir) {
+    std::set<std::string> out;
+    DIR* d = opendir(dir.path.c_str());
+    while (const dirent* e = readdir(d))
+        if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") out.insert(e->d_name);
+    closedir(d);
+    return out;
+}
 
 std::string read_text(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -117,7 +108,7 @@ TEST_CASE("log stamps: RFC 3339 with microseconds, UTC, local or none") {
 
 TEST_CASE("a log file's lines carry their stamp and a space; none: the line alone") {
     Loop loop;
-    TempDir dir;
+    TempDir dir("logfile");
     {
         auto file = LogFile::open(&loop.loop, dir / "a.log", LogFileOptions{std::nullopt, 5, false, LogTimestamps::utc});
         REQUIRE(file);
@@ -137,7 +128,7 @@ TEST_CASE("a log file's lines carry their stamp and a space; none: the line alon
 
 TEST_CASE("rotation keeps each file within log_max_size and log_keep files, lines whole and in order") {
     Loop loop;
-    TempDir dir;
+    TempDir dir("logfile");
     auto file = LogFile::open(&loop.loop, dir / "w.log", plain(100, 2));  // 4 lines of 21 bytes per file
     REQUIRE(file);
     for (int n = 0; n < 30; ++n) {
@@ -145,7 +136,7 @@ TEST_CASE("rotation keeps each file within log_max_size and log_keep files, line
         if (n % 3 == 0) (*file)->flush();  // batches of several lines, and single ones
     }
     (*file)->flush();
-    CHECK(dir.names() == std::set<std::string>{"w.log", "w.log.1", "w.log.2"});
+    CHECK(names_in(dir) == std::set<std::string>{"w.log", "w.log.1", "w.log.2"});
     std::vector<std::string> all;
     for (const char* name : {"w.log.2", "w.log.1", "w.log"}) {
         std::string text = read_text(dir / name);
@@ -164,7 +155,7 @@ TEST_CASE("rotation keeps each file within log_max_size and log_keep files, line
 
 TEST_CASE("log_keep = 0 keeps no rotated file; no log_max_size never rotates by size") {
     Loop loop;
-    TempDir dir;
+    TempDir dir("logfile");
     auto none_kept = LogFile::open(&loop.loop, dir / "a.log", plain(50, 0));
     auto unbounded = LogFile::open(&loop.loop, dir / "b.log", plain(std::nullopt, 3));
     REQUIRE(none_kept);
@@ -175,14 +166,14 @@ TEST_CASE("log_keep = 0 keeps no rotated file; no log_max_size never rotates by 
         (*none_kept)->flush();
         (*unbounded)->flush();
     }
-    CHECK(dir.names() == std::set<std::string>{"a.log", "b.log"});
+    CHECK(names_in(dir) == std::set<std::string>{"a.log", "b.log"});
     CHECK(read_text(dir / "a.log") == numbered(8) + "\n" + numbered(9) + "\n");
     CHECK(lines_of(read_text(dir / "b.log")).size() == 10);
 }
 
 TEST_CASE("a line longer than log_max_size goes whole into a file of its own") {
     Loop loop;
-    TempDir dir;
+    TempDir dir("logfile");
     auto file = LogFile::open(&loop.loop, dir / "w.log", plain(30, 3));
     REQUIRE(file);
     (*file)->append(kWhen, "short");
@@ -196,7 +187,7 @@ TEST_CASE("a line longer than log_max_size goes whole into a file of its own") {
 
 TEST_CASE("log_compress: rotated files are gzipped off the loop, names shifting while jobs run") {
     Loop loop;
-    TempDir dir;
+    TempDir dir("logfile");
     auto file = LogFile::open(&loop.loop, dir / "w.log", LogFileOptions{100, 3, true, LogTimestamps::none});
     REQUIRE(file);
     // Several rotations before the loop runs any job's completion: each job follows its
@@ -205,7 +196,7 @@ TEST_CASE("log_compress: rotated files are gzipped off the loop, names shifting 
     (*file)->flush();
     loop.drain();
     CHECK((*file)->compressing() == 0);
-    CHECK(dir.names() == std::set<std::string>{"w.log", "w.log.1.gz", "w.log.2.gz", "w.log.3.gz"});
+    CHECK(names_in(dir) == std::set<std::string>{"w.log", "w.log.1.gz", "w.log.2.gz", "w.log.3.gz"});
     std::vector<std::string> all;
     for (const char* name : {"w.log.3.gz", "w.log.2.gz", "w.log.1.gz"})
         for (auto& line : lines_of(read_gzip(dir / name))) all.push_back(line);
@@ -216,7 +207,7 @@ TEST_CASE("log_compress: rotated files are gzipped off the loop, names shifting 
 
 TEST_CASE("tidy: leftover temp files go, files past log_keep go, uncompressed ones are compressed again") {
     Loop loop;
-    TempDir dir;
+    TempDir dir("logfile");
     auto write = [&](const std::string& name, const std::string& text) { std::ofstream(dir / name) << text; };
     write(".w.log.gz-tmp-7", "half a gzip");
     write("w.log.1", "one\n");        // a compression the exec cut short
@@ -232,14 +223,14 @@ TEST_CASE("tidy: leftover temp files go, files past log_keep go, uncompressed on
     auto file = LogFile::open(&loop.loop, dir / "w.log", LogFileOptions{100, 3, true, LogTimestamps::none});
     REQUIRE(file);
     loop.drain();
-    CHECK(dir.names() == std::set<std::string>{"w.log", "w.log.1.gz", "w.log.2.gz", "w.log.other"});
+    CHECK(names_in(dir) == std::set<std::string>{"w.log", "w.log.1.gz", "w.log.2.gz", "w.log.other"});
     CHECK(read_gzip(dir / "w.log.1.gz") == "one\n");
     CHECK(read_gzip(dir / "w.log.2.gz") == "two\n");
 }
 
 TEST_CASE("reopen: after an outside rename, the next lines go into a new file at the path") {
     Loop loop;
-    TempDir dir;
+    TempDir dir("logfile");
     auto file = LogFile::open(&loop.loop, dir / "w.log", plain(std::nullopt, 3));
     REQUIRE(file);
     (*file)->append(kWhen, "before");
@@ -265,7 +256,7 @@ TEST_CASE("reopen: after an outside rename, the next lines go into a new file at
 
 TEST_CASE("a log file is refused on a symlink, a FIFO, a directory, or in a missing directory") {
     Loop loop;
-    TempDir dir;
+    TempDir dir("logfile");
     std::ofstream(dir / "victim") << "untouched\n";
     REQUIRE(symlink((dir / "victim").c_str(), (dir / "linked.log").c_str()) == 0);
     REQUIRE(mkfifo((dir / "fifo.log").c_str(), 0600) == 0);

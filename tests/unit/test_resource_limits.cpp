@@ -22,6 +22,7 @@
 #include "sys/cgroup_tree.h"
 #include "sys/proc_stat.h"
 #include "sys/unique_fd.h"
+#include "temp_dir.h"
 
 using fdsup::Controller;
 using fdsup::LimitFile;
@@ -51,17 +52,6 @@ ResourceLimits every_limit() {
     return l;
 }
 
-// A directory from mkdtemp, removed with everything in it at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char name[] = "/tmp/fdsup-test-limits-XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    std::string operator/(const std::string& relative) const { return path + "/" + relative; }
-};
 
 void make_dir(const std::string& path) { REQUIRE(::mkdir(path.c_str(), 0755) == 0); }
 void write_file(const std::string& path, const std::string& text) {
@@ -344,7 +334,7 @@ namespace {
 // "own" (the cgroup fdsupd was started in, with every controller delegated) and
 // "own/tree" (its "fdsupd-PID").
 struct FakeTree {
-    TempDir base;
+    TempDir base{"limits"};
     std::string own = base / "own", tree = own + "/tree";
     FakeTree() {
         make_dir(own);
@@ -425,7 +415,7 @@ TEST_CASE("resource limits: enable_subtree_controllers does nothing when every o
 // Writing the files
 
 TEST_CASE("resource limits: write_limit_files writes each value into its file below dir(file)") {
-    TempDir base;
+    TempDir base("limits");
     make_dir(base / "memory");
     make_dir(base / "cpu");
     make_dir(base / "pids");
@@ -451,7 +441,7 @@ TEST_CASE("resource limits: write_limit_files writes each value into its file be
 }
 
 TEST_CASE("resource limits: write_limit_files skips \"max\" for a missing file, fails naming the key for a value") {
-    TempDir base;
+    TempDir base("limits");
     write_file(base / "memory.max", "");
     ResourceLimits l;
     l.memory_max = 64 * MiB;

@@ -25,6 +25,7 @@
 #include "config/listen_address.h"
 #include "sockets/unix_probe.h"
 #include "sys/paths.h"
+#include "temp_dir.h"
 
 using fdsup::ListenAddress;
 using fdsup::parse_listen_address;
@@ -66,21 +67,6 @@ int port_of(const std::string& bound) {
     REQUIRE(colon != std::string::npos);
     return std::stoi(bound.substr(colon + 1));
 }
-
-// A directory under /tmp, removed with everything in it at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/fdsup-test-sockets-XXXXXX";
-        REQUIRE(mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-};
 
 std::string unique_abstract(const std::string& tag) {
     static int counter = 0;
@@ -141,8 +127,8 @@ TEST_CASE("bind: the fd is CLOEXEC and blocking") {
     CHECK((fcntl(s.fd.get(), F_GETFD) & FD_CLOEXEC) != 0);
     CHECK((fcntl(s.fd.get(), F_GETFL) & O_NONBLOCK) == 0);
 
-    TempDir dir;
-    auto u = bind_ok(make_socket("u", "unix:" + dir.file("a.sock")));
+    TempDir dir("sockets");
+    auto u = bind_ok(make_socket("u", "unix:" + (dir / "a.sock")));
     CHECK((fcntl(u.fd.get(), F_GETFD) & FD_CLOEXEC) != 0);
     CHECK((fcntl(u.fd.get(), F_GETFL) & O_NONBLOCK) == 0);
 }
@@ -269,8 +255,8 @@ TEST_CASE("bind: error text is built from the parsed address when listen is empt
 // ---------------------------------------------------------------- bind_socket: unix
 
 TEST_CASE("bind: unix path socket with mode, listening") {
-    TempDir dir;
-    std::string path = dir.file("app.sock");
+    TempDir dir("sockets");
+    std::string path = dir / "app.sock";
     auto cfg = make_socket("app", "unix:" + path);
     cfg.mode = 0640;
     mode_t saved_umask = umask(022);
@@ -295,8 +281,8 @@ TEST_CASE("bind: unix path socket with mode, listening") {
 }
 
 TEST_CASE("bind: unix owner and group, by name and by number") {
-    TempDir dir;
-    std::string path = dir.file("owned.sock");
+    TempDir dir("sockets");
+    std::string path = dir / "owned.sock";
     auto cfg = make_socket("owned", "unix:" + path);
     cfg.owner = std::to_string(getuid());
     cfg.group = std::to_string(getgid());
@@ -310,17 +296,17 @@ TEST_CASE("bind: unix owner and group, by name and by number") {
 
     passwd* pw = getpwuid(getuid());
     if (pw) {
-        auto by_name = make_socket("named", "unix:" + dir.file("named.sock"));
+        auto by_name = make_socket("named", "unix:" + (dir / "named.sock"));
         by_name.owner = pw->pw_name;
         auto t = bind_ok(by_name);
-        REQUIRE(lstat(dir.file("named.sock").c_str(), &st) == 0);
+        REQUIRE(lstat((dir / "named.sock").c_str(), &st) == 0);
         CHECK(st.st_uid == getuid());
     }
 }
 
 TEST_CASE("bind: unknown owner or group is an error and leaves no file") {
-    TempDir dir;
-    std::string path = dir.file("x.sock");
+    TempDir dir("sockets");
+    std::string path = dir / "x.sock";
     auto cfg = make_socket("x", "unix:" + path);
     cfg.owner = "fdsup-no-such-user-zz";
     std::string err = bind_error(cfg);
@@ -337,8 +323,8 @@ TEST_CASE("bind: unknown owner or group is an error and leaves no file") {
 }
 
 TEST_CASE("bind: a stale socket file is replaced") {
-    TempDir dir;
-    std::string path = dir.file("stale.sock");
+    TempDir dir("sockets");
+    std::string path = dir / "stale.sock";
     {
         fdsup::UniqueFd old(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
         sockaddr_un sa{};
@@ -366,8 +352,8 @@ TEST_CASE("bind: a stale socket file is replaced") {
 }
 
 TEST_CASE("bind: a regular file at the path is an error and is left alone") {
-    TempDir dir;
-    std::string path = dir.file("data");
+    TempDir dir("sockets");
+    std::string path = dir / "data";
     { std::ofstream(path) << "keep me"; }
     std::string err = bind_error(make_socket("app", "unix:" + path));
     CHECK(err == "socket app: " + path + " exists and is not a socket");
@@ -380,16 +366,16 @@ TEST_CASE("bind: a regular file at the path is an error and is left alone") {
 }
 
 TEST_CASE("bind: missing directories above a unix socket are made, 0755 whatever the umask") {
-    TempDir dir;
+    TempDir dir("sockets");
     REQUIRE(chmod(dir.path.c_str(), 0700) == 0);
-    std::string path = dir.file("run/app/admin.sock");
+    std::string path = dir / "run/app/admin.sock";
     mode_t saved_umask = umask(077);
     auto s = fdsup::bind_socket(make_socket("admin", "unix:" + path));
     umask(saved_umask);
     REQUIRE_MESSAGE(s, (s ? std::string() : s.error().text()));
     struct stat st{};
     for (const char* made : {"run", "run/app"}) {
-        REQUIRE(lstat(dir.file(made).c_str(), &st) == 0);
+        REQUIRE(lstat((dir / made).c_str(), &st) == 0);
         CHECK(S_ISDIR(st.st_mode));
         CHECK((st.st_mode & 07777) == 0755);
     }
@@ -400,26 +386,26 @@ TEST_CASE("bind: missing directories above a unix socket are made, 0755 whatever
 }
 
 TEST_CASE("bind: a directory that cannot be made is an error naming the socket and the step") {
-    TempDir dir;
-    { std::ofstream(dir.file("data")) << "a file, not a directory"; }
-    std::string path = dir.file("data/sub/app.sock");
+    TempDir dir("sockets");
+    { std::ofstream((dir / "data")) << "a file, not a directory"; }
+    std::string path = dir / "data/sub/app.sock";
     std::string err = bind_error(make_socket("app", "unix:" + path));
-    CHECK(err == "socket app: unix:" + path + ": mkdir " + dir.file("data/sub") + ": Not a directory");
+    CHECK(err == "socket app: unix:" + path + ": mkdir " + (dir / "data/sub") + ": Not a directory");
 }
 
 TEST_CASE("paths: make_directories reports what it made, remove_directories takes only that away") {
-    TempDir dir;
-    REQUIRE(mkdir(dir.file("kept").c_str(), 0700) == 0);
+    TempDir dir("sockets");
+    REQUIRE(mkdir((dir / "kept").c_str(), 0700) == 0);
     std::vector<std::string> made;
-    REQUIRE(fdsup::make_directories(dir.file("kept/a/b"), &made));
-    CHECK(made == std::vector<std::string>{dir.file("kept/a"), dir.file("kept/a/b")});
+    REQUIRE(fdsup::make_directories((dir / "kept/a/b"), &made));
+    CHECK(made == std::vector<std::string>{(dir / "kept/a"), (dir / "kept/a/b")});
     std::vector<std::string> again;
-    REQUIRE(fdsup::make_directories(dir.file("kept/a/b"), &again));
+    REQUIRE(fdsup::make_directories((dir / "kept/a/b"), &again));
     CHECK(again.empty());  // all there: nothing made
     fdsup::remove_directories(made);
     struct stat st{};
-    CHECK(lstat(dir.file("kept/a").c_str(), &st) < 0);
-    CHECK(lstat(dir.file("kept").c_str(), &st) == 0);
+    CHECK(lstat((dir / "kept/a").c_str(), &st) < 0);
+    CHECK(lstat((dir / "kept").c_str(), &st) == 0);
 }
 
 namespace {
@@ -458,7 +444,7 @@ ino_t inode_of(const std::string& path) {
 }  // namespace
 
 TEST_CASE("bind: a unix socket file another process serves is refused and left alone") {
-    TempDir dir;
+    TempDir dir("sockets");
     int n = 0;
     struct Case {
         const char* scheme;
@@ -471,7 +457,7 @@ TEST_CASE("bind: a unix socket file another process serves is refused and left a
                           Case{"unix:", SOCK_DGRAM, "a socket of another type is bound there"}}) {
         CAPTURE(c.scheme);
         CAPTURE(c.theirs);
-        std::string path = dir.file("live-" + std::to_string(++n) + ".sock");
+        std::string path = dir / ("live-" + std::to_string(++n) + ".sock");
         auto other = serve_unix(path, c.theirs);
         ino_t before = inode_of(path);
         std::string listen = std::string(c.scheme) + path;
@@ -483,8 +469,8 @@ TEST_CASE("bind: a unix socket file another process serves is refused and left a
 }
 
 TEST_CASE("bind: a listener with a full backlog is in use too") {
-    TempDir dir;
-    std::string path = dir.file("busy.sock");
+    TempDir dir("sockets");
+    std::string path = dir / "busy.sock";
     auto other = serve_unix(path, SOCK_STREAM, 0);
     std::vector<fdsup::UniqueFd> queued;
     for (int i = 0; i < 64; ++i) {
@@ -502,13 +488,13 @@ TEST_CASE("bind: a listener with a full backlog is in use too") {
 }
 
 TEST_CASE("bind: a live socket file of this process that the caller replaces is replaced") {
-    TempDir dir;
-    std::string path = dir.file("ours.sock");
+    TempDir dir("sockets");
+    std::string path = dir / "ours.sock";
     auto cfg = make_socket("old", "unix:" + path);
     auto old = bind_ok(cfg);
     ino_t before = inode_of(path);
     cfg.name = "new";
-    auto fresh = fdsup::bind_socket(cfg, {dir.file("other.sock"), path});
+    auto fresh = fdsup::bind_socket(cfg, {(dir / "other.sock"), path});
     REQUIRE_MESSAGE(fresh, (fresh ? std::string() : fresh.error().text()));
     CHECK(inode_of(path) != before);
     CHECK(unix_connect(path, SOCK_STREAM) == 0);
@@ -522,9 +508,9 @@ TEST_CASE("bind: a live socket file of this process that the caller replaces is 
 }
 
 TEST_CASE("unix probe: absent, stale, in use") {
-    TempDir dir;
-    CHECK(fdsup::probe_socket_file(dir.file("none.sock"), SOCK_STREAM).use == fdsup::SocketFileUse::absent);
-    std::string path = dir.file("p.sock");
+    TempDir dir("sockets");
+    CHECK(fdsup::probe_socket_file((dir / "none.sock"), SOCK_STREAM).use == fdsup::SocketFileUse::absent);
+    std::string path = dir / "p.sock";
     { auto gone = serve_unix(path, SOCK_STREAM); }  // closed: the file stays, nobody listens
     auto stale = fdsup::probe_socket_file(path, SOCK_STREAM);
     CHECK(stale.use == fdsup::SocketFileUse::stale);
@@ -560,12 +546,12 @@ TEST_CASE("bind: abstract name") {
 }
 
 TEST_CASE("bind: unixgram and unixpacket socket types") {
-    TempDir dir;
-    auto g = bind_ok(make_socket("g", "unixgram:" + dir.file("g.sock")));
+    TempDir dir("sockets");
+    auto g = bind_ok(make_socket("g", "unixgram:" + (dir / "g.sock")));
     CHECK(get_int_option(g.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_DGRAM);
-    CHECK(g.bound == dir.file("g.sock"));
+    CHECK(g.bound == (dir / "g.sock"));
 
-    auto p = bind_ok(make_socket("p", "unixpacket:" + dir.file("p.sock")));
+    auto p = bind_ok(make_socket("p", "unixpacket:" + (dir / "p.sock")));
     CHECK(get_int_option(p.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_SEQPACKET);
     CHECK(get_int_option(p.fd.get(), SOL_SOCKET, SO_ACCEPTCONN) == 1);
 
@@ -576,7 +562,7 @@ TEST_CASE("bind: unixgram and unixpacket socket types") {
     auto pa = bind_ok(make_socket("pa", "unixpacket:@" + unique_abstract("p")));
     CHECK(get_int_option(pa.fd.get(), SOL_SOCKET, SO_TYPE) == SOCK_SEQPACKET);
 
-    auto cfg = make_socket("gbuf", "unixgram:" + dir.file("gbuf.sock"));
+    auto cfg = make_socket("gbuf", "unixgram:" + (dir / "gbuf.sock"));
     cfg.receive_buffer = 100000;
     auto gb = bind_ok(cfg);
     CHECK(get_int_option(gb.fd.get(), SOL_SOCKET, SO_RCVBUF) >= 100000);
