@@ -300,14 +300,33 @@ Built build_scale(std::string_view verb, const std::vector<std::string>& args) {
     return VerbRequest{std::move(request)};
 }
 
-// logs NAME [-n N] [-f]
+// logs NAME [-n N] [-f] [--since DURATION] [--instance N]
 Built build_logs(std::string_view verb, const std::vector<std::string>& args) {
     long long lines = kDefaultLogLines;
     bool follow = false;
+    std::optional<std::string> since;
+    std::optional<long long> instance;
     auto walked = walk_arguments(verb, args, [&](size_t& i) -> OptionTaken {
         const std::string& arg = args[i];
         if (arg == "-f" || arg == "--follow") {
             follow = true;
+            return true;
+        }
+        if (auto since_text = value_option(args, i, "", "--since"); since_text.matched) {
+            auto text = parsed_value(arg, since_text, "a duration",
+                                     [](const std::string& t) { return looks_like_duration(t) ? std::optional(t) : std::nullopt; },
+                                     "--since needs a duration above 0 such as 30s, 10m or 1h");
+            if (!text) return std::unexpected(text.error());
+            since = *text;
+            return true;
+        }
+        if (auto index_text = value_option(args, i, "", "--instance"); index_text.matched) {
+            auto n = parsed_value(arg, index_text, "an instance index", parse_non_negative,
+                                  "the instance must be a non-negative integer (its index: 0, 1, ...)");
+            if (!n) return std::unexpected(n.error());
+            if (*n > std::numeric_limits<int>::max())
+                return std::unexpected(VerbError{"the instance index " + std::to_string(*n) + " is too large"});
+            instance = *n;
             return true;
         }
         auto count_text = value_option(args, i, "-n", "--lines");
@@ -326,6 +345,8 @@ Built build_logs(std::string_view verb, const std::vector<std::string>& args) {
     request["name"] = positionals[0];
     request["lines"] = lines;
     request["follow"] = follow;
+    if (since) request["since"] = *since;
+    if (instance) request["instance"] = *instance;
     return VerbRequest{std::move(request), follow};
 }
 
@@ -593,14 +614,20 @@ constexpr Verb kVerbs[] = {
      "  --pid PID           the process to take the socket from\n"
      "  --fd N              its fd number (default: the one listening on the address)\n",
      build_adopt},
-    {"logs", "logs NAME [-n N] [-f]", "print the recent output of a worker",
+    {"logs", "logs NAME [-n N] [-f] [--since DURATION] [--instance N]", "print the recent output of a worker",
      "Print the most recent captured output (stdout and stderr) of NAME's instances,\n"
-     "each line with its time and instance. With -f, keep printing new lines as they\n"
-     "arrive until fdsupd closes the connection or Ctrl-C; across an in-place upgrade\n"
-     "of fdsupd, from the new image on (a note on standard error), no line lost or\n"
-     "printed twice.\n",
+     "each line with the time it was read (local time, milliseconds; --json: \"time\" in\n"
+     "unix seconds and \"timestamp\" in RFC 3339, UTC, microseconds) and its instance.\n"
+     "fdsupd keeps the last 1,000 lines (1 MiB) of each worker, across in-place\n"
+     "upgrades. --since and --instance choose among them (then -n takes the last N of\n"
+     "those). With -f, keep printing new lines (of that instance, with --instance) as\n"
+     "they arrive until fdsupd closes the connection or Ctrl-C; across an in-place\n"
+     "upgrade of fdsupd, from the new image on (a note on standard error), no line\n"
+     "lost or printed twice.\n",
      "  -n, --lines N        print the last N lines (default 50)\n"
-     "  -f, --follow         then print new lines as they arrive\n",
+     "  -f, --follow         then print new lines as they arrive\n"
+     "  --since DURATION     only lines read in the last DURATION (30s, 10m, 1h)\n"
+     "  --instance N         only instance N's lines (its index: 0, 1, ...)\n",
      build_logs},
     {"events", "events [-f] [NAME...]", "print what happened to workers and fdsupd",
      "Print the events fdsupd keeps (the last 1,000): starts, readiness, exits with\n"

@@ -36,6 +36,7 @@ void diff_supervisor(const SupervisorConfig& a, const SupervisorConfig& b, Confi
     note(a.control_group != b.control_group, "control_group");
     note(a.runtime_dir != b.runtime_dir, "runtime_dir");
     note(a.log_level != b.log_level, "log_level");
+    note(a.log_format != b.log_format, "log_format");
     note(a.metrics_listen != b.metrics_listen, "metrics_listen");
     note(a.shutdown_timeout != b.shutdown_timeout, "shutdown_timeout");
     note(a.control_idle_timeout != b.control_idle_timeout, "control_idle_timeout");

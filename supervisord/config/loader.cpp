@@ -81,6 +81,7 @@ void Loader::read_supervisor(const toml::node& node, SupervisorConfig& out) {
     read_string(s, "control_group", out.control_group);
     read_string(s, "runtime_dir", out.runtime_dir);
     read_choice(s, "log_level", out.log_level, kLogLevels);
+    read_choice(s, "log_format", out.log_format, kLogFormats);
     read_string(s, "metrics_listen", out.metrics_listen);
     if (const toml::node* n = s.get("metrics_listen"); n && out.metrics_listen) {
         auto address = parse_listen_address("tcp://" + *out.metrics_listen);

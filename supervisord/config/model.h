@@ -36,6 +36,7 @@ struct SupervisorConfig {
     std::optional<std::string> control_group;
     std::string runtime_dir;               // default: dirname(control_socket)
     std::string log_level = "info";        // trace|debug|info|warn|error
+    std::string log_format = "text";       // text|json (logging/json_log_format.h)
     std::optional<std::string> metrics_listen;
     Duration shutdown_timeout = 30s;
     // Control socket limits (extensions to the SPEC, which fixes only the 30 s default):

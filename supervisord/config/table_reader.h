@@ -30,7 +30,7 @@ constexpr std::string_view kTopLevelKeys[] = {"supervisor", "sockets", "workers"
 constexpr std::string_view kSupervisorKeys[] = {
     "control_socket", "control_mode",   "control_group",    "runtime_dir",
     "log_level",      "metrics_listen", "shutdown_timeout", "control_idle_timeout",
-    "control_max_clients",
+    "control_max_clients", "log_format",
 };
 
 constexpr std::string_view kSocketKeys[] = {
@@ -60,6 +60,7 @@ constexpr std::string_view kProbeKeys[] = {"http", "tcp", "exec", "interval", "t
 
 constexpr Choice<std::string_view> kLogLevels[] = {
     {"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}};
+constexpr Choice<std::string_view> kLogFormats[] = {{"text", "text"}, {"json", "json"}};
 constexpr Choice<RestartPolicy> kRestartPolicies[] = {
     {"always", RestartPolicy::always},
     {"on-failure", RestartPolicy::on_failure},

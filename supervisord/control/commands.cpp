@@ -297,6 +297,31 @@ void run_scale(CommandContext& context, const Json& request, const Responder& re
                                     });
 }
 
+// logs' "instance", "since" (a duration back from now: "10m") and "after" (the last
+// seq a follower had, when it resumes across an in-place upgrade).
+Result<LogFilter> logs_filter(const Json& request) {
+    LogFilter filter;
+    auto instance = optional_int_field(request, "instance");
+    if (!instance) return std::unexpected(instance.error());
+    if (*instance) {
+        if (**instance < 0 || **instance > std::numeric_limits<int>::max())
+            return fail("field \"instance\" must be a non-negative integer");
+        filter.instance = static_cast<int>(**instance);
+    }
+    if (auto it = request.find("since"); it != request.end() && !it->is_null()) {
+        if (!it->is_string()) return fail("field \"since\" must be a duration such as \"10m\"");
+        auto since = config::parse_duration(it->get<std::string>());
+        if (!since || *since <= config::Duration::zero())
+            return fail("field \"since\": invalid duration \"" + it->get<std::string>() + "\" (such as 30s, 10m or 1h)");
+        filter.since = std::chrono::system_clock::now() - *since;
+    }
+    auto after = optional_int_field(request, "after");
+    if (!after) return std::unexpected(after.error());
+    if (*after && **after < 0) return fail("field \"after\" must not be negative");
+    filter.after = static_cast<uint64_t>(after->value_or(0));
+    return filter;
+}
+
 void run_logs(CommandContext& context, const Json& request, const Responder& responder) {
     auto name = string_field(request, "name");
     if (!name) return responder.finish(error_reply(name.error().text()));
@@ -304,26 +329,34 @@ void run_logs(CommandContext& context, const Json& request, const Responder& res
     if (!lines) return responder.finish(error_reply(lines.error().text()));
     auto follow = bool_field(request, "follow", false);
     if (!follow) return responder.finish(error_reply(follow.error().text()));
+    auto filter = logs_filter(request);
+    if (!filter) return responder.finish(error_reply(filter.error().text()));
     if (context.supervisor.find_worker(*name) == nullptr)
         return responder.finish(error_reply("unknown worker \"" + *name + "\""));
     long long count = lines->value_or(kDefaultLogLines);
     if (count < 0) return responder.finish(error_reply("field \"lines\" must not be negative"));
     LogBook& book = context.supervisor.logs();
     Json recent = Json::array();
-    for (const auto& line : book.recent(*name, static_cast<size_t>(std::min<long long>(count, LogBook::kMaxLines))))
+    for (const auto& line :
+         book.recent(*name, static_cast<size_t>(std::min<long long>(count, LogBook::kMaxLines)), *filter))
         recent.push_back(log_line_json(line));
     Json reply{{"ok", true}, {"worker", *name}, {"lines", std::move(recent)}, {"follow", *follow}};
     if (!*follow) return responder.finish(reply);
     responder.finish_streaming(reply);
     if (!responder.connected()) return;
-    uint64_t id = book.follow(*name, [responder](const LogLine& line) {
-        responder.stream(Json{{"log", log_line_json(line)}});
+    // The last line this client has been through (sent, or passed over by its filter):
+    // where the next image picks up after an in-place upgrade, the ring being carried.
+    auto seen = std::make_shared<uint64_t>(book.next_seq() - 1);
+    std::optional<int> instance = filter->instance;
+    uint64_t id = book.follow(*name, [responder, seen, instance](const LogLine& line) {
+        *seen = line.seq;
+        if (!instance || line.instance == *instance) responder.stream(Json{{"log", log_line_json(line)}});
     });
     responder.on_gone([&book, id] { book.unfollow(id); });
-    // Across an in-place upgrade: the next image's book starts empty, so its whole ring
-    // holds exactly the lines this one had not read yet.
-    responder.on_upgrade([name = *name] {
-        return Json{{"resume", Json{{"cmd", "logs"}, {"name", name}, {"lines", LogBook::kMaxLines}, {"follow", true}}}};
+    responder.on_upgrade([name = *name, seen, instance] {
+        Json resume{{"cmd", "logs"}, {"name", name}, {"lines", LogBook::kMaxLines}, {"follow", true}, {"after", *seen}};
+        if (instance) resume["instance"] = *instance;
+        return Json{{"resume", std::move(resume)}};
     });
 }
 

@@ -8,6 +8,7 @@
 
 #include "config/values.h"
 #include "json/json_writer.h"
+#include "logging/rfc3339.h"
 #include "rollout/rolling_restart.h"
 #include "version.h"
 #include "sys/signal_names.h"
@@ -326,7 +327,9 @@ Json instance_report_json(const InstanceReport& report) {
 
 Json log_line_json(const LogLine& line) {
     double time = std::chrono::duration<double>(line.time.time_since_epoch()).count();
-    return Json{{"time", time},
+    return Json{{"seq", line.seq},
+                {"time", time},
+                {"timestamp", rfc3339_utc(line.time)},
                 {"worker", line.worker},
                 {"instance", line.instance},
                 {"stream", line.from_stderr ? "stderr" : "stdout"},

@@ -218,7 +218,7 @@ std::expected<Startup, StartError> load(const Options& options) {
         startup.config = std::move(*loaded.config);
         startup.config_warnings = std::move(loaded.warnings);
     }
-    init_logging(options.log_level.value_or(startup.config.supervisor.log_level));
+    init_logging(options.log_level.value_or(startup.config.supervisor.log_level), startup.config.supervisor.log_format);
     for (const auto& warning : startup.config_warnings) spdlog::warn("{}", warning.text());
     if (options.log_level && !set_log_level(*options.log_level))
         return std::unexpected(StartError{"unknown log level \"" + *options.log_level + "\"", 2, std::move(startup.state)});

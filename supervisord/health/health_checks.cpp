@@ -12,6 +12,7 @@
 #include "health/connect_check.h"
 #include "health/http_check.h"
 #include "health/probe_report.h"
+#include "table/log_about.h"
 
 namespace fdsup::health {
 
@@ -66,7 +67,7 @@ void HealthChecks::starting(Instance& instance) {
         checks.inodes = host_.socket_inodes(instance);
         if (checks.inodes.empty()) {
             // Nothing to watch: ready_timeout decides (the loader warns about this).
-            spdlog::warn("worker {}: ready = \"accepting\" but it is given no listening socket", instance.label());
+            about(instance).warn("worker {}: ready = \"accepting\" but it is given no listening socket", instance.label());
             stop(instance);
             return;
         }
@@ -110,7 +111,7 @@ void HealthChecks::scan(uint64_t id) {
     }
     instance->health.accepting = std::string(accept_how_name(seen->how)) + ", pid " + std::to_string(seen->pid) +
                                  " fd " + std::to_string(seen->fd);
-    spdlog::debug("worker {}: accepting ({})", instance->label(), instance->health.accepting);
+    about(*instance).debug("worker {}: accepting ({})", instance->label(), instance->health.accepting);
     checks_.erase(it);
     host_.health_ready(*instance);  // last: it may start a liveness probe for this id
 }
@@ -175,12 +176,12 @@ void HealthChecks::probe_done(uint64_t id, const ProbeResult& result) {
     auto next = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(probe->interval - took));
     if (!liveness) {
         if (result.passed) {
-            spdlog::debug("worker {}: ready probe passed: {}", instance->label(), result.detail);
+            about(*instance).debug("worker {}: ready probe passed: {}", instance->label(), result.detail);
             checks_.erase(it);
             host_.health_ready(*instance);
             return;
         }
-        spdlog::debug("worker {}: ready probe failed: {}", instance->label(), result.detail);
+        about(*instance).debug("worker {}: ready probe failed: {}", instance->label(), result.detail);
         if (!std::exchange(checks.failure_told, true)) host_.probe_failed(*instance, false, result.detail, 0);
         schedule_probe(id, next);
         return;
@@ -191,8 +192,8 @@ void HealthChecks::probe_done(uint64_t id, const ProbeResult& result) {
         return;
     }
     int failures = ++instance->health.failures;
-    spdlog::warn("worker {}: pid {}: liveness probe failed ({} of {}): {}", instance->label(), instance->pid, failures,
-                 probe->failures, result.detail);
+    about(*instance).warn("worker {}: pid {}: liveness probe failed ({} of {}): {}", instance->label(), instance->pid, failures,
+                          probe->failures, result.detail);
     host_.probe_failed(*instance, true, result.detail, failures);
     if (failures < probe->failures) {
         schedule_probe(id, next);

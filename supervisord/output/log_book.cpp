@@ -1,8 +1,11 @@
 #include "output/log_book.h"
 
+#include <algorithm>
+
 namespace fdsup {
 
 void LogBook::add(LogLine line) {
+    line.seq = next_seq_++;
     // Followers first (they see the line even if the ring drops it at once).
     std::vector<uint64_t> ids;
     for (const auto& [id, sub] : followers_)
@@ -14,6 +17,10 @@ void LogBook::add(LogLine line) {
         follower(line);
     }
 
+    keep(std::move(line));
+}
+
+void LogBook::keep(LogLine line) {
     Ring& ring = rings_[line.worker];
     ring.bytes += line.text.size();
     ring.lines.push_back(std::move(line));
@@ -23,12 +30,25 @@ void LogBook::add(LogLine line) {
     }
 }
 
-std::vector<LogLine> LogBook::recent(const std::string& worker, size_t count) const {
+std::vector<LogLine> LogBook::recent(const std::string& worker, size_t count, const LogFilter& filter) const {
     auto it = rings_.find(worker);
-    if (it == rings_.end()) return {};
+    if (it == rings_.end() || count == 0) return {};
     const auto& lines = it->second.lines;
-    size_t first = lines.size() > count ? lines.size() - count : 0;
-    return {lines.begin() + static_cast<std::ptrdiff_t>(first), lines.end()};
+    // From the newest back, until `count` match.
+    auto first = lines.end();
+    size_t taken = 0;
+    for (auto at = lines.end(); at != lines.begin() && taken < count;) {
+        --at;
+        if (filter.matches(*at)) {
+            first = at;
+            ++taken;
+        }
+    }
+    std::vector<LogLine> picked;
+    picked.reserve(taken);
+    for (auto at = first; at != lines.end(); ++at)
+        if (filter.matches(*at)) picked.push_back(*at);
+    return picked;
 }
 
 uint64_t LogBook::follow(const std::string& worker, Follower follower) {
@@ -40,5 +60,13 @@ uint64_t LogBook::follow(const std::string& worker, Follower follower) {
 void LogBook::unfollow(uint64_t id) { followers_.erase(id); }
 
 void LogBook::forget(const std::string& worker) { rings_.erase(worker); }
+
+void LogBook::restore(std::vector<LogLine> lines, uint64_t next_seq) {
+    for (auto& line : lines) {
+        next_seq = std::max(next_seq, line.seq + 1);
+        keep(std::move(line));
+    }
+    next_seq_ = std::max(next_seq_, next_seq);
+}
 
 }  // namespace fdsup

@@ -176,7 +176,7 @@ OutputCapture* Outputs::add(UniqueFd read_end, StreamOrigin origin, config::Outp
     }
     auto keep_line = [this, worker = origin.worker, index = origin.index, from_stderr = origin.from_stderr](
                          OutputCapture::Time time, std::string_view line) {
-        book_.add(LogLine{time, worker, index, from_stderr, std::string(line)});
+        book_.add(LogLine{time, worker, index, from_stderr, std::string(line), 0});
     };
     uint64_t key = restored_key != 0 ? restored_key : next_key_++;
     auto capture = std::make_unique<OutputCapture>(**pipes, key, std::move(read_end), make_sink(target, origin, std::move(file)),

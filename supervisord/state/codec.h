@@ -20,6 +20,7 @@ private:
     static void restore_instance(Supervisor& sup, Worker& worker, const StateDocument& j, FdClaims& fds);
     static void restore_rollout(Supervisor& sup, Worker& worker, const StateDocument& r);
     static void restore_events(Supervisor& sup, const StateDocument& events);
+    static void restore_logs(Supervisor& sup, const StateDocument& logs);
 };
 
 }  // namespace fdsup::state

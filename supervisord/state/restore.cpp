@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <deque>
 #include <limits>
+#include <map>
 #include <unordered_set>
 
 #include "config/listen_address.h"
@@ -112,6 +113,8 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
     sup.upgrades_ = state.at("upgrades").get<uint64_t>() + (rolled_back ? 0 : 1);
     sup.next_instance_id_ = state.at("next_instance_id").get<uint64_t>();
     restore_events(sup, state.at("events"));
+    // (A state written before the ring was carried has none: the ring starts empty.)
+    if (auto logs = state.find("logs"); logs != state.end()) restore_logs(sup, *logs);
 
     // Sockets: the current ones take their settings from the config, retired ones
     // (replaced by a reload, still held by old processes) only need their address.
@@ -402,6 +405,25 @@ void Codec::restore_events(Supervisor& sup, const Json& events) {
         kept.push_back(std::move(event));
     }
     sup.events_.restore(std::move(kept), events.at("next_seq").get<uint64_t>());
+}
+
+void Codec::restore_logs(Supervisor& sup, const Json& logs) {
+    std::vector<LogLine> lines;
+    std::map<std::string, uint64_t> last_seq;  // per worker: each ring's lines in order
+    for (const auto& l : logs.at("lines")) {
+        LogLine line;
+        line.seq = l.at(0).get<uint64_t>();
+        line.time = wall_time_at(l.at(1));
+        line.worker = l.at(2).get<std::string>();
+        line.instance = l.at(3).get<int>();
+        line.from_stderr = l.at(4).get<bool>();
+        line.text = l.at(5).get<std::string>();
+        uint64_t& last = last_seq[line.worker];
+        if (line.seq == 0 || line.seq <= last) throw std::runtime_error("log lines out of order");
+        last = line.seq;
+        lines.push_back(std::move(line));
+    }
+    sup.outputs_.book().restore(std::move(lines), logs.at("next_seq").get<uint64_t>());
 }
 
 void Codec::restore_rollout(Supervisor& sup, Worker& worker, const Json& r) {

@@ -291,6 +291,23 @@ void Codec::write(const Supervisor& sup, JsonWriter& w, std::vector<int>& keep) 
     }
     w.end_array();
 
+    // The ring behind `fdsupctl logs`, so that it shows what came before the upgrade,
+    // each line with its time and number: [seq, wall time ns, worker, instance,
+    // from_stderr, text] (the text as every reply has it: invalid UTF-8 as U+FFFD).
+    const LogBook& book = sup.outputs_.book();
+    w.key("logs").begin_object().member("next_seq", book.next_seq()).key("lines").begin_array();
+    book.each_line([&w](const LogLine& line) {
+        w.begin_array()
+            .value(line.seq)
+            .value(wall_ns(line.time))
+            .value(line.worker)
+            .value(line.instance)
+            .value(line.from_stderr)
+            .value(line.text)
+            .end_array();
+    });
+    w.end_array().end_object();
+
     // Positional too (there are two per instance); the label is made again from the
     // worker and index, as add_capture made it.
     w.key("captures").begin_array();

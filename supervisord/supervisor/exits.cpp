@@ -13,6 +13,7 @@
 
 #include "config/values.h"
 #include "supervisor/supervisor.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 using config::format_duration;
@@ -32,8 +33,8 @@ void Supervisor::on_exit_event(Instance& instance) {
     if (exited && !*exited) {
         // A spurious wakeup: still running. The one-shot registration is armed again.
         if (int err = exits_->modify(instance.pidfd.get(), EPOLLIN | EPOLLONESHOT, instance.id); err != 0)
-            spdlog::error("worker {}: cannot watch pid {} again: {}; its exit will not be seen", instance.label(),
-                          instance.pid, std::strerror(err));
+            about(instance).error("worker {}: cannot watch pid {} again: {}; its exit will not be seen", instance.label(),
+                                  instance.pid, std::strerror(err));
         return;
     }
     // Its last words first, while its pid still names it. (The instance stays: it has a
@@ -53,8 +54,8 @@ void Supervisor::on_exit_event(Instance& instance) {
     if (!status) {
         // The process is gone but its status is not ours to read (someone else reaped
         // it). Never leave the watch armed on it: that would spin the loop forever.
-        spdlog::error("worker {}: pid {}: {}; exit status unknown", instance.label(), instance.pid,
-                      exited ? "already reaped" : exited.error().text());
+        about(instance).error("worker {}: pid {}: {}; exit status unknown", instance.label(), instance.pid,
+                              exited ? "already reaped" : exited.error().text());
         status = ExitStatus{false, 255, 0, false, {}};
     }
     exits_->remove(instance.pidfd.get());
@@ -100,6 +101,8 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     instance.watchdog_timer.stop();
     health_.stop(instance);
     std::string ran = "pid " + std::to_string(pid) + " " + status.describe() + " after " + format_duration(run_time);
+    // Every line from here on (the restart's too) is about the process that exited.
+    LogAbout exited = about(instance, pid);
     bool on_purpose = (instance.state == InstanceState::stopping && reason == KillReason::none) || instance.retiring ||
                       instance.worker->stopped_by_operator || instance.worker->removing;
     emit_exit(instance, pid, status, run_time, on_purpose, was_starting, reason);
@@ -159,6 +162,7 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
 
 void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
     const auto& cfg = instance.worker->config;
+    LogAbout subject = about(instance);
     instance.last_error = error.text();
     emit(EventKind::start_failed, instance, {{"error", error.text()}});
     if (cfg.restart == config::RestartPolicy::never) {
@@ -207,6 +211,7 @@ void Supervisor::emit_exit(const Instance& instance, pid_t pid, const ExitStatus
 
 // Always through the timer, even with no delay: a spawn that fails at once must not
 // recurse into the next one (a 0 s backoff would otherwise overflow the stack).
+// Its log line's subject is the caller's (the pid that exited, if one did).
 void Supervisor::schedule_restart(Instance& instance, config::Duration delay, const std::string& why) {
     ++instance.restarts;
     if (delay == config::Duration::zero())
@@ -231,12 +236,12 @@ bool Supervisor::defer_exit_until_cgroup_empty(Instance& instance, const ExitSta
     if (populated && !*populated) return false;  // the usual case: it left nothing behind
     if (!populated) {
         // Emptiness cannot be seen: kill what is there and go on without waiting.
-        spdlog::error("worker {}: {}", instance.label(), populated.error().text());
+        about(instance).error("worker {}: {}", instance.label(), populated.error().text());
         cgroups_.signal(instance, SIGKILL);
         return false;
     }
-    spdlog::info("worker {}: pid {} {}; killing what it left in its cgroup", instance.label(), instance.pid,
-                 status.describe());
+    about(instance).info("worker {}: pid {} {}; killing what it left in its cgroup", instance.label(), instance.pid,
+                         status.describe());
     instance.exit_pending = status;
     instance.drain_retried = false;
     // Nothing of the old process is waited for now but its cgroup's emptying: no ready
@@ -253,14 +258,14 @@ void Supervisor::on_cgroup_drain_timeout(Instance& instance) {
     auto timeout = instance.worker->config.stop_timeout;
     if (!instance.drain_retried) {
         instance.drain_retried = true;
-        spdlog::warn("worker {}: its cgroup is not empty {} after cgroup.kill; killing again", instance.label(),
-                     format_duration(timeout));
+        about(instance).warn("worker {}: its cgroup is not empty {} after cgroup.kill; killing again", instance.label(),
+                             format_duration(timeout));
         cgroups_.signal(instance, SIGKILL);
         arm_cgroup_drain(instance, Clock::now() + timeout);
         return;
     }
-    spdlog::error("worker {}: {} still in its cgroup {} after two rounds of cgroup.kill; going on without them",
-                  instance.label(), cgroups_.count_left(instance), cgroups_.path_of(instance));
+    about(instance).error("worker {}: {} still in its cgroup {} after two rounds of cgroup.kill; going on without them",
+                          instance.label(), cgroups_.count_left(instance), cgroups_.path_of(instance));
     finish_pending_exit(instance);
 }
 
@@ -279,7 +284,7 @@ void Supervisor::on_cgroup_event(uint64_t instance_id) {
     if (populated && *populated) return;
     if (!populated) {
         // Level-triggered: an fd that cannot be read would be reported for ever.
-        spdlog::error("worker {}: {}; no longer watching its cgroup", instance->label(), populated.error().text());
+        about(*instance).error("worker {}: {}; no longer watching its cgroup", instance->label(), populated.error().text());
         cgroups_.unwatch(*instance);
     }
     if (!instance->exit_pending) return;  // the main process's own exit is on its way

@@ -15,6 +15,7 @@
 #include "rollout/rolling_restart.h"
 #include "supervisor/supervisor.h"
 #include "sys/signal_names.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 namespace {
@@ -328,12 +329,12 @@ void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
     for (const auto& instance : worker.instances)
         if (!instance->retiring) slots.push_back({instance->index, instance->id, instance->pid, 0, -1, false, {}});
     size_t canary_slots = canary.count > 0 ? std::min(slots.size(), static_cast<size_t>(canary.count)) : 0;
-    spdlog::info("worker {}: rolling restart of {} instance(s), max_surge {}{}", worker.config.name, slots.size(),
-                 worker.config.max_surge,
-                 canary_slots == 0 ? std::string()
-                                   : fmt::format(", canary {} then {}", canary_slots,
-                                                 canary.pause.count() > 0 ? "a pause of " + config::format_duration(canary.pause)
-                                                                          : std::string("a hold until promoted")));
+    about(worker).info("worker {}: rolling restart of {} instance(s), max_surge {}{}", worker.config.name, slots.size(),
+                       worker.config.max_surge,
+                       canary_slots == 0 ? std::string()
+                                         : fmt::format(", canary {} then {}", canary_slots,
+                                                       canary.pause.count() > 0 ? "a pause of " + config::format_duration(canary.pause)
+                                                                                : std::string("a hold until promoted")));
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, generation, std::move(slots),
                                                     worker.config.max_surge, canary_slots);
     rollout->pause = canary.pause;
@@ -384,7 +385,7 @@ void Supervisor::roll_back(const RollingRestart& aborted) {
         if (config::WorkerConfig* entry = config_.find_worker(worker->config.name)) *entry = *aborted.previous_config;
         worker->config_source = aborted.previous_source;
         for (auto& instance : worker->instances) instance->spec.reset();
-        spdlog::warn("worker {}: back on the spec it ran before the reload", worker->config.name);
+        about(*worker).warn("worker {}: back on the spec it ran before the reload", worker->config.name);
     }
     if (!aborted.aborted || worker->generation != aborted.generation || shutting_down_ || worker->rollout) return;
     std::vector<RollingRestart::Slot> slots;
@@ -394,7 +395,7 @@ void Supervisor::roll_back(const RollingRestart& aborted) {
         slots.push_back({instance->index, instance->id, instance->pid, 0, -1, false, {}});
     }
     if (slots.empty()) return;
-    spdlog::warn("worker {}: rolling back {} instance(s) to the previous spec", worker->config.name, slots.size());
+    about(*worker).warn("worker {}: rolling back {} instance(s) to the previous spec", worker->config.name, slots.size());
     auto rollback = std::make_shared<RollingRestart>(worker->config.name, ++worker->generation, std::move(slots),
                                                      worker->config.max_surge);
     rollback->reason = "rollback after: " + aborted.stop_reason;
@@ -408,8 +409,8 @@ void Supervisor::roll_back(const RollingRestart& aborted) {
 std::function<void(std::vector<InstanceReport>)> Supervisor::rollback_done(const std::string& name) {
     return [name](std::vector<InstanceReport> reports) {
         auto failed = std::find_if(reports.begin(), reports.end(), [](const auto& r) { return !r.ok; });
-        if (failed == reports.end()) spdlog::info("worker {}: rolled back to the previous spec", name);
-        else spdlog::error("worker {}: rollback incomplete: {}", name, failed->message);
+        if (failed == reports.end()) about_worker(name).info("worker {}: rolled back to the previous spec", name);
+        else about_worker(name).error("worker {}: rollback incomplete: {}", name, failed->message);
     };
 }
 
@@ -467,12 +468,12 @@ void Supervisor::scale_now(Worker& worker, int count, ProgressFn progress,
             leaving.push_back({instance.id, worker.config.name, instance.index, instance.pid});
             retire_instance(instance);
         }
-        spdlog::info("worker {}: scaling from {} to {} instances", worker.config.name, live, count);
+        about(worker).info("worker {}: scaling from {} to {} instances", worker.config.name, live, count);
         await(std::move(leaving), Goal::gone, std::move(progress), std::move(then));
         return;
     }
     std::vector<Tracked> added;
-    spdlog::info("worker {}: scaling from {} to {} instances", worker.config.name, live, count);
+    about(worker).info("worker {}: scaling from {} to {} instances", worker.config.name, live, count);
     for (int i = live; i < count; ++i) {
         Instance& instance = add_instance(worker);
         added.push_back({instance.id, worker.config.name, instance.index, -1});
@@ -499,7 +500,7 @@ void Supervisor::start_workers(const std::vector<std::string>& names, ProgressFn
     });
     for (size_t i = 0; i < workers->size(); ++i) {
         Worker& worker = *(*workers)[i];
-        spdlog::info("worker {}: start requested", worker.config.name);
+        about(worker).info("worker {}: start requested", worker.config.name);
         if (worker.any_process() && std::any_of(worker.instances.begin(), worker.instances.end(), [](const auto& in) {
                 return in->state == InstanceState::stopping && !in->retiring;
             })) {
@@ -521,7 +522,7 @@ void Supervisor::stop_workers(const std::vector<std::string>& names, ProgressFn 
     });
     for (size_t i = 0; i < workers->size(); ++i) {
         Worker& worker = *(*workers)[i];
-        spdlog::info("worker {}: stop requested", worker.config.name);
+        about(worker).info("worker {}: stop requested", worker.config.name);
         ++worker.generation;
         worker.stopped_by_operator = true;
         await(stop_now(worker), Goal::gone, progress, Gather::part(gather, i));
@@ -548,10 +549,10 @@ void Supervisor::restart_workers(const std::vector<std::string>& names, Progress
                 part(std::move(reports));
             };
         if (rolls(worker)) {
-            spdlog::info("worker {}: restart requested (rolling)", worker.config.name);
+            about(worker).info("worker {}: restart requested (rolling)", worker.config.name);
             rolling_restart(worker, progress, std::move(part), canary);
         } else {
-            spdlog::info("worker {}: restart requested (stop-start)", worker.config.name);
+            about(worker).info("worker {}: restart requested (stop-start)", worker.config.name);
             stop_then_start(worker, progress, std::move(part));
         }
     }
@@ -594,7 +595,7 @@ Result<Supervisor::SignalSent> Supervisor::signal_worker(const std::string& name
         sent.pids.push_back(instance->pid);
         signal_instance(*instance, sig);
     }
-    spdlog::info("worker {}: sent SIG{} to {} instance(s)", name, signal_name(sig), sent.pids.size());
+    about_worker(name).info("worker {}: sent SIG{} to {} instance(s)", name, signal_name(sig), sent.pids.size());
     return sent;
 }
 

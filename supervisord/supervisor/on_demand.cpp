@@ -37,6 +37,7 @@
 #include "config/values.h"
 #include "sockets/connection_count.h"
 #include "supervisor/supervisor.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 using config::format_duration;
@@ -75,8 +76,8 @@ void Supervisor::watch_for_demand(Worker& worker) {
         if (fd < 0) continue;
         UniqueFd dup(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
         if (!dup) {
-            spdlog::error("worker {}: cannot watch socket {}: {}; starting it now", worker.config.name, name,
-                          std::strerror(errno));
+            about(worker).error("worker {}: cannot watch socket {}: {}; starting it now", worker.config.name, name,
+                                std::strerror(errno));
             return wake_on_demand(worker, name);
         }
         // uv_poll_init sets O_NONBLOCK, and the dup shares the open file description
@@ -87,13 +88,13 @@ void Supervisor::watch_for_demand(Worker& worker) {
         if (flags >= 0) ::fcntl(dup.get(), F_SETFL, flags);
         int started = watch->start(UV_READABLE, [this, &worker, name](int, int) { wake_on_demand(worker, name); });
         if (started != 0) {
-            spdlog::error("worker {}: cannot watch socket {}: {}; starting it now", worker.config.name, name,
-                          uv_strerror(started));
+            about(worker).error("worker {}: cannot watch socket {}: {}; starting it now", worker.config.name, name,
+                                uv_strerror(started));
             return wake_on_demand(worker, name);
         }
         worker.demand.watches.push_back({std::move(dup), std::move(watch)});
     }
-    spdlog::info("worker {}: idle (on demand): waiting for a connection", worker.config.name);
+    about(worker).info("worker {}: idle (on demand): waiting for a connection", worker.config.name);
 }
 
 void Supervisor::stop_watching(Worker& worker) {
@@ -108,7 +109,7 @@ void Supervisor::wake_on_demand(Worker& worker, const std::string& socket) {
     stop_watching(worker);
     if (shutting_down_ || worker.removing || worker.stopped_by_operator) return;
     ++worker.demand.starts;
-    spdlog::info("worker {}: a connection is waiting on socket {}; starting (on demand)", worker.config.name, socket);
+    about(worker).info("worker {}: a connection is waiting on socket {}; starting (on demand)", worker.config.name, socket);
     emit(EventKind::on_demand_start, worker.config.name,
          {{"socket", socket}, {"starts", static_cast<int64_t>(worker.demand.starts)}});
     ++worker.generation;
@@ -166,8 +167,8 @@ void Supervisor::on_idle_check(Worker& worker) {
         if (fd < 0) continue;
         auto sample = sample_connections(fd);
         if (!sample) {
-            spdlog::warn("worker {}: cannot count the connections of socket {}: {}; not stopped as idle",
-                         worker.config.name, name, sample.error().text());
+            about(worker).warn("worker {}: cannot count the connections of socket {}: {}; not stopped as idle",
+                               worker.config.name, name, sample.error().text());
             worker.demand.last_active = now;
             break;
         }
@@ -183,8 +184,8 @@ void Supervisor::on_idle_check(Worker& worker) {
         arm_idle_check(worker);
         return;
     }
-    spdlog::info("worker {}: no connection for {} (idle_stop {}); stopping it until the next one",
-                 worker.config.name, format_duration(idle_for), format_duration(*worker.config.idle_stop));
+    about(worker).info("worker {}: no connection for {} (idle_stop {}); stopping it until the next one",
+                       worker.config.name, format_duration(idle_for), format_duration(*worker.config.idle_stop));
     worker.demand.going_idle = true;
     emit(EventKind::idle_stop, worker.config.name,
          {{"idle", std::chrono::duration<double>(idle_for).count()}});
@@ -206,7 +207,7 @@ void Supervisor::on_demand_retuned(Worker& worker, const config::WorkerConfig& n
                                          [](const auto& i) { return i->state == InstanceState::idle; });
         if (worker.stopped_by_operator) return;
         if (worker.demand.watched || idle_instance) {
-            spdlog::info("worker {}: start = \"with-supervisor\" now; starting it", worker.config.name);
+            about(worker).info("worker {}: start = \"with-supervisor\" now; starting it", worker.config.name);
             start_now(worker);
         }
         if (going_idle) {
@@ -217,7 +218,7 @@ void Supervisor::on_demand_retuned(Worker& worker, const config::WorkerConfig& n
                 Worker* w = find_worker(name);
                 if (w == nullptr || w->generation != generation || w->stopped_by_operator) return true;
                 if (w->any_process()) return false;
-                spdlog::info("worker {}: start = \"with-supervisor\" now; starting it", name);
+                about_worker(name).info("worker {}: start = \"with-supervisor\" now; starting it", name);
                 start_now(*w);
                 return true;
             });

@@ -10,6 +10,7 @@
 
 #include "config/values.h"
 #include "supervisor/supervisor.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 
@@ -21,7 +22,7 @@ void Supervisor::become_ready(Instance& instance) {
     instance.state = InstanceState::running;
     instance.ready = true;
     auto took = Clock::now() - instance.started_at;
-    spdlog::info("worker {}: pid {} ready after {}", instance.label(), instance.pid, format_duration(took));
+    about(instance).info("worker {}: pid {} ready after {}", instance.label(), instance.pid, format_duration(took));
     emit(EventKind::ready, instance, {{"after", std::chrono::duration<double>(took).count()}});
     arm_watchdog(instance);
     health_.running(instance);  // its liveness probe, if it has one
@@ -77,7 +78,7 @@ void Supervisor::liveness_failed(Instance& instance, const std::string& why) {
         state_changed();
         return;
     }
-    spdlog::error("worker {}: pid {}: {}; replacing it", instance.label(), instance.pid, why);
+    about(instance).error("worker {}: pid {}: {}; replacing it", instance.label(), instance.pid, why);
     instance.last_error = why;
     std::vector<RollingRestart::Slot> slots{{instance.index, instance.id, instance.pid, 0, -1, false, {}}};
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, worker.generation, std::move(slots),
@@ -174,8 +175,8 @@ void Supervisor::arm_stop_escalation(Instance& instance, Clock::time_point deadl
     instance.timer_deadline = deadline;
     instance.timer.start(until(deadline), [this, &instance] {
         if (instance.state != InstanceState::stopping || !instance.has_process()) return;
-        spdlog::warn("worker {}: pid {} still running after stop_timeout; sending SIGKILL", instance.label(),
-                     instance.pid);
+        about(instance).warn("worker {}: pid {} still running after stop_timeout; sending SIGKILL", instance.label(),
+                             instance.pid);
         instance.stop_escalated = true;
         emit(EventKind::stop_timeout, instance,
              {{"timeout", std::chrono::duration<double>(instance.worker->config.stop_timeout).count()}});
@@ -212,7 +213,7 @@ void Supervisor::arm_watchdog_until(Instance& instance, Clock::time_point deadli
 void Supervisor::kill_for(Instance& instance, KillReason reason, const std::string& why) {
     if (!instance.has_process() || instance.state == InstanceState::stopping) return;
     instance.last_error = why;
-    spdlog::error("worker {}: pid {}: {}; stopping it", instance.label(), instance.pid, why);
+    about(instance).error("worker {}: pid {}: {}; stopping it", instance.label(), instance.pid, why);
     stop_instance_for(instance, reason, why);
     instance.kill_reason = reason;  // after stop_instance: its exit is a failure, not a stop
 }

@@ -14,6 +14,7 @@
 #include "logging/logging.h"
 #include "supervisor/supervisor.h"
 #include "sys/manager_notify.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 namespace {
@@ -212,6 +213,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
                                       (key == "metrics_listen" ? " or is upgraded in place (fdsupctl upgrade)" : ""));
     }
     if (next.supervisor.log_level != config_.supervisor.log_level) set_log_level(next.supervisor.log_level);
+    if (next.supervisor.log_format != config_.supervisor.log_format) set_log_format(next.supervisor.log_format);
     std::string previous_source = std::move(config_.source);
     config_ = next;
     // log_max_size, log_keep, log_compress, log_timestamps: in effect at once, for the
@@ -261,12 +263,12 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
             if (instance->ready && age_changed) set_recycle_deadline(*instance);  // the new max_age counts from now
             if (!worker.config.recycle.memory) instance->usage.memory_over_since.reset();
         }
-        spdlog::info("worker {}: limits and recycling updated", name);
+        about_worker(name).info("worker {}: limits and recycling updated", name);
     }
     rearm_recycling();
     for (const auto& name : diff.workers_demand_changed) {
         on_demand_retuned(*find_worker(name), *next.find_worker(name));
-        spdlog::info("worker {}: start and idle_stop updated", name);
+        about_worker(name).info("worker {}: start and idle_stop updated", name);
     }
     for (const auto& w : result.warnings) spdlog::warn("reload: {}", w);
     spdlog::info("reload: workers added {}; removed {}; changed {}; scaled {}; unchanged {}", join(diff.workers_added),
@@ -306,7 +308,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
 
     for (const auto& name : diff.workers_removed) {
         Worker& worker = *find_worker(name);
-        spdlog::info("worker {}: removed from the configuration; stopping", name);
+        about_worker(name).info("worker {}: removed from the configuration; stopping", name);
         ++worker.generation;
         worker.removing = true;
         await(stop_now(worker), Goal::gone, progress, finish_part);
@@ -317,7 +319,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
         if (worker.demand.watched && !worker.any_process()) {
             // Idle on demand: the new spec is for the next start; watched again on the
             // sockets it names, or started now if it is no longer on demand.
-            spdlog::info("worker {}: configuration changed; it was idle (on demand)", name);
+            about_worker(name).info("worker {}: configuration changed; it was idle (on demand)", name);
             stop_watching(worker);
             apply_pending_config(worker);
             if (worker.config.start == config::StartMode::on_demand) watch_for_demand(worker);
@@ -326,7 +328,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
             continue;
         }
         if (worker.stopped_by_operator) {
-            spdlog::info("worker {}: configuration changed; stays stopped (stopped by the operator)", name);
+            about_worker(name).info("worker {}: configuration changed; stays stopped (stopped by the operator)", name);
             stop_now(worker);  // a pending restart, if any
             apply_pending_config(worker);
             finish_part({});
@@ -335,7 +337,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
         if (worker.pending_config->restart_strategy == config::RestartStrategy::rolling && worker.any_process()) {
             // The new spec is in effect at once for new processes; the rollout replaces
             // the old ones, then the instance count follows the new config.
-            spdlog::info("worker {}: configuration changed; rolling restart", name);
+            about_worker(name).info("worker {}: configuration changed; rolling restart", name);
             auto next_config = std::make_shared<const config::WorkerConfig>(std::move(*worker.pending_config));
             worker.pending_config.reset();
             int wanted = next_config->instances;
@@ -364,14 +366,14 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
             rolling_restart(worker, progress, std::move(then), canary, std::move(next_config), std::move(source));
             continue;
         }
-        spdlog::info("worker {}: configuration changed; restarting (stop-start)", name);
+        about_worker(name).info("worker {}: configuration changed; restarting (stop-start)", name);
         stop_then_start(worker, progress, finish_part);
     }
     for (const auto& name : diff.workers_scaled)
         scale_now(*find_worker(name), next.find_worker(name)->instances, progress, finish_part);
     std::vector<Worker*> added;
     for (const auto& name : diff.workers_added) {
-        spdlog::info("worker {}: added", name);
+        about_worker(name).info("worker {}: added", name);
         added.push_back(&add_worker(*next.find_worker(name)));
     }
     std::stable_sort(workers_.begin(), workers_.end(),

@@ -7,6 +7,7 @@
 
 #include "config/values.h"
 #include "supervisor/supervisor.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 using config::format_duration;
@@ -24,10 +25,10 @@ void Supervisor::spawn(Instance& instance) {
         instance.last_error = "start limit hit (" + std::to_string(cfg.start_limit_burst) + " starts within " +
                               format_duration(cfg.start_limit_interval) + ")" +
                               (instance.last_error.empty() ? "" : "; last failure: " + instance.last_error);
-        spdlog::error("worker {}: start limit hit ({} starts within {}); state failed until "
-                      "`fdsupctl start {}`",
-                      instance.label(), cfg.start_limit_burst, format_duration(cfg.start_limit_interval),
-                      cfg.name);
+        about(instance).error("worker {}: start limit hit ({} starts within {}); state failed until "
+                              "`fdsupctl start {}`",
+                              instance.label(), cfg.start_limit_burst, format_duration(cfg.start_limit_interval),
+                              cfg.name);
         emit(EventKind::failed, instance, {{"error", instance.last_error}});
         return;
     }
@@ -122,7 +123,7 @@ Result<void> Supervisor::launch(Instance& instance) {
     if (*cgroup) cgroups_.keep(instance, std::move(**cgroup));
 
     outputs_.capture(*streams, cfg, instance.index, instance.pid);
-    spdlog::info("worker {}: started pid {}", instance.label(), instance.pid);
+    about(instance).info("worker {}: started pid {}", instance.label(), instance.pid);
     return {};  // the write ends close here: the worker holds the only copies
 }
 

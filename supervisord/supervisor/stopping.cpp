@@ -8,6 +8,7 @@
 #include "config/values.h"
 #include "supervisor/supervisor.h"
 #include "sys/signal_names.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 using config::format_duration;
@@ -26,7 +27,7 @@ void Supervisor::signal_instance(Instance& instance, int signal) {
         if (::getpgid(instance.pid) == instance.pid) return;
     }
     if (auto sent = pidfd_signal(instance.pidfd.get(), signal); !sent && sent.error().err != ESRCH)
-        spdlog::error("worker {}: {}", instance.label(), sent.error().text());
+        about(instance).error("worker {}: {}", instance.label(), sent.error().text());
 }
 
 void Supervisor::retire_instance(Instance& instance) {
@@ -37,8 +38,8 @@ void Supervisor::retire_instance(Instance& instance) {
     if (instance.draining) return;
     instance.draining = true;
     instance.ready = false;  // out of readiness; the process still serves
-    spdlog::info("worker {}: draining pid {}: out of readiness, SIG{} in {} (stop_delay)", instance.label(),
-                 instance.pid, signal_name(instance.config().stop_signal), format_duration(delay));
+    about(instance).info("worker {}: draining pid {}: out of readiness, SIG{} in {} (stop_delay)", instance.label(),
+                         instance.pid, signal_name(instance.config().stop_signal), format_duration(delay));
     arm_drain_delay(instance, Clock::now() + delay);
     emit(EventKind::draining, instance, {{"delay", std::chrono::duration<double>(delay).count()}});
 }
@@ -49,8 +50,8 @@ void Supervisor::keep_instance(Instance& instance) {
     instance.draining = false;
     instance.retiring = false;
     instance.ready = true;
-    spdlog::info("worker {}: pid {} back in service (its drain ended before stop_signal)", instance.label(),
-                 instance.pid);
+    about(instance).info("worker {}: pid {} back in service (its drain ended before stop_signal)", instance.label(),
+                         instance.pid);
 }
 
 void Supervisor::arm_drain_delay(Instance& instance, Clock::time_point deadline) {
@@ -92,8 +93,8 @@ void Supervisor::stop_instance_for(Instance& instance, KillReason reason, const 
     instance.ready = false;
     instance.watchdog_timer.stop();
     health_.stop(instance);
-    spdlog::info("worker {}: stopping pid {} with SIG{} (timeout {})", instance.label(), instance.pid,
-                 signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
+    about(instance).info("worker {}: stopping pid {} with SIG{} (timeout {})", instance.label(), instance.pid,
+                         signal_name(cfg.stop_signal), format_duration(cfg.stop_timeout));
     EventFields fields{{"signal", std::string(signal_name(cfg.stop_signal))},
                        {"timeout", std::chrono::duration<double>(cfg.stop_timeout).count()},
                        {"reason", std::string(reason == KillReason::none ? "requested" : kill_reason_name(reason))}};

@@ -15,6 +15,7 @@
 #include "config/values.h"
 #include "sockets/bind.h"
 #include "sys/output_file.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 using config::format_duration;
@@ -91,7 +92,7 @@ Instance* Supervisor::find_instance(uint64_t id) const {
 
 void Supervisor::apply_pending_config(Worker& worker) {
     if (!worker.pending_config || worker.any_process()) return;
-    spdlog::info("worker {}: new configuration in effect", worker.config.name);
+    about(worker).info("worker {}: new configuration in effect", worker.config.name);
     for (const auto& instance : worker.instances) instances_by_id_.erase(instance->id);
     worker.instances.clear();
     worker.config = std::move(*worker.pending_config);
@@ -142,7 +143,7 @@ void Supervisor::start_worker(Worker& worker) {
         if (!worker.waiting_for_dependencies) {
             std::string names;
             for (const auto& n : worker.config.after) names += (names.empty() ? "" : ", ") + n;
-            spdlog::info("worker {}: waiting for {} to be ready", worker.config.name, names);
+            about(worker).info("worker {}: waiting for {} to be ready", worker.config.name, names);
         }
         worker.waiting_for_dependencies = true;
         return;
@@ -277,7 +278,7 @@ void Supervisor::sweep() {
             ++it;
             continue;
         }
-        spdlog::info("worker {}: removed", worker.config.name);
+        about(worker).info("worker {}: removed", worker.config.name);
         for (const auto& instance : worker.instances) {
             health_.stop(*instance);
             instances_by_id_.erase(instance->id);

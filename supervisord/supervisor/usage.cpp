@@ -11,6 +11,7 @@
 #include "cgroups/limit_files.h"
 #include "config/values.h"
 #include "supervisor/supervisor.h"
+#include "table/log_about.h"
 
 namespace fdsup {
 using config::format_duration;
@@ -213,8 +214,8 @@ void Supervisor::on_recycle_timer() {
 void Supervisor::recycle_instance(Instance& instance, const std::string& why, bool by_memory) {
     Worker& worker = *instance.worker;
     (by_memory ? worker.resource_counters.recycled_memory : worker.resource_counters.recycled_age)++;
-    spdlog::warn("worker {}: pid {} {}; recycling it (replacement first, then stop_signal)", instance.label(),
-                 instance.pid, why);
+    about(instance).warn("worker {}: pid {} {}; recycling it (replacement first, then stop_signal)", instance.label(),
+                         instance.pid, why);
     emit(EventKind::recycle, instance, {{"limit", std::string(by_memory ? "recycle_memory" : "max_age")}, {"detail", why}});
     std::vector<RollingRestart::Slot> slots{{instance.index, instance.id, instance.pid, 0, -1, false, {}}};
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, worker.generation, std::move(slots),
@@ -241,9 +242,9 @@ std::function<void(std::vector<InstanceReport>)> Supervisor::recycle_done(const 
         // The old process keeps serving (recycling is not a failure); tried again later.
         if (Instance* old = find_instance(slot.old_id)) {
             old->usage.retry_after = Clock::now() + kRecycleRetry;
-            spdlog::warn("worker {}: not recycled, its replacement did not take over{}; tried again in {}",
-                         old->label(), reports.empty() ? "" : ": " + reports[0].message,
-                         format_duration(kRecycleRetry));
+            about(*old).warn("worker {}: not recycled, its replacement did not take over{}; tried again in {}",
+                             old->label(), reports.empty() ? "" : ": " + reports[0].message,
+                             format_duration(kRecycleRetry));
         }
         rearm_recycling();
     };

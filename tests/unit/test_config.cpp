@@ -100,6 +100,16 @@ TEST_CASE("signal_name is the inverse of parse_signal") {
 // ---------------------------------------------------------------------------------
 // Valid configs
 
+TEST_CASE("config: [supervisor] log_format") {
+    Config c = valid(R"(
+[supervisor]
+log_format = "json"
+[workers.web]
+command = ["/bin/true"]
+)");
+    CHECK(c.supervisor.log_format == "json");
+}
+
 TEST_CASE("config: a minimal config takes every default") {
     EnvGuard guard("RUNTIME_DIRECTORY");
     unsetenv("RUNTIME_DIRECTORY");
@@ -113,6 +123,7 @@ command = ["/bin/true"]
     CHECK(c.supervisor.control_mode == 0600u);
     CHECK(!c.supervisor.control_group);
     CHECK(c.supervisor.log_level == "info");
+    CHECK(c.supervisor.log_format == "text");
     CHECK(!c.supervisor.metrics_listen);
     CHECK(c.supervisor.shutdown_timeout == 30s);
     CHECK(c.sockets.empty());

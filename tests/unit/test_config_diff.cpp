@@ -100,12 +100,12 @@ TEST_CASE("diff: options that can change in place update the socket; bind-time o
 
 TEST_CASE("diff: sockets added and removed; supervisor keys") {
     auto a = load(kBase);
-    std::string text = std::string("[supervisor]\nlog_level = \"debug\"\ncontrol_socket = \"/x/c.sock\"\n") + kBase;
+    std::string text = std::string("[supervisor]\nlog_level = \"debug\"\nlog_format = \"json\"\ncontrol_socket = \"/x/c.sock\"\n") + kBase;
     text = edit(text, "[sockets.admin]", "[sockets.metrics]");
     text = edit(text, "fds = { 3 = \"admin\" }", "fds = { 3 = \"metrics\" }");
     ConfigDiff d = diff_configs(a, load(text));
     CHECK(d.sockets_added == Names{"metrics"});
     CHECK(d.sockets_removed == Names{"admin"});
     CHECK(d.workers_changed == Names{"admin"});
-    CHECK(d.supervisor_keys_changed == Names{"control_socket", "runtime_dir", "log_level"});
+    CHECK(d.supervisor_keys_changed == Names{"control_socket", "runtime_dir", "log_level", "log_format"});
 }

@@ -658,3 +658,10 @@ instances = 2
 )");
     CHECK(shared.errors.empty());
 }
+
+TEST_CASE("errors: log_format is text or json") {
+    auto r = load("[supervisor]\nlog_format = \"xml\"\n");
+    CHECK(!r.config);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].text() == "t.toml:2:14: supervisor.log_format: invalid value \"xml\" (expected text or json)");
+}

@@ -106,6 +106,24 @@ TEST_CASE("ctl arguments: logs options in every spelling") {
     CHECK(request({"logs", "web", "--lines=7"})["lines"] == 7);
     CHECK(request({"logs", "web", "-n20"})["lines"] == 20);
     CHECK_FALSE(command({"logs", "web"}).follow);
+}
+
+TEST_CASE("ctl arguments: logs --since and --instance") {
+    CHECK(request({"logs", "web", "--since", "10m", "--instance", "1"}) ==
+          Json::parse(R"({"cmd":"logs","name":"web","lines":50,"follow":false,"since":"10m","instance":1})"));
+    CHECK(request({"logs", "--since=500ms", "web", "--instance=0", "-n", "3", "-f"}) ==
+          Json::parse(R"({"cmd":"logs","name":"web","lines":3,"follow":true,"since":"500ms","instance":0})"));
+    CHECK(request({"logs", "web", "--since", "2h"})["since"] == "2h");
+    CHECK_FALSE(request({"logs", "web"}).contains("since"));
+    CHECK_FALSE(request({"logs", "web"}).contains("instance"));
+    CHECK(usage_error({"logs", "web", "--since"}).message == "--since needs a duration");
+    CHECK(usage_error({"logs", "web", "--since", "ten"}).message.find("such as 30s, 10m or 1h") != std::string::npos);
+    CHECK(usage_error({"logs", "web", "--since", "0s"}).message.find("above 0") != std::string::npos);
+    CHECK(usage_error({"logs", "web", "--since", "-5m"}).message.find("duration") != std::string::npos);
+    CHECK(usage_error({"logs", "web", "--instance"}).message == "--instance needs an instance index");
+    CHECK(usage_error({"logs", "web", "--instance", "-1"}).message.find("non-negative integer") != std::string::npos);
+    CHECK(usage_error({"logs", "web", "--instance", "one"}).message.find("non-negative integer") != std::string::npos);
+    CHECK(usage_error({"logs", "web", "--instance", "99999999999"}).message.find("too large") != std::string::npos);
     CHECK(request({"events"}) == Json::parse(R"({"cmd":"events","names":[],"follow":false})"));
     Command events = command({"events", "-f", "web", "db"});
     CHECK(events.follow);
@@ -194,7 +212,7 @@ TEST_CASE("ctl arguments: usage errors say what is wrong and show the verb's syn
     CHECK(usage_error({"logs", "web", "db"}).message.find("one worker name") != std::string::npos);
     auto bad_option = usage_error({"logs", "web", "--tail"});
     CHECK(bad_option.message == "unknown option --tail for logs");
-    CHECK(bad_option.synopsis.ends_with("logs NAME [-n N] [-f]"));
+    CHECK(bad_option.synopsis.ends_with("logs NAME [-n N] [-f] [--since DURATION] [--instance N]"));
 
     CHECK(usage_error({"signal"}).message == "signal needs a worker name");
     CHECK(usage_error({"signal", "web", "HUP", "TERM"}).message.find("at most one signal") != std::string::npos);
@@ -286,7 +304,7 @@ TEST_CASE("ctl arguments: help for fdsupctl and per verb") {
     CHECK(help({"help"}) == general);
 
     std::string logs = help({"help", "logs"});
-    CHECK(logs.starts_with("usage: fdsupctl [-s SOCKET] [--json] logs NAME [-n N] [-f]\n\n"));
+    CHECK(logs.starts_with("usage: fdsupctl [-s SOCKET] [--json] logs NAME [-n N] [-f] [--since DURATION] [--instance N]\n\n"));
     CHECK(logs.find("captured output") != std::string::npos);  // the description
     CHECK(logs.find("-n, --lines N") != std::string::npos);
     CHECK(logs.find("-f, --follow") != std::string::npos);
