@@ -312,7 +312,8 @@ Result<LogFilter> logs_filter(const Json& request) {
         if (!it->is_string()) return fail("field \"since\" must be a duration such as \"10m\"");
         auto since = config::parse_duration(it->get<std::string>());
         if (!since || *since <= config::Duration::zero())
-            return fail("field \"since\": invalid duration \"" + it->get<std::string>() + "\" (such as 30s, 10m or 1h)");
+            return fail("field \"since\": invalid duration \"" + it->get<std::string>() +
+                        "\" (such as 30s, 10m or 1h)");
         filter.since = std::chrono::system_clock::now() - *since;
     }
     auto after = optional_int_field(request, "after");

@@ -15,6 +15,8 @@
 //      the `events` command, {"event": EVENT} lines after it with "follow", and its
 //      "resume" across an in-place upgrade (with "after")
 //      the `reopen-logs` command
+//      logs: "instance", "since" and "after"; LOGLINE's "seq" and "timestamp"; the
+//      ring is carried across an in-place upgrade (a follower resumes with "after")
 //
 //   A SOCK_STREAM unix socket. Each way, one JSON object per line (UTF-8, "\n" ends it).
 //   The client sends a request and reads lines until the one that has "ok"; it may then
@@ -39,8 +41,9 @@
 //             after a rollback, this one restored) answers on the same socket path
 //             once it has restored the state, as the same pid. "resume": the request
 //             that picks up there: send it on a new connection and take its answer as
-//             this request's (a `logs` with "follow" and the whole ring, which starts
-//             empty in the next image, so that no line is lost or shown twice; an
+//             this request's (a `logs` with "follow" and "after": the last line this
+//             image handed to the client or passed over, the ring being carried over,
+//             so that no line is lost or shown twice; an
 //             `events` with "follow" and "after": the last event this image handed
 //             to the client, the journal being carried over; a
 //             `rollout` with "wait" for the rolling restarts still going on).
@@ -84,7 +87,13 @@
 //              SO_PEERCRED) is neither root nor the process's uid, fdsupd may not
 //              ptrace the process, the fd is not a listening socket of the kind and
 //              address the file says, or the reload fails otherwise.
-//   logs       name: str, lines?: int, follow?: bool    lines: [LOGLINE], follow: bool
+//   logs       name: str, lines?: int, follow?: bool,   lines: [LOGLINE], follow: bool
+//              instance?: int, since?: str, after?: int
+//              the last "lines" (default 50, at most 1,000) of the kept lines that
+//              match: of instance "instance" (an index no instance has: none), read
+//              within "since" (a duration back from now, "10m"), with "seq" above
+//              "after" (version 3); with "follow", each later line of the worker (of
+//              "instance" only, with it) as a {"log": LOGLINE} line as it is read
 //   shutdown   -                                        message (sent once all workers
 //                                                       stopped; then fdsupd exits)
 //   version    -                                        version, protocol, state_format, pid,
@@ -129,8 +138,13 @@
 //               counts are then 0)
 //   ADOPTED    {"socket": "web", "pid": 1234, "fd": 5, "bound": "127.0.0.1:8080"}: a socket
 //               taken over from a running process (adopt, or adopt = { pid_file })
-//   LOGLINE    {"time": 1763900000.123 (unix seconds), "worker": "web", "instance": 0,
+//   LOGLINE    {"seq": 812, "time": 1763900000.123456 (unix seconds),
+//               "timestamp": "2025-11-23T12:13:20.123456Z", "worker": "web", "instance": 0,
 //               "stream": "stdout" | "stderr", "text": "the line, without newline"}
+//               time, timestamp: when the read that brought the line returned (the
+//               same instant; timestamp RFC 3339, UTC, microseconds; version 3).
+//               seq: numbered from 1 over all workers, across in-place upgrades
+//               (version 3)
 //   EVENT      {"seq": 42, "time": 1763900000.123 (unix seconds), "worker": "web" | null,
 //               "instance": 0 | null, "pid": 1250 | null, "event": NAME, ...its fields}
 //               "seq": numbered from 1, monotonic over fdsupd's life across in-place

@@ -67,7 +67,8 @@ void HealthChecks::starting(Instance& instance) {
         checks.inodes = host_.socket_inodes(instance);
         if (checks.inodes.empty()) {
             // Nothing to watch: ready_timeout decides (the loader warns about this).
-            about(instance).warn("worker {}: ready = \"accepting\" but it is given no listening socket", instance.label());
+            about(instance).warn("worker {}: ready = \"accepting\" but it is given no listening socket",
+                                 instance.label());
             stop(instance);
             return;
         }
@@ -192,8 +193,8 @@ void HealthChecks::probe_done(uint64_t id, const ProbeResult& result) {
         return;
     }
     int failures = ++instance->health.failures;
-    about(*instance).warn("worker {}: pid {}: liveness probe failed ({} of {}): {}", instance->label(), instance->pid, failures,
-                          probe->failures, result.detail);
+    about(*instance).warn("worker {}: pid {}: liveness probe failed ({} of {}): {}", instance->label(), instance->pid,
+                          failures, probe->failures, result.detail);
     host_.probe_failed(*instance, true, result.detail, failures);
     if (failures < probe->failures) {
         schedule_probe(id, next);

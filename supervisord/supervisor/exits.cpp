@@ -33,8 +33,8 @@ void Supervisor::on_exit_event(Instance& instance) {
     if (exited && !*exited) {
         // A spurious wakeup: still running. The one-shot registration is armed again.
         if (int err = exits_->modify(instance.pidfd.get(), EPOLLIN | EPOLLONESHOT, instance.id); err != 0)
-            about(instance).error("worker {}: cannot watch pid {} again: {}; its exit will not be seen", instance.label(),
-                                  instance.pid, std::strerror(err));
+            about(instance).error("worker {}: cannot watch pid {} again: {}; its exit will not be seen",
+                                  instance.label(), instance.pid, std::strerror(err));
         return;
     }
     // Its last words first, while its pid still names it. (The instance stays: it has a
@@ -284,7 +284,8 @@ void Supervisor::on_cgroup_event(uint64_t instance_id) {
     if (populated && *populated) return;
     if (!populated) {
         // Level-triggered: an fd that cannot be read would be reported for ever.
-        about(*instance).error("worker {}: {}; no longer watching its cgroup", instance->label(), populated.error().text());
+        about(*instance).error("worker {}: {}; no longer watching its cgroup", instance->label(),
+                               populated.error().text());
         cgroups_.unwatch(*instance);
     }
     if (!instance->exit_pending) return;  // the main process's own exit is on its way

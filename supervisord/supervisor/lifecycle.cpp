@@ -329,12 +329,13 @@ void Supervisor::rolling_restart(Worker& worker, ProgressFn progress,
     for (const auto& instance : worker.instances)
         if (!instance->retiring) slots.push_back({instance->index, instance->id, instance->pid, 0, -1, false, {}});
     size_t canary_slots = canary.count > 0 ? std::min(slots.size(), static_cast<size_t>(canary.count)) : 0;
-    about(worker).info("worker {}: rolling restart of {} instance(s), max_surge {}{}", worker.config.name, slots.size(),
-                       worker.config.max_surge,
-                       canary_slots == 0 ? std::string()
-                                         : fmt::format(", canary {} then {}", canary_slots,
-                                                       canary.pause.count() > 0 ? "a pause of " + config::format_duration(canary.pause)
-                                                                                : std::string("a hold until promoted")));
+    about(worker).info(
+        "worker {}: rolling restart of {} instance(s), max_surge {}{}", worker.config.name, slots.size(),
+        worker.config.max_surge,
+        canary_slots == 0 ? std::string()
+                          : fmt::format(", canary {} then {}", canary_slots,
+                                        canary.pause.count() > 0 ? "a pause of " + config::format_duration(canary.pause)
+                                                                 : std::string("a hold until promoted")));
     auto rollout = std::make_shared<RollingRestart>(worker.config.name, generation, std::move(slots),
                                                     worker.config.max_surge, canary_slots);
     rollout->pause = canary.pause;
@@ -395,7 +396,8 @@ void Supervisor::roll_back(const RollingRestart& aborted) {
         slots.push_back({instance->index, instance->id, instance->pid, 0, -1, false, {}});
     }
     if (slots.empty()) return;
-    about(*worker).warn("worker {}: rolling back {} instance(s) to the previous spec", worker->config.name, slots.size());
+    about(*worker).warn("worker {}: rolling back {} instance(s) to the previous spec", worker->config.name,
+                        slots.size());
     auto rollback = std::make_shared<RollingRestart>(worker->config.name, ++worker->generation, std::move(slots),
                                                      worker->config.max_surge);
     rollback->reason = "rollback after: " + aborted.stop_reason;

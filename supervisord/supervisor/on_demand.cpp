@@ -109,7 +109,8 @@ void Supervisor::wake_on_demand(Worker& worker, const std::string& socket) {
     stop_watching(worker);
     if (shutting_down_ || worker.removing || worker.stopped_by_operator) return;
     ++worker.demand.starts;
-    about(worker).info("worker {}: a connection is waiting on socket {}; starting (on demand)", worker.config.name, socket);
+    about(worker).info("worker {}: a connection is waiting on socket {}; starting (on demand)", worker.config.name,
+                       socket);
     emit(EventKind::on_demand_start, worker.config.name,
          {{"socket", socket}, {"starts", static_cast<int64_t>(worker.demand.starts)}});
     ++worker.generation;
