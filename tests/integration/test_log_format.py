@@ -8,9 +8,6 @@ import re
 
 from fdsup_harness import FdsupTestCase, wait_until
 
-# Writes each of LINES to stdout (and the last to stderr too), then "END", then waits.
-WORKER = r'''
-import sys, time
 LINES = [
     b'plain text',
     b'a "quoted" word and a back\\slash',
@@ -19,23 +16,19 @@ LINES = [
     b'good utf-8: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80',
     b'{"looks": "like json"}',
 ]
-for line in LINES:
-    sys.stdout.buffer.write(line + b'\n')
-sys.stdout.buffer.write(b'END\n')
+
+# Writes each of LINES to stdout, then "END", then the bad UTF-8 one to stderr too; then
+# waits.
+WORKER = f"""
+import sys, time
+for line in {LINES!r}:
+    sys.stdout.buffer.write(line + b'\\n')
+sys.stdout.buffer.write(b'END\\n')
 sys.stdout.flush()
-sys.stderr.buffer.write(LINES[-3] + b'\n')
+sys.stderr.buffer.write({LINES[-3]!r} + b'\\n')
 sys.stderr.flush()
 time.sleep(3600)
-'''
-
-LINES = [
-    b'plain text',
-    b'a "quoted" word and a back\\slash',
-    b'control \x01\x07\x1b[31m red \x7f and a tab\there',
-    b'bad utf-8: \xff and \xc3( and \xe2\x82 cut',
-    b'good utf-8: \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80',
-    b'{"looks": "like json"}',
-]
+"""
 
 CONFIG = """
 [supervisor]
