@@ -357,3 +357,46 @@ TEST_CASE("snapshot and restore: the event journal carries over, numbered on, ev
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().text().find("exploded") != std::string::npos);
 }
+
+TEST_CASE("snapshot and restore: the logs ring carries over, each line with its time and number") {
+    Loop l;
+    std::vector<int> keep;
+    fdsup::StateDocument state;
+    auto read_at = std::chrono::system_clock::time_point(std::chrono::nanoseconds(1763900000123456789));
+    {
+        Supervisor before(&l.loop, config(), {}, context());
+        before.logs().add(fdsup::LogLine{read_at, "web", 1, true, "oops \"quoted\"", 0});
+        before.logs().add(fdsup::LogLine{read_at + std::chrono::seconds(1), "web", 0, false, "fine", 0});
+        state = snapshot_of(before, keep);
+    }
+    Supervisor after(&l.loop, config(), {}, context(), true);
+    auto restored = fdsup::state::restore_state(after, state);
+    REQUIRE_MESSAGE(restored.has_value(), restored.error().text());
+    auto lines = after.logs().recent("web", 10);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[0].seq == 1);
+    CHECK(lines[0].time == read_at);
+    CHECK(lines[0].instance == 1);
+    CHECK(lines[0].from_stderr);
+    CHECK(lines[0].text == "oops \"quoted\"");
+    CHECK(lines[1].seq == 2);
+    CHECK(lines[1].time == read_at + std::chrono::seconds(1));
+    // The next line is numbered on.
+    after.logs().add(fdsup::LogLine{read_at, "web", 0, false, "next", 0});
+    CHECK(after.logs().recent("web", 1)[0].seq == 3);
+
+    // A state written before the ring was carried: an empty ring, not an error.
+    fdsup::StateDocument old = state;
+    old.erase("logs");
+    Supervisor older(&l.loop, config(), {}, context(), true);
+    auto from_old = fdsup::state::restore_state(older, old);
+    REQUIRE_MESSAGE(from_old.has_value(), from_old.error().text());
+    CHECK(older.logs().recent("web", 10).empty());
+
+    // Damage: lines out of order are refused.
+    state["logs"]["lines"][1][0] = 1;
+    Supervisor again(&l.loop, config(), {}, context(), true);
+    auto refused = fdsup::state::restore_state(again, state);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().text().find("log lines out of order") != std::string::npos);
+}
