@@ -19,7 +19,7 @@ import threading
 import time
 import unittest
 
-from fdsup_harness import DEADLINE, FdsupTestCase, plant_bad_outputs, wait_until
+from fdsup_harness import DEADLINE, FdsupTestCase, fd_links, plant_bad_outputs, wait_until
 
 BUILD = os.environ.get("FDSUP_BUILD_DIR", "")
 MIB = 1024 * 1024
@@ -262,8 +262,7 @@ stderr = "rotate:@TMP@/logs/together.log"
         self.assertEqual(lines("apart-1.log", 2), ["err 1", "out 1"])
         self.assertEqual(lines("together.log", 4), ["err 0", "err 1", "out 0", "out 1"])
         # One open file per path, whoever writes it.
-        opened = [link for link in os.listdir(f"/proc/{d.pid}/fd")
-                  if os.readlink(f"/proc/{d.pid}/fd/{link}").startswith(logs)]
+        opened = [link for link in fd_links(d.pid) if link.startswith(logs)]
         self.assertEqual(len(opened), 3)
         # The lines are in `fdsupctl logs` too, with their stream.
         logs_out = d.ctl_ok("logs", "together")
@@ -366,11 +365,12 @@ stdout = "rotate:@TMP@/logs/{name}.log"
         d.start(wait_control=True)
         path = os.path.join(logs, "carried.log")
         wait_until(lambda: os.path.exists(path + ".3.gz"), what="three compressed rotations")
-        fd_before = [n for n in os.listdir(f"/proc/{d.pid}/fd") if os.readlink(f"/proc/{d.pid}/fd/{n}") == path]
+        # fd_links: a compression's fds open and close on the thread pool meanwhile.
+        fd_before = [link for link in fd_links(d.pid) if link == path]
         out = d.ctl_ok("upgrade")
         self.assertIn("fdsupd upgraded in place", out)
         self.assertEqual(d.ctl_json("status")["supervisor"]["pid"], d.pid)
-        fd_after = [n for n in os.listdir(f"/proc/{d.pid}/fd") if os.readlink(f"/proc/{d.pid}/fd/{n}") == path]
+        fd_after = [link for link in fd_links(d.pid) if link == path]
         rotations = len(os.listdir(logs))
         wait_until(lambda: len(os.listdir(logs)) >= rotations + 3, what="three more rotations after the upgrade")
         self.assertEqual(len(fd_before), 1)
