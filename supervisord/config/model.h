@@ -85,6 +85,7 @@ enum class KillMode { process, group, cgroup };
 enum class RestartStrategy { rolling, stop_start };
 enum class OutputKind { log, inherit, null, file, rotate, journal };
 enum class LogTimestamps { utc, local, none };
+constexpr int kMaxLogKeep = 1000;  // rotated files kept per log (log_keep)
 enum class StartMode { with_supervisor, on_demand };
 
 struct OutputTarget {

@@ -19,7 +19,6 @@ namespace fdsup::config {
 // An fd store larger than this is a mistake (each fd is one of fdsupd's, and every
 // name goes into the worker's environment).
 constexpr int kMaxFdStore = 4096;
-constexpr int kMaxLogKeep = 1000;  // rotated files kept per log
 // pids_max at most: the kernel's PID_MAX_LIMIT (pids.max refuses more).
 constexpr int64_t kMaxPids = 4 * 1024 * 1024;
 // cpu_weight and io_weight: as cgroup v2's cpu.weight and io.weight.

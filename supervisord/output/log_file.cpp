@@ -167,9 +167,20 @@ void LogFile::flush() {
     uint64_t written = 0;
     if (!write_all(fd_.get(), pending_, written)) {
         int err = errno;
-        // What did reach the file counts (its size); the rest of the batch is dropped.
-        dropped_lines_ += pending_lines_;
-        warn("write " + path_ + ": " + std::strerror(err) + "; " + std::to_string(pending_lines_) +
+        // A line cut short would be continued by the next batch's first line: the file
+        // is cut back to the last whole line that reached it (fdsupd is its one writer),
+        // and the rest of the batch is dropped.
+        std::string_view reached(pending_.data(), written);
+        size_t whole = reached.rfind('\n') == std::string_view::npos ? 0 : reached.rfind('\n') + 1;
+        if (whole < written) {
+            struct stat st {};
+            if (::fstat(fd_.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) >= written - whole &&
+                ::ftruncate(fd_.get(), st.st_size - static_cast<off_t>(written - whole)) == 0)
+                written = whole;
+        }
+        uint64_t kept = static_cast<uint64_t>(std::count(pending_.begin(), pending_.begin() + static_cast<long>(written), '\n'));
+        dropped_lines_ += pending_lines_ - kept;
+        warn("write " + path_ + ": " + std::strerror(err) + "; " + std::to_string(pending_lines_ - kept) +
              " line(s) dropped");
     }
     size_ += written;
@@ -195,11 +206,8 @@ void LogFile::rotate() {
         for (bool gz : {false, true}) ::unlink(rotated(keep, gz).c_str());
     for (int k = keep - 1; k >= 1; --k)
         for (bool gz : {false, true}) ::rename(rotated(k, gz).c_str(), rotated(k + 1, gz).c_str());
-    for (Job* job : jobs_)
-        if (++job->index > keep) {  // its file is gone: out of the pool's queue, or stopped
-            job->cancelled = true;
-            uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));
-        }
+    for (Job* job : jobs_) ++job->index;
+    cancel_jobs_past_keep();
     if (keep >= 1) ::rename(path_.c_str(), rotated(1, false).c_str());
     else ::unlink(path_.c_str());
     auto fresh = open_regular(path_);
@@ -216,6 +224,14 @@ void LogFile::rotate() {
     if (options_.compress && keep >= 1) compress(1);
 }
 
+void LogFile::cancel_jobs_past_keep() {
+    for (Job* job : jobs_)
+        if (job->index > options_.keep) {  // its file is gone: out of the pool's queue, or stopped
+            job->cancelled = true;
+            uv_cancel(reinterpret_cast<uv_req_t*>(&job->req));
+        }
+}
+
 void LogFile::compress(int index) {
     auto* job = new Job;
     job->index = index;
@@ -227,7 +243,12 @@ void LogFile::compress(int index) {
         return;
     }
     job->temp_name = dir_ + "/." + base_ + ".gz-tmp-" + std::to_string(next_job_++);
-    job->temp.reset(::open(job->temp_name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, kMode));
+    // O_EXCL: never into a file someone else put at the name (a hard link, as root);
+    // a name left over from a crash is fdsupd's own and goes first.
+    constexpr int kCreate = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+    job->temp.reset(::open(job->temp_name.c_str(), kCreate, kMode));
+    if (!job->temp && errno == EEXIST && ::unlink(job->temp_name.c_str()) == 0)
+        job->temp.reset(::open(job->temp_name.c_str(), kCreate, kMode));
     if (!job->temp) {
         warn("compress " + source + ": create " + job->temp_name + ": " + std::strerror(errno));
         delete job;
@@ -239,7 +260,7 @@ void LogFile::compress(int index) {
     auto work = [](uv_work_t* req) {
         auto* job = static_cast<Job*>(req->data);
         // gzclose closes the fd it is given: a duplicate, so that temp can be synced.
-        int out = ::dup(job->temp.get());
+        int out = ::fcntl(job->temp.get(), F_DUPFD_CLOEXEC, 0);  // an upgrade's exec must not carry it
         gzFile gz = out >= 0 ? gzdopen(out, "wb") : nullptr;
         if (gz == nullptr) {
             job->error = out < 0 ? errno : ENOMEM;
@@ -296,13 +317,23 @@ void LogFile::after_compress(uv_work_t* req, int status) {
                        (job->error > 0 ? std::strerror(job->error) : "zlib error") + "; left uncompressed");
         return;
     }
+    // The file at the name must still be the one compressed: something else rotating the
+    // same files (a logrotate whose glob takes them in) may have moved it meanwhile.
+    std::string source = self->rotated(job->index, false);
+    struct stat compressed {}, named {};
+    if (::fstat(job->source.get(), &compressed) < 0 || ::lstat(source.c_str(), &named) < 0 ||
+        compressed.st_dev != named.st_dev || compressed.st_ino != named.st_ino) {
+        ::unlink(job->temp_name.c_str());
+        self->warn("compress " + source + ": the file was moved by something else meanwhile; left as it is");
+        return;
+    }
     std::string target = self->rotated(job->index, true);
     if (::rename(job->temp_name.c_str(), target.c_str()) < 0) {
         self->warn("compress: rename " + job->temp_name + " to " + target + ": " + std::strerror(errno));
         ::unlink(job->temp_name.c_str());
         return;
     }
-    ::unlink(self->rotated(job->index, false).c_str());
+    ::unlink(source.c_str());
 }
 
 Result<void> LogFile::reopen() {
@@ -325,6 +356,7 @@ void LogFile::set_options(LogFileOptions options) {
 }
 
 void LogFile::tidy() {
+    cancel_jobs_past_keep();  // a smaller log_keep: their results would land past it
     DIR* dir = ::opendir(dir_.c_str());
     if (dir == nullptr) return;
     std::vector<std::string> temps;
@@ -346,6 +378,9 @@ void LogFile::tidy() {
         files.emplace_back(index, gz);
     }
     ::closedir(dir);
+    // Never rotated by size, fdsupd rotates nothing: numbered files are an outside
+    // rotation's (logrotate's own rotate count, its delaycompress), not to be touched.
+    if (!options_.max_size) files.clear();
     for (const auto& temp : temps) {
         bool ours = std::any_of(jobs_.begin(), jobs_.end(), [&](const Job* job) {
             return job->temp_name == dir_ + "/" + temp;

@@ -17,17 +17,21 @@
 // loop then renames to PATH.k.gz before it removes PATH.k. A job follows its file's
 // index as later rotations shift the names, and one whose file falls past log_keep is
 // cancelled (taken out of the pool's queue, or stopped at its next chunk): at most
-// log_keep compressions are ever pending per file. tidy() (at open, after an upgrade, when the options change) removes
-// leftover temp files and rotated files past log_keep, and compresses again what a
-// crash or an upgrade left uncompressed: nothing is lost mid-compression.
+// log_keep compressions are ever pending per file. A result is renamed into place only
+// if the name still holds the file compressed (another rotator moved nothing).
+// tidy() (at open, after an upgrade, when the options change) removes leftover temp
+// files and rotated files past log_keep, and compresses again what a crash or an
+// upgrade left uncompressed: nothing is lost mid-compression. With no log_max_size
+// fdsupd rotates nothing, and tidy() leaves numbered files alone (logrotate's).
 //
 // Back pressure: writes are synchronous, on the loop, and a capture reads at most one
 // chunk (OutputCapture::kReadChunk) per wakeup, so nothing is buffered beyond that: a
 // worker faster than the disk fills its pipe and blocks in write(). A stalled disk
 // stalls the loop in write() too (as it would any program writing the file).
 //
-// A write that fails (ENOSPC, EIO) drops its batch: counted, warned about at most
-// every few seconds, never retried without bound.
+// A write that fails (ENOSPC, EIO) drops the rest of its batch, and a line it cut short
+// is cut off the file: counted, warned about at most every few seconds, never retried
+// without bound.
 //
 // Opened as `file:` is (sys/output_file.h: no symlink on the path, no FIFO hang), and
 // it must be a regular file; created 0640.
@@ -112,6 +116,8 @@ private:
     std::string rotated(int index, bool gz) const;
     void rotate();
     void compress(int index);
+    // Jobs whose file is now past log_keep: taken out of the pool's queue, or stopped.
+    void cancel_jobs_past_keep();
     static void after_compress(uv_work_t* req, int status);
     void warn(const std::string& what);
 

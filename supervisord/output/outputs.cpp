@@ -214,10 +214,17 @@ void Outputs::adopt_capture(uint64_t key, UniqueFd read_end, StreamOrigin origin
         auto it = log_files_.find(path);
         if (it != log_files_.end()) file = it->second.file.lock();
         if (!file) {
-            // Not in the state (it had no open file for it): opened again, as a spawn would.
-            auto opened = log_file(path, origin.worker, LogFileOptions{});
-            if (opened) file = std::move(*opened);
-            else spdlog::error("{}: {}; its lines go to fdsupd's log", origin.label(), opened.error().text());
+            // Not in the state (the previous image had no file open for it): opened again,
+            // and tidied (with its worker's options: Supervisor::resume retunes them first)
+            // only once the upgrade cannot roll back, as a carried file is.
+            auto opened = LogFile::open(loop_, path, LogFileOptions{}, false);
+            if (opened) {
+                file = std::move(*opened);
+                adopted_logs_.push_back(file);
+                log_files_[path] = LogEntry{file, origin.worker};
+            } else {
+                spdlog::error("{}: {}; its lines go to fdsupd's log", origin.label(), opened.error().text());
+            }
         }
     }
     OutputCapture* added = add(std::move(read_end), std::move(origin), std::move(target), std::move(file), key);

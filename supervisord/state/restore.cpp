@@ -1,6 +1,7 @@
 // Reading the supervisor's state back in the next image (state.h).
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <deque>
@@ -237,16 +238,24 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         const auto& v = l.get_ref<const Json::array_t&>();
         if (v.size() != kLogFileFields) throw std::runtime_error("a log file of " + std::to_string(v.size()) + " fields");
         OpenLog log{v[kLogFilePath].get<std::string>(), v[kLogFileFd].get<int>(), v[kLogFileWorker].get<std::string>(), {}};
-        if (!log.path.starts_with("/") || !log_paths.insert(log.path).second)
-            throw std::runtime_error("a log file with a relative or repeated path (" + log.path + ")");
+        if (!log.path.starts_with("/") || log.path.ends_with("/") || log.path.find('\0') != std::string::npos ||
+            !log_paths.insert(log.path).second)
+            throw std::runtime_error("a log file with a relative, repeated or unusable path (" + log.path + ")");
         if (!v[kLogFileMaxSize].is_null()) log.options.max_size = v[kLogFileMaxSize].get<uint64_t>();
         else log.options.max_size.reset();
         log.options.keep = v[kLogFileKeep].get<int>();
-        if (log.options.keep < 0) throw std::runtime_error("log file " + log.path + ": a negative log_keep");
+        if (log.options.keep < 0 || log.options.keep > config::kMaxLogKeep)
+            throw std::runtime_error("log file " + log.path + ": log_keep " + std::to_string(log.options.keep) +
+                                     " is out of range");
         log.options.compress = v[kLogFileCompress].get<bool>();
         auto timestamps = config::log_timestamps_from_text(v[kLogFileTimestamps].get<std::string>());
         if (!timestamps) throw std::runtime_error("log file " + log.path + ": unknown log_timestamps " + v[kLogFileTimestamps].dump());
         log.options.timestamps = *timestamps;
+        // A regular file, as fdsupd opens it: a damaged state must not make it write
+        // into a pipe or a socket it happens to hold.
+        struct stat st {};
+        if (::fstat(log.fd, &st) < 0 || !S_ISREG(st.st_mode))
+            throw std::runtime_error("log file " + log.path + ": fd " + std::to_string(log.fd) + " is not a regular file");
         fds.claim(log.fd, "log file " + log.path, true);
         logs.push_back(std::move(log));
     }

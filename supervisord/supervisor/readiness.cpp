@@ -136,6 +136,7 @@ void Supervisor::resume() {
         else arm_idle_check(*worker);
     }
     rearm_recycling();
+    outputs_.retune_logs(config_);  // a file not in the state was opened with no options
     outputs_.resume();  // the adopted log files' leftovers: no rollback can need them now
     state_changed();
 }

@@ -4,12 +4,14 @@
 #include <doctest/doctest.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -285,4 +287,87 @@ TEST_CASE("a failed write drops its batch and counts it; later writes go on") {
     file->append(kWhen, "three");
     file->flush();
     CHECK(file->dropped_lines() == 3);
+}
+
+TEST_CASE("a write cut short by an error leaves no part of a line: the file is cut back to the last whole one") {
+    Loop loop;
+    TempDir dir("logfile");
+    auto file = LogFile::open(&loop.loop, dir / "w.log", plain(std::nullopt, 1));
+    REQUIRE(file);
+    // RLIMIT_FSIZE makes the kernel write up to the limit, then fail (EFBIG): a short
+    // write followed by an error, as a disk filling up mid-batch does.
+    struct sigaction ignore {}, previous {};
+    ignore.sa_handler = SIG_IGN;
+    REQUIRE(sigaction(SIGXFSZ, &ignore, &previous) == 0);
+    rlimit saved{};
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    rlimit small = saved;
+    small.rlim_cur = 50;  // two whole lines of 21 bytes, and 8 bytes of a third
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    for (int n = 0; n < 5; ++n) (*file)->append(kWhen, numbered(n));
+    (*file)->flush();
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &saved) == 0);
+    REQUIRE(sigaction(SIGXFSZ, &previous, nullptr) == 0);
+    CHECK((*file)->dropped_lines() == 3);
+    CHECK(read_text(dir / "w.log") == numbered(0) + "\n" + numbered(1) + "\n");
+    (*file)->append(kWhen, numbered(5));  // the next line starts a line of its own
+    (*file)->flush();
+    CHECK(read_text(dir / "w.log") == numbered(0) + "\n" + numbered(1) + "\n" + numbered(5) + "\n");
+    CHECK((*file)->size() == 63);
+}
+
+TEST_CASE("a smaller log_keep while compressions run: none of their results lands past it") {
+    Loop loop;
+    TempDir dir("logfile");
+    auto file = LogFile::open(&loop.loop, dir / "w.log", LogFileOptions{100, 6, true, LogTimestamps::none});
+    REQUIRE(file);
+    for (int n = 0; n < 28; ++n) (*file)->append(kWhen, numbered(n));  // 6 rotations, jobs queued
+    (*file)->flush();
+    REQUIRE((*file)->compressing() > 2);
+    (*file)->set_options(LogFileOptions{100, 2, true, LogTimestamps::none});  // before any job's result
+    loop.drain();
+    CHECK((*file)->compressing() == 0);
+    CHECK(names_in(dir) == std::set<std::string>{"w.log", "w.log.1.gz", "w.log.2.gz"});
+}
+
+TEST_CASE("no log_max_size: tidy leaves numbered files alone (an outside rotation's), temp files still go") {
+    Loop loop;
+    TempDir dir("logfile");
+    for (const char* name : {"w.log.1", "w.log.7.gz", ".w.log.gz-tmp-3"}) std::ofstream(dir / name) << "x\n";
+    auto file = LogFile::open(&loop.loop, dir / "w.log", LogFileOptions{std::nullopt, 2, true, LogTimestamps::none});
+    REQUIRE(file);
+    loop.drain();
+    CHECK(names_in(dir) == std::set<std::string>{"w.log", "w.log.1", "w.log.7.gz"});
+}
+
+TEST_CASE("a compression whose file was moved by another rotator meanwhile is dropped, the new file untouched") {
+    Loop loop;
+    TempDir dir("logfile");
+    auto file = LogFile::open(&loop.loop, dir / "w.log", LogFileOptions{100, 3, true, LogTimestamps::none});
+    REQUIRE(file);
+    for (int n = 0; n < 6; ++n) (*file)->append(kWhen, numbered(n));  // one rotation: w.log.1 queued
+    (*file)->flush();
+    REQUIRE((*file)->compressing() == 1);
+    // Before the job's result is taken (that happens on the loop): something else
+    // rotates, putting another file at w.log.1.
+    REQUIRE(rename((dir / "w.log.1").c_str(), (dir / "w.log.2").c_str()) == 0);
+    std::ofstream(dir / "w.log.1") << "logrotate's\n";
+    loop.drain();
+    CHECK(read_text(dir / "w.log.1") == "logrotate's\n");
+    CHECK(names_in(dir) == std::set<std::string>{"w.log", "w.log.1", "w.log.2"});
+}
+
+TEST_CASE("a compression never writes through a name someone else put there (O_EXCL)") {
+    Loop loop;
+    TempDir dir("logfile");
+    std::ofstream(dir / "victim") << "untouched\n";
+    REQUIRE(link((dir / "victim").c_str(), (dir / ".w.log.gz-tmp-1").c_str()) == 0);  // the first job's name
+    auto file = LogFile::open(&loop.loop, dir / "w.log", LogFileOptions{100, 3, true, LogTimestamps::none}, false);
+    REQUIRE(file);
+    for (int n = 0; n < 6; ++n) (*file)->append(kWhen, numbered(n));
+    (*file)->flush();
+    loop.drain();
+    CHECK(read_text(dir / "victim") == "untouched\n");
+    CHECK(names_in(dir) == std::set<std::string>{"w.log", "w.log.1.gz", "victim"});
+    CHECK(read_gzip(dir / "w.log.1.gz").starts_with(numbered(0)));
 }

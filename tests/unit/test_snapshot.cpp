@@ -15,6 +15,7 @@
 #include "config/loader.h"
 #include "state/state_format.h"
 #include "state/state.h"
+#include "temp_dir.h"
 #include "upgrade/state_file.h"
 
 using fdsup::Instance;
@@ -261,6 +262,49 @@ TEST_CASE("restore: fds the previous image did not keep, or named twice, are ref
         uv_run(&l.loop, UV_RUN_NOWAIT);
     CHECK(fcntl(p.read[0], F_GETFD) < 0);
     CHECK(fcntl(p.read[1], F_GETFD) < 0);
+}
+
+TEST_CASE("restore: a damaged log file record is refused before its fd is owned") {
+    Loop l;
+    std::vector<int> keep;
+    fdsup::StateDocument state;
+    {
+        Supervisor before(&l.loop, config(), {}, context());
+        state = snapshot_of(before, keep);
+    }
+    using fdsup::StateDocument;
+    TempDir dir("snapshot");
+    int file = open((dir / "w.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int pipe_fds[2];
+    REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
+    auto error_of = [&](StateDocument record) {
+        auto damaged = state;
+        damaged["keep"] = StateDocument::array({file, pipe_fds[0]});
+        damaged["log_files"] = StateDocument::array({std::move(record)});
+        Supervisor after(&l.loop, config(), {}, context(), true);
+        auto restored = fdsup::state::restore_state(after, damaged);
+        REQUIRE_FALSE(restored.has_value());
+        CHECK(fcntl(file, F_GETFD) >= 0);
+        CHECK(fcntl(pipe_fds[0], F_GETFD) >= 0);
+        return restored.error().text();
+    };
+    auto record = [&](const std::string& path, int fd, int log_keep) {
+        return StateDocument::array({path, fd, "web", nullptr, log_keep, false, "utc"});
+    };
+    const std::string path = dir / "w.log";
+    CHECK(error_of(record(path, file, fdsup::config::kMaxLogKeep + 1)) ==
+          "the state cannot be restored: log file " + path + ": log_keep 1001 is out of range");
+    CHECK(error_of(record(path, file, -1)) ==
+          "the state cannot be restored: log file " + path + ": log_keep -1 is out of range");
+    CHECK(error_of(record(path, pipe_fds[0], 5)) == "the state cannot be restored: log file " + path + ": fd " +
+                                                        std::to_string(pipe_fds[0]) + " is not a regular file");
+    CHECK(error_of(record("w.log", file, 5)) ==
+          "the state cannot be restored: a log file with a relative, repeated or unusable path (w.log)");
+    CHECK(error_of(record(dir.path + "/", file, 5)) == "the state cannot be restored: a log file with a relative, "
+                                                        "repeated or unusable path (" + dir.path + "/)");
+    close(file);
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
 }
 
 TEST_CASE("snapshot and restore: an on-demand worker stays idle and watched, with its starts and idle clock") {
