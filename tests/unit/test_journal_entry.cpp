@@ -403,7 +403,7 @@ TEST_CASE("journal connection: what a send's errno means") {
     CHECK(JournalConnection::classify(EMSGSIZE, true) == F::this_line);
 }
 
-TEST_CASE("journal sink: ids with no mapping in fdsupd's user namespace drop that stream's credentials, not the journal") {
+TEST_CASE("journal sink: ids unmapped in fdsupd's user namespace drop that stream's credentials, not the journal") {
     FakeJournal journal;
     // A child in a user namespace of its own with no uid or gid map: every id is
     // unmapped there (as 65534, the overflow id, is in a container mapping a range),
