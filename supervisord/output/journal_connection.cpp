@@ -57,8 +57,37 @@ int JournalConnection::send_once(std::string_view datagram, const Credentials* c
     return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL) < 0 ? errno : 0;
 }
 
+JournalConnection::Failure JournalConnection::classify(int err, bool with_credentials) {
+    switch (err) {
+        case EINTR:
+            return Failure::again;
+        case EAGAIN:
+            return Failure::full;
+        // The credentials' errors (net/core/scm.c, scm_check_creds()); without
+        // credentials these mean something else, and nothing to mend by sending again.
+        case ESRCH:
+            return with_credentials ? Failure::no_such_pid : Failure::outage;
+        case EPERM:
+            return with_credentials ? Failure::refused_credentials : Failure::outage;
+        case EINVAL:
+            return with_credentials ? Failure::unmapped_credentials : Failure::outage;
+        case EMSGSIZE:
+        case ENOBUFS:
+        case ENOMEM:
+            return Failure::this_line;
+        case ECONNREFUSED:
+        case ECONNRESET:
+        case ENOTCONN:
+        case EPIPE:
+        case ENOENT:
+            return Failure::gone;
+        default:
+            return Failure::outage;
+    }
+}
+
 JournalConnection::Sent JournalConnection::send(std::string_view datagram, const Credentials* credentials,
-                                                std::optional<Clock::time_point>& deadline, const std::string& label) {
+                                                const std::string& label) {
     bool reconnected = false;
     for (;;) {
         if (!fd_ && !connect_if_due(label)) {
@@ -66,38 +95,38 @@ JournalConnection::Sent JournalConnection::send(std::string_view datagram, const
             return Sent::not_sent;
         }
         int err = send_once(datagram, credentials);
-        switch (err) {
-            case 0:
-                if (behind_) {
-                    behind_ = false;
-                    if (behind_warned_)
-                        spdlog::info("journal {}: takes lines again; {} went to fdsupd's log meanwhile", path_,
-                                     lines_while_behind_);
-                    behind_warned_ = false;
-                    lines_while_behind_ = 0;
-                }
-                return Sent::ok;
-            case EINTR:
+        if (err == 0) {
+            if (behind_) {
+                behind_ = false;
+                if (behind_warned_)
+                    spdlog::info("journal {}: takes lines again; {} went to fdsupd's log meanwhile", path_,
+                                 lines_while_behind_);
+                behind_warned_ = false;
+                lines_while_behind_ = 0;
+            }
+            return Sent::ok;
+        }
+        switch (classify(err, credentials != nullptr)) {
+            case Failure::again:
                 continue;
-            case EAGAIN:
-                if (wait_for_room(deadline)) continue;
+            case Failure::full:
+                if (wait_for_room()) continue;
                 note_behind(label);
                 return Sent::not_sent;
-            case ESRCH:
-                if (credentials != nullptr) return Sent::no_such_pid;
-                break;
-            case EPERM:
-                if (credentials != nullptr) {
-                    credentials_refused_ = true;
-                    spdlog::debug("journal {}: the kernel refuses to name a worker's pid in credentials; the pid "
-                                  "goes in OBJECT_PID= and FDSUP_PID= instead",
-                                  path_);
-                    return Sent::refused_credentials;
-                }
-                break;
-            case EMSGSIZE:
-            case ENOBUFS:
-            case ENOMEM:
+            case Failure::no_such_pid:
+                return Sent::no_such_pid;
+            case Failure::refused_credentials:
+                credentials_refused_ = true;
+                spdlog::debug("journal {}: the kernel refuses to name a worker's pid in credentials; the pid "
+                              "goes in OBJECT_PID= and FDSUP_PID= instead",
+                              path_);
+                return Sent::refused_credentials;
+            case Failure::unmapped_credentials:
+                spdlog::debug("journal {}: {}'s uid {} or gid {} has no mapping in fdsupd's user namespace; its "
+                              "pid goes in OBJECT_PID= and FDSUP_PID= instead",
+                              path_, label, credentials->uid, credentials->gid);
+                return Sent::unmapped_credentials;
+            case Failure::this_line:
                 // This datagram, not the journal: the line goes to fdsupd's log, the
                 // next one is tried as usual.
                 if (!oversize_warned_) {
@@ -106,11 +135,7 @@ JournalConnection::Sent JournalConnection::send(std::string_view datagram, const
                                  path_, label, datagram.size(), std::strerror(err));
                 }
                 return Sent::not_sent;
-            case ECONNREFUSED:
-            case ECONNRESET:
-            case ENOTCONN:
-            case EPIPE:
-            case ENOENT:
+            case Failure::gone:
                 // journald went away, maybe to come back at once (a restart binds the
                 // path anew): one new connection before calling it an outage.
                 fd_.reset();
@@ -120,7 +145,7 @@ JournalConnection::Sent JournalConnection::send(std::string_view datagram, const
                     continue;
                 }
                 break;
-            default:
+            case Failure::outage:
                 break;
         }
         lost(err, label);
@@ -165,15 +190,18 @@ void JournalConnection::lost(int err, const std::string& label) {
     }
 }
 
-bool JournalConnection::wait_for_room(std::optional<Clock::time_point>& deadline) {
+bool JournalConnection::wait_for_room() {
     if (behind_) return false;  // known full: no wait until it takes a line again
     auto now = Clock::now();
-    if (!deadline) deadline = now + kMaxWait;
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - now);
+    // A new budget once the previous one's pause is over; until then, what is left of it
+    // (nothing, during the pause).
+    if (!budget_end_ || now >= *budget_end_ + kMaxWait) budget_end_ = now + kMaxWait;
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(*budget_end_ - now);
     if (left.count() <= 0) return false;
+    ++waits_;
     pollfd p{fd_.get(), POLLOUT, 0};
     int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    return ready > 0 || (ready < 0 && errno == EINTR);  // room, or try again (the deadline holds)
+    return ready > 0 || (ready < 0 && errno == EINTR);  // room, or try again (the budget holds)
 }
 
 void JournalConnection::note_behind(const std::string& label) {
@@ -184,9 +212,9 @@ void JournalConnection::note_behind(const std::string& label) {
     if (now < next_behind_warning_) return;
     next_behind_warning_ = now + kBehindWarningInterval;
     behind_warned_ = true;
-    spdlog::warn("journal {}: full for {} ms (journald is behind); {} and every other stream sent to the journal "
-                 "go to fdsupd's log until it takes lines again",
-                 path_, kMaxWait.count(), label);
+    spdlog::warn("journal {}: full (journald is behind; fdsupd waits for room at most {} ms in {}); {} and every "
+                 "other stream sent to the journal go to fdsupd's log until it takes lines again",
+                 path_, kMaxWait.count(), 2 * kMaxWait.count(), label);
 }
 
 }  // namespace fdsup

@@ -9,10 +9,14 @@
 // outage; the socket is tried again at the first line after kRetryInterval, and at the
 // first line of any stream that starts (retry_soon()), and its return is logged once.
 //
-// Journald behind (its socket's queue full: EAGAIN): the send waits for room, for at
-// most kMaxWait per read of a capture (the caller's deadline), then the rest of that
-// read goes to fdsupd's log, and later lines do not wait at all until journald takes
-// one again (one warning per such episode, at most one per kBehindWarningInterval).
+// Journald behind (its socket's queue full: EAGAIN): the send waits for room, within
+// one budget shared by every stream: kMaxWait from the first full queue, then no wait
+// at all for kMaxWait after it (so the loop is never held longer than kMaxWait in a
+// row, nor more than half the time, whatever the number of streams: a journald that
+// drains slowly would otherwise cost each stream's read its own wait, every turn).
+// A line that finds the queue full with no budget left goes to fdsupd's log, as do
+// later lines, without waiting, until journald takes one again (one warning per such
+// episode, at most one per kBehindWarningInterval).
 // Why wait in the loop, bounded, rather than stop reading the pipe until the socket
 // is writable: a datagram socket's queue drains in microseconds when journald is
 // merely busy, so a short wait keeps every line in the journal at the cost of a
@@ -67,12 +71,31 @@ public:
         ok,
         no_such_pid,          // the credentials' pid is gone (ESRCH): send without them
         refused_credentials,  // EPERM for the credentials: send without them
-        not_sent,             // no journal, or it is behind: the caller logs the line
+        // EINVAL for the credentials: their uid or gid has no mapping in fdsupd's user
+        // namespace (a container's overflow 65534): send without them. That stream's
+        // ids, not the journal: other streams' may map, and the socket is fine.
+        unmapped_credentials,
+        not_sent,  // no journal, or it is behind: the caller logs the line
     };
-    // One datagram. `deadline`: the end of the read's wait for room (set at its first
-    // full queue; the caller resets it at each read). `label`: the stream, for messages.
-    Sent send(std::string_view datagram, const Credentials* credentials, std::optional<Clock::time_point>& deadline,
-              const std::string& label);
+    // One datagram. `label`: the stream, for messages.
+    Sent send(std::string_view datagram, const Credentials* credentials, const std::string& label);
+
+    // What sendmsg()'s errno means for the line (pure, for tests): `with_credentials`:
+    // the datagram carried SCM_CREDENTIALS.
+    enum class Failure {
+        again,                 // EINTR: send again
+        full,                  // EAGAIN: wait for room
+        no_such_pid,           // ESRCH with credentials
+        refused_credentials,   // EPERM with credentials
+        unmapped_credentials,  // EINVAL with credentials
+        this_line,             // EMSGSIZE, ENOBUFS, ENOMEM: this datagram, not the journal
+        gone,                  // ECONNREFUSED, ENOENT...: journald went away (reconnect once)
+        outage,                // anything else: the socket is of no use as it is
+    };
+    static Failure classify(int err, bool with_credentials);
+
+    // How many times a send waited for room (poll()ed): for tests.
+    uint64_t waits() const { return waits_; }
 
 private:
     // sendmsg(); 0 or the errno.
@@ -80,8 +103,8 @@ private:
     // Connects if it is time to try; false (logged once per outage) if there is no journal.
     bool connect_if_due(const std::string& label);
     void lost(int err, const std::string& label);
-    // Room in the queue before `deadline`: false once it has passed, or while behind.
-    bool wait_for_room(std::optional<Clock::time_point>& deadline);
+    // Room in the queue within the wait budget: false once it is spent, or while behind.
+    bool wait_for_room();
     void note_behind(const std::string& label);
 
     std::string path_;
@@ -95,6 +118,10 @@ private:
     bool behind_warned_ = false;
     Clock::time_point next_behind_warning_ = Clock::time_point::min();
     uint64_t lines_while_behind_ = 0;
+    // The end of the current wait budget (set at the first full queue after the previous
+    // one's pause: budget_end_ + kMaxWait).
+    std::optional<Clock::time_point> budget_end_;
+    uint64_t waits_ = 0;
 };
 
 }  // namespace fdsup

@@ -48,10 +48,11 @@ void JournalSink::write_line(std::chrono::system_clock::time_point time, std::st
     bool named = credentials_ && !journal_.credentials_refused();
     if (!named) datagram_.append(object_pid_);
     for (;;) {
-        switch (journal_.send(datagram_, named ? &*credentials_ : nullptr, deadline_, label_)) {
+        switch (journal_.send(datagram_, named ? &*credentials_ : nullptr, label_)) {
             case JournalConnection::Sent::ok:
                 return;
             case JournalConnection::Sent::no_such_pid:
+            case JournalConnection::Sent::unmapped_credentials:
                 credentials_.reset();
                 [[fallthrough]];
             case JournalConnection::Sent::refused_credentials:

@@ -6,7 +6,8 @@
 // read from /proc when the sink is made: a worker's `user`/`group`, or a setuid
 // program's), which the kernel allows a root fdsupd (CAP_SYS_ADMIN, CAP_SETUID,
 // CAP_SETGID). Without that (EPERM, remembered by the connection for every stream), or
-// once the instance is gone and its last lines drain (ESRCH, remembered by this sink),
+// once the instance is gone and its last lines drain (ESRCH), or when its uid or gid has
+// no mapping in fdsupd's user namespace (EINVAL; both remembered by this sink only),
 // the datagram carries fdsupd's own credentials and the pid as OBJECT_PID= (which
 // journald honours from root) besides FDSUP_PID=, which every entry has.
 #pragma once
@@ -17,7 +18,6 @@
 #include "output/journal_connection.h"
 #include "output/line_sink.h"
 #include "output/log_sink.h"
-#include "sys/clock.h"
 
 namespace fdsup {
 
@@ -25,8 +25,6 @@ class JournalSink : public LineSink {
 public:
     JournalSink(JournalConnection& journal, StreamOrigin origin);
     void write_line(std::chrono::system_clock::time_point time, std::string_view line) override;
-    // A read is over: the next one may wait for room again (JournalConnection::kMaxWait).
-    void flush() override { deadline_.reset(); }
 
 private:
     JournalConnection& journal_;
@@ -36,8 +34,8 @@ private:
     std::string fields_;  // the fields every line of this stream carries
     std::string object_pid_;  // "OBJECT_PID=123\n"
     std::string datagram_;    // reused: one allocation per stream, not per line
-    std::optional<JournalConnection::Credentials> credentials_;  // none once the pid is gone
-    std::optional<Clock::time_point> deadline_;
+    // None once the pid is gone, or if its ids have no mapping in fdsupd's user namespace.
+    std::optional<JournalConnection::Credentials> credentials_;
 };
 
 }  // namespace fdsup

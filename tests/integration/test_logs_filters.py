@@ -129,20 +129,20 @@ class LogsFilters(FdsupTestCase):
         # somewhere in [asked - since, answered - since]; checked to be inside the gap
         # (else fdsupctl took a second to run: the check is made again, not guessed).
         middle = gap_start + 0.5
-        for attempt in range(5):
-            asked = time.time()
-            since_ms = math.ceil((asked - middle) * 1000)
-            reply = self.logs(d, "--since", f"{since_ms}ms")
-            answered = time.time()
-            if asked - since_ms / 1000 > last_early and answered - since_ms / 1000 < first_late:
-                break
-        else:
+
+        def since_middle(*more):
+            for attempt in range(5):
+                asked = time.time()
+                since_ms = math.ceil((asked - middle) * 1000)
+                reply = self.logs(d, "--since", f"{since_ms}ms", *more)
+                answered = time.time()
+                if asked - since_ms / 1000 > last_early and answered - since_ms / 1000 < first_late:
+                    return reply
             self.fail("fdsupctl never answered within the gap")
-        self.assertEqual(texts(reply), [l["text"] for l in late])
+
+        self.assertEqual(texts(since_middle()), [l["text"] for l in late])
         # With --instance and -n: the last 2 of instance 0's late lines.
-        asked = time.time()
-        since_ms = math.ceil((asked - middle) * 1000)
-        both = self.logs(d, "--since", f"{since_ms}ms", "--instance", "0", "-n", "2")
+        both = since_middle("--instance", "0", "-n", "2")
         self.assertEqual(texts(both), [l["text"] for l in late if l["instance"] == 0][-2:])
         # A duration reaching back before the start: everything.
         self.assertEqual(texts(self.logs(d, "--since", "1h")), texts(self.logs(d)))

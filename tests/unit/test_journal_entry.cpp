@@ -8,6 +8,8 @@
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -300,7 +302,8 @@ TEST_CASE("journal sink: a journal that does not take lines costs one bounded wa
     out.flush();
     // One wait for room (the first full queue), not one per line.
     CHECK(Clock::now() - began >= JournalConnection::kMaxWait);
-    CHECK(log.count("warning journal " + journal.path + ": full for 250 ms (journald is behind); web[0] stdout") == 1);
+    CHECK(log.count("warning journal " + journal.path +
+                    ": full (journald is behind; fdsupd waits for room at most 250 ms in 500); web[0] stdout") == 1);
     for (int i = 0; i < 3; ++i) out.write_line(now, "later " + std::to_string(i));  // no wait: still full
     out.flush();
     CHECK(log.count("warning") == 1);
@@ -343,6 +346,106 @@ TEST_CASE("journal sink: credentials the kernel refuses are not offered again, t
         CHECK(f["MESSAGE"] == message);
         CHECK(f["OBJECT_PID"] == "1");
         CHECK(f["FDSUP_PID"] == "1");
+    }
+    CHECK_FALSE(journal.receive());
+}
+
+TEST_CASE("journal sink: every stream shares one wait budget: a slow journald holds the loop once, not per stream") {
+    FakeJournal journal;  // read by hand: one line taken between the two streams' reads
+    CapturedLog log;
+    JournalConnection connection(journal.path);
+    JournalSink first(connection, StreamOrigin{"web", 0, ::getpid(), false});
+    JournalSink second(connection, StreamOrigin{"web", 1, ::getpid(), false});
+    auto now = std::chrono::system_clock::now();
+    // The first stream's read fills the queue and waits for room, in vain: the budget
+    // (kMaxWait) is spent, and its line goes to fdsupd's log.
+    int lines = 0;
+    auto began = Clock::now();
+    while (connection.waits() == 0) {
+        REQUIRE(lines < 5000);
+        first.write_line(now, "first " + std::to_string(lines++));
+    }
+    first.flush();
+    CHECK(Clock::now() - began >= JournalConnection::kMaxWait);
+    uint64_t waits = connection.waits();
+    CHECK(log.count("info web[0]: first " + std::to_string(lines - 1) + "\n") == 1);
+
+    // journald takes one line: the next stream's read sends one, finds the queue full
+    // again, and does not wait (the budget is spent, its pause not over: the loop was
+    // held for kMaxWait a moment ago); its other lines go to fdsupd's log at once. (The
+    // pause lasts kMaxWait past the budget's end: this read would have to take longer
+    // than that for a new budget to begin.)
+    REQUIRE(journal.receive());
+    auto second_began = Clock::now();
+    for (int i = 0; i < 3; ++i) second.write_line(now, "second " + std::to_string(i));
+    second.flush();
+    CHECK(connection.waits() == waits);
+    CHECK(Clock::now() - second_began < JournalConnection::kMaxWait);
+    CHECK(log.count("info web[1]: second 0\n") == 0);
+    CHECK(log.count("info web[1]: second 1\n") == 1);
+    CHECK(log.count("info web[1]: second 2\n") == 1);
+    std::vector<std::string> received;
+    while (auto got = journal.receive()) received.push_back(as_map(decode(got->first))["MESSAGE"]);
+    REQUIRE(!received.empty());
+    CHECK(received.back() == "second 0");
+}
+
+TEST_CASE("journal connection: what a send's errno means") {
+    using F = JournalConnection::Failure;
+    CHECK(JournalConnection::classify(EINVAL, true) == F::unmapped_credentials);
+    CHECK(JournalConnection::classify(EPERM, true) == F::refused_credentials);
+    CHECK(JournalConnection::classify(ESRCH, true) == F::no_such_pid);
+    for (int err : {EINVAL, EPERM, ESRCH, EBADF}) CHECK(JournalConnection::classify(err, false) == F::outage);
+    for (int err : {ECONNREFUSED, ENOENT, ECONNRESET, ENOTCONN, EPIPE})
+        for (bool with : {true, false}) CHECK(JournalConnection::classify(err, with) == F::gone);
+    CHECK(JournalConnection::classify(EAGAIN, true) == F::full);
+    CHECK(JournalConnection::classify(EINTR, false) == F::again);
+    CHECK(JournalConnection::classify(EMSGSIZE, true) == F::this_line);
+}
+
+TEST_CASE("journal sink: ids unmapped in fdsupd's user namespace drop that stream's credentials, not the journal") {
+    FakeJournal journal;
+    // A child in a user namespace of its own with no uid or gid map: every id is
+    // unmapped there (as 65534, the overflow id, is in a container mapping a range),
+    // and the kernel answers EINVAL to credentials naming one.
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        if (::unshare(CLONE_NEWUSER) != 0) ::_exit(77);
+        int code = 0;
+        CapturedLog log;
+        spdlog::default_logger()->set_level(spdlog::level::debug);
+        JournalConnection connection(journal.path);
+        // Its own pid, so the pid is not what the kernel objects to; its ids, read from
+        // /proc, are 65534 as seen from here.
+        JournalSink sink(connection, StreamOrigin{"web", 0, ::getpid(), false});
+        auto now = std::chrono::system_clock::now();
+        sink.write_line(now, "one");
+        sink.write_line(now, "two");
+        if (log.count("has no mapping") != 1) code |= 1;  // tried once, by this sink
+        if (connection.credentials_refused()) code |= 2;   // not for every stream
+        JournalConnection::Credentials unmapped{::getpid(), 65534, 65534};
+        if (connection.send("MESSAGE=probe\n", &unmapped, "probe") != JournalConnection::Sent::unmapped_credentials)
+            code |= 4;
+        if (log.count("warning") != 0) code |= 8;  // no outage
+        ::_exit(code);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        MESSAGE("no user namespace here (unshare(CLONE_NEWUSER) failed): not checked");
+        return;
+    }
+    CHECK(WEXITSTATUS(status) == 0);
+    for (std::string message : {"one", "two"}) {
+        auto got = journal.receive();
+        REQUIRE(got);
+        CHECK(got->second == child);  // the kernel filled in the sender's
+        auto f = as_map(decode(got->first));
+        CHECK(f["MESSAGE"] == message);
+        CHECK(f["OBJECT_PID"] == std::to_string(child));
+        CHECK(f["FDSUP_PID"] == std::to_string(child));
     }
     CHECK_FALSE(journal.receive());
 }
