@@ -25,6 +25,8 @@ class JournalSink : public LineSink {
 public:
     JournalSink(JournalConnection& journal, StreamOrigin origin);
     void write_line(std::chrono::system_clock::time_point time, std::string_view line) override;
+    // Reaped: the credentials would name whoever gets the pid next; OBJECT_PID from now.
+    void process_gone() override { credentials_.reset(); }
 
 private:
     JournalConnection& journal_;

@@ -31,6 +31,9 @@ public:
     virtual void write_line(std::chrono::system_clock::time_point time, std::string_view line) = 0;
     // The end of one read (or of a drain): nothing may stay batched after it.
     virtual void flush() {}
+    // The process was reaped: from now on its pid may name another process (its last
+    // lines, still in the pipe, must not be said to come from that one).
+    virtual void process_gone() {}
 };
 
 }  // namespace fdsup

@@ -45,6 +45,7 @@ public:
     // False if the pipe could not be watched (the capture is then inert).
     bool ok() const { return watching_; }
     uint64_t key() const { return key_; }
+    LineSink& sink() { return *sink_; }
 
     // The set reported the pipe readable, hung up or failed: one read.
     void on_ready();

@@ -192,6 +192,16 @@ OutputCapture* Outputs::add(UniqueFd read_end, StreamOrigin origin, config::Outp
     return added;
 }
 
+void Outputs::process_gone(pid_t pid) {
+    for (auto& [key, entry] : captures_)
+        if (entry.origin.pid == pid) entry.capture->sink().process_gone();
+}
+
+void Outputs::processes_gone_unless(const std::function<bool(pid_t)>& running) {
+    for (auto& [key, entry] : captures_)
+        if (!running(entry.origin.pid)) entry.capture->sink().process_gone();
+}
+
 void Outputs::drain_all() {
     for (auto& [key, entry] : captures_) entry.capture->drain_now();
     captures_.clear();

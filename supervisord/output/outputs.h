@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -69,6 +70,11 @@ public:
         std::string worker;  // the worker whose options it has
     };
     std::vector<OpenLog> log_files() const;
+
+    // `pid` was reaped (or, after an upgrade, `running` says it is not an instance's any
+    // more): its captures stop naming it as the sender of their lines.
+    void process_gone(pid_t pid);
+    void processes_gone_unless(const std::function<bool(pid_t)>& running);
 
     LogBook& book() { return book_; }
     const LogBook& book() const { return book_; }

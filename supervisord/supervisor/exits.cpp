@@ -60,6 +60,7 @@ void Supervisor::on_exit_event(Instance& instance) {
     }
     exits_->remove(instance.pidfd.get());
     instance.pidfd.reset();
+    outputs_.process_gone(instance.pid);
     note_oom_kill(instance, *status);
     if (defer_exit_until_cgroup_empty(instance, *status)) {
         instances_by_pid_.erase(instance.pid);  // reaped: its pid may name another process now

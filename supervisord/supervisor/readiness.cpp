@@ -137,6 +137,8 @@ void Supervisor::resume() {
     }
     rearm_recycling();
     outputs_.retune_logs(config_);  // a file not in the state was opened with no options
+    // A capture whose process the previous image reaped: its pid may be another's now.
+    outputs_.processes_gone_unless([this](pid_t pid) { return runs(pid); });
     outputs_.resume();  // the adopted log files' leftovers: no rollback can need them now
     state_changed();
 }

@@ -260,6 +260,38 @@ TEST_CASE("journal sink: a pid the credentials cannot name goes in OBJECT_PID") 
     CHECK(f["FDSUP_PID"] == std::to_string(gone));
 }
 
+TEST_CASE("journal sink: once its process is reaped, a stream no longer names the pid (another may have it)") {
+    if (::geteuid() != 0) {
+        MESSAGE("needs root: naming another process in the credentials takes CAP_SYS_ADMIN");
+        return;
+    }
+    FakeJournal journal;
+    JournalConnection connection(journal.path);
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::pause();
+        ::_exit(0);
+    }
+    // The child stands for a process that took the reaped instance's pid.
+    JournalSink out(connection, StreamOrigin{"web", 0, child, false});
+    out.write_line(std::chrono::system_clock::now(), "still running");
+    out.process_gone();
+    out.write_line(std::chrono::system_clock::now(), "drained after the reap");
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    auto first = journal.receive();
+    REQUIRE(first);
+    CHECK(first->second == child);
+    CHECK(as_map(decode(first->first)).count("OBJECT_PID") == 0);
+    auto second = journal.receive();
+    REQUIRE(second);
+    CHECK(second->second == ::getpid());
+    auto f = as_map(decode(second->first));
+    CHECK(f["MESSAGE"] == "drained after the reap");
+    CHECK(f["OBJECT_PID"] == std::to_string(child));
+}
+
 TEST_CASE("journal sink: without a journal, lines go to fdsupd's log, with one warning, and come back") {
     FakeJournal journal;
     std::string missing = (journal.dir / "nobody-here").string();
