@@ -742,7 +742,7 @@ stdout = "rotate:/l/x//a.log.2"
           "t.toml:8:10: workers.b.stderr: \"/l/x/a.log\" is also worker \"a\"'s stdout as \"rotate:\": fdsupd "
           "would rotate a file a worker writes itself; use one form for both");
     CHECK(r.errors[2].text().starts_with("t.toml:11:10: workers.c.stdout: \"/l/x/a.log.2\" is one of the names "
-                                         "worker \"a\"'s rotate file \"/l/x/a.log\" is rotated through"));
+                                         "worker \"a\"'s stdout's rotate file \"/l/x/a.log\" is rotated through"));
     // A rotate: target is read in its normal spelling (what the open files are keyed by);
     // a file: target is left as written.
     auto ok = load(R"([workers.a]
