@@ -85,7 +85,7 @@ ConfigDiff diff_configs(const Config& running, const Config& next) {
         old_same_count.stop_delay = worker.stop_delay;
         old_same_count.start = worker.start;
         old_same_count.idle_stop = worker.idle_stop;
-        // The log_* options are applied to the open files (Outputs::configure_logs).
+        // The log_* options are applied to the open files (Outputs::retune_logs).
         old_same_count.log_max_size = worker.log_max_size;
         old_same_count.log_keep = worker.log_keep;
         old_same_count.log_compress = worker.log_compress;

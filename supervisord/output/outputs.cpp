@@ -87,7 +87,7 @@ std::string options_text(const LogFileOptions& o) {
 
 Result<std::shared_ptr<LogFile>> Outputs::log_file(const std::string& path, const std::string& worker,
                                                    const LogFileOptions& options) {
-    // A file's options are the current config's for its path (configure_logs()), never
+    // A file's options are the current config's for its path (retune_logs()), never
     // the spawning worker's: those may differ when a worker scaled beyond its configured
     // instances comes to share another's file (the loader compares configured counts
     // only), or when an instance starts from the spec a reload's canary holds. Taking
@@ -137,7 +137,7 @@ Outputs::Reopened Outputs::reopen_logs() {
     return result;
 }
 
-void Outputs::configure_logs(const config::Config& config) {
+void Outputs::retune_logs(const config::Config& config) {
     configured_logs_.clear();
     for (const auto& worker : config.workers)
         for (const auto* target : {&worker.stdout_target, &worker.stderr_target}) {

@@ -66,7 +66,7 @@ public:
     // agree), for the files opened from now on and at once for those open (a worker whose
     // only change they are is not restarted). A file no configured instance writes keeps
     // the options of the worker that opened it, retuned with that worker's.
-    void configure_logs(const config::Config& config);
+    void retune_logs(const config::Config& config);
     struct OpenLog {
         std::shared_ptr<LogFile> file;
         std::string worker;  // the worker whose options it has
@@ -134,7 +134,7 @@ private:
         LogFileOptions options;
         std::string worker;
     };
-    std::map<std::string, ConfiguredLog> configured_logs_;  // by path (configure_logs())
+    std::map<std::string, ConfiguredLog> configured_logs_;  // by path (retune_logs())
     std::vector<std::shared_ptr<LogFile>> adopted_logs_;  // until resume()
 };
 

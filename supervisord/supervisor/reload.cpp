@@ -225,7 +225,7 @@ void Supervisor::reload(ProgressFn progress, ReloadDoneFn done, const CanaryOpti
             worker->config.log_compress = spec->log_compress;
             worker->config.log_timestamps = spec->log_timestamps;
         }
-    outputs_.configure_logs(next);
+    outputs_.retune_logs(next);
     for (const auto& adopted : result.sockets_adopted)
         emit(EventKind::socket_adopted, std::string(),
              {{"socket", adopted.socket}, {"from_pid", static_cast<int64_t>(adopted.pid)},
