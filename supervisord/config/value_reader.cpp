@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <filesystem>
 
 #include "config/values.h"
 #include "sys/decimal.h"
@@ -209,6 +210,10 @@ std::optional<OutputTarget> ValueReader::as_output(const toml::node& n, const st
             error(n, path, quote(*text) + ": the file must be an absolute path");
             return std::nullopt;
         }
+        // One spelling of a rotate: file's path (/l//a.log and /l/./a.log are /l/a.log), so
+        // that the loader's checks and the open files (output/outputs.cpp) see one file once.
+        if (target->kind == OutputKind::rotate)
+            target->path = std::filesystem::path(target->path).lexically_normal().string();
         if (target->path.ends_with("/")) {
             error(n, path, quote(*text) + ": names a directory, not a file");
             return std::nullopt;

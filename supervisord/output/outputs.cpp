@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include "config/placeholders.h"
 #include "output/journal_sink.h"
@@ -70,24 +72,47 @@ std::string Outputs::log_path(const config::OutputTarget& target, const std::str
     // worker's config, and the next image makes the same path from the same two).
     config::WorkerConfig named;
     named.name = worker;
-    return config::expand_placeholders(target.path, named, index);
+    return std::filesystem::path(config::expand_placeholders(target.path, named, index)).lexically_normal().string();
 }
+
+namespace {
+
+std::string options_text(const LogFileOptions& o) {
+    return "log_max_size " + (o.max_size ? std::to_string(*o.max_size) : std::string("infinity")) + ", log_keep " +
+           std::to_string(o.keep) + ", log_compress " + (o.compress ? "true" : "false") + ", log_timestamps " +
+           config::log_timestamps_text(o.timestamps);
+}
+
+}  // namespace
 
 Result<std::shared_ptr<LogFile>> Outputs::log_file(const std::string& path, const std::string& worker,
                                                    const LogFileOptions& options) {
+    // A file's options are the current config's for its path (retune_logs()), never
+    // the spawning worker's: those may differ when a worker scaled beyond its configured
+    // instances comes to share another's file (the loader compares configured counts
+    // only), or when an instance starts from the spec a reload's canary holds. Taking
+    // them would flip the file's options at each spawn, and a smaller log_keep would
+    // delete the other writer's rotated files.
     if (auto it = log_files_.find(path); it != log_files_.end()) {
         if (auto open = it->second.file.lock()) {
-            // The latest spawn's options (a reload changed them) apply to all its writers.
-            open->set_options(options);
-            it->second.worker = worker;
+            if (open->options() != options && !it->second.warned) {
+                it->second.warned = true;
+                spdlog::warn("log file {}: worker {}'s options ({}) are not the file's ({}, worker {}'s); it "
+                             "keeps its own: one file is rotated one way",
+                             path, worker, options_text(options), options_text(open->options()), it->second.worker);
+            }
             return open;
         }
         log_files_.erase(it);
     }
-    auto opened = LogFile::open(loop_, path, options);
+    // A path no configured instance writes (a worker scaled up, or removed by a reload):
+    // the spawning worker's options.
+    auto configured = configured_logs_.find(path);
+    const LogFileOptions& chosen = configured != configured_logs_.end() ? configured->second.options : options;
+    auto opened = LogFile::open(loop_, path, chosen);
     if (!opened) return std::unexpected(opened.error());
     std::erase_if(log_files_, [](const auto& entry) { return entry.second.file.expired(); });
-    log_files_[path] = LogEntry{*opened, worker};
+    log_files_[path] = LogEntry{*opened, configured != configured_logs_.end() ? configured->second.worker : worker};
     return opened;
 }
 
@@ -113,19 +138,41 @@ Outputs::Reopened Outputs::reopen_logs() {
 }
 
 void Outputs::retune_logs(const config::Config& config) {
+    configured_logs_.clear();
+    for (const auto& worker : config.workers)
+        for (const auto* target : {&worker.stdout_target, &worker.stderr_target}) {
+            if (target->kind != config::OutputKind::rotate) continue;
+            // All configured writers of one path agree (the loader's check): the first is as good as any.
+            for (int index = 0; index < std::max(worker.instances, 1); ++index)
+                configured_logs_.emplace(log_path(*target, worker.name, index),
+                                         ConfiguredLog{LogFileOptions::of(worker), worker.name});
+        }
     for (auto& [path, entry] : log_files_) {
         auto file = entry.file.lock();
-        const config::WorkerConfig* worker = file ? config.find_worker(entry.worker) : nullptr;
-        if (worker != nullptr) file->set_options(LogFileOptions::of(*worker));
+        if (!file) continue;
+        if (auto it = configured_logs_.find(path); it != configured_logs_.end()) {
+            file->set_options(it->second.options);
+            entry.worker = it->second.worker;
+        } else if (const config::WorkerConfig* worker = config.find_worker(entry.worker)) {
+            file->set_options(LogFileOptions::of(*worker));  // written by instances scaled beyond the config's
+        }
+        entry.warned = false;
     }
 }
 
 void Outputs::adopt_log_file(std::string path, std::string worker, UniqueFd fd, LogFileOptions options) {
+    // An older image may have spelled the path otherwise (the captures' paths are normalised).
+    path = std::filesystem::path(path).lexically_normal().string();
+    // The options the current config gives the path, as for a file opened now.
+    if (auto it = configured_logs_.find(path); it != configured_logs_.end()) {
+        options = it->second.options;
+        worker = it->second.worker;
+    }
     auto file = LogFile::adopt(loop_, path, std::move(fd), options);
     spdlog::debug("log file {}: carried across the upgrade ({} bytes, fd {})", path, file->size(), file->fd());
     // Held by the captures adopted next; kept until resume() even if none does.
     adopted_logs_.push_back(file);
-    log_files_[std::move(path)] = LogEntry{std::move(file), std::move(worker)};
+    log_files_[std::move(path)] = LogEntry{std::move(file), std::move(worker), false};
 }
 
 void Outputs::resume() {

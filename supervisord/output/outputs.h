@@ -62,8 +62,11 @@ public:
         std::vector<std::string> failed;  // "open /var/log/web.log: Permission denied"
     };
     Reopened reopen_logs();
-    // After a reload: each open file takes the log_* options of the worker that writes
-    // it (a worker whose only change they are is not restarted).
+    // The config in effect (at start, after each reload): each rotate: path's log_*
+    // options are those of the configured workers writing it (the loader makes them
+    // agree), for the files opened from now on and at once for those open (a worker whose
+    // only change they are is not restarted). A file no configured instance writes keeps
+    // the options of the worker that opened it, retuned with that worker's.
     void retune_logs(const config::Config& config);
     struct OpenLog {
         std::shared_ptr<LogFile> file;
@@ -113,7 +116,8 @@ private:
     // The sink for one stream's lines, per its target (`file`: a rotate: target's).
     std::unique_ptr<LineSink> make_sink(const config::OutputTarget& target, const StreamOrigin& origin,
                                         std::shared_ptr<LogFile> file);
-    // The open file at `path` (its options set to these), else opened now.
+    // The open file at `path` (its options kept: a warning if they are not `options`),
+    // else opened now with the config's options for the path (else `options`).
     Result<std::shared_ptr<LogFile>> log_file(const std::string& path, const std::string& worker,
                                               const LogFileOptions& options);
 
@@ -128,9 +132,15 @@ private:
     LogBook book_;
     struct LogEntry {
         std::weak_ptr<LogFile> file;  // held by the captures (and compressions) writing it
-        std::string worker;
+        std::string worker;  // whose options it has
+        bool warned = false;  // that a spawning worker's options are not the file's
     };
     std::map<std::string, LogEntry> log_files_;  // by path; expired entries pruned as met
+    struct ConfiguredLog {
+        LogFileOptions options;
+        std::string worker;
+    };
+    std::map<std::string, ConfiguredLog> configured_logs_;  // by path (retune_logs())
     std::vector<std::shared_ptr<LogFile>> adopted_logs_;  // until resume()
 };
 

@@ -38,6 +38,7 @@ Supervisor::Supervisor(uv_loop_t* loop, config::Config config, std::vector<Owned
     : loop_(loop), config_(std::move(config)), sockets_(std::move(sockets)), context_(std::move(context)),
       null_fd_(open_dev_null()), outputs_(loop, null_fd_.get()), fd_stores_(loop),
       cgroups_(loop, [this](uint64_t id) { on_cgroup_event(id); }), shutdown_timer_(loop) {
+    outputs_.retune_logs(config_);
     for (const auto& worker_config : config_.workers) add_worker(worker_config, !for_restore);
 }
 

@@ -659,6 +659,104 @@ instances = 2
     CHECK(shared.errors.empty());
 }
 
+TEST_CASE("errors: a path is never one of the names a rotate: file is rotated through") {
+    auto r = load(R"([workers.a]
+command = ["/bin/a"]
+stdout = "rotate:/l/app.log"
+[workers.b]
+command = ["/bin/b"]
+stdout = "rotate:/l/app.log.1"
+stderr = "file:/l/app.log.3.gz"
+[workers.c]
+command = ["/bin/c"]
+instances = 3
+stdout = "rotate:/l/app.log.{instance}"
+stderr = "file:/l/.app.log.gz-tmp-12"
+[workers.d]
+command = ["/bin/d"]
+stdout = "rotate:/l/d.log.1"
+stderr = "rotate:/l/d.log"
+)");
+    CHECK(!r.config);
+    std::vector<std::string> texts;
+    for (const auto& e : r.errors) texts.push_back(e.text());
+    auto names = [](const std::string& at, const std::string& path, const std::string& whose,
+                    const std::string& base) {
+        return at + ": \"" + path + "\" is one of the names " + whose + "'s rotate file \"" + base +
+               "\" is rotated through (.N, .N.gz, .NAME.gz-tmp-*): its rotation would rename or delete it; use "
+               "another path";
+    };
+    CHECK(texts == std::vector<std::string>{
+                       names("t.toml:6:10: workers.b.stdout", "/l/app.log.1", "worker \"a\"'s stdout", "/l/app.log"),
+                       names("t.toml:7:10: workers.b.stderr", "/l/app.log.3.gz", "worker \"a\"'s stdout",
+                             "/l/app.log"),
+                       // {instance} 1 and 2 (0 is no rotated name); one error per stream.
+                       names("t.toml:11:10: workers.c.stdout", "/l/app.log.1", "worker \"a\"'s stdout",
+                             "/l/app.log"),
+                       names("t.toml:12:10: workers.c.stderr", "/l/.app.log.gz-tmp-12", "worker \"a\"'s stdout",
+                             "/l/app.log"),
+                       // The rotating file later in the file; the same worker's other stream.
+                       names("t.toml:15:10: workers.d.stdout", "/l/d.log.1", "stderr", "/l/d.log"),
+                   });
+    // Not rotated names: .0, a leading zero, no number, another directory, a plain suffix.
+    auto fine = load(R"([workers.a]
+command = ["/bin/a"]
+stdout = "rotate:/l/app.log"
+[workers.b]
+command = ["/bin/b"]
+stdout = "rotate:/l/app.log.0"
+stderr = "file:/l/app.log.01"
+[workers.c]
+command = ["/bin/c"]
+stdout = "rotate:/l/app.log.x"
+stderr = "file:/m/app.log.1"
+[workers.d]
+command = ["/bin/d"]
+stdout = "rotate:/l/app.log.1x"
+stderr = "file:/l/app.log.gz"
+)");
+    CHECK(fine.errors.empty());
+}
+
+TEST_CASE("errors: rotate: and file: paths are compared normalised") {
+    auto r = load(R"([workers.a]
+command = ["/bin/a"]
+stdout = "rotate:/l//x/./a.log"
+log_keep = 2
+[workers.b]
+command = ["/bin/b"]
+stdout = "rotate:/l/x/a.log"
+stderr = "file:/l/y/../x/a.log"
+[workers.c]
+command = ["/bin/c"]
+stdout = "rotate:/l/x//a.log.2"
+)");
+    CHECK(!r.config);
+    REQUIRE(r.errors.size() == 3);
+    CHECK(r.errors[0].text() ==
+          "t.toml:7:10: workers.b.stdout: rotate file \"/l/x/a.log\" is also worker \"a\"'s stdout, with other "
+          "options (log_max_size 10485760, log_keep 2, log_compress false, log_timestamps utc; here log_max_size "
+          "10485760, log_keep 5, log_compress false, log_timestamps utc): one file is rotated one way; give both the "
+          "same log_* options or different paths");
+    CHECK(r.errors[1].text() ==
+          "t.toml:8:10: workers.b.stderr: \"/l/x/a.log\" is also worker \"a\"'s stdout as \"rotate:\": fdsupd "
+          "would rotate a file a worker writes itself; use one form for both");
+    CHECK(r.errors[2].text().starts_with("t.toml:11:10: workers.c.stdout: \"/l/x/a.log.2\" is one of the names "
+                                         "worker \"a\"'s stdout's rotate file \"/l/x/a.log\" is rotated through"));
+    // A rotate: target is read in its normal spelling (what the open files are keyed by);
+    // a file: target is left as written.
+    auto ok = load(R"([workers.a]
+command = ["/bin/a"]
+stdout = "rotate:/l//x/./a-{instance}.log"
+stderr = "file:/l//x/./b.log"
+)");
+    REQUIRE(ok.config);
+    CHECK(ok.config->workers[0].stdout_target.path == "/l/x/a-{instance}.log");
+    CHECK(ok.config->workers[0].stderr_target.path == "/l//x/./b.log");
+    CHECK(one_error("[workers.a]\ncommand = [\"/bin/a\"]\nstdout = \"rotate:/l/a.log/.\"") ==
+          "t.toml:3:10: workers.a.stdout: \"rotate:/l/a.log/.\": names a directory, not a file");
+}
+
 TEST_CASE("errors: log_format is text or json") {
     auto r = load("[supervisor]\nlog_format = \"xml\"\n");
     CHECK(!r.config);
