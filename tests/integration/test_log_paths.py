@@ -3,7 +3,8 @@
 worker spawns last (a worker scaled beyond its configured instances onto another's file,
 a reload removing one writer and retuning the other). Seen through the rotated files
 LogFile::tidy() keeps: PATH.N past the file's log_keep is deleted when its options
-change, so a file that took the wrong worker's smaller log_keep loses them."""
+change, so a file that took the wrong worker's smaller log_keep loses them. (A size
+limit no line here reaches: with none, tidy() leaves numbered files to logrotate.)"""
 import os
 import unittest
 
@@ -39,11 +40,11 @@ class LogPathsTest(FdsupTestCase):
 [workers.a]
 command = %s
 stdout = "rotate:@TMP@/logs/x1.log"
-log_max_size = "infinity"
+log_max_size = "1G"
 [workers.b]
 command = %s
 stdout = "rotate:@TMP@/logs/x{instance}.log"
-log_max_size = "infinity"
+log_max_size = "1G"
 log_keep = 1
 """ % (SAY % "a-line", SAY % "b-line")
         d = self.fdsupd(config)
@@ -69,11 +70,11 @@ log_keep = 1
 [workers.b]
 command = %s
 stdout = "rotate:@TMP@/logs/shared.log"
-log_max_size = "infinity"
+log_max_size = "1G"
 [workers.a]
 command = %s
 stdout = "rotate:@TMP@/logs//shared.log"
-log_max_size = "infinity"
+log_max_size = "1G"
 """ % (SAY % "b-line", SAY % "a-line")
         d = self.fdsupd(config)
         logs = self.logs(d, "shared.log", [2, 3, 4])
@@ -84,8 +85,8 @@ log_max_size = "infinity"
         self.assertEqual(sorted(os.listdir(logs)), ["shared.log", "shared.log.2", "shared.log.3", "shared.log.4"])
         # a goes, b's log_keep becomes 2 in the same reload: at once, b being unchanged otherwise.
         b_pid = d.instance("b")["pid"]
-        d.write_config(config.split("[workers.a]")[0].replace('log_max_size = "infinity"\n',
-                                                              'log_max_size = "infinity"\nlog_keep = 2\n'))
+        d.write_config(config.split("[workers.a]")[0].replace('log_max_size = "1G"\n',
+                                                              'log_max_size = "1G"\nlog_keep = 2\n'))
         reply = d.ctl_json("reload")
         self.assertIn("a", reply["workers"]["removed"])
         wait_until(lambda: self.present(logs, "shared.log") == [2], what="shared.log.3 and .4 past log_keep 2")
