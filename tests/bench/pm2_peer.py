@@ -57,9 +57,15 @@ def install(build_dir):
     # Reachability first, so that a network that is down is told apart from an install
     # that fails for any other reason (which must fail loudly).
     try:
-        subprocess.run([npm, "ping"], check=True, capture_output=True, timeout=REGISTRY_TIMEOUT_S)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
-        raise Unreachable(f"the npm registry could not be reached (`npm ping`: {describe(e)})") from e
+        subprocess.run([npm, "ping", "--fetch-retries=0", "--fetch-timeout=15000"], check=True,
+                       capture_output=True, text=True, timeout=REGISTRY_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:
+        raise Unreachable(f"the npm registry did not answer `npm ping` in {e.timeout:.0f} s") from e
+    except subprocess.CalledProcessError as e:
+        reason = network_failure(e.stderr)
+        if reason:
+            raise Unreachable(f"the npm registry could not be reached (`npm ping`: {reason})") from e
+        # The registry answered, if not to the ping: the install says what is wrong.
     os.makedirs(prefix(build_dir), exist_ok=True)
     print(f"installing pm2 {PM2_VERSION} into {prefix(build_dir)}", flush=True)
     r = subprocess.run([npm, "install", "--prefix", prefix(build_dir), "--no-audit", "--no-fund",
@@ -70,11 +76,20 @@ def install(build_dir):
     return binary(build_dir)
 
 
-def describe(error):
-    if isinstance(error, subprocess.TimeoutExpired):
-        return f"no answer in {error.timeout:.0f} s"
-    lines = (error.stderr or b"").decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else f"exit {error.returncode}"
+# npm's error codes for a registry it could not talk to at all.
+NETWORK_ERRORS = ("ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "ENETUNREACH", "EHOSTUNREACH",
+                  "ESOCKETTIMEDOUT", "ERR_SOCKET_TIMEOUT")
+
+
+def network_failure(stderr):
+    """npm's own words for a connection that failed ("... failed, reason: ..."), if its
+    error code says so; None for any other failure."""
+    lines = [line.removeprefix("npm error").strip() for line in (stderr or "").splitlines()]
+    codes = [line.split()[1] for line in lines if line.startswith("code ") and len(line.split()) > 1]
+    if not any(code in NETWORK_ERRORS for code in codes):
+        return None
+    reasons = [line for line in lines if "reason:" in line]
+    return reasons[0] if reasons else codes[0]
 
 
 class Pm2:

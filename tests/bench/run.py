@@ -71,7 +71,7 @@ def main():
     if args.smoke:
         sizes = dict(kills=2, restarts=1, instances=20, scale_kills=3, status_rounds=2, upgrade_rounds=1,
                      idle_s=1.0, spawns=5, large_rss_mib=64, upgrade_cases=((10, "null"), (20, "log")),
-                     health_starts=3, health_idle=5, app_kills=2, app_instances=3, app_every=2.0)
+                     health_starts=3, health_idle=5, app_kills=2, app_instances=2, app_every=2.0)
     else:
         sizes = dict(kills=args.kills, restarts=args.restarts, instances=args.instances, scale_kills=args.kills,
                      status_rounds=10, upgrade_rounds=5, idle_s=scale.IDLE_S, spawns=200,
