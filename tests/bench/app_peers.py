@@ -17,14 +17,14 @@ import time
 
 import pm2_peer
 import restarts
-from bench_lib import (ProcessFigures, StampSink, fdsup_harness, free_tcp_port, median, monotonic_ns, percentile,
-                       wait_for_stamps)
+from bench_lib import ProcessFigures, StampSink, free_tcp_port, median, monotonic_ns, percentile, wait_for_stamps
 from peers import Fdsupd
 from starter_peer import INTERVAL_S, ServerStarter
 
 NODE_APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers", "slow_node_app.js")
 STARTUP_MS = 300  # the app's busy start-up in the restart phases (as in health.py)
 RESTART_EVERY = 5.0  # seconds: a `pm2 reload` of 2 such instances alone takes ~3.5 s
+FAILURE_KINDS = ("refused", "connect_other", "reset", "bad_response", "timeout")  # load_client's counts
 MIN_UPTIME_S = 1.1  # an instance is killed once it has run this long (as respawn.py does)
 
 
@@ -58,15 +58,6 @@ def pm2_or_reason(build):
 
 # --- restarts under load ---------------------------------------------------------------
 
-def serving(port):
-    def answered():
-        try:
-            return fdsup_harness.http_get("127.0.0.1", port, timeout=1)
-        except OSError:
-            return None
-    fdsup_harness.wait_until(answered, timeout=120, interval=0.05, what=f"127.0.0.1:{port} serving")
-
-
 def fdsupd_restart_phase(build):
     """`fdsupctl restart web`, rolling, ready = "accepting": the app sends nothing, fdsupd
     sees each new instance accepting on the socket it keeps open."""
@@ -79,7 +70,7 @@ def pm2_restart_phase(pm2):
 
     def start():
         p.start()
-        serving(port)
+        restarts.wait_serving(port, timeout=120)
         return "127.0.0.1", port
     return start, p.reload_command(), p.stop
 
@@ -90,7 +81,7 @@ def starter_restart_phase():
 
     def start():
         s.start()
-        serving(port)
+        restarts.wait_serving(port, timeout=120)
         return "127.0.0.1", port
     return start, s.restart_command(), s.stop
 
@@ -106,7 +97,8 @@ def restart_rows(build, pm2, count, out_dir, every):
         timeline = os.path.join(out_dir, f"timeline-app-peers-{index}.dat")
         result, offsets = restarts.run_phase(build, make_phase(), count, timeline, every)
         failed = result["requests"] - result["ok"]
-        rows.append([label.split(": ", 1)[1], str(result["requests"]), str(failed), str(result["refused"]),
+        kinds = ", ".join(f"{result[k]} {k.replace('_', ' ')}" for k in FAILURE_KINDS if result[k]) or "-"
+        rows.append([label.split(": ", 1)[1], str(result["requests"]), str(failed), kinds,
                      f"{result['p50_us'] / 1000:.1f}", f"{result['p99_us'] / 1000:.1f}",
                      f"{result['max_us'] / 1000:.1f}"])
         series.append((label, timeline, offsets))
@@ -219,24 +211,24 @@ def run(build, report, restart_count, kills, count, out_dir, every=RESTART_EVERY
     """Two tables; returns the restart phases' series for the plot."""
     pm2, skipped = pm2_or_reason(build)
     rows, series = restart_rows(build, pm2, restart_count, out_dir, every)
-    notes = [f"One run: {restart_count} restarts per row, one every {every:.0f} s (or as soon as the previous returned), "
-             "load_client -c 4 (a new connection per request, as in \"Restarts under load\") against 2 instances of "
-             f"tests/helpers/slow_node_app.js, which listen {STARTUP_MS} ms (busy) after node starts. fdsupd: "
-             "`fdsupctl restart web`, restart_strategy = \"rolling\", ready = \"accepting\" (the app sends no "
+    notes = [f"One run: {restart_count} restarts per row, one every {every:.0f} s (or as soon as the previous "
+             "returned), load_client -c 4 (a new connection per request, as in \"Restarts under load\") against 2 "
+             f"instances of tests/helpers/slow_node_app.js, which listen {STARTUP_MS} ms (busy) after node starts. "
+             "fdsupd: `fdsupctl restart web`, restart_strategy = \"rolling\", ready = \"accepting\" (the app sends no "
              "readiness: fdsupd sees it accepting on the socket it keeps open); pm2 "
              f"{pm2_peer.PM2_VERSION}: cluster mode, `pm2 reload web`, wait_ready (the app's process.send('ready') "
              "once listening; pm2's daemon accepts and hands connections round-robin to its workers); "
              f"Server::Starter: `start_server --interval={INTERVAL_S}` (its minimum: Perl's whole-second sleep, "
              "enough for the start-up), `start_server --restart` (SIGHUP: the next generation, a Node.js cluster "
              "primary forking 2 workers that accept on the inherited fd, then after the interval SIGTERM to the "
-             "old). Failed: refused, reset or timed out."]
+             "old). Failed: refused, reset, timed out or a bad response (of which: load_client's count of each)."]
     if skipped:
         notes.append(skipped)
     if not shutil.which("start_server"):
         notes.append("start_server is not installed, so Server::Starter's row is missing (`./dev.sh bench` "
                      "installs libserver-starter-perl).")
     report.section("Zero-downtime restarts of a Node.js app: fdsupd, pm2, Server::Starter",
-                   ["restart", "requests", "failed", "refused", "p50 ms", "p99 ms", "max ms"], rows, notes)
+                   ["restart", "requests", "failed", "of which", "p50 ms", "p99 ms", "max ms"], rows, notes)
 
     two = respawn_and_rss(build, pm2, kills)
     rows = []

@@ -70,15 +70,19 @@ def supervisord_phase(build):
     def start():
         s.start()
         s.wait_control()
-
-        def serving():
-            try:
-                return fdsup_harness.http_get("127.0.0.1", port, timeout=1)
-            except OSError:
-                return None
-        fdsup_harness.wait_until(serving, timeout=60, interval=0.05, what="supervisord's web serving")
+        wait_serving(port, timeout=60)
         return "127.0.0.1", port
     return start, s.ctl("restart", "w:*"), s.stop
+
+
+def wait_serving(port, timeout):
+    """Until an app that binds its own socket answers on 127.0.0.1:port."""
+    def serving():
+        try:
+            return fdsup_harness.http_get("127.0.0.1", port, timeout=1)
+        except OSError:
+            return None
+    fdsup_harness.wait_until(serving, timeout=timeout, interval=0.05, what=f"127.0.0.1:{port} serving")
 
 
 def run_phase(build, phase, restarts, timeline_path, every=RESTART_EVERY):
