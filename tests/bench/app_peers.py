@@ -221,7 +221,8 @@ def run(build, report, restart_count, kills, count, out_dir, every=RESTART_EVERY
              f"Server::Starter: `start_server --interval={INTERVAL_S}` (its minimum: Perl's whole-second sleep, "
              "enough for the start-up), `start_server --restart` (SIGHUP: the next generation, a Node.js cluster "
              "primary forking 2 workers that accept on the inherited fd, then after the interval SIGTERM to the "
-             "old). Failed: refused, reset, timed out or a bad response (of which: load_client's count of each)."]
+             "old). Failed: refused, reset, timed out (no answer in 5 s) or a bad response (of which: "
+             "load_client's count of each)."]
     if skipped:
         notes.append(skipped)
     if not shutil.which("start_server"):
