@@ -22,10 +22,14 @@ cd "$(dirname "$0")"
 # idle supervisor.service, which the benchmarks do not use) and plot with gnuplot;
 # ctest's "bench: smoke" runs them too, so they are installed for the tests as well.
 # tmux is the terminal `fdsupctl top`'s screen is tested in.
+# What users pick instead for zero-downtime restarts is benchmarked too, with the same
+# Node.js app (nodejs): Server::Starter's start_server (libserver-starter-perl), and pm2,
+# which is not packaged by Debian: npm installs it from the registry at a pinned version
+# into build/bench-peers (install_pm2 below; tests/bench/pm2_peer.py is the one place).
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
           libncurses-dev zlib1g-dev
           libsystemd-dev logrotate apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox
-          nodejs python3-gunicorn tmux)
+          nodejs python3-gunicorn tmux libserver-starter-perl npm)
 # The fuzz targets need a clang whose C++23 library support covers std::expected (with
 # Debian 12's libstdc++ that is clang 19, from Debian's own bookworm packages) and its
 # libFuzzer runtime.
@@ -43,6 +47,13 @@ install_packages() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# install_pm2 BUILD_DIR: pm2 for the benchmarks (ctest's "bench: smoke" runs them too) into
+# BUILD_DIR/bench-peers. An npm registry that cannot be reached is no failure (the pm2 rows
+# are skipped, saying so); anything else is.
+install_pm2() {
+    python3 tests/bench/pm2_peer.py "$1"
 }
 
 # build DIR [cmake options...]
@@ -73,6 +84,7 @@ case "${1:-}" in
     test)
         install_packages
         build build
+        install_pm2 build
         (cd build && ctest --output-on-failure -j "$JOBS")
         # The same tests with AddressSanitizer and UndefinedBehaviorSanitizer.
         build build-asan -DFDSUP_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
@@ -90,6 +102,7 @@ case "${1:-}" in
     bench)
         install_packages
         build build
+        install_pm2 build
         python3 tests/bench/run.py build
         ;;
     *)

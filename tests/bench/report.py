@@ -64,7 +64,7 @@ def machine_description():
             fields = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
         distro = fields.get("PRETTY_NAME", distro).strip('"')
     versions = []
-    for package in ("supervisor", "runit", "s6", "libuv1"):
+    for package in ("supervisor", "runit", "s6", "libserver-starter-perl", "nodejs", "libuv1"):
         r = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
         versions.append(f"{package} {r.stdout if r.returncode == 0 else 'not installed'}")
     return [f"{os.cpu_count()} x {cpu}, {mem_gib:.0f} GiB",

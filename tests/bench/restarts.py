@@ -19,16 +19,23 @@ RESTART_EVERY = 3.0  # seconds between restart requests
 QUIET = 1.0  # seconds of load before the first restart and after the last
 
 
-def fdsupd_phase(build, strategy):
+def fdsupd_phase(build, strategy, command=None, ready="notify", env=""):
+    """fdsupd with 2 instances of `command` (default: http_worker, saying READY=1 after
+    STARTUP_MS) on one socket it keeps open; `env`: a TOML inline table's contents."""
+    if command is None:
+        command = [build.http_worker, "--notify", "--startup-delay-ms", str(STARTUP_MS)]
+    toml_command = ", ".join(f'"{part}"' for part in command)
+    env_line = f"env = {{ {env} }}" if env else ""
     toml = f"""
 [sockets.http]
 listen = "tcp://127.0.0.1:0"
 backlog = 4096
 [workers.web]
-command = ["{build.http_worker}", "--notify", "--startup-delay-ms", "{STARTUP_MS}"]
+command = [{toml_command}]
 instances = 2
 sockets = ["http"]
-ready = "notify"
+ready = "{ready}"
+{env_line}
 restart_strategy = "{strategy}"
 stdout = "null"
 """
@@ -63,19 +70,25 @@ def supervisord_phase(build):
     def start():
         s.start()
         s.wait_control()
-
-        def serving():
-            try:
-                return fdsup_harness.http_get("127.0.0.1", port, timeout=1)
-            except OSError:
-                return None
-        fdsup_harness.wait_until(serving, timeout=60, interval=0.05, what="supervisord's web serving")
+        wait_serving(port, timeout=60)
         return "127.0.0.1", port
     return start, s.ctl("restart", "w:*"), s.stop
 
 
-def run_phase(build, phase, restarts, timeline_path):
-    """Runs one phase; returns (load_client's result, restart offsets in seconds)."""
+def wait_serving(port, timeout):
+    """Until an app that binds its own socket answers on 127.0.0.1:port."""
+    def serving():
+        try:
+            return fdsup_harness.http_get("127.0.0.1", port, timeout=1)
+        except OSError:
+            return None
+    fdsup_harness.wait_until(serving, timeout=timeout, interval=0.05, what=f"127.0.0.1:{port} serving")
+
+
+def run_phase(build, phase, restarts, timeline_path, every=RESTART_EVERY):
+    """Runs one phase, a restart requested every `every` seconds (or as soon as the
+    previous one returned, if it took longer); returns (load_client's result, restart
+    offsets in seconds)."""
     start, restart_command, stop = phase
     restart_times = []
     try:
@@ -85,12 +98,12 @@ def run_phase(build, phase, restarts, timeline_path):
         try:
             began_ns = monotonic_ns()
             for k in range(restarts):
-                wait = began_ns / 1e9 + QUIET + k * RESTART_EVERY - monotonic_ns() / 1e9
+                wait = began_ns / 1e9 + QUIET + k * every - monotonic_ns() / 1e9
                 if wait > 0:
                     time.sleep(wait)
                 restart_times.append(monotonic_ns())
                 subprocess.run(restart_command, check=True, capture_output=True, timeout=120)
-            wait = began_ns / 1e9 + QUIET + restarts * RESTART_EVERY - monotonic_ns() / 1e9
+            wait = began_ns / 1e9 + QUIET + restarts * every - monotonic_ns() / 1e9
             if wait > 0:
                 time.sleep(wait)
         finally:

@@ -17,13 +17,20 @@ figures are medians and ratios measured in one run.
   health    rolling restarts of a slow-starting Node.js app, ready = "accepting" vs "exec";
             CPU per start of "accepting"; idle cost of 100 instances with a 1 s
             liveness probe each (tcp, http) against none                     (health.py)
+  app_peers what users pick instead for zero-downtime restarts, the same Node.js app
+            under each: fdsupctl restart vs `pm2 reload` (cluster mode) vs
+            Server::Starter's SIGHUP under load; respawn, RSS with 2 and 100
+            instances and the time for all 100 to listen, fdsupd vs pm2; the plot
+            gains their phases. pm2 comes from the npm registry into
+            BUILD_DIR/bench-peers (pm2_peer.py); if the registry cannot be reached
+            its rows are skipped, saying so                                  (app_peers.py)
 
 --smoke runs each with tiny counts into a temp dir (ctest's "bench: smoke", so none rots).
 Only a full run writes tests/bench/RESULTS.md; with --only or --smoke, --results FILE
 says where the Markdown (and the plot, beside it) should go.
 
 usage: run.py BUILD_DIR [--only NAME] [--smoke] [--results FILE] [--kills N] [--restarts N]
-              [--instances N] [--large-rss-mib M]
+              [--instances N] [--large-rss-mib M] [--app-instances N]
 """
 import argparse
 import os
@@ -33,6 +40,7 @@ import tempfile
 
 import plot
 import report as report_module
+import app_peers
 import health
 import respawn
 import restarts
@@ -41,8 +49,8 @@ import spawn
 import upgrade
 from bench_lib import HERE, Build
 
-BENCHMARKS = ["respawn", "restarts", "spawn", "scale", "upgrade", "health"]
-TABLES = {"health": 3}  # the tables a benchmark writes, if more than one
+BENCHMARKS = ["respawn", "restarts", "spawn", "scale", "upgrade", "health", "app_peers"]
+TABLES = {"health": 3, "app_peers": 2}  # the tables a benchmark writes, if more than one
 
 
 def main():
@@ -55,6 +63,7 @@ def main():
     parser.add_argument("--restarts", type=int, default=5)
     parser.add_argument("--instances", type=int, default=2000)
     parser.add_argument("--large-rss-mib", type=int, default=2048)
+    parser.add_argument("--app-instances", type=int, default=100, help="app_peers: the Node.js instances started")
     args = parser.parse_args()
     build = Build(args.build)
     chosen = args.only or BENCHMARKS
@@ -62,13 +71,14 @@ def main():
     if args.smoke:
         sizes = dict(kills=2, restarts=1, instances=20, scale_kills=3, status_rounds=2, upgrade_rounds=1,
                      idle_s=1.0, spawns=5, large_rss_mib=64, upgrade_cases=((10, "null"), (20, "log")),
-                     health_starts=3, health_idle=5)
+                     health_starts=3, health_idle=5, app_kills=2, app_instances=2, app_every=2.0)
     else:
         sizes = dict(kills=args.kills, restarts=args.restarts, instances=args.instances, scale_kills=args.kills,
                      status_rounds=10, upgrade_rounds=5, idle_s=scale.IDLE_S, spawns=200,
                      large_rss_mib=args.large_rss_mib,
                      upgrade_cases=((10, "null"), (args.instances, "null"), (args.instances, "log")),
-                     health_starts=100, health_idle=100)
+                     health_starts=100, health_idle=100, app_kills=20, app_instances=args.app_instances,
+                     app_every=app_peers.RESTART_EVERY)
     # Only a full run replaces the committed RESULTS.md; a partial or smoke run writes its
     # Markdown where --results says (smoke: into its temp dir, to check it).
     results = args.results
@@ -76,13 +86,12 @@ def main():
         results = os.path.join(work, "RESULTS.md") if (args.only or args.smoke) else os.path.join(HERE, "RESULTS.md")
     plot_path = os.path.join(os.path.dirname(os.path.abspath(results)), "restart_latency.png")
     report = report_module.Report()
+    series = []  # the restart phases' timelines, all in one plot
     try:
         if "respawn" in chosen:
             respawn.run(build, report, sizes["kills"], rounds=1 if args.smoke else 2)
         if "restarts" in chosen:
-            series = restarts.run(build, report, sizes["restarts"], work)
-            if plot.draw(series, plot_path, work):
-                report.image("Request latency across restarts", plot_path)
+            series += restarts.run(build, report, sizes["restarts"], work)
         if "spawn" in chosen:
             spawn.run(build, report, sizes["spawns"], sizes["large_rss_mib"])
         if "scale" in chosen:
@@ -94,6 +103,11 @@ def main():
         if "health" in chosen:
             health.run(build, report, sizes["health_starts"], sizes["health_idle"], sizes["idle_s"],
                        restarts=sizes["restarts"])
+        if "app_peers" in chosen:
+            series += app_peers.run(build, report, sizes["restarts"], sizes["app_kills"], sizes["app_instances"],
+                                    work, every=sizes["app_every"])
+        if series and plot.draw(series, plot_path, work):
+            report.image("Request latency across restarts", plot_path)
         command = "./dev.sh bench" if not (args.only or args.smoke) else " ".join(["run.py", *sys.argv[2:]])
         report.write_markdown(results, command)
         if not results.startswith(work):
