@@ -29,11 +29,15 @@ cd "$(dirname "$0")"
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
           libncurses-dev zlib1g-dev
           libsystemd-dev logrotate apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox
-          nodejs python3-gunicorn tmux libserver-starter-perl npm)
+          nodejs python3-gunicorn tmux libserver-starter-perl)
 # The fuzz targets need a clang whose C++23 library support covers std::expected (with
 # Debian 12's libstdc++ that is clang 19, from Debian's own bookworm packages) and its
 # libFuzzer runtime.
 PACKAGES+=(clang-19 libclang-rt-19-dev)
+# npm installs pm2. Debian's nodejs needs Debian's npm package; a nodejs from nodesource
+# brings its own npm and conflicts with Debian's, so the package is asked for only when
+# there is no npm command.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_packages() {
