@@ -46,22 +46,47 @@ def respawns(sink, pids, kills):
 
 
 class GaveUp(Exception):
-    def __init__(self, running):
-        super().__init__(f"{running} running")
-        self.running = running
+    """Not all running: `what` says where it stopped."""
+
+    def __init__(self, what):
+        super().__init__(what)
+        self.what = what
 
 
 def wait_all_running(supervisor, sink, count, give_up_s):
-    """{pid: stamp_ns} once all `count` run; GaveUp(how many run) after `give_up_s`."""
+    """{pid: stamp_ns} once all `count` run; GaveUp(how many run) after `give_up_s`, or
+    as soon as the supervisor itself is gone (supervisord exits when it runs out of fds)."""
+    started = {}
+    deadline = time.monotonic() + give_up_s
+    while len(started) < count:
+        if not alive(supervisor.pid):
+            raise GaveUp(f"exited after {give_up_s - (deadline - time.monotonic()):.0f} s, {len(started)} of "
+                         f"{count} started")
+        if time.monotonic() >= deadline:
+            raise GaveUp(f"stopped at {give_up_s:.0f} s: {len(children(supervisor.pid))} of {count} running")
+        try:
+            stamp_ns, pid = sink.next(timeout=1.0)
+        except TimeoutError:
+            continue
+        started[pid] = stamp_ns
+    return started
+
+
+def alive(pid):
+    """Running (not a zombie waiting for its parent, this script)."""
     try:
-        return wait_for_stamps(sink, count, timeout=give_up_s)
-    except TimeoutError:
-        raise GaveUp(len(children(supervisor.pid))) from None
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def children(pid):
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return f.read().split()
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return f.read().split()
+    except OSError:
+        return []
 
 
 def assert_nothing_started(sink):
@@ -168,9 +193,7 @@ def run(build, report, count, reference=2000, kills=50, status_rounds=10, upgrad
                 f = measure(supervisor, sink, count, kills, 3, supervisord_reload, 1, idle_s, give_up_s)
                 rows.append(row(supervisor.name, count, f, None))
             except GaveUp as gave_up:
-                rows.append([supervisor.name, f"{count}",
-                             f"stopped at {give_up_s:.0f} s: {gave_up.running} of {count} running",
-                             *["-"] * 10])
+                rows.append([supervisor.name, f"{count}", gave_up.what, *["-"] * 10])
     finally:
         sink.close()
     notes = [f"{count} instances of the static stamp worker (stdout and stderr discarded), one run each; fdsupd "
@@ -187,7 +210,7 @@ def run(build, report, count, reference=2000, kills=50, status_rounds=10, upgrad
              f"{kills} SIGKILLs of random instances. Upgrade: `fdsupctl upgrade`, the new image adopting every "
              "worker; supervisord cannot replace itself, and its `reload` restarts every program (the figure is "
              f"until all run again). supervisord is given {give_up_s:.0f} s to have all running, or is stopped "
-             "there and its row says how many ran."]
+             "there and its row says how many ran (or, if it exits, how many had started)."]
     if not peers.installed("supervisord"):
         notes.append("supervisord is not installed, so its row is missing (`./dev.sh bench` installs it).")
     report.section(f"Scale: {count} worker instances",
