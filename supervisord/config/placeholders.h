@@ -12,4 +12,9 @@ namespace fdsup::config {
 // Replaces {fd:NAME}, {instance} and {name} in one argument.
 std::string expand_placeholders(const std::string& arg, const WorkerConfig& worker, int instance);
 
+// The same knowing only the worker's name (a log path, made for each configured instance
+// at start and at each reload, and for captures that outlive their worker's config):
+// {fd:NAME} becomes -1, as for a worker that maps no socket.
+std::string expand_placeholders(const std::string& arg, const std::string& name, int instance);
+
 }  // namespace fdsup::config

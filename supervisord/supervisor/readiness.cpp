@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "config/values.h"
 #include "supervisor/supervisor.h"
 #include "table/log_about.h"
@@ -16,6 +18,13 @@ namespace fdsup {
 
 using config::format_duration;
 
+namespace {
+
+bool any_waiting_for_dependencies(const std::vector<std::unique_ptr<Worker>>& workers) {
+    return std::any_of(workers.begin(), workers.end(), [](const auto& w) { return w->waiting_for_dependencies; });
+}
+
+}  // namespace
 
 void Supervisor::become_ready(Instance& instance) {
     instance.timer.stop();  // the ready delay or ready timeout
@@ -30,7 +39,9 @@ void Supervisor::become_ready(Instance& instance) {
         set_recycle_deadline(instance);
         rearm_recycling();
     }
-    if (instance.worker->all_ready()) start_waiting_dependents();
+    // all_ready() looks at every instance of the worker: asked only when some worker
+    // waits, or starting 10,000 instances would look 10,000 times at up to 10,000.
+    if (any_waiting_for_dependencies(workers_) && instance.worker->all_ready()) start_waiting_dependents();
 }
 
 void Supervisor::health_ready(Instance& instance) {

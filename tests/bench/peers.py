@@ -3,6 +3,7 @@ cleanly: fdsupd, supervisord (Debian `supervisor`), runit's runsv, s6's s6-super
 the bare respawner (the floor). Each runs in its own temp dir and session; stop() kills
 whatever it started."""
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -68,7 +69,7 @@ logfile = {self.tmp}/supervisord.log
 pidfile = {self.tmp}/supervisord.pid
 childlogdir = {self.tmp}
 loglevel = warn
-minfds = {max(1024, count * 4 + 256)}
+minfds = {min(max(1024, count * 4 + 256), resource.getrlimit(resource.RLIMIT_NOFILE)[1])}
 minprocs = {max(200, count + 100)}
 
 [unix_http_server]

@@ -11,8 +11,9 @@ figures are medians and ratios measured in one run.
   restarts  errors and latency while restarting under load: fdsupd rolling, fdsupd
             stop-start, supervisord restart; the plot                        (restarts.py)
   spawn     the launcher vs fork+exec vs posix_spawn at 10 MiB and 2 GiB RSS (spawn.py)
-  scale     2,000 instances: all running, idle CPU/wakeups/RSS, status, respawn, upgrade;
-            fdsupd and supervisord                                           (scale.py)
+  scale     10,000 instances (and fdsupd at 2,000 too, for the ratios): all running,
+            idle CPU/wakeups/RSS, status, reload, respawn, upgrade; fdsupd and
+            supervisord (given 5 minutes to have all running)                (scale.py)
   upgrade   fdsupd's upgrade pause, its phases, with output discarded/captured (upgrade.py)
   health    rolling restarts of a slow-starting Node.js app, ready = "accepting" vs "exec";
             CPU per start of "accepting"; idle cost of 100 instances with a 1 s
@@ -30,7 +31,7 @@ Only a full run writes tests/bench/RESULTS.md; with --only or --smoke, --results
 says where the Markdown (and the plot, beside it) should go.
 
 usage: run.py BUILD_DIR [--only NAME] [--smoke] [--results FILE] [--kills N] [--restarts N]
-              [--instances N] [--large-rss-mib M] [--app-instances N]
+              [--instances N] [--reference-instances N] [--large-rss-mib M] [--app-instances N]
 """
 import argparse
 import os
@@ -61,7 +62,9 @@ def main():
     parser.add_argument("--results", help="where the Markdown goes (a full run: tests/bench/RESULTS.md)")
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--restarts", type=int, default=5)
-    parser.add_argument("--instances", type=int, default=2000)
+    parser.add_argument("--instances", type=int, default=10000)
+    parser.add_argument("--reference-instances", type=int, default=2000,
+                        help="scale's smaller fdsupd run, which its ratios are against")
     parser.add_argument("--large-rss-mib", type=int, default=2048)
     parser.add_argument("--app-instances", type=int, default=100, help="app_peers: the Node.js instances started")
     args = parser.parse_args()
@@ -69,14 +72,18 @@ def main():
     chosen = args.only or BENCHMARKS
     work = tempfile.mkdtemp(prefix="fdsup-bench-out-")
     if args.smoke:
-        sizes = dict(kills=2, restarts=1, instances=20, scale_kills=3, status_rounds=2, upgrade_rounds=1,
-                     idle_s=1.0, spawns=5, large_rss_mib=64, upgrade_cases=((10, "null"), (20, "log")),
+        sizes = dict(kills=2, restarts=1, instances=20, scale_reference=10, scale_kills=3, status_rounds=2,
+                     upgrade_rounds=1, idle_s=1.0, spawns=5, large_rss_mib=64, upgrade_cases=((10, "null"), (20, "log")),
                      health_starts=3, health_idle=5, app_kills=2, app_instances=2, app_every=2.0)
     else:
-        sizes = dict(kills=args.kills, restarts=args.restarts, instances=args.instances, scale_kills=args.kills,
+        sizes = dict(kills=args.kills, restarts=args.restarts, instances=args.instances,
+                     scale_reference=args.reference_instances, scale_kills=args.kills,
                      status_rounds=10, upgrade_rounds=5, idle_s=scale.IDLE_S, spawns=200,
                      large_rss_mib=args.large_rss_mib,
-                     upgrade_cases=((10, "null"), (args.instances, "null"), (args.instances, "log")),
+                     # At 2,000 still: with output captured, 10,000 instances need 30,000 fds
+                     # (two pipes and a pidfd each), over this machine's hard RLIMIT_NOFILE of 20,000.
+                     upgrade_cases=((10, "null"), (args.reference_instances, "null"),
+                                    (args.reference_instances, "log")),
                      health_starts=100, health_idle=100, app_kills=20, app_instances=args.app_instances,
                      app_every=app_peers.RESTART_EVERY)
     # Only a full run replaces the committed RESULTS.md; a partial or smoke run writes its
@@ -95,7 +102,7 @@ def main():
         if "spawn" in chosen:
             spawn.run(build, report, sizes["spawns"], sizes["large_rss_mib"])
         if "scale" in chosen:
-            scale.run(build, report, sizes["instances"], kills=sizes["scale_kills"],
+            scale.run(build, report, sizes["instances"], reference=sizes["scale_reference"], kills=sizes["scale_kills"],
                       status_rounds=sizes["status_rounds"], upgrade_rounds=sizes["upgrade_rounds"],
                       idle_s=sizes["idle_s"])
         if "upgrade" in chosen:

@@ -83,6 +83,24 @@ class Metrics(FdsupTestCase):
         self.assertGreaterEqual(sample(out, "fdsup_control_requests_total", '{command="status"}'), 1)
         self.assertEqual(sample(out, "fdsup_control_requests_total", '{command="metrics"}'), 1)
 
+    def test_fdsupctl_metrics_larger_than_the_pending_output_bound_is_sent_whole(self):
+        # As 10,000 instances make it: one reply above kMaxPendingOutput (8 MiB) with
+        # nothing else waiting for the client is sent, not taken for a client that does
+        # not read (which closed the connection: fdsupctl exited 3).
+        name = "w" * 4000
+        d = self.fdsupd(f"""
+[workers.{name}]
+command = ["/bin/sleep", "1000"]
+instances = 120
+""").start(wait_control=True)
+        wait_until(lambda: len([p for p in d.instance_pids(name).values() if p]) == 120, what="120 instances running")
+        code, out, err = d.ctl("metrics")
+        self.assertEqual(code, 0, err)
+        self.assertGreater(len(out), 8 * 1024 * 1024)
+        for index in (0, 119):
+            self.assertEqual(sample(out, "fdsup_instance_ready", f'{{worker="{name}",instance="{index}"}}'), 1)
+        self.assertEqual(d.ctl_json("status")["ok"], True)  # and the connection after it works as ever
+
     def test_only_metrics_healthz_and_readyz_are_served_every_other_path_is_404_naming_them(self):
         d, port = self.start()
         for path in (b"/", b"/healthz/", b"/ready", b"/metrics/", b"/metricsx", b"/index.html", b"//metrics"):

@@ -49,6 +49,19 @@ TEST_CASE("placeholders: {fd:NAME}, {instance}, {name}; other braces are literal
     CHECK(fdsup::socket_env_name("http-admin") == "FDSUP_FD_HTTP_ADMIN");
 }
 
+TEST_CASE("placeholders by name only (log paths): as for a worker of that name mapping no socket") {
+    WorkerConfig w;
+    w.name = "web";
+    w.fds = {{3, "http"}};
+    WorkerConfig unmapped;
+    unmapped.name = "web";
+    for (const char* arg : {"/var/log/{name}/{instance}.log", "{\"json\": {instance}}", "}{}", "{fd:http}-{name}"})
+        CHECK(fdsup::expand_placeholders(arg, std::string("web"), 4) == fdsup::expand_placeholders(arg, unmapped, 4));
+    CHECK(fdsup::expand_placeholders("/var/log/{name}/{instance}.log", std::string("web"), 4) ==
+          fdsup::expand_placeholders("/var/log/{name}/{instance}.log", w, 4));
+    CHECK(fdsup::expand_placeholders("{fd:http}", std::string("web"), 0) == "-1");
+}
+
 TEST_CASE("env: LISTEN_FDS protocol when sockets sit at 3..3+n-1, FDSUP_* always") {
     WorkerConfig w;
     w.name = "web";
