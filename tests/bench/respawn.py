@@ -76,9 +76,10 @@ def stage_breakdown(build, sink, kills, up_before_kill):
         return why_not
     traced = {}
     factories = [(name, factory) for name, factory in supervisors(build, sink) if name in TRACED]
-    for round_index in range(2):
+    rounds = min(2, kills)
+    for round_index in range(rounds):
         for name, factory in factories:
-            share = kills // 2 + (1 if round_index < kills % 2 else 0)
+            share = kills // rounds + (1 if round_index < kills % rounds else 0)
             stages = respawn_stages.measure(factory(), sink, share, up_before_kill, kill_and_wait)
             for stage, samples in stages.items():
                 traced.setdefault(name, {}).setdefault(stage, []).extend(samples)

@@ -91,7 +91,7 @@ def main():
     try:
         if "respawn" in chosen:
             respawn.run(build, report, sizes["kills"], rounds=1 if args.smoke else 2,
-                        **(dict(traced_kills=2, traced_up_before_kill=0.0) if args.smoke else {}))
+                        **(dict(traced_kills=1, traced_up_before_kill=0.0) if args.smoke else {}))
         if "restarts" in chosen:
             series += restarts.run(build, report, sizes["restarts"], work)
         if "spawn" in chosen:
