@@ -22,6 +22,7 @@ def run(build, report, spawns, large_rss_mib):
                     "posix_spawn do the same work (stdio from /dev/null, closefrom(3), setsid, the signal mask, the "
                     "dispositions of fdsupd's handlers reset; the same argv and env) and take turns, sample by "
                     "sample; \"plan\" is the launcher's SpawnPlan being built, which the supervisor does before "
-                    "the clone, timed apart (posix_spawn's file actions and attributes are built untimed alike). "
+                    "the clone, timed apart (posix_spawn's file actions and attributes are built untimed alike). Each RSS "
+                    "is measured a second after the ballast grew to it (not while the kernel still settles it). "
                     f"Large/small RSS: launcher {large[2] / small[2]:.2f}x, posix_spawn {large[3] / small[3]:.2f}x, "
                     f"plan {large[1] / small[1]:.2f}x, fork+exec {large[4] / small[4]:.2f}x."])

@@ -13,6 +13,7 @@
 //   posix_spawn  the same: dup2 of /dev/null onto 0-2, closefrom(3), POSIX_SPAWN_SETSID,
 //                POSIX_SPAWN_SETSIGMASK, the same argv and env (glibc resets the
 //                dispositions that have a handler itself)
+// Each RSS is measured a second after the ballast grew to it, not straight away.
 // Both run with the handlers fdsupd has (libuv's on TERM, INT, HUP, USR2; SIGPIPE
 // ignored), alternating which goes first, sample by sample, so that whatever the machine
 // does meanwhile (another process, the kernel still settling a fresh large RSS) falls on
@@ -32,6 +33,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "launcher/launcher.h"
@@ -173,6 +175,10 @@ int main(int argc, char** argv) {
         long grow = std::max(0L, target - rss_mib());
         ballast.resize(ballast.size() + static_cast<size_t>(grow) * 1024 * 1024);
         std::memset(ballast.data(), 1, ballast.size());  // touch it: resident, not just reserved
+        // Let the kernel finish what the growth set off (its memcg and LRU upkeep runs on
+        // these CPUs too) before measuring: a large-RSS figure taken right after a 2 GiB
+        // memset measured that, not the launcher.
+        std::this_thread::sleep_for(std::chrono::seconds(1));
         VforkTimes t = time_vfork_spawns(iterations);
         double f = time_fork_exec(iterations);
         std::printf("%-10s %10.1f %10.1f %12.1f %10.1f\n", (std::to_string(rss_mib()) + " MiB").c_str(), t.plan,
