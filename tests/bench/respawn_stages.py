@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 from bench_lib import median, monotonic_ns
 
