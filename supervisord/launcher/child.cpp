@@ -17,18 +17,10 @@
 
 #include "launcher/path_search.h"
 #include "launcher/spawn_plan.h"
+#include "sys/kernel_sigaction.h"
 
 namespace fdsup {
 namespace {
-
-// The kernel's struct sigaction for rt_sigaction (not glibc's, which differs in layout).
-struct KernelSigaction {
-    void (*handler)(int);
-    unsigned long flags;
-    void (*restorer)();
-    unsigned long mask[_NSIG / (8 * sizeof(unsigned long))];
-};
-constexpr unsigned long kKernelSigsetSize = _NSIG / 8;  // the kernel's sigset_t, not glibc's
 
 [[noreturn]] void die(const SpawnPlan& plan, ChildStage stage, int err) {
     plan.failure->stage = stage;
@@ -57,14 +49,17 @@ constexpr unsigned long kKernelSigsetSize = _NSIG / 8;  // the kernel's sigset_t
 }
 
 // The parent blocked every signal before clone. A handler inherited from libuv would
-// run on memory shared with the suspended parent, so every disposition goes back to
-// the default before anything can unblock them. SIGKILL/SIGSTOP cannot be changed and
-// glibc's internal signals (32, 33) may refuse: both are ignored on purpose.
-void reset_signal_dispositions() {
+// run on memory shared with the suspended parent, so every disposition that is not the
+// default goes back to it before anything can unblock them (an ignored one too: the
+// program must not inherit SIG_IGN). The parent says which (sys/signal_dispositions.h):
+// the few fdsupd changed, not all 64, each of which would cost a syscall here.
+void reset_signal_dispositions(uint64_t signals) {
     KernelSigaction dfl{};
     dfl.handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; ++sig) {
-        if (sig == SIGKILL || sig == SIGSTOP) continue;
+    while (signals != 0) {
+        int sig = __builtin_ctzll(signals) + 1;
+        signals &= signals - 1;
+        // glibc's internal signals (32, 33) may refuse: ignored on purpose.
         syscall(SYS_rt_sigaction, sig, &dfl, nullptr, kKernelSigsetSize);
     }
 }
@@ -113,7 +108,7 @@ int run_spawn_child(void* arg) {
     for (size_t i = 0; i < plan.v1_procs_count; ++i)
         if (syscall(SYS_write, plan.v1_procs_fds[i], "0", 1) != 1) die(plan, ChildStage::cgroup, errno);
 
-    reset_signal_dispositions();
+    reset_signal_dispositions(plan.reset_signals);
 
     // Its own session and process group: kill_mode = "group" signals the whole group,
     // and a terminal's signals aimed at the supervisor do not reach workers.

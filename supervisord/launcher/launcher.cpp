@@ -12,6 +12,7 @@
 #include "launcher/clone_into_cgroup.h"
 #include "launcher/spawn_error.h"
 #include "sys/process.h"
+#include "sys/signal_dispositions.h"
 
 namespace fdsup {
 
@@ -70,6 +71,7 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
 
     // Block everything: a libuv handler running in the child, on memory shared with the
     // parent, would corrupt it. The child resets dispositions, then sets exec_sigmask.
+    plan.reset_signals = non_default_signals();
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <type_traits>
 
 #include "launcher/fd_map.h"
@@ -78,6 +79,9 @@ struct SpawnPlan {
     pid_t parent_pid;              // the supervisor, to detect dying before PR_SET_PDEATHSIG
     const char* cwd;               // null: keep the supervisor's
     sigset_t exec_sigmask;         // the signal mask the program starts with
+    // Bit (sig - 1): the signals whose disposition the child puts back to SIG_DFL, those
+    // that are not the default in the supervisor (set by the launcher).
+    uint64_t reset_signals;
     int close_fallback_limit;      // close loop bound when close_range is unavailable
     // kill_mode = "cgroup": the instance's cgroup directory, which clone3 spawns the
     // child straight into (-1: none). Where clone3 is missing (before 5.7, or refused by

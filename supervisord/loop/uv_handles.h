@@ -10,6 +10,8 @@
 #include <functional>
 #include <utility>
 
+#include "sys/signal_dispositions.h"
+
 namespace fdsup {
 
 template <class Handle, class Callback>
@@ -115,6 +117,7 @@ public:
         uv_signal_start(&box_->handle, [](uv_signal_t* h, int sig) {
             if (box_of(h)->callback) box_of(h)->callback(sig);
         }, signal);
+        note_signal_dispositions_changed();  // libuv's handler: a spawn's child must drop it
     }
 };
 

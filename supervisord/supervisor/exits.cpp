@@ -158,7 +158,7 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     auto delay = failed ? instance.backoff.next_failure_delay(cfg)
                         : instance.backoff.next_delay(cfg, std::chrono::duration_cast<config::Duration>(run_time));
     std::string why = !failed ? ran : reason == KillReason::none ? instance.last_error : instance.last_error + " (" + ran + ")";
-    schedule_restart(instance, delay, why);
+    schedule_restart(instance, delay, why, RestartTurn::now_if_no_delay);
 }
 
 void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
@@ -210,10 +210,13 @@ void Supervisor::emit_exit(const Instance& instance, pid_t pid, const ExitStatus
     events_.add(std::move(event));
 }
 
-// Always through the timer, even with no delay: a spawn that fails at once must not
-// recurse into the next one (a 0 s backoff would otherwise overflow the stack).
+// With no delay after an exit, the spawn happens now: the loop's next turn would only add
+// its own latency to every respawn. Any other restart goes through the timer, even with
+// no delay: a spawn that fails at once must not recurse into the next one (a 0 s backoff
+// after failed spawns would otherwise overflow the stack).
 // Its log line's subject is the caller's (the pid that exited, if one did).
-void Supervisor::schedule_restart(Instance& instance, config::Duration delay, const std::string& why) {
+void Supervisor::schedule_restart(Instance& instance, config::Duration delay, const std::string& why,
+                                  RestartTurn turn) {
     ++instance.restarts;
     if (delay == config::Duration::zero())
         spdlog::warn("worker {}: {}; restart #{} now", instance.label(), why, instance.restarts);
@@ -225,6 +228,11 @@ void Supervisor::schedule_restart(Instance& instance, config::Duration delay, co
          {{"delay", std::chrono::duration<double>(delay).count()},
           {"restarts", static_cast<int64_t>(instance.restarts)},
           {"detail", why}});
+    if (turn == RestartTurn::now_if_no_delay && delay == config::Duration::zero()) {
+        instance.timer_deadline = Clock::now();
+        spawn(instance);  // a failure here goes back through the timer (handle_spawn_failure)
+        return;
+    }
     arm_restart(instance, Clock::now() + delay);
 }
 

@@ -290,7 +290,11 @@ private:
     // kill_mode = "cgroup": a SIGKILL its cgroup counts as an OOM kill is reported as one.
     void note_oom_kill(Instance& instance, ExitStatus& status);
     void handle_spawn_failure(Instance& instance, const Error& error);
-    void schedule_restart(Instance& instance, config::Duration delay, const std::string& why);
+    // Whether a restart with no delay may spawn in this very turn of the loop (after an
+    // exit) or must wait for the next (after a failed spawn: no recursion).
+    enum class RestartTurn { next, now_if_no_delay };
+    void schedule_restart(Instance& instance, config::Duration delay, const std::string& why,
+                          RestartTurn turn = RestartTurn::next);
     void emit_exit(const Instance& instance, pid_t pid, const ExitStatus& status, Clock::duration ran,
                    bool on_purpose, bool was_starting, KillReason reason);
     // kill_mode = "cgroup": the main process exited; true if processes are left in its

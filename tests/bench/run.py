@@ -7,7 +7,8 @@ the latency-over-time plot of the restart phases beside it. Asserts nothing abou
 figures are medians and ratios measured in one run.
 
   respawn   SIGKILL -> replacement main(): fdsupd, supervisord, runsv, s6-supervise and a
-            bare pidfd + posix_spawn loop (the floor), same static worker    (respawn.py)
+            bare pidfd + posix_spawn loop (the floor), same static worker; the
+            stages of fdsupd's and the floor's, traced by perf  (respawn.py, respawn_stages.py)
   restarts  errors and latency while restarting under load: fdsupd rolling, fdsupd
             stop-start, supervisord restart; the plot                        (restarts.py)
   spawn     the launcher vs fork+exec vs posix_spawn at 10 MiB and 2 GiB RSS (spawn.py)
@@ -51,7 +52,7 @@ import upgrade
 from bench_lib import HERE, Build
 
 BENCHMARKS = ["respawn", "restarts", "spawn", "scale", "upgrade", "health", "app_peers"]
-TABLES = {"health": 3, "app_peers": 2}  # the tables a benchmark writes, if more than one
+TABLES = {"health": 3, "app_peers": 2, "respawn": 2}  # the tables a benchmark writes, if more than one
 
 
 def main():
@@ -96,7 +97,8 @@ def main():
     series = []  # the restart phases' timelines, all in one plot
     try:
         if "respawn" in chosen:
-            respawn.run(build, report, sizes["kills"], rounds=1 if args.smoke else 2)
+            respawn.run(build, report, sizes["kills"], rounds=1 if args.smoke else 2,
+                        **(dict(traced_kills=1, traced_up_before_kill=0.0) if args.smoke else {}))
         if "restarts" in chosen:
             series += restarts.run(build, report, sizes["restarts"], work)
         if "spawn" in chosen:
