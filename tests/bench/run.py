@@ -13,7 +13,8 @@ figures are medians and ratios measured in one run.
   spawn     the launcher vs fork+exec vs posix_spawn at 10 MiB and 2 GiB RSS (spawn.py)
   scale     2,000 instances: all running, idle CPU/wakeups/RSS, status, respawn, upgrade;
             fdsupd and supervisord                                           (scale.py)
-  upgrade   fdsupd's upgrade pause, its phases, with output discarded/captured (upgrade.py)
+  upgrade   fdsupd's upgrade pause and its phases at 10, 2,000 and 10,000 instances, output
+            discarded/captured; the new image's steps                           (upgrade.py)
   health    rolling restarts of a slow-starting Node.js app, ready = "accepting" vs "exec";
             CPU per start of "accepting"; idle cost of 100 instances with a 1 s
             liveness probe each (tcp, http) against none                     (health.py)
@@ -50,7 +51,7 @@ import upgrade
 from bench_lib import HERE, Build
 
 BENCHMARKS = ["respawn", "restarts", "spawn", "scale", "upgrade", "health", "app_peers"]
-TABLES = {"health": 3, "app_peers": 2}  # the tables a benchmark writes, if more than one
+TABLES = {"health": 3, "app_peers": 2, "upgrade": 2}  # the tables a benchmark writes, if more than one
 
 
 def main():
@@ -76,7 +77,7 @@ def main():
         sizes = dict(kills=args.kills, restarts=args.restarts, instances=args.instances, scale_kills=args.kills,
                      status_rounds=10, upgrade_rounds=5, idle_s=scale.IDLE_S, spawns=200,
                      large_rss_mib=args.large_rss_mib,
-                     upgrade_cases=((10, "null"), (args.instances, "null"), (args.instances, "log")),
+                     upgrade_cases=((10, "null"), (2000, "null"), (2000, "log"), (10000, "null"), (10000, "log")),
                      health_starts=100, health_idle=100, app_kills=20, app_instances=args.app_instances,
                      app_every=app_peers.RESTART_EVERY)
     # Only a full run replaces the committed RESULTS.md; a partial or smoke run writes its
