@@ -7,6 +7,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <type_traits>
 #include <unordered_set>
 
 #include "config/listen_address.h"
@@ -81,14 +82,23 @@ void check_integers_only(const Json& j) {
 class FdClaims {
 public:
     explicit FdClaims(const Json& keep) {
+        // Sized once: tens of thousands at 10,000 instances with their output captured.
+        kept_.reserve(keep.size());
+        claimed_.reserve(keep.size());
         for (const auto& fd : keep) kept_.insert(fd.get<int>());
     }
     // `ask_kernel`: also checked to be open (F_GETFD), for the few fds not per instance.
-    int claim(int fd, const std::string& what, bool ask_kernel = false) {
-        const std::string named = what + ": fd " + std::to_string(fd);
-        if (!kept_.contains(fd)) throw std::runtime_error(named + " was not kept across the exec");
-        if (!claimed_.insert(fd).second) throw std::runtime_error(named + " is named twice in the state");
-        if (ask_kernel && ::fcntl(fd, F_GETFD) < 0) throw std::runtime_error(named + " is not open");
+    // `what` names the fd in the error: a string, or (per instance and per pipe, where
+    // building one each time costs more than the check) a callable that makes one.
+    template <typename What>
+    int claim(int fd, const What& what, bool ask_kernel = false) {
+        auto named = [&] {
+            if constexpr (std::is_invocable_v<What>) return what() + ": fd " + std::to_string(fd);
+            else return std::string(what) + ": fd " + std::to_string(fd);
+        };
+        if (!kept_.contains(fd)) throw std::runtime_error(named() + " was not kept across the exec");
+        if (!claimed_.insert(fd).second) throw std::runtime_error(named() + " is named twice in the state");
+        if (ask_kernel && ::fcntl(fd, F_GETFD) < 0) throw std::runtime_error(named() + " is not open");
         return fd;
     }
 
@@ -287,7 +297,7 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         // next key this image hands out.
         if (!sup.outputs_.pipes() || capture.key == 0 || capture.key >= next_capture_key || !keys.insert(capture.key).second)
             throw std::runtime_error("a capture with a missing, repeated or unknown key (" + std::to_string(capture.key) + ")");
-        fds.claim(capture.fd, "output pipe of " + capture.origin.label());
+        fds.claim(capture.fd, [&] { return "output pipe of " + capture.origin.label(); });
         captures.push_back(std::move(capture));
     }
     for (auto& log : logs)
@@ -338,7 +348,7 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
     if (pidfd >= 0) {
         if (!sup.exits_) throw std::runtime_error("worker " + in.label() + " has a process but the state has no set of exits");
         in.pid = v[kPid].get<pid_t>();
-        in.pidfd.reset(fds.claim(pidfd, "worker " + in.label() + ": pidfd"));
+        in.pidfd.reset(fds.claim(pidfd, [&] { return "worker " + in.label() + ": pidfd"; }));
         sup.instances_by_pid_[in.pid] = &in;
     }
     // Its cgroup, likewise through the adopted set of cgroup events. An instance whose
@@ -354,7 +364,7 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
     if (in.exit_pending && (events < 0 || pidfd >= 0))
         throw std::runtime_error("worker " + in.label() + " waits for its cgroup to empty without a cgroup to watch");
     if (in.exit_pending) in.pid = v[kPid].get<pid_t>();
-    if (events >= 0) in.cgroup_events.reset(fds.claim(events, "worker " + in.label() + ": cgroup.events"));
+    if (events >= 0) in.cgroup_events.reset(fds.claim(events, [&] { return "worker " + in.label() + ": cgroup.events"; }));
 
     in.draining = v[kDraining].get<bool>();
     if (in.draining && (!in.has_process() || in.state != InstanceState::running))
