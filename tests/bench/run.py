@@ -14,7 +14,7 @@ figures are medians and ratios measured in one run.
   scale     2,000 instances: all running, idle CPU/wakeups/RSS, status, respawn, upgrade;
             fdsupd and supervisord                                           (scale.py)
   upgrade   fdsupd's upgrade pause and its phases at 10, 2,000 and 10,000 instances, output
-            discarded/captured; the new image's steps                           (upgrade.py)
+            discarded/captured; the new image's steps                        (upgrade.py)
   health    rolling restarts of a slow-starting Node.js app, ready = "accepting" vs "exec";
             CPU per start of "accepting"; idle cost of 100 instances with a 1 s
             liveness probe each (tcp, http) against none                     (health.py)
