@@ -14,6 +14,7 @@
 #include "state/state.h"
 #include "sys/orphans.h"
 #include "upgrade/preflight.h"
+#include "upgrade/restore_timings.h"
 #include "upgrade/state_file.h"
 #include "version.h"
 
@@ -57,6 +58,7 @@ Result<void> Daemon::open() {
     if (!startup_.state)
         if (auto prepared = supervisor_.prepare_limits(); !prepared) return prepared;
     if (startup_.state) {
+        upgrade::restore_timings().lap("start");
         if (auto restored = state::restore_state(supervisor_, *startup_.state, options_.rolled_back()); !restored)
             return restored;
         notify_handler_.restore_dropped(upgrade::field_or(*startup_.state, "notify_dropped", uint64_t{0}));
@@ -155,6 +157,7 @@ Result<void> Daemon::open() {
         [this](const std::string& why) { upgrade_event(EventKind::upgrade_failed, {{"error", why}}); }});
     open_signals();
     start_manager_watchdog();
+    if (options_.restoring()) upgrade::restore_timings().lap("servers");
     return {};
 }
 
@@ -279,6 +282,7 @@ void Daemon::finish_restore() {
     ::close(options_.restore.state_fd);
     if (options_.restore.previous_image_fd >= 0) ::close(options_.restore.previous_image_fd);
     supervisor_.resume();
+    upgrade::restore_timings().lap("resume");
     control::Json reply;
     if (options_.rolled_back()) {
         spdlog::error("upgrade rolled back: {}; fdsupd {} goes on", *options_.restore.rollback_reason, kVersion);
@@ -288,8 +292,8 @@ void Daemon::finish_restore() {
         reply = control::error_reply("the new image could not take over (" + *options_.restore.rollback_reason +
                                      "); rolled back: fdsupd " + kVersion + " goes on");
     } else {
-        spdlog::info("upgrade done: fdsupd {} -> {} (pid {}, upgrade #{})", old_version, kVersion, getpid(),
-                     supervisor_.upgrades());
+        spdlog::info("upgrade done: fdsupd {} -> {} (pid {}, upgrade #{}); restored in {}", old_version, kVersion,
+                     getpid(), supervisor_.upgrades(), upgrade::restore_timings().summary());
         upgrade_event(EventKind::upgrade_done, {{"from", old_version},
                                                 {"to", std::string(kVersion)},
                                                 {"upgrades", static_cast<int64_t>(supervisor_.upgrades())}});

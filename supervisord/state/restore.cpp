@@ -7,12 +7,14 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <type_traits>
 #include <unordered_set>
 
 #include "config/listen_address.h"
 #include "config/loader.h"
 #include "state/codec.h"
 #include "state/state_format.h"
+#include "upgrade/restore_timings.h"
 
 namespace fdsup::state {
 
@@ -80,14 +82,23 @@ void check_integers_only(const Json& j) {
 class FdClaims {
 public:
     explicit FdClaims(const Json& keep) {
+        // Sized once: tens of thousands at 10,000 instances with their output captured.
+        kept_.reserve(keep.size());
+        claimed_.reserve(keep.size());
         for (const auto& fd : keep) kept_.insert(fd.get<int>());
     }
     // `ask_kernel`: also checked to be open (F_GETFD), for the few fds not per instance.
-    int claim(int fd, const std::string& what, bool ask_kernel = false) {
-        const std::string named = what + ": fd " + std::to_string(fd);
-        if (!kept_.contains(fd)) throw std::runtime_error(named + " was not kept across the exec");
-        if (!claimed_.insert(fd).second) throw std::runtime_error(named + " is named twice in the state");
-        if (ask_kernel && ::fcntl(fd, F_GETFD) < 0) throw std::runtime_error(named + " is not open");
+    // `what` names the fd in the error: a string, or (per instance and per pipe, where
+    // building one each time costs more than the check) a callable that makes one.
+    template <typename What>
+    int claim(int fd, const What& what, bool ask_kernel = false) {
+        auto named = [&] {
+            if constexpr (std::is_invocable_v<What>) return what() + ": fd " + std::to_string(fd);
+            else return std::string(what) + ": fd " + std::to_string(fd);
+        };
+        if (!kept_.contains(fd)) throw std::runtime_error(named() + " was not kept across the exec");
+        if (!claimed_.insert(fd).second) throw std::runtime_error(named() + " is named twice in the state");
+        if (ask_kernel && ::fcntl(fd, F_GETFD) < 0) throw std::runtime_error(named() + " is not open");
         return fd;
     }
 
@@ -99,6 +110,7 @@ private:
 Result<void> restore_state(Supervisor& supervisor, const Json& state, bool rolled_back) {
     try {
         check_integers_only(state);
+        upgrade::restore_timings().lap("check");
         Codec::restore(supervisor, state, rolled_back);
     } catch (const std::exception& e) {
         return fail(std::string("the state cannot be restored: ") + e.what());
@@ -204,6 +216,7 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         }
         if (const Json& r = w.at("rollout"); !r.is_null()) restore_rollout(sup, *worker, r);
     }
+    upgrade::restore_timings().lap("instances");
     // The instances' cgroups are below the same "fdsupd-PID" (the PID is the same). Also
     // opened for a cgroup worker with no process now, so that the directory is removed
     // at exit; needed (a failure is a rollback) only if an instance has a cgroup.
@@ -284,13 +297,14 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         // next key this image hands out.
         if (!sup.outputs_.pipes() || capture.key == 0 || capture.key >= next_capture_key || !keys.insert(capture.key).second)
             throw std::runtime_error("a capture with a missing, repeated or unknown key (" + std::to_string(capture.key) + ")");
-        fds.claim(capture.fd, "output pipe of " + capture.origin.label());
+        fds.claim(capture.fd, [&] { return "output pipe of " + capture.origin.label(); });
         captures.push_back(std::move(capture));
     }
     for (auto& log : logs)
         sup.outputs_.adopt_log_file(std::move(log.path), std::move(log.worker), UniqueFd(log.fd), log.options);
     for (auto& c : captures)
         sup.outputs_.adopt_capture(c.key, UniqueFd(c.fd), std::move(c.origin), std::move(c.target), std::move(c.partial));
+    upgrade::restore_timings().lap("captures");
 }
 
 void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdClaims& fds) {
@@ -334,7 +348,7 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
     if (pidfd >= 0) {
         if (!sup.exits_) throw std::runtime_error("worker " + in.label() + " has a process but the state has no set of exits");
         in.pid = v[kPid].get<pid_t>();
-        in.pidfd.reset(fds.claim(pidfd, "worker " + in.label() + ": pidfd"));
+        in.pidfd.reset(fds.claim(pidfd, [&] { return "worker " + in.label() + ": pidfd"; }));
         sup.instances_by_pid_[in.pid] = &in;
     }
     // Its cgroup, likewise through the adopted set of cgroup events. An instance whose
@@ -350,7 +364,7 @@ void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdC
     if (in.exit_pending && (events < 0 || pidfd >= 0))
         throw std::runtime_error("worker " + in.label() + " waits for its cgroup to empty without a cgroup to watch");
     if (in.exit_pending) in.pid = v[kPid].get<pid_t>();
-    if (events >= 0) in.cgroup_events.reset(fds.claim(events, "worker " + in.label() + ": cgroup.events"));
+    if (events >= 0) in.cgroup_events.reset(fds.claim(events, [&] { return "worker " + in.label() + ": cgroup.events"; }));
 
     in.draining = v[kDraining].get<bool>();
     if (in.draining && (!in.has_process() || in.state != InstanceState::running))

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -121,6 +122,7 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     // Written straight as text (at 1,000 instances with their output captured, an
     // nlohmann document took 20 ms to build and dump, while nothing is served).
     if (setup_.began) setup_.began(binary);
+    auto writing_began = std::chrono::steady_clock::now();
     std::vector<int> keep;
     JsonWriter state;
     state.begin_object();
@@ -153,7 +155,9 @@ void Upgrader::exec_now(const std::string& binary, std::optional<control::Respon
     if (!file) return refuse(file.error().text());
     keep.push_back(file->get());
 
-    spdlog::info("upgrade: exec {} ({} fds kept, state of {} KiB)", binary, keep.size(), state.text().size() / 1024);
+    spdlog::info("upgrade: exec {} ({} fds kept, state of {} KiB written in {:.2f} ms)", binary, keep.size(),
+                 state.text().size() / 1024,
+                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - writing_began).count());
     spdlog::default_logger()->flush();
     // A Type=notify manager is told, as for a reload; the next image says READY=1.
     if (setup_.notify_manager) setup_.notify_manager(ManagerNotify::reloading_message());

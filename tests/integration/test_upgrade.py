@@ -115,7 +115,12 @@ class Upgrade(FdsupTestCase):
         d = self.start()
         pids, _ = worker_pids(d)
         d.signal(signal.SIGUSR2)
-        d.wait_log(r"upgrade done: fdsupd 0\.1\.0 -> 0\.1\.0 \(pid \d+, upgrade #1\)")
+        done = d.wait_log(r"upgrade done: fdsupd 0\.1\.0 -> 0\.1\.0 \(pid \d+, upgrade #1\).*")[0].group(0)
+        # The new image's steps, timed from its main() (tests/bench/upgrade.py reads them).
+        self.assertRegex(done, r"restored in [0-9.]+ ms from main\(\): warm heap [0-9.]+ ms, read [0-9.]+ ms, "
+                               r"parse [0-9.]+ ms, .*"
+                               r"instances [0-9.]+ ms, captures [0-9.]+ ms, servers [0-9.]+ ms, resume [0-9.]+ ms$")
+        self.assertRegex(d.log(), r"upgrade: exec .* \(\d+ fds kept, state of \d+ KiB written in [0-9.]+ ms\)")
         self.assertEqual(d.ctl_json("version")["upgrades"], 1)
         self.assertEqual(worker_pids(d)[0], pids)
 
