@@ -26,10 +26,11 @@ cd "$(dirname "$0")"
 # Node.js app (nodejs): Server::Starter's start_server (libserver-starter-perl), and pm2,
 # which is not packaged by Debian: npm installs it from the registry at a pinned version
 # into build/bench-peers (install_pm2 below; tests/bench/pm2_peer.py is the one place).
+# linux-perf: the respawn benchmark times its stages with the kernel's tracepoints.
 PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libspdlog-dev doctest-dev nlohmann-json3-dev
           libncurses-dev zlib1g-dev
           libsystemd-dev logrotate apache2-utils systemd groff-base prometheus supervisor runit s6 gnuplot-nox
-          nodejs python3-gunicorn tmux libserver-starter-perl)
+          nodejs python3-gunicorn tmux libserver-starter-perl linux-perf)
 # The fuzz targets need a clang whose C++23 library support covers std::expected (with
 # Debian 12's libstdc++ that is clang 19, from Debian's own bookworm packages) and its
 # libFuzzer runtime.
