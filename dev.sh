@@ -35,15 +35,20 @@ PACKAGES=(g++ cmake make pkg-config python3 libuv1-dev libtomlplusplus-dev libsp
 # Debian 12's libstdc++ that is clang 19, from Debian's own bookworm packages) and its
 # libFuzzer runtime.
 PACKAGES+=(clang-19 libclang-rt-19-dev)
-# npm installs pm2. Debian's nodejs needs Debian's npm package; a nodejs from nodesource
-# brings its own npm and conflicts with Debian's, so the package is asked for only when
-# there is no npm command.
-command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 install_packages() {
+    apt_install "${PACKAGES[@]}"
+    # npm installs pm2. Debian's nodejs needs Debian's npm package; a nodejs from nodesource
+    # brings its own npm and conflicts with Debian's, so the package is asked for only once
+    # nodejs is in and there is still no npm command.
+    command -v npm >/dev/null 2>&1 || apt_install npm
+}
+
+# apt_install PACKAGE...: those not installed yet.
+apt_install() {
     local missing=()
-    for p in "${PACKAGES[@]}"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

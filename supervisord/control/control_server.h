@@ -9,8 +9,8 @@
 //   - request lines up to kMaxRequestLine; a longer one gets an error and is skipped
 //   - one request at a time per connection; while it runs the connection is not read
 //   - a connection with no request in flight for control_idle_timeout is closed
-//   - a client that does not read is closed once kMaxPendingOutput bytes wait for it
-//     (one reply larger than that, with nothing else waiting, is sent whole)
+//   - a client that does not read is closed once more than kMaxPendingOutput bytes would
+//     wait for it (one reply larger than that, with nothing else waiting, is sent whole)
 #pragma once
 
 #include <sys/socket.h>

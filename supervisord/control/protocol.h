@@ -203,7 +203,8 @@
 //   Errors the server sends on its own, then closes: permission denied (SO_PEERCRED),
 //   too many connections. An idle client (no request in flight) is closed after the
 //   idle timeout; a client that does not read its replies is closed once its unsent
-//   output exceeds kMaxPendingOutput.
+//   output would exceed kMaxPendingOutput (a single reply larger than that by itself,
+//   the metrics of 10,000 instances, is sent whole when nothing else waits).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -12,6 +12,7 @@ usage: pm2_peer.py BUILD_DIR
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import tempfile
 from bench_lib import kill_processes_mentioning
 
 # The newest release when the peer was added (7.0.4, engines node >= 18: Debian 12's
-# nodejs is 20). Pinned so that every run measures the same pm2; move it on purpose.
+# nodejs is 18, nodesource's 20). Pinned so that every run measures the same pm2; move it on purpose.
 PM2_VERSION = "7.0.4"
 REGISTRY_TIMEOUT_S = 30
 INSTALL_TIMEOUT_S = 600
@@ -71,6 +72,9 @@ def install(build_dir):
     r = subprocess.run([npm, "install", "--prefix", prefix(build_dir), "--no-audit", "--no-fund",
                         "--no-save", "--loglevel=error", f"pm2@{PM2_VERSION}"],
                        capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+    if r.returncode != 0 and network_failure(r.stderr):
+        # The ping got through, then the connection failed: still a registry out of reach.
+        raise Unreachable(f"the npm registry could not be reached (`npm install`: {network_failure(r.stderr)})")
     if r.returncode != 0 or installed_version(build_dir) != PM2_VERSION:
         raise RuntimeError(f"npm install pm2@{PM2_VERSION} failed (exit {r.returncode}):\n{r.stdout}{r.stderr}")
     return binary(build_dir)
@@ -84,7 +88,9 @@ NETWORK_ERRORS = ("ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNR
 def network_failure(stderr):
     """npm's own words for a connection that failed ("... failed, reason: ..."), if its
     error code says so; None for any other failure."""
-    lines = [line.removeprefix("npm error").strip() for line in (stderr or "").splitlines()]
+    # npm 10.6 and later begin each line with "npm error", older ones (Debian 12's 9.2) with
+    # "npm ERR!".
+    lines = [re.sub(r"^npm (error|ERR!)", "", line).strip() for line in (stderr or "").splitlines()]
     codes = [line.split()[1] for line in lines if line.startswith("code ") and len(line.split()) > 1]
     if not any(code in NETWORK_ERRORS for code in codes):
         return None

@@ -14,11 +14,14 @@ sum is a bit above them: read the stages against each other and against the floo
   clone      its clone/clone3 of the replacement
   exec'd     sched:sched_process_exec of the replacement
   main()     stamp_worker's own stamp"""
+import ctypes
 import os
+import select
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 from bench_lib import median, monotonic_ns
 
@@ -51,14 +54,36 @@ class Recording:
         # --control tells when recording has begun (the "ack" after "enable").
         self.ctl = os.path.join(self.dir, "ctl")
         os.mkfifo(self.ctl)
+        # Bounded (--max-size), and gone with this process whatever ends it (a ctest
+        # timeout included): a system-wide recording left behind would fill the disk.
         self.proc = subprocess.Popen(["perf", "record", "-q", "-a", "-k", "CLOCK_MONOTONIC", "-D", "-1",
-                                      "--control", f"fifo:{self.ctl},{ready}", "-o", self.data,
+                                      "--max-size", "512M", "--control", f"fifo:{self.ctl},{ready}", "-o", self.data,
                                       *sum((["-e", e] for e in EVENTS), [])],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        with open(self.ctl, "w") as ctl, open(ready) as ack:
-            ctl.write("enable\n")
-            ctl.flush()
-            ack.readline()
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=die_with_parent)
+        try:
+            self.enable(ready)
+        except BaseException:
+            self.close()
+            raise
+
+    def enable(self, ready):
+        """Asks perf to start and waits for its ack, giving up if perf exits or takes
+        longer than a minute (O_RDWR and O_NONBLOCK: opening a FIFO never waits)."""
+        ctl = os.open(self.ctl, os.O_RDWR)
+        ack = os.open(ready, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            os.write(ctl, b"enable\n")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"perf record exited ({self.proc.returncode}) before it began recording")
+                if select.select([ack], [], [], 0.1)[0] and os.read(ack, 64):
+                    return
+            raise RuntimeError("perf record did not begin recording within 60 s")
+        finally:
+            os.close(ctl)
+            os.close(ack)
 
     def stop(self):
         if self.proc.poll() is None:
@@ -90,6 +115,14 @@ class Recording:
     def close(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def die_with_parent():
+    """In perf's child, before exec: SIGKILL when the bench process dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def event_pid(trace):

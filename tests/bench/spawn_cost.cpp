@@ -11,8 +11,9 @@
 //   launcher     Launcher::launch of that plan: stdio from /dev/null, everything above 2
 //                closed, setsid, pdeathsig, the signal mask, dispositions reset, execve
 //   posix_spawn  the same: dup2 of /dev/null onto 0-2, closefrom(3), POSIX_SPAWN_SETSID,
-//                POSIX_SPAWN_SETSIGMASK, the same argv and env (glibc resets the
-//                dispositions that have a handler itself)
+//                POSIX_SPAWN_SETSIGMASK, POSIX_SPAWN_SETSIGDEF of the ignored SIGPIPE,
+//                the same argv and env (glibc resets the dispositions that have a
+//                handler itself)
 // Each RSS is measured a second after the ballast grew to it, not straight away.
 // Both run with the handlers fdsupd has (libuv's on TERM, INT, HUP, USR2; SIGPIPE
 // ignored), alternating which goes first, sample by sample, so that whatever the machine
@@ -93,7 +94,13 @@ VforkTimes time_vfork_spawns(int iterations) {
     sigset_t empty;
     sigemptyset(&empty);
     posix_spawnattr_setsigmask(&attr, &empty);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK);
+    // glibc resets the handlers itself, but an ignored signal stays ignored unless it is
+    // named here; the launcher resets SIGPIPE's SIG_IGN too.
+    sigset_t ignored;
+    sigemptyset(&ignored);
+    sigaddset(&ignored, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &ignored);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     std::vector<double> plans, launches, spawns;
     auto run_launcher = [&] {

@@ -89,7 +89,9 @@ def allow_fds(count, output):
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, fds_needed(count, output)))
         return count
     except (ValueError, OSError):
-        return (hard - 1024) // (3 if output == "log" else 1) // 1000 * 1000
+        # Whole thousands where there is room for some, else what fits (at least 1).
+        fits = (hard - 1024) // (3 if output == "log" else 1)
+        return fits // 1000 * 1000 if fits >= 1000 else max(1, min(count, fits))
 
 
 def measure(build, count, output, rounds):

@@ -43,7 +43,10 @@ class Pm2Install(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.build, ignore_errors=True)
 
     def install(self, registry):
-        env = dict(os.environ, npm_config_registry=registry, npm_config_cache=os.path.join(self.build, "cache"))
+        # No proxy: a proxy would answer for the local registry (E502: "it answered").
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+        env.update(npm_config_registry=registry, npm_config_cache=os.path.join(self.build, "cache"),
+                   npm_config_proxy="", npm_config_https_proxy="", npm_config_noproxy="127.0.0.1")
         return subprocess.run([sys.executable, os.path.join(BENCH, "pm2_peer.py"), self.build], env=env,
                               capture_output=True, text=True, timeout=120)
 
@@ -75,6 +78,10 @@ class Pm2Install(unittest.TestCase):
         self.assertEqual(pm2_peer.network_failure("npm error code ENOTFOUND\n"), "ENOTFOUND")
         self.assertIsNone(pm2_peer.network_failure("npm error code E404\nnpm error 404 Not Found\n"))
         self.assertIsNone(pm2_peer.network_failure(""))
+        # Older npm (Debian 12's 9.2) prefixes its lines with "npm ERR!".
+        self.assertEqual(pm2_peer.network_failure("npm ERR! code ECONNREFUSED\nnpm ERR! errno ECONNREFUSED\n"),
+                         "ECONNREFUSED")
+        self.assertIsNone(pm2_peer.network_failure("npm ERR! code E404\nnpm ERR! 404 Not Found\n"))
 
 
 @unittest.skipIf(NODE is None, "nodejs is not installed")
