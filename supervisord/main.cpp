@@ -13,7 +13,7 @@
 #include "daemon/startup.h"
 #include "state/state.h"
 #include "sys/paths.h"
-#include "upgrade/restore_timings.h"
+#include "state/restore_timings.h"
 #include "upgrade/upgrader.h"
 #include "version.h"
 
@@ -115,7 +115,7 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    fdsup::upgrade::restore_timings().begin();  // a restoring image's pause counts from here
+    fdsup::state::restore_timings().begin();  // a restoring image's pause counts from here
     Options options = parse_args(argc, argv);
     if (options.version) {
         std::printf("fdsupd %s (state format %d)\n", fdsup::kVersion, fdsup::kStateVersion);

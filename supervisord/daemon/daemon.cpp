@@ -14,7 +14,7 @@
 #include "state/state.h"
 #include "sys/orphans.h"
 #include "upgrade/preflight.h"
-#include "upgrade/restore_timings.h"
+#include "state/restore_timings.h"
 #include "upgrade/state_file.h"
 #include "version.h"
 
@@ -58,7 +58,7 @@ Result<void> Daemon::open() {
     if (!startup_.state)
         if (auto prepared = supervisor_.prepare_limits(); !prepared) return prepared;
     if (startup_.state) {
-        upgrade::restore_timings().lap("start");
+        state::restore_timings().lap("start");
         if (auto restored = state::restore_state(supervisor_, *startup_.state, options_.rolled_back()); !restored)
             return restored;
         notify_handler_.restore_dropped(upgrade::field_or(*startup_.state, "notify_dropped", uint64_t{0}));
@@ -157,7 +157,7 @@ Result<void> Daemon::open() {
         [this](const std::string& why) { upgrade_event(EventKind::upgrade_failed, {{"error", why}}); }});
     open_signals();
     start_manager_watchdog();
-    if (options_.restoring()) upgrade::restore_timings().lap("servers");
+    if (options_.restoring()) state::restore_timings().lap("servers");
     return {};
 }
 
@@ -282,7 +282,7 @@ void Daemon::finish_restore() {
     ::close(options_.restore.state_fd);
     if (options_.restore.previous_image_fd >= 0) ::close(options_.restore.previous_image_fd);
     supervisor_.resume();
-    upgrade::restore_timings().lap("resume");
+    state::restore_timings().lap("resume");
     control::Json reply;
     if (options_.rolled_back()) {
         spdlog::error("upgrade rolled back: {}; fdsupd {} goes on", *options_.restore.rollback_reason, kVersion);
@@ -293,7 +293,7 @@ void Daemon::finish_restore() {
                                      "); rolled back: fdsupd " + kVersion + " goes on");
     } else {
         spdlog::info("upgrade done: fdsupd {} -> {} (pid {}, upgrade #{}); restored in {}", old_version, kVersion,
-                     getpid(), supervisor_.upgrades(), upgrade::restore_timings().summary());
+                     getpid(), supervisor_.upgrades(), state::restore_timings().summary());
         upgrade_event(EventKind::upgrade_done, {{"from", old_version},
                                                 {"to", std::string(kVersion)},
                                                 {"upgrades", static_cast<int64_t>(supervisor_.upgrades())}});

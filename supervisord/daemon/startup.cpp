@@ -18,7 +18,7 @@
 #include "sys/listen_fds.h"
 #include "sys/paths.h"
 #include "upgrade/reexec.h"
-#include "upgrade/restore_timings.h"
+#include "state/restore_timings.h"
 #include "upgrade/state_file.h"
 #include "version.h"
 
@@ -93,7 +93,7 @@ std::expected<void, StartError> load_restore_state(const Options& options, Start
     struct stat st{};
     if (::fstat(options.restore.state_fd, &st) == 0)
         startup.warm_heap = std::make_unique<HeapWarmup>(static_cast<size_t>(st.st_size) * kHeapPerStateByte);
-    upgrade::restore_timings().lap("warm heap");
+    state::restore_timings().lap("warm heap");
     auto read = read_restore_state(options.restore.state_fd);
     if (!read) return std::unexpected(StartError{read.error().text()});
     startup.state = std::move(*read);
@@ -101,7 +101,7 @@ std::expected<void, StartError> load_restore_state(const Options& options, Start
     auto inherited_fds = upgrade::fds_named_in(*startup.state);
     inherited_fds.push_back(options.restore.state_fd);
     upgrade::make_inherited_fds_cloexec(inherited_fds);
-    upgrade::restore_timings().lap("cloexec");
+    state::restore_timings().lap("cloexec");
     auto loaded = config::load_config_string(upgrade::field_or(*startup.state, "config_source", std::string()),
                                              upgrade::field_or(*startup.state, "config_path", options.config_path));
     // The path fdsupd was first started from stays the default binary (not the
@@ -111,7 +111,7 @@ std::expected<void, StartError> load_restore_state(const Options& options, Start
     if (!loaded.config)
         return std::unexpected(StartError{"cannot load the configuration the previous image ran", 1, std::move(startup.state)});
     startup.config = std::move(*loaded.config);
-    upgrade::restore_timings().lap("config");
+    state::restore_timings().lap("config");
     return {};
 }
 

@@ -14,7 +14,7 @@
 #include "config/loader.h"
 #include "state/codec.h"
 #include "state/state_format.h"
-#include "upgrade/restore_timings.h"
+#include "state/restore_timings.h"
 
 namespace fdsup::state {
 
@@ -110,7 +110,7 @@ private:
 Result<void> restore_state(Supervisor& supervisor, const Json& state, bool rolled_back) {
     try {
         check_integers_only(state);
-        upgrade::restore_timings().lap("check");
+        state::restore_timings().lap("check");
         Codec::restore(supervisor, state, rolled_back);
     } catch (const std::exception& e) {
         return fail(std::string("the state cannot be restored: ") + e.what());
@@ -216,7 +216,7 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         }
         if (const Json& r = w.at("rollout"); !r.is_null()) restore_rollout(sup, *worker, r);
     }
-    upgrade::restore_timings().lap("instances");
+    state::restore_timings().lap("instances");
     // The instances' cgroups are below the same "fdsupd-PID" (the PID is the same). Also
     // opened for a cgroup worker with no process now, so that the directory is removed
     // at exit; needed (a failure is a rollback) only if an instance has a cgroup.
@@ -304,7 +304,7 @@ void Codec::restore(Supervisor& sup, const Json& state, bool rolled_back) {
         sup.outputs_.adopt_log_file(std::move(log.path), std::move(log.worker), UniqueFd(log.fd), log.options);
     for (auto& c : captures)
         sup.outputs_.adopt_capture(c.key, UniqueFd(c.fd), std::move(c.origin), std::move(c.target), std::move(c.partial));
-    upgrade::restore_timings().lap("captures");
+    state::restore_timings().lap("captures");
 }
 
 void Codec::restore_instance(Supervisor& sup, Worker& worker, const Json& j, FdClaims& fds) {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "upgrade/restore_timings.h"
+#include "state/restore_timings.h"
 
 namespace fdsup::upgrade {
 
@@ -43,9 +43,9 @@ Result<nlohmann::json> read_state_file(int fd) {
         length += static_cast<size_t>(n);
     }
     text.resize(length);
-    restore_timings().lap("read");
+    state::restore_timings().lap("read");
     auto state = nlohmann::json::parse(text, nullptr, false);
-    restore_timings().lap("parse");
+    state::restore_timings().lap("parse");
     if (state.is_discarded() || !state.is_object()) return fail("the upgrade state is not a JSON object");
     return state;
 }

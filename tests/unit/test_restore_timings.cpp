@@ -6,9 +6,9 @@
 #include <regex>
 #include <thread>
 
-#include "upgrade/restore_timings.h"
+#include "state/restore_timings.h"
 
-using fdsup::upgrade::RestoreTimings;
+using fdsup::state::RestoreTimings;
 
 TEST_CASE("restore timings: nothing before begin()") {
     RestoreTimings timings;

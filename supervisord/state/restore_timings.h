@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace fdsup::upgrade {
+namespace fdsup::state {
 
 class RestoreTimings {
 public:
@@ -29,4 +29,4 @@ private:
 // daemon, and there is one restore per image.
 RestoreTimings& restore_timings();
 
-}  // namespace fdsup::upgrade
+}  // namespace fdsup::state

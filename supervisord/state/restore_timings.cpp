@@ -1,8 +1,8 @@
-#include "upgrade/restore_timings.h"
+#include "state/restore_timings.h"
 
 #include <spdlog/spdlog.h>  // fmt::format
 
-namespace fdsup::upgrade {
+namespace fdsup::state {
 namespace {
 
 double ms(RestoreTimings::Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -37,4 +37,4 @@ RestoreTimings& restore_timings() {
     return timings;
 }
 
-}  // namespace fdsup::upgrade
+}  // namespace fdsup::state
