@@ -45,13 +45,16 @@ class LauncherFdTableTest(FdsupTestCase):
         self.assertRegex(fds[3], r"^socket:")
         self.assertTrue(stat.S_ISSOCK(os.stat(f"/proc/{pid}/fd/3").st_mode))
 
-    def test_a_worker_gets_exactly_its_fds(self):
-        d = self.fdsupd(CONFIG)
-        d.start(wait_for_workers=["sleeper[0]"])
+    def assert_spawn_and_respawn_get_exactly_their_fds(self, d):
         pid = d.current_pid("sleeper[0]")
         self.assert_exactly_its_fds(pid)
         os.kill(pid, signal.SIGKILL)
         self.assert_exactly_its_fds(d.current_pid("sleeper[0]", after=pid))
+
+    def test_a_worker_gets_exactly_its_fds(self):
+        d = self.fdsupd(CONFIG)
+        d.start(wait_for_workers=["sleeper[0]"])
+        self.assert_spawn_and_respawn_get_exactly_their_fds(d)
         self.assertNotIn("CLOSE_RANGE_UNSHARE", d.log())
         self.assertEqual(d.stop(), 0)
 
@@ -62,10 +65,7 @@ class LauncherFdTableTest(FdsupTestCase):
                 d.start(wait_for_workers=["sleeper[0]"])
                 d.wait_log(rf"close_range\(CLOSE_RANGE_UNSHARE\): {reason}; each spawn copies and closes the whole "
                            r"fd table instead")
-                pid = d.current_pid("sleeper[0]")
-                self.assert_exactly_its_fds(pid)
-                os.kill(pid, signal.SIGKILL)
-                self.assert_exactly_its_fds(d.current_pid("sleeper[0]", after=pid))
+                self.assert_spawn_and_respawn_get_exactly_their_fds(d)
                 self.assertNotIn("stage: unshare fd table", d.log())
                 self.assertEqual(d.stop(), 0)
 
