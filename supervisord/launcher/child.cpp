@@ -102,11 +102,20 @@ int run_spawn_child(void* arg) {
     const SpawnPlan& plan = *static_cast<const SpawnPlan*>(arg);
 
     // First, while still root and before the fd map can reuse the fd's number: "0"
-    // moves the writer itself.
+    // moves the writer itself. A write changes no fd table, so it may come before the
+    // unshare below and use fds above keep_fds_below.
     if (plan.cgroup_procs_fd >= 0 && syscall(SYS_write, plan.cgroup_procs_fd, "0", 1) != 1)
         die(plan, ChildStage::cgroup, errno);
     for (size_t i = 0; i < plan.v1_procs_count; ++i)
         if (syscall(SYS_write, plan.v1_procs_fds[i], "0", 1) != 1) die(plan, ChildStage::cgroup, errno);
+
+    // The fd table is still the supervisor's own (CLONE_FILES): before anything else
+    // touches it, take a private copy of only the fds below keep_fds_below (the kernel
+    // copies nothing above; see spawn_plan.h). On failure die at once: a dup or close
+    // here would change the supervisor's table.
+    if (plan.fd_table_shared &&
+        syscall(SYS_close_range, plan.keep_fds_below, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+        die(plan, ChildStage::unshare_fds, errno);
 
     reset_signal_dispositions(plan.reset_signals);
 

@@ -22,6 +22,7 @@ Result<FdMapPlan> FdMapPlan::make(std::vector<FdMapEntry> moves) {
         next = m.target + 1;
     }
     plan.max_target_ = moves.empty() ? -1 : moves.back().target;
+    for (const auto& m : moves) plan.max_source_ = std::max(plan.max_source_, m.source);
     plan.entries_ = std::move(moves);
     plan.scratch_.assign(plan.entries_.size(), -1);
     return plan;

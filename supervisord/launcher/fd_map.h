@@ -49,12 +49,16 @@ public:
     const std::vector<FdMapEntry>& entries() const { return entries_; }
     const std::vector<FdRange>& holes() const { return holes_; }
     int max_target() const { return max_target_; }
+    // The highest source (-1 when there are none): the child's fd table needs nothing
+    // above it once the map is the only thing left to read fds from.
+    int max_source() const { return max_source_; }
 
 private:
     std::vector<FdMapEntry> entries_;
     std::vector<FdRange> holes_;
     std::vector<int> scratch_;
     int max_target_ = -1;
+    int max_source_ = -1;
 };
 
 // Runs steps 1-4 with `ops`, which provides (each returning -1 with errno set on error):

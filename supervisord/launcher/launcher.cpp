@@ -11,6 +11,7 @@
 
 #include "launcher/clone_into_cgroup.h"
 #include "launcher/spawn_error.h"
+#include "sys/high_fd.h"
 #include "sys/process.h"
 #include "sys/signal_dispositions.h"
 
@@ -20,6 +21,7 @@ const char* child_stage_name(ChildStage stage) {
     switch (stage) {
         case ChildStage::none: return "none";
         case ChildStage::cgroup: return "join cgroup";
+        case ChildStage::unshare_fds: return "unshare fd table";
         case ChildStage::reset_signals: return "reset signals";
         case ChildStage::setsid: return "setsid";
         case ChildStage::dup_fds: return "dup fds";
@@ -76,6 +78,11 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
 
+    // The child shares the fd table until its close_range(CLOSE_RANGE_UNSHARE): safe,
+    // as this thread is suspended until the child execs or exits (spawn_plan.h).
+    plan.fd_table_shared = fd_table_unshare_works_;
+    const unsigned long share_files = plan.fd_table_shared ? CLONE_FILES : 0;
+
     int pidfd = -1;
     pid_t pid;
     int clone_errno = 0;
@@ -83,7 +90,7 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
         // Straight into the cgroup: the process is never anywhere else, so nothing it
         // forks can start outside it.
         Clone3Args args{};
-        args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | kCloneIntoCgroup;
+        args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | kCloneIntoCgroup | share_files;
         args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
         args.exit_signal = SIGCHLD;
         args.stack = reinterpret_cast<uint64_t>(stack_);
@@ -94,7 +101,8 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
         clone_errno = result < 0 ? static_cast<int>(-result) : 0;
     } else {
         char* stack_top = static_cast<char*>(stack_) + stack_size_;
-        pid = clone(run_spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &plan, &pidfd);
+        pid = clone(run_spawn_child, stack_top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | share_files | SIGCHLD, &plan,
+                    &pidfd);
         clone_errno = errno;
     }
     pthread_sigmask(SIG_SETMASK, &saved, nullptr);
@@ -120,10 +128,21 @@ Result<LaunchedProcess> Launcher::launch(SpawnPlan& plan) {
         // The child has written its report and is in _exit: reap it now so it never
         // lingers as a zombie.
         (void)pidfd_reap(process.pidfd.get());
+        // CLOSE_RANGE_UNSHARE is refused: EINVAL before 5.9, ENOSYS before 5.9's
+        // close_range, EPERM from a seccomp filter. The child died before changing
+        // anything; from now on it gets its own copy of the table at clone instead.
+        if (failure.stage == ChildStage::unshare_fds &&
+            (failure.err == EINVAL || failure.err == ENOSYS || failure.err == EPERM)) {
+            fd_table_unshare_works_ = false;
+            fd_table_unshare_errno_ = failure.err;
+            return launch(plan);
+        }
         Error error{describe_child_failure(plan, failure), 0};
         error.permanent = is_permanent_child_failure(failure.stage, failure.err);
         return std::unexpected(std::move(error));
     }
+    // Long-lived: kept high so the fds a later spawn opens stay low (keep_fds_below).
+    move_fd_high(process.pidfd);
     return process;
 }
 

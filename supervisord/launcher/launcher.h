@@ -34,6 +34,11 @@ public:
     // errno that made the launcher fall back to clone plus a write to cgroup.procs.
     int clone3_errno() const { return clone3_errno_; }
 
+    // 0 while children share the fd table until their CLOSE_RANGE_UNSHARE (a spawn's
+    // cost flat in the supervisor's open fds); else the errno that made the launcher
+    // fall back to copying the whole table at clone.
+    int fd_table_unshare_errno() const { return fd_table_unshare_errno_; }
+
 private:
     // The child runs on its own stack (CLONE_VM): it cannot clobber the parent's frames.
     // One stack serves every launch: the parent is suspended while a child uses it.
@@ -41,6 +46,8 @@ private:
     size_t stack_size_ = 0;
     bool clone3_works_ = true;
     int clone3_errno_ = 0;
+    bool fd_table_unshare_works_ = true;
+    int fd_table_unshare_errno_ = 0;
 };
 
 }  // namespace fdsup

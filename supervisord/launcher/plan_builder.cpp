@@ -271,6 +271,8 @@ void PreparedSpawn::link_plan(const SpawnContext& context, const config::WorkerC
     plan_.cwd = cwd_.empty() ? nullptr : cwd_.c_str();
     sigemptyset(&plan_.exec_sigmask);
     plan_.close_fallback_limit = context.close_fallback_limit;
+    plan_.fd_table_shared = false;  // the launcher's choice
+    plan_.keep_fds_below = fd_map_->max_source() + 1;
     plan_.cgroup_fd = -1;  // set by the caller for kill_mode = "cgroup"
     plan_.cgroup_procs_fd = -1;
     plan_.failure = nullptr;

@@ -41,6 +41,7 @@ bool is_permanent_child_failure(ChildStage stage, int err) {
             return err == EPERM || err == EINVAL;  // above the hard limit without the right to raise it
         case ChildStage::none:
         case ChildStage::cgroup:
+        case ChildStage::unshare_fds:
         case ChildStage::reset_signals:
         case ChildStage::setsid:
         case ChildStage::dup_fds:

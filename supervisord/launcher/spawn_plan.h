@@ -20,6 +20,7 @@ namespace fdsup {
 enum class ChildStage : int {
     none = 0,
     cgroup,        // joining the instance's cgroup where clone3 cannot spawn into it
+    unshare_fds,   // taking its own copy of the shared fd table (CLONE_FILES)
     reset_signals,
     setsid,
     dup_fds,       // fd map step 1-2
@@ -83,6 +84,17 @@ struct SpawnPlan {
     // that are not the default in the supervisor (set by the launcher).
     uint64_t reset_signals;
     int close_fallback_limit;      // close loop bound when close_range is unavailable
+    // CLONE_FILES (set by the launcher): the child starts on the supervisor's own fd
+    // table, so copying it costs nothing at clone, and its first table operation is
+    // close_range(keep_fds_below, ~0U, CLOSE_RANGE_UNSHARE), which copies only the fds
+    // below that (the kernel's dup_fd stops there): a spawn then costs the same with
+    // 10 or 10,000 fds open in the supervisor. Without it (kernels before 5.9, or a
+    // seccomp filter refusing close_range) the clone copies the whole table and the fd
+    // map closes it all.
+    bool fd_table_shared = false;
+    // 1 + the highest fd the child reads after the unshare: the fd map's sources (the
+    // cgroup writes come before it, on the shared table).
+    int keep_fds_below = 0;
     // kill_mode = "cgroup": the instance's cgroup directory, which clone3 spawns the
     // child straight into (-1: none). Where clone3 is missing (before 5.7, or refused by
     // a seccomp filter, as container runtimes' default profiles do), the launcher opens

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "sys/high_fd.h"
 #include "sys/output_file.h"
 
 namespace fdsup {
@@ -75,6 +76,7 @@ Result<UniqueFd> open_regular(const std::string& path) {
     struct stat st {};
     if (::fstat(fd->get(), &st) < 0) return fail_errno("fstat " + path);
     if (!S_ISREG(st.st_mode)) return fail("open " + path + ": not a regular file (fdsupd rotates it)");
+    move_fd_high(*fd);  // kept until the next rotation: out of the spawns' way (sys/high_fd.h)
     return fd;
 }
 

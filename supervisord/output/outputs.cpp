@@ -13,6 +13,7 @@
 #include "output/journal_sink.h"
 #include "output/log_sink.h"
 #include "output/rotate_sink.h"
+#include "sys/high_fd.h"
 #include "sys/output_file.h"
 
 namespace fdsup {
@@ -36,6 +37,7 @@ Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker, int i
         if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno(std::string("pipe for ") + what);
         read_end.reset(fds[0]);
         write_end.reset(fds[1]);
+        move_fd_high(read_end);  // kept as long as the capture: out of the spawns' way
         if (::fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(std::string("pipe for ") + what);
         return {};
     };

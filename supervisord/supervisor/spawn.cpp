@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 
+#include <cstring>
+
 #include "config/values.h"
 #include "supervisor/supervisor.h"
 #include "table/log_about.h"
@@ -82,6 +84,11 @@ Result<void> Supervisor::launch(Instance& instance) {
     auto process = launcher_.launch((*prepared)->plan());
     spawn_times_.record(Clock::now() - spawn_began);
     cgroups_.note_clone3_errno(launcher_.clone3_errno());
+    if (launcher_.fd_table_unshare_errno() != 0 && !fd_table_fallback_logged_) {
+        fd_table_fallback_logged_ = true;
+        spdlog::warn("close_range(CLOSE_RANGE_UNSHARE): {}; each spawn copies and closes the whole fd table instead",
+                     std::strerror(launcher_.fd_table_unshare_errno()));
+    }
     if (!process) {
         if (*cgroup) cgroups_.discard(**cgroup);
         return std::unexpected(process.error());

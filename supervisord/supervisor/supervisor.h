@@ -395,6 +395,7 @@ private:
     SocketTable sockets_;
     SpawnContext context_;
     Launcher launcher_;
+    bool fd_table_fallback_logged_ = false;
     UniqueFd null_fd_;  // /dev/null: stdin of every worker, and stdout/stderr = "null"
     Outputs outputs_;
     EventLog events_;

@@ -6,6 +6,7 @@
 //   seccomp_wrap clone3=38 -- fdsupd ...     clone3 fails ENOSYS, as under Docker's and
 //                                            podman's default profiles
 //   seccomp_wrap setresuid=0 -- fdsupd ...   setresuid claims success and changes nothing
+//   seccomp_wrap close_range=1 -- fdsupd ... close_range refused (EPERM), as some filters do
 #include <errno.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -31,7 +32,7 @@ static const struct {
     int nr;
 } kSyscalls[] = {
     {"clone3", __NR_clone3},       {"setresuid", __NR_setresuid}, {"setresgid", __NR_setresgid},
-    {"setgroups", __NR_setgroups}, {"openat2", __NR_openat2},
+    {"setgroups", __NR_setgroups}, {"openat2", __NR_openat2},     {"close_range", __NR_close_range},
 };
 
 #define MAX_RULES 8

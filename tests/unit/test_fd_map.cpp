@@ -82,6 +82,15 @@ FakeFdTable supervisor_like_table() {
 
 }  // namespace
 
+TEST_CASE("fd map: the highest source, which bounds the fds the child keeps") {
+    auto plan = fdsup::FdMapPlan::make({{7, 0}, {900, 3}, {12, 1}});
+    REQUIRE(plan);
+    CHECK(plan->max_source() == 900);
+    auto empty = fdsup::FdMapPlan::make({});
+    REQUIRE(empty);
+    CHECK(empty->max_source() == -1);
+}
+
 TEST_CASE("fd map: plain moves above stdio, everything else closed") {
     auto t = supervisor_like_table();
     auto result = run(t, {{8, 0}, {6, 1}, {7, 2}, {4, 3}, {5, 4}});
