@@ -6,7 +6,7 @@
 #   ./dev.sh fuzz   build the libFuzzer targets and run each for FDSUP_FUZZ_SECONDS
 #                   (default 600)
 #   ./dev.sh build  install and build only
-#   ./dev.sh bench  build and run the benchmarks in tests/bench (~15 min; writes
+#   ./dev.sh bench  build and run the benchmarks in tests/bench (~20 min; writes
 #                   tests/bench/RESULTS.md and restart_latency.png)
 set -euo pipefail
 cd "$(dirname "$0")"
