@@ -95,6 +95,24 @@ class ProcessFigures:
                     self.rss_kib = int(line.split()[1])
 
 
+def wait_quiet(pid, quiet_s=0.5, give_up_s=10.0):
+    """Returns once `pid` has not been switched in for `quiet_s`, or after `give_up_s`
+    (a process that never rests then shows its wakeups in what is measured next). What
+    came just before is not idling: the last loop turn of a start-up (at 10,000
+    instances fdsupd is still busy for some milliseconds after the last worker
+    reported), or the client that asked whether it answers closing its connection."""
+    deadline = time.monotonic() + give_up_s
+    last = ProcessFigures(pid).switches
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = ProcessFigures(pid).switches
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+
+
 def idle_figures(pid, seconds):
     """(CPU ms, wakeups, RSS MiB) of `pid` over `seconds` of doing nothing."""
     before = ProcessFigures(pid)

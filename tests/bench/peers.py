@@ -45,6 +45,9 @@ stderr = "{output}"
     def ctl(self, *args):
         return [self.build.fdsupctl, "-s", self.d.control_socket, *args]
 
+    def wait_control(self):
+        self.d.wait_control()
+
     def stop(self):
         try:
             if self.d.proc is not None:  # started (a failed start is only cleaned up)

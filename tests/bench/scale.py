@@ -24,7 +24,7 @@ import time
 
 import peers
 from bench_lib import (CLOCK_TICKS, StampSink, idle_figures, median, monotonic_ns, percentile, timed,
-                       wait_for_stamps)
+                       wait_for_stamps, wait_quiet)
 
 IDLE_S = 10.0
 GIVE_UP_S = 300.0
@@ -108,8 +108,8 @@ def measure(supervisor, sink, count, kills, status_rounds, upgrade, upgrade_roun
         supervisor.start()
         started = wait_all_running(supervisor, sink, count, give_up_s)
         figures["all running s"] = (max(started.values()) - t0) / 1e9
-        if hasattr(supervisor, "wait_control"):
-            supervisor.wait_control()
+        supervisor.wait_control()
+        wait_quiet(supervisor.pid)
         cpu_ms, wakeups, rss_mib = idle_figures(supervisor.pid, idle_s)
         figures.update({"idle CPU ms": cpu_ms, "idle wakeups": wakeups, "RSS MiB": rss_mib})
         figures["status ms"] = median([timed(supervisor.ctl(*status_args(supervisor)), timeout=300)
@@ -199,8 +199,10 @@ def run(build, report, count, reference=2000, kills=50, status_rounds=10, upgrad
     notes = [f"{count} instances of the static stamp worker (stdout and stderr discarded), one run each; fdsupd "
              f"also at {min(reference, count)} instances in the same run, and \"respawn x\" is fdsupd's respawn "
              "median against that one's (what grows with the instances shows there). Idle: over "
-             f"{idle_s:.0f} s with nothing happening (CPU in clock ticks of {1000 // CLOCK_TICKS} ms; wakeups = the "
-             "supervisor's context switches). Status: "
+             f"{idle_s:.0f} s with nothing happening, from when the supervisor has answered its control socket and "
+             "then not run for 0.5 s (the tail of a start-up is not idling: at 10000 fdsupd's last loop turn ends "
+             f"milliseconds after the last worker reported) (CPU in clock ticks of {1000 // CLOCK_TICKS} ms; wakeups = "
+             "the supervisor's context switches). Status: "
              "`fdsupctl --json status` vs `supervisorctl status`, wall time with the client's start-up; fdsupd's "
              "status gathers every instance's usage (CPU, memory, processes, fds: one pass over /proc), and "
              "usage ms is fdsupd's own CPU time for one such gathering, median (a scrape's, "
