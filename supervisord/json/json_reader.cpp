@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "json/utf8.h"
+
 namespace fdsup {
 namespace {
 
@@ -229,24 +231,6 @@ private:
         }
     }
 
-    // The length of the well-formed UTF-8 sequence at p_ (RFC 3629, as nlohmann checks
-    // it: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
-    size_t utf8_length() const {
-        auto byte = [&](size_t i) { return p_ + i < end_ ? static_cast<unsigned char>(p_[i]) : 0u; };
-        auto in = [](unsigned b, unsigned low, unsigned high) { return b >= low && b <= high; };
-        const unsigned lead = byte(0);
-        if (in(lead, 0xC2, 0xDF)) return in(byte(1), 0x80, 0xBF) ? 2 : 0;
-        if (in(lead, 0xE0, 0xEF)) {
-            const unsigned low = lead == 0xE0 ? 0xA0 : 0x80, high = lead == 0xED ? 0x9F : 0xBF;
-            return in(byte(1), low, high) && in(byte(2), 0x80, 0xBF) ? 3 : 0;
-        }
-        if (in(lead, 0xF0, 0xF4)) {
-            const unsigned low = lead == 0xF0 ? 0x90 : 0x80, high = lead == 0xF4 ? 0x8F : 0xBF;
-            return in(byte(1), low, high) && in(byte(2), 0x80, 0xBF) && in(byte(3), 0x80, 0xBF) ? 4 : 0;
-        }
-        return 0;
-    }
-
     // A string (at its opening quote) into `out`.
     bool string(std::string& out) {
         ++p_;
@@ -265,8 +249,8 @@ private:
                 continue;
             }
             if (c >= 0x80) {
-                size_t length = utf8_length();
-                if (length == 0) return false;
+                auto [length, valid] = utf8_sequence(std::string_view(p_, static_cast<size_t>(end_ - p_)));
+                if (!valid) return false;
                 p_ += length;
                 continue;
             }
