@@ -59,7 +59,9 @@ Result<void> Daemon::open() {
         if (auto prepared = supervisor_.prepare_limits(); !prepared) return prepared;
     if (startup_.state) {
         state::restore_timings().lap("start");
-        if (auto restored = state::restore_state(supervisor_, *startup_.state, options_.rolled_back()); !restored)
+        if (auto restored = state::restore_state(supervisor_, *startup_.state, options_.rolled_back(),
+                                                   startup_.state_integers_only);
+            !restored)
             return restored;
         notify_handler_.restore_dropped(upgrade::field_or(*startup_.state, "notify_dropped", uint64_t{0}));
     }

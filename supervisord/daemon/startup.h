@@ -38,6 +38,7 @@ struct StartError {
 
 struct Startup {
     std::optional<StateDocument> state;    // restoring: the state the previous image wrote
+    bool state_integers_only = false;      // its text held no fractional number (json_reader.h)
     std::unique_ptr<HeapWarmup> warm_heap;  // restoring: a heap ready for the restore's burst
     config::Config config;
     std::vector<config::ConfigError> config_warnings;  // logged once logging is up

@@ -39,6 +39,9 @@ public:
         return value(v);
     }
 
+    // Room for `bytes` of text in all, allocated now (the text grows without copying).
+    void reserve(size_t bytes) { out_.reserve(bytes); }
+
     // The text so far plus a newline: one protocol line.
     std::string line() &&;
     const std::string& text() const { return out_; }

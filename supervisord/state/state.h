@@ -45,8 +45,11 @@ void write_state(const Supervisor& supervisor, JsonWriter& w, std::vector<int>& 
 // Supervisor::resume() (never start_all(), which would start stopped and exited
 // instances). `rolled_back`: the image that wrote the state restores it again (the
 // upgrade count stays). Any damage is an error, never a crash; fds the state names
-// are owned only once the whole state has been read.
-Result<void> restore_state(Supervisor& supervisor, const StateDocument& state, bool rolled_back = false);
+// are owned only once the whole state has been read. `integers_only`: the reader
+// found no fractional number in the text (json/json_reader.h), so the document is not
+// walked again to look for one (a state holds integers only: any other is damage).
+Result<void> restore_state(Supervisor& supervisor, const StateDocument& state, bool rolled_back = false,
+                           bool integers_only = false);
 
 }  // namespace state
 }  // namespace fdsup

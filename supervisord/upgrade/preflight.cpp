@@ -2,16 +2,19 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <sstream>
 #include <unordered_set>
 #include <vector>
 
+#include "launcher/fd_map.h"
+#include "launcher/launcher.h"
 #include "loop/uv_handles.h"
 #include "sys/process.h"
 #include "sys/unique_fd.h"
@@ -53,38 +56,40 @@ private:
         if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return finish(fail_errno("pre-flight: pipe"));
         read_end_.reset(fds[0]);
         UniqueFd write_end(fds[1]);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
-        posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
-        posix_spawnattr_t attr;
-        posix_spawnattr_init(&attr);
-        sigset_t none, defaults;
-        sigemptyset(&none);
-        sigfillset(&defaults);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &defaults);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        UniqueFd dev_null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+        if (!dev_null) return finish(fail_errno("pre-flight: open /dev/null"));
+        // Through the launcher, as workers are spawned: its child shares fdsupd's fd
+        // table and keeps only the few fds below these (CLOSE_RANGE_UNSHARE), where a
+        // fork-style spawn would copy the whole table (tens of thousands of fds at
+        // 10,000 instances) only for its exec to close them one by one.
+        auto map = FdMapPlan::make({{dev_null.get(), 0}, {write_end.get(), 1}, {write_end.get(), 2}});
+        if (!map) return finish(std::unexpected(map.error()));
         std::vector<char*> argv;
         for (auto& arg : argv_) argv.push_back(arg.data());
         argv.push_back(nullptr);
-        int err = ::posix_spawn(&pid_, argv_[0].c_str(), &actions, &attr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        posix_spawnattr_destroy(&attr);
-        if (err != 0) {
-            errno = err;
-            return finish(fail_errno("pre-flight: cannot run " + argv_[0]));
+        struct rlimit nofile{};
+        ::getrlimit(RLIMIT_NOFILE, &nofile);
+        SpawnPlan plan{};
+        plan.path = argv_[0].c_str();  // as given: no PATH search
+        plan.search_path = "";
+        plan.argv = argv.data();
+        plan.envp = environ;
+        plan.fd_map = map->view();
+        plan.umask_value = -1;
+        plan.parent_pid = ::getpid();
+        sigemptyset(&plan.exec_sigmask);
+        plan.close_fallback_limit = static_cast<int>(std::min<rlim_t>(nofile.rlim_max, 1u << 20));
+        plan.keep_fds_below = map->max_source() + 1;
+        auto launched = launcher_.launch(plan);
+        if (!launched) {
+            // "exec PATH: why (stage: ...)", said as before the launcher ran it.
+            std::string why = launched.error().text();
+            if (why.starts_with("exec ")) why.erase(0, 5);
+            return finish(fail("pre-flight: cannot run " + why));
         }
+        pid_ = launched->pid;
+        pidfd_ = std::move(launched->pidfd);
         running_checks().insert(pid_);
-        pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
-        if (!pidfd_) {
-            auto error = fail_errno("pre-flight: pidfd_open");
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);  // not left a zombie
-            running_checks().erase(pid_);
-            return finish(error);
-        }
         auto self = shared_from_this();
         output_watch_ = std::make_unique<FdWatch>(loop_, read_end_.get());
         exit_watch_ = std::make_unique<FdWatch>(loop_, pidfd_.get());
@@ -155,6 +160,7 @@ private:
     pid_t pid_ = -1;
     UniqueFd read_end_;
     UniqueFd pidfd_;
+    Launcher launcher_;  // its own child stack; the supervisor's launcher is not ours to use
     std::unique_ptr<FdWatch> output_watch_;
     std::unique_ptr<FdWatch> exit_watch_;
     Timer timeout_;

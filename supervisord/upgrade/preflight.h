@@ -3,7 +3,9 @@
 // say so) and list the state format this image writes. One run, not one per check: the
 // binary's start-up is most of what a pre-flight costs. A binary that cannot be
 // executed, fails either check, or hangs (kPreflightTimeout) is refused, and the running
-// supervisor never notices. Runs on the loop, never blocking it.
+// supervisor never notices. Runs on the loop, never blocking it. The child is spawned
+// through the launcher (launcher/launcher.h), with /dev/null for stdin and the output
+// pipe for stdout and stderr, and nothing else of fdsupd's.
 #pragma once
 
 #include <sys/types.h>

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "json/json_reader.h"
 #include "state/restore_timings.h"
 
 namespace fdsup::upgrade {
@@ -25,7 +26,7 @@ Result<UniqueFd> write_state_file(std::string_view text) {
     return fd;
 }
 
-Result<nlohmann::json> read_state_file(int fd) {
+Result<ReadJson> read_state_file(int fd) {
     // Read in one piece into a string of the file's size (megabytes at 10,000 instances:
     // no growing and copying in steps); a file that is longer than it said is read on.
     struct stat st{};
@@ -44,10 +45,10 @@ Result<nlohmann::json> read_state_file(int fd) {
     }
     text.resize(length);
     state::restore_timings().lap("read");
-    auto state = nlohmann::json::parse(text, nullptr, false);
+    auto state = read_json(text);
     state::restore_timings().lap("parse");
-    if (state.is_discarded() || !state.is_object()) return fail("the upgrade state is not a JSON object");
-    return state;
+    if (!state || !state->document.is_object()) return fail("the upgrade state is not a JSON object");
+    return std::move(*state);
 }
 
 }  // namespace fdsup::upgrade

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "json/json_reader.h"
 #include "sys/result.h"
 #include "sys/unique_fd.h"
 
@@ -36,7 +37,8 @@ T field_or(const nlohmann::json& state, const char* key, T fallback) {
 
 // `text`: the JSON document.
 Result<UniqueFd> write_state_file(std::string_view text);
-// An error if the file cannot be read or is not a JSON object.
-Result<nlohmann::json> read_state_file(int fd);
+// An error if the file cannot be read or is not a JSON object. (With whether it holds
+// fractional numbers, which a state may not: state::restore_state need not look.)
+Result<ReadJson> read_state_file(int fd);
 
 }  // namespace fdsup::upgrade

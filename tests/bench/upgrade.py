@@ -150,15 +150,17 @@ def run(build, report, cases, rounds):
                     "Captured: stdout and stderr to fdsupd's log, two pipes per instance, each carried across the "
                     "exec with the instance's pidfd. The phases come from fdsupd's JSON log (microsecond times): "
                     "pre-flight is `upgrade: trying out` to `upgrade: exec` (the new binary's --check-config run, "
+                    "spawned through the launcher as workers are, so its cost does not grow with fdsupd's open fds; "
                     "then the state written into its memfd); exec -> main() is the kernel's execve and the dynamic "
                     "loader (exec -> restored less what the new image timed from its main()); main() -> restored "
                     "is timed by the new image itself, step by step in the next table."])
     report.section("Upgrade pause: the new image's steps from main() (ms)", ["instances", "output", *step_names],
                    step_rows,
-                   ["read/parse: the state out of its memfd and parsed (nlohmann); warm heap: the heap the restore "
+                   ["read/parse: the state out of its memfd and parsed (json/json_reader.h: nlohmann's document, built "
+                    "without nlohmann's parser); warm heap: the heap the restore "
                     "allocates from, populated at once; cloexec: every inherited fd close-on-exec again (one "
                     "close_range); config: the configuration the previous image ran; start: logging, limits, the "
-                    "supervisor built without instances; check: the whole document walked for fractional numbers "
-                    "(refused); instances: sockets, workers and their instances (pidfds) taken over from the state; "
+                    "supervisor built without instances; check: the document walked for fractional numbers (refused), "
+                    "only if the reader saw one; instances: sockets, workers and their instances (pidfds) taken over from the state; "
                     "captures: cgroups, the set of output pipes, log files and every capture; servers: control, notify and fd sockets opened on their inherited fds; resume: "
                     "timers, watches and the journal going again."])

@@ -1,6 +1,6 @@
-// libFuzzer target: the upgrade state decoder, state::restore_state, on the document an
-// old image hands the new one. Any document gives a restored supervisor or an error,
-// never a crash.
+// libFuzzer target: the upgrade state decoder, read_json then state::restore_state, on
+// the document an old image hands the new one. Any document gives a restored supervisor
+// or an error, never a crash; and read_json reads every input as nlohmann would.
 //
 // restore adopts the fds a state names (only those in its "keep" list), so this target
 // owns a pool of real fds of every kind a state names (epoll sets, pipes, sockets,
@@ -24,6 +24,7 @@
 #include <string>
 
 #include "config/loader.h"
+#include "json/json_reader.h"
 #include "state/state.h"
 
 namespace {
@@ -76,8 +77,12 @@ uv_loop_t* the_loop() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uv_loop_t* loop = the_loop();
-    auto state = fdsup::StateDocument::parse(data, data + size, nullptr, false);
-    if (state.is_discarded() || !state.is_object()) return 0;
+    // The reader fdsupd uses (json/json_reader.h) must read every input as nlohmann does.
+    auto read = fdsup::read_json(std::string_view(reinterpret_cast<const char*>(data), size));
+    auto expected = fdsup::StateDocument::parse(data, data + size, nullptr, false);
+    if (read.has_value() == expected.is_discarded() || (read && read->document != expected)) std::abort();
+    if (!read || !read->document.is_object()) return 0;
+    fdsup::StateDocument& state = read->document;
     if (auto keep = state.find("keep"); keep != state.end() && keep->is_array()) {
         fdsup::StateDocument pool_only = fdsup::StateDocument::array();
         for (const auto& fd : *keep)
@@ -94,7 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fdsup::SpawnContext context;
         context.supervisor_pid = getpid();
         fdsup::Supervisor supervisor(loop, std::move(*loaded.config), {}, std::move(context), true);
-        auto restored = fdsup::state::restore_state(supervisor, state);
+        auto restored = fdsup::state::restore_state(supervisor, state, false, read->integers_only);
         if (!restored && restored.error().text().empty()) std::abort();
         // To check that the seeds restore (and so reach past the first check).
         if (std::getenv("FDSUP_FUZZ_VERBOSE") != nullptr)

@@ -4,6 +4,7 @@ error. A binary that fails its pre-flight is refused; one that cannot restore ha
 back to the previous image."""
 import grp
 import os
+import re
 import shutil
 import tempfile
 import signal
@@ -219,6 +220,32 @@ os.execv({os.environ["FDSUPD"]!r}, [{os.environ["FDSUPD"]!r}] + sys.argv[1:])
         code, out, err = self.upgrade(d)
         self.assertEqual(code, 0, out + err + d.log())
         self.assertEqual(worker_pids(d)[0], pids)
+
+    def test_the_pre_flight_gets_only_stdio_and_default_signals(self):
+        # The pre-flight runs through the launcher (sharing fdsupd's fd table until it
+        # keeps only its fd map): it must see /dev/null, its output pipe twice, and
+        # none of fdsupd's sockets, pidfds or pipes; no signal blocked or ignored.
+        d = self.start()
+        wait_for_connections_closed(d)
+        probe = os.path.join(d.tmp, "show-what-i-got")
+        with open(probe, "w") as f:
+            f.write("#!/bin/sh\ngrep -E '^Sig(Blk|Ign)' /proc/self/status\n"
+                    "ls -l /proc/$$/fd\nexit 3\n")  # the shell's fds, as it got them
+        os.chmod(probe, 0o755)
+        code, out, err = self.upgrade(d, "--binary", probe)
+        self.assertEqual(code, 1, out + err)
+        self.assertRegex(err, r"pre-flight: `.*show-what-i-got --check-config .*` exited with code 3")
+        self.assertRegex(err, r"SigBlk:\s+0+\b")
+        self.assertRegex(err, r"SigIgn:\s+0+\b")
+        fds = dict(re.findall(r" (\d+) -> (\S*)$", err, re.MULTILINE))
+        self.assertEqual(fds.get("0"), "/dev/null", err)
+        self.assertRegex(fds.get("1", ""), r"^pipe:\[\d+\]$", err)
+        self.assertEqual(fds.get("1"), fds.get("2"), err)
+        # Besides stdio, only the script the shell reads.
+        others = {fd: target for fd, target in fds.items() if fd not in ("0", "1", "2")}
+        self.assertTrue(all(target == probe for target in others.values()),
+                        f"fdsupd's fds leaked into the pre-flight: {others}\n{err}")
+        self.assertEqual(d.ctl_json("version")["upgrades"], 0)
 
     def test_backoff_and_a_rolling_restart_go_on_across_an_upgrade(self):
         config = TWO_BY_TWO.replace('command = ["@HELPERS@/http_worker", "--notify"]',

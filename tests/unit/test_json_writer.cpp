@@ -123,3 +123,16 @@ TEST_CASE("json writer: valid UTF-8 passes through, invalid bytes become U+FFFD 
         REQUIRE(written_string(text) == nlohmann_string(text));
     }
 }
+
+TEST_CASE("json writer: reserve makes room without changing the text") {
+    JsonWriter w;
+    w.begin_array().value(1);
+    w.reserve(1 << 20);
+    CHECK(w.text() == "[1");
+    CHECK(w.text().capacity() >= (1u << 20));
+    const char* before = w.text().data();
+    for (int i = 0; i < 10000; ++i) w.value(i);
+    CHECK(w.text().data() == before);  // grown in place: no copy
+    w.end_array();
+    CHECK(Json::parse(w.text()).size() == 10001);
+}
