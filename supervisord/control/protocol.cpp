@@ -10,6 +10,19 @@ Result<Json> decode_line(std::string_view line) {
     return value;
 }
 
+Result<Json> decode_line_without(std::string_view line, std::string_view skipped) {
+    // Dropping the member at its key: the parser still reads (and checks) its value,
+    // but builds none of it.
+    Json::parser_callback_t keep = [skipped](int depth, Json::parse_event_t event, Json& parsed) {
+        return !(depth == 1 && event == Json::parse_event_t::key && parsed.is_string() &&
+                 parsed.get_ref<const std::string&>() == skipped);
+    };
+    Json value = Json::parse(line.begin(), line.end(), keep, false);
+    if (value.is_discarded()) return fail("invalid JSON");
+    if (!value.is_object()) return fail("a request must be a JSON object");
+    return value;
+}
+
 std::string encode_line(const Json& value) {
     std::string line = value.dump(-1, ' ', false, Json::error_handler_t::replace);
     line += '\n';

@@ -67,6 +67,21 @@ TEST_CASE("protocol: a megabyte without a newline holds at most the limit") {
     CHECK(too_long == std::vector<bool>{true, false});
 }
 
+TEST_CASE("protocol: decode_line_without leaves out one top-level member, still checked") {
+    auto reply = decode_line_without(
+        "{\"ok\":true,\"workers\":[{\"name\":\"w\",\"workers\":1}],\"error\":\"x\",\"follow\":false,"
+        "\"more\":{\"workers\":[1]}}",
+        "workers");
+    REQUIRE(reply);
+    CHECK(*reply == Json::parse("{\"ok\":true,\"error\":\"x\",\"follow\":false,\"more\":{\"workers\":[1]}}"));
+    CHECK(reply->begin().key() == "ok");
+    // What it leaves out must still be valid JSON, and the rest an object.
+    CHECK(decode_line_without("{\"ok\":true,\"workers\":[{\"name\":}]}", "workers").error().text() == "invalid JSON");
+    CHECK(decode_line_without("{\"ok\":true,\"workers\":[1,2]", "workers").error().text() == "invalid JSON");
+    CHECK(decode_line_without("[1,2]", "workers").error().text() == "a request must be a JSON object");
+    CHECK(*decode_line_without("{\"ok\":true,\"workers\":null}", "workers") == Json::parse("{\"ok\":true}"));
+}
+
 TEST_CASE("protocol: decode_line accepts objects only and never throws") {
     auto ok = decode_line("{\"cmd\":\"status\",\"names\":[\"web\"]}");
     REQUIRE(ok);
