@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -119,8 +120,11 @@ std::vector<pid_t> pids_in_proc() {
     return pids;
 }
 
-// Below this many files to read, a second thread costs more than it saves.
-constexpr size_t kWorthASecondThread = 512;
+// With fewer instances than this to look at, a second thread costs more than it saves
+// (and a small fdsupd stays a single thread).
+constexpr size_t kWorthASecondThread = 256;
+// The reads a part takes at once from the common counter.
+constexpr size_t kChunk = 32;
 
 }  // namespace
 
@@ -135,16 +139,30 @@ ProcSnapshot read_proc(bool all_stats, const std::vector<pid_t>& fds_of) {
     snapshot.open_fds.resize(fds_of.size());
     UniqueFd proc = open_proc();
     if (!proc) return snapshot;
-    std::vector<pid_t> pids = all_stats ? pids_in_proc() : std::vector<pid_t>{};
-    std::vector<std::optional<ProcStat>> stats(pids.size());
-    // Each part takes every other item of both lists (a stat read costs more than an fd
-    // count, so halves of the lists would not be even). Each writes its own slots only.
-    on_two_threads(pids.size() + fds_of.size() >= kWorthASecondThread, [&](int part, int parts) {
+    std::vector<pid_t> pids;
+    std::vector<std::optional<ProcStat>> stats;
+    // The fds are counted meanwhile /proc is listed (by part 0, the listing is not to be
+    // shared); then both parts take the stat reads, a chunk at a time from a common
+    // counter (how long a read takes varies), each writing its own slots only.
+    std::atomic<size_t> next_fds{0}, next_stat{0};
+    std::atomic<bool> listed{!all_stats};
+    auto run = [&](std::atomic<size_t>& next, size_t count, auto&& read_one) {
+        for (size_t begin; (begin = next.fetch_add(kChunk)) < count;)
+            for (size_t i = begin; i < std::min(begin + kChunk, count); ++i) read_one(i);
+    };
+    auto count_fds = [&](size_t i) { snapshot.open_fds[i] = count_open_fds_at(proc.get(), fds_of[i]); };
+    auto read_stat = [&](size_t i) { stats[i] = read_stat_at(proc.get(), pids[i]); };
+    on_two_threads(fds_of.size() >= kWorthASecondThread, [&](int part, int) {
         auto began = part == 1 ? thread_cpu_time() : std::chrono::nanoseconds{0};
-        for (size_t i = static_cast<size_t>(part); i < pids.size(); i += static_cast<size_t>(parts))
-            stats[i] = read_stat_at(proc.get(), pids[i]);
-        for (size_t i = static_cast<size_t>(part); i < fds_of.size(); i += static_cast<size_t>(parts))
-            snapshot.open_fds[i] = count_open_fds_at(proc.get(), fds_of[i]);
+        if (part == 0 && all_stats) {
+            pids = pids_in_proc();
+            stats.resize(pids.size());
+            listed.store(true, std::memory_order_release);
+            listed.notify_all();
+        }
+        run(next_fds, fds_of.size(), count_fds);
+        listed.wait(false, std::memory_order_acquire);
+        run(next_stat, pids.size(), read_stat);
         if (part == 1) snapshot.helper_cpu = thread_cpu_time() - began;
     });
     snapshot.stats.reserve(stats.size());

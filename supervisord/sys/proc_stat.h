@@ -42,7 +42,7 @@ struct ProcSnapshot {
     // The CPU time of the second thread, if there was one (the caller's own is its to count).
     std::chrono::nanoseconds helper_cpu{0};
 };
-// With thousands of processes to read, on two threads (sys/two_threads.h), each path
+// With hundreds of instances or more, on two threads (sys/two_threads.h), each path
 // looked up from an open /proc ("PID/stat"): the kernel's path walk and its /proc
 // files are nearly all of a gathering's cost.
 ProcSnapshot read_proc(bool all_stats, const std::vector<pid_t>& fds_of);
