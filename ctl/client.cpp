@@ -83,7 +83,8 @@ Result<std::optional<Reply>> Client::next_line(std::optional<std::chrono::steady
     for (;;) {
         if (auto line = splitter_.next()) {
             if (line->too_long) return fail("a reply line from fdsupd at " + socket_path_ + " is over 256 MiB");
-            auto value = control::decode_line(line->text);
+            auto value = skipped_member_.empty() ? control::decode_line(line->text)
+                                                  : control::decode_line_without(line->text, skipped_member_);
             if (!value) {
                 std::string shown = line->text.size() > 80 ? line->text.substr(0, 80) + "..." : line->text;
                 return fail("fdsupd at " + socket_path_ + " sent a line that is not a JSON object: " + shown);

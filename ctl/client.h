@@ -67,6 +67,10 @@ public:
     // connection goes on as before).
     bool upgrade_went_ahead();
 
+    // Lines are decoded without their top-level member `key` (control::decode_line_without):
+    // for a caller that prints the reply's line as it came and reads none of that member.
+    void skip_member(std::string key) { skipped_member_ = std::move(key); }
+
     const std::string& socket_path() const { return socket_path_; }
     // The connection, to wait for a reply alongside other things (top's keyboard).
     int fd() const { return fd_.get(); }
@@ -89,6 +93,7 @@ private:
     std::string partial_;
     std::vector<char> read_buffer_;
     bool closed_ = false;
+    std::string skipped_member_;  // empty: every member decoded
 };
 
 }  // namespace fdsup::ctl

@@ -204,6 +204,9 @@ int run(const Command& command) {
 
     auto client = fdsup::ctl::Client::connect(command.socket_path);
     if (!client) return unreachable(client.error());
+    // --json prints the reply's line as it came: status's "workers" (megabytes with
+    // thousands of instances) need not be built as well. Nothing below reads them.
+    if (command.json && command.verb == "status") client->skip_member("workers");
     auto sent = client->send(command.request);
     InFlight flight{std::move(*client)};
 

@@ -54,16 +54,22 @@ void Supervisor::gather_usage(const std::function<bool(const Worker&)>& which) {
     if (due.empty()) return;
     auto cpu_began = thread_cpu_time();
     // Without a cgroup an instance is its process group (the launcher makes each main
-    // process a session and group leader): one pass over /proc sums them all.
+    // process a session and group leader): one pass over /proc sums them all. The fds
+    // are counted in the same go (read_proc shares the /proc work between two threads).
+    std::vector<pid_t> main_pids;
+    main_pids.reserve(due.size());
+    for (const Instance* instance : due) main_pids.push_back(instance->pid);
+    ProcSnapshot proc = read_proc(scan, main_pids);
     std::unordered_map<pid_t, GroupTotals> groups;
-    if (scan)
-        for (const ProcStat& stat : scan_proc_stats()) {
-            GroupTotals& totals = groups[stat.process_group];
-            totals.ticks += stat.cpu_ticks;
-            totals.rss_pages += stat.rss_pages;
-            totals.processes++;
-        }
-    for (Instance* instance : due) {
+    groups.reserve(scan ? proc.stats.size() : 0);
+    for (const ProcStat& stat : proc.stats) {
+        GroupTotals& totals = groups[stat.process_group];
+        totals.ticks += stat.cpu_ticks;
+        totals.rss_pages += stat.rss_pages;
+        totals.processes++;
+    }
+    for (size_t i = 0; i < due.size(); ++i) {
+        Instance* instance = due[i];
         UsageSample sample;
         sample.at = now;
         if (!instance->cgroup.empty()) {
@@ -89,7 +95,7 @@ void Supervisor::gather_usage(const std::function<bool(const Worker&)>& which) {
             sample.memory_bytes = bytes_of_pages(group->second.rss_pages);
             sample.processes = group->second.processes;
         }
-        sample.open_fds = count_open_fds(instance->pid);
+        sample.open_fds = proc.open_fds[i];
         InstanceUsage& usage = instance->usage;
         if (sample.cpu_seconds) {
             // Over the span since the last sample; the first one of a process, over its life.
@@ -103,7 +109,7 @@ void Supervisor::gather_usage(const std::function<bool(const Worker&)>& which) {
     }
     usage_cost_.gatherings++;
     usage_cost_.instances += due.size();
-    usage_cost_.last_cpu = thread_cpu_time() - cpu_began;
+    usage_cost_.last_cpu = thread_cpu_time() - cpu_began + proc.helper_cpu;
     usage_cost_.last_instances = due.size();
     usage_cost_.cpu += usage_cost_.last_cpu;
 }

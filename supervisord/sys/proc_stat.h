@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,6 +33,19 @@ std::optional<ProcStat> read_proc_stat(pid_t pid);
 std::vector<ProcStat> scan_proc_stats();
 // Entries in /proc/PID/fd; nullopt if it cannot be read.
 std::optional<int> count_open_fds(pid_t pid);
+
+// What one usage gathering reads of /proc, at once: the stat of every process (for the
+// process groups' sums), and the open fds of some (the instances' main processes).
+struct ProcSnapshot {
+    std::vector<ProcStat> stats;               // every process in /proc, if asked (those gone meanwhile skipped)
+    std::vector<std::optional<int>> open_fds;  // count_open_fds of each of `fds_of`, in order
+    // The CPU time of the second thread, if there was one (the caller's own is its to count).
+    std::chrono::nanoseconds helper_cpu{0};
+};
+// With hundreds of instances or more, on two threads (sys/two_threads.h), each path
+// looked up from an open /proc ("PID/stat"): the kernel's path walk and its /proc
+// files are nearly all of a gathering's cost.
+ProcSnapshot read_proc(bool all_stats, const std::vector<pid_t>& fds_of);
 
 double seconds_of_ticks(uint64_t ticks);
 uint64_t bytes_of_pages(uint64_t pages);

@@ -66,6 +66,24 @@ def group_rss_bytes(pgid):
     return total
 
 
+def process_groups():
+    """{pgid: [pid, ...]} of every process now."""
+    groups = {}
+    for name in os.listdir("/proc"):
+        try:
+            stat = read(f"/proc/{name}/stat") if name.isdigit() else ""
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if stat:
+            groups.setdefault(int(stat[stat.rindex(")") + 2:].split()[2]), []).append(int(name))
+    return groups
+
+
+def stat_rss_bytes(pid):
+    stat = read(f"/proc/{pid}/stat")
+    return int(stat[stat.rindex(")") + 2:].split()[21]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def context_switches(pid):
     """Voluntary and involuntary context switches of `pid` so far: its wakeups."""
     status = read(f"/proc/{pid}/status")
@@ -128,6 +146,37 @@ command = ["@PYTHON@", "@SCRIPTS@/resource_app.py", "sleep"]
         self.assertAlmostEqual(memory, rss, delta=0.1 * rss)
         self.assertGreaterEqual(d.metric("fdsup_instance_cpu_seconds_total", 'worker="burner",instance="0"'), 0.55)
         self.assertEqual(d.metric("fdsup_instance_processes", 'worker="idle",instance="0"'), 1)
+
+    def test_usage_of_hundreds_of_instances_each_with_a_child(self):
+        """Enough processes for a gathering to share its /proc reads between two threads
+        (sys/proc_stat.cpp): each instance's group still counts its own two processes, its
+        main process's fds, and the RSS of both."""
+        count = 300
+        d = self.fdsupd(f"""
+[workers.pair]
+command = ["/bin/sh", "-c", "sleep 600 & exec sleep 601"]
+instances = {count}
+""").start(wait_control=True)
+
+        def all_paired():
+            workers = d.ctl_json("status")["workers"]
+            instances = workers[0]["instances"]
+            groups = process_groups()
+            return len(instances) == count and all(len(groups.get(i["pid"], [])) == 2 for i in instances)
+        instances = wait_until(all_paired, what=f"{count} instances, each with its child")
+        time.sleep(0.25)  # past the last gathering's freshness: the next status gathers anew
+        instances = d.ctl_json("status")["workers"][0]["instances"]
+        groups = process_groups()
+        for instance in instances:
+            usage = instance["usage"]
+            self.assertEqual(usage["processes"], 2, instance)
+            self.assertEqual(usage["open_fds"], len(os.listdir(f"/proc/{instance['pid']}/fd")), instance)
+            # The same source as fdsupd's (stat's rss; status's VmRSS is counted apart, and
+            # differs by more than 10% for a process this small): the sum, exactly.
+            self.assertEqual(usage["memory_bytes"], sum(stat_rss_bytes(pid) for pid in groups[instance["pid"]]))
+            self.assertIsNotNone(usage["cpu_seconds"])
+        self.assertEqual(d.metric("fdsup_usage_gathering_last_instances"), count)
+        self.assertGreater(d.metric("fdsup_usage_gathering_last_cpu_seconds"), 0)
 
     @unittest.skipUnless(controller_available("memory"), "no memory controller for kill_mode = \"cgroup\"")
     def test_cgroup_usage_agrees_with_cgroup_files(self):

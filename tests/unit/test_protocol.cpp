@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "control/json_skim.h"
 #include "control/protocol.h"
 
 using namespace fdsup::control;
@@ -65,6 +66,54 @@ TEST_CASE("protocol: a megabyte without a newline holds at most the limit") {
     std::vector<bool> too_long;
     CHECK(drain(s, &too_long) == std::vector<std::string>{"", "{\"cmd\":\"status\"}"});
     CHECK(too_long == std::vector<bool>{true, false});
+}
+
+TEST_CASE("protocol: decode_line_without leaves out one top-level member, still checked") {
+    auto reply = decode_line_without(
+        "{\"ok\":true,\"workers\":[{\"name\":\"w\",\"workers\":1}],\"error\":\"x\",\"follow\":false,"
+        "\"more\":{\"workers\":[1]}}",
+        "workers");
+    REQUIRE(reply);
+    CHECK(*reply == Json::parse("{\"ok\":true,\"error\":\"x\",\"follow\":false,\"more\":{\"workers\":[1]}}"));
+    CHECK(reply->begin().key() == "ok");
+    // What it leaves out must still be valid JSON, and the rest an object.
+    CHECK(decode_line_without("{\"ok\":true,\"workers\":[{\"name\":}]}", "workers").error().text() == "invalid JSON");
+    CHECK(decode_line_without("{\"ok\":true,\"workers\":[1,2]", "workers").error().text() == "invalid JSON");
+    CHECK(decode_line_without("[1,2]", "workers").error().text() == "a request must be a JSON object");
+    CHECK(*decode_line_without("{\"ok\":true,\"workers\":null}", "workers") == Json::parse("{\"ok\":true}"));
+}
+
+TEST_CASE("protocol: skim_json accepts exactly what nlohmann's parser accepts") {
+    // Differential: every text below, and every one-byte change of a reply-like line,
+    // is valid for the skimmer if and only if nlohmann accepts it.
+    std::vector<std::string> texts = {
+        "{}", "[]", "0", "-0", "1.5e+3", "-12.25E-2", "true", "false", "null", "\"x\"", " {\"a\" : [ 1 , {} , [] ] } ",
+        "01", "1.", ".5", "-", "1e", "+1", "tru", "nul", "{", "[1,]", "{\"a\":1,}", "{\"a\"}", "{1:2}", "[1 2]",
+        "{\"a\":1}x", "\"\\u00e9\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\\ud83dx\"", "\"\\u12g4\"",
+        "\"\\q\"", "\"a\tb\"", "\"\xc3\xa9\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+        "\"\xe2\x82\"", "\"\xf0\x9f\x98\x80\"", "\"\x80\"", "", "  ", "[[[[[]]]]]", "[[[[[]]]]", "{\"a\":{\"b\":{}}}"};
+    std::string reply =
+        "{\"ok\":true,\"workers\":[{\"name\":\"w\",\"instances\":[{\"pid\":12,\"usage\":{\"cpu\":0.5,"
+        "\"fds\":null,\"ok\":false}}]}],\"text\":\"\xc3\xa9\\n\\u00e9\"}";
+    texts.push_back(reply);
+    for (size_t i = 0; i < reply.size(); ++i)
+        for (char c : {'"', ',', ':', '{', '}', '[', ']', '\\', '1', 'x', ' ', '\x01', '\xc3'}) {
+            std::string changed = reply;
+            changed[i] = c;
+            texts.push_back(changed);
+            texts.push_back(reply.substr(0, i) + reply.substr(i + 1));  // and each byte left out
+        }
+    for (const auto& text : texts) {
+        CAPTURE(text);
+        CHECK(fdsup::control::skim_json(text, "workers").valid == Json::accept(text));
+    }
+    auto skimmed = fdsup::control::skim_json(reply, "workers");
+    REQUIRE(skimmed.member);
+    CHECK(reply.substr(skimmed.member->first, skimmed.member->second - skimmed.member->first).starts_with("[{\"name\""));
+    CHECK(reply.substr(skimmed.member->second).starts_with(",\"text\""));
+    CHECK_FALSE(fdsup::control::skim_json("{\"a\":{\"workers\":1}}", "workers").member);
+    auto scalar = fdsup::control::skim_json("{\"workers\" : 5 }", "workers");
+    CHECK((scalar.member == std::pair<size_t, size_t>{13, 14}));
 }
 
 TEST_CASE("protocol: decode_line accepts objects only and never throws") {

@@ -6,11 +6,17 @@
 // (sys/proc_stat.h, oom_kill_count).
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 #include <set>
 #include <sstream>
 #include <string>
@@ -21,6 +27,7 @@
 #include "cgroups/limit_files.h"
 #include "sys/cgroup_tree.h"
 #include "sys/proc_stat.h"
+#include "sys/two_threads.h"
 #include "sys/unique_fd.h"
 #include "temp_dir.h"
 
@@ -511,6 +518,75 @@ TEST_CASE("resource usage: count_open_fds counts one more for an fd opened") {
     ::close(fd);
     CHECK(during == *before + 1);
     CHECK(fdsup::count_open_fds(::getpid()) == before);
+}
+
+TEST_CASE("resource usage: read_proc, on two threads, reads every process and each pid's fds in order") {
+    // A child with a known fd table (this process's own changes while /proc is read).
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        ::pause();
+        ::_exit(0);
+    }
+    auto child_fds = fdsup::count_open_fds(child);
+    REQUIRE(child_fds.has_value());
+    constexpr pid_t kNoSuchPid = 4194304 + 1;  // above PID_MAX_LIMIT: never a process
+    for (size_t asked : {size_t{3}, size_t{1500}}) {  // one thread, then two
+        CAPTURE(asked);
+        std::vector<pid_t> fds_of;
+        for (size_t i = 0; i < asked; ++i) fds_of.push_back(i % 3 == 1 ? kNoSuchPid : child);
+        auto snapshot = fdsup::read_proc(true, fds_of);
+        REQUIRE(snapshot.open_fds.size() == asked);
+        for (size_t i = 0; i < asked; ++i) {
+            CAPTURE(i);
+            if (i % 3 == 1) CHECK_FALSE(snapshot.open_fds[i].has_value());
+            else CHECK(snapshot.open_fds[i] == child_fds);
+        }
+        int seen = 0;
+        for (const auto& stat : snapshot.stats) {
+            if (stat.pid == child) CHECK(stat.process_group == ::getpgrp());
+            if (stat.pid == ::getpid()) CHECK(stat.process_group == ::getpgrp());
+            seen += stat.pid == child || stat.pid == ::getpid();
+        }
+        CHECK(seen == 2);
+        // Every process once (a pid listed twice would count its group's usage twice).
+        std::set<pid_t> distinct;
+        for (const auto& stat : snapshot.stats) distinct.insert(stat.pid);
+        CHECK(distinct.size() == snapshot.stats.size());
+    }
+    CHECK(fdsup::read_proc(false, {child}).stats.empty());
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+}
+
+TEST_CASE("two threads: both parts run, the second on another thread with every signal blocked") {
+    std::mutex mutex;
+    std::vector<std::pair<int, int>> calls;
+    std::thread::id second_thread;
+    bool second_blocks_all = false;
+    fdsup::on_two_threads(true, [&](int part, int parts) {
+        std::lock_guard lock(mutex);
+        calls.emplace_back(part, parts);
+        if (part == 1) {
+            second_thread = std::this_thread::get_id();
+            sigset_t mask;
+            ::pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+            second_blocks_all = ::sigismember(&mask, SIGTERM) == 1 && ::sigismember(&mask, SIGCHLD) == 1 &&
+                                ::sigismember(&mask, SIGUSR1) == 1;
+        }
+    });
+    std::sort(calls.begin(), calls.end());
+    CHECK(calls == std::vector<std::pair<int, int>>{{0, 2}, {1, 2}});
+    CHECK(second_thread != std::this_thread::get_id());
+    CHECK(second_blocks_all);
+    // This thread's mask is as it was.
+    sigset_t mine;
+    ::pthread_sigmask(SIG_SETMASK, nullptr, &mine);
+    CHECK(::sigismember(&mine, SIGUSR1) == 0);
+
+    calls.clear();
+    fdsup::on_two_threads(false, [&](int part, int parts) { calls.emplace_back(part, parts); });
+    CHECK(calls == std::vector<std::pair<int, int>>{{0, 1}});
 }
 
 TEST_CASE("resource usage: parse_pressure, with and without the full line") {
