@@ -22,8 +22,6 @@ constexpr size_t kPidDigitsRoom = 21;  // 20 digits + NUL
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
-std::string env_key(const std::string& entry) { return entry.substr(0, entry.find('=')); }
-
 // A failure retrying cannot mend (see Error::permanent).
 std::unexpected<Error> permanent_failure(std::string message) {
     return std::unexpected<Error>(Error{std::move(message), 0, true});
@@ -54,6 +52,7 @@ SpawnContext SpawnContext::capture(rlim_t nofile_soft_at_start) {
     context.is_root = geteuid() == 0;
     struct rlimit nofile{};
     getrlimit(RLIMIT_NOFILE, &nofile);
+    context.nofile_hard = nofile.rlim_max;
     // The fallback close loop runs only where close_range is refused; bound it by the
     // hard limit (no fd can be higher), capped so a huge limit cannot make it crawl.
     rlim_t bound = nofile.rlim_max == RLIM_INFINITY ? (1u << 20) : nofile.rlim_max;
@@ -104,12 +103,9 @@ Result<std::unique_ptr<PreparedSpawn>> PreparedSpawn::make(const SpawnContext& c
         spawn->rlimits_.push_back({limit.resource, limit.value, limit.value});
         nofile_set |= limit.resource == RLIMIT_NOFILE;
     }
-    if (!nofile_set) {
-        struct rlimit current{};
-        getrlimit(RLIMIT_NOFILE, &current);
-        spawn->rlimits_.push_back({RLIMIT_NOFILE, std::min(context.nofile_soft_at_start, current.rlim_max),
-                                   current.rlim_max});
-    }
+    if (!nofile_set)
+        spawn->rlimits_.push_back({RLIMIT_NOFILE, std::min(context.nofile_soft_at_start, context.nofile_hard),
+                                   context.nofile_hard});
 
     spawn->link_plan(context, worker);
     return spawn;
@@ -160,7 +156,24 @@ Result<void> PreparedSpawn::resolve_ids(const SpawnContext& context, const confi
 
 void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerConfig& worker, int instance,
                               const std::vector<StoredFdRef>& stored) {
-    std::map<std::string, std::string> env;  // key -> "KEY=value"; later entries override
+    // The env is sorted by key, each key once. What fdsupd sets (below) goes in a map,
+    // key -> "KEY=value", later entries overriding; the inherited entries, dozens of
+    // them and the same at every spawn, are only pointed at, sorted here (the last of a
+    // key wins, as it would in the map), and copied once into the env, unless overridden.
+    std::vector<std::pair<std::string_view, const std::string*>> inherited;  // key, entry
+    if (!worker.clear_env) {
+        inherited.reserve(context.base_env.size());
+        for (const auto& entry : context.base_env)
+            inherited.emplace_back(std::string_view(entry).substr(0, entry.find('=')), &entry);
+        std::stable_sort(inherited.begin(), inherited.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        auto last_of_each = [&](const auto& a, const auto& b) { return a.first == b.first; };
+        // unique keeps the first of a run: reversed, the first is the last inherited.
+        std::reverse(inherited.begin(), inherited.end());
+        inherited.erase(std::unique(inherited.begin(), inherited.end(), last_of_each), inherited.end());
+        std::reverse(inherited.begin(), inherited.end());
+    }
+    std::map<std::string, std::string, std::less<>> env;  // fdsupd's own
     auto set = [&](const std::string& key, const std::string& value) { env[key] = key + "=" + value; };
     // The child writes its pid into these values; only slots made here have the room
     // (a worker's own `env` entry of the same name is overwritten, never written into).
@@ -169,8 +182,6 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         set(key, std::string(kPidDigitsRoom - 1, '0'));
         pid_slot_keys.push_back(key);
     };
-    if (!worker.clear_env)
-        for (const auto& entry : context.base_env) env[env_key(entry)] = entry;
     if (!user_name_.empty()) {
         set("USER", user_name_);
         set("LOGNAME", user_name_);
@@ -217,12 +228,18 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         set_pid_slot("WATCHDOG_PID");
     }
 
+    // Both in key order, merged; fdsupd's entry wins over an inherited one of its key.
+    env_strings_.reserve(inherited.size() + env.size());
+    auto from = inherited.begin();
     for (auto& [key, entry] : env) {
+        for (; from != inherited.end() && from->first < key; ++from) env_strings_.push_back(*from->second);
+        if (from != inherited.end() && from->first == key) ++from;
         for (size_t slot = 0; slot < std::size(kPidKeys); ++slot)
             if (key == kPidKeys[slot] && std::find(pid_slot_keys.begin(), pid_slot_keys.end(), key) != pid_slot_keys.end())
                 pid_slot_index_[slot] = static_cast<int>(env_strings_.size());
         env_strings_.push_back(std::move(entry));
     }
+    for (; from != inherited.end(); ++from) env_strings_.push_back(*from->second);
 }
 
 // Only lists where to look: the child searches, as the worker's user in its working_dir

@@ -20,8 +20,12 @@ namespace fdsup {
 
 Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker, int index) {
     Streams streams;
-    auto open_stream = [&](const config::OutputTarget& target, UniqueFd& read_end, UniqueFd& write_end,
-                           std::shared_ptr<LogFile>& file, const char* what) -> Result<void> {
+    auto open_stream = [&](const config::OutputTarget& target, int& fd_for_process, UniqueFd& read_end,
+                           UniqueFd& write_end, std::shared_ptr<LogFile>& file, const char* what) -> Result<void> {
+        if (target.kind == config::OutputKind::null) {
+            fd_for_process = null_fd_;
+            return {};
+        }
         if (target.kind == config::OutputKind::rotate) {
             auto opened = log_file(log_path(target, worker.name, index), worker.name, LogFileOptions::of(worker));
             if (!opened) return fail(std::string(what) + ": " + opened.error().text());
@@ -31,19 +35,25 @@ Result<Outputs::Streams> Outputs::open(const config::WorkerConfig& worker, int i
             auto fd = open_target(target, what);
             if (!fd) return std::unexpected(fd.error());
             write_end = std::move(*fd);
+            fd_for_process = write_end.get();
             return {};
         }
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) < 0) return fail_errno(std::string("pipe for ") + what);
         read_end.reset(fds[0]);
         write_end.reset(fds[1]);
+        fd_for_process = write_end.get();
         move_fd_high(read_end);  // kept as long as the capture: out of the spawns' way
         if (::fcntl(read_end.get(), F_SETFL, O_NONBLOCK) < 0) return fail_errno(std::string("pipe for ") + what);
         return {};
     };
-    if (auto r = open_stream(worker.stdout_target, streams.out_read, streams.out_write, streams.out_file, "stdout"); !r)
+    if (auto r = open_stream(worker.stdout_target, streams.out, streams.out_read, streams.out_write, streams.out_file,
+                             "stdout");
+        !r)
         return std::unexpected(r.error());
-    if (auto r = open_stream(worker.stderr_target, streams.err_read, streams.err_write, streams.err_file, "stderr"); !r)
+    if (auto r = open_stream(worker.stderr_target, streams.err, streams.err_read, streams.err_write, streams.err_file,
+                             "stderr");
+        !r)
         return std::unexpected(r.error());
     return streams;
 }
@@ -187,13 +197,14 @@ void Outputs::resume() {
 
 Result<UniqueFd> Outputs::open_target(const config::OutputTarget& target, const char* what) {
     switch (target.kind) {
-        case config::OutputKind::inherit:
-        case config::OutputKind::null: {
-            int source = target.kind == config::OutputKind::null ? null_fd_ : std::strcmp(what, "stdout") == 0 ? 1 : 2;
+        case config::OutputKind::inherit: {
+            int source = std::strcmp(what, "stdout") == 0 ? 1 : 2;
             UniqueFd copy(::fcntl(source, F_DUPFD_CLOEXEC, 3));
             if (!copy) return fail_errno(std::string("dup ") + what);
             return copy;
         }
+        case config::OutputKind::null:  // the caller's null_fd itself (open())
+            break;
         case config::OutputKind::file: {
             auto fd = open_output_file(target.path);
             if (!fd)

@@ -42,9 +42,12 @@ public:
     // `null_fd`: /dev/null, for "null" (the caller keeps it open).
     Outputs(uv_loop_t* loop, int null_fd) : loop_(loop), null_fd_(null_fd) {}
 
-    // One process's streams: the write ends for the process, and the read ends of the
-    // "log" pipes, to be captured once the process runs (else they just close).
+    // One process's streams: the fds the process gets as stdout and stderr, and the
+    // read ends of the "log" pipes, to be captured once the process runs (else they
+    // just close). "null" is the caller's /dev/null itself, not a copy (nothing to open
+    // or close per spawn); every other target's fd is opened for the spawn and owned here.
     struct Streams {
+        int out = -1, err = -1;  // for the spawn's fd map: a write end below, or null_fd
         UniqueFd out_write, err_write;
         UniqueFd out_read, err_read;
         std::shared_ptr<LogFile> out_file, err_file;  // for "rotate:"

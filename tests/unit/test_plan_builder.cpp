@@ -26,6 +26,7 @@ SpawnContext test_context() {
          "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=1", "FDSTORE=256", "FDSUP_WORKER=outer", "KEEP=1"});
     c.supervisor_pid = getpid();
     c.nofile_soft_at_start = 1024;
+    c.nofile_hard = 4096;
     return c;
 }
 
@@ -142,6 +143,28 @@ TEST_CASE("stored fds follow the sockets, named in LISTEN_FDNAMES in the order s
     CHECK((*alone)->plan().fd_map.entries[3].source == 31);
 }
 
+TEST_CASE("env: sorted by key, each once; the last inherited entry of a key, and fdsupd's over it") {
+    SpawnContext context = test_context();
+    context.base_env = {"ZED=1", "B=first", "A=1", "FDSUP_WORKER_X=kept", "B=second", "NOEQUALS", "M=inherited",
+                        "LISTEN_PIDS=not-a-slot", "WEB=inherited"};
+    WorkerConfig w;
+    w.name = "web";
+    w.command = {"/bin/true"};
+    w.env = {{"M", "mine"}, {"C", "3"}};
+    auto prepared = PreparedSpawn::make(context, w, 2, {}, {}, {0, 1, 2});
+    REQUIRE(prepared.has_value());
+    CHECK((*prepared)->env() == std::vector<std::string>{"A=1", "B=second", "C=3", "FDSUP_INSTANCE=2",
+                                                        "FDSUP_WORKER=web", "FDSUP_WORKER_X=kept",
+                                                        "LISTEN_PIDS=not-a-slot", "M=mine", "NOEQUALS",
+                                                        "WEB=inherited", "ZED=1"});
+    CHECK((*prepared)->plan().pid_slots[0] == nullptr);
+    CHECK((*prepared)->plan().pid_slots[1] == nullptr);
+    // The plan's envp is the same list, NULL-terminated.
+    const auto& env = (*prepared)->env();
+    for (size_t i = 0; i < env.size(); ++i) CHECK(std::string((*prepared)->plan().envp[i]) == env[i]);
+    CHECK((*prepared)->plan().envp[env.size()] == nullptr);
+}
+
 TEST_CASE("env: clear_env starts from nothing but the worker's own variables") {
     WorkerConfig w;
     w.name = "w";
@@ -177,6 +200,27 @@ TEST_CASE("plan: an unknown user is an error naming it; nofile defaults to the s
     REQUIRE(plan.rlimit_count == 1);
     CHECK(plan.rlimits[0].resource == RLIMIT_NOFILE);
     CHECK(plan.rlimits[0].soft == 1024);
+    CHECK(plan.rlimits[0].hard == 4096);
+}
+
+TEST_CASE("rlimits: RLIMIT_NOFILE's hard limit is the supervisor's, as captured, and caps the soft one") {
+    SpawnContext captured = SpawnContext::capture(1024);
+    struct rlimit own{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &own) == 0);
+    CHECK(captured.nofile_hard == own.rlim_max);
+
+    WorkerConfig w;
+    w.name = "w";
+    w.command = {"/bin/true"};
+    auto context = test_context();
+    context.nofile_soft_at_start = 8192;  // started with a soft limit above today's hard one
+    context.nofile_hard = 2048;
+    auto prepared = PreparedSpawn::make(context, w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(prepared.has_value());
+    const auto& plan = (*prepared)->plan();
+    REQUIRE(plan.rlimit_count == 1);
+    CHECK(plan.rlimits[0].soft == 2048);
+    CHECK(plan.rlimits[0].hard == 2048);
 }
 
 TEST_CASE("env: NOTIFY_SOCKET only for workers that speak sd_notify; the watchdog's pid slot") {
