@@ -52,7 +52,6 @@ SpawnContext SpawnContext::capture(rlim_t nofile_soft_at_start) {
     context.is_root = geteuid() == 0;
     struct rlimit nofile{};
     getrlimit(RLIMIT_NOFILE, &nofile);
-    context.nofile_hard = nofile.rlim_max;
     // The fallback close loop runs only where close_range is refused; bound it by the
     // hard limit (no fd can be higher), capped so a huge limit cannot make it crawl.
     rlim_t bound = nofile.rlim_max == RLIM_INFINITY ? (1u << 20) : nofile.rlim_max;
@@ -103,9 +102,14 @@ Result<std::unique_ptr<PreparedSpawn>> PreparedSpawn::make(const SpawnContext& c
         spawn->rlimits_.push_back({limit.resource, limit.value, limit.value});
         nofile_set |= limit.resource == RLIMIT_NOFILE;
     }
-    if (!nofile_set)
-        spawn->rlimits_.push_back({RLIMIT_NOFILE, std::min(context.nofile_soft_at_start, context.nofile_hard),
-                                   context.nofile_hard});
+    if (!nofile_set) {
+        // Read at each spawn (one cheap syscall): an operator who raised fdsupd's limits
+        // from outside (prlimit --pid) has the workers started from then on get them.
+        struct rlimit current{};
+        getrlimit(RLIMIT_NOFILE, &current);
+        spawn->rlimits_.push_back({RLIMIT_NOFILE, std::min(context.nofile_soft_at_start, current.rlim_max),
+                                   current.rlim_max});
+    }
 
     spawn->link_plan(context, worker);
     return spawn;

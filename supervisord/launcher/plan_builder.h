@@ -28,10 +28,6 @@ using config::expand_placeholders;
 struct SpawnContext {
     std::vector<std::string> base_env;  // the supervisor's env without its own protocol vars
     rlim_t nofile_soft_at_start = 1024;  // the default RLIMIT_NOFILE soft limit for workers
-    // The supervisor's own RLIMIT_NOFILE hard limit, the workers' default hard limit: read
-    // once by capture(), after the only change fdsupd makes to its limits (raising soft
-    // to hard at start), rather than with a prlimit64 on every spawn.
-    rlim_t nofile_hard = RLIM_INFINITY;
     pid_t supervisor_pid = 0;
     bool is_root = false;
     int close_fallback_limit = 1024;     // bound for the close loop without close_range

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "launcher/plan_builder.h"
@@ -26,7 +27,6 @@ SpawnContext test_context() {
          "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=1", "FDSTORE=256", "FDSUP_WORKER=outer", "KEEP=1"});
     c.supervisor_pid = getpid();
     c.nofile_soft_at_start = 1024;
-    c.nofile_hard = 4096;
     return c;
 }
 
@@ -200,27 +200,38 @@ TEST_CASE("plan: an unknown user is an error naming it; nofile defaults to the s
     REQUIRE(plan.rlimit_count == 1);
     CHECK(plan.rlimits[0].resource == RLIMIT_NOFILE);
     CHECK(plan.rlimits[0].soft == 1024);
-    CHECK(plan.rlimits[0].hard == 4096);
 }
 
-TEST_CASE("rlimits: RLIMIT_NOFILE's hard limit is the supervisor's, as captured, and caps the soft one") {
-    SpawnContext captured = SpawnContext::capture(1024);
+TEST_CASE("rlimits: RLIMIT_NOFILE's hard limit is the supervisor's at the spawn, and caps the soft one") {
     struct rlimit own{};
     REQUIRE(getrlimit(RLIMIT_NOFILE, &own) == 0);
-    CHECK(captured.nofile_hard == own.rlim_max);
-
     WorkerConfig w;
     w.name = "w";
     w.command = {"/bin/true"};
     auto context = test_context();
     context.nofile_soft_at_start = 8192;  // started with a soft limit above today's hard one
-    context.nofile_hard = 2048;
-    auto prepared = PreparedSpawn::make(context, w, 0, {}, {}, {0, 1, 2});
-    REQUIRE(prepared.has_value());
-    const auto& plan = (*prepared)->plan();
-    REQUIRE(plan.rlimit_count == 1);
-    CHECK(plan.rlimits[0].soft == 2048);
-    CHECK(plan.rlimits[0].hard == 2048);
+    auto at_start = PreparedSpawn::make(context, w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(at_start.has_value());
+    REQUIRE((*at_start)->plan().rlimit_count == 1);
+    CHECK((*at_start)->plan().rlimits[0].hard == own.rlim_max);
+    CHECK((*at_start)->plan().rlimits[0].soft == std::min<rlim_t>(8192, own.rlim_max));
+
+    // Lowered since (as `prlimit --pid` from outside would): the next plan follows. In a
+    // child: a hard limit lowered cannot be raised again without CAP_SYS_RESOURCE.
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        struct rlimit lower = {std::min<rlim_t>(own.rlim_cur, 2048), std::min<rlim_t>(own.rlim_max, 2048)};
+        if (setrlimit(RLIMIT_NOFILE, &lower) != 0) _exit(2);
+        auto prepared = PreparedSpawn::make(context, w, 0, {}, {}, {0, 1, 2});
+        if (!prepared || (*prepared)->plan().rlimit_count != 1) _exit(3);
+        const auto& limit = (*prepared)->plan().rlimits[0];
+        _exit(limit.soft == lower.rlim_max && limit.hard == lower.rlim_max ? 0 : 4);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);  // 4: the plan kept the hard limit of before
 }
 
 TEST_CASE("env: NOTIFY_SOCKET only for workers that speak sd_notify; the watchdog's pid slot") {
