@@ -2,7 +2,10 @@
 // inside strings, \u escapes with their surrogates paired) without building anything,
 // and finds where one top-level member's value lies. For fdsupctl, which prints a
 // status reply of megabytes as it came and reads only its small members: nlohmann's
-// lexer reads a character at a time, this a few times faster.
+// lexer reads a character at a time, this a few times faster. Where it differs from
+// nlohmann (none of which fdsupd sends): it refuses a byte order mark and a NUL that
+// ends the text early, and takes a number too large for a double; only the skipped
+// member is judged by it alone (nlohmann still reads the rest of the line).
 #pragma once
 
 #include <cstddef>

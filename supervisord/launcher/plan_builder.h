@@ -35,8 +35,9 @@ struct SpawnContext {
     std::string fd_socket;               // FDSUP_FD_SOCKET for workers with scm_rights or an fd store
 
     // Captures the current process: environment (filtered by filter_inherited_env),
-    // pid, euid, RLIMIT_NOFILE's hard limit. `nofile_soft_at_start` must be read before
-    // the supervisor raises it.
+    // pid, euid, and the fallback close loop's bound (from RLIMIT_NOFILE's hard limit;
+    // the workers' own limit is read at each spawn). `nofile_soft_at_start` must be read
+    // before the supervisor raises it.
     static SpawnContext capture(rlim_t nofile_soft_at_start);
 };
 

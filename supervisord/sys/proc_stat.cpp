@@ -146,6 +146,7 @@ ProcSnapshot read_proc(bool all_stats, const std::vector<pid_t>& fds_of) {
     // counter (how long a read takes varies), each writing its own slots only.
     std::atomic<size_t> next_fds{0}, next_stat{0};
     std::atomic<bool> listed{!all_stats};
+    bool listing_failed = false;  // written before `listed` is released, read after it is seen
     auto run = [&](std::atomic<size_t>& next, size_t count, auto&& read_one) {
         for (size_t begin; (begin = next.fetch_add(kChunk)) < count;)
             for (size_t i = begin; i < std::min(begin + kChunk, count); ++i) read_one(i);
@@ -155,13 +156,23 @@ ProcSnapshot read_proc(bool all_stats, const std::vector<pid_t>& fds_of) {
     on_two_threads(fds_of.size() >= kWorthASecondThread, [&](int part, int) {
         auto began = part == 1 ? thread_cpu_time() : std::chrono::nanoseconds{0};
         if (part == 0 && all_stats) {
+            // However the listing ends (a bad_alloc included), the other part must stop
+            // waiting for it, and must not read stats that were never sized.
+            struct Announce {
+                std::atomic<bool>& listed;
+                ~Announce() {
+                    listed.store(true, std::memory_order_release);
+                    listed.notify_all();
+                }
+            } announce{listed};
+            listing_failed = true;
             pids = pids_in_proc();
             stats.resize(pids.size());
-            listed.store(true, std::memory_order_release);
-            listed.notify_all();
+            listing_failed = false;
         }
         run(next_fds, fds_of.size(), count_fds);
         listed.wait(false, std::memory_order_acquire);
+        if (listing_failed) return;
         run(next_stat, pids.size(), read_stat);
         if (part == 1) snapshot.helper_cpu = thread_cpu_time() - began;
     });

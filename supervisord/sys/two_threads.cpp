@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <exception>
 #include <system_error>
 #include <thread>
 
@@ -19,8 +20,17 @@ void on_two_threads(bool worth_a_thread, const std::function<void(int part, int 
     ::sigfillset(&all);
     ::pthread_sigmask(SIG_SETMASK, &all, &before);
     std::thread helper;
+    // What either part throws is thrown here, once both have ended: a thread that ends
+    // with an exception, or one left unjoined, would take the whole process down.
+    std::exception_ptr helper_failed;
     try {
-        helper = std::thread([&work] { work(1, 2); });
+        helper = std::thread([&work, &helper_failed] {
+            try {
+                work(1, 2);
+            } catch (...) {
+                helper_failed = std::current_exception();
+            }
+        });
     } catch (const std::system_error&) {
         // Out of threads (pids.max, RLIMIT_NPROC): the same work, on this thread alone.
     }
@@ -29,8 +39,14 @@ void on_two_threads(bool worth_a_thread, const std::function<void(int part, int 
         work(0, 1);
         return;
     }
-    work(0, 2);
+    try {
+        work(0, 2);
+    } catch (...) {
+        helper.join();
+        throw;
+    }
     helper.join();
+    if (helper_failed) std::rethrow_exception(helper_failed);
 }
 
 }  // namespace fdsup

@@ -5,7 +5,9 @@
 // executed, fails either check, or hangs (kPreflightTimeout) is refused, and the running
 // supervisor never notices. Runs on the loop, never blocking it. The child is spawned
 // through the launcher (launcher/launcher.h), with /dev/null for stdin and the output
-// pipe for stdout and stderr, and nothing else of fdsupd's.
+// pipe for stdout and stderr, and nothing else of fdsupd's; like a worker, in a session
+// of its own (a Ctrl-C at a terminal running fdsupd in the foreground does not reach
+// it), and a failure names its stage ("cannot run PATH: ... (stage: execve)").
 #pragma once
 
 #include <sys/types.h>

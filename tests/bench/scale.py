@@ -112,8 +112,7 @@ def measure(supervisor, sink, count, kills, status_rounds, upgrade, upgrade_roun
         wait_quiet(supervisor.pid)
         cpu_ms, wakeups, rss_mib = idle_figures(supervisor.pid, idle_s)
         figures.update({"idle CPU ms": cpu_ms, "idle wakeups": wakeups, "RSS MiB": rss_mib})
-        figures["status ms"] = median([timed(supervisor.ctl(*status_args(supervisor)), timeout=300)
-                                       for _ in range(status_rounds)])
+        figures["status ms"] = median([fresh_status_ms(supervisor) for _ in range(status_rounds)])
         if supervisor.name == "fdsupd":
             figures["usage ms"] = median([last_gathering_ms(supervisor, count) for _ in range(status_rounds)])
         figures["reload ms"] = median([timed(supervisor.ctl(*reload_args(supervisor)), timeout=300)
@@ -127,6 +126,14 @@ def measure(supervisor, sink, count, kills, status_rounds, upgrade, upgrade_roun
         supervisor.stop()
         sink.drain()
     return figures
+
+
+def fresh_status_ms(supervisor):
+    """One `status`'s wall time, with every instance's usage gathered for it: fdsupd
+    reuses a sample younger than 200 ms (many clients at once cost one gathering), so
+    back-to-back requests would time the reuse, not the gathering."""
+    time.sleep(0.25)
+    return timed(supervisor.ctl(*status_args(supervisor)), timeout=300)
 
 
 def last_gathering_ms(supervisor, count):
@@ -203,7 +210,8 @@ def run(build, report, count, reference=2000, kills=50, status_rounds=10, upgrad
              "then not run for 0.5 s (the tail of a start-up is not idling: at 10000 fdsupd's last loop turn ends "
              f"milliseconds after the last worker reported) (CPU in clock ticks of {1000 // CLOCK_TICKS} ms; wakeups = "
              "the supervisor's context switches). Status: "
-             "`fdsupctl --json status` vs `supervisorctl status`, wall time with the client's start-up; fdsupd's "
+             "`fdsupctl --json status` vs `supervisorctl status`, wall time with the client's start-up, each 0.25 s "
+             "after the last (fdsupd reuses a usage sample for 200 ms: each status here gathers anew); fdsupd's "
              "status gathers every instance's usage (CPU, memory, processes, fds: one pass over /proc), and "
              "usage ms is fdsupd's own CPU time for one such gathering, median (a scrape's, "
              "`fdsup_usage_gathering_last_cpu_seconds`; from 256 instances on the /proc reads are shared "

@@ -2,6 +2,7 @@
 timer and wakes up for nothing (issue 23: 0 wakeups in 10 s at 10,000 instances). Only
 what happens wakes it: a worker's exit, its output, a request. A periodic timer (a poll,
 a sampler, a flush) would show here as wakeups every window."""
+import os
 import re
 import time
 import unittest
@@ -61,8 +62,13 @@ class Idle(FdsupTestCase):
         self.assertEqual(len(instances_of(d, "w")), 50)
         self.assert_sleeps(d, 2.0, "after a status request")
         # A restart's timers (stop escalation, backoff) end with it.
+        old_pids = [i["pid"] for i in instances_of(d, "w")]
         d.ctl_ok("restart", "w")
         d.wait_log(r"worker w\[49\]: started pid \d+", count=2)
+        # The last old processes may still be on their way out (their exits wake fdsupd):
+        # until each is reaped (no /proc entry, not even a zombie's).
+        wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in old_pids),
+                   what="the old processes reaped")
         self.assert_sleeps(d, 2.0, "after a rolling restart")
 
 

@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <thread>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+#include <thread>
 #include <string>
 #include <utility>
 #include <vector>
@@ -587,6 +589,21 @@ TEST_CASE("two threads: both parts run, the second on another thread with every 
     calls.clear();
     fdsup::on_two_threads(false, [&](int part, int parts) { calls.emplace_back(part, parts); });
     CHECK(calls == std::vector<std::pair<int, int>>{{0, 1}});
+}
+
+TEST_CASE("two threads: an exception from either part is thrown to the caller once both have ended") {
+    for (int throwing : {0, 1}) {
+        std::atomic<int> ended{0};
+        auto run = [&] {
+            fdsup::on_two_threads(true, [&](int part, int) {
+                if (part == throwing) throw std::runtime_error("part " + std::to_string(part));
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));  // still running when the other throws
+                ended++;
+            });
+        };
+        CHECK_THROWS_WITH(run(), ("part " + std::to_string(throwing)).c_str());
+        CHECK(ended == 1);  // the part that did not throw had finished: joined, not abandoned
+    }
 }
 
 TEST_CASE("resource usage: parse_pressure, with and without the full line") {
