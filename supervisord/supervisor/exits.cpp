@@ -29,10 +29,7 @@ void Supervisor::on_exit_reported(uint64_t id) {
 }
 
 void Supervisor::on_exit_event(Instance& instance) {
-    // How it ended, read without reaping it: reaping is no part of starting its
-    // replacement, and costs the kernel a good part of a respawn (the task freed, its
-    // session's scheduler group with it), so it waits until handle_exit is done.
-    auto exited = pidfd_peek_exit(instance.pidfd.get());
+    auto exited = pidfd_has_exited(instance.pidfd.get());
     if (exited && !*exited) {
         // A spurious wakeup: still running. The one-shot registration is armed again.
         if (int err = exits_->modify(instance.pidfd.get(), EPOLLIN | EPOLLONESHOT, instance.id); err != 0)
@@ -50,40 +47,27 @@ void Supervisor::on_exit_event(Instance& instance) {
         // cgroup, it all goes: defer_exit_until_cgroup_empty.)
         if (instance.worker->config.kill_mode != config::KillMode::process && instance.cgroup.empty())
             ::kill(-instance.pid, SIGKILL);
-        status = **exited;
+        auto reaped = pidfd_try_reap(instance.pidfd.get());
+        if (reaped && reaped->has_value()) status = **reaped;
+        else if (!reaped) exited = std::unexpected(reaped.error());
     }
     if (!status) {
         // The process is gone but its status is not ours to read (someone else reaped
         // it). Never leave the watch armed on it: that would spin the loop forever.
         about(instance).error("worker {}: pid {}: {}; exit status unknown", instance.label(), instance.pid,
-                              exited.error().text());
+                              exited ? "already reaped" : exited.error().text());
         status = ExitStatus{false, 255, 0, false, {}};
     }
-    // Spent, but reaping it, taking it out of the watch and closing it can wait until
-    // handle_exit has started the replacement, if any: none of it is on the way there.
-    // (A one-shot registration reports nothing more meanwhile.) In cgroup mode it is
-    // reaped at once, before its cgroup is looked at and removed.
-    UniqueFd spent = std::move(instance.pidfd);
-    bool reaped = !exited;
-    auto reap = [&] {
-        if (!std::exchange(reaped, true)) (void)pidfd_try_reap(spent.get());  // it has exited: this reaps it
-    };
-    auto forget = [&] {
-        reap();
-        exits_->remove(spent.get());
-        spent.reset();
-    };
-    if (!instance.cgroup.empty()) reap();
+    exits_->remove(instance.pidfd.get());
+    instance.pidfd.reset();
     outputs_.process_gone(instance.pid);
     note_oom_kill(instance, *status);
     if (defer_exit_until_cgroup_empty(instance, *status)) {
         instances_by_pid_.erase(instance.pid);  // reaped: its pid may name another process now
-        forget();
         return;
     }
     cgroups_.release(instance);
     handle_exit(instance, *status);
-    forget();
     state_changed();
 }
 
@@ -122,14 +106,10 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     LogAbout exited = about(instance, pid);
     bool on_purpose = (instance.state == InstanceState::stopping && reason == KillReason::none) || instance.retiring ||
                       instance.worker->stopped_by_operator || instance.worker->removing;
-    // Added at once, except before a restart with no delay: that tells it with its own
-    // news, after the replacement's clone (HeldNews).
-    Event exited_event = exit_event(instance, pid, status, run_time, on_purpose, was_starting, reason);
-    auto tell_exit = [&] { events_.add(std::move(exited_event)); };
+    emit_exit(instance, pid, status, run_time, on_purpose, was_starting, reason);
 
     // Stopped on purpose (operator, shutdown, scale, rollout): done.
     if (on_purpose) {
-        tell_exit();
         instance.state = InstanceState::stopped;
         spdlog::info("worker {}: {}; stopped", instance.label(), ran);
         emit(EventKind::stopped, instance);
@@ -141,7 +121,6 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     bool failed = was_starting || reason != KillReason::none;
     if (failed && reason == KillReason::none) instance.last_error = ran + " before it was ready";
     if (instance.replacement) {  // a rollout's candidate: the rollout reports it, nothing restarts it
-        tell_exit();
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: replacement {}", instance.label(), instance.last_error);
         emit(EventKind::failed, instance, {{"error", instance.last_error}});
@@ -152,13 +131,11 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     // the worker is watched again once no instance runs (on_demand.cpp).
     if (cfg.start == config::StartMode::on_demand && !failed && !shutting_down_ && !status.signaled &&
         status.code == 0) {
-        tell_exit();
         instance.state = InstanceState::idle;
         spdlog::info("worker {}: {}; idle (on demand)", instance.label(), ran);
         return;
     }
     if (shutting_down_ || (!failed && !should_restart(cfg, status))) {
-        tell_exit();
         instance.state = InstanceState::exited;
         spdlog::info("worker {}: {}; not restarted ({})", instance.label(), ran,
                      shutting_down_ ? "shutting down"
@@ -171,7 +148,6 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
         return;
     }
     if (failed && cfg.restart == config::RestartPolicy::never) {
-        tell_exit();
         instance.state = InstanceState::failed;
         spdlog::error("worker {}: {}; failed: {} (restart = never)", instance.label(), ran, instance.last_error);
         emit(EventKind::failed, instance, {{"error", instance.last_error + " (restart = never)"}});
@@ -182,7 +158,7 @@ void Supervisor::handle_exit(Instance& instance, const ExitStatus& status) {
     auto delay = failed ? instance.backoff.next_failure_delay(cfg)
                         : instance.backoff.next_delay(cfg, std::chrono::duration_cast<config::Duration>(run_time));
     std::string why = !failed ? ran : reason == KillReason::none ? instance.last_error : instance.last_error + " (" + ran + ")";
-    schedule_restart(instance, delay, why, RestartTurn::now_if_no_delay, std::move(exited_event));
+    schedule_restart(instance, delay, why, RestartTurn::now_if_no_delay);
 }
 
 void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
@@ -208,8 +184,8 @@ void Supervisor::handle_spawn_failure(Instance& instance, const Error& error) {
 }
 
 // The exit event: how (status or signal) and why (the reasons are protocol.h's EVENT's).
-Event Supervisor::exit_event(const Instance& instance, pid_t pid, const ExitStatus& status, Clock::duration ran,
-                             bool on_purpose, bool was_starting, KillReason reason) const {
+void Supervisor::emit_exit(const Instance& instance, pid_t pid, const ExitStatus& status, Clock::duration ran,
+                           bool on_purpose, bool was_starting, KillReason reason) {
     const auto& cfg = instance.worker->config;
     bool success = !status.signaled && std::find(cfg.success_exit_codes.begin(), cfg.success_exit_codes.end(),
                                                  status.code) != cfg.success_exit_codes.end();
@@ -226,53 +202,38 @@ Event Supervisor::exit_event(const Instance& instance, pid_t pid, const ExitStat
     if (status.oom_kill) fields.emplace_back("limit", status.oom_limit);
     if (reason != KillReason::none && !instance.last_error.empty()) fields.emplace_back("error", instance.last_error);
     Event event;
-    event.time = std::chrono::system_clock::now();
     event.kind = EventKind::exited;
     event.worker = cfg.name;
     event.instance = instance.index;
     event.pid = pid;
     event.fields = std::move(fields);
-    return event;
+    events_.add(std::move(event));
 }
 
 // With no delay after an exit, the spawn happens now: the loop's next turn would only add
 // its own latency to every respawn. Any other restart goes through the timer, even with
 // no delay: a spawn that fails at once must not recurse into the next one (a 0 s backoff
 // after failed spawns would otherwise overflow the stack).
-// Its log line's subject is the caller's (the pid that exited, if one did). A spawn in
-// this very turn tells the exit, the line and restart_scheduled once it has cloned
-// (HeldNews); any other restart tells them now.
+// Its log line's subject is the caller's (the pid that exited, if one did).
 void Supervisor::schedule_restart(Instance& instance, config::Duration delay, const std::string& why,
-                                  RestartTurn turn, std::optional<Event> exited) {
+                                  RestartTurn turn) {
     ++instance.restarts;
+    if (delay == config::Duration::zero())
+        spdlog::warn("worker {}: {}; restart #{} now", instance.label(), why, instance.restarts);
+    else
+        spdlog::warn("worker {}: {}; restart #{} in {}", instance.label(), why, instance.restarts,
+                     format_duration(delay));
     instance.state = InstanceState::backoff;
-    HeldNews news;
-    if (exited) news.events.push_back(std::move(*exited));
-    news.events.push_back(event_now(EventKind::restart_scheduled, instance,
-                                    {{"delay", std::chrono::duration<double>(delay).count()},
-                                     {"restarts", static_cast<int64_t>(instance.restarts)},
-                                     {"detail", why}}));
-    // Told inside this call either way (spawn tells before logging anything itself), so
-    // under the caller's log subject still.
-    news.log_line = [label = instance.label(), why, restarts = instance.restarts, delay] {
-        if (delay == config::Duration::zero())
-            spdlog::warn("worker {}: {}; restart #{} now", label, why, restarts);
-        else
-            spdlog::warn("worker {}: {}; restart #{} in {}", label, why, restarts, format_duration(delay));
-    };
+    emit(EventKind::restart_scheduled, instance,
+         {{"delay", std::chrono::duration<double>(delay).count()},
+          {"restarts", static_cast<int64_t>(instance.restarts)},
+          {"detail", why}});
     if (turn == RestartTurn::now_if_no_delay && delay == config::Duration::zero()) {
         instance.timer_deadline = Clock::now();
-        spawn(instance, &news);  // a failure here goes back through the timer (handle_spawn_failure)
+        spawn(instance);  // a failure here goes back through the timer (handle_spawn_failure)
         return;
     }
-    news.tell(events_);
     arm_restart(instance, Clock::now() + delay);
-}
-
-void Supervisor::HeldNews::tell(EventLog& journal) {
-    if (log_line) std::exchange(log_line, nullptr)();
-    for (auto& event : events) journal.add(std::move(event));
-    events.clear();
 }
 
 // ---- kill_mode = "cgroup": an exit that left processes in the cgroup -------------

@@ -14,21 +14,15 @@
 namespace fdsup {
 using config::format_duration;
 
-void Supervisor::spawn(Instance& instance, HeldNews* news) {
+void Supervisor::spawn(Instance& instance) {
     const auto& cfg = instance.config();
     const Worker& worker = *instance.worker;
-    // Anything said about this start comes after the news (launch tells it once cloned).
-    auto tell_news = [&] {
-        if (news != nullptr) news->tell(events_);
-    };
     if (shutting_down_ || worker.stopped_by_operator || worker.removing) {
         // A backoff timer that fired after the worker was stopped, removed or shut down.
-        tell_news();
         instance.state = InstanceState::stopped;
         return;
     }
     if (!instance.start_limiter.try_start(cfg, Clock::now())) {
-        tell_news();
         instance.state = InstanceState::failed;
         instance.last_error = "start limit hit (" + std::to_string(cfg.start_limit_burst) + " starts within " +
                               format_duration(cfg.start_limit_interval) + ")" +
@@ -40,9 +34,7 @@ void Supervisor::spawn(Instance& instance, HeldNews* news) {
         emit(EventKind::failed, instance, {{"error", instance.last_error}});
         return;
     }
-    auto launched = launch(instance, news);
-    tell_news();  // if launch failed before its clone
-    if (!launched) {
+    if (auto launched = launch(instance); !launched) {
         handle_spawn_failure(instance, launched.error());
         return;
     }
@@ -73,7 +65,7 @@ void Supervisor::start_fresh(Instance& instance) {
     spawn(instance);
 }
 
-Result<void> Supervisor::launch(Instance& instance, HeldNews* news) {
+Result<void> Supervisor::launch(Instance& instance) {
     const auto& cfg = instance.config();
 
     auto streams = outputs_.open(cfg, instance.index);
@@ -91,7 +83,6 @@ Result<void> Supervisor::launch(Instance& instance, HeldNews* news) {
     auto spawn_began = Clock::now();
     auto process = launcher_.launch((*prepared)->plan());
     spawn_times_.record(Clock::now() - spawn_began);
-    if (news != nullptr) news->tell(events_);  // the clone is done: now there is time to tell
     cgroups_.note_clone3_errno(launcher_.clone3_errno());
     if (launcher_.fd_table_unshare_errno() != 0 && !fd_table_fallback_logged_) {
         fd_table_fallback_logged_ = true;

@@ -181,18 +181,13 @@ size_t Supervisor::command_waiters() const {
 // ---- events ----
 
 void Supervisor::emit(EventKind kind, const Instance& instance, EventFields fields) {
-    events_.add(event_now(kind, instance, std::move(fields)));
-}
-
-Event Supervisor::event_now(EventKind kind, const Instance& instance, EventFields fields) const {
     Event event;
-    event.time = std::chrono::system_clock::now();
     event.kind = kind;
     event.worker = instance.worker->config.name;
     event.instance = instance.index;
     event.pid = instance.has_process() ? instance.pid : -1;
     event.fields = std::move(fields);
-    return event;
+    events_.add(std::move(event));
 }
 
 void Supervisor::emit(EventKind kind, const std::string& worker, EventFields fields) {

@@ -238,23 +238,9 @@ private:
     void sweep();
 
     // ---- spawning (spawn.cpp) ----
-    // What a restart straight after an exit has to tell: the exit's and the restart's
-    // events (made, and stamped, when they happened) and the restart's log line. Held
-    // until the replacement has been cloned, or has failed to start: none of it is
-    // needed to start it, and the log line's write is a good part of a respawn's cost.
-    // Told before anything about the new process (its `started`, its log lines), so
-    // both the event journal and the log read in the same order as before.
-    struct HeldNews {
-        std::vector<Event> events;
-        std::function<void()> log_line;
-        // Once: a second call tells nothing.
-        void tell(EventLog& journal);
-    };
-    void spawn(Instance& instance) override { spawn(instance, nullptr); }
-    // `news`, if given, is told right after the clone (or before a failure is).
-    void spawn(Instance& instance, HeldNews* news);
+    void spawn(Instance& instance) override;
     void start_fresh(Instance& instance) override;  // an operator's start: limits cleared
-    Result<void> launch(Instance& instance, HeldNews* news);
+    Result<void> launch(Instance& instance);
 
     // ---- readiness and timeouts (readiness.cpp) ----
     void become_ready(Instance& instance);
@@ -307,14 +293,10 @@ private:
     // Whether a restart with no delay may spawn in this very turn of the loop (after an
     // exit) or must wait for the next (after a failed spawn: no recursion).
     enum class RestartTurn { next, now_if_no_delay };
-    // `exited`: the exit event, to be told first (after an exit; see HeldNews).
     void schedule_restart(Instance& instance, config::Duration delay, const std::string& why,
-                          RestartTurn turn = RestartTurn::next, std::optional<Event> exited = std::nullopt);
-    // The exit event, stamped now, for the caller to add.
-    Event exit_event(const Instance& instance, pid_t pid, const ExitStatus& status, Clock::duration ran,
-                     bool on_purpose, bool was_starting, KillReason reason) const;
-    // An event about `instance` as emit() would add it now (its pid if it runs), stamped now.
-    Event event_now(EventKind kind, const Instance& instance, EventFields fields = {}) const;
+                          RestartTurn turn = RestartTurn::next);
+    void emit_exit(const Instance& instance, pid_t pid, const ExitStatus& status, Clock::duration ran,
+                   bool on_purpose, bool was_starting, KillReason reason);
     // kill_mode = "cgroup": the main process exited; true if processes are left in its
     // cgroup, which are then killed, and the exit handled once it is empty
     // (on_cgroup_event). Not empty a stop_timeout after cgroup.kill: killed once more;

@@ -54,10 +54,8 @@ Result<std::optional<ExitStatus>> wait_pidfd(int pidfd, int options) {
 
 Result<std::optional<ExitStatus>> pidfd_try_reap(int pidfd) { return wait_pidfd(pidfd, WNOHANG); }
 
-Result<std::optional<ExitStatus>> pidfd_peek_exit(int pidfd) { return wait_pidfd(pidfd, WNOHANG | WNOWAIT); }
-
 Result<bool> pidfd_has_exited(int pidfd) {
-    auto status = pidfd_peek_exit(pidfd);
+    auto status = wait_pidfd(pidfd, WNOHANG | WNOWAIT);
     if (!status) return std::unexpected(status.error());
     return status->has_value();
 }

@@ -31,11 +31,8 @@ Result<void> pidfd_signal(int pidfd, int signal);
 // now reaped), nullopt while it runs.
 Result<std::optional<ExitStatus>> pidfd_try_reap(int pidfd);
 
-// waitid(P_PIDFD, WEXITED|WNOHANG|WNOWAIT): the status once the process has exited,
-// without reaping it (the zombie keeps its pid and process group id reserved until
-// pidfd_try_reap), nullopt while it runs.
-Result<std::optional<ExitStatus>> pidfd_peek_exit(int pidfd);
-// The same, only whether it has exited.
+// waitid(P_PIDFD, WEXITED|WNOHANG|WNOWAIT): true once the process has exited, without
+// reaping it (the zombie keeps its pid and process group id reserved meanwhile).
 Result<bool> pidfd_has_exited(int pidfd);
 
 // waitid(P_PIDFD, WEXITED): blocks until the process exits; for children known to be

@@ -99,10 +99,8 @@ def report_stages(report, traced, kills, up_before_kill):
                     f"run {up_before_kill} s, interleaved rounds, separate from the figures above: the stages are "
                     "timestamped by the kernel's tracepoints from outside (`perf record -a -k CLOCK_MONOTONIC`: "
                     "the worker's sched_process_exit, the supervisor's first epoll_wait/poll return after it, "
-                    "its first waitid (the floor reaps there; fdsupd reads the status with WNOWAIT and reaps after "
-                    "the clone, as it also adds the exit's events and logs the restart only then), its clone/clone3, "
-                    "the replacement's sched_process_exec, then its own stamp in main()), the same for both, "
-                    "changing neither; tracing adds a little to each."])
+                    "its waitid, its clone/clone3, the replacement's sched_process_exec, then its own stamp in "
+                    "main()), the same for both, changing neither; tracing adds a little to each."])
 
 
 def run(build, report, kills, rounds=2, traced_kills=None, traced_up_before_kill=UP_BEFORE_KILL):

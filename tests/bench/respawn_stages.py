@@ -10,8 +10,7 @@ sum is a bit above them: read the stages against each other and against the floo
 
   exit       sched:sched_process_exit of the killed worker
   woken      the supervisor's first epoll_wait/poll returning after it
-  reaped     its first waitid(P_PIDFD) (the floor reaps there; fdsupd reads the status
-             there with WNOWAIT, and reaps only once the replacement is cloned)
+  reaped     its waitid(P_PIDFD) (fdsupd looks with poll() first; both reap there)
   clone      its clone/clone3 of the replacement
   exec'd     sched:sched_process_exec of the replacement
   main()     stamp_worker's own stamp"""
