@@ -1,9 +1,9 @@
 """A restart straight after an exit (no backoff): what fdsupd tells about it (the exited
-and restart_scheduled events, the "restart #N now" log line) is held until the
-replacement has been cloned (and the exited process reaped after it), and must still read
-exactly as it did: in the same order, before anything about the new process, with the
-exited process's pid on the restart's line and none on restart_scheduled; and the same
-when the replacement cannot start.
+and restart_scheduled events, the "restart #N now" log line) reads in the same order,
+before anything about the new process, with the exited process's pid on the restart's
+line and none on restart_scheduled, and nothing is left unreaped; the same when the
+replacement cannot start. (Whoever moves any of it past the replacement's clone, to
+shorten the respawn, must keep all of this.)
 Also the respawn's stdio: "null" is fdsupd's own /dev/null, shared rather than copied
 per spawn, so fdsupd's fd count stays flat however many respawns there are."""
 import json
