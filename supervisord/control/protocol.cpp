@@ -12,77 +12,10 @@ Result<Json> decode_line(std::string_view line) {
     return value;
 }
 
-namespace {
-
-// nlohmann's own DOM builder for every event, except those of the top-level member
-// `skipped`, which are only counted through (the lexer still checks them).
-class SkippingSax {
-public:
-    SkippingSax(Json& result, std::string_view skipped) : dom_(result, false), skipped_(skipped) {}
-
-    bool null() { return skip_value() || dom_.null(); }
-    bool boolean(bool value) { return skip_value() || dom_.boolean(value); }
-    bool number_integer(Json::number_integer_t value) { return skip_value() || dom_.number_integer(value); }
-    bool number_unsigned(Json::number_unsigned_t value) { return skip_value() || dom_.number_unsigned(value); }
-    bool number_float(Json::number_float_t value, const Json::string_t& text) {
-        return skip_value() || dom_.number_float(value, text);
-    }
-    bool string(Json::string_t& value) { return skip_value() || dom_.string(value); }
-    bool binary(Json::binary_t& value) { return skip_value() || dom_.binary(value); }
-    bool start_object(std::size_t size) { return open() || dom_.start_object(size); }
-    bool start_array(std::size_t size) { return open() || dom_.start_array(size); }
-    bool end_object() { return close() || dom_.end_object(); }
-    bool end_array() { return close() || dom_.end_array(); }
-    bool key(Json::string_t& name) {
-        if (skipping_ > 0) return true;
-        if (depth_ == 1 && name == skipped_) {
-            next_skipped_ = true;
-            return true;
-        }
-        return dom_.key(name);
-    }
-    template <class Exception>
-    bool parse_error(std::size_t position, const std::string& token, const Exception& error) {
-        return dom_.parse_error(position, token, error);
-    }
-
-private:
-    // A scalar: the skipped member's whole value, or a part of it.
-    bool skip_value() {
-        if (!next_skipped_) return skipping_ > 0;
-        next_skipped_ = false;
-        return true;
-    }
-    bool open() {
-        if (next_skipped_ || skipping_ > 0) {
-            next_skipped_ = false;
-            ++skipping_;
-            return true;
-        }
-        ++depth_;
-        return false;
-    }
-    bool close() {
-        if (skipping_ > 0) {
-            --skipping_;
-            return true;
-        }
-        --depth_;
-        return false;
-    }
-
-    nlohmann::detail::json_sax_dom_parser<Json> dom_;
-    std::string_view skipped_;
-    int depth_ = 0;          // of the containers being built
-    int skipping_ = 0;       // of the containers being skipped
-    bool next_skipped_ = false;  // the value after the skipped key comes next
-};
-
-}  // namespace
-
 Result<Json> decode_line_without(std::string_view line, std::string_view skipped) {
     // The skimmer checks the whole line, several times faster than nlohmann's lexer, and
-    // finds the member; nlohmann then builds the rest, with "null" in the member's place.
+    // finds the member; nlohmann then builds the rest, with "null" in the member's place,
+    // which is then taken out.
     Skimmed skimmed = skim_json(line, skipped);
     if (!skimmed.valid) return fail("invalid JSON");
     if (!skimmed.object) return fail("a request must be a JSON object");
@@ -93,10 +26,8 @@ Result<Json> decode_line_without(std::string_view line, std::string_view skipped
         rest.append(line.substr(0, begin)).append("null").append(line.substr(end));
         line = rest;
     }
-    Json value;
-    SkippingSax sax(value, skipped);
-    if (!Json::sax_parse(line.begin(), line.end(), &sax) || value.is_discarded()) return fail("invalid JSON");
-    if (!value.is_object()) return fail("a request must be a JSON object");
+    auto value = decode_line(line);
+    if (value) value->erase(std::string(skipped));  // a repeated key was one member anyway
     return value;
 }
 
