@@ -89,9 +89,12 @@ private:
     std::string socket_path_;
     pid_t server_pid_ = 0;
     control::LineSplitter splitter_{kMaxReplyLine};
-    // Bytes of a line still incomplete, held back from splitter_ (see next_line).
+    // A line, decoded (skipping skipped_member_), with its text.
+    Result<std::optional<Reply>> decoded(std::string line);
+
+    // Bytes of a line still incomplete, held back from splitter_ (see next_line); reads
+    // land here.
     std::string partial_;
-    std::vector<char> read_buffer_;
     bool closed_ = false;
     std::string skipped_member_;  // empty: every member decoded
 };

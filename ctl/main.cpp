@@ -230,7 +230,8 @@ int run(const Command& command) {
     if (command.json && command.verb == "events" && ok) {
         print(stdout, event_lines(reply->value));
     } else if (command.json) {
-        print(stdout, fdsup::ctl::json_terminal_safe(reply->line) + "\n");
+        print(stdout, fdsup::ctl::json_terminal_safe_owned(std::move(reply->line)));
+        print(stdout, "\n");
     } else {
         auto rendered = fdsup::ctl::render_reply(command.verb, command.request, reply->value);
         print(stdout, rendered.out);

@@ -32,10 +32,22 @@ std::string terminal_safe(std::string_view text) {
     return safe;
 }
 
+namespace {
+
+// Where the first byte json_terminal_safe may change is (memchr is vectorised; a status
+// of 10,000 instances is megabytes).
+size_t first_to_escape(std::string_view json) { return std::min(json.find('\x7F'), json.find('\xC2')); }
+
+}  // namespace
+
+std::string json_terminal_safe_owned(std::string json) {
+    if (first_to_escape(json) == std::string_view::npos) return json;
+    return json_terminal_safe(std::string_view(json));
+}
+
 std::string json_terminal_safe(std::string_view json) {
-    // Most replies have neither byte: copied whole up to the first one (memchr is
-    // vectorised; a status of 10,000 instances is megabytes).
-    size_t first = std::min(json.find('\x7F'), json.find('\xC2'));
+    // Most replies have neither byte: copied whole up to the first one.
+    size_t first = first_to_escape(json);
     if (first == std::string_view::npos) return std::string(json);
     std::string safe;
     safe.reserve(json.size());

@@ -20,5 +20,7 @@ std::string terminal_safe(std::string_view text);
 // parser, inert on a terminal. (Only strings can hold these bytes; fdsupd's writer
 // escapes C0 itself.)
 std::string json_terminal_safe(std::string_view json);
+// The same, handing `json` back as it is if it holds neither (a reply of megabytes is not copied).
+std::string json_terminal_safe_owned(std::string json);
 
 }  // namespace fdsup::ctl

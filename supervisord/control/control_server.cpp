@@ -329,7 +329,8 @@ void ControlServer::send(uint64_t id, std::string line, bool final, bool stream)
         client.out.clear();
         client.out_sent = 0;
     }
-    client.out += line;
+    if (client.out.empty()) client.out = std::move(line);  // a reply of megabytes is not copied
+    else client.out += line;
     if (final) {
         client.busy = false;
         client.upgrade_note = nullptr;

@@ -7,12 +7,27 @@
 #include "json/utf8.h"
 
 namespace fdsup {
+namespace {
+
+// ASCII that stands for itself inside a JSON string.
+bool needs_no_escape(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+}  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
     out += '"';
     size_t i = 0;
     while (i < text.size()) {
+        // Most text needs no escaping: appended a run at a time, not byte by byte (a
+        // status of 10,000 instances is megabytes of names and keys).
+        size_t plain = i;
+        while (plain < text.size() && needs_no_escape(static_cast<unsigned char>(text[plain]))) ++plain;
+        if (plain > i) {
+            out.append(text.data() + i, plain - i);
+            i = plain;
+            continue;
+        }
         unsigned char c = static_cast<unsigned char>(text[i]);
         if (c >= 0x80) {
             auto [length, valid] = utf8_sequence(text.substr(i));

@@ -380,6 +380,9 @@ TEST_CASE("ctl --json: DEL and C1 controls escaped, the same JSON to a parser") 
     CHECK(safe == "{\"status\":\"a\\u007fb\\u009b2J caf\xc3\xa9 \xc2\xa0\"}");  // U+00A0 is no control
     CHECK(Json::parse(safe) == Json::parse(raw));
     CHECK(fdsup::ctl::json_terminal_safe("\xc2") == "\xc2");
+    // The taking form: the same text, whether there is anything to escape or not.
+    CHECK(fdsup::ctl::json_terminal_safe_owned(raw) == safe);
+    CHECK(fdsup::ctl::json_terminal_safe_owned(safe) == safe);
 }
 
 TEST_CASE("ctl render: version, shutdown, failures without a message") {
