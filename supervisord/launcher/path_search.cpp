@@ -1,17 +1,27 @@
 #include "launcher/path_search.h"
 
+#include <string_view>
 #include <utility>
 
 namespace fdsup {
 
 bool is_bare_command(const std::string& name) { return name.find('/') == std::string::npos; }
 
-std::string search_path_of(const std::vector<std::string>& env) {
-    std::string search = kDefaultSearchPath;
-    for (const auto& entry : env)
-        if (entry.rfind("PATH=", 0) == 0) search = entry.substr(5);
-    return search;
+namespace {
+
+template <class Entries>
+std::string last_path_of(const Entries& env) {
+    std::string_view search = kDefaultSearchPath;
+    for (std::string_view entry : env)
+        if (entry.starts_with("PATH=")) search = entry.substr(5);
+    return std::string(search);
 }
+
+}  // namespace
+
+std::string search_path_of(const std::vector<std::string>& env) { return last_path_of(env); }
+
+std::string search_path_in_envp(const std::vector<char*>& envp) { return last_path_of(envp); }
 
 std::vector<std::string> exec_candidates(const std::string& name, const std::string& search_path) {
     std::vector<std::string> candidates;

@@ -20,6 +20,8 @@ bool is_bare_command(const std::string& name);
 // The PATH a bare command name is searched in: the value of the last PATH= entry of
 // the worker's environment `env` ("KEY=value" strings), else kDefaultSearchPath.
 std::string search_path_of(const std::vector<std::string>& env);
+// The same for an envp under construction (no NULL at its end yet).
+std::string search_path_in_envp(const std::vector<char*>& envp);
 
 // "DIR/NAME" for each ':'-separated entry of `search_path`, in order. An empty entry
 // (a leading, trailing or doubled ':') is the working directory: "./NAME". Duplicates

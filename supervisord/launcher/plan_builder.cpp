@@ -46,7 +46,7 @@ SpawnContext SpawnContext::capture(rlim_t nofile_soft_at_start) {
     SpawnContext context;
     std::vector<std::string> env;
     for (char** e = environ; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
-    context.base_env = filter_inherited_env(env);
+    context.set_base_env(filter_inherited_env(env));
     context.nofile_soft_at_start = nofile_soft_at_start;
     context.supervisor_pid = getpid();
     context.is_root = geteuid() == 0;
@@ -57,6 +57,21 @@ SpawnContext SpawnContext::capture(rlim_t nofile_soft_at_start) {
     rlim_t bound = nofile.rlim_max == RLIM_INFINITY ? (1u << 20) : nofile.rlim_max;
     context.close_fallback_limit = static_cast<int>(std::min<rlim_t>(bound, 1u << 20));
     return context;
+}
+
+void SpawnContext::set_base_env(std::vector<std::string> env) {
+    base_env_ = std::move(env);
+    auto key_of = [&](size_t i) { return std::string_view(base_env_[i]).substr(0, base_env_[i].find('=')); };
+    base_env_by_key_.resize(base_env_.size());
+    for (size_t i = 0; i < base_env_.size(); ++i) base_env_by_key_[i] = i;
+    std::stable_sort(base_env_by_key_.begin(), base_env_by_key_.end(),
+                     [&](size_t a, size_t b) { return key_of(a) < key_of(b); });
+    // unique keeps the first of a run: reversed, the first is the last inherited.
+    auto same_key = [&](size_t a, size_t b) { return key_of(a) == key_of(b); };
+    std::reverse(base_env_by_key_.begin(), base_env_by_key_.end());
+    base_env_by_key_.erase(std::unique(base_env_by_key_.begin(), base_env_by_key_.end(), same_key),
+                           base_env_by_key_.end());
+    std::reverse(base_env_by_key_.begin(), base_env_by_key_.end());
 }
 
 std::string socket_env_name(const std::string& socket) {
@@ -162,21 +177,14 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
                               const std::vector<StoredFdRef>& stored) {
     // The env is sorted by key, each key once. What fdsupd sets (below) goes in a map,
     // key -> "KEY=value", later entries overriding; the inherited entries, dozens of
-    // them and the same at every spawn, are only pointed at, sorted here (the last of a
-    // key wins, as it would in the map), and copied once into the env, unless overridden.
-    std::vector<std::pair<std::string_view, const std::string*>> inherited;  // key, entry
-    if (!worker.clear_env) {
-        inherited.reserve(context.base_env.size());
-        for (const auto& entry : context.base_env)
-            inherited.emplace_back(std::string_view(entry).substr(0, entry.find('=')), &entry);
-        std::stable_sort(inherited.begin(), inherited.end(),
-                         [](const auto& a, const auto& b) { return a.first < b.first; });
-        auto last_of_each = [&](const auto& a, const auto& b) { return a.first == b.first; };
-        // unique keeps the first of a run: reversed, the first is the last inherited.
-        std::reverse(inherited.begin(), inherited.end());
-        inherited.erase(std::unique(inherited.begin(), inherited.end(), last_of_each), inherited.end());
-        std::reverse(inherited.begin(), inherited.end());
-    }
+    // them and the same at every spawn, were sorted once (SpawnContext::set_base_env)
+    // and are only pointed at, unless overridden.
+    static const std::vector<size_t> kNone;
+    const std::vector<size_t>& inherited = worker.clear_env ? kNone : context.base_env_by_key();
+    auto inherited_key = [&](size_t i) {
+        const std::string& entry = context.base_env()[i];
+        return std::string_view(entry).substr(0, entry.find('='));
+    };
     std::map<std::string, std::string, std::less<>> env;  // fdsupd's own
     auto set = [&](const std::string& key, const std::string& value) { env[key] = key + "=" + value; };
     // The child writes its pid into these values; only slots made here have the room
@@ -232,18 +240,29 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         set_pid_slot("WATCHDOG_PID");
     }
 
-    // Both in key order, merged; fdsupd's entry wins over an inherited one of its key.
-    env_strings_.reserve(inherited.size() + env.size());
+    // Both in key order, merged into envp; fdsupd's entry wins over an inherited one of
+    // its key. (env_strings_ is sized first: envp points into its strings.)
+    env_strings_.reserve(env.size());
+    envp_.reserve(inherited.size() + env.size() + 1);
+    auto point_at = [&](const std::string& entry) { envp_.push_back(const_cast<char*>(entry.c_str())); };
     auto from = inherited.begin();
     for (auto& [key, entry] : env) {
-        for (; from != inherited.end() && from->first < key; ++from) env_strings_.push_back(*from->second);
-        if (from != inherited.end() && from->first == key) ++from;
+        for (; from != inherited.end() && inherited_key(*from) < key; ++from) point_at(context.base_env()[*from]);
+        if (from != inherited.end() && inherited_key(*from) == key) ++from;
         for (size_t slot = 0; slot < std::size(kPidKeys); ++slot)
             if (key == kPidKeys[slot] && std::find(pid_slot_keys.begin(), pid_slot_keys.end(), key) != pid_slot_keys.end())
                 pid_slot_index_[slot] = static_cast<int>(env_strings_.size());
         env_strings_.push_back(std::move(entry));
+        point_at(env_strings_.back());
     }
-    for (; from != inherited.end(); ++from) env_strings_.push_back(*from->second);
+    for (; from != inherited.end(); ++from) point_at(context.base_env()[*from]);
+}
+
+std::vector<std::string> PreparedSpawn::env() const {
+    std::vector<std::string> env;
+    for (const char* entry : envp_)
+        if (entry != nullptr) env.emplace_back(entry);
+    return env;
 }
 
 // Only lists where to look: the child searches, as the worker's user in its working_dir
@@ -251,7 +270,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
 void PreparedSpawn::resolve_path() {
     path_ = argv_strings_.front();
     if (!is_bare_command(path_)) return;  // relative to working_dir, or absolute
-    search_path_ = search_path_of(env_strings_);
+    search_path_ = search_path_in_envp(envp_);
     search_candidates_ = exec_candidates(path_, search_path_);
     for (const auto& candidate : search_candidates_) search_candidate_ptrs_.push_back(candidate.c_str());
 }
@@ -259,8 +278,7 @@ void PreparedSpawn::resolve_path() {
 void PreparedSpawn::link_plan(const SpawnContext& context, const config::WorkerConfig& worker) {
     for (auto& s : argv_strings_) argv_.push_back(s.data());
     argv_.push_back(nullptr);
-    for (auto& s : env_strings_) envp_.push_back(s.data());
-    envp_.push_back(nullptr);
+    envp_.push_back(nullptr);  // build_env made the rest
 
     plan_.path = path_.c_str();
     plan_.search_candidates = search_candidate_ptrs_.data();

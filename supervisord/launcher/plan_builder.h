@@ -26,7 +26,6 @@ using config::expand_placeholders;
 
 // What every spawn shares, fixed when the supervisor starts.
 struct SpawnContext {
-    std::vector<std::string> base_env;  // the supervisor's env without its own protocol vars
     rlim_t nofile_soft_at_start = 1024;  // the default RLIMIT_NOFILE soft limit for workers
     pid_t supervisor_pid = 0;
     bool is_root = false;
@@ -39,6 +38,18 @@ struct SpawnContext {
     // the workers' own limit is read at each spawn). `nofile_soft_at_start` must be read
     // before the supervisor raises it.
     static SpawnContext capture(rlim_t nofile_soft_at_start);
+
+    // The supervisor's env without its own protocol vars, in its order.
+    const std::vector<std::string>& base_env() const { return base_env_; }
+    // Sets it, sorted once here for every spawn: by key, the last entry of a key kept
+    // (as a map would keep it).
+    void set_base_env(std::vector<std::string> env);
+    // base_env()'s entries in key order, each key once, as indices into it.
+    const std::vector<size_t>& base_env_by_key() const { return base_env_by_key_; }
+
+private:
+    std::vector<std::string> base_env_;
+    std::vector<size_t> base_env_by_key_;
 };
 
 // Drops what belongs to the supervisor's own manager and must never reach a worker:
@@ -80,7 +91,9 @@ public:
     const std::string& search_path() const { return search_path_; }
     const std::vector<std::string>& search_candidates() const { return search_candidates_; }
     const std::vector<std::string>& argv() const { return argv_strings_; }
-    const std::vector<std::string>& env() const { return env_strings_; }
+    // The worker's environment, as envp has it (a copy: the inherited entries are the
+    // context's, which must outlive this).
+    std::vector<std::string> env() const;
 
     PreparedSpawn(const PreparedSpawn&) = delete;
     PreparedSpawn& operator=(const PreparedSpawn&) = delete;
@@ -98,7 +111,7 @@ private:
     std::vector<std::string> search_candidates_;
     std::vector<const char*> search_candidate_ptrs_;
     std::vector<std::string> argv_strings_;
-    std::vector<std::string> env_strings_;
+    std::vector<std::string> env_strings_;  // fdsupd's own entries; envp_ merges them with the context's
     std::vector<char*> argv_;
     std::vector<char*> envp_;
     int pid_slot_index_[2] = {-1, -1};  // index in env_strings_ of "LISTEN_PID=...", "WATCHDOG_PID=..."

@@ -1,9 +1,9 @@
 #include "logging/logging.h"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "logging/json_log_format.h"
+#include "logging/log_hold.h"
 #include "logging/log_subject.h"
 
 namespace fdsup {
@@ -12,7 +12,7 @@ thread_local const LogSubject* LogAbout::current_ = nullptr;
 
 void init_logging(const std::string& level, const std::string& format) {
     // Single-threaded sink: the supervisor logs from its one loop thread only.
-    auto logger = spdlog::stderr_color_st("fdsupd");
+    auto logger = std::make_shared<spdlog::logger>("fdsupd", make_stderr_sink());
     spdlog::set_default_logger(logger);
     if (!set_log_format(format)) set_log_format("text");
     set_log_level(level);

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "config/values.h"
+#include "logging/log_hold.h"
 #include "supervisor/supervisor.h"
 #include "table/log_about.h"
 
@@ -37,6 +38,9 @@ void Supervisor::on_exit_event(Instance& instance) {
                                   instance.label(), instance.pid, std::strerror(err));
         return;
     }
+    // What is logged from here until the replacement (if any) is cloned is written after
+    // it, in one go (logging/log_hold.h).
+    LogHold hold;
     // Its last words first, while its pid still names it. (The instance stays: it has a
     // process until handle_exit, so nothing the messages cause can erase it.)
     if (notify_drain_) notify_drain_();
@@ -58,8 +62,13 @@ void Supervisor::on_exit_event(Instance& instance) {
                               exited ? "already reaped" : exited.error().text());
         status = ExitStatus{false, 255, 0, false, {}};
     }
-    exits_->remove(instance.pidfd.get());
-    instance.pidfd.reset();
+    // Its watch is one-shot and has fired: taking it out of the set and closing it can
+    // wait until a replacement started at once is cloned.
+    struct SpentWatch {
+        EpollSet& set;
+        UniqueFd pidfd;
+        ~SpentWatch() { set.remove(pidfd.get()); }
+    } spent{*exits_, std::move(instance.pidfd)};
     outputs_.process_gone(instance.pid);
     note_oom_kill(instance, *status);
     if (defer_exit_until_cgroup_empty(instance, *status)) {

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
+
 #include "launcher/plan_builder.h"
 
 using fdsup::PreparedSpawn;
@@ -22,9 +24,9 @@ bool has_key(const std::vector<std::string>& env, const std::string& key) {
 
 SpawnContext test_context() {
     SpawnContext c;
-    c.base_env = fdsup::filter_inherited_env(
+    c.set_base_env(fdsup::filter_inherited_env(
         {"PATH=/usr/bin:/bin", "HOME=/root", "LISTEN_FDS=2", "LISTEN_PID=1", "LISTEN_FDNAMES=a:b",
-         "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=1", "FDSTORE=256", "FDSUP_WORKER=outer", "KEEP=1"});
+         "NOTIFY_SOCKET=/run/systemd/notify", "WATCHDOG_USEC=1", "FDSTORE=256", "FDSUP_WORKER=outer", "KEEP=1"}));
     c.supervisor_pid = getpid();
     c.nofile_soft_at_start = 1024;
     return c;
@@ -33,7 +35,7 @@ SpawnContext test_context() {
 }  // namespace
 
 TEST_CASE("inherited env: the supervisor's own protocol variables never reach workers") {
-    auto env = test_context().base_env;
+    auto env = test_context().base_env();
     CHECK(env == std::vector<std::string>{"PATH=/usr/bin:/bin", "HOME=/root", "KEEP=1"});
 }
 
@@ -145,8 +147,8 @@ TEST_CASE("stored fds follow the sockets, named in LISTEN_FDNAMES in the order s
 
 TEST_CASE("env: sorted by key, each once; the last inherited entry of a key, and fdsupd's over it") {
     SpawnContext context = test_context();
-    context.base_env = {"ZED=1", "B=first", "A=1", "FDSUP_WORKER_X=kept", "B=second", "NOEQUALS", "M=inherited",
-                        "LISTEN_PIDS=not-a-slot", "WEB=inherited"};
+    context.set_base_env({"ZED=1", "B=first", "A=1", "FDSUP_WORKER_X=kept", "B=second", "NOEQUALS", "M=inherited",
+                          "LISTEN_PIDS=not-a-slot", "WEB=inherited"});
     WorkerConfig w;
     w.name = "web";
     w.command = {"/bin/true"};
@@ -163,6 +165,20 @@ TEST_CASE("env: sorted by key, each once; the last inherited entry of a key, and
     const auto& env = (*prepared)->env();
     for (size_t i = 0; i < env.size(); ++i) CHECK(std::string((*prepared)->plan().envp[i]) == env[i]);
     CHECK((*prepared)->plan().envp[env.size()] == nullptr);
+}
+
+TEST_CASE("env: a copy of the context serves as well, the original gone (its order is indices, not pointers)") {
+    auto original = std::make_unique<SpawnContext>(test_context());
+    original->set_base_env({"B=2", "A=1", "A=last"});
+    SpawnContext copy = *original;
+    original.reset();
+    WorkerConfig w;
+    w.name = "web";
+    w.command = {"/bin/true"};
+    auto prepared = PreparedSpawn::make(copy, w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(prepared.has_value());
+    CHECK((*prepared)->env() ==
+          std::vector<std::string>{"A=last", "B=2", "FDSUP_INSTANCE=0", "FDSUP_WORKER=web"});
 }
 
 TEST_CASE("env: clear_env starts from nothing but the worker's own variables") {

@@ -1,0 +1,29 @@
+// Holding fdsupd's log lines back for a moment. A worker that dies is replaced at once,
+// and the lines about it (its exit, "restart #N now") are logged on the way: written to a
+// file they would cost the replacement tens of microseconds (the write updates the
+// file's times, a journal transaction on ext4). While a LogHold lives, lines are still
+// formatted when logged (their time and subject are theirs), but their bytes wait, and
+// go out in one write when the last hold ends, in the order logged: right after the
+// replacement's clone.
+//
+// Where stderr is a terminal nothing is held (the coloured sink writes as before).
+#pragma once
+
+#include <memory>
+
+#include <spdlog/sinks/sink.h>
+
+namespace fdsup {
+
+// The sink fdsupd logs through: stderr, able to hold lines when it is not a terminal.
+std::shared_ptr<spdlog::sinks::sink> make_stderr_sink();
+
+class LogHold {
+public:
+    LogHold();
+    ~LogHold();
+    LogHold(const LogHold&) = delete;
+    LogHold& operator=(const LogHold&) = delete;
+};
+
+}  // namespace fdsup
