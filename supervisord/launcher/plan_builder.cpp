@@ -231,7 +231,8 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     // sd_notify: readiness, the watchdog and the fd store all speak it.
     bool speaks_notify = worker.ready == config::ReadyMode::notify || worker.watchdog > config::Duration::zero() ||
                          worker.fd_store_max > 0;
-    if (speaks_notify && !context.notify_socket.empty()) set("NOTIFY_SOCKET", context.notify_socket);
+    notify_socket_given_ = speaks_notify && !context.notify_socket.empty();
+    if (notify_socket_given_) set("NOTIFY_SOCKET", context.notify_socket);
     // The fd socket: where to fetch `scm_rights` sockets, and the other way into the fd store.
     if ((!worker.scm_rights.empty() || worker.fd_store_max > 0) && !context.fd_socket.empty())
         set("FDSUP_FD_SOCKET", context.fd_socket);

@@ -91,6 +91,8 @@ public:
     const std::string& search_path() const { return search_path_; }
     const std::vector<std::string>& search_candidates() const { return search_candidates_; }
     const std::vector<std::string>& argv() const { return argv_strings_; }
+    // Whether the worker is given NOTIFY_SOCKET.
+    bool notify_socket_given() const { return notify_socket_given_; }
     // The worker's environment, as envp has it (a copy: the inherited entries are the
     // context's, which must outlive this).
     std::vector<std::string> env() const;
@@ -111,6 +113,7 @@ private:
     std::vector<std::string> search_candidates_;
     std::vector<const char*> search_candidate_ptrs_;
     std::vector<std::string> argv_strings_;
+    bool notify_socket_given_ = false;
     std::vector<std::string> env_strings_;  // fdsupd's own entries; envp_ merges them with the context's
     std::vector<char*> argv_;
     std::vector<char*> envp_;

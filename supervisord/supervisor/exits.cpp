@@ -42,8 +42,9 @@ void Supervisor::on_exit_event(Instance& instance) {
     // it, in one go (logging/log_hold.h).
     LogHold hold;
     // Its last words first, while its pid still names it. (The instance stays: it has a
-    // process until handle_exit, so nothing the messages cause can erase it.)
-    if (notify_drain_) notify_drain_();
+    // process until handle_exit, so nothing the messages cause can erase it.) A process
+    // not given NOTIFY_SOCKET has none: the others' messages wait for the loop.
+    if (notify_drain_ && instance.given_notify_socket) notify_drain_();
     std::optional<ExitStatus> status;
     if (exited) {
         // kill_mode = "group": whatever the worker left in its process group goes with

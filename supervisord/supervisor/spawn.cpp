@@ -96,6 +96,7 @@ Result<void> Supervisor::launch(Instance& instance) {
 
     instance.pid = process->pid;
     instance.pidfd = std::move(process->pidfd);
+    instance.given_notify_socket = (*prepared)->notify_socket_given();
     instance.started_at = Clock::now();
     instance.ready = false;
     instance.stop_escalated = false;

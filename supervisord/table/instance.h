@@ -80,6 +80,10 @@ struct Instance {
     KillReason kill_reason = KillReason::none;
 
     // sd_notify (notify/notify_handler.cpp), reset at every start.
+    // Its process was given NOTIFY_SOCKET (it speaks sd_notify: readiness, the watchdog or
+    // the fd store): only then may it have last words to read before its exit is
+    // handled. True where not known (an instance adopted across an upgrade).
+    bool given_notify_socket = true;
     std::string status_text;         // STATUS=
     bool reloading = false;          // RELOADING=1, until READY=1
     bool stopping_notified = false;  // STOPPING=1

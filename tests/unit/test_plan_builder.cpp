@@ -261,12 +261,14 @@ TEST_CASE("env: NOTIFY_SOCKET only for workers that speak sd_notify; the watchdo
     auto plain = PreparedSpawn::make(context, w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(plain.has_value());
     CHECK_FALSE(has_key((*plain)->env(), "NOTIFY_SOCKET"));
+    CHECK_FALSE((*plain)->notify_socket_given());  // its exit drains nothing (exits.cpp)
     CHECK_FALSE(has_key((*plain)->env(), "WATCHDOG_USEC"));
 
     w.ready = fdsup::config::ReadyMode::notify;
     auto notify = PreparedSpawn::make(context, w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(notify.has_value());
     CHECK(has((*notify)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
+    CHECK((*notify)->notify_socket_given());
     CHECK_FALSE(has_key((*notify)->env(), "WATCHDOG_PID"));
 
     w.ready = fdsup::config::ReadyMode::exec;
@@ -274,6 +276,7 @@ TEST_CASE("env: NOTIFY_SOCKET only for workers that speak sd_notify; the watchdo
     auto watched = PreparedSpawn::make(context, w, 0, sockets, {}, {0, 1, 2});
     REQUIRE(watched.has_value());
     CHECK(has((*watched)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
+    CHECK((*watched)->notify_socket_given());
     CHECK(has((*watched)->env(), "WATCHDOG_USEC=2500000"));
     CHECK(has_key((*watched)->env(), "WATCHDOG_PID"));
     // The child writes its pid into the WATCHDOG_PID value (no LISTEN_PID here).
@@ -299,6 +302,7 @@ TEST_CASE("env: an fd store brings NOTIFY_SOCKET and FDSUP_FD_SOCKET (both ways 
     auto stores = PreparedSpawn::make(context, w, 0, {}, {}, {0, 1, 2});
     REQUIRE(stores.has_value());
     CHECK(has((*stores)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
+    CHECK((*stores)->notify_socket_given());
     CHECK(has((*stores)->env(), "FDSUP_FD_SOCKET=/run/fdsup/fds.sock"));
 }
 
