@@ -84,14 +84,13 @@ private:
     // The next complete line, decoded; nullopt once fdsupd has closed the connection.
     Result<std::optional<Reply>> next_line(
         std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
+    // A line, decoded (skipping skipped_member_), with its text.
+    Result<std::optional<Reply>> decoded(std::string line);
 
     UniqueFd fd_;
     std::string socket_path_;
     pid_t server_pid_ = 0;
     control::LineSplitter splitter_{kMaxReplyLine};
-    // A line, decoded (skipping skipped_member_), with its text.
-    Result<std::optional<Reply>> decoded(std::string line);
-
     // Bytes of a line still incomplete, held back from splitter_ (see next_line); reads
     // land here.
     std::string partial_;

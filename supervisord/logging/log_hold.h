@@ -3,8 +3,9 @@
 // file they would cost the replacement tens of microseconds (the write updates the
 // file's times, a journal transaction on ext4). While a LogHold lives, lines are still
 // formatted when logged (their time and subject are theirs), but their bytes wait, and
-// go out in one write when the last hold ends, in the order logged: right after the
-// replacement's clone.
+// go out in one write when the last hold ends, in the order logged: once the exit has
+// been handled, the replacement cloned. (Work moved past the clone is not free either:
+// it runs while the replacement execs, and slows that; a write is cheap enough there.)
 //
 // Where stderr is a terminal nothing is held (the coloured sink writes as before).
 #pragma once
