@@ -100,7 +100,8 @@ Result<std::optional<Reply>> Client::next_line(std::optional<std::chrono::steady
         // piece by piece from a read buffer), growing it fourfold: fewer copies, and
         // fewer fresh pages to fault in.
         size_t held = partial_.size();
-        if (partial_.capacity() - held < kReadChunk) partial_.reserve(std::max(4 * partial_.capacity(), held + kReadChunk));
+        if (partial_.capacity() - held < kReadChunk)  // no further than the longest line needs
+            partial_.reserve(std::max(held + kReadChunk, std::min(4 * partial_.capacity(), kMaxReplyLine + kReadChunk)));
         ssize_t n = 0;
         partial_.resize_and_overwrite(held + kReadChunk, [&](char* bytes, size_t) {
             n = ::read(fd_.get(), bytes + held, kReadChunk);
@@ -130,7 +131,9 @@ Result<std::optional<Reply>> Client::next_line(std::optional<std::chrono::steady
         if (held + newline + 1 == partial_.size() && splitter_.pending() == 0 && held + newline <= kMaxReplyLine) {
             // Exactly one whole line (a reply, as a rule): it is the line, without a copy.
             partial_.pop_back();
-            return decoded(std::move(partial_));
+            std::string line = std::move(partial_);
+            partial_.clear();  // a moved-from string is not promised empty
+            return decoded(std::move(line));
         }
         splitter_.feed(partial_);
         partial_.clear();

@@ -231,8 +231,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     // sd_notify: readiness, the watchdog and the fd store all speak it.
     bool speaks_notify = worker.ready == config::ReadyMode::notify || worker.watchdog > config::Duration::zero() ||
                          worker.fd_store_max > 0;
-    notify_socket_given_ = speaks_notify && !context.notify_socket.empty();
-    if (notify_socket_given_) set("NOTIFY_SOCKET", context.notify_socket);
+    if (speaks_notify && !context.notify_socket.empty()) set("NOTIFY_SOCKET", context.notify_socket);
     // The fd socket: where to fetch `scm_rights` sockets, and the other way into the fd store.
     if ((!worker.scm_rights.empty() || worker.fd_store_max > 0) && !context.fd_socket.empty())
         set("FDSUP_FD_SOCKET", context.fd_socket);
@@ -240,6 +239,9 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         set("WATCHDOG_USEC", std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(worker.watchdog).count()));
         set_pid_slot("WATCHDOG_PID");
     }
+
+    // fdsupd's, or one the worker's own `env` sets: either way it may speak to fdsupd.
+    notify_socket_given_ = env.contains("NOTIFY_SOCKET");
 
     // Both in key order, merged into envp; fdsupd's entry wins over an inherited one of
     // its key. (env_strings_ is sized first: envp points into its strings.)

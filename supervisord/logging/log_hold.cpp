@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <exception>
 #include <string>
 
 #include <spdlog/details/null_mutex.h>
@@ -22,11 +24,16 @@ class HoldingStderrSink final : public spdlog::sinks::base_sink<spdlog::details:
 public:
     ~HoldingStderrSink() override {
         if (holding_sink == this) holding_sink = nullptr;
-        write_all(held_.data(), held_.size());  // a logger replaced during a hold loses nothing
+        write_held();  // a logger replaced during a hold loses nothing
     }
     void hold() { ++holds_; }
     void release() {
-        if (--holds_ > 0 || held_.empty()) return;
+        if (--holds_ > 0) return;
+        write_held();
+    }
+    // What is held, now (the last hold ended, or fdsupd is about to die).
+    void write_held() {
+        if (held_.empty()) return;
         write_all(held_.data(), held_.size());
         held_.clear();
         if (held_.capacity() > kKeptCapacity) held_.shrink_to_fit();
@@ -58,6 +65,16 @@ private:
     std::string held_;
 };
 
+// std::terminate (an exception nothing caught) does not unwind: what a hold held is
+// written before the previous handler (libstdc++'s, which says what was thrown) runs.
+std::terminate_handler terminate_before_holding = nullptr;
+
+void write_held_then_terminate() {
+    if (holding_sink != nullptr) holding_sink->write_held();
+    if (terminate_before_holding != nullptr) terminate_before_holding();
+    std::abort();
+}
+
 }  // namespace
 
 std::shared_ptr<spdlog::sinks::sink> make_stderr_sink() {
@@ -65,6 +82,8 @@ std::shared_ptr<spdlog::sinks::sink> make_stderr_sink() {
     if (::isatty(STDERR_FILENO) == 1) return std::make_shared<spdlog::sinks::stderr_color_sink_st>();
     auto sink = std::make_shared<HoldingStderrSink>();
     holding_sink = sink.get();
+    if (std::get_terminate() != write_held_then_terminate)
+        terminate_before_holding = std::set_terminate(write_held_then_terminate);
     return sink;
 }
 

@@ -7,7 +7,9 @@
 // been handled, the replacement cloned. (Work moved past the clone is not free either:
 // it runs while the replacement execs, and slows that; a write is cheap enough there.)
 //
-// Where stderr is a terminal nothing is held (the coloured sink writes as before).
+// Where stderr is a terminal nothing is held (the coloured sink writes as before). An
+// exception nothing catches (std::terminate) writes what is held before it aborts; a
+// crash by a signal inside a hold (a few hundred microseconds each) loses it.
 #pragma once
 
 #include <memory>

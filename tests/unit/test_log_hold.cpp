@@ -3,11 +3,13 @@
 // ends. stderr is pointed at a temp file here (not a terminal: holding applies).
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 
 #include "logging/log_hold.h"
@@ -82,4 +84,21 @@ TEST_CASE("log hold: a hold that ends by an exception still writes what it held"
     } catch (const std::runtime_error&) {
     }
     CHECK(err.written() == "before the throw\n");
+}
+
+TEST_CASE("log hold: std::terminate (nothing unwinds) still writes what a hold held, then aborts") {
+    StderrToFile err;
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        auto log = stderr_logger();
+        LogHold hold;
+        log->warn("held when it all ended");
+        std::terminate();  // as an exception nothing catches would
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGABRT);
+    CHECK(err.written().starts_with("held when it all ended\n"));
 }

@@ -303,6 +303,12 @@ TEST_CASE("env: an fd store brings NOTIFY_SOCKET and FDSUP_FD_SOCKET (both ways 
     REQUIRE(stores.has_value());
     CHECK(has((*stores)->env(), "NOTIFY_SOCKET=/run/fdsup/notify.sock"));
     CHECK((*stores)->notify_socket_given());
+    // One the worker's own env sets counts too: it may speak to fdsupd through it.
+    w.fd_store_max = 0;
+    w.env = {{"NOTIFY_SOCKET", "/run/fdsup/notify.sock"}};
+    auto own = PreparedSpawn::make(context, w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(own.has_value());
+    CHECK((*own)->notify_socket_given());
     CHECK(has((*stores)->env(), "FDSUP_FD_SOCKET=/run/fdsup/fds.sock"));
 }
 
