@@ -60,10 +60,11 @@ SpawnContext SpawnContext::capture(rlim_t nofile_soft_at_start) {
 }
 
 void SpawnContext::set_base_env(std::vector<std::string> env) {
-    base_env_ = std::move(env);
-    auto key_of = [&](size_t i) { return std::string_view(base_env_[i]).substr(0, base_env_[i].find('=')); };
-    base_env_by_key_.resize(base_env_.size());
-    for (size_t i = 0; i < base_env_.size(); ++i) base_env_by_key_[i] = i;
+    base_env_ = std::make_shared<const std::vector<std::string>>(std::move(env));
+    const std::vector<std::string>& entries = *base_env_;
+    auto key_of = [&](size_t i) { return std::string_view(entries[i]).substr(0, entries[i].find('=')); };
+    base_env_by_key_.resize(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i) base_env_by_key_[i] = i;
     std::stable_sort(base_env_by_key_.begin(), base_env_by_key_.end(),
                      [&](size_t a, size_t b) { return key_of(a) < key_of(b); });
     // unique keeps the first of a run: reversed, the first is the last inherited.
@@ -181,10 +182,9 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     // and are only pointed at, unless overridden.
     static const std::vector<size_t> kNone;
     const std::vector<size_t>& inherited = worker.clear_env ? kNone : context.base_env_by_key();
-    auto inherited_key = [&](size_t i) {
-        const std::string& entry = context.base_env()[i];
-        return std::string_view(entry).substr(0, entry.find('='));
-    };
+    inherited_env_ = context.shared_base_env();  // kept: envp points into it
+    const std::vector<std::string>& base = *inherited_env_;
+    auto inherited_key = [&](size_t i) { return std::string_view(base[i]).substr(0, base[i].find('=')); };
     std::map<std::string, std::string, std::less<>> env;  // fdsupd's own
     auto set = [&](const std::string& key, const std::string& value) { env[key] = key + "=" + value; };
     // The child writes its pid into these values; only slots made here have the room
@@ -250,7 +250,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     auto point_at = [&](const std::string& entry) { envp_.push_back(const_cast<char*>(entry.c_str())); };
     auto from = inherited.begin();
     for (auto& [key, entry] : env) {
-        for (; from != inherited.end() && inherited_key(*from) < key; ++from) point_at(context.base_env()[*from]);
+        for (; from != inherited.end() && inherited_key(*from) < key; ++from) point_at(base[*from]);
         if (from != inherited.end() && inherited_key(*from) == key) ++from;
         for (size_t slot = 0; slot < std::size(kPidKeys); ++slot)
             if (key == kPidKeys[slot] && std::find(pid_slot_keys.begin(), pid_slot_keys.end(), key) != pid_slot_keys.end())
@@ -258,7 +258,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
         env_strings_.push_back(std::move(entry));
         point_at(env_strings_.back());
     }
-    for (; from != inherited.end(); ++from) point_at(context.base_env()[*from]);
+    for (; from != inherited.end(); ++from) point_at(base[*from]);
 }
 
 std::vector<std::string> PreparedSpawn::env() const {

@@ -39,8 +39,11 @@ struct SpawnContext {
     // before the supervisor raises it.
     static SpawnContext capture(rlim_t nofile_soft_at_start);
 
-    // The supervisor's env without its own protocol vars, in its order.
-    const std::vector<std::string>& base_env() const { return base_env_; }
+    // The supervisor's env without its own protocol vars, in its order. Shared, never
+    // changed once set: a PreparedSpawn points into it and keeps it alive, whatever
+    // becomes of this context (or its copies).
+    const std::vector<std::string>& base_env() const { return *base_env_; }
+    const std::shared_ptr<const std::vector<std::string>>& shared_base_env() const { return base_env_; }
     // Sets it, sorted once here for every spawn: by key, the last entry of a key kept
     // (as a map would keep it).
     void set_base_env(std::vector<std::string> env);
@@ -48,7 +51,7 @@ struct SpawnContext {
     const std::vector<size_t>& base_env_by_key() const { return base_env_by_key_; }
 
 private:
-    std::vector<std::string> base_env_;
+    std::shared_ptr<const std::vector<std::string>> base_env_ = std::make_shared<const std::vector<std::string>>();
     std::vector<size_t> base_env_by_key_;
 };
 
@@ -93,8 +96,7 @@ public:
     const std::vector<std::string>& argv() const { return argv_strings_; }
     // Whether the worker is given NOTIFY_SOCKET.
     bool notify_socket_given() const { return notify_socket_given_; }
-    // The worker's environment, as envp has it (a copy: the inherited entries are the
-    // context's, which must outlive this).
+    // The worker's environment, as envp has it (a copy).
     std::vector<std::string> env() const;
 
     PreparedSpawn(const PreparedSpawn&) = delete;
@@ -114,6 +116,7 @@ private:
     std::vector<const char*> search_candidate_ptrs_;
     std::vector<std::string> argv_strings_;
     bool notify_socket_given_ = false;
+    std::shared_ptr<const std::vector<std::string>> inherited_env_;  // envp points into it too
     std::vector<std::string> env_strings_;  // fdsupd's own entries; envp_ merges them with the context's
     std::vector<char*> argv_;
     std::vector<char*> envp_;

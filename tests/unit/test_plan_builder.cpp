@@ -167,7 +167,7 @@ TEST_CASE("env: sorted by key, each once; the last inherited entry of a key, and
     CHECK((*prepared)->plan().envp[env.size()] == nullptr);
 }
 
-TEST_CASE("env: a copy of the context serves as well, the original gone (its order is indices, not pointers)") {
+TEST_CASE("env: a plan outlives its context, and a copy of the context serves as well, the original gone") {
     auto original = std::make_unique<SpawnContext>(test_context());
     original->set_base_env({"B=2", "A=1", "A=last"});
     SpawnContext copy = *original;
@@ -179,6 +179,11 @@ TEST_CASE("env: a copy of the context serves as well, the original gone (its ord
     REQUIRE(prepared.has_value());
     CHECK((*prepared)->env() ==
           std::vector<std::string>{"A=last", "B=2", "FDSUP_INSTANCE=0", "FDSUP_WORKER=web"});
+    // The inherited entries are pointed at, not copied: the plan keeps them alive.
+    auto outlived = PreparedSpawn::make(test_context(), w, 0, {}, {}, {0, 1, 2});
+    REQUIRE(outlived.has_value());
+    CHECK(has((*outlived)->env(), "PATH=/usr/bin:/bin"));
+    CHECK(std::string((*outlived)->plan().envp[0]) == (*outlived)->env()[0]);
 }
 
 TEST_CASE("env: clear_env starts from nothing but the worker's own variables") {
