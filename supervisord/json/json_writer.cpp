@@ -148,6 +148,19 @@ JsonWriter& JsonWriter::null() {
     return *this;
 }
 
+JsonWriter JsonWriter::array_elements() {
+    JsonWriter part;
+    part.first_.push_back(true);  // as if inside the array: a comma between elements, none before the first
+    return part;
+}
+
+JsonWriter& JsonWriter::splice_elements(const JsonWriter& part) {
+    if (part.out_.empty()) return *this;
+    separate();  // the comma after this array's own elements, if it has any
+    out_ += part.out_;
+    return *this;
+}
+
 std::string JsonWriter::line() && {
     out_ += '\n';
     return std::move(out_);

@@ -39,6 +39,12 @@ public:
         return value(v);
     }
 
+    // Elements of an array written apart from it (another thread's share of a long
+    // array), to be appended to the array with splice_elements.
+    static JsonWriter array_elements();
+    // The elements `part` (made by array_elements()) holds, appended as this array's next.
+    JsonWriter& splice_elements(const JsonWriter& part);
+
     // Room for `bytes` of text in all, allocated now (the text grows without copying).
     void reserve(size_t bytes) { out_.reserve(bytes); }
 

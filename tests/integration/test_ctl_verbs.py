@@ -198,6 +198,29 @@ class Verbs(FdsupTestCase):
         self.assertFalse(os.path.exists(d.control_socket))
 
 
+class ManyInstances(FdsupTestCase):
+    def test_a_status_of_thousands_of_instances_lists_each_once_in_order_with_its_usage(self):
+        # From 1,024 instances of a worker, the second half of them is written on a second
+        # thread and spliced on: the reply must read as if written in one go.
+        count = 1100
+        d = self.fdsupd(f"""
+[workers.many]
+command = ["/bin/sleep", "1000"]
+instances = {count}
+""").start(wait_control=True)
+        wait_until(lambda: all(d.instance_pids("many").values()) and len(d.instance_pids("many")) == count,
+                   timeout=60, what=f"{count} instances running")
+        code, out, err = d.ctl("--json", "status")
+        self.assertEqual(code, 0, err)
+        instances = json.loads(out)["workers"][0]["instances"]
+        self.assertEqual([i["index"] for i in instances], list(range(count)))
+        for i in instances:
+            self.assertTrue(pid_alive(i["pid"]), i)
+            self.assertEqual(i["usage"]["processes"], 1, i)
+            self.assertGreater(i["usage"]["memory_bytes"], 0, i)
+        self.assertEqual(len({i["pid"] for i in instances}), count)
+
+
 class NoSupervisor(FdsupTestCase):
     def test_exit_3_names_the_socket(self):
         # In a directory of its own that does not exist: a fixed name in /tmp could

@@ -136,3 +136,28 @@ TEST_CASE("json writer: reserve makes room without changing the text") {
     w.end_array();
     CHECK(Json::parse(w.text()).size() == 10001);
 }
+
+TEST_CASE("json writer: array elements written apart are spliced in as the array's next, commas right") {
+    auto elements = [](int from, int to) {
+        JsonWriter part = JsonWriter::array_elements();
+        for (int i = from; i < to; ++i) part.begin_object().member("i", i).key("l").begin_array().value(i).end_array().end_object();
+        return part;
+    };
+    auto spliced = [&](int own, int apart) {
+        JsonWriter w;
+        w.begin_object().key("a").begin_array();
+        for (int i = 0; i < own; ++i) w.begin_object().member("i", i).key("l").begin_array().value(i).end_array().end_object();
+        w.splice_elements(elements(own, own + apart)).end_array().member("after", true).end_object();
+        return std::move(w).line();
+    };
+    auto whole = [](int count) {
+        Json a = Json::array();
+        for (int i = 0; i < count; ++i) a.push_back(Json{{"i", i}, {"l", Json::array({i})}});
+        return Json{{"a", a}, {"after", true}};
+    };
+    CHECK(Json::parse(spliced(3, 2)) == whole(5));
+    CHECK(Json::parse(spliced(0, 2)) == whole(2));  // no comma before the first
+    CHECK(Json::parse(spliced(2, 0)) == whole(2));  // nothing spliced: no stray comma
+    CHECK(Json::parse(spliced(0, 0)) == whole(0));
+    CHECK(spliced(1, 1) == R"({"a":[{"i":0,"l":[0]},{"i":1,"l":[1]}],"after":true})" "\n");
+}
