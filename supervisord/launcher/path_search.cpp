@@ -7,21 +7,12 @@ namespace fdsup {
 
 bool is_bare_command(const std::string& name) { return name.find('/') == std::string::npos; }
 
-namespace {
-
-template <class Entries>
-std::string last_path_of(const Entries& env) {
+std::string search_path_in_envp(const std::vector<char*>& envp) {
     std::string_view search = kDefaultSearchPath;
-    for (std::string_view entry : env)
+    for (std::string_view entry : envp)
         if (entry.starts_with("PATH=")) search = entry.substr(5);
     return std::string(search);
 }
-
-}  // namespace
-
-std::string search_path_of(const std::vector<std::string>& env) { return last_path_of(env); }
-
-std::string search_path_in_envp(const std::vector<char*>& envp) { return last_path_of(envp); }
 
 std::vector<std::string> exec_candidates(const std::string& name, const std::string& search_path) {
     std::vector<std::string> candidates;

@@ -18,9 +18,8 @@ inline constexpr const char* kDefaultSearchPath = "/usr/local/sbin:/usr/local/bi
 bool is_bare_command(const std::string& name);
 
 // The PATH a bare command name is searched in: the value of the last PATH= entry of
-// the worker's environment `env` ("KEY=value" strings), else kDefaultSearchPath.
-std::string search_path_of(const std::vector<std::string>& env);
-// The same for an envp under construction (no NULL at its end yet).
+// the worker's environment, an envp under construction ("KEY=value" strings, no NULL
+// at its end yet), else kDefaultSearchPath.
 std::string search_path_in_envp(const std::vector<char*>& envp);
 
 // "DIR/NAME" for each ':'-separated entry of `search_path`, in order. An empty entry

@@ -42,9 +42,9 @@ void Supervisor::on_exit_event(Instance& instance) {
     // it, in one go (logging/log_hold.h); not where the worker writes to fdsupd's own
     // stdout or stderr, where its replacement's first line must not come first.
     std::optional<LogHold> hold;
-    const auto& output = instance.config();
-    if (output.stdout_target.kind != config::OutputKind::inherit &&
-        output.stderr_target.kind != config::OutputKind::inherit)
+    const auto& cfg = instance.config();
+    if (cfg.stdout_target.kind != config::OutputKind::inherit &&
+        cfg.stderr_target.kind != config::OutputKind::inherit)
         hold.emplace();
     // Its last words first, while its pid still names it. (The instance stays: it has a
     // process until handle_exit, so nothing the messages cause can erase it.) A process

@@ -29,10 +29,15 @@ TEST_CASE("PATH search: one candidate per entry in order, an empty entry is the 
 }
 
 TEST_CASE("PATH search: the worker's PATH, the last one if set twice, else systemd's default") {
-    CHECK(fdsup::search_path_of({"HOME=/root", "PATH=/x:/y"}) == "/x:/y");
-    CHECK(fdsup::search_path_of({"PATH=/first", "PATH=/second"}) == "/second");
-    CHECK(fdsup::search_path_of({"PATH="}) == "");  // set but empty: the working directory, as execvp
-    CHECK(fdsup::search_path_of({"MYPATH=/no", "HOME=/root"}) ==
+    auto search_path_of = [](std::vector<std::string> env) {
+        std::vector<char*> envp;
+        for (auto& entry : env) envp.push_back(entry.data());
+        return fdsup::search_path_in_envp(envp);
+    };
+    CHECK(search_path_of({"HOME=/root", "PATH=/x:/y"}) == "/x:/y");
+    CHECK(search_path_of({"PATH=/first", "PATH=/second"}) == "/second");
+    CHECK(search_path_of({"PATH="}) == "");  // set but empty: the working directory, as execvp
+    CHECK(search_path_of({"MYPATH=/no", "HOME=/root"}) ==
           "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     CHECK(fdsup::is_bare_command("python3"));
     CHECK_FALSE(fdsup::is_bare_command("./python3"));
