@@ -161,3 +161,21 @@ TEST_CASE("json writer: array elements written apart are spliced in as the array
     CHECK(Json::parse(spliced(0, 0)) == whole(0));
     CHECK(spliced(1, 1) == R"({"a":[{"i":0,"l":[0]},{"i":1,"l":[1]}],"after":true})" "\n");
 }
+
+TEST_CASE("json writer: names and strings short and long, plain and escaped, each written as nlohmann would") {
+    // Around the lengths and bytes where a writer might take a shortcut (no escaping).
+    const std::string plain64(64, 'k'), plain65(65, 'k');
+    const std::vector<std::string> texts{"",        "a",          plain64,          plain65,         "quote\"d",
+                                         "back\\",  "tab\there",  "\x01" "ctl",     "caf\xC3\xA9",   "bad\xFF",
+                                         std::string(63, 'x') + "\"", std::string(200, 'y')};
+    JsonWriter w;
+    Json expected = Json::object();
+    w.begin_object();
+    for (size_t i = 0; i < texts.size(); ++i) {
+        std::string name = texts[i] + "#" + std::to_string(i);  // distinct names
+        w.key(name).begin_array().value(texts[i]).value(int64_t{-7}).value(uint64_t{7}).value(2.0).null().end_array();
+        expected[name] = Json::array({Json(texts[i]), -7, 7u, 2.0, nullptr});
+    }
+    w.end_object();
+    CHECK(w.text() == expected.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
