@@ -38,14 +38,16 @@ void Supervisor::on_exit_event(Instance& instance) {
                                   instance.label(), instance.pid, std::strerror(err));
         return;
     }
-    // What is logged from here until the replacement (if any) is cloned is written after
-    // it, in one go (logging/log_hold.h); not where the worker writes to fdsupd's own
-    // stdout or stderr, where its replacement's first line must not come first.
+    // What is logged from here until the replacement (if any) has run is written after
+    // it, in one go (logging/log_hold.h, defer_tidy); not where the worker writes to
+    // fdsupd's own stdout or stderr, where its replacement's first line must not come
+    // before fdsupd's lines, held for another exit or this one.
     std::optional<LogHold> hold;
     const auto& cfg = instance.config();
-    if (cfg.stdout_target.kind != config::OutputKind::inherit &&
-        cfg.stderr_target.kind != config::OutputKind::inherit)
-        hold.emplace();
+    bool held = cfg.stdout_target.kind != config::OutputKind::inherit &&
+                cfg.stderr_target.kind != config::OutputKind::inherit;
+    if (held) hold.emplace();
+    else tidy_after_exits();
     // Its last words first, while its pid still names it. (The instance stays: it has a
     // process until handle_exit, so nothing the messages cause can erase it.) A process
     // not given NOTIFY_SOCKET has none: the others' messages wait for the loop.
@@ -68,13 +70,15 @@ void Supervisor::on_exit_event(Instance& instance) {
                               exited ? "already reaped" : exited.error().text());
         status = ExitStatus{false, 255, 0, false, {}};
     }
-    // Its watch is one-shot and has fired: taking it out of the set and closing it can
-    // wait until a replacement started at once is cloned.
-    struct SpentWatch {
-        EpollSet& set;
-        UniqueFd pidfd;
-        ~SpentWatch() { set.remove(pidfd.get()); }
-    } spent{*exits_, std::move(instance.pidfd)};
+    // Its watch is one-shot and has fired: taking it out of the set and closing it wait
+    // with the held lines (defer_tidy), taken over before the hold above ends, whichever
+    // way this returns.
+    struct Tidy {
+        Supervisor& supervisor;
+        UniqueFd spent;
+        bool held;
+        ~Tidy() { supervisor.defer_tidy(std::move(spent), held); }
+    } tidy{*this, std::move(instance.pidfd), held};
     outputs_.process_gone(instance.pid);
     note_oom_kill(instance, *status);
     if (defer_exit_until_cgroup_empty(instance, *status)) {
@@ -84,6 +88,34 @@ void Supervisor::on_exit_event(Instance& instance) {
     cgroups_.release(instance);
     handle_exit(instance, *status);
     state_changed();
+}
+
+// A replacement started at once is cloned while its predecessor's exit is handled, and
+// then runs on the CPU fdsupd ran on: the kernel puts a new process there, and fdsupd,
+// woken by the clone's end, takes that CPU back until it sleeps again (seen in
+// sched_switch traces on a 2-vCPU VM, the other vCPU idle). What fdsupd does after the
+// clone is therefore on the replacement's way to its main() just as what it does
+// before: so the rest waits, kTidyDelay, until the replacement has had the CPU. In a
+// burst of exits the spent pidfds would add up to the new ones under the fd limit:
+// past kMaxSpentWaiting they are closed at once.
+namespace {
+constexpr auto kTidyDelay = std::chrono::milliseconds(2);
+constexpr size_t kMaxSpentWaiting = 64;
+}  // namespace
+
+void Supervisor::defer_tidy(UniqueFd spent_pidfd, bool held) {
+    if (spent_pidfds_.size() >= kMaxSpentWaiting) tidy_after_exits();
+    if (spent_pidfd) spent_pidfds_.push_back(std::move(spent_pidfd));
+    if (held && !exits_log_hold_) exits_log_hold_.emplace();
+    if (!tidy_timer_.active()) tidy_timer_.start(kTidyDelay, [this] { tidy_after_exits(); });
+}
+
+void Supervisor::tidy_after_exits() {
+    tidy_timer_.stop();
+    for (const auto& pidfd : spent_pidfds_)
+        if (exits_) exits_->remove(pidfd.get());
+    spent_pidfds_.clear();
+    exits_log_hold_.reset();  // the held lines are written when the last hold ends
 }
 
 void Supervisor::note_oom_kill(Instance& instance, ExitStatus& status) {

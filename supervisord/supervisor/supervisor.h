@@ -39,6 +39,7 @@
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
 #include "loop/epoll_set.h"
+#include "logging/log_hold.h"
 #include "loop/uv_handles.h"
 #include "output/outputs.h"
 #include "rollout/rolling_restart.h"
@@ -131,7 +132,11 @@ public:
     std::string upgrade_refusal() const;
     // Just before an in-place upgrade's exec: no exec probe may be left running, as a
     // child the next image would not know.
-    void before_exec() { health_.kill_probe_processes(); }
+    // And whatever waits after exits is done now (tidy_after_exits).
+    void before_exec() {
+        tidy_after_exits();
+        health_.kill_probe_processes();
+    }
 
     // ---- what a worker's own processes report (notify/, fdserver/) ----
     // The instance a process belongs to: its main process, or a descendant of it (found
@@ -286,6 +291,11 @@ private:
     Result<EpollSet*> exit_watch();
     void on_exit_reported(uint64_t instance_id);
     void on_exit_event(Instance& instance);
+    // What an exit leaves that can wait until its replacement has run: the spent pidfd's
+    // close and the write of the lines held about it (`held`). Done by tidy_after_exits,
+    // kTidyDelay later, or at once in a burst of exits.
+    void defer_tidy(UniqueFd spent_pidfd, bool held);
+    void tidy_after_exits();
     void handle_exit(Instance& instance, const ExitStatus& status);
     // kill_mode = "cgroup": a SIGKILL its cgroup counts as an OOM kill is reported as one.
     void note_oom_kill(Instance& instance, ExitStatus& status);
@@ -405,6 +415,10 @@ private:
     // the instances' cgroups.
     FdStores fd_stores_;
     std::unique_ptr<EpollSet> exits_;
+    // What waits after exits (defer_tidy).
+    std::vector<UniqueFd> spent_pidfds_;
+    std::optional<LogHold> exits_log_hold_;
+    Timer tidy_timer_{loop_};
     InstanceCgroups cgroups_;
     health::HealthChecks health_{loop_, *this, launcher_, context_, null_fd_.get()};
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -138,6 +138,27 @@ class RespawnNews(FdsupTestCase):
             os.kill(pid, signal.SIGKILL)
             pid = d.current_pid("w[0]", after=pid)
 
+    def test_a_burst_of_exits_is_told_and_leaves_no_pidfd_open(self):
+        # What an exit leaves (its spent pidfd, the lines held about it) waits a moment
+        # after the respawn; past 64 waiting, at once. 100 instances killed together:
+        # every restart is logged, and fdsupd's fds come back to what they were.
+        d = self.start_worker(CONFIG.replace('stdout = "null"', 'instances = 100\nstdout = "null"'))
+        first = wait_until(lambda: (lambda p: p if len(p) == 100 and all(p.values()) else None)(d.instance_pids("w")),
+                           what="100 instances running")
+
+        def fdsupd_fds():
+            return len(os.listdir(f"/proc/{d.pid}/fd"))
+
+        before = fdsupd_fds()
+        for pid in first.values():
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: (lambda p: len(p) == 100 and all(p[i] and p[i] != first[i] for i in p))(d.instance_pids("w")),
+                   what="100 instances respawned")
+        wait_until(lambda: fdsupd_fds() == before, what=f"fdsupd back to its {before} fds")
+        wait_until(lambda: len([l for l in json_lines(d.log()) if re.search(r"killed by signal KILL .*; restart #1 now$",
+                                                                               l["message"])]) == 100,
+                   what="the 100 restarts logged")
+
 
 if __name__ == "__main__":
     unittest.main()
