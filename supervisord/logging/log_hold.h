@@ -4,7 +4,7 @@
 // file's times, a journal transaction on ext4). While a LogHold lives, lines are still
 // formatted when logged (their time and subject are theirs), but their bytes wait, and
 // go out in one write when the last hold ends, in the order logged. The supervisor holds
-// them until its replacement has run (Supervisor::defer_tidy): work after the clone is
+// them until its replacement has run (Supervisor::keep_holding_log): work after the clone is
 // not free either, as fdsupd takes back the CPU the replacement is exec'ing on.
 //
 // Where stderr is a terminal nothing is held (the coloured sink writes as before). An

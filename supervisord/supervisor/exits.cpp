@@ -39,15 +39,27 @@ void Supervisor::on_exit_event(Instance& instance) {
         return;
     }
     // What is logged from here until the replacement (if any) has run is written after
-    // it, in one go (logging/log_hold.h, defer_tidy); not where the worker writes to
-    // fdsupd's own stdout or stderr, where its replacement's first line must not come
+    // it, in one go (logging/log_hold.h, keep_holding_log); not where the worker writes
+    // to fdsupd's own stdout or stderr, where its replacement's first line must not come
     // before fdsupd's lines, held for another exit or this one.
     std::optional<LogHold> hold;
-    const auto& cfg = instance.config();
-    bool held = cfg.stdout_target.kind != config::OutputKind::inherit &&
-                cfg.stderr_target.kind != config::OutputKind::inherit;
+    bool held = !instance.writes_to_fdsupds_output();
     if (held) hold.emplace();
-    else tidy_after_exits();
+    else write_held_log();
+    // Whichever way this returns, the hold above is taken over before it ends.
+    struct KeepHolding {
+        Supervisor& supervisor;
+        bool held;
+        uint64_t control_outputs;  // a reply sent meanwhile: the lines it may tell of go now
+        ~KeepHolding() {
+            if (!held || supervisor.control_outputs_ != control_outputs) return;
+            try {
+                supervisor.keep_holding_log();
+            } catch (...) {
+                // Out of memory for the timer: nothing stays held, the lines go now.
+            }
+        }
+    } keep_holding{*this, held, control_outputs_};
     // Its last words first, while its pid still names it. (The instance stays: it has a
     // process until handle_exit, so nothing the messages cause can erase it.) A process
     // not given NOTIFY_SOCKET has none: the others' messages wait for the loop.
@@ -70,15 +82,13 @@ void Supervisor::on_exit_event(Instance& instance) {
                               exited ? "already reaped" : exited.error().text());
         status = ExitStatus{false, 255, 0, false, {}};
     }
-    // Its watch is one-shot and has fired: taking it out of the set and closing it wait
-    // with the held lines (defer_tidy), taken over before the hold above ends, whichever
-    // way this returns.
-    struct Tidy {
-        Supervisor& supervisor;
-        UniqueFd spent;
-        bool held;
-        ~Tidy() { supervisor.defer_tidy(std::move(spent), held); }
-    } tidy{*this, std::move(instance.pidfd), held};
+    // Its watch is one-shot and has fired: taking it out of the set and closing it can
+    // wait until a replacement started at once is cloned.
+    struct SpentWatch {
+        EpollSet& set;
+        UniqueFd pidfd;
+        ~SpentWatch() { set.remove(pidfd.get()); }
+    } spent{*exits_, std::move(instance.pidfd)};
     outputs_.process_gone(instance.pid);
     note_oom_kill(instance, *status);
     if (defer_exit_until_cgroup_empty(instance, *status)) {
@@ -95,27 +105,26 @@ void Supervisor::on_exit_event(Instance& instance) {
 // woken by the clone's end, takes that CPU back until it sleeps again (seen in
 // sched_switch traces on a 2-vCPU VM, the other vCPU idle). What fdsupd does after the
 // clone is therefore on the replacement's way to its main() just as what it does
-// before: so the rest waits, kTidyDelay, until the replacement has had the CPU. In a
-// burst of exits the spent pidfds would add up to the new ones under the fd limit:
-// past kMaxSpentWaiting they are closed at once.
+// before. The write of the lines about the exit (to a file: a journal transaction on
+// ext4) waits kHoldLogFor, until the replacement has had the CPU. Anything sent to a
+// control client, the start of a worker whose output is fdsupd's, and an upgrade's exec
+// have them written first (write_held_log): what a reply tells of is in the log already.
 namespace {
-constexpr auto kTidyDelay = std::chrono::milliseconds(2);
-constexpr size_t kMaxSpentWaiting = 64;
+constexpr auto kHoldLogFor = std::chrono::milliseconds(2);
 }  // namespace
 
-void Supervisor::defer_tidy(UniqueFd spent_pidfd, bool held) {
-    if (spent_pidfds_.size() >= kMaxSpentWaiting) tidy_after_exits();
-    if (spent_pidfd) spent_pidfds_.push_back(std::move(spent_pidfd));
-    if (held && !exits_log_hold_) exits_log_hold_.emplace();
-    if (!tidy_timer_.active()) tidy_timer_.start(kTidyDelay, [this] { tidy_after_exits(); });
+void Supervisor::keep_holding_log() {
+    // The timer first: should its start throw, nothing is left held without it.
+    if (!log_hold_timer_.active()) {
+        uv_update_time(loop_);  // from now, not from when this loop turn began
+        log_hold_timer_.start(kHoldLogFor, [this] { write_held_log(); });
+    }
+    if (!exits_log_hold_) exits_log_hold_.emplace();
 }
 
-void Supervisor::tidy_after_exits() {
-    tidy_timer_.stop();
-    for (const auto& pidfd : spent_pidfds_)
-        if (exits_) exits_->remove(pidfd.get());
-    spent_pidfds_.clear();
-    exits_log_hold_.reset();  // the held lines are written when the last hold ends
+void Supervisor::write_held_log() {
+    log_hold_timer_.stop();
+    exits_log_hold_.reset();  // written when the last hold ends (an exit being handled has its own)
 }
 
 void Supervisor::note_oom_kill(Instance& instance, ExitStatus& status) {

@@ -132,9 +132,20 @@ public:
     std::string upgrade_refusal() const;
     // Just before an in-place upgrade's exec: no exec probe may be left running, as a
     // child the next image would not know.
-    // And whatever waits after exits is done now (tidy_after_exits).
+    // The lines held after exits (keep_holding_log), written now: before anything is sent
+    // to a control client (before_control_output), a worker whose output is fdsupd's is
+    // started, or fdsupd execs.
+    void write_held_log();
+    // Before fdsupd sends anything on its control socket: what a reply may tell of is in
+    // the log first. Inside an exit's handling, that exit's own lines are then written
+    // when its handling ends, not kHoldLogFor later.
+    void before_control_output() {
+        ++control_outputs_;
+        write_held_log();
+    }
+    // And the lines held after exits are written first (write_held_log).
     void before_exec() {
-        tidy_after_exits();
+        write_held_log();
         health_.kill_probe_processes();
     }
 
@@ -291,11 +302,9 @@ private:
     Result<EpollSet*> exit_watch();
     void on_exit_reported(uint64_t instance_id);
     void on_exit_event(Instance& instance);
-    // What an exit leaves that can wait until its replacement has run: the spent pidfd's
-    // close and the write of the lines held about it (`held`). Done by tidy_after_exits,
-    // kTidyDelay later, or at once in a burst of exits.
-    void defer_tidy(UniqueFd spent_pidfd, bool held);
-    void tidy_after_exits();
+    // The lines held about an exit stay held until its replacement has run: written by
+    // write_held_log, kHoldLogFor later or sooner (exits.cpp).
+    void keep_holding_log();
     void handle_exit(Instance& instance, const ExitStatus& status);
     // kill_mode = "cgroup": a SIGKILL its cgroup counts as an OOM kill is reported as one.
     void note_oom_kill(Instance& instance, ExitStatus& status);
@@ -415,10 +424,10 @@ private:
     // the instances' cgroups.
     FdStores fd_stores_;
     std::unique_ptr<EpollSet> exits_;
-    // What waits after exits (defer_tidy).
-    std::vector<UniqueFd> spent_pidfds_;
+    // The lines held after exits (keep_holding_log).
     std::optional<LogHold> exits_log_hold_;
-    Timer tidy_timer_{loop_};
+    Timer log_hold_timer_{loop_};
+    uint64_t control_outputs_ = 0;  // sends on the control socket (before_control_output)
     InstanceCgroups cgroups_;
     health::HealthChecks health_{loop_, *this, launcher_, context_, null_fd_.get()};
     std::vector<std::unique_ptr<Worker>> workers_;

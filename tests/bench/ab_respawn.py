@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Two builds of fdsupd compared on the respawn, against the floor, in one run:
 
-  python3 tests/bench/ab_respawn.py BUILD_A BUILD_B [--rounds 20] [--kills 10] [--up 0.3]
+  python3 tests/bench/ab_respawn.py BUILD_A BUILD_B [--rounds 20] [--kills 10] [--up SECONDS]
 
 A change to the respawn path moves its median by a few percent, about as much as two runs
 of one binary differ (the machine's state drifts over minutes). So the builds are not run
 one after the other: each round kills --kills workers under the floor (BUILD_A's
-bare_respawner: pidfd + posix_spawn), then under A, then under B, and each median is over
-all rounds. Read the ratios to the floor; run again with A and B swapped to see how far
+bare_respawner: pidfd + posix_spawn), then under A and B, in turns first (A, B, then B, A),
+and each median is over all rounds. Read the ratios to the floor; run again with A and B swapped to see how far
 they move by chance. Needs a quiet machine: anything else running shows as a long tail
 (the p90 column). Run by hand, for a change to the respawn path; not part of run.py."""
 import argparse
@@ -45,8 +45,9 @@ def main():
     samples = {name: [] for name in builds}
     try:
         for round_number in range(args.rounds):
-            for name, build_dir in builds.items():
-                samples[name] += respawn.measure(factory(name, build_dir, command), sink, args.kills, args.up)
+            order = ["floor", "A", "B"] if round_number % 2 == 0 else ["floor", "B", "A"]
+            for name in order:
+                samples[name] += respawn.measure(factory(name, builds[name], command), sink, args.kills, args.up)
             print(f"round {round_number + 1}/{args.rounds}: " +
                   ", ".join(f"{name} {median(xs):.0f} us" for name, xs in samples.items()), flush=True)
     finally:

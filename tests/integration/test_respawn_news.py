@@ -36,6 +36,19 @@ def json_lines(text):
     return [json.loads(line) for line in text.split("\n")[:-1]]
 
 
+def settled_fd_count(pid):
+    """fdsupd's open fds, once two readings 0.2 s apart agree: a spent pidfd closes a
+    moment after its replacement starts, a control connection once fdsupd sees it end."""
+    readings = []
+
+    def steady():
+        readings.append(len(os.listdir(f"/proc/{pid}/fd")))
+        time.sleep(0.2)
+        return len(readings) > 1 and readings[-1] == readings[-2]
+    wait_until(steady, what="fdsupd's fd count to settle")
+    return readings[-1]
+
+
 class RespawnNews(FdsupTestCase):
     def start_worker(self, config=CONFIG):
         d = self.fdsupd(config)
@@ -109,21 +122,6 @@ class RespawnNews(FdsupTestCase):
         d = self.start_worker()
         pid = d.current_pid("w[0]")
 
-        def fdsupd_fds():
-            return len(os.listdir(f"/proc/{d.pid}/fd"))
-
-        def settled_count():
-            # The spent pidfd closes just after the new start is logged: the count once
-            # two readings agree.
-            readings = []
-
-            def steady():
-                readings.append(fdsupd_fds())
-                time.sleep(0.2)
-                return len(readings) > 1 and readings[-1] == readings[-2]
-            wait_until(steady, what="fdsupd's fd count to settle")
-            return readings[-1]
-
         settled = None
         for respawn in range(6):
             for fd in (0, 1, 2):
@@ -132,33 +130,30 @@ class RespawnNews(FdsupTestCase):
                 flags = int(re.search(r"flags:\s+(\d+)", f.read()).group(1), 8)
             self.assertEqual(flags & os.O_ACCMODE, os.O_RDWR)
             if respawn == 1:
-                settled = settled_count()  # after a first respawn: everything opened on first use is
+                settled = settled_fd_count(d.pid)  # after a first respawn: everything opened on first use is
             elif respawn > 1:
-                self.assertEqual(settled_count(), settled)
+                self.assertEqual(settled_fd_count(d.pid), settled)
             os.kill(pid, signal.SIGKILL)
             pid = d.current_pid("w[0]", after=pid)
 
     def test_a_burst_of_exits_is_told_and_leaves_no_pidfd_open(self):
         # What an exit leaves (its spent pidfd, the lines held about it) waits a moment
-        # after the respawn; past 64 waiting, at once. 100 instances killed together:
-        # every restart is logged, and fdsupd's fds come back to what they were.
+        # after the respawn. 100 instances killed together: every restart is logged, and
+        # fdsupd's fds come back to what they were.
         d = self.start_worker(CONFIG.replace('stdout = "null"', 'instances = 100\nstdout = "null"'))
-        first = wait_until(lambda: (lambda p: p if len(p) == 100 and all(p.values()) else None)(d.instance_pids("w")),
-                           what="100 instances running")
-
-        def fdsupd_fds():
-            return len(os.listdir(f"/proc/{d.pid}/fd"))
-
-        before = fdsupd_fds()
-        for pid in first.values():
+        running = wait_until(lambda: (lambda p: p if len(p) == 100 and all(p.values()) else None)(d.instance_pids("w")),
+                             what="100 instances running")
+        # One respawn first, so that whatever fdsupd opens on first use is counted before.
+        os.kill(running[0], signal.SIGKILL)
+        running[0] = d.current_pid("w[0]", after=running[0])
+        before = settled_fd_count(d.pid)
+        for pid in running.values():
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: (lambda p: len(p) == 100 and all(p[i] and p[i] != first[i] for i in p))(d.instance_pids("w")),
-                   what="100 instances respawned")
-        wait_until(lambda: fdsupd_fds() == before, what=f"fdsupd back to its {before} fds")
-        wait_until(lambda: len([l for l in json_lines(d.log()) if re.search(r"killed by signal KILL .*; restart #1 now$",
-                                                                               l["message"])]) == 100,
-                   what="the 100 restarts logged")
-
+        wait_until(lambda: (lambda p: len(p) == 100 and all(p[i] and p[i] != running[i] for i in p))(
+            d.instance_pids("w")), what="100 instances respawned")
+        self.assertEqual(settled_fd_count(d.pid), before)
+        restarts = [l for l in json_lines(d.log()) if re.search(r"killed by signal KILL .*; restart #\d+ now$", l["message"])]
+        self.assertEqual(len(restarts), 101, restarts[-3:])
 
 if __name__ == "__main__":
     unittest.main()
