@@ -319,7 +319,6 @@ void ControlServer::take_requests(Client& client) {
 void ControlServer::send(uint64_t id, std::string line, bool final, bool stream) {
     auto it = clients_.find(id);
     if (it == clients_.end()) return;
-    if (settings_.before_output) settings_.before_output();
     Client& client = *it->second;
     // What waits unread is the measure, not one reply's size: the metrics or status of
     // 10,000 instances is more than the bound by itself, and is sent whole.

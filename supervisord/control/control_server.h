@@ -79,9 +79,6 @@ using RequestHandler = std::function<void(const Json& request, Responder respond
 struct ControlSettings {
     std::function<config::Duration()> idle_timeout;
     std::function<int()> max_clients;
-    // Called before anything is sent to a client (a reply, progress, a streamed line):
-    // fdsupd's log is made to hold what a reply may tell of first.
-    std::function<void()> before_output;
 };
 
 class ControlServer {

@@ -67,8 +67,7 @@ Result<void> Daemon::open() {
     }
 
     control::ControlSettings settings{[this] { return supervisor_.config().supervisor.control_idle_timeout; },
-                                      [this] { return supervisor_.config().supervisor.control_max_clients; },
-                                      [this] { supervisor_.before_control_output(); }};
+                                      [this] { return supervisor_.config().supervisor.control_max_clients; }};
     auto control = control::ControlServer::open(
         loop_.get(), supervisor_.config().supervisor, settings,
         [this](const control::Json& request, control::Responder responder) {

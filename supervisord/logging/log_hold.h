@@ -3,13 +3,13 @@
 // file they would cost the replacement tens of microseconds (the write updates the
 // file's times, a journal transaction on ext4). While a LogHold lives, lines are still
 // formatted when logged (their time and subject are theirs), but their bytes wait, and
-// go out in one write when the last hold ends, in the order logged. The supervisor holds
-// them until its replacement has run (Supervisor::keep_holding_log): work after the clone is
-// not free either, as fdsupd takes back the CPU the replacement is exec'ing on.
+// go out in one write when the last hold ends, in the order logged: once the exit has
+// been handled, the replacement cloned. (Work moved past the clone is not free either:
+// it runs while the replacement execs, and slows that; a write is cheap enough there.)
 //
 // Where stderr is a terminal nothing is held (the coloured sink writes as before). An
 // exception nothing catches (std::terminate) writes what is held before it aborts; a
-// crash by a signal inside a hold (a few milliseconds at most) loses it.
+// crash by a signal inside a hold (a few hundred microseconds each) loses it.
 #pragma once
 
 #include <memory>

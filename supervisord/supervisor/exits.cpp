@@ -38,28 +38,14 @@ void Supervisor::on_exit_event(Instance& instance) {
                                   instance.label(), instance.pid, std::strerror(err));
         return;
     }
-    // What is logged from here until the replacement (if any) has run is written after
-    // it, in one go (logging/log_hold.h, keep_holding_log); not where the worker writes
-    // to fdsupd's own stdout or stderr, where its replacement's first line must not come
-    // before fdsupd's lines, held for another exit or this one.
+    // What is logged from here until the replacement (if any) is cloned is written after
+    // it, in one go (logging/log_hold.h); not where the worker writes to fdsupd's own
+    // stdout or stderr, where its replacement's first line must not come first.
     std::optional<LogHold> hold;
-    bool held = !instance.writes_to_fdsupds_output();
-    if (held) hold.emplace();
-    else write_held_log();
-    // Whichever way this returns, the hold above is taken over before it ends.
-    struct KeepHolding {
-        Supervisor& supervisor;
-        bool held;
-        uint64_t control_outputs;  // a reply sent meanwhile: the lines it may tell of go now
-        ~KeepHolding() {
-            if (!held || supervisor.control_outputs_ != control_outputs) return;
-            try {
-                supervisor.keep_holding_log();
-            } catch (...) {
-                // Out of memory for the timer: nothing stays held, the lines go now.
-            }
-        }
-    } keep_holding{*this, held, control_outputs_};
+    const auto& cfg = instance.config();
+    if (cfg.stdout_target.kind != config::OutputKind::inherit &&
+        cfg.stderr_target.kind != config::OutputKind::inherit)
+        hold.emplace();
     // Its last words first, while its pid still names it. (The instance stays: it has a
     // process until handle_exit, so nothing the messages cause can erase it.) A process
     // not given NOTIFY_SOCKET has none: the others' messages wait for the loop.
@@ -98,33 +84,6 @@ void Supervisor::on_exit_event(Instance& instance) {
     cgroups_.release(instance);
     handle_exit(instance, *status);
     state_changed();
-}
-
-// A replacement started at once is cloned while its predecessor's exit is handled, and
-// then runs on the CPU fdsupd ran on: the kernel puts a new process there, and fdsupd,
-// woken by the clone's end, takes that CPU back until it sleeps again (seen in
-// sched_switch traces on a 2-vCPU VM, the other vCPU idle). What fdsupd does after the
-// clone is therefore on the replacement's way to its main() just as what it does
-// before. The write of the lines about the exit (to a file: a journal transaction on
-// ext4) waits kHoldLogFor, until the replacement has had the CPU. Anything sent to a
-// control client, the start of a worker whose output is fdsupd's, and an upgrade's exec
-// have them written first (write_held_log): what a reply tells of is in the log already.
-namespace {
-constexpr auto kHoldLogFor = std::chrono::milliseconds(2);
-}  // namespace
-
-void Supervisor::keep_holding_log() {
-    // The timer first: should its start throw, nothing is left held without it.
-    if (!log_hold_timer_.active()) {
-        uv_update_time(loop_);  // from now, not from when this loop turn began
-        log_hold_timer_.start(kHoldLogFor, [this] { write_held_log(); });
-    }
-    if (!exits_log_hold_) exits_log_hold_.emplace();
-}
-
-void Supervisor::write_held_log() {
-    log_hold_timer_.stop();
-    exits_log_hold_.reset();  // written when the last hold ends (an exit being handled has its own)
 }
 
 void Supervisor::note_oom_kill(Instance& instance, ExitStatus& status) {

@@ -80,7 +80,6 @@ Result<void> Supervisor::launch(Instance& instance) {
         (*prepared)->plan().v1_procs_fds = (*cgroup)->join_fds.data();
         (*prepared)->plan().v1_procs_count = (*cgroup)->join_fds.size();
     }
-    if (instance.writes_to_fdsupds_output()) write_held_log();  // its first line after fdsupd's
     auto spawn_began = Clock::now();
     auto process = launcher_.launch((*prepared)->plan());
     spawn_times_.record(Clock::now() - spawn_began);

@@ -38,7 +38,6 @@
 #include "health/health_checks.h"
 #include "launcher/launcher.h"
 #include "launcher/plan_builder.h"
-#include "logging/log_hold.h"
 #include "loop/epoll_set.h"
 #include "loop/uv_handles.h"
 #include "output/outputs.h"
@@ -132,22 +131,7 @@ public:
     std::string upgrade_refusal() const;
     // Just before an in-place upgrade's exec: no exec probe may be left running, as a
     // child the next image would not know.
-    // The lines held after exits (keep_holding_log), written now: before anything is sent
-    // to a control client (before_control_output), a worker whose output is fdsupd's is
-    // started, or fdsupd execs.
-    void write_held_log();
-    // Before fdsupd sends anything on its control socket: what a reply may tell of is in
-    // the log first. Inside an exit's handling, that exit's own lines are then written
-    // when its handling ends, not kHoldLogFor later.
-    void before_control_output() {
-        ++control_outputs_;
-        write_held_log();
-    }
-    // And the lines held after exits are written first (write_held_log).
-    void before_exec() {
-        write_held_log();
-        health_.kill_probe_processes();
-    }
+    void before_exec() { health_.kill_probe_processes(); }
 
     // ---- what a worker's own processes report (notify/, fdserver/) ----
     // The instance a process belongs to: its main process, or a descendant of it (found
@@ -302,9 +286,6 @@ private:
     Result<EpollSet*> exit_watch();
     void on_exit_reported(uint64_t instance_id);
     void on_exit_event(Instance& instance);
-    // The lines held about an exit stay held until its replacement has run: written by
-    // write_held_log, kHoldLogFor later or sooner (exits.cpp).
-    void keep_holding_log();
     void handle_exit(Instance& instance, const ExitStatus& status);
     // kill_mode = "cgroup": a SIGKILL its cgroup counts as an OOM kill is reported as one.
     void note_oom_kill(Instance& instance, ExitStatus& status);
@@ -424,10 +405,6 @@ private:
     // the instances' cgroups.
     FdStores fd_stores_;
     std::unique_ptr<EpollSet> exits_;
-    // The lines held after exits (keep_holding_log).
-    std::optional<LogHold> exits_log_hold_;
-    Timer log_hold_timer_{loop_};
-    uint64_t control_outputs_ = 0;  // sends on the control socket (before_control_output)
     InstanceCgroups cgroups_;
     health::HealthChecks health_{loop_, *this, launcher_, context_, null_fd_.get()};
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -30,11 +30,6 @@ std::string Instance::label() const { return instance_label(worker->config.name,
 
 const config::WorkerConfig& Instance::config() const { return spec ? *spec : worker->config; }
 
-bool Instance::writes_to_fdsupds_output() const {
-    const auto& cfg = config();
-    return cfg.stdout_target.kind == config::OutputKind::inherit || cfg.stderr_target.kind == config::OutputKind::inherit;
-}
-
 bool Worker::all_ready() const {
     for (const auto& instance : instances)
         if (!instance->retiring && !instance->replacement && (instance->state != InstanceState::running || !instance->ready)) return false;

@@ -111,10 +111,6 @@ struct Instance {
     bool has_process() const { return pid > 0; }
     // The spec its next process starts with: `spec`, or its worker's.
     const config::WorkerConfig& config() const;
-    // Its stdout or stderr is fdsupd's own (output "inherit"): nothing fdsupd logs about
-    // it may be held back (logging/log_hold.h), or the process's own first line could
-    // come before the line about its start.
-    bool writes_to_fdsupds_output() const;
     // "web[2]"
     std::string label() const;
 };

@@ -137,9 +137,9 @@ class RespawnNews(FdsupTestCase):
             pid = d.current_pid("w[0]", after=pid)
 
     def test_a_burst_of_exits_is_told_and_leaves_no_pidfd_open(self):
-        # The lines about an exit are held a moment after the respawn, its spent pidfd
-        # closed after the clone. 100 instances killed together: every restart is
-        # logged, and fdsupd's fds come back to what they were.
+        # 100 instances killed together: every restart is logged, and fdsupd's fds (each
+        # exit's spent pidfd is closed after its replacement's clone) come back to what
+        # they were.
         d = self.start_worker(CONFIG.replace('stdout = "null"', 'instances = 100\nstdout = "null"'))
         running = wait_until(lambda: (lambda p: p if len(p) == 100 and all(p.values()) else None)(d.instance_pids("w")),
                              what="100 instances running")
