@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <vector>
 
+#include "logging/log_hold.h"
 #include "sockets/service_socket.h"
 #include "sys/paths.h"
 #include "sys/users.h"
@@ -319,6 +320,7 @@ void ControlServer::take_requests(Client& client) {
 void ControlServer::send(uint64_t id, std::string line, bool final, bool stream) {
     auto it = clients_.find(id);
     if (it == clients_.end()) return;
+    write_held_log();  // what the line tells of is in fdsupd's log first
     Client& client = *it->second;
     // What waits unread is the measure, not one reply's size: the metrics or status of
     // 10,000 instances is more than the bound by itself, and is sent whole.

@@ -95,4 +95,8 @@ LogHold::~LogHold() {
     if (holding_sink != nullptr) holding_sink->release();
 }
 
+void write_held_log() {
+    if (holding_sink != nullptr) holding_sink->write_held();
+}
+
 }  // namespace fdsup

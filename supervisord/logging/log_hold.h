@@ -29,4 +29,10 @@ public:
     LogHold& operator=(const LogHold&) = delete;
 };
 
+// What the holds hold, written now; they go on holding what is logged after. Called
+// before fdsupd sends anything to a control client (control/control_server.cpp): a
+// reply must not tell of something the log does not have yet. A `restart` is answered
+// while the exit of the last old instance is handled, inside that exit's hold.
+void write_held_log();
+
 }  // namespace fdsup
