@@ -477,7 +477,7 @@ void Supervisor::scale_now(Worker& worker, int count, ProgressFn progress,
     std::vector<Tracked> added;
     about(worker).info("worker {}: scaling from {} to {} instances", worker.config.name, live, count);
     for (int i = live; i < count; ++i) {
-        Instance& instance = add_instance(worker);
+        Instance& instance = add_instance(worker, i);  // after the `live` that stay
         added.push_back({instance.id, worker.config.name, instance.index, -1});
     }
     if (worker.stopped_by_operator || shutting_down_) {

@@ -50,18 +50,15 @@ Worker& Supervisor::add_worker(const config::WorkerConfig& worker_config, bool w
     Worker& added = *worker;
     workers_.push_back(std::move(worker));
     if (with_instances) {
-        for (int i = 0; i < worker_config.instances; ++i) add_instance(added);
+        for (int i = 0; i < worker_config.instances; ++i) add_instance(added, i);
         // Not started with fdsupd: watched from the start (a restore brings its own).
         if (worker_config.start == config::StartMode::on_demand) watch_for_demand(added);
     }
     return added;
 }
 
-Instance& Supervisor::add_instance(Worker& worker) {
+Instance& Supervisor::add_instance(Worker& worker, int index) {
     uint64_t id = next_instance_id_++;
-    // The next index after the instances that stay (not those on their way out).
-    int index = static_cast<int>(std::count_if(worker.instances.begin(), worker.instances.end(),
-                                               [](const auto& i) { return !i->retiring && !i->replacement; }));
     worker.instances.push_back(std::make_unique<Instance>(loop_, &worker, index, id));
     instances_by_id_[id] = worker.instances.back().get();
     return *worker.instances.back();
@@ -99,7 +96,7 @@ void Supervisor::apply_pending_config(Worker& worker) {
     worker.config = std::move(*worker.pending_config);
     worker.pending_config.reset();
     worker.config_source.clear();
-    for (int i = 0; i < worker.config.instances; ++i) add_instance(worker);
+    for (int i = 0; i < worker.config.instances; ++i) add_instance(worker, i);
 }
 
 // Deep enough for shells, wrappers and worker pools; bounded so a hostile process tree

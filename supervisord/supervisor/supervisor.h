@@ -226,7 +226,9 @@ private:
 
     // ---- the table (supervisor.cpp) ----
     Worker& add_worker(const config::WorkerConfig& config, bool with_instances = true);
-    Instance& add_instance(Worker& worker);
+    // `index`: the next after the instances that stay (not those on their way out). The
+    // callers add many in a row and know it; counting here would make that quadratic.
+    Instance& add_instance(Worker& worker, int index);
     Instance& add_replacement(Worker& worker, const Instance& old) override;  // RolloutHost
     // A changed spec from reload, applied once every old instance has stopped.
     void apply_pending_config(Worker& worker);
