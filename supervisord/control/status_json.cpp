@@ -10,9 +10,9 @@
 #include "json/json_writer.h"
 #include "logging/rfc3339.h"
 #include "rollout/rolling_restart.h"
-#include "version.h"
-#include "sys/two_threads.h"
 #include "sys/signal_names.h"
+#include "sys/two_threads.h"
+#include "version.h"
 
 namespace fdsup::control {
 namespace {

@@ -182,7 +182,7 @@ void PreparedSpawn::build_env(const SpawnContext& context, const config::WorkerC
     // and are only pointed at, unless overridden.
     static const std::vector<size_t> kNone;
     const std::vector<size_t>& inherited = worker.clear_env ? kNone : context.base_env_by_key();
-    inherited_env_ = context.shared_base_env();  // kept: envp points into it
+    inherited_env_ = context.base_env();  // kept: envp points into it
     const std::vector<std::string>& base = *inherited_env_;
     auto inherited_key = [&](size_t i) { return std::string_view(base[i]).substr(0, base[i].find('=')); };
     std::map<std::string, std::string, std::less<>> env;  // fdsupd's own

@@ -42,12 +42,11 @@ struct SpawnContext {
     // The supervisor's env without its own protocol vars, in its order. Shared, never
     // changed once set: a PreparedSpawn points into it and keeps it alive, whatever
     // becomes of this context (or its copies).
-    const std::vector<std::string>& base_env() const { return *base_env_; }
-    const std::shared_ptr<const std::vector<std::string>>& shared_base_env() const { return base_env_; }
+    const std::shared_ptr<const std::vector<std::string>>& base_env() const { return base_env_; }
     // Sets it, sorted once here for every spawn: by key, the last entry of a key kept
     // (as a map would keep it).
     void set_base_env(std::vector<std::string> env);
-    // base_env()'s entries in key order, each key once, as indices into it.
+    // The base env's entries in key order, each key once, as indices into it.
     const std::vector<size_t>& base_env_by_key() const { return base_env_by_key_; }
 
 private:

@@ -35,7 +35,7 @@ SpawnContext test_context() {
 }  // namespace
 
 TEST_CASE("inherited env: the supervisor's own protocol variables never reach workers") {
-    auto env = test_context().base_env();
+    auto env = *test_context().base_env();
     CHECK(env == std::vector<std::string>{"PATH=/usr/bin:/bin", "HOME=/root", "KEEP=1"});
 }
 
