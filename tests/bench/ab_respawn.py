@@ -6,9 +6,9 @@
 A change to the respawn path moves its median by a few percent, about as much as two runs
 of one binary differ (the machine's state drifts over minutes). So the builds are not run
 one after the other: each round kills --kills workers under the floor (BUILD_A's
-bare_respawner: pidfd + posix_spawn), then under A and B, in turns first (A, B, then B, A),
-and each median is over all rounds. Read the ratios to the floor; run again with A and B swapped to see how far
-they move by chance. Needs a quiet machine: anything else running shows as a long tail
+bare_respawner: pidfd + posix_spawn), then under A and B, which go first in turns (A, B in
+even rounds, B, A in odd ones), and each median is over all rounds. Read the ratios to
+the floor; run again with A and B swapped to see how far they move by chance. Needs a quiet machine: anything else running shows as a long tail
 (the p90 column). Run by hand, for a change to the respawn path; not part of run.py."""
 import argparse
 import os

@@ -141,19 +141,25 @@ class RespawnNews(FdsupTestCase):
         # exit's spent pidfd is closed after its replacement's clone) come back to what
         # they were.
         d = self.start_worker(CONFIG.replace('stdout = "null"', 'instances = 100\nstdout = "null"'))
-        running = wait_until(lambda: (lambda p: p if len(p) == 100 and all(p.values()) else None)(d.instance_pids("w")),
-                             what="100 instances running")
+
+        def all_running():
+            pids = d.instance_pids("w")
+            return pids if len(pids) == 100 and all(pids.values()) else None
+        running = wait_until(all_running, what="100 instances running")
         # One respawn first, so that whatever fdsupd opens on first use is counted before.
         os.kill(running[0], signal.SIGKILL)
         running[0] = d.current_pid("w[0]", after=running[0])
         before = settled_fd_count(d.pid)
         for pid in running.values():
             os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: (lambda p: len(p) == 100 and all(p[i] and p[i] != running[i] for i in p))(
-            d.instance_pids("w")), what="100 instances respawned")
+        def all_replaced():
+            pids = all_running()
+            return pids is not None and all(pids[i] != running[i] for i in pids)
+        wait_until(all_replaced, what="100 instances respawned")
         self.assertEqual(settled_fd_count(d.pid), before)
         restarts = [l for l in json_lines(d.log()) if re.search(r"killed by signal KILL .*; restart #\d+ now$", l["message"])]
         self.assertEqual(len(restarts), 101, restarts[-3:])
+
 
 if __name__ == "__main__":
     unittest.main()
