@@ -58,106 +58,42 @@ void append_json_string(std::string& out, std::string_view text) {
     out += '"';
 }
 
-void JsonWriter::separate() {
-    if (after_key_) {
-        after_key_ = false;
-        return;
-    }
-    if (first_.empty()) return;
-    if (!first_.back()) out_ += ',';
-    first_.back() = false;
-}
-
-JsonWriter& JsonWriter::begin_object() {
-    separate();
-    out_ += '{';
-    first_.push_back(true);
-    return *this;
-}
-
-JsonWriter& JsonWriter::end_object() {
-    out_ += '}';
-    first_.pop_back();
-    return *this;
-}
-
-JsonWriter& JsonWriter::begin_array() {
-    separate();
-    out_ += '[';
-    first_.push_back(true);
-    return *this;
-}
-
-JsonWriter& JsonWriter::end_array() {
-    out_ += ']';
-    first_.pop_back();
-    return *this;
-}
-
 JsonWriter& JsonWriter::key(std::string_view name) {
     separate();
     append_json_string(out_, name);
     out_ += ':';
-    after_key_ = true;
+    comma_due_ = false;  // the member's value follows its colon
     return *this;
 }
 
 JsonWriter& JsonWriter::value(std::string_view text) {
     separate();
     append_json_string(out_, text);
-    return *this;
-}
-
-JsonWriter& JsonWriter::value(bool b) {
-    separate();
-    out_ += b ? "true" : "false";
-    return *this;
-}
-
-JsonWriter& JsonWriter::value(int64_t n) {
-    separate();
-    char buffer[24];
-    auto end = std::to_chars(buffer, buffer + sizeof buffer, n).ptr;
-    out_.append(buffer, end);
-    return *this;
-}
-
-JsonWriter& JsonWriter::value(uint64_t n) {
-    separate();
-    char buffer[24];
-    auto end = std::to_chars(buffer, buffer + sizeof buffer, n).ptr;
-    out_.append(buffer, end);
+    comma_due_ = true;
     return *this;
 }
 
 JsonWriter& JsonWriter::value(double d) {
     if (!std::isfinite(d)) return null();
-    separate();
     char buffer[32];
-    auto end = std::to_chars(buffer, buffer + sizeof buffer, d).ptr;
-    std::string_view text(buffer, static_cast<size_t>(end - buffer));
-    out_ += text;
+    auto end = std::to_chars(buffer, buffer + sizeof buffer - 2, d).ptr;
     // "3" would read back as an integer: a double keeps its fraction (as nlohmann's does).
-    if (text.find_first_of(".eE") == std::string_view::npos) out_ += ".0";
-    return *this;
-}
-
-JsonWriter& JsonWriter::null() {
-    separate();
-    out_ += "null";
-    return *this;
+    if (std::string_view(buffer, static_cast<size_t>(end - buffer)).find_first_of(".eE") == std::string_view::npos) {
+        *end++ = '.';
+        *end++ = '0';
+    }
+    return literal(std::string_view(buffer, static_cast<size_t>(end - buffer)));
 }
 
 JsonWriter JsonWriter::array_elements() {
-    JsonWriter part;
-    part.first_.push_back(true);  // as if inside the array: a comma between elements, none before the first
-    return part;
+    return JsonWriter();  // as if just inside the array: no comma before the first element
 }
 
 JsonWriter& JsonWriter::splice_elements(const JsonWriter& part) {
     if (part.out_.empty()) return *this;
     separate();  // the comma after this array's own elements, if it has any
     out_ += part.out_;
+    comma_due_ = true;
     return *this;
 }
 

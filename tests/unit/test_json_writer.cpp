@@ -179,3 +179,67 @@ TEST_CASE("json writer: names and strings short and long, plain and escaped, eac
     w.end_object();
     CHECK(w.text() == expected.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
+
+namespace {
+
+// A random document of nested objects and arrays (integers, strings, booleans and
+// nulls: nlohmann writes doubles in a format of its own), `depth` levels at most.
+Json random_document(std::mt19937& random, int depth) {
+    int kind = static_cast<int>(random() % (depth > 0 ? 7 : 5));
+    switch (kind) {
+        case 0: return nullptr;
+        case 1: return random() % 2 == 0;
+        case 2: return static_cast<int64_t>(random()) - (int64_t{1} << 31);
+        case 3: return static_cast<uint64_t>(random()) << 32 | random();
+        case 4: return std::string(random() % 4, static_cast<char>('a' + random() % 26));
+        case 5: {
+            Json array = Json::array();
+            for (int n = static_cast<int>(random() % 4); n > 0; --n) array.push_back(random_document(random, depth - 1));
+            return array;
+        }
+        default: {
+            Json object = Json::object();
+            for (int n = static_cast<int>(random() % 4); n > 0; --n)
+                object["k" + std::to_string(random() % 8)] = random_document(random, depth - 1);
+            return object;
+        }
+    }
+}
+
+// `j` written through the writer's calls, walking it as the code that builds replies does.
+void write_document(JsonWriter& w, const Json& j) {
+    if (j.is_object()) {
+        w.begin_object();
+        for (const auto& [name, member] : j.items()) {
+            w.key(name);
+            write_document(w, member);
+        }
+        w.end_object();
+    } else if (j.is_array()) {
+        w.begin_array();
+        for (const auto& element : j) write_document(w, element);
+        w.end_array();
+    } else if (j.is_null()) {
+        w.null();
+    } else if (j.is_boolean()) {
+        w.value(j.get<bool>());
+    } else if (j.is_number_unsigned()) {
+        w.value(j.get<uint64_t>());
+    } else if (j.is_number_integer()) {
+        w.value(j.get<int64_t>());
+    } else {
+        w.value(j.get<std::string>());
+    }
+}
+
+}  // namespace
+
+TEST_CASE("json writer: random nestings come out byte for byte as nlohmann's dump (commas, brackets, colons)") {
+    std::mt19937 random(20261207);
+    for (int round = 0; round < 2000; ++round) {
+        Json document = random_document(random, 5);
+        JsonWriter w;
+        write_document(w, document);
+        REQUIRE_MESSAGE(w.text() == document.dump(), "round " << round);
+    }
+}
