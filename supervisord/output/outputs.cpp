@@ -270,8 +270,9 @@ void Outputs::drain_all() {
     captures_.clear();
 }
 
-Result<void> Outputs::adopt(int pipes_fd, uint64_t next_key) {
+Result<void> Outputs::adopt(int pipes_fd, uint64_t next_key, size_t capture_count) {
     next_key_ = next_key;
+    captures_.reserve(capture_count);
     if (pipes_fd < 0) return {};
     auto adopted = EpollSet::adopt(loop_, pipes_fd, "output pipes", [this](uint64_t key, uint32_t) { on_pipe_ready(key); });
     if (!adopted) return std::unexpected(adopted.error());

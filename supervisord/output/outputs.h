@@ -98,8 +98,9 @@ public:
     const EpollSet* pipes() const { return pipes_.get(); }
     uint64_t next_key() const { return next_key_; }
     // The set of pipes the previous image handed over (-1: it had none; owned only on
-    // success), and the next key.
-    Result<void> adopt(int pipes_fd, uint64_t next_key);
+    // success), the next key, and how many captures are to be adopted (room for them
+    // is made at once: 20,000 would rehash the map a dozen times).
+    Result<void> adopt(int pipes_fd, uint64_t next_key, size_t capture_count);
     // A capture whose pipe is registered in the adopted set under `key`.
     void adopt_capture(uint64_t key, UniqueFd read_end, StreamOrigin origin, config::OutputTarget target,
                        std::string partial);

@@ -6,6 +6,9 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "loop/epoll_set.h"
@@ -37,6 +40,21 @@ struct Pipe {
         ::close(write_end);
     }
 };
+
+size_t open_fd_count() {
+    size_t count = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++count;
+    return count;
+}
+
+// The fds registered in epoll set `fd` ("tfd:" lines of its fdinfo).
+std::vector<int> registered_in(int fd) {
+    std::ifstream info("/proc/self/fdinfo/" + std::to_string(fd));
+    std::vector<int> fds;
+    for (std::string line; std::getline(info, line);)
+        if (line.starts_with("tfd:")) fds.push_back(std::stoi(line.substr(4)));
+    return fds;
+}
 
 }  // namespace
 
@@ -93,4 +111,47 @@ TEST_CASE("epoll set: an adopted set keeps what was registered in it; a failed a
     CHECK_FALSE(refused);
     CHECK(::fcntl(file, F_GETFD) >= 0);
     ::close(file);
+}
+
+TEST_CASE("epoll set: adopted, a set stays at its fd number, the same set, and nothing else is left open") {
+    // (libuv's check of a new fd is made on an empty stand-in at that number: the
+    // carried set must be back in its place afterwards, and the stand-in gone.)
+    Loop l;
+    Pipe p;
+    int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    REQUIRE(epoll >= 0);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = 7;
+    REQUIRE(::epoll_ctl(epoll, EPOLL_CTL_ADD, p.read_end, &event) == 0);
+    size_t open_before = open_fd_count();
+    std::vector<uint64_t> reported;
+    auto set = EpollSet::adopt(&l.loop, epoll, "test", [&](uint64_t key, uint32_t) { reported.push_back(key); });
+    REQUIRE(set);
+    CHECK((*set)->fd() == epoll);
+    CHECK(registered_in(epoll) == std::vector<int>{p.read_end});
+    CHECK(open_fd_count() == open_before);
+    CHECK((::fcntl(epoll, F_GETFD) & FD_CLOEXEC) != 0);
+    REQUIRE(::write(p.write_end, "x", 1) == 1);
+    l.turn();
+    CHECK(reported == std::vector<uint64_t>{7});
+}
+
+TEST_CASE("epoll set: the loop's own epoll is refused for adoption, and the loop goes on") {
+    Loop l;
+    Pipe p;
+    const int backend = uv_backend_fd(&l.loop);
+    REQUIRE(backend >= 0);
+    auto refused = EpollSet::adopt(&l.loop, backend, "test", [](uint64_t, uint32_t) {});
+    CHECK_FALSE(refused);
+    CHECK(uv_backend_fd(&l.loop) == backend);
+    CHECK(::fcntl(backend, F_GETFD) >= 0);
+    // The loop still watches what it is given.
+    std::vector<uint64_t> reported;
+    auto set = EpollSet::open(&l.loop, "test", [&](uint64_t key, uint32_t) { reported.push_back(key); });
+    REQUIRE(set);
+    REQUIRE((*set)->add(p.read_end, EPOLLIN, 9) == 0);
+    REQUIRE(::write(p.write_end, "x", 1) == 1);
+    l.turn();
+    CHECK(reported == std::vector<uint64_t>{9});
 }
