@@ -47,6 +47,17 @@ size_t open_fd_count() {
     return count;
 }
 
+// An epoll set as a previous image hands it over: `fd` registered in it under `key`.
+int set_holding(int fd, uint64_t key) {
+    int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    REQUIRE(epoll >= 0);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u64 = key;
+    REQUIRE(::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &event) == 0);
+    return epoll;
+}
+
 // The fds registered in epoll set `fd` ("tfd:" lines of its fdinfo).
 std::vector<int> registered_in(int fd) {
     std::ifstream info("/proc/self/fdinfo/" + std::to_string(fd));
@@ -88,12 +99,7 @@ TEST_CASE("epoll set: a ready fd is reported with its key; one-shot until modifi
 TEST_CASE("epoll set: an adopted set keeps what was registered in it; a failed adoption does not close the fd") {
     Loop l;
     Pipe p;
-    int epoll = ::epoll_create1(EPOLL_CLOEXEC);
-    REQUIRE(epoll >= 0);
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = 42;
-    REQUIRE(::epoll_ctl(epoll, EPOLL_CTL_ADD, p.read_end, &event) == 0);  // as by a previous image
+    int epoll = set_holding(p.read_end, 42);
     std::vector<uint64_t> reported;
     auto set = EpollSet::adopt(&l.loop, epoll, "test", [&](uint64_t key, uint32_t) { reported.push_back(key); });
     REQUIRE(set);
@@ -118,12 +124,7 @@ TEST_CASE("epoll set: adopted, a set stays at its fd number, the same set, and n
     // carried set must be back in its place afterwards, and the stand-in gone.)
     Loop l;
     Pipe p;
-    int epoll = ::epoll_create1(EPOLL_CLOEXEC);
-    REQUIRE(epoll >= 0);
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = 7;
-    REQUIRE(::epoll_ctl(epoll, EPOLL_CTL_ADD, p.read_end, &event) == 0);
+    int epoll = set_holding(p.read_end, 7);
     size_t open_before = open_fd_count();
     std::vector<uint64_t> reported;
     auto set = EpollSet::adopt(&l.loop, epoll, "test", [&](uint64_t key, uint32_t) { reported.push_back(key); });
