@@ -34,23 +34,13 @@ HeapWarmup::HeapWarmup(size_t bytes) {
     const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
     uintptr_t first = (reinterpret_cast<uintptr_t>(block) + page - 1) & ~(page - 1);
     uintptr_t end = (reinterpret_cast<uintptr_t>(block) + bytes) & ~(page - 1);
-    if (end > first) {
-        if (::madvise(reinterpret_cast<void*>(first), end - first, MADV_HUGEPAGE) == 0) {
-            huge_begin_ = reinterpret_cast<void*>(first);
-            huge_length_ = end - first;
-        }
-        (void)::madvise(reinterpret_cast<void*>(first), end - first, MADV_POPULATE_WRITE);
-    }
+    if (end > first) (void)::madvise(reinterpret_cast<void*>(first), end - first, MADV_POPULATE_WRITE);
     std::free(block);
 }
 
 void HeapWarmup::release() {
     if (!active_) return;
     active_ = false;
-    // What is faulted in from now on comes in small pages. (A hint only: were the range
-    // no longer heap, an mmap'd block malloc fell back to, madvise would fail or advise
-    // whatever is mapped there now, harmlessly.)
-    if (huge_length_ > 0) (void)::madvise(huge_begin_, huge_length_, MADV_NOHUGEPAGE);
     mallopt(M_MMAP_THRESHOLD, kDefaultMmapThreshold);
     mallopt(M_TRIM_THRESHOLD, kDefaultTrimThreshold);
     malloc_trim(0);

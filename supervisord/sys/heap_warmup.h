@@ -5,10 +5,6 @@
 // instances with captured output). HeapWarmup populates that much heap with one
 // madvise(MADV_POPULATE_WRITE) (Linux 5.14; elsewhere it does nothing) and keeps malloc
 // from handing it back until release(), which restores malloc's defaults and trims.
-// The block is offered transparent huge pages first (MADV_HUGEPAGE, where THP is
-// "madvise" or "always"): 2 MiB at a time, populating 31 MiB took 3 ms instead of 10-13
-// (6,000 instances with captured output, tests/bench/upgrade.py); release() takes the
-// offer back, so the heap grows in small pages again afterwards.
 #pragma once
 
 #include <cstddef>
@@ -32,9 +28,6 @@ public:
 
 private:
     bool active_ = false;
-    // The block's whole pages, offered huge pages (null and 0 if the offer failed).
-    void* huge_begin_ = nullptr;
-    size_t huge_length_ = 0;
 };
 
 }  // namespace fdsup

@@ -8,9 +8,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <string>
 #include <vector>
 
 #include "sys/heap_warmup.h"
@@ -29,27 +26,6 @@ size_t resident_bytes() {
 }
 
 constexpr size_t kMiB = 1 << 20;
-
-// The setting a /sys/kernel/mm/transparent_hugepage file has chosen ("[madvise]" ->
-// "madvise"), "" if there is no such file.
-std::string thp_setting(const char* name) {
-    std::ifstream file(std::string("/sys/kernel/mm/transparent_hugepage/") + name);
-    std::stringstream text;
-    text << file.rdbuf();
-    const std::string all = text.str();
-    size_t open = all.find('['), close = all.find(']');
-    return open == std::string::npos || close == std::string::npos ? "" : all.substr(open + 1, close - open - 1);
-}
-
-// This process's memory in transparent huge pages, in bytes.
-size_t anon_huge_bytes() {
-    std::ifstream rollup("/proc/self/smaps_rollup");
-    REQUIRE(rollup.is_open());
-    for (std::string line; std::getline(rollup, line);)
-        if (line.starts_with("AnonHugePages:")) return std::stoul(line.substr(14)) * 1024;
-    FAIL("no AnonHugePages line in /proc/self/smaps_rollup");
-    return 0;
-}
 
 }  // namespace
 
@@ -77,21 +53,6 @@ TEST_CASE("heap warmup: a request beyond the cap warms the cap, not the request"
     size_t grown = resident_bytes() - before;
     CHECK(grown + free_in_heap >= fdsup::HeapWarmup::kMaxBytes - 2 * kMiB);
     CHECK(grown <= fdsup::HeapWarmup::kMaxBytes + 8 * kMiB);
-}
-
-TEST_CASE("heap warmup: the block comes in huge pages where the kernel gives them to who asks") {
-    // Asking is honoured with THP "madvise" or "always"; a huge page is found at fault
-    // time (compacting memory if need be) unless defrag is "defer" or "never".
-    const std::string enabled = thp_setting("enabled"), defrag = thp_setting("defrag");
-    if ((enabled != "madvise" && enabled != "always") || defrag == "defer" || defrag == "never") {
-        MESSAGE("skipped: transparent huge pages here are enabled=[" << enabled << "] defrag=[" << defrag << "]");
-        return;
-    }
-    size_t before = anon_huge_bytes();
-    fdsup::HeapWarmup warm(24 * kMiB);
-    // 24 MiB hold at least ten whole aligned 2 MiB pages; one is enough to show the ask.
-    CHECK(anon_huge_bytes() >= before + 2 * kMiB);
-    warm.release();
 }
 
 #endif  // !__SANITIZE_ADDRESS__
