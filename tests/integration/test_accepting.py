@@ -4,7 +4,7 @@ connections on a socket fdsupd handed it, seen from /proc without the app's help
 Node.js (epoll, through libuv), gunicorn's sync workers (select, in a forked child),
 asyncio (epoll), http_worker (ppoll) and a socket fetched over SCM_RIGHTS; an app that
 never listens is killed at ready_timeout; other ready modes cost nothing. And the
-point of it all: rolling restarts of a Node.js app that takes 300 ms to start, under
+point of it all: rolling restarts of a Node.js app that takes a second to start, under
 continuous load, with no failed request and no client waiting for the start-up (the
 same with ready = "exec" shows the start-up time as latency)."""
 import os
@@ -18,6 +18,11 @@ HTTP = """
 listen = "tcp://127.0.0.1:0"
 """
 STARTUP_MS = 300
+# The rolling restarts' app starts up for longer: its start-up is a busy loop, and on two
+# CPUs shared with other tests the old instances' clients can be held up by the CPU alone
+# (one request waited 316 ms once, under a 300 ms start-up, while p99 was 11 ms). A second
+# gives that margin, and "exec" still shows the whole start-up as latency.
+ROLLING_STARTUP_MS = 1000
 NODE = shutil.which("node") or shutil.which("nodejs")
 
 
@@ -103,7 +108,7 @@ class RollingRestartsOfANodeApp(FdsupTestCase):
     def restarts_under_load(self, ready):
         d = self.fdsupd(HTTP + f"""
 [workers.web]
-command = ["{NODE}", "@SCRIPTS@/slow_node_app.js", "{STARTUP_MS}"]
+command = ["{NODE}", "@SCRIPTS@/slow_node_app.js", "{ROLLING_STARTUP_MS}"]
 sockets = ["http"]
 instances = 2
 ready = "{ready}"
@@ -124,7 +129,7 @@ stop_timeout = "5s"
         self.assertIsNotNone(NODE, "node (Debian's nodejs) is needed: ./dev.sh installs it")
         accepting = self.restarts_under_load("accepting")
         exec_ = self.restarts_under_load("exec")
-        print(f"\nNode.js app, {STARTUP_MS} ms start-up, 2 instances, 5 rolling restarts under load:")
+        print(f"\nNode.js app, {ROLLING_STARTUP_MS} ms start-up, 2 instances, 5 rolling restarts under load:")
         for name, r in (("accepting", accepting), ("exec", exec_)):
             failed = sum(r[k] for k in ("refused", "connect_other", "reset", "bad_response", "timeout"))
             print(f"  ready = {name:9}  requests {r['requests']:6}  failed {failed}  p50 {r['p50_us'] / 1000:.1f} ms"
@@ -133,8 +138,8 @@ stop_timeout = "5s"
         self.assertEqual(failures, dict.fromkeys(failures, 0), accepting)
         # With "exec" both old processes are told to stop while the new ones still start
         # up: the clients of that gap wait for the start-up. With "accepting" none does.
-        self.assertGreater(exec_["max_us"], STARTUP_MS * 1000 * 2 // 3, exec_)
-        self.assertLess(accepting["max_us"], STARTUP_MS * 1000, accepting)
+        self.assertGreater(exec_["max_us"], ROLLING_STARTUP_MS * 1000 * 2 // 3, exec_)
+        self.assertLess(accepting["max_us"], ROLLING_STARTUP_MS * 1000, accepting)
 
 
 if __name__ == "__main__":
