@@ -26,6 +26,7 @@ class Build:
         self.stamp_worker = os.path.join(self.dir, "tests", "bench", "stamp_worker")
         self.bare_respawner = os.path.join(self.dir, "tests", "bench", "bare_respawner")
         self.spawn_cost = os.path.join(self.dir, "tests", "bench", "spawn_cost")
+        self.proc_floor = os.path.join(self.dir, "tests", "bench", "proc_floor")
         self.http_worker = os.path.join(self.dir, "tests", "http_worker")
         self.load_client = os.path.join(self.dir, "tests", "load_client")
         fdsup_harness.FDSUPD = self.fdsupd
