@@ -5,8 +5,8 @@
  * (fstatat of /proc/PID/fd, whose size is the count since Linux 6.2), on two threads
  * once there are 256 instances (sys/proc_stat.cpp). This does the same reads the same
  * way (the second thread counts fds while the first lists /proc, then both share the
- * stat reads in chunks) and prints how long one pass took:
- * no parsing past the read, no JSON, no socket, no client. status_floor.py runs it
+ * stat reads in chunks) and prints how long one pass took; nothing else: no parsing
+ * past the read, no JSON, no socket, no client. status_floor.py runs it
  * beside `fdsupctl --json status`, so that status can be read as a ratio to what the
  * kernel's side costs here.
  *

@@ -9,9 +9,9 @@ moves by half from one minute to the next, so a status time alone says little: e
 round times a status (the whole command, the client's start-up included) and then,
 with the same instances running, proc_floor (the same /proc reads on two threads,
 nothing else), 0.25 s apart (fdsupd reuses a sample younger than 200 ms). Read the
-ratios (of the medians, and of the minimums: some statuses here take 50-100 ms more
-than the rest, from one minute to the next); the floor is what no way of reading /proc
-file by file gets under here.
+ratios (of the medians, and of the minimums: here a status took either about 117 ms or
+about 167 ms, from one round to the next, for a cause not found); the floor is what no
+way of reading /proc file by file gets under here.
 Static sleepers, output discarded. Run by hand; not part of run.py."""
 import argparse
 import json
