@@ -41,22 +41,24 @@ def wait_until(predicate, timeout=DEADLINE, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
-def pid_alive(pid):
-    """True if `pid` exists and is not a zombie."""
+def stat_fields(pid):
+    """/proc/PID/stat's fields after the command name (which may hold spaces and ')':
+    they follow its last ')'), from the state on (field 3); None if `pid` is gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
+            return f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):  # gone (the second: between open and read)
+        return None
+
+
+def pid_alive(pid):
+    """True if `pid` exists and is not a zombie."""
+    return process_state(pid) not in (None, "Z")
 
 
 def process_state(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):  # gone (the second: between open and read)
-        return None
+    fields = stat_fields(pid)
+    return fields[0] if fields else None
 
 
 def mentions(pid, text):
@@ -97,13 +99,9 @@ def children_of(pid):
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                kids.append(int(entry))
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            pass
+        fields = stat_fields(entry)
+        if fields and int(fields[1]) == pid:
+            kids.append(int(entry))
     return kids
 
 

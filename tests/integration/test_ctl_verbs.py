@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from fdsup_harness import FDSUPCTL, FdsupTestCase, http_get, pid_alive, wait_until
+from fdsup_harness import FDSUPCTL, FdsupTestCase, http_get, pid_alive, stat_fields, wait_until
 
 CONFIG = """
 [sockets.http]
@@ -199,12 +199,9 @@ class Verbs(FdsupTestCase):
 
 
 def resident_pages(pid):
-    """/proc/PID/stat's rss (field 24; the fields after the command name's last ')'), 0 if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[21])
-    except (OSError, IndexError, ValueError):
-        return 0
+    """/proc/PID/stat's rss (field 24), 0 if gone."""
+    fields = stat_fields(pid)
+    return int(fields[21]) if fields else 0
 
 
 class ManyInstances(FdsupTestCase):
